@@ -1,0 +1,31 @@
+"""Helpers shared by the command modules: finding the store, loading the plan, printing JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.errors import UsageError
+
+
+def store_dir(args: argparse.Namespace, plan_file: Path | None = None,
+              plan_store: Path | None = None) -> Path:
+    """``--store`` > ``$RECIPE_STORE`` > the plan's ``store:`` > a folder ``store`` beside the plan."""
+    if getattr(args, "store", None):
+        return Path(args.store).absolute()
+    if os.environ.get("RECIPE_STORE"):
+        return Path(os.environ["RECIPE_STORE"]).absolute()
+    if plan_store is not None:
+        return plan_store
+    if plan_file is not None:
+        return plan_file.absolute().parent / "store"
+    raise UsageError("no store given", "pass --store DIR or set RECIPE_STORE")
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")

@@ -1,0 +1,69 @@
+"""``recipe``: argument parsing, dispatch, and the one place errors become lines and exit codes.
+
+Exit codes: 0 success; 1 a build failed or a case did not match; 2 the input is wrong.
+Each command lives in its own module with ``register(subparsers)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from engine import __version__
+from engine.errors import Failure, RecipeError
+
+COMMANDS = ("realise", "verify", "show", "validate", "store")
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_INPUT, f"{self.prog}: {message}; see '{self.prog} --help'\n")
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options every command takes: ``--store DIR`` and ``--json``."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--store", metavar="DIR", help="the store (default: $RECIPE_STORE, "
+                        "the plan's store:, or a folder 'store' beside the plan)")
+    parent.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="recipe", description="Declarative, reproducible build-and-verify.")
+    parser.add_argument("--version", action="version", version=f"recipe {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    parent = common_options()
+    for name in COMMANDS:
+        importlib.import_module(f"engine.cli.{name}").register(sub, parent)
+    return parser
+
+
+def exit_code_for(error: RecipeError) -> int:
+    """Failures of a build or a case are 1; everything else the user must fix in the input is 2."""
+    return EXIT_FAILED if isinstance(error, Failure) else EXIT_INPUT
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RecipeError as error:
+        print(f"recipe: {error.render()}" if error.pos is None else error.render(),
+              file=sys.stderr)
+        return exit_code_for(error)
+    except KeyboardInterrupt:
+        print("recipe: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""recipe realise (being written)."""
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    sub.add_parser("realise", parents=[parent], help="(being written)").set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise SystemExit("recipe realise: not yet written")

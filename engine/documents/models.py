@@ -1,0 +1,143 @@
+"""The validated, resolved form of the YAML documents: what every layer above ``documents`` sees.
+
+All file lists are POSIX paths relative to the folder of the document that declared them, already
+expanded from their patterns, checked to stay inside the plan's folder, and sorted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from engine.errors import Pos
+
+Language = Literal["c", "c++", "rust"]
+OutputKind = Literal["static-library", "shared-library", "executable"]
+CaseKind = Literal["process", "eval", "function"]
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    kind: OutputKind
+    # Own sources (relative to the project folder); None means "the project's library sources".
+    sources: tuple[str, ...] | None
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class CType:
+    """One C type of a function signature, e.g. ``const char *`` or ``uint8_t``."""
+
+    spelling: str  # canonical spelling: "int32_t", "const char *", "double", "void", ...
+    kind: Literal["bool", "char", "int", "float", "string", "void"]
+    bits: int = 0  # 8..64 for integers and char, 32/64 for floats, 0 otherwise
+    signed: bool = True
+
+
+@dataclass(frozen=True)
+class Signature:
+    name: str
+    returns: CType
+    params: tuple[CType, ...]
+    text: str  # as written in the document
+
+
+@dataclass
+class Expect:
+    stdout: bytes | None = None  # None: see stdout_file, or unchecked
+    stdout_file: str | None = None  # relative to the cases file's folder
+    stderr: bytes | None = None  # None with no stderr_file: unchecked
+    stderr_file: str | None = None
+    exit: int = 0
+
+
+@dataclass
+class Case:
+    name: str
+    kind: CaseKind
+    file: Path  # absolute path of the cases document
+    index: int  # position in that document's `cases:` list
+    pos: Pos
+    expect: Expect
+    # process cases
+    run: str | None = None
+    args: tuple[str, ...] = ()
+    stdin: bytes | None = None
+    stdin_file: str | None = None  # relative to the cases file's folder
+    env: dict[str, str] = field(default_factory=dict)
+    files: tuple[str, ...] = ()  # expanded, relative to the cases file's folder
+    timeout: float = 10.0
+    # eval cases
+    code: str | None = None
+    # function cases
+    signature: Signature | None = None
+    table: list[list[Any]] = field(default_factory=list)
+    tolerance: float = 0.0
+    # The case exactly as written (plain JSON types), for hashing and re-recording.
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        return self.file.parent
+
+
+@dataclass
+class Project:
+    name: str
+    version: str
+    language: Language
+    standard: str | None
+    dir: Path  # absolute, resolved folder of project.yaml
+    file: Path  # absolute path of project.yaml
+    pos: Pos
+    sources: tuple[str, ...]  # library sources
+    headers: tuple[str, ...]  # every file a source may include (public headers included)
+    public_headers: tuple[str, ...]
+    include_dirs: tuple[str, ...]
+    defines: dict[str, str]  # value "" means a bare -DNAME
+    compile_flags: tuple[str, ...]
+    link_flags: tuple[str, ...]
+    depends: tuple[str, ...]  # project names, as written
+    outputs: tuple[Output, ...]
+    repl_scope: tuple[str, ...]
+    cases: list[Case]
+
+    def output(self, name: str) -> Output | None:
+        return next((o for o in self.outputs if o.name == name), None)
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    name: str
+    triple: str = "host"
+    toolchain: str | dict[str, str] = "system"  # "system" | "zig" | {"cc": ..., "cxx": ..., "rustc": ...}
+    opt: Literal["debug", "release", "release-debug", "min-size"] = "release"
+    strip: bool = False
+    lto: bool = False
+    cpu: str | None = None
+    features: tuple[str, ...] = ()
+    pos: Pos | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The spec as it enters a derivation (no name, no position)."""
+        return {
+            "triple": self.triple,
+            "toolchain": self.toolchain,
+            "opt": self.opt,
+            "strip": self.strip,
+            "lto": self.lto,
+            "cpu": self.cpu,
+            "features": list(self.features),
+        }
+
+
+@dataclass
+class Plan:
+    file: Path  # absolute path of plan.yaml
+    dir: Path  # absolute, resolved folder of the plan: nothing may leave it
+    store: Path | None  # the plan's `store:` resolved against its folder, or None
+    projects: dict[str, Project]  # in dependency order: a project comes after its depends
+    targets: dict[str, TargetSpec]
+    default_targets: tuple[str, ...]

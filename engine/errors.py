@@ -1,0 +1,61 @@
+"""The one base error class. Each layer defines its own subclasses beside the code that raises
+them; only ``engine.cli`` renders them and chooses exit codes (see ``engine/cli/main.py``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Pos:
+    """A position in a document: 1-based line and column."""
+
+    file: Path
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        name = display_path(self.file)
+        if self.line:
+            return f"{name}:{self.line}:{self.col or 1}"
+        return name
+
+
+def display_path(path: Path | str) -> str:
+    """A path as the user should read it: relative to the working folder when below it."""
+    path = Path(path)
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+class RecipeError(Exception):
+    """An error for the user: what is wrong, how to fix it, and where (when known).
+
+    Rendered as one line: ``file:line:col: what; fix``.
+    """
+
+    def __init__(self, what: str, fix: str | None = None, *, pos: Pos | None = None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.fix = fix
+        self.pos = pos
+
+    def render(self) -> str:
+        text = self.what if not self.fix else f"{self.what}; {self.fix}"
+        return f"{self.pos}: {text}" if self.pos else text
+
+
+class UsageError(RecipeError):
+    """The command line asks for something that cannot be (unknown project, target, option)."""
+
+
+class Failure(RecipeError):
+    """Not a wrong input but work that failed: a compile error, a case that did not match.
+
+    The command line maps these to exit code 1 and every other ``RecipeError`` to 2.
+    """
