@@ -44,6 +44,8 @@ class RecipeError(Exception):
         self.what = what
         self.fix = fix
         self.pos = pos
+        # Verbatim text shown before the line (a compiler's diagnostics), or None.
+        self.detail: str | None = None
 
     def render(self) -> str:
         text = self.what if not self.fix else f"{self.what}; {self.fix}"

@@ -14,7 +14,7 @@ from engine.errors import UsageError
 
 def store_dir(args: argparse.Namespace, plan_file: Path | None = None,
               plan_store: Path | None = None) -> Path:
-    """``--store`` > ``$RECIPE_STORE`` > the plan's ``store:`` > a folder ``store`` beside the plan."""
+    """``--store`` > ``$RECIPE_STORE`` > the plan's ``store:`` > ``store`` beside the plan."""
     if getattr(args, "store", None):
         return Path(args.store).absolute()
     if os.environ.get("RECIPE_STORE"):
@@ -29,3 +29,12 @@ def store_dir(args: argparse.Namespace, plan_file: Path | None = None,
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
+
+
+def open_plan_and_store(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Load ``args.plan`` and open its store (created when missing)."""
+    from engine.documents import load_plan
+    from engine.store import Store
+
+    plan = load_plan(Path(args.plan))
+    return plan, Store.open(store_dir(args, plan.file, plan.store))

@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except RecipeError as error:
+        if error.detail:
+            print(error.detail.rstrip("\n"), file=sys.stderr)
         print(f"recipe: {error.render()}" if error.pos is None else error.render(),
               file=sys.stderr)
         return exit_code_for(error)

@@ -1,11 +1,52 @@
-"""recipe realise (being written)."""
+"""recipe realise PLAN: build what is missing, print one store path per project x target."""
+
+from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from engine.cli.common import open_plan_and_store, print_json
+from engine.cli.progress import Progress
+
+
+def add_build_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by the commands that realise: realise, verify."""
+    parser.add_argument("plan", metavar="PLAN", help="the plan document (plan.yaml)")
+    parser.add_argument("-t", "--target", action="append", metavar="TARGET",
+                        help="a target of the plan (repeatable; default: default_targets)")
+    parser.add_argument("-p", "--project", action="append", metavar="PROJECT",
+                        help="a project of the plan (repeatable; default: all)")
+    parser.add_argument("-j", "--jobs", type=int, metavar="N",
+                        help="actions run at once (default: the number of cores)")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="after a failure, go on with everything that does not depend on it")
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
-    sub.add_parser("realise", parents=[parent], help="(being written)").set_defaults(func=run)
+    parser = sub.add_parser("realise", parents=[parent], help="build what is missing and "
+                            "print one store path per project x target")
+    add_build_options(parser)
+    parser.add_argument("--keep-failed", action="store_true",
+                        help="keep the build folder of a failed derivation")
+    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("recipe realise: not yet written")
+    from engine.build import realise
+
+    plan, store = open_plan_and_store(args)
+    progress = Progress(quiet=args.json)
+    try:
+        result = realise(plan, store, args.target, args.project, args.jobs,
+                         keep_going=args.keep_going, keep_failed=args.keep_failed,
+                         reporter=progress)
+    finally:
+        progress.close()
+    if args.json:
+        print_json([{"project": d.project.name, "target": d.target.name,
+                     "path": str(result.paths[d.key]), "built": d.name in result.built}
+                    for d in result.derivations])
+    else:
+        for drv in result.derivations:
+            print(Path(result.paths[drv.key]))
+    return 0

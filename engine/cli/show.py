@@ -1,11 +1,36 @@
-"""recipe show (being written)."""
+"""recipe show PLAN: the resolved derivations, their store paths, and whether they are valid."""
+
+from __future__ import annotations
 
 import argparse
 
+from engine.cli.common import open_plan_and_store, print_json
+
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
-    sub.add_parser("show", parents=[parent], help="(being written)").set_defaults(func=run)
+    parser = sub.add_parser("show", parents=[parent], help="the resolved derivations: "
+                            "inputs, hashes, store paths, built or not")
+    parser.add_argument("plan", metavar="PLAN", help="the plan document (plan.yaml)")
+    parser.add_argument("-t", "--target", action="append", metavar="TARGET",
+                        help="a target of the plan (repeatable; default: default_targets)")
+    parser.add_argument("-p", "--project", action="append", metavar="PROJECT",
+                        help="a project of the plan (repeatable; default: all)")
+    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("recipe show: not yet written")
+    from tabulate import tabulate
+
+    from engine.build import derive
+
+    plan, store = open_plan_and_store(args)
+    drvs = derive(plan, store, list(args.target or plan.default_targets), args.project)
+    if args.json:
+        print_json([{"project": d.project.name, "target": d.target.name,
+                     "hash": d.name.split("-", 1)[0], "path": str(store.path(d.name)),
+                     "valid": store.is_valid(d.name), "derivation": d.data} for d in drvs])
+        return 0
+    rows = [(d.project.name, d.target.name, d.name.split("-", 1)[0], store.path(d.name),
+             "valid" if store.is_valid(d.name) else "missing") for d in drvs]
+    print(tabulate(rows, headers=["project", "target", "hash", "store path", "state"]))
+    return 0

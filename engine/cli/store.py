@@ -1,11 +1,144 @@
-"""recipe store (being written)."""
+"""``recipe store``: the store's own operations (ls, path, verify, gc, log, roots)."""
+
+from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from engine.cli.common import print_json, store_dir
+from engine.errors import UsageError
+from engine.store import Store
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
-    sub.add_parser("store", parents=[parent], help="(being written)").set_defaults(func=run)
+    store = sub.add_parser("store", parents=[parent], help="the store's own operations",
+                           description="List, verify and collect the store.")
+    store.add_argument("--plan", metavar="FILE", type=Path,
+                       help="use the folder 'store' beside this plan (after --store and "
+                            "$RECIPE_STORE)")
+    # The same options after the verb; SUPPRESS keeps an absent one from overwriting a value
+    # given before the verb.
+    again = argparse.ArgumentParser(add_help=False)
+    again.add_argument("--store", metavar="DIR", default=argparse.SUPPRESS)
+    again.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    again.add_argument("--plan", metavar="FILE", type=Path, default=argparse.SUPPRESS)
+    verbs = store.add_subparsers(dest="verb", metavar="VERB", parser_class=type(store))
+    verbs.required = True
+    verbs.add_parser("ls", parents=[again], help="list the valid paths")
+    verbs.add_parser("path", parents=[again], help="print the store folder")
+    verbs.add_parser("verify", parents=[again], help="check every path against its record")
+    gc = verbs.add_parser("gc", parents=[again], help="delete the paths no root reaches")
+    gc.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+    log = verbs.add_parser("log", parents=[again], help="print the build log of a path")
+    log.add_argument("target", metavar="NAME_OR_PATH", help="a store path name or a path in it")
+    verbs.add_parser("roots", parents=[again], help="list the roots")
+    store.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("recipe store: not yet written")
+    folder = store_dir(args, plan_file=args.plan)
+    if args.verb == "path":
+        if args.json:
+            print_json({"store": str(folder)})
+        else:
+            print(folder)
+        return 0
+    store = Store.open(folder, create=False)
+    try:
+        return _VERBS[args.verb](store, args)
+    finally:
+        store.close()
+
+
+def _ls(store: Store, args: argparse.Namespace) -> int:
+    infos = store.paths()
+    if args.json:
+        print_json([{"name": i.name, "path": str(store.path(i.name)), "derivation": i.derivation,
+                     "nar_hash": i.nar_hash, "size": i.size, "references": list(i.references)}
+                    for i in infos])
+    elif not infos:
+        print(f"no valid paths in {store.root}")
+    else:
+        print(tabulate([(i.name, i.size, len(i.references)) for i in infos],
+                       headers=["path", "size", "references"]))
+    return 0
+
+
+def _verify(store: Store, args: argparse.Namespace) -> int:
+    damage = store.verify()
+    count = len(store.paths())
+    if args.json:
+        print_json({"valid": not damage, "paths": count,
+                    "damage": [{"name": d.name, "file": d.file, "problem": d.problem}
+                               for d in damage]})
+    else:
+        for item in damage:
+            print(item)
+        if not damage:
+            print(f"store is valid ({count} paths)")
+    return 1 if damage else 0
+
+
+def _gc(store: Store, args: argparse.Namespace) -> int:
+    report = store.gc(dry_run=args.dry_run)
+    if args.json:
+        print_json({"dry_run": args.dry_run, "deleted": report.deleted, "freed": report.freed})
+        return 0
+    for name in report.deleted:
+        print(store.path(name))
+    if args.dry_run:
+        print(f"would delete {len(report.deleted)} paths, freeing {_bytes(report.freed)}")
+    else:
+        print(f"deleted {len(report.deleted)} paths, freed {_bytes(report.freed)}")
+    return 0
+
+
+def _log(store: Store, args: argparse.Namespace) -> int:
+    name = _name_of(store, args.target)
+    log = store.log(name)
+    if args.json:
+        print_json({"name": name, "log": log.decode("utf-8", "replace")})
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(log)
+        sys.stdout.buffer.flush()
+    return 0
+
+
+def _roots(store: Store, args: argparse.Namespace) -> int:
+    roots = store.roots()
+    if args.json:
+        print_json(roots)
+    elif not roots:
+        print("no roots")
+    else:
+        print(tabulate(sorted(roots.items()), headers=["root", "path"]))
+    return 0
+
+
+_VERBS = {"ls": _ls, "verify": _verify, "gc": _gc, "log": _log, "roots": _roots}
+
+
+def _name_of(store: Store, target: str) -> str:
+    """A store path name from a name, or from an absolute path inside the store."""
+    if "/" not in target:
+        return target
+    path = Path(target)
+    for base in {store.root, store.root.resolve()}:
+        for candidate in (path.absolute(), path.resolve()):
+            if candidate.is_relative_to(base) and candidate != base:
+                return candidate.relative_to(base).parts[0]
+    raise UsageError(f"{target} is not inside the store {store.root}",
+                     "give a store path name or a path inside the store")
+
+
+def _bytes(count: int) -> str:
+    size, unit = float(count), "bytes"
+    for next_unit in ("KiB", "MiB", "GiB", "TiB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024, next_unit
+    return f"{count} bytes" if unit == "bytes" else f"{count} bytes ({size:.1f} {unit})"

@@ -1,0 +1,103 @@
+"""Running one action through the store's action cache (Bazel's CAS + action cache model).
+
+An action's key is the sha256 of the canonical JSON of its argv template, the toolchain's
+identity, the digest of every file it may read, and the store path names of the dependencies
+visible to it. Its result maps each output (a path relative to the staging folder) to the digest
+of a blob in the store's CAS; a hit copies those blobs out instead of running the compiler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.derive.actions import STAGING, STORE, Action
+from engine.derive.derivation import Derivation, canonical
+from engine.errors import Failure
+from engine.store import Store
+from engine.toolchain.flags import SOURCE_DATE_EPOCH
+
+ACTION_FORMAT = 1
+
+
+class ActionFailed(Failure):
+    """A compiler, archiver or linker exited non-zero; ``detail`` holds its words verbatim."""
+
+    def __init__(self, what: str, detail: str, fix: str | None = None) -> None:
+        super().__init__(what, fix)
+        self.detail = detail
+
+
+@dataclass
+class ActionRun:
+    cached: bool
+    digests: dict[str, str]  # output path -> blob digest
+    log: str  # command line and what it printed
+
+
+def build_env(drv: Derivation) -> dict[str, str]:
+    """The clean, fixed environment of every build action."""
+    return {
+        "PATH": drv.toolchain.env_path,
+        "LC_ALL": "C",
+        "TZ": "UTC",
+        "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH),
+        "HOME": "/homeless-shelter",  # as in Nix: a path that never exists
+    }
+
+
+def action_key(drv: Derivation, action: Action, digests: dict[str, str]) -> str:
+    inputs = {path: digests[path] for path in action.inputs}
+    if action.kind == "compile":
+        # Without per-unit header tracking every compile may read every declared header.
+        headers = {*drv.project.headers, *drv.project.public_headers}
+        inputs.update({f"w/{h}": drv.data["inputs"][h] for h in headers})
+    key = {
+        "format": ACTION_FORMAT,
+        "argv": action.argv,
+        "toolchain": drv.data["toolchain"]["digests"],
+        "inputs": inputs,
+        "depends": sorted(drv.data["depends"].values()),
+    }
+    return hashlib.sha256(canonical(key).encode()).hexdigest()
+
+
+def substitute(argv: list[str], staging: Path, store_root: Path) -> list[str]:
+    return [a.replace(STAGING, str(staging)).replace(STORE, str(store_root)) for a in argv]
+
+
+def run_action(store: Store, drv: Derivation, action: Action, staging: Path,
+               digests: dict[str, str], env: dict[str, str], use_cache: bool = True) -> ActionRun:
+    """Run (or fetch from the action cache) one action inside a staging folder."""
+    key = action_key(drv, action, digests)
+    result = store.get_action(key) if use_cache else None
+    if result is not None:
+        try:
+            for path, digest in result["outputs"].items():
+                _materialise(store, digest, staging / path, action.kind == "link")
+            return ActionRun(True, dict(result["outputs"]), f"# cached {action.label}\n")
+        except (OSError, KeyError, Failure):
+            pass  # a damaged cache entry is simply rebuilt
+    argv = substitute(action.argv, staging, store.root)
+    for out in action.outputs:
+        (staging / out).parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(argv, cwd=staging / "w", env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = done.stdout.decode(errors="replace")
+    log = f"$ {' '.join(argv)}\n{output}"
+    if done.returncode != 0:
+        raise ActionFailed(f"{drv.project.name} ({drv.target.name}): {action.kind} "
+                           f"{action.label} failed", output)
+    outputs = {path: store.put_file(staging / path) for path in action.outputs}
+    store.put_action(key, {"outputs": outputs, "log": output})
+    return ActionRun(False, outputs, log)
+
+
+def _materialise(store: Store, digest: str, dest: Path, executable: bool) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        os.unlink(dest)
+    store.copy_blob(digest, dest, executable=executable)

@@ -1,0 +1,175 @@
+"""Building one derivation into the store.
+
+Under the derivation's lock: re-check validity (another process may have built it), stage the
+declared inputs in a temporary folder on the store's file system, run the actions (compiles in
+parallel, then archives and links), assemble the output tree, and register it — the path becomes
+visible only by the store's rename plus database transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from concurrent.futures import Executor, Future
+from pathlib import Path
+
+from engine.build.actions import ActionFailed, ActionRun, build_env, run_action
+from engine.build.events import Reporter
+from engine.derive.actions import Action
+from engine.derive.derivation import Derivation, file_digest
+from engine.errors import Failure
+from engine.store import Store
+
+_MISSING_INCLUDE = re.compile(r"^(\S+?):\d+:\d+: fatal error: (\S+?): No such file or directory",
+                              re.MULTILINE)
+
+
+class Cancelled(Failure):
+    """An action that was not started because another one failed first."""
+
+
+class SourceChanged(Failure):
+    """A declared file changed between hashing and staging."""
+
+
+class DerivationBuild:
+    """The build of one derivation; the caller holds its lock."""
+
+    def __init__(self, store: Store, drv: Derivation, pool: Executor, reporter: Reporter,
+                 stop: StopFlag, keep_failed: bool = False) -> None:
+        self.store, self.drv, self.pool = store, drv, pool
+        self.reporter, self.stop, self.keep_failed = reporter, stop, keep_failed
+        self.staging = store.temp_dir(drv.name)
+        self.env = {**build_env(drv), "TMPDIR": str(self.staging / "tmp")}
+        self.digests: dict[str, str] = {}
+        self.log: list[str] = []
+
+    def run(self) -> None:
+        done = False
+        try:
+            self._stage()
+            compiles = [i for i, a in enumerate(self.drv.actions) if a.kind == "compile"]
+            self._run_batch(compiles)
+            self._run_batch([i for i in range(len(self.drv.actions)) if i not in compiles])
+            self._assemble()
+            refs = _scan_references(self.staging / "out", [d.name for d in self.drv.deps])
+            self.store.register(self.drv.name, self.staging / "out", self.drv.fingerprint,
+                                refs, "".join(self.log).encode())
+            done = True
+        except ActionFailed as error:
+            if self.keep_failed:
+                error.fix = f"the build folder is kept at {self.staging}"
+            raise
+        finally:
+            if done or not self.keep_failed:
+                shutil.rmtree(self.staging, ignore_errors=True)
+
+    def _stage(self) -> None:
+        project = self.drv.project
+        (self.staging / "tmp").mkdir()
+        for rel, digest in self.drv.data["inputs"].items():
+            dest = self.staging / "w" / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(project.dir / rel, dest)
+            # What is compiled must be what was hashed into the derivation.
+            if file_digest(dest) != digest:
+                raise SourceChanged(f"{project.name}: {rel} changed while building",
+                                    "run the command again")
+            self.digests[f"w/{rel}"] = digest
+        (self.staging / "d").mkdir()
+        for dep in self.drv.deps:
+            os.symlink(self.store.path(dep.name), self.staging / "d" / dep.project.name)
+
+    def _run_batch(self, indexes: list[int]) -> None:
+        futures: list[tuple[Action, Future[ActionRun]]] = []
+        for i in indexes:
+            action = self.drv.actions[i]
+            futures.append((action, self.pool.submit(self._run_one, action)))
+        failures: list[Failure] = []
+        for action, future in futures:
+            try:
+                run = future.result()
+            except Cancelled:
+                continue
+            except ActionFailed as error:
+                failures.append(self._explain(action, error))
+                continue
+            self.digests.update(run.digests)
+            self.log.append(run.log)
+        if failures:
+            raise failures[0] if len(failures) == 1 else _Many(failures)
+        if any(a.outputs[0] not in self.digests for a, _ in futures):
+            raise Cancelled(f"{self.drv.project.name}: cancelled")
+
+    def _run_one(self, action: Action) -> ActionRun:
+        if self.stop.is_set():
+            raise Cancelled("cancelled")
+        self.reporter.action_started(self.drv, action)
+        try:
+            run = run_action(self.store, self.drv, action, self.staging, self.digests, self.env)
+        except ActionFailed:
+            self.stop.failed()
+            raise
+        self.reporter.action_finished(self.drv, action, run.cached)
+        return run
+
+    def _explain(self, action: Action, error: ActionFailed) -> ActionFailed:
+        """A missing include that exists in the project but was not declared gets a fix."""
+        match = _MISSING_INCLUDE.search(error.detail)
+        if match and action.kind == "compile":
+            name = match.group(2)
+            project = self.drv.project
+            hits = sorted(p.relative_to(project.dir).as_posix()
+                          for p in project.dir.rglob(Path(name).name)
+                          if p.as_posix().endswith(name))
+            if hits:
+                error.what = (f"{project.name}: {match.group(1)} includes '{name}', which the "
+                              f"project does not declare ({hits[0]} is not in headers:)")
+                error.fix = f"add {hits[0]} to headers: in {project.file.name}"
+        return error
+
+    def _assemble(self) -> None:
+        out = self.staging / "out"
+        out.mkdir(exist_ok=True)
+        for header, rel in self.drv.data["public"].items():
+            dest = out / "include" / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.staging / "w" / header, dest)
+
+
+class _Many(ActionFailed):
+    """Several actions of one derivation failed; their outputs are shown one after another."""
+
+    def __init__(self, failures: list[Failure]) -> None:
+        first = failures[0]
+        detail = "\n".join(getattr(f, "detail", "") for f in failures)
+        super().__init__(f"{first.what} (and {len(failures) - 1} more)", detail, first.fix)
+
+
+class StopFlag:
+    """Set when an action fails: no new action starts unless the build keeps going."""
+
+    def __init__(self, keep_going: bool) -> None:
+        self.keep_going = keep_going
+        self._stopped = False
+
+    def failed(self) -> None:
+        if not self.keep_going:
+            self._stopped = True
+
+    def is_set(self) -> bool:
+        return self._stopped
+
+
+def _scan_references(tree: Path, candidates: list[str]) -> list[str]:
+    """Dependencies whose store path name appears in the output (Nix's reference scanning):
+    a shared library found through an rpath is a run-time reference, a static one is not."""
+    if not candidates:
+        return []
+    found: set[str] = set()
+    for root, _dirs, files in os.walk(tree):
+        for name in files:
+            data = Path(root, name).read_bytes()
+            found.update(c for c in candidates if c.encode() in data)
+    return sorted(found)

@@ -1,0 +1,116 @@
+"""Realising a plan: every selected project x target becomes a valid store path.
+
+Scheduling: derivations that are already valid cost one database lookup. Each missing one gets a
+coordinator thread that waits for its dependencies, takes the derivation's lock and builds; all
+actions of all derivations share one pool of ``jobs`` workers, so compiles of independent
+projects and targets overlap. Coordinators only wait; pool workers never wait on each other, so
+the pool cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.build.builder import Cancelled, DerivationBuild, StopFlag
+from engine.build.events import Reporter, Silent
+from engine.derive.derivation import Derivation, Deriver
+from engine.documents.models import Plan
+from engine.errors import Failure
+from engine.store import Store
+
+
+class BuildFailed(Failure):
+    """One or more derivations failed to build; ``failures`` holds each one's error."""
+
+    def __init__(self, failures: list[Failure]) -> None:
+        first = failures[0]
+        more = f" (and {len(failures) - 1} more failures)" if len(failures) > 1 else ""
+        super().__init__(first.what + more, first.fix)
+        self.failures = failures
+        self.detail = "\n".join(getattr(f, "detail", "") for f in failures).rstrip("\n")
+
+
+@dataclass
+class RealiseResult:
+    derivations: list[Derivation]  # the selected ones, in order
+    paths: dict[tuple[str, str], Path] = field(default_factory=dict)  # (project, target) -> path
+    built: list[str] = field(default_factory=list)  # store path names built by this run
+
+
+def derive(plan: Plan, store: Store, targets: list[str],
+           projects: list[str] | None = None) -> list[Derivation]:
+    deriver = Deriver(plan, store.make_name, store.root / ".recipe" / "cache", store.root)
+    return deriver.derive_all(targets, projects)
+
+
+def realise(plan: Plan, store: Store, targets: list[str] | None = None,
+            projects: list[str] | None = None, jobs: int | None = None,
+            keep_going: bool = False, keep_failed: bool = False,
+            reporter: Reporter | None = None, root_prefix: str | None = None) -> RealiseResult:
+    """Build what is missing; register a root for every selected path (named
+    ``<root_prefix>/<project>/<target>``, by default after the plan's file)."""
+    selected = derive(plan, store, list(targets or plan.default_targets), projects)
+    result = RealiseResult(selected)
+    reporter = reporter or Silent()
+    everything = _with_dependencies(selected)
+    with store.gc_shared():
+        missing = [d for d in everything if not store.is_valid(d.name)]
+        if missing:
+            result.built = _build(store, missing, jobs or os.cpu_count() or 1, keep_going,
+                                  keep_failed, reporter)
+        prefix = root_prefix or f"realise:{plan.file}"
+        for drv in selected:
+            store.add_root(f"{prefix}/{drv.project.name}/{drv.target.name}", drv.name)
+            result.paths[drv.key] = store.path(drv.name)
+    return result
+
+
+def _with_dependencies(selected: list[Derivation]) -> list[Derivation]:
+    ordered: dict[str, Derivation] = {}
+    for drv in selected:
+        for d in [*drv.deps, drv]:
+            ordered.setdefault(d.name, d)
+    return list(ordered.values())
+
+
+def _build(store: Store, missing: list[Derivation], jobs: int, keep_going: bool,
+           keep_failed: bool, reporter: Reporter) -> list[str]:
+    stop = StopFlag(keep_going)
+    futures: dict[str, Future[bool]] = {}
+    failures: list[Failure] = []
+    with ThreadPoolExecutor(jobs, thread_name_prefix="action") as pool, \
+            ThreadPoolExecutor(len(missing), thread_name_prefix="drv") as coordinators:
+
+        def realise_one(drv: Derivation, waits: list[Future[bool]]) -> bool:
+            for wait in waits:
+                wait.result()  # a failed dependency fails this one too
+            if stop.is_set():
+                raise Cancelled(f"{drv.name}: cancelled")
+            with store.lock(drv.name):
+                if store.is_valid(drv.name):
+                    return False  # another process built it meanwhile
+                reporter.derivation_started(drv)
+                DerivationBuild(store, drv, pool, reporter, stop, keep_failed).run()
+                reporter.derivation_finished(drv, True)
+                return True
+
+        for drv in missing:  # dependencies come first, so their futures exist
+            waits = [futures[d.name] for d in drv.deps if d.name in futures]
+            futures[drv.name] = coordinators.submit(realise_one, drv, waits)
+        built = []
+        for name, future in futures.items():
+            try:
+                if future.result():
+                    built.append(name)
+            except Cancelled:
+                continue
+            except Failure as error:
+                # A dependency's failure reaches its dependents' futures too: report it once.
+                if not any(error is f for f in failures):
+                    failures.append(error)
+    if failures:
+        raise BuildFailed(failures)
+    return built

@@ -1,0 +1,96 @@
+"""The actions of a derivation: one compile per translation unit, one archive or link per output.
+
+An action's argv is a template: ``@STAGING@`` and ``@STORE@`` stand for the build's staging
+folder and the store's folder, substituted only when the action runs, so that neither enters a
+derivation or an action key (they differ between builds and between stores).
+
+Staging layout, relative to the staging folder (the working folder of every action is ``w``):
+  ``w/<path>``       the project's declared files, at their paths in the project
+  ``d/<project>``    a symlink to each dependency's store path
+  ``o/<path>.o``     objects (and ``.d`` depfiles)
+  ``out/``           the output tree that becomes the store path (bin/, lib/, include/)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.documents.models import Output, Project, TargetSpec
+from engine.toolchain import flags
+from engine.toolchain.detect import Toolchain
+
+STAGING, STORE = "@STAGING@", "@STORE@"
+
+
+@dataclass(frozen=True)
+class DepLib:
+    """A library of a dependency as a dependent links it."""
+
+    store_name: str  # the dependency's store path name
+    project: str
+    file: str  # e.g. "lib/libstrutil.a"
+    shared: bool
+
+
+@dataclass
+class Action:
+    kind: str  # "compile" | "archive" | "link"
+    label: str  # what a person reads in progress lines: a source or an output name
+    argv: list[str]  # template, relative to the working folder w/
+    inputs: list[str]  # files it reads, relative to the staging folder
+    outputs: list[str]  # files it writes, relative to the staging folder
+    needs: list[int]  # indexes of the actions whose outputs it reads
+
+    def as_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "argv": self.argv, "inputs": self.inputs,
+                "outputs": self.outputs}
+
+
+def object_of(source: str) -> str:
+    return f"o/{source}.o"
+
+
+def output_file(output: Output) -> str:
+    return {
+        "executable": f"out/bin/{output.name}",
+        "static-library": f"out/lib/lib{output.name}.a",
+        "shared-library": f"out/lib/lib{output.name}.so",
+    }[output.kind]
+
+
+def plan_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
+                 dep_names: list[str], dep_libs: list[DepLib]) -> list[Action]:
+    """The action graph of one project x target. ``dep_names`` are the projects of the whole
+    dependency closure, ``dep_libs`` their libraries in link order (dependents first)."""
+    driver = toolchain.cxx if project.language == "c++" else toolchain.cc
+    include_dirs = [*project.include_dirs, *[f"../d/{name}/include" for name in dep_names]]
+    cflags = flags.compile_flags(project, spec, include_dirs, STAGING, STORE)
+    actions: list[Action] = []
+    compiled: dict[str, int] = {}
+
+    def compile_unit(source: str) -> int:
+        if source not in compiled:
+            obj = object_of(source)
+            argv = flags.compile_argv(driver, cflags, source, f"../{obj}",
+                                      f"../{obj[:-2]}.d")
+            actions.append(Action("compile", source, argv, [f"w/{source}"],
+                                  [obj, f"{obj[:-2]}.d"], []))
+            compiled[source] = len(actions) - 1
+        return compiled[source]
+
+    library_units = [compile_unit(source) for source in project.sources]
+    lib_args = [f"../d/{lib.project}/{lib.file}" for lib in dep_libs]
+    rpaths = sorted({f"$ORIGIN/../../{lib.store_name}/lib" for lib in dep_libs if lib.shared})
+    for output in project.outputs:
+        units = library_units if output.sources is None else \
+            [compile_unit(s) for s in output.sources] + library_units
+        objects = [actions[i].outputs[0] for i in units]
+        target = output_file(output)
+        if output.kind == "static-library":
+            argv = flags.archive_argv(toolchain.ar, f"../{target}", [f"../{o}" for o in objects])
+        else:
+            argv = flags.link_argv(driver, project, spec, f"../{target}", output.kind,
+                                   [f"../{o}" for o in objects], lib_args, rpaths)
+        kind = "archive" if output.kind == "static-library" else "link"
+        actions.append(Action(kind, output.name, argv, objects, [target], units))
+    return actions

@@ -1,0 +1,166 @@
+"""Documents + toolchains -> derivations.
+
+A derivation is the canonical JSON object (sorted keys, no insignificant whitespace) of everything
+that can change a project x target's output. Its sha256, truncated to 160 bits, names the store
+path ``<32 base-32 chars>-<name>-<version>-<target>``. The object, format ``recipe-derivation-1``:
+
+  format        "recipe-derivation-1"
+  project       {name, version, language, standard}
+  target        {name, spec: {triple, toolchain, opt, strip, lto, cpu, features}}
+  inputs        {path in the project: "sha256:<hex>"} for every declared source and header
+  public        {path in the project: path under include/} for public headers
+  toolchain     the identity: resolved drivers, version output, digest of every program it runs
+  depends       {project: store path name} for the whole dependency closure
+  actions       [{kind, argv, inputs, outputs}] with @STAGING@/@STORE@ placeholders
+
+Nothing else (no clock, no absolute path of the sources or the store, no environment) enters it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from engine.derive.actions import Action, DepLib, output_file, plan_actions
+from engine.documents.models import Plan, Project, TargetSpec
+from engine.errors import UsageError
+from engine.toolchain.detect import Toolchain, resolve
+
+FORMAT = "recipe-derivation-1"
+
+
+@dataclass
+class Derivation:
+    project: Project
+    target: TargetSpec
+    toolchain: Toolchain
+    name: str  # the store path name
+    data: dict[str, Any]  # the derivation object
+    deps: list[Derivation]  # the whole dependency closure, dependencies first
+    actions: list[Action]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.project.name, self.target.name)
+
+    @property
+    def fingerprint(self) -> str:
+        return canonical(self.data)
+
+
+def canonical(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def file_digest(path: Path) -> str:
+    with open(path, "rb") as f:
+        return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def declared_files(project: Project) -> list[str]:
+    files = {*project.sources, *project.headers, *project.public_headers}
+    for output in project.outputs:
+        files.update(output.sources or ())
+    return sorted(files)
+
+
+def public_layout(project: Project) -> dict[str, str]:
+    """Where each public header lands under ``include/``: relative to the first include dir
+    that holds it, else at its path in the project."""
+    layout = {}
+    for header in project.public_headers:
+        rel = header
+        for folder in project.include_dirs:
+            prefix = PurePosixPath(folder)
+            if prefix != PurePosixPath(".") and PurePosixPath(header).is_relative_to(prefix):
+                rel = str(PurePosixPath(header).relative_to(prefix))
+                break
+        layout[header] = rel
+    return layout
+
+
+def closure(plan: Plan, name: str) -> list[str]:
+    """The dependency closure of a project, dependencies first (plan order is topological)."""
+    seen: set[str] = set()
+
+    def visit(n: str) -> None:
+        for dep in plan.projects[n].depends:
+            if dep not in seen:
+                seen.add(dep)
+                visit(dep)
+
+    visit(name)
+    return [n for n in plan.projects if n in seen]
+
+
+class Deriver:
+    """Computes derivations for a plan, each project x target once."""
+
+    def __init__(self, plan: Plan, make_name: Any, cache_dir: Path, store_root: Path) -> None:
+        self.plan = plan
+        self.make_name = make_name  # Store.make_name: (fingerprint, label) -> store path name
+        self.cache_dir = cache_dir
+        self.store_root = store_root
+        self.toolchains: dict[str, Toolchain] = {}
+        self.derived: dict[tuple[str, str], Derivation] = {}
+
+    def toolchain(self, target: TargetSpec) -> Toolchain:
+        if target.name not in self.toolchains:
+            self.toolchains[target.name] = resolve(target, self.cache_dir)
+        return self.toolchains[target.name]
+
+    def derive(self, project_name: str, target_name: str) -> Derivation:
+        key = (project_name, target_name)
+        if key in self.derived:
+            return self.derived[key]
+        project = self.plan.projects[project_name]
+        target = self.plan.targets[target_name]
+        toolchain = self.toolchain(target)
+        deps = [self.derive(dep, target_name) for dep in closure(self.plan, project_name)]
+        dep_libs = [lib for dep in reversed(deps) for lib in _libraries(dep)]
+        actions = plan_actions(project, target, toolchain, [d.project.name for d in deps],
+                               dep_libs)
+        data = {
+            "format": FORMAT,
+            "project": {"name": project.name, "version": project.version,
+                        "language": project.language, "standard": project.standard},
+            "target": {"name": target.name, "spec": target.as_json()},
+            "inputs": {f: file_digest(project.dir / f) for f in declared_files(project)},
+            "public": public_layout(project),
+            "toolchain": toolchain.identity,
+            "depends": {d.project.name: d.name for d in deps},
+            "actions": [a.as_json() for a in actions],
+        }
+        label = f"{project.name}-{project.version}-{target.name}"
+        drv = Derivation(project, target, toolchain, self.make_name(canonical(data), label),
+                         data, deps, actions)
+        self.derived[key] = drv
+        return drv
+
+    def derive_all(self, targets: list[str], projects: list[str] | None) -> list[Derivation]:
+        """The selected project x target derivations, in plan order within each target."""
+        for target in targets:
+            if target not in self.plan.targets:
+                raise UsageError(f"unknown target '{target}'",
+                                 f"the plan has: {', '.join(self.plan.targets)}")
+        for name in projects or ():
+            if name not in self.plan.projects:
+                raise UsageError(f"unknown project '{name}'",
+                                 f"the plan has: {', '.join(self.plan.projects)}")
+        chosen = [p for p in self.plan.projects if not projects or p in projects]
+        return [self.derive(p, t) for t in targets for p in chosen]
+
+
+def _libraries(dep: Derivation) -> list[DepLib]:
+    """The library a dependent links from a dependency: its static library, else its shared
+    one (found at run time through an $ORIGIN-relative rpath, so the store stays relocatable)."""
+    outputs = dep.project.outputs
+    for kind in ("static-library", "shared-library"):
+        for output in outputs:
+            if output.kind == kind:
+                file = output_file(output).removeprefix("out/")
+                return [DepLib(dep.name, dep.project.name, file, kind == "shared-library")]
+    return []

@@ -1,0 +1,164 @@
+"""Content-addressed blobs and the action cache (the model of Bazel's CAS and AC).
+
+Blobs live at ``cas/<hex[:2]>/<hex>``, named by the sha256 of their bytes, read-only. Action
+results live at ``ac/<key[:2]>/<key>.json``: a small JSON object whose ``outputs`` maps
+names to blob digests. Every write goes to a temporary file on the same file system and is
+renamed into place, so a reader sees a whole file or none; a blob is verified each time it
+is read, and a damaged one is deleted so that the next build writes it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.store.errors import BlobError, StoreError
+
+_CHUNK = 1 << 20
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{1,199}")
+
+
+class Cas:
+    """Blobs and action results under ``state``; ``temp(suffix)`` makes an empty temporary
+    file on the same file system and returns its path."""
+
+    def __init__(self, state: Path, temp: Callable[[str], Path]) -> None:
+        self.blobs = state / "cas"
+        self.actions = state / "ac"
+        self._temp = temp
+
+    # -- blobs ------------------------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> Path:
+        if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+            raise StoreError(f"{digest!r} is not a blob digest",
+                             "a digest is 64 lowercase hexadecimal digits (sha256)")
+        return self.blobs / digest[:2] / digest
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def put_blob(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.blob_path(digest)
+        if not _present(target, len(data)):
+            self._publish(target, lambda f: f.write(data), 0o444)
+        return digest
+
+    def put_file(self, path: Path) -> str:
+        own = hashlib.sha256()
+        temp = self._temp("-blob")
+        try:
+            with open(path, "rb") as src, open(temp, "wb") as dst:
+                while chunk := src.read(_CHUNK):
+                    own.update(chunk)
+                    dst.write(chunk)
+            digest = own.hexdigest()
+            target = self.blob_path(digest)
+            if not _present(target, os.path.getsize(temp)):
+                os.chmod(temp, 0o444)
+                target.parent.mkdir(exist_ok=True)
+                os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+        return digest
+
+    def read_blob(self, digest: str) -> bytes:
+        path = self.blob_path(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise _missing(digest) from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise self._damaged(digest)
+        return data
+
+    def copy_blob(self, digest: str, dest: Path, executable: bool = False) -> None:
+        source = self.blob_path(digest)
+        own = hashlib.sha256()
+        dest.unlink(missing_ok=True)
+        try:
+            with open(source, "rb") as src, open(dest, "xb") as dst:
+                while chunk := src.read(_CHUNK):
+                    own.update(chunk)
+                    dst.write(chunk)
+        except FileNotFoundError:
+            if not source.exists():
+                raise _missing(digest) from None
+            raise
+        if own.hexdigest() != digest:
+            dest.unlink()
+            raise self._damaged(digest)
+        os.chmod(dest, 0o755 if executable else 0o644)
+
+    def _damaged(self, digest: str) -> BlobError:
+        self.blob_path(digest).unlink(missing_ok=True)
+        return BlobError(f"blob {digest} in the store is damaged (its content no longer "
+                         "matches its digest); it has been removed",
+                         "run the build again to recreate it")
+
+    # -- action results ---------------------------------------------------------------------
+
+    def _action_path(self, key: str) -> Path:
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise StoreError(f"{key!r} is not an action key",
+                             "use 2 to 200 letters, digits, '.', '_' or '-'")
+        return self.actions / key[:2] / f"{key}.json"
+
+    def get_action(self, key: str) -> dict[str, Any] | None:
+        """The result recorded for ``key``, or None when there is none, it cannot be read, or
+        an output it names is no longer in the CAS (the action must run again)."""
+        try:
+            result = json.loads(self._action_path(key).read_bytes())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(result, dict):
+            return None
+        outputs = result.get("outputs", {})
+        if not isinstance(outputs, dict):
+            return None
+        for digest in outputs.values():
+            if not isinstance(digest, str) or not _DIGEST.fullmatch(digest) \
+                    or not self.has_blob(digest):
+                return None
+        return result
+
+    def put_action(self, key: str, result: dict[str, Any]) -> None:
+        target = self._action_path(key)
+        try:
+            data = json.dumps(result, sort_keys=True, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as error:
+            raise StoreError(f"the result of action {key} is not JSON: {error}",
+                             "record only strings, numbers, lists and objects") from None
+        self._publish(target, lambda f: f.write(data), 0o644)
+
+    def _publish(self, target: Path, write: Callable[[Any], object], mode: int) -> None:
+        """Write a temporary file and rename it to ``target``: all or nothing."""
+        temp = self._temp("-" + target.name[:16])
+        try:
+            with open(temp, "wb") as f:
+                write(f)
+            os.chmod(temp, mode)
+            target.parent.mkdir(exist_ok=True)
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+
+
+def _present(path: Path, size: int) -> bool:
+    # Trust a blob of the right size (as Bazel does); reading verifies it anyway.
+    try:
+        return path.stat().st_size == size
+    except FileNotFoundError:
+        return False
+
+
+def _missing(digest: str) -> BlobError:
+    return BlobError(f"blob {digest} is not in the store",
+                     "run the build again to recreate it")

@@ -1,0 +1,245 @@
+"""The store's database: every SQL statement of the store is in this module.
+
+SQLite in WAL mode (readers never wait for the writer), a busy timeout for writers that meet
+each other, explicit transactions (``BEGIN IMMEDIATE`` for writes, so two writers queue at
+the start rather than fail at commit), one connection per thread. ``PRAGMA user_version`` is
+the schema version; a newer one is refused. ``PRAGMA application_id`` marks the file as a
+recipe store so that another program's SQLite file is never taken for one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from engine.store.errors import StoreError
+from engine.store.nar import Entry
+from engine.store.records import PathInfo
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = int.from_bytes(b"rcpe", "big")
+BUSY_TIMEOUT_MS = 60_000
+
+_SCHEMA = (
+    """CREATE TABLE paths (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        derivation TEXT NOT NULL,
+        nar_hash TEXT NOT NULL,
+        size INTEGER NOT NULL)""",
+    # A path may refer to itself; a reference never dangles (checked at statement end).
+    """CREATE TABLE refs (
+        referrer INTEGER NOT NULL REFERENCES paths(id),
+        reference INTEGER NOT NULL REFERENCES paths(id),
+        PRIMARY KEY (referrer, reference)) WITHOUT ROWID""",
+    "CREATE INDEX refs_reference ON refs(reference)",
+    """CREATE TABLE files (
+        path INTEGER NOT NULL REFERENCES paths(id),
+        file TEXT NOT NULL,
+        type TEXT NOT NULL,
+        mode INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        target TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        PRIMARY KEY (path, file)) WITHOUT ROWID""",
+    "CREATE TABLE logs (path INTEGER PRIMARY KEY REFERENCES paths(id), log BLOB NOT NULL)",
+    """CREATE TABLE roots (
+        name TEXT PRIMARY KEY,
+        path INTEGER NOT NULL REFERENCES paths(id)) WITHOUT ROWID""",
+)
+
+_ID = "SELECT id FROM paths WHERE name = ?"
+_PATH = "SELECT id, derivation, nar_hash, size FROM paths WHERE name = ?"
+_PATHS = "SELECT id, name, derivation, nar_hash, size FROM paths ORDER BY name"
+_REFS_OF = ("SELECT p.name FROM refs r JOIN paths p ON p.id = r.reference "
+            "WHERE r.referrer = ? ORDER BY p.name")
+_ALL_REFS = ("SELECT a.name, b.name FROM refs r JOIN paths a ON a.id = r.referrer "
+             "JOIN paths b ON b.id = r.reference")
+_INSERT_PATH = "INSERT INTO paths (name, derivation, nar_hash, size) VALUES (?, ?, ?, ?)"
+_INSERT_REF = "INSERT OR IGNORE INTO refs (referrer, reference) VALUES (?, ?)"
+_INSERT_FILE = ("INSERT INTO files (path, file, type, mode, sha256, target, size) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)")
+_INSERT_LOG = "INSERT INTO logs (path, log) VALUES (?, ?)"
+_FILES = "SELECT file, type, mode, sha256, target, size FROM files WHERE path = ? ORDER BY file"
+_LOG = "SELECT l.log FROM logs l JOIN paths p ON p.id = l.path WHERE p.name = ?"
+_DELETE = ("DELETE FROM refs WHERE referrer = ?", "DELETE FROM files WHERE path = ?",
+           "DELETE FROM logs WHERE path = ?", "DELETE FROM paths WHERE id = ?")
+_SET_ROOT = "INSERT OR REPLACE INTO roots (name, path) VALUES (?, ?)"
+_DELETE_ROOT = "DELETE FROM roots WHERE name = ?"
+_ROOTS = "SELECT r.name, p.name FROM roots r JOIN paths p ON p.id = r.path ORDER BY r.name"
+
+
+class Database:
+    """The store's SQLite database, opened (and created or checked) at construction."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        try:
+            self._prepare()
+        except sqlite3.DatabaseError as error:
+            self.close()
+            raise StoreError(f"{file} is not a usable store database ({error})",
+                             "point --store at a recipe store, or at an empty folder") from None
+
+    def close(self) -> None:
+        with self._guard:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # -- connections and transactions -------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # isolation_level=None: no implicit transactions; every one below is explicit.
+            conn = sqlite3.connect(self.file, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   isolation_level=None, check_same_thread=False,
+                                   cached_statements=64)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints under WAL
+            self._local.conn = conn
+            with self._guard:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: one consistent snapshot for several queries."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def _prepare(self) -> None:
+        conn = self._conn()
+        conn.execute("PRAGMA journal_mode = WAL")  # persistent; not allowed in a transaction
+        with self._write() as c:
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            app = c.execute("PRAGMA application_id").fetchone()[0]
+            tables = c.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if app != APPLICATION_ID and (app or tables):
+                raise StoreError(f"{self.file} is an SQLite database of another program",
+                                 "point --store at a recipe store, or at an empty folder")
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the store database {self.file} has schema version {version}, newer than "
+                    f"this recipe understands ({SCHEMA_VERSION})",
+                    "use the newer recipe that wrote it, or another store folder")
+            if version == 0:
+                for statement in _SCHEMA:
+                    c.execute(statement)
+                c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # -- paths ------------------------------------------------------------------------------
+
+    def is_valid(self, name: str) -> bool:
+        return self._conn().execute(_ID, (name,)).fetchone() is not None
+
+    def info(self, name: str) -> PathInfo | None:
+        with self._read() as c:
+            row = c.execute(_PATH, (name,)).fetchone()
+            if row is None:
+                return None
+            refs = tuple(r for (r,) in c.execute(_REFS_OF, (row[0],)))
+        return PathInfo(name, row[1], row[2], row[3], refs)
+
+    def infos(self) -> list[PathInfo]:
+        with self._read() as c:
+            rows = c.execute(_PATHS).fetchall()
+            refs: dict[str, list[str]] = {}
+            for referrer, reference in c.execute(_ALL_REFS):
+                refs.setdefault(referrer, []).append(reference)
+        return [PathInfo(name, drv, nar, size, tuple(sorted(refs.get(name, ()))))
+                for _id, name, drv, nar, size in rows]
+
+    def names(self) -> set[str]:
+        return {name for _id, name, *_ in self._conn().execute(_PATHS)}
+
+    def add_path(self, info: PathInfo, entries: Iterable[Entry], log: bytes) -> None:
+        """Make ``info`` valid with its references, manifest and log, all or nothing."""
+        with self._write() as c:
+            if c.execute(_ID, (info.name,)).fetchone():
+                raise StoreError(f"{info.name} is already a valid store path",
+                                 "a valid path never changes; register under another name")
+            ref_ids = []
+            for ref in info.references:
+                if ref != info.name:
+                    row = c.execute(_ID, (ref,)).fetchone()
+                    if row is None:
+                        raise StoreError(f"{info.name} refers to {ref}, which is not valid",
+                                         "register the paths it refers to first")
+                    ref_ids.append(row[0])
+            cur = c.execute(_INSERT_PATH, (info.name, info.derivation, info.nar_hash, info.size))
+            path_id = cur.lastrowid
+            if info.name in info.references:
+                ref_ids.append(path_id)
+            c.executemany(_INSERT_REF, ((path_id, ref) for ref in ref_ids))
+            c.executemany(_INSERT_FILE, ((path_id, *entry) for entry in entries))
+            c.execute(_INSERT_LOG, (path_id, log))
+
+    def remove_path(self, name: str) -> None:
+        """Make ``name`` invalid. Its referrers must be gone first (the keys say so)."""
+        with self._write() as c:
+            row = c.execute(_ID, (name,)).fetchone()
+            if row is not None:
+                for statement in _DELETE:
+                    c.execute(statement, row)
+
+    def manifest(self, name: str) -> list[Entry]:
+        with self._read() as c:
+            row = c.execute(_ID, (name,)).fetchone()
+            return [] if row is None else [Entry(*r) for r in c.execute(_FILES, row)]
+
+    def log(self, name: str) -> bytes | None:
+        row = self._conn().execute(_LOG, (name,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    # -- roots ------------------------------------------------------------------------------
+
+    def set_root(self, root: str, name: str) -> None:
+        with self._write() as c:
+            row = c.execute(_ID, (name,)).fetchone()
+            if row is None:
+                raise StoreError(f"cannot root {name}: it is not a valid store path",
+                                 "realise it first")
+            c.execute(_SET_ROOT, (root, row[0]))
+
+    def remove_root(self, root: str) -> bool:
+        with self._write() as c:
+            return c.execute(_DELETE_ROOT, (root,)).rowcount > 0
+
+    def roots(self) -> dict[str, str]:
+        return dict(self._conn().execute(_ROOTS).fetchall())
+
+    def graph(self) -> tuple[dict[str, int], dict[str, set[str]], dict[str, str]]:
+        """One snapshot of sizes by name, references by name, and roots."""
+        with self._read() as c:
+            sizes = {name: size for _id, name, _d, _n, size in c.execute(_PATHS)}
+            refs: dict[str, set[str]] = {name: set() for name in sizes}
+            for referrer, reference in c.execute(_ALL_REFS):
+                refs[referrer].add(reference)
+            roots = dict(c.execute(_ROOTS).fetchall())
+        return sizes, refs, roots

@@ -1,0 +1,307 @@
+"""The store: immutable, content-hashed paths registered in a database, plus a CAS.
+
+Layout of a store folder ``root``::
+
+    root/<32 base-32 chars>-<label>/   store paths, read-only, every mtime 1
+    root/.recipe/db.sqlite             valid paths, references, manifests, logs, roots
+    root/.recipe/tmp/                  builds in progress: <pid>-<random>-<label>
+    root/.recipe/locks/<name>.lock     one lock per store path (never deleted)
+    root/.recipe/gc.lock               shared by builders, exclusive for a collection
+    root/.recipe/cas/aa/<sha256>       blobs;  root/.recipe/ac/<k[:2]>/<key>.json  actions
+    root/.recipe/logs/                 free for logs of builds that never registered
+
+A path becomes valid in this order: built in ``tmp``, normalised, hashed, renamed to
+``root/<name>``, sealed, and only then inserted in the database (one transaction), all under
+the path's lock. A process killed at any step leaves either a temporary entry (removed once
+its owner is gone) or an unregistered ``root/<name>`` (removed by the next ``open`` that
+can take its lock); nothing half-made is ever valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from engine.store import check, fsutil, gc, locks, nar
+from engine.store.base32 import ALPHABET, nix_base32
+from engine.store.cas import Cas
+from engine.store.db import Database
+from engine.store.errors import StoreError
+from engine.store.records import Damage, GcReport, PathInfo
+
+STATE = ".recipe"
+_LAYOUT = ("tmp", "locks", "cas", "ac", "logs")
+_KEEP_FILES = {".gitkeep", ".gitignore", ".keep"}
+_LABEL = re.compile(r"[A-Za-z0-9+._?=-]{1,200}")
+_NAME = re.compile(rf"[{ALPHABET}]{{32}}-[A-Za-z0-9+._?=-]{{1,200}}")
+_FIX_FOLDER = "pass --store with a recipe store, or with a new or empty folder"
+
+
+class Store:
+    """A store folder. Make one with :meth:`Store.open`."""
+
+    def __init__(self, root: Path, db: Database) -> None:
+        self.root = root
+        self.state = root / STATE
+        self._db = db
+        self._cas = Cas(self.state, self._temp_file)
+
+    # -- opening ----------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, root: Path, create: bool = True) -> Store:
+        """Open the store at ``root``, creating it when ``create`` and it is missing or empty,
+        and clean what dead builds left behind."""
+        root = Path(root).absolute()
+        state = root / STATE
+        if not (state / "db.sqlite").is_file():
+            if not create:
+                raise StoreError(f"there is no store at {root}",
+                                 "check --store and $RECIPE_STORE; a store is made by the "
+                                 "first build into it")
+            if root.exists() and not _creatable(root):
+                raise StoreError(f"{root} is not a recipe store (it holds other files and no "
+                                 f"{STATE}/db.sqlite)", _FIX_FOLDER)
+        try:
+            for sub in ("", *_LAYOUT):
+                (state / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(f"cannot create the store at {root}: {error.strerror}",
+                             _FIX_FOLDER) from None
+        for folder in (root, state, state / "tmp"):
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise StoreError(f"the store folder {folder} is not writable",
+                                 "fix its permissions, or pass another --store")
+        store = cls(root, Database(state / "db.sqlite"))
+        store.clean()
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def clean(self) -> None:
+        """Remove temporary entries of dead processes, and folders at ``root/<name>`` that
+        are not valid and whose lock nobody holds (a build killed before it registered)."""
+        locks.clean_temp(self.state / "tmp")
+        valid = self._db.names()
+        for name in os.listdir(self.root):
+            if name in valid or not _NAME.fullmatch(name):
+                continue
+            fd = locks.acquire(self._lock_file(name), blocking=False)
+            if fd is None:
+                continue  # being built right now
+            try:
+                if not self._db.is_valid(name):
+                    fsutil.remove_tree(self.root / name)
+            finally:
+                os.close(fd)
+
+    # -- names ------------------------------------------------------------------------------
+
+    def make_name(self, fingerprint: str, label: str) -> str:
+        """``<nix-base-32 of the first 160 bits of sha256(fingerprint)>-<label>``."""
+        _label(label)
+        digest = hashlib.sha256(fingerprint.encode("utf-8")).digest()
+        return f"{nix_base32(digest[:20])}-{label}"
+
+    def path(self, name: str) -> Path:
+        return self.root / _checked(name)
+
+    def is_valid(self, name: str) -> bool:
+        return bool(_NAME.fullmatch(name)) and self._db.is_valid(name)
+
+    def info(self, name: str) -> PathInfo | None:
+        return self._db.info(name) if _NAME.fullmatch(name) else None
+
+    def paths(self) -> list[PathInfo]:
+        return self._db.infos()
+
+    def log(self, name: str) -> bytes:
+        log = self._db.log(_checked(name))
+        if log is None:
+            raise StoreError(f"{name} is not a valid store path",
+                             "see 'recipe store ls' for the valid paths")
+        return log
+
+    # -- locks and temporary folders --------------------------------------------------------
+
+    def _lock_file(self, name: str) -> Path:
+        return self.state / "locks" / f"{name}.lock"
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold the exclusive lock of store path ``name`` (blocking; not re-entrant).
+
+        Lock order: ``gc_shared()`` first, then path locks, as ``gc`` takes them."""
+        with locks.locked(self._lock_file(_checked(name))):
+            yield
+
+    @contextmanager
+    def gc_shared(self) -> Iterator[None]:
+        """Keep a collection from running while the block realises or reads paths."""
+        with locks.locked(self.state / "gc.lock", shared=True):
+            yield
+
+    def temp_dir(self, label: str) -> Path:
+        """A new empty folder on the store's file system, removed by a later ``open`` once
+        this process is gone if it was not registered."""
+        prefix = locks.own_temp(self.state / "tmp")
+        return Path(tempfile.mkdtemp(prefix=prefix, suffix=f"-{_label(label)}",
+                                     dir=self.state / "tmp"))
+
+    def _temp_file(self, suffix: str) -> Path:
+        prefix = locks.own_temp(self.state / "tmp")
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=self.state / "tmp")
+        os.close(fd)
+        return Path(name)
+
+    # -- registration -----------------------------------------------------------------------
+
+    def register(self, name: str, tree: Path, derivation: str, references: Iterable[str],
+                 log: bytes = b"") -> PathInfo:
+        """Move ``tree`` to ``root/name`` read-only and make it valid. The caller holds
+        ``lock(name)``; when this process does not, it is taken here."""
+        if locks.held_here(self._lock_file(_checked(name))):
+            return self._register(name, Path(tree), derivation, references, log)
+        with self.lock(name):
+            return self._register(name, Path(tree), derivation, references, log)
+
+    def _register(self, name: str, tree: Path, derivation: str, references: Iterable[str],
+                  log: bytes) -> PathInfo:
+        if self._db.is_valid(name):
+            raise StoreError(f"{name} is already a valid store path",
+                             "a valid path never changes; register under another name")
+        refs = tuple(sorted(set(references)))
+        for ref in refs:
+            if ref != name and not self.is_valid(ref):
+                raise StoreError(f"{name} refers to {ref}, which is not a valid store path",
+                                 "register the paths it refers to first")
+        if not os.path.lexists(tree):
+            raise StoreError(f"cannot register {name}: {tree} does not exist",
+                             "build into a folder made by temp_dir()")
+        if os.lstat(tree).st_dev != os.stat(self.root).st_dev:
+            raise StoreError(f"cannot register {name}: {tree} is on another file system",
+                             "build into a folder made by temp_dir()")
+        target = self.root / name
+        try:
+            fsutil.normalise(tree)
+            result = nar.scan(tree)
+            # The top keeps a writable mode until it is sealed; record the mode it will have.
+            top = result.entries[0]
+            result.entries[0] = top._replace(mode=fsutil.canonical_mode(os.lstat(tree).st_mode))
+            fsutil.remove_tree(target)  # a stale, unregistered attempt: we hold the lock
+            os.rename(tree, target)
+            fsutil.seal(target)
+        except OSError as error:
+            raise StoreError(f"cannot register {name}: {error}",
+                             "check the permissions and the space of the store") from None
+        info = PathInfo(name, derivation, result.nar_hash, result.size, refs)
+        try:
+            self._db.add_path(info, result.entries, bytes(log))
+        except BaseException:
+            if not self._db.is_valid(name):
+                fsutil.remove_tree(target)  # never leave a folder that looks valid but is not
+            raise
+        return info
+
+    # -- content-addressed blobs and actions ------------------------------------------------
+
+    def put_blob(self, data: bytes) -> str:
+        return self._cas.put_blob(data)
+
+    def put_file(self, path: Path) -> str:
+        return self._cas.put_file(Path(path))
+
+    def has_blob(self, digest: str) -> bool:
+        return self._cas.has_blob(digest)
+
+    def read_blob(self, digest: str) -> bytes:
+        return self._cas.read_blob(digest)
+
+    def copy_blob(self, digest: str, dest: Path, executable: bool = False) -> None:
+        self._cas.copy_blob(digest, Path(dest), executable)
+
+    def get_action(self, key: str) -> dict[str, Any] | None:
+        return self._cas.get_action(key)
+
+    def put_action(self, key: str, result: dict[str, Any]) -> None:
+        self._cas.put_action(key, result)
+
+    # -- roots, collection, verification ----------------------------------------------------
+
+    def add_root(self, root: str, name: str) -> None:
+        if not root:
+            raise StoreError("a root needs a name", "name the root")
+        self._db.set_root(root, _checked(name))
+
+    def remove_root(self, root: str) -> None:
+        self._db.remove_root(root)
+
+    def roots(self) -> dict[str, str]:
+        return self._db.roots()
+
+    def gc(self, dry_run: bool = False) -> GcReport:
+        """Delete every valid path that no root reaches through references."""
+        with locks.locked(self.state / "gc.lock", shared=dry_run):
+            sizes, refs, roots = self._db.graph()
+            live = gc.closure(roots.values(), refs)
+            report = GcReport()
+            for name in gc.deletion_order(sizes.keys() - live, refs):
+                if not dry_run:
+                    with self.lock(name):
+                        # Invalid first: a collection killed here leaves an unregistered
+                        # folder, which the next open removes, never a valid path with holes.
+                        self._db.remove_path(name)
+                        fsutil.remove_tree(self.root / name)
+                report.deleted.append(name)
+                report.freed += sizes[name]
+        return report
+
+    def verify(self) -> list[Damage]:
+        """Recompute every valid path against what was recorded when it was registered."""
+        damage = []
+        with self.gc_shared():
+            for info in self._db.infos():
+                recorded = self._db.manifest(info.name)
+                damage += check.check_path(info.name, self.root / info.name, info.nar_hash,
+                                           recorded)
+        return damage
+
+
+def _checked(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise StoreError(f"{name!r} is not a store path name",
+                         "a name is 32 base-32 characters, '-', and a label")
+    return name
+
+
+def _label(label: str) -> str:
+    if not _LABEL.fullmatch(label):
+        raise StoreError(f"{label!r} cannot be part of a store name",
+                         "use 1 to 200 of the characters A-Z a-z 0-9 + . _ ? = -")
+    return label
+
+
+def _creatable(root: Path) -> bool:
+    """An empty folder (but for files that keep an empty folder in version control), or
+    one holding only the state folder of a store whose creation was interrupted before its
+    database existed."""
+    if not root.is_dir():
+        return False
+    entries = set(os.listdir(root)) - _KEEP_FILES
+    if not entries:
+        return True
+    state = root / STATE
+    return entries == {STATE} and state.is_dir() and set(os.listdir(state)) <= set(_LAYOUT)

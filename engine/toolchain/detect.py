@@ -1,0 +1,174 @@
+"""Finding a target's compilers and computing their identity.
+
+The identity enters every derivation: the resolved driver path, its ``--version`` output, and a
+digest of each program the driver runs (``cc1``, ``cc1plus``, ``lto1``, ``collect2``, ``as``,
+``ld``). Hashing ~100 MB of compiler binaries on every run would dominate a no-op build, so the
+identity is cached in a JSON file keyed by each program's path, size and mtime (like ccache's
+compiler check ``mtime``), and recomputed only when one of those changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.documents.models import TargetSpec
+from engine.errors import RecipeError
+
+CACHE_VERSION = 1
+# Programs the gcc driver runs, as `gcc -print-prog-name=<name>` reports them.
+GCC_PROGRAMS = ("cc1", "cc1plus", "lto1", "lto-wrapper", "collect2", "as", "ld")
+
+
+class ToolchainError(RecipeError):
+    """A target's toolchain cannot be found or used."""
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """Resolved programs of one target's toolchain, and their identity."""
+
+    cc: str
+    cxx: str
+    ar: str
+    path_dirs: tuple[str, ...]  # the build's PATH: the toolchain's folders only
+    identity: dict[str, Any] = field(hash=False, compare=False)
+
+    @property
+    def env_path(self) -> str:
+        return os.pathsep.join(self.path_dirs)
+
+
+def resolve(spec: TargetSpec, cache_dir: Path) -> Toolchain:
+    """The C/C++ toolchain of a target spec, with its (cached) identity."""
+    if spec.toolchain == "zig":
+        raise ToolchainError(
+            f"target '{spec.name}': toolchain zig is not supported yet",
+            "use toolchain: system or an explicit {cc: ..., cxx: ...}", pos=spec.pos)
+    if isinstance(spec.toolchain, dict):
+        cc = _find(spec.toolchain.get("cc", "gcc"), spec)
+        cxx = _find(spec.toolchain.get("cxx", "g++"), spec)
+    else:
+        if spec.triple != "host":
+            raise ToolchainError(
+                f"target '{spec.name}': triple {spec.triple} needs a cross toolchain",
+                "set toolchain: {cc: <cross gcc>, cxx: <cross g++>} for it", pos=spec.pos)
+        cc, cxx = _find("gcc", spec), _find("g++", spec)
+    ar = _sibling(cc, "gcc", "gcc-ar") or _find("ar", spec)
+    cache = _IdentityCache(cache_dir / "toolchains.json")
+    identity = cache.get(cc, cxx)
+    dirs = tuple(dict.fromkeys(str(Path(p).parent) for p in
+                               (cc, cxx, ar, *identity["programs"].values())))
+    return Toolchain(cc=cc, cxx=cxx, ar=ar, path_dirs=dirs, identity=identity)
+
+
+def _find(program: str, spec: TargetSpec) -> str:
+    found = shutil.which(program)
+    if not found:
+        raise ToolchainError(f"target '{spec.name}': compiler '{program}' not found",
+                             "install it or name it by absolute path in toolchain:",
+                             pos=spec.pos)
+    return os.path.abspath(found)
+
+
+def _sibling(driver: str, word: str, replacement: str) -> str | None:
+    """``/usr/bin/x86_64-linux-gnu-gcc-12`` -> ``/usr/bin/x86_64-linux-gnu-gcc-ar-12``."""
+    real = Path(os.path.realpath(driver))
+    head, sep, tail = real.name.rpartition(word)
+    if not sep:
+        return None
+    candidate = real.with_name(head + replacement + tail)
+    return str(candidate) if os.access(candidate, os.X_OK) else None
+
+
+def _stat_key(path: str) -> list[int]:
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _digest(path: str) -> str:
+    with open(path, "rb") as f:
+        return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _run(argv: list[str]) -> str:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise ToolchainError(f"cannot run {argv[0]}: {error}",
+                             "check that the compiler works") from error
+    return done.stdout.strip()
+
+
+def _programs(driver: str) -> dict[str, str]:
+    """The programs a gcc driver runs, resolved to absolute paths."""
+    found: dict[str, str] = {}
+    for name in GCC_PROGRAMS:
+        prog = _run([driver, f"-print-prog-name={name}"])
+        resolved = prog if os.path.isabs(prog) else shutil.which(prog)
+        if resolved and os.path.exists(resolved):
+            found[name] = os.path.realpath(resolved)
+    return found
+
+
+def _identity(cc: str, cxx: str) -> dict[str, Any]:
+    programs = _programs(cc)
+    binaries = {"cc": os.path.realpath(cc), "cxx": os.path.realpath(cxx), **programs}
+    return {
+        "family": "gcc",
+        "cc": os.path.realpath(cc),
+        "cxx": os.path.realpath(cxx),
+        "machine": _run([cc, "-dumpmachine"]),
+        "version": _run([cc, "--version"]),
+        "programs": programs,
+        "digests": {name: _digest(path) for name, path in sorted(binaries.items())},
+    }
+
+
+class _IdentityCache:
+    """Toolchain identities, keyed by driver paths and validated by every program's stat data."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if data.get("version") == CACHE_VERSION else {}
+
+    def get(self, cc: str, cxx: str) -> dict[str, Any]:
+        key = f"{os.path.realpath(cc)}\0{os.path.realpath(cxx)}"
+        data = self._load()
+        entry = data.get("entries", {}).get(key)
+        if entry and self._fresh(entry["stats"]):
+            return entry["identity"]
+        identity = _identity(cc, cxx)
+        files = {cc, cxx, *identity["programs"].values()}
+        stats = {path: _stat_key(path) for path in sorted(files)}
+        data.setdefault("entries", {})[key] = {"stats": stats, "identity": identity}
+        data["version"] = CACHE_VERSION
+        self._save(data)
+        return identity
+
+    @staticmethod
+    def _fresh(stats: dict[str, list[int]]) -> bool:
+        try:
+            return all(_stat_key(path) == key for path, key in stats.items())
+        except OSError:
+            return False
+
+    def _save(self, data: dict[str, Any]) -> None:
+        # Written to a temporary name and renamed, so concurrent runs never read half a file.
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(data, sort_keys=True))
+        os.replace(tmp, self.file)

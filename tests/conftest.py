@@ -1,0 +1,33 @@
+"""Shared fixtures: real document trees in temporary folders, and running the real CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """Write ``{relative path: text}`` below root (text is dedented)."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return root
+
+
+def run_recipe(*args: str | Path, cwd: Path | None = None,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a child process: exit codes and streams as a user sees them."""
+    return subprocess.run([sys.executable, "-m", "engine.cli.main", *map(str, args)],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def tree(tmp_path: Path):
+    def make(files: dict[str, str], where: str = "src") -> Path:
+        return write_tree(tmp_path / where, files)
+    return make
