@@ -32,9 +32,15 @@ def print_json(data: Any) -> None:
 
 
 def open_plan_and_store(args: argparse.Namespace) -> tuple[Any, Any]:
-    """Load ``args.plan`` and open its store (created when missing)."""
+    """Load ``args.plan``, check the targets and projects asked for, and open the plan's store
+    (created when missing) — in that order, so that a wrong input writes nothing."""
+    from engine.derive.derivation import check_selection
     from engine.documents import load_plan
     from engine.store import Store
 
-    plan = load_plan(Path(args.plan))
+    plan = load_plan(Path(args.plan), allow_missing_goldens=getattr(args, "update", False))
+    targets = getattr(args, "target", None) or list(plan.default_targets)
+    check_selection(plan, targets, getattr(args, "project", None))
+    if getattr(args, "jobs", None) is not None and args.jobs < 1:
+        raise UsageError(f"-j {args.jobs} is not a number of jobs", "pass -j 1 or more")
     return plan, Store.open(store_dir(args, plan.file, plan.store))

@@ -1,11 +1,104 @@
-"""recipe verify (being written)."""
+"""recipe verify PLAN: realise, run every selected case, compare, report (``--update``
+re-records the expectations of the cases that did not match)."""
+
+from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
+
+from engine.cli.common import open_plan_and_store, print_json
+from engine.cli.realise import add_build_options
+from engine.documents.models import Case
+from engine.errors import UsageError, display_path
+from engine.verify.outcome import Outcome
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
-    sub.add_parser("verify", parents=[parent], help="(being written)").set_defaults(func=run)
+    parser = sub.add_parser("verify", parents=[parent], help="realise, then run every case and "
+                            "compare; --update re-records expectations")
+    add_build_options(parser)
+    parser.add_argument("-k", dest="pattern", metavar="PATTERN",
+                        help="only the cases whose 'project/case name' contains PATTERN")
+    parser.add_argument("--update", action="store_true",
+                        help="re-record the expectations of the cases that did not match")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="run every case even when its outcome is cached")
+    parser.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE")
+    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("recipe verify: not yet written")
+    from engine.build import realise
+    from engine.cli.progress import Progress
+    from engine.verify import report, runner, update
+
+    # --update may be the run that records a golden file the cases name but that is not there yet
+    plan, store = open_plan_and_store(args)
+    building = Progress(quiet=args.json)
+    try:
+        result = realise(plan, store, targets=args.target or list(plan.default_targets),
+                         projects=args.project or None, jobs=args.jobs,
+                         keep_going=args.keep_going, reporter=building)
+    finally:
+        building.close()
+    jobs = runner.select(plan, result.paths, args.pattern)
+    if args.pattern and not jobs:
+        raise UsageError(f"no case matches -k {args.pattern!r}",
+                         "-k takes a part of 'project/case name'")
+    progress = _Progress(len(jobs), quiet=args.json)
+    settings = runner.Settings(store=store, use_cache=not args.no_cache)
+    try:
+        outcomes = runner.run_jobs(jobs, settings, workers=args.jobs or os.cpu_count() or 1,
+                                   observe=progress)
+    finally:
+        progress.close()
+
+    passed = all(o.passed for o in outcomes)
+    updated = None
+    if args.update:
+        updated = update.update(outcomes)
+        passed = updated.all_match(outcomes)
+    if args.junit:
+        report.write_junit(outcomes, Path(args.junit))
+    if args.json:
+        data = report.to_json(outcomes)
+        if updated is not None:
+            data["updated"] = [{"file": str(r.case.file), "case": r.case.name,
+                                "fields": r.fields} for r in updated.recorded]
+            data["not_updated"] = [{"file": str(case.file), "case": case.name, "why": why}
+                                   for case, why in updated.refused]
+        print_json(data)
+    else:
+        sys.stdout.write(report.render_text(outcomes))
+        if updated is not None:
+            for r in updated.recorded:
+                print(f"updated {_where(r.case)}: {', '.join(r.fields)}")
+            for case, why in updated.refused:
+                print(f"not updated {_where(case)}: {why}")
+    return 0 if passed else 1
+
+
+def _where(case: Case) -> str:
+    return f"{display_path(case.file)}: {case.name}"
+
+
+class _Progress:
+    """On a terminal, one redrawn line on stderr: cases done of all, and the latest."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.total, self.done = total, 0
+        self.live = sys.stderr.isatty() and not quiet
+
+    def __call__(self, outcome: Outcome) -> None:
+        self.done += 1
+        if self.live:
+            line = f"[{self.done}/{self.total}] {outcome.project}/{outcome.case}"
+            sys.stderr.write(f"\r\x1b[K{line[:150]}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.live and self.done:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()

@@ -142,16 +142,21 @@ class Deriver:
 
     def derive_all(self, targets: list[str], projects: list[str] | None) -> list[Derivation]:
         """The selected project x target derivations, in plan order within each target."""
-        for target in targets:
-            if target not in self.plan.targets:
-                raise UsageError(f"unknown target '{target}'",
-                                 f"the plan has: {', '.join(self.plan.targets)}")
-        for name in projects or ():
-            if name not in self.plan.projects:
-                raise UsageError(f"unknown project '{name}'",
-                                 f"the plan has: {', '.join(self.plan.projects)}")
+        check_selection(self.plan, targets, projects)
         chosen = [p for p in self.plan.projects if not projects or p in projects]
         return [self.derive(p, t) for t in targets for p in chosen]
+
+
+def check_selection(plan: Plan, targets: list[str], projects: list[str] | None) -> None:
+    """Targets and projects named on the command line must exist in the plan."""
+    for target in targets:
+        if target not in plan.targets:
+            raise UsageError(f"unknown target '{target}'",
+                             f"the plan has: {', '.join(plan.targets)}")
+    for name in projects or ():
+        if name not in plan.projects:
+            raise UsageError(f"unknown project '{name}'",
+                             f"the plan has: {', '.join(plan.projects)}")
 
 
 def _libraries(dep: Derivation) -> list[DepLib]:

@@ -112,7 +112,8 @@ class Project:
 class TargetSpec:
     name: str
     triple: str = "host"
-    toolchain: str | dict[str, str] = "system"  # "system" | "zig" | {"cc": ..., "cxx": ..., "rustc": ...}
+    # "system" | "zig" | {"cc": ..., "cxx": ..., "rustc": ...}
+    toolchain: str | dict[str, str] = "system"
     opt: Literal["debug", "release", "release-debug", "min-size"] = "release"
     strip: bool = False
     lto: bool = False

@@ -197,3 +197,21 @@ def test_shared_library_output_is_linked_with_relative_rpath(tmp_path):
     info = json.loads(run_recipe("store", "ls", "--store", store, "--json").stdout)
     refs = {row["name"]: row["references"] for row in info}
     assert refs[hello.name] == [greet.name]
+
+
+def test_wrong_input_writes_nothing_to_the_store(tmp_path):
+    src = write_tree(tmp_path / "src", GREET_LIB)
+    store = tmp_path / "store"
+    for args in (["-t", "nightly"], ["-p", "gret"], ["-j", "0"]):
+        done = run_recipe("realise", src / "plan.yaml", "--store", store, *args)
+        assert done.returncode == 2, done.stderr
+        assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+        assert not store.exists()
+    assert "unknown target 'nightly'; the plan has: release, debug" in \
+        run_recipe("realise", src / "plan.yaml", "--store", store, "-t", "nightly").stderr
+    text = (src / "greet/project.yaml").read_text().replace("sources:", "sorces:")
+    (src / "greet/project.yaml").write_text(text)
+    done = run_recipe("verify", src / "plan.yaml", "--store", store)
+    assert done.returncode == 2 and not store.exists()
+    assert done.stderr == (f"{src}/greet/project.yaml:6:1: unknown key 'sorces' in project; "
+                           "did you mean 'sources'?\n")

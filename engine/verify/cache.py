@@ -1,0 +1,91 @@
+"""The outcome cache: a case run is an action in the store's action cache (as in Bazel's test
+cache). What is cached is the observation, not the verdict, so a changed expectation is judged
+again without running anything.
+
+Key: sha256 (hex) of the canonical JSON (sorted keys, ``(',', ':')`` separators) of::
+
+    {"v": 1, "kind": "case",
+     "path": <basename of the store path the executable comes from>,
+     "case": <the case as written, without "name" and "expect">,
+     "inputs": {<relative path>: <sha256 hex of its content>, ...}}   # stdin_file and files
+
+Result: ``{"outputs": {"stdout": <blob digest>, "stderr": <blob digest>},
+"exit": <int: the exit code, or minus the signal number>, "signal": <name or null>}``.
+Runs that timed out or passed the output cap are never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.documents.models import Case
+from engine.errors import RecipeError
+from engine.verify.outcome import Observed
+
+VERSION = 1
+
+
+class ActionCache(Protocol):
+    """What the outcome cache needs of ``engine.store.Store``."""
+
+    def get_action(self, key: str) -> dict[str, Any] | None: ...
+    def put_action(self, key: str, result: dict[str, Any]) -> None: ...
+    def put_blob(self, data: bytes) -> str: ...
+    def read_blob(self, digest: str) -> bytes: ...
+
+
+def case_key(case: Case, store_path: Path) -> str:
+    raw = {k: v for k, v in case.raw.items() if k not in ("name", "expect")}
+    inputs = {}
+    for rel in ([case.stdin_file] if case.stdin_file else []) + list(case.files):
+        inputs[rel] = _digest_input(case.folder / rel)
+    action = {"v": VERSION, "kind": "case", "path": store_path.name, "case": raw,
+              "inputs": inputs}
+    text = json.dumps(action, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def lookup(store: ActionCache, key: str) -> Observed | None:
+    """The cached observation, or None; a damaged or collected entry is simply a miss."""
+    try:
+        result = store.get_action(key)
+        if result is None:
+            return None
+        sig = result.get("signal")
+        return Observed(stdout=store.read_blob(result["outputs"]["stdout"]),
+                        stderr=store.read_blob(result["outputs"]["stderr"]),
+                        exit=None if sig else int(result["exit"]), signal=sig)
+    except (RecipeError, OSError, KeyError, TypeError, ValueError):
+        return None
+
+
+def record(store: ActionCache, key: str, observed: Observed) -> None:
+    if not observed.completed:
+        return
+    if observed.exit is not None:
+        returncode = observed.exit
+    else:
+        try:
+            returncode = -signal.Signals[observed.signal or ""].value
+        except KeyError:
+            returncode = -1
+    store.put_action(key, {
+        "outputs": {"stdout": store.put_blob(observed.stdout),
+                    "stderr": store.put_blob(observed.stderr)},
+        "exit": returncode,
+        "signal": observed.signal,
+    })
+
+
+def _digest_input(path: Path) -> str:
+    """sha256 of a file; of a folder, of its files' relative paths and digests."""
+    if not path.is_dir():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    listing = {p.relative_to(path).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in sorted(path.rglob("*")) if p.is_file()}
+    return hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()
+

@@ -1,0 +1,72 @@
+"""What running a case gives: the raw observation of a process and the judged outcome.
+
+An ``Outcome`` is what every reporter (table, JUnit, JSON) is fed; an ``Observed`` is what a
+process did, before it is compared with the case's expectation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from engine.documents.models import Case
+
+Status = Literal["passed", "failed", "unsupported", "error"]
+STATUSES: tuple[Status, ...] = ("passed", "failed", "unsupported", "error")
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What a process case did. ``exit`` is None when a signal ended the process."""
+
+    stdout: bytes
+    stderr: bytes
+    exit: int | None
+    signal: str | None = None  # e.g. "SIGSEGV"
+    timed_out: bool = False
+    capped: str | None = None  # "stdout" or "stderr" when that stream passed the cap
+
+    @property
+    def completed(self) -> bool:
+        """The process ran to its own end: its observation may be cached and re-recorded."""
+        return not self.timed_out and self.capped is None
+
+
+@dataclass
+class Outcome:
+    project: str
+    target: str
+    case: str  # the case's name
+    status: Status
+    seconds: float = 0.0
+    message: str = ""  # one line
+    detail: str = ""  # diffs, a traceback
+    cached: bool = False
+    # Not reported; kept so that --update can re-record what was observed.
+    observed: Observed | None = field(default=None, repr=False, compare=False)
+    source: Case | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def label(self) -> str:
+        """The status as a summary shows it, e.g. ``passed (cached)``."""
+        return f"{self.status} (cached)" if self.cached else self.status
+
+    @property
+    def ident(self) -> str:
+        return f"{self.project}/{self.target}: {self.case}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "target": self.target,
+            "case": self.case,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "message": self.message,
+            "detail": self.detail,
+            "cached": self.cached,
+        }

@@ -1,0 +1,129 @@
+"""Reporters: the same outcomes rendered as a table with details, as JUnit XML, or as JSON.
+
+Unsupported cases count as not passed everywhere: in JUnit they are failures, not ``<skipped/>``,
+so that CI never shows green for a case nobody ran.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from engine.verify.compare import visible
+from engine.verify.outcome import STATUSES, Outcome
+
+# Characters XML 1.0 cannot hold at all, even escaped.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def summary(outcomes: Sequence[Outcome]) -> dict[str, int]:
+    counts = {status: 0 for status in STATUSES}
+    for outcome in outcomes:
+        counts[outcome.status] += 1
+    counts["cached"] = sum(o.cached for o in outcomes)
+    counts["total"] = len(outcomes)
+    return counts
+
+
+def summary_line(outcomes: Sequence[Outcome]) -> str:
+    """E.g. ``12 passed, 1 failed, 2 unsupported (5 cached)``."""
+    counts = summary(outcomes)
+    parts = [f"{counts[s]} {s}" for s in STATUSES if counts[s]]
+    line = ", ".join(parts) or "no cases"
+    return f"{line} ({counts['cached']} cached)" if counts["cached"] else line
+
+
+def render_table(outcomes: Sequence[Outcome]) -> str:
+    rows = [(o.project, o.target, visible(o.case), o.label, f"{o.seconds:.2f}s")
+            for o in outcomes]
+    return tabulate(rows, headers=("project", "target", "case", "outcome", "time"),
+                    tablefmt="simple", disable_numparse=True)
+
+
+def render_details(outcomes: Sequence[Outcome]) -> str:
+    """Every outcome that did not pass: a header line with its message, then its detail."""
+    blocks = []
+    for o in outcomes:
+        if o.passed:
+            continue
+        block = visible(f"=== {o.status.upper()} {o.ident}: {o.message}") + "\n"
+        if o.detail:
+            block += visible(o.detail if o.detail.endswith("\n") else o.detail + "\n")
+        blocks.append(block)
+    return "\n".join(blocks)
+
+
+def render_text(outcomes: Sequence[Outcome]) -> str:
+    """The whole human report: the table, the details of what did not pass, the summary line."""
+    if not outcomes:
+        return summary_line(outcomes) + "\n"
+    parts = [render_table(outcomes) + "\n"]
+    details = render_details(outcomes)
+    if details:
+        parts.append(details)
+    parts.append(summary_line(outcomes) + "\n")
+    return "\n".join(parts)
+
+
+def to_json(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    return {"outcomes": [o.as_json() for o in outcomes], "summary": summary(outcomes)}
+
+
+def junit_xml(outcomes: Sequence[Outcome]) -> ET.ElementTree:
+    """``testsuites`` > one ``testsuite`` per project/target > ``testcase``; not passed is a
+    ``failure`` (``error`` when the runner itself could not run the case)."""
+    suites: dict[tuple[str, str], list[Outcome]] = {}
+    for o in outcomes:
+        suites.setdefault((o.project, o.target), []).append(o)
+    root = ET.Element("testsuites", name="recipe verify")
+    _counts(root, outcomes)
+    for (project, target), members in suites.items():
+        suite = ET.SubElement(root, "testsuite", name=f"{project}/{target}")
+        _counts(suite, members)
+        for o in members:
+            case = ET.SubElement(suite, "testcase", classname=f"{project}.{target}",
+                                 name=_xml_text(o.case), time=f"{o.seconds:.3f}")
+            if o.passed:
+                continue
+            tag = "error" if o.status == "error" else "failure"
+            message = o.message if o.status != "unsupported" else f"unsupported: {o.message}"
+            node = ET.SubElement(case, tag, message=_xml_text(message), type=o.status)
+            node.text = _xml_text(o.detail)
+    ET.indent(root)
+    return ET.ElementTree(root)
+
+
+def write_junit(outcomes: Sequence[Outcome], path: Path) -> None:
+    """Write the JUnit XML to ``path`` through a temporary file beside it and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            junit_xml(outcomes).write(f, encoding="utf-8", xml_declaration=True)
+            f.write(b"\n")
+        os.chmod(tmp, 0o644)  # mkstemp made it private; a report is for everyone
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _counts(node: ET.Element, outcomes: Sequence[Outcome]) -> None:
+    counts = summary(outcomes)
+    node.set("tests", str(counts["total"]))
+    node.set("failures", str(counts["failed"] + counts["unsupported"]))
+    node.set("errors", str(counts["error"]))
+    node.set("skipped", "0")
+    node.set("time", f"{sum(o.seconds for o in outcomes):.3f}")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

@@ -1,0 +1,162 @@
+"""Select cases, run each on every realised (project, target), and hand outcomes to an observer.
+
+Each case kind is a *format*: one function ``(job, settings) -> Outcome``. A format that raises
+gives an ``error`` outcome carrying the traceback; it never stops the run. The observer only
+watches outcomes as they complete (in the calling thread, one at a time); it never drives the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.documents.models import Case, Plan
+from engine.verify import cache
+from engine.verify.compare import compare
+from engine.verify.outcome import Outcome, Status
+from engine.verify.process import CAP, CannotRun, kill_running, run_process
+
+Observer = Callable[[Outcome], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One case to run against one realised (project, target)."""
+
+    project: str
+    target: str
+    case: Case
+    path: Path  # the store path of the (project, target)
+
+    @property
+    def selector(self) -> str:
+        """What ``-k PATTERN`` is matched against."""
+        return f"{self.project}/{self.case.name}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: cache.ActionCache | None = None  # None: no outcome cache at all
+    use_cache: bool = True  # False: run everything (results are still recorded)
+    cap: int = CAP
+
+
+Format = Callable[[Job, Settings], Outcome]
+
+
+def select(plan: Plan, paths: Mapping[tuple[str, str], Path],
+           pattern: str | None = None) -> list[Job]:
+    """Every case of every realised (project, target) whose "project/case name" holds
+    ``pattern``; in plan order of projects, then targets, then cases."""
+    project_order = {name: i for i, name in enumerate(plan.projects)}
+    target_order = {name: i for i, name in enumerate(plan.targets)}
+    keys = sorted(paths, key=lambda k: (project_order.get(k[0], len(project_order)),
+                                        target_order.get(k[1], len(target_order)), k))
+    jobs = []
+    for project, target in keys:
+        for case in plan.projects[project].cases:
+            job = Job(project, target, case, paths[(project, target)])
+            if pattern is None or pattern in job.selector:
+                jobs.append(job)
+    return jobs
+
+
+def run_jobs(jobs: Iterable[Job], settings: Settings = Settings(), *, workers: int = 1,
+             observe: Observer | None = None) -> list[Outcome]:
+    """Run the jobs on ``workers`` threads; outcomes come back in the order of ``jobs``."""
+    jobs = list(jobs)
+    outcomes: list[Outcome | None] = [None] * len(jobs)
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="case")
+    try:
+        futures = {pool.submit(execute, job, settings): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            outcome = future.result()  # execute() never raises but for interrupts
+            outcomes[futures[future]] = outcome
+            if observe is not None:
+                observe(outcome)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        kill_running()
+        raise
+    pool.shutdown()
+    return [o for o in outcomes if o is not None]
+
+
+def execute(job: Job, settings: Settings) -> Outcome:
+    """Run one job with the format of its case's kind; a crash becomes an ``error`` outcome."""
+    start = time.monotonic()
+    try:
+        return FORMATS[job.case.kind](job, settings)
+    except Exception as error:  # noqa: BLE001 - one broken case must not stop the others
+        return _outcome(job, "error", start, message=f"{type(error).__name__}: {error}",
+                        detail=traceback.format_exc())
+
+
+def run_process_case(job: Job, settings: Settings) -> Outcome:
+    start = time.monotonic()
+    case = job.case
+    executable = job.path / "bin" / (case.run or "")
+    if not case.run or not executable.is_file():
+        return _outcome(job, "error", start,
+                        message=f"no executable {case.run!r} in {job.path / 'bin'}")
+    store = settings.store
+    key = cache.case_key(case, job.path) if store is not None else None
+    observed = None
+    if store is not None and key is not None and settings.use_cache:
+        observed = cache.lookup(store, key)
+    cached = observed is not None
+    if observed is None:
+        scratch = Path(tempfile.mkdtemp(prefix="recipe-case-"))
+        try:
+            observed = run_process(case, executable, scratch, cap=settings.cap)
+        except CannotRun as error:  # e.g. not an executable for this machine
+            return _outcome(job, "error", start, message=str(error))
+        finally:
+            _remove_tree(scratch)
+        if store is not None and key is not None:
+            cache.record(store, key, observed)
+    status, message, detail = compare(case, observed, settings.cap)
+    outcome = _outcome(job, status, start, message=message, detail=detail, cached=cached)
+    outcome.observed = observed
+    return outcome
+
+
+def run_unsupported(job: Job, settings: Settings) -> Outcome:
+    return _outcome(job, "unsupported", time.monotonic(),
+                    message=f"{job.case.kind} cases are not supported yet")
+
+
+FORMATS: dict[str, Format] = {
+    "process": run_process_case,
+    "eval": run_unsupported,
+    "function": run_unsupported,
+}
+
+
+def _outcome(job: Job, status: Status, start: float, *, message: str = "", detail: str = "",
+             cached: bool = False) -> Outcome:
+    return Outcome(job.project, job.target, job.case.name, status,
+                   seconds=time.monotonic() - start, message=message, detail=detail,
+                   cached=cached, source=job.case)
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete a scratch folder, even one the case left read-only."""
+    def make_writable(func: Callable[..., object], name: str, _exc: object) -> None:
+        os.chmod(os.path.dirname(name), stat.S_IRWXU)
+        if os.path.isdir(name) and not os.path.islink(name):
+            os.chmod(name, stat.S_IRWXU)
+        func(name)
+
+    try:
+        shutil.rmtree(path, onerror=make_writable)
+    except OSError:
+        pass  # best effort: a leftover in the temporary folder must not fail the case
