@@ -8,15 +8,15 @@ of a blob in the store's CAS; a hit copies those blobs out instead of running th
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.derive.actions import STAGING, STORE, Action
-from engine.derive.derivation import Derivation, canonical
+from engine.derive.derivation import Derivation
 from engine.errors import Failure
+from engine.hashing import canonical_hash
 from engine.store import Store
 from engine.toolchain.flags import SOURCE_DATE_EPOCH
 
@@ -62,7 +62,7 @@ def action_key(drv: Derivation, action: Action, digests: dict[str, str]) -> str:
         "inputs": inputs,
         "depends": sorted(drv.data["depends"].values()),
     }
-    return hashlib.sha256(canonical(key).encode()).hexdigest()
+    return canonical_hash(key)
 
 
 def substitute(argv: list[str], staging: Path, store_root: Path) -> list[str]:

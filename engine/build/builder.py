@@ -17,8 +17,9 @@ from pathlib import Path
 from engine.build.actions import ActionFailed, ActionRun, build_env, run_action
 from engine.build.events import Reporter
 from engine.derive.actions import Action
-from engine.derive.derivation import Derivation, file_digest
+from engine.derive.derivation import Derivation
 from engine.errors import Failure
+from engine.hashing import file_digest
 from engine.store import Store
 
 _MISSING_INCLUDE = re.compile(r"^(\S+?):\d+:\d+: fatal error: (\S+?): No such file or directory",

@@ -18,8 +18,6 @@ Nothing else (no clock, no absolute path of the sources or the store, no environ
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -27,6 +25,7 @@ from typing import Any
 from engine.derive.actions import Action, DepLib, output_file, plan_actions
 from engine.documents.models import Plan, Project, TargetSpec
 from engine.errors import UsageError
+from engine.hashing import canonical, file_digest
 from engine.toolchain.detect import Toolchain, resolve
 
 FORMAT = "recipe-derivation-1"
@@ -49,15 +48,6 @@ class Derivation:
     @property
     def fingerprint(self) -> str:
         return canonical(self.data)
-
-
-def canonical(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def file_digest(path: Path) -> str:
-    with open(path, "rb") as f:
-        return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def declared_files(project: Project) -> list[str]:

@@ -9,7 +9,6 @@ compiler check ``mtime``), and recomputed only when one of those changes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ from typing import Any
 
 from engine.documents.models import TargetSpec
 from engine.errors import RecipeError
+from engine.hashing import file_digest
 
 CACHE_VERSION = 1
 # Programs the gcc driver runs, as `gcc -print-prog-name=<name>` reports them.
@@ -92,11 +92,6 @@ def _stat_key(path: str) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
-def _digest(path: str) -> str:
-    with open(path, "rb") as f:
-        return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def _run(argv: list[str]) -> str:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
     try:
@@ -128,7 +123,7 @@ def _identity(cc: str, cxx: str) -> dict[str, Any]:
         "machine": _run([cc, "-dumpmachine"]),
         "version": _run([cc, "--version"]),
         "programs": programs,
-        "digests": {name: _digest(path) for name, path in sorted(binaries.items())},
+        "digests": {name: file_digest(path) for name, path in sorted(binaries.items())},
     }
 
 

@@ -16,14 +16,13 @@ Runs that timed out or passed the output cap are never cached.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import signal
 from pathlib import Path
 from typing import Any, Protocol
 
 from engine.documents.models import Case
 from engine.errors import RecipeError
+from engine.hashing import canonical_hash, file_digest
 from engine.verify.outcome import Observed
 
 VERSION = 1
@@ -45,8 +44,7 @@ def case_key(case: Case, store_path: Path) -> str:
         inputs[rel] = _digest_input(case.folder / rel)
     action = {"v": VERSION, "kind": "case", "path": store_path.name, "case": raw,
               "inputs": inputs}
-    text = json.dumps(action, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return canonical_hash(action)
 
 
 def lookup(store: ActionCache, key: str) -> Observed | None:
@@ -84,8 +82,7 @@ def record(store: ActionCache, key: str, observed: Observed) -> None:
 def _digest_input(path: Path) -> str:
     """sha256 of a file; of a folder, of its files' relative paths and digests."""
     if not path.is_dir():
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    listing = {p.relative_to(path).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-               for p in sorted(path.rglob("*")) if p.is_file()}
-    return hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()
+        return file_digest(path)
+    return canonical_hash({p.relative_to(path).as_posix(): file_digest(p)
+                           for p in sorted(path.rglob("*")) if p.is_file()})
 
