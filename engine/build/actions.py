@@ -17,7 +17,7 @@ from engine.derive.actions import STAGING, STORE, Action
 from engine.derive.derivation import Derivation
 from engine.errors import Failure
 from engine.hashing import canonical_hash
-from engine.store import Store
+from engine.store import BlobError, Store
 from engine.toolchain.flags import SOURCE_DATE_EPOCH
 
 ACTION_FORMAT = 1
@@ -79,8 +79,8 @@ def run_action(store: Store, drv: Derivation, action: Action, staging: Path,
             for path, digest in result["outputs"].items():
                 _materialise(store, digest, staging / path, action.kind == "link")
             return ActionRun(True, dict(result["outputs"]), f"# cached {action.label}\n")
-        except (OSError, KeyError, Failure):
-            pass  # a damaged cache entry is simply rebuilt
+        except (OSError, KeyError, BlobError):
+            pass  # a damaged or collected cache entry is simply rebuilt
     argv = substitute(action.argv, staging, store.root)
     for out in action.outputs:
         (staging / out).parent.mkdir(parents=True, exist_ok=True)
@@ -91,9 +91,27 @@ def run_action(store: Store, drv: Derivation, action: Action, staging: Path,
     if done.returncode != 0:
         raise ActionFailed(f"{drv.project.name} ({drv.target.name}): {action.kind} "
                            f"{action.label} failed", output)
+    if action.kind == "compile":
+        _check_depfile(drv, action, staging)
     outputs = {path: store.put_file(staging / path) for path in action.outputs}
     store.put_action(key, {"outputs": outputs, "log": output})
     return ActionRun(False, outputs, log)
+
+
+def _check_depfile(drv: Derivation, action: Action, staging: Path) -> None:
+    """A relative include that climbs out of the staging folder (``#include "../../x.h"``)
+    would read an undeclared file: the depfile gcc wrote names every file the unit read."""
+    text = (staging / action.outputs[1]).read_text(errors="replace")
+    names = text.replace("\\\n", " ").split(":", 1)[-1].split()
+    root = os.path.normpath(staging)
+    for name in names:
+        if os.path.isabs(name):
+            continue  # the toolchain's own headers
+        full = os.path.normpath(os.path.join(staging, "w", name))
+        if not full.startswith(root + os.sep):
+            raise ActionFailed(f"{drv.project.name}: {action.label} includes '{name}', which "
+                               "lies outside the project's declared files", "",
+                               "declare the file in headers: of a project of the plan")
 
 
 def _materialise(store: Store, digest: str, dest: Path, executable: bool) -> None:

@@ -41,13 +41,18 @@ class DerivationBuild:
                  stop: StopFlag, keep_failed: bool = False) -> None:
         self.store, self.drv, self.pool = store, drv, pool
         self.reporter, self.stop, self.keep_failed = reporter, stop, keep_failed
-        self.staging = store.temp_dir(drv.name)
+        # A fixed folder per derivation, not a random one: with LTO, objects carry their
+        # build folder into the link of dependents, so its name must not vary. The lock makes
+        # it ours; what a killed build left there is removed first.
+        self.staging = store.root / ".recipe" / "build" / drv.name
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+        self.staging.mkdir(parents=True)
         self.env = {**build_env(drv), "TMPDIR": str(self.staging / "tmp")}
         self.digests: dict[str, str] = {}
         self.log: list[str] = []
 
     def run(self) -> None:
-        done = False
         try:
             self._stage()
             compiles = [i for i, a in enumerate(self.drv.actions) if a.kind == "compile"]
@@ -57,14 +62,22 @@ class DerivationBuild:
             refs = _scan_references(self.staging / "out", [d.name for d in self.drv.deps])
             self.store.register(self.drv.name, self.staging / "out", self.drv.fingerprint,
                                 refs, "".join(self.log).encode())
-            done = True
         except ActionFailed as error:
             if self.keep_failed:
-                error.fix = f"the build folder is kept at {self.staging}"
+                error.fix = f"the build folder is kept at {self._keep()}"
             raise
         finally:
-            if done or not self.keep_failed:
+            if self.staging.exists():
                 shutil.rmtree(self.staging, ignore_errors=True)
+
+    def _keep(self) -> Path:
+        """Move a failed build out of the store's tmp/, which the next run cleans."""
+        kept = self.store.root / ".recipe" / "failed" / self.staging.name
+        if kept.exists():
+            shutil.rmtree(kept)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(self.staging, kept)
+        return kept
 
     def _stage(self) -> None:
         project = self.drv.project

@@ -42,7 +42,7 @@ class RealiseResult:
 
 def derive(plan: Plan, store: Store, targets: list[str],
            projects: list[str] | None = None) -> list[Derivation]:
-    deriver = Deriver(plan, store.make_name, store.root / ".recipe" / "cache", store.root)
+    deriver = Deriver(plan, store.make_name, store.root / ".recipe" / "cache")
     return deriver.derive_all(targets, projects)
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def open_plan_and_store(args: argparse.Namespace) -> tuple[Any, Any]:
+def open_plan_and_store(args: argparse.Namespace,
+                        before_store: Callable[[Any], None] | None = None) -> tuple[Any, Any]:
     """Load ``args.plan``, check the targets and projects asked for, and open the plan's store
     (created when missing) — in that order, so that a wrong input writes nothing."""
     from engine.derive.derivation import check_selection
@@ -43,4 +45,6 @@ def open_plan_and_store(args: argparse.Namespace) -> tuple[Any, Any]:
     check_selection(plan, targets, getattr(args, "project", None))
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         raise UsageError(f"-j {args.jobs} is not a number of jobs", "pass -j 1 or more")
+    if before_store:
+        before_store(plan)
     return plan, Store.open(store_dir(args, plan.file, plan.store))

@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recipe: {error.render()}" if error.pos is None else error.render(),
               file=sys.stderr)
         return exit_code_for(error)
+    except OSError as error:
+        # The last resort for the file system saying no (permissions, a full disk): one line.
+        where = f": {error.filename}" if error.filename else ""
+        print(f"recipe: {error.strerror or error}{where}", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt:
         print("recipe: interrupted", file=sys.stderr)
         return 130

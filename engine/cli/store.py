@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -38,8 +39,18 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     store.set_defaults(func=run)
 
 
+def _plan_store(args: argparse.Namespace) -> Path | None:
+    """The plan's own ``store:``, when --plan names one (and neither --store nor
+    $RECIPE_STORE decides)."""
+    if not args.plan or args.store or os.environ.get("RECIPE_STORE"):
+        return None
+    from engine.documents import load_plan
+
+    return load_plan(Path(args.plan)).store
+
+
 def run(args: argparse.Namespace) -> int:
-    folder = store_dir(args, plan_file=args.plan)
+    folder = store_dir(args, plan_file=args.plan, plan_store=_plan_store(args))
     if args.verb == "path":
         if args.json:
             print_json({"store": str(folder)})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engine.cli.common import open_plan_and_store, print_json
 from engine.cli.realise import add_build_options
-from engine.documents.models import Case
+from engine.documents.models import Case, Plan
 from engine.errors import UsageError, display_path
 from engine.verify.outcome import Outcome
 
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.verify import report, runner, update
 
     # --update may be the run that records a golden file the cases name but that is not there yet
-    plan, store = open_plan_and_store(args)
+    plan, store = open_plan_and_store(args, before_store=lambda plan: _check(args, plan))
     building = Progress(quiet=args.json)
     try:
         result = realise(plan, store, targets=args.target or list(plan.default_targets),
@@ -44,9 +44,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         building.close()
     jobs = runner.select(plan, result.paths, args.pattern)
-    if args.pattern and not jobs:
-        raise UsageError(f"no case matches -k {args.pattern!r}",
-                         "-k takes a part of 'project/case name'")
     progress = _Progress(len(jobs), quiet=args.json)
     settings = runner.Settings(store=store, use_cache=not args.no_cache)
     try:
@@ -78,6 +75,17 @@ def run(args: argparse.Namespace) -> int:
             for case, why in updated.refused:
                 print(f"not updated {_where(case)}: {why}")
     return 0 if passed else 1
+
+
+def _check(args: argparse.Namespace, plan: Plan) -> None:
+    """Options that are wrong whatever gets built: refused before the store is touched."""
+    names = [f"{p.name}/{c.name}" for p in plan.projects.values() for c in p.cases]
+    if args.pattern and not any(args.pattern in name for name in names):
+        raise UsageError(f"no case matches -k {args.pattern!r}",
+                         "-k takes a part of 'project/case name'")
+    if args.junit and not Path(args.junit).absolute().parent.is_dir():
+        raise UsageError(f"--junit {args.junit}: its folder does not exist",
+                         "name a file in an existing folder")
 
 
 def _where(case: Case) -> str:

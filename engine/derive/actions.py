@@ -59,10 +59,12 @@ def output_file(output: Output) -> str:
 
 
 def plan_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
-                 dep_names: list[str], dep_libs: list[DepLib]) -> list[Action]:
+                 dep_names: list[str], dep_libs: list[DepLib], cxx_link: bool) -> list[Action]:
     """The action graph of one project x target. ``dep_names`` are the projects of the whole
-    dependency closure, ``dep_libs`` their libraries in link order (dependents first)."""
+    dependency closure, ``dep_libs`` their libraries in link order (dependents first);
+    ``cxx_link``: C++ code is linked in (the C++ runtime is needed)."""
     driver = toolchain.cxx if project.language == "c++" else toolchain.cc
+    linker = toolchain.cxx if cxx_link else driver
     include_dirs = [*project.include_dirs, *[f"../d/{name}/include" for name in dep_names]]
     cflags = flags.compile_flags(project, spec, include_dirs, STAGING, STORE)
     actions: list[Action] = []
@@ -89,8 +91,9 @@ def plan_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
         if output.kind == "static-library":
             argv = flags.archive_argv(toolchain.ar, f"../{target}", [f"../{o}" for o in objects])
         else:
-            argv = flags.link_argv(driver, project, spec, f"../{target}", output.kind,
-                                   [f"../{o}" for o in objects], lib_args, rpaths)
+            argv = flags.link_argv(linker, project, spec, f"../{target}", output.kind,
+                                   [f"../{o}" for o in objects], lib_args, rpaths,
+                                   flags.prefix_maps(STAGING, STORE))
         kind = "archive" if output.kind == "static-library" else "link"
         actions.append(Action(kind, output.name, argv, objects, [target], units))
     return actions

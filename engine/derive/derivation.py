@@ -24,9 +24,9 @@ from typing import Any
 
 from engine.derive.actions import Action, DepLib, output_file, plan_actions
 from engine.documents.models import Plan, Project, TargetSpec
-from engine.errors import UsageError
+from engine.errors import RecipeError, UsageError
 from engine.hashing import canonical, file_digest
-from engine.toolchain.detect import Toolchain, resolve
+from engine.toolchain.detect import Toolchain, check_spec, resolve
 
 FORMAT = "recipe-derivation-1"
 
@@ -89,11 +89,10 @@ def closure(plan: Plan, name: str) -> list[str]:
 class Deriver:
     """Computes derivations for a plan, each project x target once."""
 
-    def __init__(self, plan: Plan, make_name: Any, cache_dir: Path, store_root: Path) -> None:
+    def __init__(self, plan: Plan, make_name: Any, cache_dir: Path) -> None:
         self.plan = plan
         self.make_name = make_name  # Store.make_name: (fingerprint, label) -> store path name
         self.cache_dir = cache_dir
-        self.store_root = store_root
         self.toolchains: dict[str, Toolchain] = {}
         self.derived: dict[tuple[str, str], Derivation] = {}
 
@@ -111,8 +110,9 @@ class Deriver:
         toolchain = self.toolchain(target)
         deps = [self.derive(dep, target_name) for dep in closure(self.plan, project_name)]
         dep_libs = [lib for dep in reversed(deps) for lib in _libraries(dep)]
+        cxx = any(p.language == "c++" for p in [project, *(d.project for d in deps)])
         actions = plan_actions(project, target, toolchain, [d.project.name for d in deps],
-                               dep_libs)
+                               dep_libs, cxx)
         data = {
             "format": FORMAT,
             "project": {"name": project.name, "version": project.version,
@@ -147,6 +147,19 @@ def check_selection(plan: Plan, targets: list[str], projects: list[str] | None) 
         if name not in plan.projects:
             raise UsageError(f"unknown project '{name}'",
                              f"the plan has: {', '.join(plan.projects)}")
+    for target in targets:
+        check_spec(plan.targets[target])
+    for name in projects or plan.projects:
+        for p in [name, *closure(plan, name)]:
+            project = plan.projects[p]
+            if project.language == "rust":
+                raise UnsupportedLanguage(f"project '{p}': language rust cannot be built yet",
+                                          "build C and C++ projects only for now",
+                                          pos=project.pos)
+
+
+class UnsupportedLanguage(RecipeError):
+    """A project in a language this version cannot build."""
 
 
 def _libraries(dep: Derivation) -> list[DepLib]:

@@ -21,7 +21,7 @@ from engine.documents.models import TargetSpec
 from engine.errors import RecipeError
 from engine.hashing import file_digest
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 # Programs the gcc driver runs, as `gcc -print-prog-name=<name>` reports them.
 GCC_PROGRAMS = ("cc1", "cc1plus", "lto1", "lto-wrapper", "collect2", "as", "ld")
 
@@ -45,24 +45,29 @@ class Toolchain:
         return os.pathsep.join(self.path_dirs)
 
 
-def resolve(spec: TargetSpec, cache_dir: Path) -> Toolchain:
-    """The C/C++ toolchain of a target spec, with its (cached) identity."""
+def check_spec(spec: TargetSpec) -> None:
+    """What can be told of a target spec without running anything."""
     if spec.toolchain == "zig":
         raise ToolchainError(
             f"target '{spec.name}': toolchain zig is not supported yet",
             "use toolchain: system or an explicit {cc: ..., cxx: ...}", pos=spec.pos)
+    if not isinstance(spec.toolchain, dict) and spec.triple != "host":
+        raise ToolchainError(
+            f"target '{spec.name}': triple {spec.triple} needs a cross toolchain",
+            "set toolchain: {cc: <cross gcc>, cxx: <cross g++>} for it", pos=spec.pos)
+
+
+def resolve(spec: TargetSpec, cache_dir: Path) -> Toolchain:
+    """The C/C++ toolchain of a target spec, with its (cached) identity."""
+    check_spec(spec)
     if isinstance(spec.toolchain, dict):
         cc = _find(spec.toolchain.get("cc", "gcc"), spec)
         cxx = _find(spec.toolchain.get("cxx", "g++"), spec)
     else:
-        if spec.triple != "host":
-            raise ToolchainError(
-                f"target '{spec.name}': triple {spec.triple} needs a cross toolchain",
-                "set toolchain: {cc: <cross gcc>, cxx: <cross g++>} for it", pos=spec.pos)
         cc, cxx = _find("gcc", spec), _find("g++", spec)
     ar = _sibling(cc, "gcc", "gcc-ar") or _find("ar", spec)
     cache = _IdentityCache(cache_dir / "toolchains.json")
-    identity = cache.get(cc, cxx)
+    identity = cache.get(cc, cxx, ar)
     dirs = tuple(dict.fromkeys(str(Path(p).parent) for p in
                                (cc, cxx, ar, *identity["programs"].values())))
     return Toolchain(cc=cc, cxx=cxx, ar=ar, path_dirs=dirs, identity=identity)
@@ -113,15 +118,19 @@ def _programs(driver: str) -> dict[str, str]:
     return found
 
 
-def _identity(cc: str, cxx: str) -> dict[str, Any]:
-    programs = _programs(cc)
-    binaries = {"cc": os.path.realpath(cc), "cxx": os.path.realpath(cxx), **programs}
+def _identity(cc: str, cxx: str, ar: str) -> dict[str, Any]:
+    # cc1plus is whatever the C++ driver runs, which need not be the C driver's sibling.
+    programs = {**_programs(cc), **{f"cxx-{k}": v for k, v in _programs(cxx).items()}}
+    binaries = {"cc": os.path.realpath(cc), "cxx": os.path.realpath(cxx),
+                "ar": os.path.realpath(ar), **programs}
     return {
         "family": "gcc",
         "cc": os.path.realpath(cc),
         "cxx": os.path.realpath(cxx),
+        "ar": os.path.realpath(ar),
         "machine": _run([cc, "-dumpmachine"]),
         "version": _run([cc, "--version"]),
+        "cxx_version": _run([cxx, "--version"]),
         "programs": programs,
         "digests": {name: file_digest(path) for name, path in sorted(binaries.items())},
     }
@@ -140,14 +149,14 @@ class _IdentityCache:
             return {}
         return data if data.get("version") == CACHE_VERSION else {}
 
-    def get(self, cc: str, cxx: str) -> dict[str, Any]:
-        key = f"{os.path.realpath(cc)}\0{os.path.realpath(cxx)}"
+    def get(self, cc: str, cxx: str, ar: str) -> dict[str, Any]:
+        key = "\0".join(os.path.realpath(p) for p in (cc, cxx, ar))
         data = self._load()
         entry = data.get("entries", {}).get(key)
         if entry and self._fresh(entry["stats"]):
             return entry["identity"]
-        identity = _identity(cc, cxx)
-        files = {cc, cxx, *identity["programs"].values()}
+        identity = _identity(cc, cxx, ar)
+        files = {cc, cxx, ar, *identity["programs"].values()}
         stats = {path: _stat_key(path) for path in sorted(files)}
         data.setdefault("entries", {})[key] = {"stats": stats, "identity": identity}
         data["version"] = CACHE_VERSION

@@ -39,6 +39,14 @@ def define_flags(project: Project, spec: TargetSpec) -> list[str]:
     return flags
 
 
+def prefix_maps(staging: str, store_root: str) -> list[str]:
+    """Absolute paths that could still appear (the working folder in DWARF, the store's folder
+    through dependency symlinks) are rewritten to fixed ones. gcc tries the maps from the last
+    given, and the staging folder lies inside the store: it goes last. Links need them too:
+    with LTO the linker compiles again."""
+    return [f"-ffile-prefix-map={store_root}=/recipe/store", f"-ffile-prefix-map={staging}=."]
+
+
 def compile_flags(project: Project, spec: TargetSpec, include_dirs: list[str],
                   staging: str, store_root: str) -> list[str]:
     """Everything but the source, object and depfile names of one compile."""
@@ -47,11 +55,7 @@ def compile_flags(project: Project, spec: TargetSpec, include_dirs: list[str],
         f"-std={standard}",
         *target_flags(spec),
         "-fPIC",  # one object serves a static library, a shared library and an executable
-        # Absolute paths that could still appear (the working folder in DWARF, the store's
-        # folder through dependency symlinks) are rewritten to fixed ones. gcc tries the maps
-        # from the last given, and the staging folder lies inside the store: it goes last.
-        f"-ffile-prefix-map={store_root}=/recipe/store",
-        f"-ffile-prefix-map={staging}=.",
+        *prefix_maps(staging, store_root),
         *define_flags(project, spec),
         *[f"-I{d}" for d in include_dirs],
         *project.compile_flags,
@@ -65,9 +69,10 @@ def compile_argv(driver: str, flags: list[str], source: str, obj: str, depfile: 
 
 
 def link_argv(driver: str, project: Project, spec: TargetSpec, output: str, kind: str,
-              objects: list[str], libraries: list[str], rpaths: list[str]) -> list[str]:
+              objects: list[str], libraries: list[str], rpaths: list[str],
+              maps: list[str]) -> list[str]:
     """Link an executable or a shared library from objects and dependency libraries."""
-    argv = [driver, *target_flags(spec)]
+    argv = [driver, *target_flags(spec), *maps]
     if kind == "shared-library":
         soname = output.rsplit("/", 1)[-1]
         argv += ["-shared", f"-Wl,-soname,{soname}"]

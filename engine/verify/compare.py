@@ -28,7 +28,8 @@ class Expected:
     stdout: bytes | None
     stderr: bytes | None
     exit: int
-    missing: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()  # golden files that do not exist
+    missing_streams: tuple[str, ...] = ()  # the streams they stand for: always a mismatch
 
 
 def expected(case: Case) -> Expected:
@@ -45,9 +46,14 @@ def expected(case: Case) -> Expected:
             return b""
 
     e = case.expect
+    # DESIGN 1.2: stdout is always compared (absent means empty); stderr only when given.
     out = stream(e.stdout, e.stdout_file)
+    if out is None:
+        out = b""
     err = stream(e.stderr, e.stderr_file)
-    return Expected(out, err, e.exit, tuple(missing))
+    return Expected(out, err, e.exit, tuple(missing),
+                    tuple(n for n, f in (("stdout", e.stdout_file), ("stderr", e.stderr_file))
+                          if f in missing))
 
 
 def compare(case: Case, observed: Observed, cap: int) -> tuple[Status, str, str]:
@@ -57,7 +63,7 @@ def compare(case: Case, observed: Observed, cap: int) -> tuple[Status, str, str]
     details: list[str] = [f"{m} does not exist (re-record with --update)\n" for m in want.missing]
     for name, exp, got in (("stdout", want.stdout, observed.stdout),
                            ("stderr", want.stderr, observed.stderr)):
-        if exp is not None and exp != got:
+        if exp is not None and (exp != got or name in want.missing_streams):
             differs.append(name)
             details.append(unified_diff(exp, got, name))
     exit_differs = observed.exit is not None and observed.exit != want.exit

@@ -55,8 +55,18 @@ def test_ls(filled: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]) -
 def test_path_and_plan_sibling(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                monkeypatch: pytest.MonkeyPatch) -> None:
     plan = tmp_path / "recipes" / "plan.yaml"
+    (tmp_path / "recipes/app").mkdir(parents=True)
+    plan.write_text("kind: plan\n")
+    (tmp_path / "recipes/app/project.yaml").write_text(
+        "kind: project\nname: app\nversion: '1'\nlanguage: c\n"
+        "outputs: [{name: app, kind: executable, sources: [a.c]}]\n")
+    (tmp_path / "recipes/app/a.c").write_text("int main(void) { return 0; }\n")
     assert main(["store", "path", "--plan", str(plan)]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "recipes" / "store")
+    # The plan's own store: comes before the folder beside it.
+    plan.write_text("kind: plan\nstore: ../elsewhere\n")
+    assert main(["store", "path", "--plan", str(plan)]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "elsewhere")
     monkeypatch.setenv("RECIPE_STORE", str(tmp_path / "env"))
     assert main(["store", "--plan", str(plan), "path"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "env")

@@ -215,3 +215,59 @@ def test_wrong_input_writes_nothing_to_the_store(tmp_path):
     assert done.returncode == 2 and not store.exists()
     assert done.stderr == (f"{src}/greet/project.yaml:6:1: unknown key 'sorces' in project; "
                            "did you mean 'sources'?\n")
+
+
+def test_lto_with_debug_info_is_reproducible(tmp_path):
+    files = dict(GREET_LIB)
+    files["plan.yaml"] = """
+        kind: plan
+        targets: {rd: {opt: release-debug, lto: true}}
+    """
+    pa = realise(write_tree(tmp_path / "a", files) / "plan.yaml", tmp_path / "s1")
+    pb = realise(write_tree(tmp_path / "b/c", files) / "plan.yaml", tmp_path / "s2")
+    assert tree_files(pa[1]) == tree_files(pb[1])
+
+
+def test_c_program_links_a_cxx_library_with_the_cxx_runtime(tmp_path):
+    files = dict(GREET_LIB)
+    files["greet/project.yaml"] = GREET_LIB["greet/project.yaml"].replace(
+        "language: c\n        standard: c17", "language: c++").replace('"src/*.c"', '"src/*.cpp"')
+    files["greet/src/greet.cpp"] = """
+        #include <string>
+        #include "internal.h"
+        static std::string word = GREETING;
+        extern "C" const char *greet_word(void) { return word.c_str(); }
+        extern "C" int greet_twice(int x) { return 2 * x; }
+    """
+    src = write_tree(tmp_path / "src", files)
+    _greet, hello = realise(src / "plan.yaml", tmp_path / "store")
+    out = subprocess.run([hello / "bin/hello"], capture_output=True, text=True)
+    assert out.stdout == "hello 2 1\n"
+
+
+def test_include_that_climbs_out_of_the_project_fails(tmp_path):
+    files = dict(GREET_LIB)
+    files["secret.h"] = "#define SECRET 1\n"
+    # From <store>/.recipe/build/<name>/w/src, six levels up is tmp_path: the file exists.
+    files["greet/src/twice.c"] = ('#include "../../../../../../src/secret.h"\n'
+                                  "int greet_twice(int x) { return x; }\n")
+    src = write_tree(tmp_path / "src", files)
+    done = run_recipe("realise", src / "plan.yaml", "--store", tmp_path / "store")
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        "recipe: greet: src/twice.c includes 'src/../../../../../../src/secret.h', which lies "
+        "outside the project's declared files; declare the file in headers: of a project of "
+        "the plan")
+
+
+def test_unsupported_language_and_toolchain_write_nothing(tmp_path):
+    files = dict(GREET_LIB)
+    files["greet/project.yaml"] = GREET_LIB["greet/project.yaml"].replace(
+        "language: c\n        standard: c17", "language: rust")
+    src = write_tree(tmp_path / "src", files)
+    store = tmp_path / "store"
+    done = run_recipe("realise", src / "plan.yaml", "--store", store)
+    assert done.returncode == 2 and not store.exists()
+    assert "language rust cannot be built yet" in done.stderr
+    done = run_recipe("verify", src / "plan.yaml", "--store", store, "-k", "nomatch")
+    assert done.returncode == 2 and not store.exists()

@@ -1,0 +1,18 @@
+"""The README's main job: every bundled case passes, built into a fresh store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_recipe
+
+PLAN = Path(__file__).parent.parent / "recipes" / "plan.yaml"
+
+
+@pytest.mark.parametrize("target", ["release", pytest.param("small", marks=pytest.mark.slow)])
+def test_bundled_recipes_verify(tmp_path, target):
+    done = run_recipe("verify", PLAN, "-t", target, "--store", tmp_path / "store")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == "45 passed"
