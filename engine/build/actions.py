@@ -12,9 +12,10 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engine.derive.actions import STAGING, STORE, Action
-from engine.derive.derivation import Derivation
+from engine.derive.derivation import Derivation, Recorded
 from engine.errors import Failure
 from engine.hashing import canonical_hash
 from engine.store import BlobError, Store
@@ -31,17 +32,30 @@ class ActionFailed(Failure):
         self.detail = detail
 
 
+#: What can be built: a derivation from documents, or one read back from the store.
+Buildable = Derivation | Recorded
+
+
 @dataclass
 class ActionRun:
     cached: bool
     digests: dict[str, str]  # output path -> blob digest
     log: str  # command line and what it printed
+    key: str  # the action key
 
 
-def build_env(drv: Derivation) -> dict[str, str]:
+def toolchain_path(data: dict[str, Any]) -> str:
+    """``PATH`` of a build: the folders of the programs the derivation names, and no other."""
+    identity = data["toolchain"]
+    programs = [a["argv"][0] for a in data["actions"]]
+    programs += [identity["cc"], identity["cxx"], identity["ar"], *identity["programs"].values()]
+    return os.pathsep.join(dict.fromkeys(os.path.dirname(p) for p in programs))
+
+
+def build_env(drv: Buildable) -> dict[str, str]:
     """The clean, fixed environment of every build action."""
     return {
-        "PATH": drv.toolchain.env_path,
+        "PATH": toolchain_path(drv.data),
         "LC_ALL": "C",
         "TZ": "UTC",
         "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH),
@@ -49,12 +63,13 @@ def build_env(drv: Derivation) -> dict[str, str]:
     }
 
 
-def action_key(drv: Derivation, action: Action, digests: dict[str, str]) -> str:
+def action_key(drv: Buildable, action: Action, digests: dict[str, str]) -> str:
     inputs = {path: digests[path] for path in action.inputs}
     if action.kind == "compile":
-        # Without per-unit header tracking every compile may read every declared header.
-        headers = {*drv.project.headers, *drv.project.public_headers}
-        inputs.update({f"w/{h}": drv.data["inputs"][h] for h in headers})
+        # Without per-unit header tracking every compile may read every declared file that
+        # is not itself compiled (the headers).
+        compiled = {a.inputs[0].removeprefix("w/") for a in drv.actions if a.kind == "compile"}
+        inputs.update({f"w/{f}": d for f, d in drv.data["inputs"].items() if f not in compiled})
     key = {
         "format": ACTION_FORMAT,
         "argv": action.argv,
@@ -69,16 +84,19 @@ def substitute(argv: list[str], staging: Path, store_root: Path) -> list[str]:
     return [a.replace(STAGING, str(staging)).replace(STORE, str(store_root)) for a in argv]
 
 
-def run_action(store: Store, drv: Derivation, action: Action, staging: Path,
+def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
                digests: dict[str, str], env: dict[str, str], use_cache: bool = True) -> ActionRun:
-    """Run (or fetch from the action cache) one action inside a staging folder."""
+    """Run (or fetch from the action cache) one action inside a staging folder. Every output
+    taken from the cache is checked against its digest as it is copied: a damaged blob is
+    deleted and the action runs again, so it never reaches an output."""
     key = action_key(drv, action, digests)
+    store.add_temp_roots(actions=[key])  # until the path that uses it is registered
     result = store.get_action(key) if use_cache else None
     if result is not None:
         try:
             for path, digest in result["outputs"].items():
                 _materialise(store, digest, staging / path, action.kind == "link")
-            return ActionRun(True, dict(result["outputs"]), f"# cached {action.label}\n")
+            return ActionRun(True, dict(result["outputs"]), f"# cached {action.label}\n", key)
         except (OSError, KeyError, BlobError):
             pass  # a damaged or collected cache entry is simply rebuilt
     argv = substitute(action.argv, staging, store.root)
@@ -89,16 +107,15 @@ def run_action(store: Store, drv: Derivation, action: Action, staging: Path,
     output = done.stdout.decode(errors="replace")
     log = f"$ {' '.join(argv)}\n{output}"
     if done.returncode != 0:
-        raise ActionFailed(f"{drv.project.name} ({drv.target.name}): {action.kind} "
-                           f"{action.label} failed", output)
+        raise ActionFailed(f"{drv.title}: {action.kind} {action.label} failed", output)
     if action.kind == "compile":
         _check_depfile(drv, action, staging)
     outputs = {path: store.put_file(staging / path) for path in action.outputs}
     store.put_action(key, {"outputs": outputs, "log": output})
-    return ActionRun(False, outputs, log)
+    return ActionRun(False, outputs, log, key)
 
 
-def _check_depfile(drv: Derivation, action: Action, staging: Path) -> None:
+def _check_depfile(drv: Buildable, action: Action, staging: Path) -> None:
     """A relative include that climbs out of the staging folder (``#include "../../x.h"``)
     would read an undeclared file: the depfile gcc wrote names every file the unit read."""
     text = (staging / action.outputs[1]).read_text(errors="replace")
@@ -109,7 +126,8 @@ def _check_depfile(drv: Derivation, action: Action, staging: Path) -> None:
             continue  # the toolchain's own headers
         full = os.path.normpath(os.path.join(staging, "w", name))
         if not full.startswith(root + os.sep):
-            raise ActionFailed(f"{drv.project.name}: {action.label} includes '{name}', which "
+            project = drv.data["project"]["name"]
+            raise ActionFailed(f"{project}: {action.label} includes '{name}', which "
                                "lies outside the project's declared files", "",
                                "declare the file in headers: of a project of the plan")
 

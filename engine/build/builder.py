@@ -1,9 +1,10 @@
 """Building one derivation into the store.
 
-Under the derivation's lock: re-check validity (another process may have built it), stage the
-declared inputs in a temporary folder on the store's file system, run the actions (compiles in
-parallel, then archives and links), assemble the output tree, and register it — the path becomes
-visible only by the store's rename plus database transaction.
+Under the derivation's lock: stage the declared inputs (through the store's CAS, which keeps
+them for as long as the path lives, so that ``store verify --repair`` can rebuild it from its
+recorded derivation alone) in the derivation's build folder on the store's file system, run the
+actions (compiles in parallel, then archives and links), assemble the output tree, and register
+it — the path becomes visible only by the store's rename plus database transaction.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ import shutil
 from concurrent.futures import Executor, Future
 from pathlib import Path
 
-from engine.build.actions import ActionFailed, ActionRun, build_env, run_action
+from engine.build.actions import ActionFailed, ActionRun, Buildable, build_env, run_action
 from engine.build.events import Reporter
 from engine.derive.actions import Action
-from engine.derive.derivation import Derivation
-from engine.errors import Failure
-from engine.hashing import file_digest
-from engine.store import Store
+from engine.errors import Failure, RecipeError
+from engine.store import BlobError, Store
 
 _MISSING_INCLUDE = re.compile(r"^(\S+?):\d+:\d+: fatal error: (\S+?): No such file or directory",
                               re.MULTILINE)
@@ -34,34 +33,47 @@ class SourceChanged(Failure):
     """A declared file changed between hashing and staging."""
 
 
-class DerivationBuild:
-    """The build of one derivation; the caller holds its lock."""
+class CannotRebuild(RecipeError):
+    """A recorded derivation's input is no longer in the store's CAS."""
 
-    def __init__(self, store: Store, drv: Derivation, pool: Executor, reporter: Reporter,
+
+class DerivationBuild:
+    """The build of one derivation; the caller holds its lock and has added temporary roots
+    for it and its dependencies."""
+
+    def __init__(self, store: Store, drv: Buildable, pool: Executor, reporter: Reporter,
                  stop: StopFlag, keep_failed: bool = False) -> None:
         self.store, self.drv, self.pool = store, drv, pool
         self.reporter, self.stop, self.keep_failed = reporter, stop, keep_failed
         # A fixed folder per derivation, not a random one: with LTO, objects carry their
         # build folder into the link of dependents, so its name must not vary. The lock makes
         # it ours; what a killed build left there is removed first.
-        self.staging = store.root / ".recipe" / "build" / drv.name
+        self.staging = store.build_dir(drv.name)
         if self.staging.exists():
             shutil.rmtree(self.staging)
         self.staging.mkdir(parents=True)
         self.env = {**build_env(drv), "TMPDIR": str(self.staging / "tmp")}
         self.digests: dict[str, str] = {}
+        self.keys: list[str] = []
         self.log: list[str] = []
 
-    def run(self) -> None:
+    def run(self, repair: bool = False) -> None:
+        """Build and register the path; with ``repair``, put it in place of the damaged
+        valid path of that name instead (it must come out identical)."""
         try:
             self._stage()
             compiles = [i for i, a in enumerate(self.drv.actions) if a.kind == "compile"]
             self._run_batch(compiles)
             self._run_batch([i for i in range(len(self.drv.actions)) if i not in compiles])
             self._assemble()
-            refs = _scan_references(self.staging / "out", [d.name for d in self.drv.deps])
-            self.store.register(self.drv.name, self.staging / "out", self.drv.fingerprint,
-                                refs, "".join(self.log).encode())
+            out = self.staging / "out"
+            if repair:
+                self.store.replace(self.drv.name, out)
+                return
+            refs = _scan_references(out, list(self.drv.data["depends"].values()))
+            sources = [d.removeprefix("sha256:") for d in self.drv.data["inputs"].values()]
+            self.store.register(self.drv.name, out, self.drv.fingerprint, refs,
+                                "".join(self.log).encode(), actions=self.keys, blobs=sources)
         except ActionFailed as error:
             if self.keep_failed:
                 error.fix = f"the build folder is kept at {self._keep()}"
@@ -80,20 +92,31 @@ class DerivationBuild:
         return kept
 
     def _stage(self) -> None:
-        project = self.drv.project
+        """Inputs go through the CAS: the copy that is compiled is checked against the digest
+        in the derivation, and the blob stays for as long as the path it builds."""
         (self.staging / "tmp").mkdir()
-        for rel, digest in self.drv.data["inputs"].items():
+        project = self.drv.data["project"]["name"]
+        inputs = self.drv.data["inputs"]
+        self.store.add_temp_roots(blobs=[d.removeprefix("sha256:") for d in inputs.values()])
+        for rel, digest in inputs.items():
             dest = self.staging / "w" / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(project.dir / rel, dest)
-            # What is compiled must be what was hashed into the derivation.
-            if file_digest(dest) != digest:
-                raise SourceChanged(f"{project.name}: {rel} changed while building",
-                                    "run the command again")
+            hex_digest = digest.removeprefix("sha256:")
+            if self.drv.sources is not None:
+                # What is compiled must be what was hashed into the derivation.
+                if self.store.put_file(self.drv.sources / rel) != hex_digest:
+                    raise SourceChanged(f"{project}: {rel} changed while building",
+                                        "run the command again")
+            try:
+                self.store.copy_blob(hex_digest, dest)
+            except BlobError:
+                raise CannotRebuild(f"cannot rebuild {self.drv.name}: its input {rel} is no "
+                                    "longer in the store (or is damaged)",
+                                    "realise it again from its plan") from None
             self.digests[f"w/{rel}"] = digest
         (self.staging / "d").mkdir()
-        for dep in self.drv.deps:
-            os.symlink(self.store.path(dep.name), self.staging / "d" / dep.project.name)
+        for dep_project, dep_name in self.drv.data["depends"].items():
+            os.symlink(self.store.path(dep_name), self.staging / "d" / dep_project)
 
     def _run_batch(self, indexes: list[int]) -> None:
         futures: list[tuple[Action, Future[ActionRun]]] = []
@@ -110,11 +133,12 @@ class DerivationBuild:
                 failures.append(self._explain(action, error))
                 continue
             self.digests.update(run.digests)
+            self.keys.append(run.key)
             self.log.append(run.log)
         if failures:
             raise failures[0] if len(failures) == 1 else _Many(failures)
         if any(a.outputs[0] not in self.digests for a, _ in futures):
-            raise Cancelled(f"{self.drv.project.name}: cancelled")
+            raise Cancelled(f"{self.drv.title}: cancelled")
 
     def _run_one(self, action: Action) -> ActionRun:
         if self.stop.is_set():
@@ -131,9 +155,9 @@ class DerivationBuild:
     def _explain(self, action: Action, error: ActionFailed) -> ActionFailed:
         """A missing include that exists in the project but was not declared gets a fix."""
         match = _MISSING_INCLUDE.search(error.detail)
-        if match and action.kind == "compile":
+        project = getattr(self.drv, "project", None)  # a recorded derivation has no documents
+        if match and action.kind == "compile" and project is not None:
             name = match.group(2)
-            project = self.drv.project
             hits = sorted(p.relative_to(project.dir).as_posix()
                           for p in project.dir.rglob(Path(name).name)
                           if p.as_posix().endswith(name))

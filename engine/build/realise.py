@@ -49,22 +49,28 @@ def derive(plan: Plan, store: Store, targets: list[str],
 def realise(plan: Plan, store: Store, targets: list[str] | None = None,
             projects: list[str] | None = None, jobs: int | None = None,
             keep_going: bool = False, keep_failed: bool = False,
-            reporter: Reporter | None = None, root_prefix: str | None = None) -> RealiseResult:
-    """Build what is missing; register a root for every selected path (named
-    ``<root_prefix>/<project>/<target>``, by default after the plan's file)."""
+            reporter: Reporter | None = None, root_prefix: str | None = None,
+            named_root: str | None = None) -> RealiseResult:
+    """Build what is missing; register a root for every selected path, named
+    ``<root_prefix>/<project>/<target>`` (by default after the plan's file: realising the
+    plan again moves it) and, with ``named_root``, ``<named_root>/<project>/<target>`` too
+    (a pin that stays until it is removed)."""
     selected = derive(plan, store, list(targets or plan.default_targets), projects)
     result = RealiseResult(selected)
     reporter = reporter or Silent()
     everything = _with_dependencies(selected)
-    with store.gc_shared():
-        missing = [d for d in everything if not store.is_valid(d.name)]
-        if missing:
-            result.built = _build(store, missing, jobs or os.cpu_count() or 1, keep_going,
-                                  keep_failed, reporter)
-        prefix = root_prefix or f"realise:{plan.file}"
-        for drv in selected:
+    # Temporary roots first, validity second: a collection running meanwhile either saw
+    # the roots or finished before they were added (see engine/store/temproots.py).
+    store.add_temp_roots(paths=[d.name for d in everything])
+    missing = [d for d in everything if not store.is_valid(d.name)]
+    if missing:
+        result.built = _build(store, missing, jobs or os.cpu_count() or 1, keep_going,
+                              keep_failed, reporter)
+    prefixes = [root_prefix or f"realise:{plan.file}", *([named_root] if named_root else [])]
+    for drv in selected:
+        for prefix in prefixes:
             store.add_root(f"{prefix}/{drv.project.name}/{drv.target.name}", drv.name)
-            result.paths[drv.key] = store.path(drv.name)
+        result.paths[drv.key] = store.path(drv.name)
     return result
 
 

@@ -26,7 +26,7 @@ class Progress:
 
     def action_started(self, drv: Derivation, action: Action) -> None:
         with self.lock:
-            self.running[id(action)] = f"{action.kind} {drv.project.name}: {action.label}"
+            self.running[id(action)] = f"{action.kind} {drv.title}: {action.label}"
             self._draw()
 
     def action_finished(self, drv: Derivation, action: Action, cached: bool) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from engine.cli.common import open_plan_and_store, print_json
 from engine.cli.progress import Progress
+from engine.errors import UsageError
 
 
 def add_build_options(parser: argparse.ArgumentParser) -> None:
@@ -28,18 +29,31 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     add_build_options(parser)
     parser.add_argument("--keep-failed", action="store_true",
                         help="keep the build folder of a failed derivation")
+    parser.add_argument("--root", metavar="NAME",
+                        help="also pin the paths under the named root NAME/<project>/<target> "
+                             "(kept by 'store gc' until 'store roots --remove NAME')")
     parser.set_defaults(func=run)
+
+
+def check_root_name(name: str | None) -> None:
+    if name is None:
+        return
+    if not name or not name.isprintable() or name.startswith("realise:") or \
+            name != name.strip("/") or "//" in name:
+        raise UsageError(f"--root {name!r} is not a usable root name",
+                         "use printable characters, not starting with 'realise:' and "
+                         "without leading, trailing or doubled '/'")
 
 
 def run(args: argparse.Namespace) -> int:
     from engine.build import realise
 
-    plan, store = open_plan_and_store(args)
+    plan, store = open_plan_and_store(args, lambda _plan: check_root_name(args.root))
     progress = Progress(quiet=args.json)
     try:
         result = realise(plan, store, args.target, args.project, args.jobs,
                          keep_going=args.keep_going, keep_failed=args.keep_failed,
-                         reporter=progress)
+                         reporter=progress, named_root=args.root)
     finally:
         progress.close()
     if args.json:

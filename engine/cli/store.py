@@ -30,12 +30,20 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     verbs.required = True
     verbs.add_parser("ls", parents=[again], help="list the valid paths")
     verbs.add_parser("path", parents=[again], help="print the store folder")
-    verbs.add_parser("verify", parents=[again], help="check every path against its record")
+    verify = verbs.add_parser("verify", parents=[again],
+                              help="check every path against its record")
+    verify.add_argument("--repair", action="store_true",
+                        help="rebuild each damaged path from its recorded derivation")
     gc = verbs.add_parser("gc", parents=[again], help="delete the paths no root reaches")
     gc.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+    gc.add_argument("--max-size", metavar="SIZE", type=byte_size,
+                    help="then evict least recently used action results until the action "
+                         "cache fits in SIZE (bytes, or with K, M, G: 500M)")
     log = verbs.add_parser("log", parents=[again], help="print the build log of a path")
     log.add_argument("target", metavar="NAME_OR_PATH", help="a store path name or a path in it")
-    verbs.add_parser("roots", parents=[again], help="list the roots")
+    roots = verbs.add_parser("roots", parents=[again], help="list the roots, or remove one")
+    roots.add_argument("--remove", metavar="NAME", action="append",
+                       help="remove the root NAME and the roots below it (repeatable)")
     store.set_defaults(func=run)
 
 
@@ -80,9 +88,21 @@ def _ls(store: Store, args: argparse.Namespace) -> int:
 
 def _verify(store: Store, args: argparse.Namespace) -> int:
     damage = store.verify()
+    repaired: list[str] = []
+    if damage and args.repair:
+        from engine.build.repair import repair
+
+        if not args.json:
+            for item in damage:
+                print(item)
+        repaired = repair(store, damage)
+        if not args.json:
+            for name in repaired:
+                print(f"repaired {store.path(name)}")
+        damage = store.verify()
     count = len(store.paths())
     if args.json:
-        print_json({"valid": not damage, "paths": count,
+        print_json({"valid": not damage, "paths": count, "repaired": repaired,
                     "damage": [{"name": d.name, "file": d.file, "problem": d.problem}
                                for d in damage]})
     else:
@@ -94,16 +114,18 @@ def _verify(store: Store, args: argparse.Namespace) -> int:
 
 
 def _gc(store: Store, args: argparse.Namespace) -> int:
-    report = store.gc(dry_run=args.dry_run)
+    report = store.gc(dry_run=args.dry_run, max_size=args.max_size)
     if args.json:
-        print_json({"dry_run": args.dry_run, "deleted": report.deleted, "freed": report.freed})
+        print_json({"dry_run": args.dry_run, "deleted": report.deleted, "freed": report.freed,
+                    "cache": {"actions": report.actions, "blobs": report.blobs,
+                              "freed": report.cache_freed}})
         return 0
     for name in report.deleted:
         print(store.path(name))
-    if args.dry_run:
-        print(f"would delete {len(report.deleted)} paths, freeing {_bytes(report.freed)}")
-    else:
-        print(f"deleted {len(report.deleted)} paths, freed {_bytes(report.freed)}")
+    verb, freed = ("would delete", "freeing") if args.dry_run else ("deleted", "freed")
+    print(f"{verb} {len(report.deleted)} paths, {freed} {_bytes(report.freed)}; "
+          f"{report.actions} action results and {report.blobs} blobs, "
+          f"{freed} {_bytes(report.cache_freed)}")
     return 0
 
 
@@ -120,6 +142,12 @@ def _log(store: Store, args: argparse.Namespace) -> int:
 
 
 def _roots(store: Store, args: argparse.Namespace) -> int:
+    if args.remove:
+        for name in args.remove:
+            if not store.remove_root(name):
+                raise UsageError(f"there is no root '{name}'",
+                                 "see 'recipe store roots' for the roots")
+        return 0
     roots = store.roots()
     if args.json:
         print_json(roots)
@@ -144,6 +172,20 @@ def _name_of(store: Store, target: str) -> str:
                 return candidate.relative_to(base).parts[0]
     raise UsageError(f"{target} is not inside the store {store.root}",
                      "give a store path name or a path inside the store")
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def byte_size(text: str) -> int:
+    """``500M`` -> bytes (argparse turns the ValueError into a usage error)."""
+    number, unit = text.rstrip("BbIi"), ""
+    if number[-1:].upper() in _UNITS:
+        number, unit = number[:-1], number[-1].upper()
+    value = int(number) * _UNITS[unit]
+    if value < 0:
+        raise ValueError(text)
+    return value
 
 
 def _bytes(count: int) -> str:

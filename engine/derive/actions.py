@@ -45,6 +45,15 @@ class Action:
         return {"kind": self.kind, "argv": self.argv, "inputs": self.inputs,
                 "outputs": self.outputs}
 
+    @classmethod
+    def from_json(cls, data: dict[str, list[str] | str]) -> Action:
+        """An action read back from a recorded derivation (``needs`` is not recorded: every
+        compile comes before every archive and link)."""
+        kind, inputs, outputs = str(data["kind"]), list(data["inputs"]), list(data["outputs"])
+        label = inputs[0].removeprefix("w/") if kind == "compile" else \
+            outputs[0].rpartition("/")[2]
+        return cls(kind, label, list(data["argv"]), inputs, outputs, [])
+
 
 def object_of(source: str) -> str:
     return f"o/{source}.o"

@@ -18,6 +18,7 @@ Nothing else (no clock, no absolute path of the sources or the store, no environ
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -48,6 +49,47 @@ class Derivation:
     @property
     def fingerprint(self) -> str:
         return canonical(self.data)
+
+    @property
+    def title(self) -> str:
+        return f"{self.project.name} ({self.target.name})"
+
+    @property
+    def sources(self) -> Path | None:
+        """Where the declared inputs are read from: the project's folder."""
+        return self.project.dir
+
+
+@dataclass
+class Recorded:
+    """A derivation read back from the store's database: everything a build needs, without
+    the documents (its inputs come from the store's CAS). What ``store verify --repair``
+    rebuilds from."""
+
+    name: str
+    data: dict[str, Any]
+    actions: list[Action]
+    sources: None = None
+
+    @classmethod
+    def load(cls, name: str, fingerprint: str) -> Recorded:
+        try:
+            data = json.loads(fingerprint)
+            if data.get("format") != FORMAT:
+                raise ValueError(f"format {data.get('format')!r}, not {FORMAT}")
+            actions = [Action.from_json(a) for a in data["actions"]]
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
+            raise RecipeError(f"the recorded derivation of {name} cannot be read ({error})",
+                              "realise it from its plan instead") from None
+        return cls(name, data, actions)
+
+    @property
+    def fingerprint(self) -> str:
+        return canonical(self.data)
+
+    @property
+    def title(self) -> str:
+        return f"{self.data['project']['name']} ({self.data['target']['name']})"
 
 
 def declared_files(project: Project) -> list[str]:

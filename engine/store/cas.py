@@ -9,17 +9,21 @@ is read, and a damaged one is deleted so that the next build writes it again.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.store.errors import BlobError, StoreError
 
 _CHUNK = 1 << 20
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{1,199}")
 
@@ -55,7 +59,7 @@ class Cas:
         own = hashlib.sha256()
         temp = self._temp("-blob")
         try:
-            with open(path, "rb") as src, open(temp, "wb") as dst:
+            with _writing(), open(path, "rb") as src, open(temp, "wb") as dst:
                 while chunk := src.read(_CHUNK):
                     own.update(chunk)
                     dst.write(chunk)
@@ -113,9 +117,11 @@ class Cas:
 
     def get_action(self, key: str) -> dict[str, Any] | None:
         """The result recorded for ``key``, or None when there is none, it cannot be read, or
-        an output it names is no longer in the CAS (the action must run again)."""
+        an output it names is no longer in the CAS (the action must run again). A hit is
+        touched: its mtime is its last use, which ``gc --max-size`` evicts by."""
+        path = self._action_path(key)
         try:
-            result = json.loads(self._action_path(key).read_bytes())
+            result = json.loads(path.read_bytes())
         except (OSError, ValueError):
             return None
         if not isinstance(result, dict):
@@ -127,6 +133,10 @@ class Cas:
             if not isinstance(digest, str) or not _DIGEST.fullmatch(digest) \
                     or not self.has_blob(digest):
                 return None
+        try:
+            os.utime(path)
+        except OSError:
+            pass  # a read-only cache still serves hits
         return result
 
     def put_action(self, key: str, result: dict[str, Any]) -> None:
@@ -138,11 +148,42 @@ class Cas:
                              "record only strings, numbers, lists and objects") from None
         self._publish(target, lambda f: f.write(data), 0o644)
 
+    # -- listing, for collection ------------------------------------------------------------
+
+    def entries(self) -> list[CacheEntry]:
+        """Every action result and blob: kind, name, bytes, mtime, and an action's outputs."""
+        found = []
+        for folder, kind in ((self.actions, "action"), (self.blobs, "blob")):
+            for sub in _listdir(folder):
+                for file in _listdir(folder / sub):
+                    path = folder / sub / file
+                    try:
+                        st = path.stat()
+                    except FileNotFoundError:
+                        continue
+                    name = file.removesuffix(".json") if kind == "action" else file
+                    outputs = self._outputs(path) if kind == "action" else ()
+                    found.append(CacheEntry(kind, name, st.st_size, st.st_mtime, outputs))
+        return found
+
+    def remove(self, entry: CacheEntry) -> None:
+        path = self._action_path(entry.name) if entry.kind == "action" else \
+            self.blob_path(entry.name)
+        path.unlink(missing_ok=True)
+
+    @staticmethod
+    def _outputs(path: Path) -> tuple[str, ...]:
+        try:
+            outputs = json.loads(path.read_bytes()).get("outputs", {})
+            return tuple(d for d in outputs.values() if isinstance(d, str))
+        except (OSError, ValueError, AttributeError):
+            return ()
+
     def _publish(self, target: Path, write: Callable[[Any], object], mode: int) -> None:
         """Write a temporary file and rename it to ``target``: all or nothing."""
         temp = self._temp("-" + target.name[:16])
         try:
-            with open(temp, "wb") as f:
+            with _writing(), open(temp, "wb") as f:
                 write(f)
             os.chmod(temp, mode)
             target.parent.mkdir(exist_ok=True)
@@ -151,12 +192,42 @@ class Cas:
             temp.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class CacheEntry:
+    kind: str  # "action" | "blob"
+    name: str  # the action key or the blob's hex digest
+    size: int
+    mtime: float  # for an action: its last use
+    outputs: tuple[str, ...] = ()  # an action's blob digests
+
+
+def _listdir(folder: Path) -> list[str]:
+    try:
+        return sorted(os.listdir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
 def _present(path: Path, size: int) -> bool:
     # Trust a blob of the right size (as Bazel does); reading verifies it anyway.
     try:
         return path.stat().st_size == size
     except FileNotFoundError:
         return False
+
+
+@contextmanager
+def _writing() -> Iterator[None]:
+    """A full disk (or quota, or read-only remount) while writing the cache: one clear error;
+    the temporary file is removed by the caller, so nothing half-written remains."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in _FULL:
+            raise
+        raise StoreError(f"cannot write to the store: {error.strerror}",
+                         "free space on the store's file system, then run the command "
+                         "again") from None
 
 
 def _missing(digest: str) -> BlobError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Set
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,9 +19,17 @@ from engine.store.errors import StoreError
 from engine.store.nar import Entry
 from engine.store.records import PathInfo
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = int.from_bytes(b"rcpe", "big")
 BUSY_TIMEOUT_MS = 60_000
+
+# Version 2: what each path keeps alive in the action cache ("action:<key>", "blob:<hex>").
+_KEEPS = (
+    """CREATE TABLE keeps (
+        path INTEGER NOT NULL REFERENCES paths(id),
+        item TEXT NOT NULL,
+        PRIMARY KEY (path, item)) WITHOUT ROWID""",
+)
 
 _SCHEMA = (
     """CREATE TABLE paths (
@@ -49,6 +57,7 @@ _SCHEMA = (
     """CREATE TABLE roots (
         name TEXT PRIMARY KEY,
         path INTEGER NOT NULL REFERENCES paths(id)) WITHOUT ROWID""",
+    *_KEEPS,
 )
 
 _ID = "SELECT id FROM paths WHERE name = ?"
@@ -65,10 +74,13 @@ _INSERT_FILE = ("INSERT INTO files (path, file, type, mode, sha256, target, size
 _INSERT_LOG = "INSERT INTO logs (path, log) VALUES (?, ?)"
 _FILES = "SELECT file, type, mode, sha256, target, size FROM files WHERE path = ? ORDER BY file"
 _LOG = "SELECT l.log FROM logs l JOIN paths p ON p.id = l.path WHERE p.name = ?"
+_INSERT_KEEP = "INSERT OR IGNORE INTO keeps (path, item) VALUES (?, ?)"
+_KEPT = "SELECT p.name, k.item FROM keeps k JOIN paths p ON p.id = k.path"
 _DELETE = ("DELETE FROM refs WHERE referrer = ?", "DELETE FROM files WHERE path = ?",
+           "DELETE FROM keeps WHERE path = ?",
            "DELETE FROM logs WHERE path = ?", "DELETE FROM paths WHERE id = ?")
 _SET_ROOT = "INSERT OR REPLACE INTO roots (name, path) VALUES (?, ?)"
-_DELETE_ROOT = "DELETE FROM roots WHERE name = ?"
+_DELETE_ROOT = "DELETE FROM roots WHERE name = ?1 OR substr(name, 1, length(?1) + 1) = ?1 || '/'"
 _ROOTS = "SELECT r.name, p.name FROM roots r JOIN paths p ON p.id = r.path ORDER BY r.name"
 
 
@@ -151,6 +163,10 @@ class Database:
                 for statement in _SCHEMA:
                     c.execute(statement)
                 c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            elif version == 1:
+                for statement in _KEEPS:
+                    c.execute(statement)
+            if version < SCHEMA_VERSION:
                 c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- paths ------------------------------------------------------------------------------
@@ -178,8 +194,10 @@ class Database:
     def names(self) -> set[str]:
         return {name for _id, name, *_ in self._conn().execute(_PATHS)}
 
-    def add_path(self, info: PathInfo, entries: Iterable[Entry], log: bytes) -> None:
-        """Make ``info`` valid with its references, manifest and log, all or nothing."""
+    def add_path(self, info: PathInfo, entries: Iterable[Entry], log: bytes,
+                 keeps: Iterable[str] = ()) -> None:
+        """Make ``info`` valid with its references, manifest, log and the cache items it keeps
+        alive, all or nothing."""
         with self._write() as c:
             if c.execute(_ID, (info.name,)).fetchone():
                 raise StoreError(f"{info.name} is already a valid store path",
@@ -199,6 +217,19 @@ class Database:
             c.executemany(_INSERT_REF, ((path_id, ref) for ref in ref_ids))
             c.executemany(_INSERT_FILE, ((path_id, *entry) for entry in entries))
             c.execute(_INSERT_LOG, (path_id, log))
+            c.executemany(_INSERT_KEEP, ((path_id, item) for item in keeps))
+
+    def add_keeps(self, name: str, keeps: Iterable[str]) -> None:
+        """Let valid path ``name`` keep more cache items alive (nothing when it is not valid)."""
+        with self._write() as c:
+            row = c.execute(_ID, (name,)).fetchone()
+            if row is not None:
+                c.executemany(_INSERT_KEEP, ((row[0], item) for item in keeps))
+
+    def kept(self, names: Set[str] | None = None) -> set[str]:
+        """Every cache item that a valid path (of ``names``, when given) keeps alive."""
+        return {item for name, item in self._conn().execute(_KEPT)
+                if names is None or name in names}
 
     def remove_path(self, name: str) -> None:
         """Make ``name`` invalid. Its referrers must be gone first (the keys say so)."""
@@ -227,9 +258,10 @@ class Database:
                                  "realise it first")
             c.execute(_SET_ROOT, (root, row[0]))
 
-    def remove_root(self, root: str) -> bool:
+    def remove_root(self, root: str) -> int:
+        """Remove the root ``root`` and every root below it (``root/...``); how many."""
         with self._write() as c:
-            return c.execute(_DELETE_ROOT, (root,)).rowcount > 0
+            return c.execute(_DELETE_ROOT, (root,)).rowcount
 
     def roots(self) -> dict[str, str]:
         return dict(self._conn().execute(_ROOTS).fetchall())

@@ -34,7 +34,11 @@ class Damage:
 
 @dataclass
 class GcReport:
-    """What a collection deleted (or would delete): names in deletion order, bytes freed."""
+    """What a collection deleted (or would delete): path names in deletion order and the bytes
+    they held; then action-cache entries and blobs, and the bytes they held."""
 
     deleted: list[str] = field(default_factory=list)
     freed: int = 0
+    actions: int = 0
+    blobs: int = 0
+    cache_freed: int = 0

@@ -4,7 +4,9 @@ Layout of a store folder ``root``::
 
     root/<32 base-32 chars>-<label>/   store paths, read-only, every mtime 1
     root/.recipe/db.sqlite             valid paths, references, manifests, logs, roots
-    root/.recipe/tmp/                  builds in progress: <pid>-<random>-<label>
+    root/.recipe/tmp/                  temporary entries: <pid>-<random>-<label>, and each
+                                       process's temporary roots <pid>.roots
+    root/.recipe/build/<name>/         the fixed build folder of <name>, used under its lock
     root/.recipe/locks/<name>.lock     one lock per store path (never deleted)
     root/.recipe/gc.lock               shared by builders, exclusive for a collection
     root/.recipe/cas/aa/<sha256>       blobs;  root/.recipe/ac/<k[:2]>/<key>.json  actions
@@ -23,12 +25,14 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from engine.store import check, fsutil, gc, locks, nar
+from engine import faults
+from engine.store import check, fsutil, gc, locks, nar, temproots
 from engine.store.base32 import ALPHABET, nix_base32
 from engine.store.cas import Cas
 from engine.store.db import Database
@@ -36,7 +40,7 @@ from engine.store.errors import StoreError
 from engine.store.records import Damage, GcReport, PathInfo
 
 STATE = ".recipe"
-_LAYOUT = ("tmp", "locks", "cas", "ac", "logs")
+_LAYOUT = ("tmp", "locks", "cas", "ac", "logs", "build")
 _KEEP_FILES = {".gitkeep", ".gitignore", ".keep"}
 _LABEL = re.compile(r"[A-Za-z0-9+._?=-]{1,200}")
 _NAME = re.compile(rf"[{ALPHABET}]{{32}}-[A-Za-z0-9+._?=-]{{1,200}}")
@@ -51,6 +55,7 @@ class Store:
         self.state = root / STATE
         self._db = db
         self._cas = Cas(self.state, self._temp_file)
+        self._temp_roots = temproots.TempRoots(self.state / "tmp")
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -84,6 +89,7 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+        self._temp_roots.close()
 
     def __enter__(self) -> Store:
         return self
@@ -97,16 +103,25 @@ class Store:
         locks.clean_temp(self.state / "tmp")
         valid = self._db.names()
         for name in os.listdir(self.root):
-            if name in valid or not _NAME.fullmatch(name):
-                continue
-            fd = locks.acquire(self._lock_file(name), blocking=False)
-            if fd is None:
-                continue  # being built right now
-            try:
-                if not self._db.is_valid(name):
-                    fsutil.remove_tree(self.root / name)
-            finally:
-                os.close(fd)
+            if name not in valid and _NAME.fullmatch(name):
+                self._remove_unlocked(self.root / name, name, unless_valid=True)
+        for name in _listdir(self.state / "build"):
+            if _NAME.fullmatch(name):
+                self._remove_unlocked(self.state / "build" / name, name)
+
+    def _remove_unlocked(self, path: Path, name: str, unless_valid: bool = False) -> None:
+        """Remove what a dead process left at ``path`` for ``name``, unless someone holds the
+        name's lock (it is being built right now)."""
+        if locks.held_here(self._lock_file(name)):
+            return
+        fd = locks.acquire(self._lock_file(name), blocking=False)
+        if fd is None:
+            return
+        try:
+            if not (unless_valid and self._db.is_valid(name)):
+                fsutil.remove_tree(path)
+        finally:
+            os.close(fd)
 
     # -- names ------------------------------------------------------------------------------
 
@@ -154,6 +169,25 @@ class Store:
         with locks.locked(self.state / "gc.lock", shared=True):
             yield
 
+    def add_temp_roots(self, paths: Iterable[str] = (), actions: Iterable[str] = (),
+                       blobs: Iterable[str] = ()) -> None:
+        """Keep these from any collection for as long as this process lives. Add a path's
+        root *before* checking that it is valid; then a collection either saw the root or
+        finished before it, and the path, if valid, stays valid.
+
+        Lock order: call it without holding a path lock."""
+        names = [_checked(name) for name in paths]
+        if names:
+            with self.gc_shared():
+                self._temp_roots.add("path", names)
+        self._temp_roots.add("action", actions)
+        self._temp_roots.add("blob", blobs)
+
+    def build_dir(self, name: str) -> Path:
+        """The fixed folder where ``name`` is built; use it only while holding ``lock(name)``.
+        Whatever a killed build left there is removed by the next ``open``."""
+        return self.state / "build" / _checked(name)
+
     def temp_dir(self, label: str) -> Path:
         """A new empty folder on the store's file system, removed by a later ``open`` once
         this process is gone if it was not registered."""
@@ -170,16 +204,19 @@ class Store:
     # -- registration -----------------------------------------------------------------------
 
     def register(self, name: str, tree: Path, derivation: str, references: Iterable[str],
-                 log: bytes = b"") -> PathInfo:
-        """Move ``tree`` to ``root/name`` read-only and make it valid. The caller holds
-        ``lock(name)``; when this process does not, it is taken here."""
+                 log: bytes = b"", actions: Iterable[str] = (),
+                 blobs: Iterable[str] = ()) -> PathInfo:
+        """Move ``tree`` to ``root/name`` read-only and make it valid; while it is valid, it
+        keeps the action-cache entries ``actions`` and the blobs ``blobs`` from collection.
+        The caller holds ``lock(name)``; when this process does not, it is taken here."""
+        keeps = _keeps(actions, blobs)
         if locks.held_here(self._lock_file(_checked(name))):
-            return self._register(name, Path(tree), derivation, references, log)
+            return self._register(name, Path(tree), derivation, references, log, keeps)
         with self.lock(name):
-            return self._register(name, Path(tree), derivation, references, log)
+            return self._register(name, Path(tree), derivation, references, log, keeps)
 
     def _register(self, name: str, tree: Path, derivation: str, references: Iterable[str],
-                  log: bytes) -> PathInfo:
+                  log: bytes, keeps: list[str]) -> PathInfo:
         if self._db.is_valid(name):
             raise StoreError(f"{name} is already a valid store path",
                              "a valid path never changes; register under another name")
@@ -196,25 +233,49 @@ class Store:
                              "build into a folder made by temp_dir()")
         target = self.root / name
         try:
-            fsutil.normalise(tree)
-            result = nar.scan(tree)
-            # The top keeps a writable mode until it is sealed; record the mode it will have.
-            top = result.entries[0]
-            result.entries[0] = top._replace(mode=fsutil.canonical_mode(os.lstat(tree).st_mode))
+            result = _scan_normalised(tree)
             fsutil.remove_tree(target)  # a stale, unregistered attempt: we hold the lock
             os.rename(tree, target)
             fsutil.seal(target)
+            faults.point("register:after-rename")
         except OSError as error:
             raise StoreError(f"cannot register {name}: {error}",
                              "check the permissions and the space of the store") from None
         info = PathInfo(name, derivation, result.nar_hash, result.size, refs)
         try:
-            self._db.add_path(info, result.entries, bytes(log))
+            self._db.add_path(info, result.entries, bytes(log), keeps)
         except BaseException:
             if not self._db.is_valid(name):
                 fsutil.remove_tree(target)  # never leave a folder that looks valid but is not
             raise
         return info
+
+    def replace(self, name: str, tree: Path) -> None:
+        """Put ``tree`` in place of the damaged valid path ``name`` (repair). It must be
+        identical to what was registered: same content hash, so the record stays true. The
+        caller holds ``lock(name)``."""
+        info = self._db.info(_checked(name))
+        if info is None:
+            raise StoreError(f"cannot repair {name}: it is not a valid store path",
+                             "realise it instead")
+        target = self.root / name
+        try:
+            result = _scan_normalised(Path(tree))
+        except OSError as error:
+            raise StoreError(f"cannot repair {name}: {error}",
+                             "check the permissions and the space of the store") from None
+        if result.nar_hash != info.nar_hash:
+            raise StoreError(f"cannot repair {name}: the rebuilt tree differs from the "
+                             f"registered one ({result.nar_hash}, registered {info.nar_hash})",
+                             "its build is not reproducible; delete it with 'recipe store gc' "
+                             "after removing its roots, and realise it again")
+        aside = self.temp_dir("damaged")
+        if os.path.lexists(target):
+            os.chmod(target, 0o755)  # moving a folder rewrites its '..': it must be writable
+            os.rename(target, aside / "tree")
+        os.rename(tree, target)
+        fsutil.seal(target)
+        fsutil.remove_tree(aside)
 
     # -- content-addressed blobs and actions ------------------------------------------------
 
@@ -239,6 +300,11 @@ class Store:
     def put_action(self, key: str, result: dict[str, Any]) -> None:
         self._cas.put_action(key, result)
 
+    def attach(self, name: str, actions: Iterable[str] = (), blobs: Iterable[str] = ()) -> None:
+        """Let valid path ``name`` keep more action-cache entries and blobs alive (the outcomes
+        of cases run against it, for example)."""
+        self._db.add_keeps(_checked(name), _keeps(actions, blobs))
+
     # -- roots, collection, verification ----------------------------------------------------
 
     def add_root(self, root: str, name: str) -> None:
@@ -246,17 +312,23 @@ class Store:
             raise StoreError("a root needs a name", "name the root")
         self._db.set_root(root, _checked(name))
 
-    def remove_root(self, root: str) -> None:
-        self._db.remove_root(root)
+    def remove_root(self, root: str) -> int:
+        """Remove root ``root`` and the roots below it (``root/<project>/<target>``)."""
+        return self._db.remove_root(root)
 
     def roots(self) -> dict[str, str]:
         return self._db.roots()
 
-    def gc(self, dry_run: bool = False) -> GcReport:
-        """Delete every valid path that no root reaches through references."""
+    def gc(self, dry_run: bool = False, max_size: int | None = None) -> GcReport:
+        """Delete every valid path that no root (named or temporary) reaches through
+        references, then every action-cache entry and blob that no remaining path or
+        temporary root keeps; with ``max_size`` (bytes), evict least recently used action
+        results until the cache fits."""
+        since = time.time()
         with locks.locked(self.state / "gc.lock", shared=dry_run):
+            temp = temproots.read_all(self.state / "tmp")
             sizes, refs, roots = self._db.graph()
-            live = gc.closure(roots.values(), refs)
+            live = gc.closure([*roots.values(), *temp["path"]], refs)
             report = GcReport()
             for name in gc.deletion_order(sizes.keys() - live, refs):
                 if not dry_run:
@@ -267,6 +339,17 @@ class Store:
                         fsutil.remove_tree(self.root / name)
                 report.deleted.append(name)
                 report.freed += sizes[name]
+            # After the deletions every valid path is live, including any registered since
+            # the snapshot; a dry run deleted nothing, so it asks for the live ones.
+            kept = self._db.kept(None if not dry_run else live)
+            actions = {k[7:] for k in kept if k.startswith("action:")} | temp["action"]
+            blobs = {k[5:] for k in kept if k.startswith("blob:")} | temp["blob"]
+            for entry in gc.cache_garbage(self._cas.entries(), actions, blobs, since, max_size):
+                if not dry_run:
+                    self._cas.remove(entry)
+                report.actions += entry.kind == "action"
+                report.blobs += entry.kind == "blob"
+                report.cache_freed += entry.size
         return report
 
     def verify(self) -> list[Damage]:
@@ -278,6 +361,27 @@ class Store:
                 damage += check.check_path(info.name, self.root / info.name, info.nar_hash,
                                            recorded)
         return damage
+
+
+def _keeps(actions: Iterable[str], blobs: Iterable[str]) -> list[str]:
+    return [*(f"action:{key}" for key in actions), *(f"blob:{digest}" for digest in blobs)]
+
+
+def _scan_normalised(tree: Path) -> nar.Scan:
+    """Normalise ``tree`` and hash it, recording the top with the mode it will have once it
+    is sealed in place (until then it stays writable, to be renamed)."""
+    fsutil.normalise(tree)
+    result = nar.scan(tree)
+    top = result.entries[0]
+    result.entries[0] = top._replace(mode=fsutil.canonical_mode(os.lstat(tree).st_mode))
+    return result
+
+
+def _listdir(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
 
 
 def _checked(name: str) -> str:

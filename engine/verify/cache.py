@@ -35,6 +35,7 @@ class ActionCache(Protocol):
     def put_action(self, key: str, result: dict[str, Any]) -> None: ...
     def put_blob(self, data: bytes) -> str: ...
     def read_blob(self, digest: str) -> bytes: ...
+    def attach(self, name: str, actions: list[str]) -> None: ...
 
 
 def case_key(case: Case, store_path: Path) -> str:
@@ -61,7 +62,8 @@ def lookup(store: ActionCache, key: str) -> Observed | None:
         return None
 
 
-def record(store: ActionCache, key: str, observed: Observed) -> None:
+def record(store: ActionCache, key: str, observed: Observed, owner: str) -> None:
+    """Cache an observation; the store path ``owner`` it ran keeps it from collection."""
     if not observed.completed:
         return
     if observed.exit is not None:
@@ -77,6 +79,7 @@ def record(store: ActionCache, key: str, observed: Observed) -> None:
         "exit": returncode,
         "signal": observed.signal,
     })
+    store.attach(owner, actions=[key])
 
 
 def _digest_input(path: Path) -> str:

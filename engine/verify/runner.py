@@ -122,7 +122,7 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
         finally:
             _remove_tree(scratch)
         if store is not None and key is not None:
-            cache.record(store, key, observed)
+            cache.record(store, key, observed, owner=job.path.name)
     status, message, detail = compare(case, observed, settings.cap)
     outcome = _outcome(job, status, start, message=message, detail=detail, cached=cached)
     outcome.observed = observed

@@ -91,7 +91,8 @@ def test_verify(filled: tuple[Path, str, str], capsys: pytest.CaptureFixture[str
 def test_gc(filled: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]) -> None:
     root, lib, app = filled
     assert main(["store", "gc", "--store", str(root)]) == 0
-    assert capsys.readouterr().out == "deleted 0 paths, freed 0 bytes\n"
+    assert capsys.readouterr().out == ("deleted 0 paths, freed 0 bytes; 0 action results and "
+                                       "0 blobs, freed 0 bytes\n")
     store = Store.open(root)
     store.remove_root("release")
     store.close()

@@ -43,13 +43,13 @@ def _child(script: str) -> subprocess.Popen:
 
 def test_open_creates_the_layout(tmp_path: Path) -> None:
     with Store.open(tmp_path / "new" / "store") as store:
-        for sub in ("db.sqlite", "tmp", "locks", "cas", "ac", "logs"):
+        for sub in ("db.sqlite", "tmp", "locks", "cas", "ac", "logs", "build"):
             assert (store.root / ".recipe" / sub).exists()
         assert store.root == tmp_path / "new" / "store"
         assert store.paths() == []
     with sqlite3.connect(store.root / ".recipe" / "db.sqlite") as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert db.execute("PRAGMA user_version").fetchone() == (1,)
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
     Store.open(tmp_path / "new" / "store", create=False).close()  # and opens again
 
 

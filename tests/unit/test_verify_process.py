@@ -301,6 +301,9 @@ class DictStore:
     def put_action(self, key: str, result: dict) -> None:
         self.actions[key] = result
 
+    def attach(self, name: str, actions: list[str]) -> None:
+        pass  # nothing is collected in memory
+
     def put_blob(self, data: bytes) -> str:
         import hashlib
 
