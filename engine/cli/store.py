@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(folder)
         return 0
-    store = Store.open(folder, create=False)
+    store = Store.open(folder, create=False, use_reserve=args.verb == "gc")
     try:
         return _VERBS[args.verb](store, args)
     finally:

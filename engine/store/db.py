@@ -9,6 +9,7 @@ recipe store so that another program's SQLite file is never taken for one.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Set
@@ -84,6 +85,21 @@ _DELETE_ROOT = "DELETE FROM roots WHERE name = ?1 OR substr(name, 1, length(?1) 
 _ROOTS = "SELECT r.name, p.name FROM roots r JOIN paths p ON p.id = r.path ORDER BY r.name"
 
 
+_FREE_SPACE = "free space on the store's file system, then run the command again"
+
+
+class StoreFull(StoreError):
+    """The store's file system has no space left."""
+
+
+def no_space(folder: Path) -> bool:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
 class Database:
     """The store's SQLite database, opened (and created or checked) at construction."""
 
@@ -96,6 +112,10 @@ class Database:
             self._prepare()
         except sqlite3.DatabaseError as error:
             self.close()
+            if no_space(file.parent):
+                raise StoreFull(f"cannot open the store database {file}: its file system "
+                                "is full", "free space on it ('recipe store gc' can run on a "
+                                "full disk), then run the command again") from None
             raise StoreError(f"{file} is not a usable store database ({error})",
                              "point --store at a recipe store, or at an empty folder") from None
 
@@ -126,13 +146,22 @@ class Database:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            # SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY: the transaction did not happen.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"cannot write the store database {self.file}: {error}",
+                             _FREE_SPACE if no_space(self.file.parent) else
+                             "check the store's file system and permissions") from None
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

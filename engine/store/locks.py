@@ -13,6 +13,7 @@ are reused, often identically in containers that restart.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import re
@@ -81,15 +82,37 @@ def held_here(path: Path) -> bool:
 
 def own_temp(tmp: Path) -> str:
     """Take (once per process) the owner lock of this process's entries in ``tmp``; the name
-    prefix those entries must carry."""
+    prefix those entries must carry. They are removed when the process exits normally; a
+    killed process's are removed by the next :func:`clean_temp`."""
     pid = os.getpid()
     key = (pid, os.path.realpath(tmp))
     with _guard:
         if key not in _owners:
             fd = acquire(tmp / f"{pid}.owner")
             assert fd is not None
+            if not _owners:
+                atexit.register(_release_all)
             _owners[key] = fd
     return f"{pid}-"
+
+
+def _release_all() -> None:
+    """At exit: remove this process's temporary entries, its owner file last (while it is
+    held nobody else removes them), then let the lock go."""
+    pid = os.getpid()
+    with _guard:
+        owned = [(tmp, fd) for (owner, tmp), fd in _owners.items() if owner == pid]
+        _owners.clear()
+    for tmp, fd in owned:
+        try:
+            for name in os.listdir(tmp):
+                if name.startswith((f"{pid}-", f"{pid}.")) and name != f"{pid}.owner":
+                    remove_tree(Path(tmp) / name)
+            os.unlink(Path(tmp) / f"{pid}.owner")
+        except OSError:
+            pass  # the next clean_temp removes what is left
+        finally:
+            os.close(fd)
 
 
 def clean_temp(tmp: Path) -> list[str]:

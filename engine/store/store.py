@@ -21,6 +21,7 @@ can take its lock); nothing half-made is ever valid.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -35,7 +36,7 @@ from engine import faults
 from engine.store import check, fsutil, gc, locks, nar, temproots
 from engine.store.base32 import ALPHABET, nix_base32
 from engine.store.cas import Cas
-from engine.store.db import Database
+from engine.store.db import Database, StoreFull
 from engine.store.errors import StoreError
 from engine.store.records import Damage, GcReport, PathInfo
 
@@ -45,6 +46,7 @@ _KEEP_FILES = {".gitkeep", ".gitignore", ".keep"}
 _LABEL = re.compile(r"[A-Za-z0-9+._?=-]{1,200}")
 _NAME = re.compile(rf"[{ALPHABET}]{{32}}-[A-Za-z0-9+._?=-]{{1,200}}")
 _FIX_FOLDER = "pass --store with a recipe store, or with a new or empty folder"
+_RESERVE = 256 * 1024  # bytes kept back for the database on a full disk
 
 
 class Store:
@@ -60,9 +62,10 @@ class Store:
     # -- opening ----------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, root: Path, create: bool = True) -> Store:
+    def open(cls, root: Path, create: bool = True, use_reserve: bool = False) -> Store:
         """Open the store at ``root``, creating it when ``create`` and it is missing or empty,
-        and clean what dead builds left behind."""
+        and clean what dead builds left behind. ``use_reserve``: on a full disk, give back
+        the space kept in reserve so that a collection can run."""
         root = Path(root).absolute()
         state = root / STATE
         if not (state / "db.sqlite").is_file():
@@ -83,7 +86,7 @@ class Store:
             if not os.access(folder, os.W_OK | os.X_OK):
                 raise StoreError(f"the store folder {folder} is not writable",
                                  "fix its permissions, or pass another --store")
-        store = cls(root, Database(state / "db.sqlite"))
+        store = cls(root, _open_database(state, use_reserve))
         store.clean()
         return store
 
@@ -361,6 +364,30 @@ class Store:
                 damage += check.check_path(info.name, self.root / info.name, info.nar_hash,
                                            recorded)
         return damage
+
+
+def _open_database(state: Path, use_reserve: bool) -> Database:
+    """Open the database, keeping a little space in reserve for when the disk fills up (as
+    Nix's gc-reserved-space): on a full file system, a collection gives the reserve back so
+    that the database opens and it can run; the reserve is taken again once there is room."""
+    reserve = state / "reserve"
+    try:
+        db = Database(state / "db.sqlite")
+    except StoreFull:
+        if not (use_reserve and reserve.exists()):
+            raise
+        reserve.unlink()
+        db = Database(state / "db.sqlite")
+    if not reserve.exists():
+        try:
+            with open(reserve, "xb") as f:
+                f.write(bytes(_RESERVE))
+        except FileExistsError:
+            pass  # another process made it meanwhile
+        except OSError:
+            with contextlib.suppress(OSError):
+                reserve.unlink()  # no room yet: try again next time
+    return db
 
 
 def _keeps(actions: Iterable[str], blobs: Iterable[str]) -> list[str]:
