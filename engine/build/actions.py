@@ -66,10 +66,7 @@ def build_env(drv: Buildable) -> dict[str, str]:
 def action_key(drv: Buildable, action: Action, digests: dict[str, str]) -> str:
     inputs = {path: digests[path] for path in action.inputs}
     if action.kind == "compile":
-        # Without per-unit header tracking every compile may read every declared file that
-        # is not itself compiled (the headers).
-        compiled = {a.inputs[0].removeprefix("w/") for a in drv.actions if a.kind == "compile"}
-        inputs.update({f"w/{f}": d for f, d in drv.data["inputs"].items() if f not in compiled})
+        inputs.update(drv.headers)
     key = {
         "format": ACTION_FORMAT,
         "argv": action.argv,

@@ -67,11 +67,12 @@ class DerivationBuild:
             self._run_batch([i for i in range(len(self.drv.actions)) if i not in compiles])
             self._assemble()
             out = self.staging / "out"
+            sources = input_blobs(self.drv)
             if repair:
                 self.store.replace(self.drv.name, out)
+                self.store.attach(self.drv.name, actions=self.keys, blobs=sources)
                 return
             refs = _scan_references(out, list(self.drv.data["depends"].values()))
-            sources = [d.removeprefix("sha256:") for d in self.drv.data["inputs"].values()]
             self.store.register(self.drv.name, out, self.drv.fingerprint, refs,
                                 "".join(self.log).encode(), actions=self.keys, blobs=sources)
         except ActionFailed as error:
@@ -95,28 +96,30 @@ class DerivationBuild:
         """Inputs go through the CAS: the copy that is compiled is checked against the digest
         in the derivation, and the blob stays for as long as the path it builds."""
         (self.staging / "tmp").mkdir()
-        project = self.drv.data["project"]["name"]
-        inputs = self.drv.data["inputs"]
-        self.store.add_temp_roots(blobs=[d.removeprefix("sha256:") for d in inputs.values()])
-        for rel, digest in inputs.items():
+        for rel, digest in self.drv.data["inputs"].items():
             dest = self.staging / "w" / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            hex_digest = digest.removeprefix("sha256:")
-            if self.drv.sources is not None:
-                # What is compiled must be what was hashed into the derivation.
-                if self.store.put_file(self.drv.sources / rel) != hex_digest:
-                    raise SourceChanged(f"{project}: {rel} changed while building",
-                                        "run the command again")
             try:
-                self.store.copy_blob(hex_digest, dest)
+                self._fetch(rel, digest.removeprefix("sha256:"), dest)
             except BlobError:
-                raise CannotRebuild(f"cannot rebuild {self.drv.name}: its input {rel} is no "
-                                    "longer in the store (or is damaged)",
-                                    "realise it again from its plan") from None
+                if self.drv.sources is None:
+                    raise CannotRebuild(
+                        f"cannot rebuild {self.drv.name}: its input {rel} is no longer in the "
+                        "store (or is damaged)", "remove its roots ('recipe store roots "
+                        "--remove'), collect it, and realise its plan again") from None
+                self._fetch(rel, digest.removeprefix("sha256:"), dest)  # the blob is written anew
             self.digests[f"w/{rel}"] = digest
         (self.staging / "d").mkdir()
         for dep_project, dep_name in self.drv.data["depends"].items():
             os.symlink(self.store.path(dep_name), self.staging / "d" / dep_project)
+
+    def _fetch(self, rel: str, hex_digest: str, dest: Path) -> None:
+        if self.drv.sources is not None:
+            # What is compiled must be what was hashed into the derivation.
+            if self.store.put_file(self.drv.sources / rel) != hex_digest:
+                raise SourceChanged(f"{self.drv.data['project']['name']}: {rel} changed "
+                                    "while building", "run the command again")
+        self.store.copy_blob(hex_digest, dest)
 
     def _run_batch(self, indexes: list[int]) -> None:
         futures: list[tuple[Action, Future[ActionRun]]] = []
@@ -183,6 +186,11 @@ class _Many(ActionFailed):
         first = failures[0]
         detail = "\n".join(getattr(f, "detail", "") for f in failures)
         super().__init__(f"{first.what} (and {len(failures) - 1} more)", detail, first.fix)
+
+
+def input_blobs(drv: Buildable) -> list[str]:
+    """The CAS digests of a derivation's declared inputs (its sources, kept for repair)."""
+    return [d.removeprefix("sha256:") for d in drv.data["inputs"].values()]
 
 
 class StopFlag:

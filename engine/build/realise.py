@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.build.builder import Cancelled, DerivationBuild, StopFlag
+from engine.build.builder import Cancelled, DerivationBuild, StopFlag, input_blobs
 from engine.build.events import Reporter, Silent
 from engine.derive.derivation import Derivation, Deriver
 from engine.documents.models import Plan
@@ -61,7 +61,8 @@ def realise(plan: Plan, store: Store, targets: list[str] | None = None,
     everything = _with_dependencies(selected)
     # Temporary roots first, validity second: a collection running meanwhile either saw
     # the roots or finished before they were added (see engine/store/temproots.py).
-    store.add_temp_roots(paths=[d.name for d in everything])
+    store.add_temp_roots(paths=[d.name for d in everything],
+                         blobs=[b for d in everything for b in input_blobs(d)])
     missing = [d for d in everything if not store.is_valid(d.name)]
     if missing:
         result.built = _build(store, missing, jobs or os.cpu_count() or 1, keep_going,

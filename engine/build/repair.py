@@ -3,7 +3,7 @@
 A registered path records its derivation (the canonical JSON, with every action) and keeps its
 inputs in the CAS, so it can be rebuilt without the documents that made it, as Nix rebuilds
 from a ``.drv``. The rebuilt tree must hash to what was registered; only then does it take the
-damaged tree's place, under the path's lock.
+damaged tree's place (an atomic exchange), under the path's lock.
 """
 
 from __future__ import annotations
@@ -11,43 +11,55 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from engine.build.builder import DerivationBuild, StopFlag
+from engine.build.builder import CannotRebuild, DerivationBuild, StopFlag, input_blobs
 from engine.build.events import Silent
 from engine.derive.derivation import Recorded
 from engine.store import Damage, Store, StoreError
+from engine.toolchain.detect import changed_programs
 
 
 def repair(store: Store, damage: list[Damage], jobs: int | None = None) -> list[str]:
-    """Rebuild every damaged path, dependencies first; the names repaired, in that order."""
-    damaged = {d.name for d in damage}
-    infos = {}
-    for name in sorted(damaged):
+    """Rebuild every damaged path, its damaged build dependencies first; the names repaired,
+    in that order."""
+    recorded: dict[str, Recorded] = {}
+    for name in sorted({d.name for d in damage}):
         info = store.info(name)
         if info is None:
             raise StoreError(f"cannot repair {name}: it is no longer a valid path",
                              "run 'recipe store verify' again")
-        infos[name] = info
-    order = _dependencies_first(
-        {n: set(i.references) & damaged - {n} for n, i in infos.items()})
-    store.add_temp_roots(paths=[*order, *(r for i in infos.values() for r in i.references)])
+        recorded[name] = Recorded.load(name, info.derivation)
+    # Build dependencies, not run-time references: a static library is linked in, not
+    # referred to, and a dependent must not be relinked against a damaged one.
+    deps = {n: set(r.data["depends"].values()) for n, r in recorded.items()}
+    order = _dependencies_first({n: d & recorded.keys() for n, d in deps.items()})
+    store.add_temp_roots(paths=[*order, *(d for ds in deps.values() for d in ds)],
+                         blobs=[b for r in recorded.values() for b in input_blobs(r)])
+    for name in order:
+        missing = sorted(d for d in deps[name] if not store.is_valid(d))
+        if missing:
+            raise CannotRebuild(f"cannot repair {name}: its build dependency {missing[0]} is "
+                                "no longer in the store", "realise its plan again first")
+        changed = changed_programs(recorded[name].data["toolchain"])
+        if changed:
+            raise CannotRebuild(f"cannot repair {name}: its toolchain changed since it was "
+                                f"built ({changed[0]})", "repair it where that toolchain is")
     with ThreadPoolExecutor(jobs or os.cpu_count() or 1, thread_name_prefix="repair") as pool:
         for name in order:
-            recorded = Recorded.load(name, infos[name].derivation)
             with store.lock(name):
-                DerivationBuild(store, recorded, pool, Silent(), StopFlag(False)).run(
+                DerivationBuild(store, recorded[name], pool, Silent(), StopFlag(False)).run(
                     repair=True)
     return order
 
 
-def _dependencies_first(refs: dict[str, set[str]]) -> list[str]:
+def _dependencies_first(deps: dict[str, set[str]]) -> list[str]:
     order: list[str] = []
 
     def visit(name: str) -> None:
         if name not in order:
-            for ref in sorted(refs[name]):
-                visit(ref)
+            for dep in sorted(deps[name]):
+                visit(dep)
             order.append(name)
 
-    for name in sorted(refs):
+    for name in sorted(deps):
         visit(name)
     return order

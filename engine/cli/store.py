@@ -37,8 +37,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     gc = verbs.add_parser("gc", parents=[again], help="delete the paths no root reaches")
     gc.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
     gc.add_argument("--max-size", metavar="SIZE", type=byte_size,
-                    help="then evict least recently used action results until the action "
-                         "cache fits in SIZE (bytes, or with K, M, G: 500M)")
+                    help="then evict least recently used action results until they and their "
+                         "outputs fit in SIZE (bytes, or with K, M, G: 500M); the sources "
+                         "that live paths keep are not counted")
     log = verbs.add_parser("log", parents=[again], help="print the build log of a path")
     log.add_argument("target", metavar="NAME_OR_PATH", help="a store path name or a path in it")
     roots = verbs.add_parser("roots", parents=[again], help="list the roots, or remove one")
@@ -143,10 +144,13 @@ def _log(store: Store, args: argparse.Namespace) -> int:
 
 def _roots(store: Store, args: argparse.Namespace) -> int:
     if args.remove:
-        for name in args.remove:
-            if not store.remove_root(name):
+        existing = store.roots()
+        for name in args.remove:  # all checked before any is removed
+            if not any(r == name or r.startswith(f"{name}/") for r in existing):
                 raise UsageError(f"there is no root '{name}'",
                                  "see 'recipe store roots' for the roots")
+        for name in args.remove:
+            store.remove_root(name)
         return 0
     roots = store.roots()
     if args.json:

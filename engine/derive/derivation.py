@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -54,6 +55,10 @@ class Derivation:
     def title(self) -> str:
         return f"{self.project.name} ({self.target.name})"
 
+    @cached_property
+    def headers(self) -> dict[str, str]:
+        return header_inputs(self.data, self.actions)
+
     @property
     def sources(self) -> Path | None:
         """Where the declared inputs are read from: the project's folder."""
@@ -77,6 +82,12 @@ class Recorded:
             data = json.loads(fingerprint)
             if data.get("format") != FORMAT:
                 raise ValueError(f"format {data.get('format')!r}, not {FORMAT}")
+            for key in ("project", "target", "inputs", "public", "toolchain", "depends"):
+                if not isinstance(data[key], dict):
+                    raise ValueError(f"{key} is not an object")
+            if not isinstance(data["project"].get("name"), str) or \
+                    not isinstance(data["target"].get("name"), str):
+                raise ValueError("its project or target has no name")
             actions = [Action.from_json(a) for a in data["actions"]]
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
             raise RecipeError(f"the recorded derivation of {name} cannot be read ({error})",
@@ -90,6 +101,17 @@ class Recorded:
     @property
     def title(self) -> str:
         return f"{self.data['project']['name']} ({self.data['target']['name']})"
+
+    @cached_property
+    def headers(self) -> dict[str, str]:
+        return header_inputs(self.data, self.actions)
+
+
+def header_inputs(data: dict[str, Any], actions: list[Action]) -> dict[str, str]:
+    """The declared inputs no action compiles (the headers), with their digests: without
+    per-unit header tracking, every compile may read any of them."""
+    compiled = {a.inputs[0].removeprefix("w/") for a in actions if a.kind == "compile"}
+    return {f"w/{f}": d for f, d in data["inputs"].items() if f not in compiled}
 
 
 def declared_files(project: Project) -> list[str]:

@@ -56,6 +56,15 @@ class Cas:
         return digest
 
     def put_file(self, path: Path) -> str:
+        """Store a file's content; its digest. A blob already present is not written again
+        (it is read once to hash it), only touched, as if it had just been written."""
+        with open(path, "rb") as src:
+            digest = hashlib.file_digest(src, "sha256").hexdigest()
+        if _present(self.blob_path(digest), os.path.getsize(path)):
+            return digest
+        return self._copy_in(path)
+
+    def _copy_in(self, path: Path) -> str:
         own = hashlib.sha256()
         temp = self._temp("-blob")
         try:
@@ -151,25 +160,32 @@ class Cas:
     # -- listing, for collection ------------------------------------------------------------
 
     def entries(self) -> list[CacheEntry]:
-        """Every action result and blob: kind, name, bytes, mtime, and an action's outputs."""
+        """Every action result and blob: kind, name, bytes, mtime, an action's outputs, and
+        where it is. Files that are neither (a stray note, a half-written temporary) are
+        not the cache's: they are left alone."""
         found = []
         for folder, kind in ((self.actions, "action"), (self.blobs, "blob")):
             for sub in _listdir(folder):
                 for file in _listdir(folder / sub):
+                    if kind == "action":
+                        name = file.removesuffix(".json")
+                        ours = file.endswith(".json") and _KEY.fullmatch(name)
+                    else:
+                        name, ours = file, _DIGEST.fullmatch(file)
                     path = folder / sub / file
+                    if not ours or path.parent.name != name[:2]:
+                        continue
                     try:
                         st = path.stat()
                     except FileNotFoundError:
                         continue
-                    name = file.removesuffix(".json") if kind == "action" else file
                     outputs = self._outputs(path) if kind == "action" else ()
-                    found.append(CacheEntry(kind, name, st.st_size, st.st_mtime, outputs))
+                    found.append(CacheEntry(kind, name, st.st_size, st.st_mtime, outputs, path))
         return found
 
-    def remove(self, entry: CacheEntry) -> None:
-        path = self._action_path(entry.name) if entry.kind == "action" else \
-            self.blob_path(entry.name)
-        path.unlink(missing_ok=True)
+    @staticmethod
+    def remove(entry: CacheEntry) -> None:
+        entry.path.unlink(missing_ok=True)
 
     @staticmethod
     def _outputs(path: Path) -> tuple[str, ...]:
@@ -198,7 +214,8 @@ class CacheEntry:
     name: str  # the action key or the blob's hex digest
     size: int
     mtime: float  # for an action: its last use
-    outputs: tuple[str, ...] = ()  # an action's blob digests
+    outputs: tuple[str, ...]  # an action's blob digests
+    path: Path
 
 
 def _listdir(folder: Path) -> list[str]:
@@ -209,11 +226,18 @@ def _listdir(folder: Path) -> list[str]:
 
 
 def _present(path: Path, size: int) -> bool:
-    # Trust a blob of the right size (as Bazel does); reading verifies it anyway.
+    """Whether the blob is there (trusting one of the right size, as Bazel does: reading
+    verifies it anyway). One that is there is touched: a collection that started before this
+    write would otherwise take it for an old, unused blob."""
     try:
-        return path.stat().st_size == size
+        if path.stat().st_size != size:
+            return False
+        os.utime(path)
+        return True
     except FileNotFoundError:
         return False
+    except OSError:
+        return True  # present, in a read-only cache
 
 
 @contextmanager

@@ -9,6 +9,7 @@ recipe store so that another program's SQLite file is never taken for one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -100,6 +101,12 @@ def no_space(folder: Path) -> bool:
     return st.f_bavail * st.f_frsize < 64 * 1024
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
 class Database:
     """The store's SQLite database, opened (and created or checked) at construction."""
 
@@ -110,12 +117,14 @@ class Database:
         self._guard = threading.Lock()
         try:
             self._prepare()
-        except sqlite3.DatabaseError as error:
+        except (sqlite3.DatabaseError, StoreError) as error:
             self.close()
             if no_space(file.parent):
                 raise StoreFull(f"cannot open the store database {file}: its file system "
                                 "is full", "free space on it ('recipe store gc' can run on a "
                                 "full disk), then run the command again") from None
+            if isinstance(error, StoreError):
+                raise
             raise StoreError(f"{file} is not a usable store database ({error})",
                              "point --store at a recipe store, or at an empty folder") from None
 
@@ -151,14 +160,12 @@ class Database:
             try:
                 yield conn
             except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
             conn.execute("COMMIT")
-        except sqlite3.OperationalError as error:
-            # SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY: the transaction did not happen.
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+        except sqlite3.DatabaseError as error:
+            # SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY, SQLITE_CORRUPT: nothing happened.
+            _rollback(conn)
             raise StoreError(f"cannot write the store database {self.file}: {error}",
                              _FREE_SPACE if no_space(self.file.parent) else
                              "check the store's file system and permissions") from None

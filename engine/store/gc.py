@@ -3,9 +3,61 @@ action-cache entries and blobs go with them."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Set
+from typing import TYPE_CHECKING
 
-from engine.store.cas import CacheEntry
+from engine.store import fsutil, space, temproots
+from engine.store.cas import CacheEntry, Cas
+from engine.store.db import Database
+from engine.store.records import GcReport
+
+if TYPE_CHECKING:
+    from engine.store.store import Store
+
+MTIME_MARGIN = 0.1  # seconds: file times may lag the clock by a timer tick
+
+
+def collect(store: Store, db: Database, cas: Cas, dry_run: bool,
+            max_size: int | None) -> GcReport:
+    """``Store.gc``: under ``gc.lock`` (exclusive; shared for a dry run), read the roots and
+    temporary roots, delete the paths they do not reach, then the cache entries no remaining
+    path or temporary root keeps."""
+    state = store.state
+    # Listed before the lock, so builders do not wait while every result is read; what is
+    # written later is newer than ``since`` (less a margin for coarse timestamps) and kept.
+    since = time.time() - MTIME_MARGIN
+    entries = cas.entries()
+    if not dry_run:
+        space.give_reserve(state)
+    with store.gc_exclusive(shared=dry_run):
+        temp = temproots.read_all(state / "tmp")
+        sizes, refs, roots = db.graph()
+        live = closure([*roots.values(), *temp["path"]], refs)
+        report = GcReport()
+        for name in deletion_order(sizes.keys() - live, refs):
+            if not dry_run:
+                with store.lock(name):
+                    # Invalid first: a collection killed here leaves an unregistered folder,
+                    # which the next open removes, never a valid path with holes.
+                    db.remove_path(name)
+                    fsutil.remove_tree(store.root / name)
+            report.deleted.append(name)
+            report.freed += sizes[name]
+        # After the deletions every valid path is live, including any registered since the
+        # snapshot; a dry run deleted nothing, so it asks for the live ones.
+        kept = db.kept(None if not dry_run else live)
+        actions = {k[7:] for k in kept if k.startswith("action:")} | temp["action"]
+        blobs = {k[5:] for k in kept if k.startswith("blob:")} | temp["blob"]
+        for entry in cache_garbage(entries, actions, blobs, since, max_size):
+            if not dry_run:
+                cas.remove(entry)
+            report.actions += entry.kind == "action"
+            report.blobs += entry.kind == "blob"
+            report.cache_freed += entry.size
+    if not dry_run:
+        space.take_reserve(state)
+    return report
 
 
 def closure(start: Iterable[str], refs: Mapping[str, Set[str]]) -> set[str]:
@@ -51,8 +103,9 @@ def cache_garbage(entries: Iterable[CacheEntry], actions: Set[str], blobs: Set[s
     ``actions`` and ``blobs`` are live (kept by a live path or a temporary root); everything
     else older than ``since`` (when the collection started) is garbage, and so is every blob
     no surviving action names. With ``max_size``, surviving actions are then evicted least
-    recently used first, live ones too, until the cache fits; blobs that paths keep (their
-    sources) and entries written since the collection started are never evicted.
+    recently used first, live ones too, until they and the blobs only they name fit in it.
+    Blobs that paths keep (their sources, part of the paths as Nix's sources are) do not
+    count, and entries written since the collection started are never evicted.
     """
     entries = list(entries)
     recent = {e.name for e in entries if e.mtime >= since}
@@ -67,7 +120,7 @@ def cache_garbage(entries: Iterable[CacheEntry], actions: Set[str], blobs: Set[s
     evicted: set[str] = set()
     if max_size is not None:
         total = sum(e.size for e in kept) + sum(
-            e.size for e in blob_list if e.name in pinned or refs.get(e.name))
+            e.size for e in blob_list if e.name not in pinned and refs.get(e.name))
         for entry in sorted(kept, key=lambda e: (e.mtime, e.name)):
             if total <= max_size:
                 break

@@ -21,22 +21,21 @@ can take its lock); nothing half-made is ever valid.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
+import stat
 import tempfile
-import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from engine import faults
-from engine.store import check, fsutil, gc, locks, nar, temproots
+from engine.store import check, fsutil, gc, locks, nar, space, temproots
 from engine.store.base32 import ALPHABET, nix_base32
 from engine.store.cas import Cas
-from engine.store.db import Database, StoreFull
+from engine.store.db import Database
 from engine.store.errors import StoreError
 from engine.store.records import Damage, GcReport, PathInfo
 
@@ -46,7 +45,6 @@ _KEEP_FILES = {".gitkeep", ".gitignore", ".keep"}
 _LABEL = re.compile(r"[A-Za-z0-9+._?=-]{1,200}")
 _NAME = re.compile(rf"[{ALPHABET}]{{32}}-[A-Za-z0-9+._?=-]{{1,200}}")
 _FIX_FOLDER = "pass --store with a recipe store, or with a new or empty folder"
-_RESERVE = 256 * 1024  # bytes kept back for the database on a full disk
 
 
 class Store:
@@ -86,7 +84,7 @@ class Store:
             if not os.access(folder, os.W_OK | os.X_OK):
                 raise StoreError(f"the store folder {folder} is not writable",
                                  "fix its permissions, or pass another --store")
-        store = cls(root, _open_database(state, use_reserve))
+        store = cls(root, space.open_database(state, use_reserve))
         store.clean()
         return store
 
@@ -172,6 +170,10 @@ class Store:
         with locks.locked(self.state / "gc.lock", shared=True):
             yield
 
+    def gc_exclusive(self, shared: bool = False) -> AbstractContextManager[None]:
+        """The collection's side of ``gc.lock``."""
+        return locks.locked(self.state / "gc.lock", shared=shared)
+
     def add_temp_roots(self, paths: Iterable[str] = (), actions: Iterable[str] = (),
                        blobs: Iterable[str] = ()) -> None:
         """Keep these from any collection for as long as this process lives. Add a path's
@@ -180,11 +182,13 @@ class Store:
 
         Lock order: call it without holding a path lock."""
         names = [_checked(name) for name in paths]
-        if names:
+        blobs = list(blobs)
+        if names or blobs:
+            # Blobs too: a source blob may be old and kept only by a path being collected.
             with self.gc_shared():
                 self._temp_roots.add("path", names)
+                self._temp_roots.add("blob", blobs)
         self._temp_roots.add("action", actions)
-        self._temp_roots.add("blob", blobs)
 
     def build_dir(self, name: str) -> Path:
         """The fixed folder where ``name`` is built; use it only while holding ``lock(name)``.
@@ -272,13 +276,25 @@ class Store:
                              f"registered one ({result.nar_hash}, registered {info.nar_hash})",
                              "its build is not reproducible; delete it with 'recipe store gc' "
                              "after removing its roots, and realise it again")
-        aside = self.temp_dir("damaged")
-        if os.path.lexists(target):
-            os.chmod(target, 0o755)  # moving a folder rewrites its '..': it must be writable
-            os.rename(target, aside / "tree")
-        os.rename(tree, target)
-        fsutil.seal(target)
-        fsutil.remove_tree(aside)
+        tree = Path(tree)
+        try:
+            if not os.path.lexists(target):
+                os.rename(tree, target)
+            else:
+                if stat.S_ISDIR(os.lstat(target).st_mode):
+                    # Moving a folder rewrites its '..': it must be writable. Never chmod
+                    # through a symlink: a damaged path may be one, pointing anywhere.
+                    os.chmod(target, 0o755)
+                if not fsutil.exchange(tree, target):
+                    aside = self.temp_dir("damaged")  # no atomic swap: a short gap
+                    os.rename(target, aside / "tree")
+                    os.rename(tree, target)
+                faults.point("replace:after-exchange")
+                fsutil.remove_tree(tree)  # now the damaged tree
+            fsutil.seal(target)
+        except OSError as error:
+            raise StoreError(f"cannot repair {name}: {error}",
+                             "check the permissions and the space of the store") from None
 
     # -- content-addressed blobs and actions ------------------------------------------------
 
@@ -326,34 +342,8 @@ class Store:
         """Delete every valid path that no root (named or temporary) reaches through
         references, then every action-cache entry and blob that no remaining path or
         temporary root keeps; with ``max_size`` (bytes), evict least recently used action
-        results until the cache fits."""
-        since = time.time()
-        with locks.locked(self.state / "gc.lock", shared=dry_run):
-            temp = temproots.read_all(self.state / "tmp")
-            sizes, refs, roots = self._db.graph()
-            live = gc.closure([*roots.values(), *temp["path"]], refs)
-            report = GcReport()
-            for name in gc.deletion_order(sizes.keys() - live, refs):
-                if not dry_run:
-                    with self.lock(name):
-                        # Invalid first: a collection killed here leaves an unregistered
-                        # folder, which the next open removes, never a valid path with holes.
-                        self._db.remove_path(name)
-                        fsutil.remove_tree(self.root / name)
-                report.deleted.append(name)
-                report.freed += sizes[name]
-            # After the deletions every valid path is live, including any registered since
-            # the snapshot; a dry run deleted nothing, so it asks for the live ones.
-            kept = self._db.kept(None if not dry_run else live)
-            actions = {k[7:] for k in kept if k.startswith("action:")} | temp["action"]
-            blobs = {k[5:] for k in kept if k.startswith("blob:")} | temp["blob"]
-            for entry in gc.cache_garbage(self._cas.entries(), actions, blobs, since, max_size):
-                if not dry_run:
-                    self._cas.remove(entry)
-                report.actions += entry.kind == "action"
-                report.blobs += entry.kind == "blob"
-                report.cache_freed += entry.size
-        return report
+        results until the cache fits. See ``engine/store/gc.py``."""
+        return gc.collect(self, self._db, self._cas, dry_run, max_size)
 
     def verify(self) -> list[Damage]:
         """Recompute every valid path against what was recorded when it was registered."""
@@ -364,30 +354,6 @@ class Store:
                 damage += check.check_path(info.name, self.root / info.name, info.nar_hash,
                                            recorded)
         return damage
-
-
-def _open_database(state: Path, use_reserve: bool) -> Database:
-    """Open the database, keeping a little space in reserve for when the disk fills up (as
-    Nix's gc-reserved-space): on a full file system, a collection gives the reserve back so
-    that the database opens and it can run; the reserve is taken again once there is room."""
-    reserve = state / "reserve"
-    try:
-        db = Database(state / "db.sqlite")
-    except StoreFull:
-        if not (use_reserve and reserve.exists()):
-            raise
-        reserve.unlink()
-        db = Database(state / "db.sqlite")
-    if not reserve.exists():
-        try:
-            with open(reserve, "xb") as f:
-                f.write(bytes(_RESERVE))
-        except FileExistsError:
-            pass  # another process made it meanwhile
-        except OSError:
-            with contextlib.suppress(OSError):
-                reserve.unlink()  # no room yet: try again next time
-    return db
 
 
 def _keeps(actions: Iterable[str], blobs: Iterable[str]) -> list[str]:

@@ -136,6 +136,21 @@ def _identity(cc: str, cxx: str, ar: str) -> dict[str, Any]:
     }
 
 
+def changed_programs(identity: dict[str, Any]) -> list[str]:
+    """The programs of a recorded identity that are missing or no longer what was hashed."""
+    binaries = {"cc": identity["cc"], "cxx": identity["cxx"], "ar": identity["ar"],
+                **identity["programs"]}
+    changed = []
+    for name, path in sorted(binaries.items()):
+        try:
+            same = file_digest(path) == identity["digests"].get(name)
+        except OSError:
+            same = False
+        if not same:
+            changed.append(path)
+    return changed
+
+
 class _IdentityCache:
     """Toolchain identities, keyed by driver paths and validated by every program's stat data."""
 
