@@ -14,9 +14,14 @@ from dataclasses import dataclass
 from engine.documents.models import Case
 from engine.verify.outcome import Observed, Status
 
+WRITES_NOTE = ("a case may write only into its working folder and $TMPDIR; a write anywhere "
+               "else fails with EACCES (Permission denied)")
 DIFF_LINES = 60  # lines of a diff shown before it is cut
 _WINDOW = 2000  # lines of each side handed to difflib; beyond, the diff would be cut anyway
 _NO_EOL = "\\ No newline at end of file\n"
+_CUT_MARK = "\\ (the rest is not shown)\n"
+_DIFF_BYTES = 64 * 1024  # of each side, from just before the first difference, are diffed
+_LINE_CHARS = 500  # an escaped line longer than this is cut in what is shown
 _NAMED = {"\t": "\\t", "\r": "\\r", "\\": "\\\\"}
 _HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
 
@@ -75,6 +80,13 @@ def compare(case: Case, observed: Observed, cap: int) -> tuple[Status, str, str]
         message = f"timed out after {case.timeout:g}s"
     elif observed.capped:
         message = f"{observed.capped} exceeded {format_size(cap)}"
+    elif observed.wrote:
+        more = f" (and {len(observed.wrote) - 1} more)" if len(observed.wrote) > 1 else ""
+        if observed.wrote_alone:
+            message = f"wrote into read-only {observed.wrote[0]}{more}"
+        else:
+            message = (f"read-only {observed.wrote[0]}{more} changed while it ran, by this case "
+                       "or one running beside it")
     elif observed.signal:
         message = f"killed by {observed.signal}"
     elif differs:
@@ -84,32 +96,43 @@ def compare(case: Case, observed: Observed, cap: int) -> tuple[Status, str, str]
             message += f" (exit {observed.exit}, expected {want.exit})"
     else:
         return "passed", "", ""
+    if observed.wrote:
+        details.insert(0, "".join(f"changed: {p}\n" for p in observed.wrote[:20]))
     if want.stderr is None and observed.stderr:  # unchecked, but it likely says what went wrong
-        details.append("stderr (unchecked):\n" + _cut(escape_lines(observed.stderr), 20))
+        shown = [_clip(line) for line in escape_lines(observed.stderr, _DIFF_BYTES)]
+        details.append("stderr (unchecked):\n" + _cut(shown, 20))
+    if b"Permission denied" in observed.stderr:  # likely a write the sandbox refused
+        details.append(f"note: {WRITES_NOTE}\n")
     return "failed", message, "".join(details)
 
 
 def unified_diff(expected: bytes, observed: bytes, name: str, limit: int = DIFF_LINES) -> str:
     """A unified diff of two byte strings as escaped text, cut after ``limit`` lines."""
-    a, b = escape_lines(expected), escape_lines(observed)
-    # difflib is quadratic at worst: skip the common head and diff a window from there, then
-    # put the skipped lines back into the hunk line numbers.
-    start = 0
-    while start < min(len(a), len(b)) and a[start] == b[start]:
-        start += 1
-    start = max(0, start - 3)
-    a_win, b_win = a[start:start + _WINDOW], b[start:start + _WINDOW]
-    lines = list(difflib.unified_diff(a_win, b_win, f"expected {name}", f"observed {name}"))
-    if start:
-        lines = [_shift(line, start) for line in lines]
-    return _cut(lines, limit)
+    # Escaping runs per character and difflib is quadratic at worst, while outputs may be as
+    # large as the cap: skip the common head in bytes, diff a window of each side from three
+    # lines before the first difference, then put the skipped lines back into the hunk numbers.
+    begin = expected.rfind(b"\n", 0, _common_prefix(expected, observed)) + 1
+    for _ in range(3):
+        if begin:
+            begin = expected.rfind(b"\n", 0, begin - 1) + 1
+    skipped = expected.count(b"\n", 0, begin)
+    a = escape_lines(expected[begin:], _DIFF_BYTES)[:_WINDOW]
+    b = escape_lines(observed[begin:], _DIFF_BYTES)[:_WINDOW]
+    lines = list(difflib.unified_diff(a, b, f"expected {name}", f"observed {name}"))
+    if skipped:
+        lines = [_shift(line, skipped) for line in lines]
+    return _cut([_clip(line) for line in lines], limit)
 
 
-def escape_lines(data: bytes) -> list[str]:
-    """``data`` as escaped lines, each ending in a newline; an unterminated last line is marked."""
-    text = "".join(_escape_char(c) for c in data.decode("utf-8", "surrogateescape"))
+def escape_lines(data: bytes, limit: int | None = None) -> list[str]:
+    """``data`` as escaped lines, each ending in a newline; an unterminated last line is marked.
+    With ``limit``, only the first ``limit`` bytes, and the last line says the rest is cut."""
+    cut = limit is not None and len(data) > limit
+    text = "".join(_escape_char(c) for c in data[:limit].decode("utf-8", "surrogateescape"))
     lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
+    if cut:
+        lines[-1] = lines[-1].removesuffix("\n") + "\n" + _CUT_MARK
+    elif lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n" + _NO_EOL  # one element: a changed final newline shows as a change
     return lines
 
@@ -138,6 +161,24 @@ def _escape_char(c: str) -> str:
     if c.isprintable():
         return c
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    """The length of the common head of ``a`` and ``b``, compared a block at a time."""
+    n, i, step = min(len(a), len(b)), 0, 4096
+    while i + step <= n and a[i:i + step] == b[i:i + step]:
+        i += step
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _clip(line: str) -> str:
+    """A diff line (its first physical line) cut to ``_LINE_CHARS`` characters."""
+    head, sep, rest = line.partition("\n")
+    if len(head) <= _LINE_CHARS:
+        return line
+    return f"{head[:_LINE_CHARS]}... (line cut){sep}{rest}"
 
 
 def _shift(line: str, by: int) -> str:

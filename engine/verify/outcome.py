@@ -25,11 +25,14 @@ class Observed:
     signal: str | None = None  # e.g. "SIGSEGV"
     timed_out: bool = False
     capped: str | None = None  # "stdout" or "stderr" when that stream passed the cap
+    wrote: tuple[str, ...] = ()  # read-only paths it changed (seen where Landlock is missing)
+    wrote_alone: bool = True  # no other case ran meanwhile: ``wrote`` is surely its doing
 
     @property
     def completed(self) -> bool:
-        """The process ran to its own end: its observation may be cached and re-recorded."""
-        return not self.timed_out and self.capped is None
+        """The process ran to its own end, within its bounds: its observation may be cached
+        and re-recorded."""
+        return not self.timed_out and self.capped is None and not self.wrote
 
 
 @dataclass

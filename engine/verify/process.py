@@ -1,25 +1,40 @@
 """The process-case runner: run one realised executable as a case says, and observe it.
 
-The process gets a fresh scratch folder as its working folder (holding copies of the case's
-``files``), its stdin (or an already closed one), a clean fixed environment, and its own process
-group. When it ends, times out, or floods its output past the cap, the whole group is killed:
-no orphan outlives its case.
+The process gets a fresh scratch folder: it works in ``scratch/work`` (holding copies of the
+case's ``files``) with ``TMPDIR`` set to ``scratch/tmp``; its stdin (or an already closed one); a
+clean fixed environment; its own session. How it is contained (see ``containment()``):
+
+- Runaway: it is stopped at its timeout, or as soon as stdout or stderr passes the cap.
+- Leftovers: it runs under the reaper (``reaper.py``), a per-case subreaper that kills every
+  descendant when the case ends, even those that left its process group. Without a C compiler to
+  build the reaper, the case's process group is killed instead (``setsid`` escapees survive).
+- Writes: with Landlock (``landlock.py``) it can write only below its scratch folder (and to
+  /dev/null and the like); anything else, the store and the plan's folder included, fails with
+  EACCES. Without Landlock, the store paths and the plan's folder are compared before and after
+  the run (``writeguard.py``) and a write there fails the case.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import select
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
 from engine.documents.models import Case
+from engine.verify import landlock, reaper
+from engine.verify.cache import ActionCache
 from engine.verify.outcome import Observed
+from engine.verify.writeguard import Guard
 
 CAP = 16 * 1024 * 1024  # bytes kept of each of stdout and stderr
 CLEAN_ENV = {
@@ -32,7 +47,7 @@ CLEAN_ENV = {
 _DRAIN_GRACE = 2.0  # seconds to read what is left once the group is dead (an escapee may hold it)
 _POLL = 0.05  # seconds between exit checks where pidfd_open is missing
 
-_live: set[int] = set()  # process groups of running cases, for kill_running()
+_live: dict[int, bool] = {}  # running cases: pid -> whether it is a reaper, for kill_running()
 _live_lock = threading.Lock()
 
 
@@ -40,9 +55,13 @@ class CannotRun(Exception):
     """The executable could not be started (missing, not executable, wrong machine)."""
 
 
-def case_env(case: Case) -> dict[str, str]:
-    """The clean, fixed environment updated with the case's ``env``; nothing of ours leaks."""
-    return {**CLEAN_ENV, **case.env}
+def case_env(case: Case, tmp: Path | None = None) -> dict[str, str]:
+    """The clean, fixed environment (with ``TMPDIR``, if given) updated with the case's ``env``;
+    nothing of ours leaks."""
+    env = dict(CLEAN_ENV)
+    if tmp is not None:
+        env["TMPDIR"] = str(tmp)
+    return {**env, **case.env}
 
 
 def case_stdin(case: Case) -> bytes:
@@ -64,35 +83,61 @@ def prepare_scratch(case: Case, scratch: Path) -> None:
             shutil.copy2(source, dest)
 
 
-def run_process(case: Case, executable: Path, scratch: Path, *, cap: int = CAP) -> Observed:
-    """Run ``executable`` with the case's arguments in ``scratch`` (an existing, empty folder)."""
-    prepare_scratch(case, scratch)
-    return run_argv([str(executable), *case.args], cwd=scratch, env=case_env(case),
-                    stdin=case_stdin(case), timeout=case.timeout, cap=cap)
+def containment(cache: ActionCache | None = None) -> str:
+    """How cases are contained here, in words (for a verbose report or a bug report)."""
+    version = landlock.abi()
+    writes = (f"writes confined by Landlock (ABI {version})" if version else
+              "writes checked after each case (no Landlock)")
+    leftovers = ("leftovers killed by the reaper" if reaper.executable(cache) is not None else
+                 "leftovers killed by process group (no C compiler for the reaper)")
+    return f"{leftovers}; {writes}"
+
+
+def run_process(case: Case, executable: Path, scratch: Path, *, cap: int = CAP,
+                protect: Sequence[Path] = (), skip: Sequence[Path] = (),
+                cache: ActionCache | None = None) -> Observed:
+    """Run ``executable`` with the case's arguments below ``scratch`` (an existing, empty
+    folder). ``protect``: folders the case must not write into, checked after the run where
+    Landlock cannot refuse the writes (below them, ``skip`` is not checked). ``cache``: where
+    the reaper is kept between runs."""
+    work, tmp = scratch / "work", scratch / "tmp"
+    work.mkdir()
+    tmp.mkdir()
+    prepare_scratch(case, work)
+    confined = landlock.abi() > 0
+    guard = Guard(protect, skip) if protect and not confined else None
+    try:
+        observed = run_argv([str(executable), *case.args], cwd=work, env=case_env(case, tmp),
+                            stdin=case_stdin(case), timeout=case.timeout, cap=cap,
+                            writable=[scratch], cache=cache)
+    finally:
+        wrote = guard.changes() if guard is not None else []
+    if wrote:
+        assert guard is not None
+        observed = dataclasses.replace(observed, wrote=tuple(wrote), wrote_alone=guard.alone)
+    return observed
 
 
 def run_argv(argv: list[str], *, cwd: Path, env: dict[str, str], stdin: bytes,
-             timeout: float, cap: int = CAP) -> Observed:
-    """Run ``argv`` in its own session; read stdout and stderr concurrently up to ``cap`` each."""
-    try:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
-    except OSError as error:
-        raise CannotRun(f"cannot run {argv[0]}: {error.strerror or error}") from error
+             timeout: float, cap: int = CAP, writable: Sequence[Path] | None = None,
+             cache: ActionCache | None = None) -> Observed:
+    """Run ``argv`` in its own session; read stdout and stderr concurrently up to ``cap`` each.
+    ``writable``: where Landlock lets it write (None: anywhere)."""
+    child = _Child.start(argv, cwd, env, writable, cache)
+    proc = child.proc
     with _live_lock:
-        _live.add(proc.pid)
+        _live[proc.pid] = child.control is not None
     feeder = _feed(proc.stdin, stdin)
     watch: _Watch | None = None
     try:
         watch = _Watch(proc, cap)
         watch.until_exit(time.monotonic() + timeout)
-        _kill_group(proc.pid)  # the case has ended: whatever remains of its group goes too
+        child.stop(watch.pidfd)  # the case has ended: whatever remains of it goes too
         watch.drain(time.monotonic() + _DRAIN_GRACE)
     finally:
-        _kill_group(proc.pid)
+        child.kill()
         with _live_lock:  # before the wait reaps the leader and frees its pid for reuse
-            _live.discard(proc.pid)
+            _live.pop(proc.pid, None)
         if watch is not None:
             watch.close()
         for pipe in (proc.stdout, proc.stderr):
@@ -101,7 +146,7 @@ def run_argv(argv: list[str], *, cwd: Path, env: dict[str, str], stdin: bytes,
         if feeder is not None:
             feeder.join(_DRAIN_GRACE)  # an escaped descendant may still hold stdin open
     assert watch is not None
-    code = proc.returncode
+    code = child.returncode(argv[0])
     name = None
     if code < 0:
         try:
@@ -114,10 +159,89 @@ def run_argv(argv: list[str], *, cwd: Path, env: dict[str, str], stdin: bytes,
 
 
 def kill_running() -> None:
-    """Kill every case still running (an interrupted run): their sessions do not get our ^C."""
+    """Stop every case still running (an interrupted run): their sessions do not get our ^C."""
     with _live_lock:
-        for pgid in _live:
-            _kill_group(pgid)
+        for pid, is_reaper in _live.items():
+            if is_reaper:
+                _signal(pid, signal.SIGTERM)  # the reaper kills the case and all it left
+            else:
+                _kill_group(pid)
+
+
+class _Child:
+    """The started process: the reaper running the case's program, or the program itself."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], control: socket.socket | None) -> None:
+        self.proc, self.control = proc, control
+        self.status = ""  # the reaper's last word: "exit N", "signal N" or "error ERRNO"
+
+    @classmethod
+    def start(cls, argv: list[str], cwd: Path, env: dict[str, str],
+              writable: Sequence[Path] | None, cache: ActionCache | None) -> _Child:
+        fd = reaper.executable(cache)
+        control = child_end = None
+        full, pass_fds = argv, ()
+        if fd is not None:
+            control, child_end = socket.socketpair()
+            full = [f"/proc/self/fd/{fd}", str(child_end.fileno()), *argv]
+            pass_fds = (fd, child_end.fileno())
+
+        def popen() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(full, cwd=cwd, env=env, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True, pass_fds=pass_fds)
+
+        try:
+            if writable is not None and landlock.abi() > 0:
+                return cls(landlock.spawn(writable, popen), control)
+            return cls(popen(), control)
+        except landlock.LandlockError as error:
+            if control is not None:
+                control.close()
+            raise CannotRun(str(error)) from error
+        except OSError as error:
+            if control is not None:
+                control.close()
+            if fd is not None and error.filename == full[0]:
+                reaper.disable()  # its memfd cannot be executed here (vm.memfd_noexec=2)
+                return cls.start(argv, cwd, env, writable, cache)
+            raise CannotRun(f"cannot run {argv[0]}: {error.strerror or error}") from error
+        finally:
+            if child_end is not None:
+                child_end.close()
+
+    def stop(self, pidfd: int | None) -> None:
+        """End the case and everything it started; wait (a little) until that is done."""
+        if self.control is None:
+            _kill_group(self.proc.pid)
+            return
+        _signal(self.proc.pid, signal.SIGTERM)  # a no-op once the reaper has ended by itself
+        _await_exit(self.proc.pid, pidfd, time.monotonic() + _DRAIN_GRACE)
+
+    def kill(self) -> None:
+        """Last resort, and the end: the reaper gets its chance to clean up first; then its
+        status is read and the control socket closed."""
+        if self.control is not None:
+            self.stop(None)
+            if _has_exited(self.proc.pid):
+                try:
+                    self.control.setblocking(False)
+                    self.status = self.control.recv(256).decode("ascii", "replace").strip()
+                except OSError:
+                    pass
+            self.control.close()
+        _kill_group(self.proc.pid)
+
+    def returncode(self, program: str) -> int:
+        """The program's exit code, or minus the signal that ended it."""
+        kind, _, value = self.status.partition(" ")
+        if kind == "exit" and value.isdigit():
+            return int(value)
+        if kind == "signal" and value.isdigit():
+            return -int(value)
+        if kind == "error" and value.isdigit():
+            raise CannotRun(f"cannot run {program}: {os.strerror(int(value))}")
+        return self.proc.returncode  # no reaper, or the reaper itself was killed
 
 
 def _feed(pipe: IO[bytes] | None, data: bytes) -> threading.Thread | None:
@@ -151,6 +275,26 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _await_exit(pid: int, pidfd: int | None, deadline: float) -> bool:
+    """Wait until ``pid`` has exited (without reaping it) or the deadline passes."""
+    while not _has_exited(pid):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        if pidfd is not None:
+            select.select([pidfd], [], [], remaining)
+        else:
+            time.sleep(min(remaining, 0.002))
+    return True
 
 
 def _has_exited(pid: int) -> bool:

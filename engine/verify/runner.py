@@ -35,6 +35,7 @@ class Job:
     target: str
     case: Case
     path: Path  # the store path of the (project, target)
+    plan_dir: Path | None = None  # read-only to the case, as the store is
 
     @property
     def selector(self) -> str:
@@ -63,7 +64,7 @@ def select(plan: Plan, paths: Mapping[tuple[str, str], Path],
     jobs = []
     for project, target in keys:
         for case in plan.projects[project].cases:
-            job = Job(project, target, case, paths[(project, target)])
+            job = Job(project, target, case, paths[(project, target)], plan.dir)
             if pattern is None or pattern in job.selector:
                 jobs.append(job)
     return jobs
@@ -116,7 +117,9 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
     if observed is None:
         scratch = Path(tempfile.mkdtemp(prefix="recipe-case-"))
         try:
-            observed = run_process(case, executable, scratch, cap=settings.cap)
+            protect = [job.path] + ([job.plan_dir] if job.plan_dir is not None else [])
+            observed = run_process(case, executable, scratch, cap=settings.cap, protect=protect,
+                                   skip=[job.path.parent], cache=store)
         except CannotRun as error:  # e.g. not an executable for this machine
             return _outcome(job, "error", start, message=str(error))
         finally:

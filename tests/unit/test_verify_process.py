@@ -153,7 +153,8 @@ def test_environment_is_clean_plus_the_cases_env(store_path: Path, tmp_path: Pat
     obs = observe(store_path, make_case(tmp_path, "environ", env={"GREETING": "hi", "TZ": "X"}),
                   tmp_path)
     seen = dict(line.split("=", 1) for line in obs.stdout.decode().splitlines())
-    assert seen == {**CLEAN_ENV, "GREETING": "hi", "TZ": "X"}
+    tmp = str(tmp_path / "scratch" / "tmp")  # the case's own temporary folder
+    assert seen == {**CLEAN_ENV, "GREETING": "hi", "TZ": "X", "TMPDIR": tmp}
 
 
 def test_files_are_copied_with_their_layout(store_path: Path, tmp_path: Path) -> None:
@@ -249,8 +250,9 @@ def test_timeout_cap_and_signal_messages(store_path: Path, tmp_path: Path) -> No
 def test_scratch_is_the_working_folder_and_is_removed(store_path: Path, tmp_path: Path) -> None:
     outcome = run_case(store_path, make_case(tmp_path, "pwd"))
     assert outcome.observed is not None
-    scratch = Path(outcome.observed.stdout.decode().strip())
-    assert scratch.name.startswith("recipe-case-") and not scratch.exists()
+    work = Path(outcome.observed.stdout.decode().strip())
+    assert work.name == "work" and work.parent.name.startswith("recipe-case-")
+    assert not work.parent.exists()
 
 
 def test_missing_executable_is_an_error_outcome(store_path: Path, tmp_path: Path) -> None:
