@@ -325,9 +325,10 @@ def test_gc_during_realise_neither_waits_nor_deletes_what_the_build_uses(
         old.append({Path(line).name for line in done.stdout.splitlines()})
     garbage, rooted = old
     # Generation C: greet is built and registered (but not rooted: realise roots what it
-    # prints only at its end), then hello's compile is held.
+    # prints only at its end), then hello's link is held (its compile is a cache hit: it
+    # reads no file that changed).
     _edit(src / "greet/src/twice.c", "C")
-    hold = tc.hold("compile", project="hello", file="src/main.c")
+    hold = tc.hold("link", project="hello")
     proc = started("realise", plan, "--store", store)
     hello = hold.wait(alive=proc)
     greet = next(n for n in db_names(store) - garbage - rooted)

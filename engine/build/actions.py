@@ -1,9 +1,18 @@
 """Running one action through the store's action cache (Bazel's CAS + action cache model).
 
-An action's key is the sha256 of the canonical JSON of its argv template, the toolchain's
-identity, the digest of every file it may read, and the store path names of the dependencies
-visible to it. Its result maps each output (a path relative to the staging folder) to the digest
-of a blob in the store's CAS; a hit copies those blobs out instead of running the compiler.
+An archive's or link's key is the sha256 of the canonical JSON of its argv template, the
+toolchain's identity, the digests of its inputs, and the store path names of the dependencies
+visible to it. A compile cannot know before it runs which headers it reads, so it is looked up
+in two steps, as ccache's direct mode does: its *manifest* key covers the same minus the
+headers, and the manifest lists, for each earlier compile, the headers that compile read (from
+gcc's depfile) with their digests and the key of its result. A candidate whose headers all still
+have those digests is a hit; otherwise the unit compiles, and its result and a new candidate are
+recorded. So editing a header recompiles exactly the units that read it, in the project or in a
+dependency (whose headers are hashed in its store path); system headers are fixed by the
+toolchain's identity.
+
+A result maps each output (a path relative to the staging folder) to the digest of a blob in the
+store's CAS; a hit copies those blobs out instead of running the compiler.
 """
 
 from __future__ import annotations
@@ -17,11 +26,12 @@ from typing import Any
 from engine.derive.actions import STAGING, STORE, Action
 from engine.derive.derivation import Derivation, Recorded
 from engine.errors import Failure
-from engine.hashing import canonical_hash
+from engine.hashing import canonical_hash, file_digest
 from engine.store import BlobError, Store
 from engine.toolchain.flags import SOURCE_DATE_EPOCH
 
-ACTION_FORMAT = 1
+ACTION_FORMAT = 2
+MAX_CANDIDATES = 16  # header sets remembered per manifest, newest first
 
 
 class ActionFailed(Failure):
@@ -41,7 +51,7 @@ class ActionRun:
     cached: bool
     digests: dict[str, str]  # output path -> blob digest
     log: str  # command line and what it printed
-    key: str  # the action key
+    keys: list[str]  # the action-cache entries it used: result, and a compile's manifest
 
 
 def toolchain_path(data: dict[str, Any]) -> str:
@@ -64,17 +74,24 @@ def build_env(drv: Buildable) -> dict[str, str]:
 
 
 def action_key(drv: Buildable, action: Action, digests: dict[str, str]) -> str:
-    inputs = {path: digests[path] for path in action.inputs}
-    if action.kind == "compile":
-        inputs.update(drv.headers)
+    """An archive's or link's result key; a compile's manifest key."""
     key = {
         "format": ACTION_FORMAT,
+        "kind": "manifest" if action.kind == "compile" else action.kind,
         "argv": action.argv,
         "toolchain": drv.data["toolchain"]["digests"],
-        "inputs": inputs,
-        "depends": sorted(drv.data["depends"].values()),
+        "inputs": {path: digests[path] for path in action.inputs},
     }
+    if action.kind != "compile":
+        # A compile reads only its dependencies' headers, which its manifest tracks one by
+        # one; a link reads their libraries.
+        key["depends"] = sorted(drv.data["depends"].values())
     return canonical_hash(key)
+
+
+def result_key(manifest: str, headers: dict[str, str]) -> str:
+    """A compile's result key: its manifest key and the headers it read, with digests."""
+    return canonical_hash({"format": ACTION_FORMAT, "manifest": manifest, "headers": headers})
 
 
 def substitute(argv: list[str], staging: Path, store_root: Path) -> list[str]:
@@ -88,12 +105,17 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     deleted and the action runs again, so it never reaches an output."""
     key = action_key(drv, action, digests)
     store.add_temp_roots(actions=[key])  # until the path that uses it is registered
-    result = store.get_action(key) if use_cache else None
+    compile = action.kind == "compile"
+    manifest = (store.get_action(key) if use_cache else None) if compile else None
+    hit = _candidate(manifest, digests, staging) if compile else key
+    result = store.get_action(hit) if use_cache and hit else None
     if result is not None:
+        keys = [key, hit] if compile else [key]
+        store.add_temp_roots(actions=keys)
         try:
             for path, digest in result["outputs"].items():
                 _materialise(store, digest, staging / path, action.kind == "link")
-            return ActionRun(True, dict(result["outputs"]), f"# cached {action.label}\n", key)
+            return ActionRun(True, dict(result["outputs"]), f"# cached {action.label}\n", keys)
         except (OSError, KeyError, BlobError):
             pass  # a damaged or collected cache entry is simply rebuilt
     argv = substitute(action.argv, staging, store.root)
@@ -105,28 +127,103 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     log = f"$ {' '.join(argv)}\n{output}"
     if done.returncode != 0:
         raise ActionFailed(f"{drv.title}: {action.kind} {action.label} failed", output)
-    if action.kind == "compile":
-        _check_depfile(drv, action, staging)
     outputs = {path: store.put_file(staging / path) for path in action.outputs}
-    store.put_action(key, {"outputs": outputs, "log": output})
-    return ActionRun(False, outputs, log, key)
+    keys = [key]
+    if compile:
+        headers = _headers_read(drv, action, staging, digests)
+        keys.append(result_key(key, headers))
+        store.add_temp_roots(actions=keys[1:])
+        store.put_action(keys[1], {"outputs": outputs, "log": output})
+        _remember(store, key, manifest, headers, keys[1])
+    else:
+        store.put_action(key, {"outputs": outputs, "log": output})
+    return ActionRun(False, outputs, log, keys)
 
 
-def _check_depfile(drv: Buildable, action: Action, staging: Path) -> None:
-    """A relative include that climbs out of the staging folder (``#include "../../x.h"``)
-    would read an undeclared file: the depfile gcc wrote names every file the unit read."""
+def _candidate(manifest: dict[str, Any] | None, digests: dict[str, str],
+               staging: Path) -> str | None:
+    """The result key of the first recorded compile whose headers are all unchanged."""
+    for candidate in (manifest or {}).get("candidates", []):
+        try:
+            if all(_digest(h, digests, staging) == d for h, d in candidate["headers"].items()):
+                return str(candidate["key"])
+        except (TypeError, KeyError, AttributeError, ValueError):
+            return None  # a damaged manifest is a miss
+    return None
+
+
+def _digest(rel: str, digests: dict[str, str], staging: Path) -> str | None:
+    """The digest of a file a unit may read: a staged input, or a header of a dependency's
+    store path (immutable: hashed once per build)."""
+    if rel in digests:
+        return digests[rel]
+    if rel.startswith("d/") and ".." not in rel.split("/"):
+        try:
+            return digests.setdefault(rel, file_digest(staging / rel))
+        except OSError:
+            return None
+    return None
+
+
+def _remember(store: Store, key: str, manifest: dict[str, Any] | None,
+              headers: dict[str, str], result: str) -> None:
+    """Put this compile's header set first in the manifest. Two processes updating one
+    manifest at once may lose a candidate: that costs a compile later, never a wrong hit."""
+    old = [c for c in (manifest or {}).get("candidates", [])
+           if isinstance(c, dict) and c.get("key") != result]
+    candidates = [{"headers": headers, "key": result}, *old][:MAX_CANDIDATES]
+    store.put_action(key, {"outputs": {}, "candidates": candidates})
+
+
+def depfile_names(text: str) -> list[str]:
+    """The prerequisites of a make rule as gcc writes it: ``target: a b \\<newline> c``,
+    with ``\\ `` for a space in a name and ``$$`` for ``$``."""
+    body = text.replace("\\\n", " ").split(": ", 1)[-1]
+    names, current, i = [], [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body) and body[i + 1] in " #":
+            current.append(body[i + 1])
+            i += 2
+            continue
+        if ch == "$" and body[i + 1:i + 2] == "$":
+            current.append("$")
+            i += 2
+            continue
+        if ch.isspace():
+            if current:
+                names.append("".join(current))
+                current = []
+        else:
+            current.append(ch)
+        i += 1
+    if current:
+        names.append("".join(current))
+    return names
+
+
+def _headers_read(drv: Buildable, action: Action, staging: Path,
+                  digests: dict[str, str]) -> dict[str, str]:
+    """The declared files this unit read, with their digests (from its depfile). A relative
+    include that climbs out of the staging folder (``#include "../../x.h"``) would read an
+    undeclared file: it fails the action."""
     text = (staging / action.outputs[1]).read_text(errors="replace")
-    names = text.replace("\\\n", " ").split(":", 1)[-1].split()
     root = os.path.normpath(staging)
-    for name in names:
+    source = action.inputs[0]
+    headers = {}
+    for name in depfile_names(text):
         if os.path.isabs(name):
             continue  # the toolchain's own headers
         full = os.path.normpath(os.path.join(staging, "w", name))
+        rel = os.path.relpath(full, root)
+        if rel != source and (digest := _digest(rel, digests, staging)) is not None:
+            headers[rel] = digest
         if not full.startswith(root + os.sep):
             project = drv.data["project"]["name"]
             raise ActionFailed(f"{project}: {action.label} includes '{name}', which "
                                "lies outside the project's declared files", "",
                                "declare the file in headers: of a project of the plan")
+    return headers
 
 
 def _materialise(store: Store, digest: str, dest: Path, executable: bool) -> None:

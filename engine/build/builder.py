@@ -136,7 +136,7 @@ class DerivationBuild:
                 failures.append(self._explain(action, error))
                 continue
             self.digests.update(run.digests)
-            self.keys.append(run.key)
+            self.keys.extend(run.keys)
             self.log.append(run.log)
         if failures:
             raise failures[0] if len(failures) == 1 else _Many(failures)

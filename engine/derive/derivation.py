@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -54,10 +53,6 @@ class Derivation:
     @property
     def title(self) -> str:
         return f"{self.project.name} ({self.target.name})"
-
-    @cached_property
-    def headers(self) -> dict[str, str]:
-        return header_inputs(self.data, self.actions)
 
     @property
     def sources(self) -> Path | None:
@@ -101,17 +96,6 @@ class Recorded:
     @property
     def title(self) -> str:
         return f"{self.data['project']['name']} ({self.data['target']['name']})"
-
-    @cached_property
-    def headers(self) -> dict[str, str]:
-        return header_inputs(self.data, self.actions)
-
-
-def header_inputs(data: dict[str, Any], actions: list[Action]) -> dict[str, str]:
-    """The declared inputs no action compiles (the headers), with their digests: without
-    per-unit header tracking, every compile may read any of them."""
-    compiled = {a.inputs[0].removeprefix("w/") for a in actions if a.kind == "compile"}
-    return {f"w/{f}": d for f, d in data["inputs"].items() if f not in compiled}
 
 
 def declared_files(project: Project) -> list[str]:
