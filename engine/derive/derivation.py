@@ -123,14 +123,12 @@ def public_layout(project: Project) -> dict[str, str]:
 def closure(plan: Plan, name: str) -> list[str]:
     """The dependency closure of a project, dependencies first (plan order is topological)."""
     seen: set[str] = set()
-
-    def visit(n: str) -> None:
-        for dep in plan.projects[n].depends:
-            if dep not in seen:
-                seen.add(dep)
-                visit(dep)
-
-    visit(name)
+    todo = list(plan.projects[name].depends)
+    while todo:  # iterative: a chain of a thousand projects is a valid plan
+        dep = todo.pop()
+        if dep not in seen:
+            seen.add(dep)
+            todo.extend(plan.projects[dep].depends)
     return [n for n in plan.projects if n in seen]
 
 
@@ -182,6 +180,13 @@ class Deriver:
         """The selected project x target derivations, in plan order within each target."""
         check_selection(self.plan, targets, projects)
         chosen = [p for p in self.plan.projects if not projects or p in projects]
+        needed = set(chosen).union(*(closure(self.plan, c) for c in chosen))
+        for t in targets:
+            # Dependencies first, in plan order (topological), so that ``derive`` finds them
+            # derived and never recurses deeper than one level.
+            for p in self.plan.projects:
+                if p in needed:
+                    self.derive(p, t)
         return [self.derive(p, t) for t in targets for p in chosen]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +83,7 @@ def _process(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case, ctx:
     if "files" in raw:
         patterns = [(text, doc.pos([*at, "files", j])) for j, text in enumerate(raw["files"])]
         case.files = ctx.tree.expand(patterns, base)
-    case.timeout = float(raw.get("timeout", 10.0))
+    case.timeout = _finite(doc, [*at, "timeout"], raw.get("timeout", 10.0))
 
 
 def _check_run(run: str, outputs: tuple[Output, ...], pos: Pos) -> None:
@@ -100,10 +101,18 @@ def _check_run(run: str, outputs: tuple[Output, ...], pos: Pos) -> None:
                         pos=pos)
 
 
+def _finite(doc: Doc, at: list[PathElem], value: float) -> float:
+    """The schema's bounds let NaN through (every comparison with it is false)."""
+    if not math.isfinite(value):
+        raise DocumentError(f"'{at[-1]}' must be a finite number, not {value}",
+                            "write a number such as 5 or 0.5", pos=doc.pos(at))
+    return float(value)
+
+
 def _function(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case) -> None:
     signature = parse_signature(raw["function"], doc.pos([*at, "function"]))
     case.signature = signature
-    case.tolerance = float(raw.get("tolerance", 0.0))
+    case.tolerance = _finite(doc, [*at, "tolerance"], raw.get("tolerance", 0.0))
     want = len(signature.params) + 1
     for r, row in enumerate(raw["table"]):
         if len(row) != want:

@@ -135,25 +135,26 @@ def _check_depends(projects: dict[str, Project], depends_at: dict[str, dict[str,
                 raise DocumentError(f"unknown project '{dep}' in depends", fix,
                                     pos=depends_at[project.name][dep])
     state: dict[str, int] = {}  # 1: on the current path, 2: done
-    stack: list[str] = []
-
-    def visit(name: str) -> None:
-        state[name] = 1
-        stack.append(name)
-        for dep in projects[name].depends:
-            if state.get(dep) == 1:
-                cycle = [*stack[stack.index(dep):], dep]
+    for root in sorted(projects):
+        if root in state:
+            continue
+        # Depth first with an explicit stack: a chain of thousands of projects must not reach
+        # Python's recursion limit.
+        state[root], path, todo = 1, [root], [iter(projects[root].depends)]
+        while todo:
+            dep = next(todo[-1], None)
+            if dep is None:
+                state[path.pop()] = 2
+                todo.pop()
+            elif state.get(dep) == 1:
+                cycle = [*path[path.index(dep):], dep]
                 raise DocumentError(f"dependency cycle: {' -> '.join(cycle)}",
                                     "remove one of these dependencies",
                                     pos=depends_at[cycle[0]][cycle[1]])
-            if dep not in state:
-                visit(dep)
-        stack.pop()
-        state[name] = 2
-
-    for name in sorted(projects):
-        if name not in state:
-            visit(name)
+            elif dep not in state:
+                state[dep] = 1
+                path.append(dep)
+                todo.append(iter(projects[dep].depends))
 
 
 def _dependency_order(projects: dict[str, Project]) -> list[str]:

@@ -13,20 +13,29 @@ import errno
 import os
 import posixpath
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from engine.documents.errors import DocumentError
 from engine.errors import Pos, display_path
 
 _GLOB = re.compile(r"[*?\[\\]")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+# pathspec turns each '*' into a backtracking '[^/]*': '*a*a*a*a*b' takes seconds per file name.
+MAX_STARS = 3
 _OUTSIDE = "is a symlink that leaves the plan's folder"
 _LOOP = "is a symlink loop"
 _BROKEN = "is a broken symlink"
 
 
 def check_relative(text: str, pos: Pos, what: str = "path") -> str:
-    """Reject absolute paths and ``..``; return the path without leading ``./``."""
+    """Reject absolute paths, ``..`` and control characters; return the path without leading
+    ``./``."""
+    if _CONTROL.search(text):  # a NUL would reach the OS (ValueError), a newline is a typo
+        raise DocumentError(f"{what} '{text}' holds a control character",
+                            "write it on one line, without control characters", pos=pos)
     negated = what == "pattern" and text.startswith("!")
     body = text[1:] if negated else text
     if body.startswith(("/", "~")) or re.match(r"[A-Za-z]:[\\/]", body):
@@ -130,14 +139,16 @@ class Tree:
         import pathspec
 
         checked = [(check_relative(text, pos, "pattern"), pos) for text, pos in patterns]
+        compiled = [_compile(text, pos) for text, pos in checked]
         positives = [(text, pos) for text, pos in checked if not text.startswith("!")]
         candidates: dict[str, str | None] = {}
         for prefix in dict.fromkeys(static_prefix(text) for text, _ in positives):
             candidates.update(self.files(base, prefix))
-        spec = pathspec.GitIgnoreSpec.from_lines(text for text, _ in checked)
+        spec = pathspec.GitIgnoreSpec(compiled)
         selected = sorted(f for f in candidates if spec.match_file(f))
-        singles = [(pathspec.GitIgnoreSpec.from_lines([text]), text, pos)
-                   for text, pos in positives]
+        singles = [(pathspec.GitIgnoreSpec([pattern]), text, pos)
+                   for pattern, (text, pos) in zip(compiled, checked, strict=True)
+                   if not text.startswith("!")]
         for name in selected:
             if candidates[name]:
                 pos = next(p for single, _, p in singles if single.match_file(name))
@@ -175,6 +186,28 @@ class Tree:
             raise DocumentError(f"'{text}' is not a {what}",
                                 f"name a {what} here", pos=pos)
         return rel
+
+
+def _compile(text: str, pos: Pos) -> Any:
+    """One gitignore pattern, compiled; a pattern pathspec cannot compile is the document's
+    error, and so is one whose matching could take exponential time."""
+    import pathspec
+
+    for segment in text.lstrip("!").split("/"):
+        if segment != "**" and segment.count("*") > MAX_STARS:
+            raise DocumentError(f"pattern '{text}' has more than {MAX_STARS} '*' in "
+                                f"'{segment}'", "use fewer wildcards, or '**' for any folders",
+                                pos=pos)
+    try:
+        with warnings.catch_warnings():  # re's FutureWarning about '[[' is not for the user
+            warnings.simplefilter("ignore")
+            return pathspec.GitIgnoreSpec.from_lines([text]).patterns[0]
+    except re.error as error:  # a character class pathspec passes on: [z-a]
+        reason = error.msg
+    except Exception:  # pathspec's own error: a trailing '\\'
+        reason = "not a gitignore pattern"
+    raise DocumentError(f"invalid pattern '{text}' ({reason})", "write a gitignore-style "
+                        "pattern; escape a special character with '\\'", pos=pos)
 
 
 def _below(real: str, folder: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
@@ -35,14 +36,52 @@ def schema_json(kind: str) -> dict[str, Any]:
 @functools.cache
 def _validator(kind: str) -> Any:
     import referencing
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
     from referencing.jsonschema import DRAFT202012
 
     # Schemas refer to each other by file name (plan -> targets.schema.json#/$defs/target),
     # which also works for editors that load them from disk.
     registry = referencing.Registry().with_resources(
         (f"{k}.schema.json", DRAFT202012.create_resource(schema_json(k))) for k in KINDS)
-    return Draft202012Validator(schema_json(kind), registry=registry)
+    checker = validators.extend(Draft202012Validator, {"pattern": _pattern,
+                                                       "uniqueItems": _unique_items})
+    return checker(schema_json(kind), registry=registry)
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    """``pattern`` as JSON Schema means it (ECMA-262), where ``$`` is the end of the text.
+    Python's ``$`` also matches before a final newline: ``name: "app\\n"`` would pass."""
+    from jsonschema.exceptions import ValidationError
+
+    if isinstance(instance, str) and not _ecma(pattern).search(instance):
+        yield ValidationError(f"does not match {pattern!r}")
+
+
+@functools.cache
+def _ecma(pattern: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"(?<!\\)\$$", r"\\Z", pattern))
+
+
+def _unique_items(validator: Any, unique: bool, instance: Any, schema: Any) -> Any:
+    """``uniqueItems`` in linear time (jsonschema compares every pair of a mixed list)."""
+    from jsonschema.exceptions import ValidationError
+
+    if unique and isinstance(instance, list) and _second_occurrence(instance) is not None:
+        yield ValidationError("has non-unique elements")
+
+
+def _same_key(value: Any) -> str:
+    """Equal under JSON Schema's equality <=> equal keys: 1 == 1.0, but true != 1."""
+    def norm(v: Any) -> Any:
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, dict):
+            return {k: norm(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [norm(x) for x in v]
+        return v if isinstance(v, bool | int | float | str | None) else repr(v)
+
+    return json.dumps(norm(value), sort_keys=True)
 
 
 def check_schema(doc: Doc) -> None:
@@ -111,13 +150,11 @@ def _where(error: Any) -> tuple[list[PathElem], bool]:
     if "propertyNames" in error.relative_schema_path and isinstance(error.instance, str):
         return [*path, error.instance], True
     if error.validator == "uniqueItems" and isinstance(error.instance, list):
-        return [*path, _second_occurrence(error.instance)], False
+        return [*path, _second_occurrence(error.instance) or 0], False
     return path, False
 
 
 def _extras(error: Any) -> list[str]:
-    import re
-
     allowed = error.schema.get("properties", {})
     patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
     return [k for k in error.instance
@@ -136,13 +173,15 @@ def _misspelt_required(error: Any) -> str | None:
     return None
 
 
-def _second_occurrence(items: list[Any]) -> int:
-    seen: list[Any] = []
+def _second_occurrence(items: list[Any]) -> int | None:
+    """The index of the first item equal to an earlier one, or None."""
+    seen: set[str] = set()
     for i, item in enumerate(items):
-        if item in seen:
+        key = _same_key(item)
+        if key in seen:
             return i
-        seen.append(item)
-    return 0
+        seen.add(key)
+    return None
 
 
 class _Explain:
@@ -187,8 +226,11 @@ class _Explain:
             return f"invalid value {_show(inst)} for {label}", schema.get("x-fix")
         if v in ("minItems", "minLength", "minProperties") and e.validator_value == 1:
             return f"{label} must not be empty", "remove it or give it a value"
+        if v == "maxLength" and isinstance(inst, str):
+            return f"{label} is too long ({len(inst)} characters, at most " \
+                f"{e.validator_value})", "shorten it"
         if v == "uniqueItems":
-            dup = inst[_second_occurrence(inst)]
+            dup = inst[_second_occurrence(inst) or 0]
             return f"{_show(dup)} appears twice in {label}", "remove the duplicate"
         bounds = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">",
                   "exclusiveMaximum": "<"}

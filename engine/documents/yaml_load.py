@@ -8,17 +8,22 @@ that never read YAML should not pay for it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import stat
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.documents.errors import DocumentError, did_you_mean, one_of
+from engine.documents.yaml_parse import check_size, parse_yaml
 from engine.errors import Pos
 
 KINDS = ("cases", "plan", "project", "targets")
 
 PathElem = str | int
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CORE_TAGS = "tag:yaml.org,2002:"
 
 
 @dataclass
@@ -65,20 +70,8 @@ class Doc:
 def read_doc(file: Path, expect: str | None = None, hint: str = "") -> Doc:
     """Load ``file``, check its first key names a known kind (``expect`` when given)."""
     file = Path(file).absolute()
-    try:
-        text = file.read_bytes().decode("utf-8-sig")  # a BOM from some editors is fine
-    except FileNotFoundError:
-        raise DocumentError("no such file", "check the path", pos=Pos(file)) from None
-    except IsADirectoryError:
-        raise DocumentError("is a folder, not a YAML document", "name a .yaml file",
-                            pos=Pos(file)) from None
-    except UnicodeDecodeError as error:
-        raise DocumentError(f"not UTF-8 text (byte {error.start})", "save the file as UTF-8",
-                            pos=Pos(file)) from None
-    except OSError as error:
-        raise DocumentError(f"cannot read: {error.strerror}", "check the file's permissions",
-                            pos=Pos(file)) from None
-    tree = _parse(file, text)
+    text = _read_text(file)
+    tree = parse_yaml(file, text)
     start = f"start it with 'kind: {expect}'" if expect else \
         f"start it with 'kind:' and one of {one_of(KINDS)}"
     if tree is None:
@@ -86,60 +79,80 @@ def read_doc(file: Path, expect: str | None = None, hint: str = "") -> Doc:
     if not isinstance(tree, dict) or not hasattr(tree, "lc"):
         raise DocumentError("a recipe document must be a mapping that starts with 'kind:'",
                             start, pos=Pos(file, 1, 1))
-    doc = Doc(file, tree, to_plain(tree), text)
-    _check_keys(doc, tree)
+    doc = Doc(file, tree, {}, text)
+    try:
+        doc.data = _plain(tree, [])
+    except _BadNode as bad:
+        raise DocumentError(bad.what, bad.fix, pos=doc.pos(bad.path, key=bad.key)) from None
     _check_kind(doc, expect, hint, start)
     return doc
 
 
-def _parse(file: Path, text: str) -> Any:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-    from ruamel.yaml.reader import ReaderError
-
+def _read_text(file: Path) -> str:
     try:
-        return YAML(typ="rt").load(text)
-    except ReaderError as error:  # a control character: no mark, only an offset
-        before = text[:error.position]
-        line, col = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
-        char = error.character if isinstance(error.character, int) else ord(error.character)
-        raise DocumentError(f"character U+{char:04X} is not allowed in YAML",
-                            "remove it or write it as an escape in a double-quoted string",
-                            pos=Pos(file, line, col)) from None
-    except MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        pos = Pos(file, mark.line + 1, mark.column + 1) if mark else Pos(file)
-        problem = (error.problem or error.context or "invalid YAML").strip()
-        dup = re.match(r'found duplicate key "(.*)" with value', problem)
-        if dup:
-            raise DocumentError(f"duplicate key '{dup.group(1)}'",
-                                "remove or rename one of them", pos=pos) from None
-        if error.context and error.problem and error.context_mark:
-            cm = error.context_mark
-            problem += f" ({error.context.strip()} at line {cm.line + 1}, column {cm.column + 1})"
-        raise DocumentError(f"YAML syntax error: {problem}", "fix the YAML syntax",
-                            pos=pos) from None
-    except RecursionError:
-        raise DocumentError("the document is nested too deeply", "flatten it",
-                            pos=Pos(file, 1, 1)) from None
-    except (YAMLError, ValueError) as error:  # reported by ruamel without a mark
-        raise DocumentError(f"YAML syntax error: {error}", "fix the YAML syntax",
-                            pos=Pos(file, 1, 1)) from None
+        info = file.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise DocumentError("is a folder, not a YAML document", "name a .yaml file",
+                                pos=Pos(file))
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block or never end
+            raise DocumentError("is not a regular file", "name a .yaml file", pos=Pos(file))
+        check_size(file, info.st_size)
+        return file.read_bytes().decode("utf-8-sig")  # a BOM from some editors is fine
+    except FileNotFoundError:
+        raise DocumentError("no such file", "check the path", pos=Pos(file)) from None
+    except UnicodeDecodeError as error:
+        raise DocumentError(f"not UTF-8 text (byte {error.start})", "save the file as UTF-8",
+                            pos=Pos(file)) from None
+    except OSError as error:
+        raise DocumentError(f"cannot read: {error.strerror}", "check the file's permissions",
+                            pos=Pos(file)) from None
 
 
-def _check_keys(doc: Doc, node: Any) -> None:
-    """Every mapping key must be a string: ``1: x`` or ``[a]: x`` are typos, not data."""
+class _BadNode(Exception):
+    """A value no document may hold, at ``path`` (at its key when ``key``)."""
+
+    def __init__(self, path: list[Any], what: str, fix: str, key: bool = False) -> None:
+        super().__init__(what)
+        self.path, self.what, self.fix, self.key = path, what, fix, key
+
+
+def _plain(node: Any, path: list[Any]) -> Any:
+    """``to_plain``, checking on the way that every key is a string (``1: x`` or ``[a]: x`` are
+    typos, not data), that no tag, set or binary value slips through as an odd Python type, that
+    no string holds a lone surrogate (it can be neither printed nor used as a file name) and that
+    no integer is too large to print."""
+    tag = getattr(getattr(node, "tag", None), "value", None)
+    if tag and not tag.startswith(_CORE_TAGS):
+        raise _BadNode(path, f"the tag '{tag}' means nothing in a recipe document",
+                       "remove it")
+    if type(node).__name__ == "TaggedScalar":  # an explicit !!str, kept by the round trip
+        if tag != _CORE_TAGS + "str":
+            raise _BadNode(path, f"the tag '{tag}' does not fit this value", "remove it")
+        node = str(node.value)
+    if isinstance(node, bytes | AbstractSet):
+        raise _BadNode(path, f"a YAML {'set' if isinstance(node, AbstractSet) else 'binary'} "
+                       "value means nothing in a recipe document",
+                       "write a string, a number, a list or a mapping")
     if isinstance(node, dict):
+        out = {}
         for k, value in node.items():
-            if not isinstance(k, str):
-                line, col = node.lc.key(k)
-                raise DocumentError(f"key {_plain_repr(k)} is not a string",
-                                    f"quote it: \"{_plain_repr(k)}\"",
-                                    pos=Pos(doc.file, line + 1, col + 1))
-            _check_keys(doc, value)
-    elif isinstance(node, list):
-        for value in node:
-            _check_keys(doc, value)
+            key = _plain(k, [*path, k]) if type(k).__name__ == "TaggedScalar" else k
+            if not isinstance(key, str):
+                raise _BadNode([*path, k], f"key {_plain_repr(k)} is not a string",
+                               f"quote it: \"{_plain_repr(k)}\"", key=True)
+            out[_plain(key, [*path, k])] = _plain(value, [*path, k])
+        return out
+    if isinstance(node, list | tuple):
+        return [_plain(v, [*path, i]) for i, v in enumerate(node)]
+    value = to_plain(node)
+    surrogate = _SURROGATE.search(value) if isinstance(value, str) else None
+    if surrogate:
+        raise _BadNode(path, f"the text holds U+{ord(surrogate.group(0)):04X}, half of a "
+                       "UTF-16 surrogate pair", "write the character itself, or its \\U escape")
+    if isinstance(value, int) and value.bit_length() > 128:
+        raise _BadNode(path, f"a number of {value.bit_length()} bits is too large",
+                       "write a number that fits 128 bits, or quote it")
+    return value
 
 
 def _check_kind(doc: Doc, expect: str | None, hint: str, start: str) -> None:
@@ -186,8 +199,13 @@ def to_plain(node: Any) -> Any:
 def _plain_repr(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_plain_repr(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_plain_repr(k)}: {_plain_repr(v)}" for k, v in value.items()) \
+            + "}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
+    if isinstance(value, int) and value.bit_length() > 128:
+        return "(a very large number)"  # str() refuses ints of more than 4300 digits
     return str(value)

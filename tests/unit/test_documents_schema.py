@@ -172,7 +172,7 @@ def test_case_fields() -> None:
         "write a list"
     assert cases_with("- {name: \"a\\nb\", eval: x, expect: {}}\n") == (
         "doc.yaml:3:12: invalid value 'a\\nb' for 'name' of case 'a\\nb'; write the name on "
-        "one line, without tabs or control characters")
+        "one line, without '/', tabs or control characters")
 
 
 def test_the_first_error_in_document_order_is_reported() -> None:
