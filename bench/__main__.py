@@ -1,0 +1,87 @@
+"""``python3 -m bench``: recipe against make -j2 and make + ccache on a synthetic corpus.
+
+Generates the corpus in a temporary folder, runs every scenario of issue 4 ``--reps`` times
+(tools interleaved), prints the machine and a table of medians and ratios against the issue's
+targets, and with ``--json FILE`` writes everything, every sample included. Exit code 0 when
+the runs worked (met targets or not), 1 when a scenario failed its checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import report
+from bench.corpus import hot_users
+from bench.process import BenchError, remove_tree
+from bench.scenarios import Bench
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=5, help="repetitions (default 5)")
+    parser.add_argument("--quick", action="store_true", help="one repetition: a smoke run")
+    parser.add_argument("--units", type=int, default=100, help="translation units (default 100)")
+    parser.add_argument("--projects", type=int, default=200,
+                        help="one-file projects of the no-op plan (default 200)")
+    parser.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel jobs (default 2)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.reps = 1
+    if args.reps < 1 or args.projects < 1 or args.jobs < 1:
+        parser.error("--reps, --projects and --jobs must be 1 or more")
+    return args
+
+
+def progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    started = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix="recipe-bench-"))
+    config = {"units": args.units, "hot": hot_users(args.units), "projects": args.projects,
+              "seed": args.seed, "jobs": args.jobs, "reps": args.reps}
+    try:
+        progress(f"corpus in {work}")
+        bench = Bench(work, args.units, args.projects, args.seed, args.jobs, progress)
+        info = report.machine(bench.cc)
+        print(report.header(info, config), flush=True)
+        progress(f"building the {args.projects}-project plan once (not measured)")
+        bench.prepare_many()
+        for rep in range(args.reps):
+            bench.repetition(rep, args.reps)
+    except BenchError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if args.keep:
+            progress(f"kept {work}")
+        else:
+            remove_tree(work)
+    rows = report.summarise(bench.results)
+    duration = time.perf_counter() - started
+    info["load_average_end"] = list(os.getloadavg())
+    print()
+    print(report.table(rows))
+    print()
+    print(report.cpu_table(rows))
+    print(f"\n{duration:.0f} s in all")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "config": config, "scenarios": rows,
+                                         "duration_seconds": round(duration, 1)}, indent=2)
+                             + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

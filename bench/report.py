@@ -1,0 +1,140 @@
+"""The machine, the medians, the ratios against the issue's targets: a table and a JSON object."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from bench.scenarios import NIX_NOOP_200, SCENARIOS, TOOLS, Results, Scenario
+from bench.tools import REPO
+
+HEADS = {"recipe": "recipe", "make": "make -j2", "ccache": "make+ccache", "nix": "Nix (quoted)"}
+
+
+def _first_line(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    except OSError:
+        return "not found"
+    return (done.stdout or done.stderr).strip().splitlines()[0] if done.stdout or done.stderr \
+        else "?"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine(cc: str) -> dict[str, Any]:
+    """What the figures were measured on."""
+    commit = _first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    dirty = _first_line(["git", "-C", str(REPO), "status", "--porcelain", "--", "engine"])
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cores": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "kernel": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "python": platform.python_version(),
+        "gcc": _first_line([cc, "--version"]),
+        "make": _first_line(["make", "--version"]),
+        "ccache": _first_line(["ccache", "--version"]),
+        "recipe": commit + (" (engine/ modified)" if dirty not in ("", "?") else ""),
+        "load_average": list(os.getloadavg()),
+    }
+
+
+def summarise(results: Results) -> list[dict[str, Any]]:
+    """Per scenario: the samples, each tool's medians (wall and CPU), the ratio and the target."""
+    rows = []
+    for scenario in SCENARIOS:
+        samples = results.samples.get(scenario.name, {})
+        median = {t: statistics.median(s.seconds for s in ss) for t, ss in samples.items()}
+        cpu = {t: statistics.median(s.cpu for s in ss) for t, ss in samples.items()}
+        reference = NIX_NOOP_200 if scenario.reference == "nix" else \
+            median.get(scenario.reference)
+        ratio = median["recipe"] / reference if "recipe" in median and reference else None
+        figure = median.get("recipe") if scenario.absolute else ratio
+        rows.append({
+            "scenario": scenario.name, "title": scenario.title,
+            "reference": scenario.reference, "reference_seconds": reference,
+            "median_seconds": median, "median_cpu_seconds": cpu,
+            "ratio": ratio,
+            "target": {"limit": scenario.limit, "of": "seconds" if scenario.absolute
+                       else "ratio"},
+            "met": None if figure is None else figure <= scenario.limit,
+            "samples": {t: [round(s.seconds, 4) for s in ss] for t, ss in samples.items()},
+            "cpu_samples": {t: [round(s.cpu, 4) for s in ss] for t, ss in samples.items()},
+            "compiled": results.compiled.get(scenario.name, {}),
+        })
+    return rows
+
+
+def _target(scenario: Scenario) -> str:
+    return f"<= {scenario.limit:g} s" if scenario.absolute else f"<= {scenario.limit:g} x"
+
+
+def _span(counts: list[int]) -> str:
+    """Units compiled over the repetitions: one number when they agree, else the range."""
+    if not counts:
+        return "-"
+    low, high = min(counts), max(counts)
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Medians in seconds, recipe / reference, the target and whether it is met."""
+    lines = []
+    for row, scenario in zip(rows, SCENARIOS, strict=True):
+        med = row["median_seconds"]
+        compiled = row["compiled"]
+        ref = scenario.reference if scenario.reference in compiled else "make"
+        units = " / ".join(_span(compiled.get(t, [])) for t in ("recipe", ref))
+        lines.append([
+            row["title"], *(_seconds(med.get(t)) for t in TOOLS),
+            HEADS[scenario.reference] + (f" {NIX_NOOP_200:.3f}" if scenario.reference == "nix"
+                                         else ""),
+            "-" if row["ratio"] is None else f"{row['ratio']:.2f}",
+            _target(scenario),
+            {True: "yes", False: "NO", None: "-"}[row["met"]],
+            units,
+        ])
+    return tabulate(lines, headers=["scenario", *(f"{HEADS[t]} s" for t in TOOLS),
+                                    "reference", "recipe/ref", "target", "met",
+                                    "units compiled (recipe / ref)"],
+                    disable_numparse=True)
+
+
+def cpu_table(rows: list[dict[str, Any]]) -> str:
+    """Median CPU seconds (user + system of each command and its children): less sensitive to
+    a busy machine than wall time."""
+    return tabulate([[row["title"], *(_seconds(row["median_cpu_seconds"].get(t)) for t in TOOLS)]
+                     for row in rows],
+                    headers=["CPU seconds", *(HEADS[t] for t in TOOLS)], disable_numparse=True)
+
+
+def header(info: dict[str, Any], config: dict[str, Any]) -> str:
+    load = ", ".join(f"{x:.2f}" for x in info["load_average"])
+    return "\n".join([
+        f"recipe benchmark, {info['date']}  (recipe {info['recipe']})",
+        f"machine: {info['cores']} cores, {info['cpu']}, {info['kernel']}, load {load}",
+        f"tools:   {info['gcc']}; {info['make']}; {info['ccache']}; Python {info['python']}",
+        f"corpus:  {config['units']} units, 10 headers (hot one in {config['hot']} units), "
+        f"{config['projects']} one-file projects; seed {config['seed']}; "
+        f"-j {config['jobs']}; {config['reps']} repetition(s), medians",
+    ])

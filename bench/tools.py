@@ -1,0 +1,119 @@
+"""The build tools under test, each driven through its command line as a user drives it.
+
+``Recipe`` runs this checkout's ``engine`` (``python -m engine.cli.main`` with the repository
+first on ``PYTHONPATH``); ``Make`` runs ``make -j N`` on a generated Makefile, with plain gcc or
+with ``ccache gcc`` and a private ``CCACHE_DIR``. Timed calls go through ``process.timed``;
+everything that checks a scenario did what it says runs untimed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.process import Sample, output, timed
+
+REPO = Path(__file__).resolve().parent.parent
+_COMPILED = re.compile(r"\s-c\s+(\S+\.c)\b")
+
+
+def base_env() -> dict[str, str]:
+    """The caller's environment without what would steer a tool: recipe's store variable,
+    make's inherited flags, ccache's settings."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("RECIPE_", "CCACHE_")) and k not in ("MAKEFLAGS", "MFLAGS")}
+    env["LC_ALL"] = "C"
+    return env
+
+
+class Recipe:
+    """This checkout's recipe, run as ``python -m engine.cli.main`` (the console script's
+    startup, without a version manager's shim in front)."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.env = base_env()
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+        self.argv = [sys.executable, "-m", "engine.cli.main"]
+
+    def _run(self, *args: str | Path) -> str:
+        return output([*self.argv, *map(str, args)], REPO, self.env)
+
+    def realise(self, plan: Path, store: Path) -> Sample:
+        """The timed command: ``recipe realise PLAN --store DIR -j N``."""
+        return timed([*self.argv, "realise", str(plan), "--store", str(store),
+                      "-j", str(self.jobs)], plan.parent, self.env)
+
+    def show(self, plan: Path, store: Path) -> list[dict]:
+        """``recipe show --json``: each derivation, its store path and whether it is valid."""
+        return json.loads(self._run("show", plan, "--store", store, "--json"))
+
+    def path(self, plan: Path, store: Path) -> tuple[str, bool]:
+        """The store path of the plan's only derivation (default target), and whether it is
+        valid."""
+        (drv,) = self.show(plan, store)
+        return drv["path"], drv["valid"]
+
+    def compiler(self, plan: Path, store: Path) -> str:
+        return self.show(plan, store)[0]["derivation"]["toolchain"]["cc"]
+
+    def compiled(self, store: Path, path: str) -> list[str]:
+        """The sources a path's build really compiled (its build log; cache hits say
+        ``# cached``)."""
+        log = self._run("store", "log", path, "--store", store)
+        return sorted(m.group(1) for line in log.splitlines() if line.startswith("$ ")
+                      for m in [_COMPILED.search(line)] if m)
+
+    def drop_outputs(self, plan: Path, store: Path) -> None:
+        """Delete the plan's realised paths but keep the action cache: a root on the ``keep``
+        target (the same spec, so the same actions, all cache hits) keeps the action results
+        and blobs of the current sources; then the realise roots go and ``store gc`` deletes
+        the paths (and the results only earlier, edited versions used)."""
+        self._run("realise", plan, "-t", "keep", "--root", "bench-keep", "--store", store,
+                  "-j", str(self.jobs))
+        self._run("store", "roots", "--remove", f"realise:{plan}", "--store", store)
+        self._run("store", "gc", "--store", store)
+
+
+class Make:
+    """``make -j N`` in ``folder``; ``ccache``: through ``ccache`` with its own cache folder."""
+
+    def __init__(self, folder: Path, cc: str, jobs: int, ccache_dir: Path | None = None) -> None:
+        self.folder, self.jobs, self.ccache_dir = folder, jobs, ccache_dir
+        self.env = base_env()
+        if ccache_dir is not None:
+            self.env["CCACHE_DIR"] = str(ccache_dir)
+            config = ccache_dir.parent / f"{ccache_dir.name}.conf"  # empty: defaults only
+            config.touch()
+            self.env["CCACHE_CONFIGPATH"] = str(config)
+        self.cc = f"CC=ccache {cc}" if ccache_dir is not None else f"CC={cc}"
+
+    def build(self) -> Sample:
+        """The timed command: ``make -j N``."""
+        return timed(["make", f"-j{self.jobs}", self.cc], self.folder, self.env)
+
+    def untimed(self, *args: str) -> str:
+        return output(["make", self.cc, *args], self.folder, self.env)
+
+    def pending(self) -> list[str]:
+        """The sources the next ``make`` would compile (``make -n``)."""
+        return sorted(m.group(1) for m in _COMPILED.finditer(self.untimed("-n")))
+
+    def up_to_date(self) -> bool:
+        """``make -q``: nothing left to do."""
+        return subprocess.run(["make", "-q", self.cc], cwd=self.folder, env=self.env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              ).returncode == 0
+
+    def ccache_stats(self) -> dict[str, int]:
+        text = output(["ccache", "--print-stats"], self.folder, self.env)
+        return {k: int(v) for k, v in (line.split("\t") for line in text.splitlines()
+                                       if "\t" in line) if v.isdigit()}
+
+    def ccache_zero(self) -> None:
+        output(["ccache", "--zero-stats"], self.folder, self.env)

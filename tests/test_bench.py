@@ -1,0 +1,84 @@
+"""The benchmark harness (bench/, issue 4): a generated corpus that is what it claims, and a
+smoke run of every scenario on a tiny corpus."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCENARIOS = ["cold", "noop", "edit_c", "edit_h", "warm", "noop_200"]
+TITLES = ["cold build", "no-op", "one .c edited", "hot header edited", "warm rebuild",
+          "no-op, 200 projects"]
+
+
+@pytest.fixture
+def corpus() -> ModuleType:
+    if str(REPO) not in sys.path:  # bench/ is a tool of the checkout, not an installed package
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module("bench.corpus")
+
+
+def test_the_corpus_is_seeded_and_the_hot_header_has_30_users(corpus: ModuleType,
+                                                              tmp_path: Path) -> None:
+    layout = corpus.write_app(tmp_path / "a", 100, seed=7)
+    corpus.write_app(tmp_path / "b", 100, seed=7)
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
+                   if p.is_file())
+    assert len([f for f in files if f.suffix == ".c"]) == 100
+    assert len([f for f in files if f.suffix == ".h"]) == 10
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+               for f in files)
+    assert len(layout.users(0)) == 30
+    hot = '#include "h00.h"'
+    assert sum(hot in (tmp_path / "a/app/src" / f"u{u:03d}.c").read_text()
+               for u in range(100)) == 30
+    lines = [len((tmp_path / "a/app/src" / f"u{u:03d}.c").read_text().splitlines())
+             for u in range(1, 100)]
+    assert 170 <= sorted(lines)[len(lines) // 2] <= 210
+
+
+def test_an_edit_changes_one_constant(corpus: ModuleType, tmp_path: Path) -> None:
+    corpus.write_app(tmp_path, 4, seed=1)
+    for rel in ("app/src/u002.c", "app/include/h00.h"):
+        before = (tmp_path / rel).read_text().splitlines()
+        corpus.edit(tmp_path / rel, 17)
+        after = (tmp_path / rel).read_text().splitlines()
+        changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+        assert len(changed) == 1 and "17u" in changed[0][1]
+        with pytest.raises(ValueError):
+            corpus.edit(tmp_path / rel, 17)  # the same value again would be no change
+
+
+@pytest.mark.slow
+def test_the_harness_measures_every_scenario_on_a_tiny_corpus(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, "-m", "bench", "--units", "6", "--projects", "5",
+                           "--reps", "1", "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    for title in TITLES:
+        assert title in done.stdout
+    assert "cores" in done.stdout and "gcc" in done.stdout
+    data = json.loads(out.read_text())
+    rows = {row["scenario"]: row for row in data["scenarios"]}
+    assert list(rows) == SCENARIOS
+    for row in rows.values():
+        assert all(len(s) == 1 and s[0] > 0 for s in row["samples"].values())
+        assert row["ratio"] > 0 and row["met"] in (True, False)
+    assert set(rows["cold"]["samples"]) == {"recipe", "make", "ccache"}
+    assert set(rows["warm"]["samples"]) == {"recipe", "ccache"}
+    assert set(rows["noop_200"]["samples"]) == {"recipe", "make"}
+    # Checked by the harness itself, and visible in its output: what each tool compiled.
+    assert {name: row["compiled"]["make"] for name, row in rows.items()
+            if "make" in row["compiled"]} == {"cold": [6], "noop": [0], "edit_c": [1],
+                                              "edit_h": [1], "noop_200": [0]}
+    assert rows["warm"]["compiled"] == {"recipe": [0], "ccache": [0]}
+    assert rows["cold"]["compiled"]["recipe"] == [6]
+    assert {"date", "cores", "cpu", "kernel", "gcc", "make", "ccache"} <= set(data["machine"])
