@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,3 +24,54 @@ def file_digest(path: Path | str) -> str:
     """``sha256:<hex>`` of a file's content, read in chunks."""
     with open(path, "rb") as f:
         return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
+
+
+class DigestCache:
+    """File digests remembered against their stat data (size, mtime, ctime, inode), as git's
+    index does, so that an unchanged source is not read again.
+
+    A file changed within the clock's resolution of when its digest was recorded could keep
+    its stat data ("racily clean" in git's words): such entries are never trusted, and are
+    hashed again until they are old enough. Saved by rename, so concurrent runs never see half
+    a file; the last writer wins, which at worst costs a re-hash.
+    """
+
+    VERSION = 1
+    RACY_NS = 2_000_000_000
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.changed = False
+        try:
+            data = json.loads(file.read_text())
+            valid = data.get("version") == self.VERSION
+            self.entries: dict[str, list[Any]] = data["entries"] if valid else {}
+            self.stamp: int = data["stamp"] if valid else 0
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            self.entries, self.stamp = {}, 0
+
+    def digest(self, path: Path) -> str:
+        key = os.path.abspath(path)
+        st = os.stat(key)
+        stat = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        entry = self.entries.get(key)
+        if entry is not None and entry[:4] == stat and \
+                max(st.st_mtime_ns, st.st_ctime_ns) < self.stamp - self.RACY_NS:
+            return str(entry[4])
+        digest = file_digest(key)
+        self.entries[key] = [*stat, digest]
+        self.changed = True
+        return digest
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        data = {"version": self.VERSION, "stamp": time.time_ns(), "entries": self.entries}
+        temp = self.file.with_name(f".{self.file.name}.{os.getpid()}")
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            temp.write_text(json.dumps(data, separators=(",", ":")))
+            os.replace(temp, self.file)
+        except OSError:
+            temp.unlink(missing_ok=True)  # a cache: losing it costs only time
+        self.changed = False

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from engine.derive.actions import Action
-from engine.derive.derivation import Derivation
+if TYPE_CHECKING:  # annotations only: a no-op run should not import what it does not use
+    from engine.derive.actions import Action
+    from engine.derive.derivation import Derivation
 
 
 class Progress:

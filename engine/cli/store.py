@@ -7,8 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-from tabulate import tabulate
-
 from engine.cli.common import print_json, store_dir
 from engine.errors import UsageError
 from engine.store import Store
@@ -82,6 +80,8 @@ def _ls(store: Store, args: argparse.Namespace) -> int:
     elif not infos:
         print(f"no valid paths in {store.root}")
     else:
+        from tabulate import tabulate  # only when a table is printed: ~50 ms of imports
+
         print(tabulate([(i.name, i.size, len(i.references)) for i in infos],
                        headers=["path", "size", "references"]))
     return 0
@@ -158,6 +158,8 @@ def _roots(store: Store, args: argparse.Namespace) -> int:
     elif not roots:
         print("no roots")
     else:
+        from tabulate import tabulate
+
         print(tabulate(sorted(roots.items()), headers=["root", "path"]))
     return 0
 

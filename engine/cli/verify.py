@@ -7,12 +7,15 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.cli.common import open_plan_and_store, print_json
 from engine.cli.realise import add_build_options
-from engine.documents.models import Case, Plan
 from engine.errors import UsageError, display_path
-from engine.verify.outcome import Outcome
+
+if TYPE_CHECKING:
+    from engine.documents.models import Case, Plan
+    from engine.verify.outcome import Outcome
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:

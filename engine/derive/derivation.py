@@ -26,7 +26,7 @@ from typing import Any
 from engine.derive.actions import Action, DepLib, output_file, plan_actions
 from engine.documents.models import Plan, Project, TargetSpec
 from engine.errors import RecipeError, UsageError
-from engine.hashing import canonical, file_digest
+from engine.hashing import DigestCache, canonical
 from engine.toolchain.detect import Toolchain, check_spec, resolve
 
 FORMAT = "recipe-derivation-1"
@@ -141,6 +141,7 @@ class Deriver:
         self.cache_dir = cache_dir
         self.toolchains: dict[str, Toolchain] = {}
         self.derived: dict[tuple[str, str], Derivation] = {}
+        self.digests = DigestCache(cache_dir / "digests.json")
 
     def toolchain(self, target: TargetSpec) -> Toolchain:
         if target.name not in self.toolchains:
@@ -164,7 +165,7 @@ class Deriver:
             "project": {"name": project.name, "version": project.version,
                         "language": project.language, "standard": project.standard},
             "target": {"name": target.name, "spec": target.as_json()},
-            "inputs": {f: file_digest(project.dir / f) for f in declared_files(project)},
+            "inputs": {f: self.digests.digest(project.dir / f) for f in declared_files(project)},
             "public": public_layout(project),
             "toolchain": toolchain.identity,
             "depends": {d.project.name: d.name for d in deps},
@@ -187,6 +188,7 @@ class Deriver:
             for p in self.plan.projects:
                 if p in needed:
                     self.derive(p, t)
+        self.digests.save()
         return [self.derive(p, t) for t in targets for p in chosen]
 
 
