@@ -37,7 +37,7 @@ def open_plan_and_store(args: argparse.Namespace,
     """Load ``args.plan``, check the targets and projects asked for, and open the plan's store
     (created when missing) — in that order, so that a wrong input writes nothing."""
     from engine.derive.derivation import check_selection
-    from engine.documents import load_plan
+    from engine.documents.cached import load_plan
     from engine.store import Store
 
     plan = load_plan(Path(args.plan), allow_missing_goldens=getattr(args, "update", False))

@@ -51,7 +51,7 @@ def _plan_store(args: argparse.Namespace) -> Path | None:
     $RECIPE_STORE decides)."""
     if not args.plan or args.store or os.environ.get("RECIPE_STORE"):
         return None
-    from engine.documents import load_plan
+    from engine.documents.cached import load_plan
 
     return load_plan(Path(args.plan)).store
 

@@ -3,13 +3,31 @@
     load_plan(path) -> Plan          everything loaded and cross-checked
     validate_file(path) -> str       one document by its kind; returns the kind
     parse_signature(text, pos)       a function case's C prototype -> Signature
+    cached.load_plan(path) -> Plan   the same as load_plan, kept against stat data
 
-Every problem is a DocumentError carrying the position of the node at fault.
+Every problem is a DocumentError carrying the position of the node at fault. The names are
+imported on first use, so that ``engine.documents.cached`` can answer a no-op run without
+importing ruamel.yaml and jsonschema.
 """
 
-from engine.documents.errors import DocumentError
-from engine.documents.load import load_cases_file, load_plan, load_project_file, validate_file
-from engine.documents.signature import parse_signature
+from __future__ import annotations
 
-__all__ = ["DocumentError", "load_cases_file", "load_plan", "load_project_file",
-           "parse_signature", "validate_file"]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "DocumentError": "engine.documents.errors",
+    "load_cases_file": "engine.documents.load",
+    "load_plan": "engine.documents.load",
+    "load_project_file": "engine.documents.load",
+    "validate_file": "engine.documents.load",
+    "parse_signature": "engine.documents.signature",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'engine.documents' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.documents import watch
 from engine.documents.errors import DocumentError
 from engine.errors import Pos, display_path
 
@@ -82,6 +83,7 @@ class Tree:
         """(name, "file" | "dir" | "bad", real path or why bad) for each entry of a folder."""
         if real_dir in self._scans:
             return self._scans[real_dir]
+        watch.seen(real_dir)
         entries: list[tuple[str, str, str]] = []
         try:
             listing = sorted(os.scandir(real_dir), key=lambda e: e.name)
@@ -100,6 +102,8 @@ class Tree:
                 entries.append((entry.name, "bad", _LOOP if error.errno == errno.ELOOP
                                 else _BROKEN))
                 continue
+            watch.seen(entry.path)
+            watch.seen(target)
             if not self.inside(target):
                 entries.append((entry.name, "bad", _OUTSIDE))
             else:
@@ -167,6 +171,7 @@ class Tree:
         ``base``."""
         rel = posixpath.normpath(check_relative(text, pos))
         full = os.path.join(base, rel)
+        watch.seen(full)
         try:
             real = os.path.realpath(full, strict=True)
         except OSError as error:
@@ -177,6 +182,7 @@ class Tree:
                                     missing_fix or f"create it or fix the path (relative to "
                                     f"{_shown_dir(base)})", pos=pos) from None
             real = os.path.realpath(full)
+        watch.seen(real)
         if not self.inside(real):
             raise _unusable(text, "leaves the plan's folder through a symlink", pos)
         if within is not None and not _below(real, os.path.realpath(within)):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.documents import watch
 from engine.documents.errors import DocumentError, did_you_mean, one_of
 from engine.documents.yaml_parse import check_size, parse_yaml
 from engine.errors import Pos
@@ -89,6 +90,7 @@ def read_doc(file: Path, expect: str | None = None, hint: str = "") -> Doc:
 
 
 def _read_text(file: Path) -> str:
+    watch.seen(file)
     try:
         info = file.stat()
         if stat.S_ISDIR(info.st_mode):
