@@ -61,16 +61,17 @@ def realise(plan: Plan, store: Store, targets: list[str] | None = None,
     everything = _with_dependencies(selected)
     # Temporary roots first, validity second: a collection running meanwhile either saw
     # the roots or finished before they were added (see engine/store/temproots.py).
-    store.add_temp_roots(paths=[d.name for d in everything],
-                         blobs=[b for d in everything for b in input_blobs(d)])
+    store.add_temp_roots(paths=[d.name for d in everything])
     missing = [d for d in everything if not store.is_valid(d.name)]
     if missing:
+        # Only a build stages sources; one gone meanwhile is put into the CAS again.
+        store.add_temp_roots(blobs=[b for d in missing for b in input_blobs(d)])
         result.built = _build(store, missing, jobs or os.cpu_count() or 1, keep_going,
                               keep_failed, reporter)
     prefixes = [root_prefix or f"realise:{plan.file}", *([named_root] if named_root else [])]
+    store.set_roots({f"{prefix}/{drv.project.name}/{drv.target.name}": drv.name
+                     for drv in selected for prefix in prefixes})
     for drv in selected:
-        for prefix in prefixes:
-            store.add_root(f"{prefix}/{drv.project.name}/{drv.target.name}", drv.name)
         result.paths[drv.key] = store.path(drv.name)
     return result
 

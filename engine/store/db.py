@@ -286,13 +286,15 @@ class Database:
 
     # -- roots ------------------------------------------------------------------------------
 
-    def set_root(self, root: str, name: str) -> None:
+    def set_roots(self, roots: dict[str, str]) -> None:
+        """Point each root at its path, all or nothing."""
         with self._write() as c:
-            row = c.execute(_ID, (name,)).fetchone()
-            if row is None:
-                raise StoreError(f"cannot root {name}: it is not a valid store path",
-                                 "realise it first")
-            c.execute(_SET_ROOT, (root, row[0]))
+            for root, name in roots.items():
+                row = c.execute(_ID, (name,)).fetchone()
+                if row is None:
+                    raise StoreError(f"cannot root {name}: it is not a valid store path",
+                                     "realise it first")
+                c.execute(_SET_ROOT, (root, row[0]))
 
     def remove_root(self, root: str) -> int:
         """Remove the root ``root`` and every root below it (``root/...``); how many."""

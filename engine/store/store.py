@@ -327,9 +327,17 @@ class Store:
     # -- roots, collection, verification ----------------------------------------------------
 
     def add_root(self, root: str, name: str) -> None:
-        if not root:
+        self.set_roots({root: name})
+
+    def set_roots(self, roots: dict[str, str]) -> None:
+        """Point each root at its path, in one transaction; none when all already do (a
+        no-op realise writes nothing)."""
+        if any(not root for root in roots):
             raise StoreError("a root needs a name", "name the root")
-        self._db.set_root(root, _checked(name))
+        current = self._db.roots()
+        changed = {r: _checked(n) for r, n in roots.items() if current.get(r) != n}
+        if changed:
+            self._db.set_roots(changed)
 
     def remove_root(self, root: str) -> int:
         """Remove root ``root`` and the roots below it (``root/<project>/<target>``)."""

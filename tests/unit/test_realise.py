@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -271,3 +272,18 @@ def test_unsupported_language_and_toolchain_write_nothing(tmp_path):
     assert "language rust cannot be built yet" in done.stderr
     done = run_recipe("verify", src / "plan.yaml", "--store", store, "-k", "nomatch")
     assert done.returncode == 2 and not store.exists()
+
+
+def test_a_no_op_realise_writes_nothing_to_the_database(tmp_path):
+    src = write_tree(tmp_path / "src", GREET_LIB)
+    store = tmp_path / "store"
+    first = realise(src / "plan.yaml", store)
+    # An open connection keeps the write-ahead log from being folded back at exit: every
+    # transaction that wrote anything leaves frames in it.
+    watcher = sqlite3.connect(store / ".recipe/db.sqlite")
+    watcher.execute("SELECT count(*) FROM paths").fetchone()
+    wal = store / ".recipe/db.sqlite-wal"
+    before = wal.read_bytes()
+    assert realise(src / "plan.yaml", store) == first
+    assert wal.read_bytes() == before
+    watcher.close()

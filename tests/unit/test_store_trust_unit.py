@@ -62,6 +62,22 @@ def keeps(store: Path) -> set[str]:
         return {item for (item,) in db.execute("SELECT item FROM keeps")}
 
 
+@contextmanager
+def another_process(store: Path, statement: str) -> Iterator[None]:
+    """Another live process that opened the store as ``s`` and ran ``statement`` (taking a
+    lock, adding a root...): it holds on until the block ends."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from engine.store import Store;"
+         f"s = Store.open({str(store)!r}); {statement};"
+         "print('ready', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+        yield
+    finally:
+        holder.communicate("")
+
+
 @pytest.fixture
 def built(tmp_path: Path) -> tuple[Path, Path, list[Path]]:
     src = write_tree(tmp_path / "src", GREET_LIB)
@@ -269,19 +285,11 @@ def test_temporary_roots_keep_what_a_live_process_uses(built) -> None:
     with Store.open(store) as s:
         for root in list(s.roots()):
             s.remove_root(root)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from engine.store import Store;"
-         f"s = Store.open({str(store)!r}); s.add_temp_roots(paths=[{hello.name!r}]);"
-         "print('ready', flush=True); sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline() == "ready\n"
+    with another_process(store, f"s.add_temp_roots(paths=[{hello.name!r}])"):
         done = run_recipe("store", "gc", "--store", store)
         # greet is linked statically into hello: no reference, so only hello is kept.
         assert done.stdout.splitlines()[0] == str(greet), done.stdout
         assert hello_runs(hello) == "hello 4 1\n"
-    finally:
-        holder.communicate("")
     done = run_recipe("store", "gc", "--store", store)
     assert done.stdout.splitlines()[0] == str(hello)  # the holder is gone: so are its roots
     assert not list((store / ".recipe/tmp").glob("*.roots"))
@@ -292,18 +300,10 @@ def test_open_removes_a_dead_builds_folder_but_not_a_live_one(built) -> None:
     leftover = store / ".recipe/build" / ("0" * 32 + "-dead-1-release")
     (leftover / "o").mkdir(parents=True)
     live = store / ".recipe/build" / ("1" * 32 + "-live-1-release")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from engine.store import Store;"
-         f"s = Store.open({str(store)!r}); lock = s.lock({live.name!r}); lock.__enter__();"
-         "print('ready', flush=True); sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline() == "ready\n"
+    with another_process(store, f"lock = s.lock({live.name!r}); lock.__enter__()"):
         (live / "o").mkdir(parents=True)  # a build in progress in another process
         Store.open(store).close()
         assert not leftover.exists() and live.exists()
-    finally:
-        holder.communicate("")
     Store.open(store).close()
     assert not live.exists()
 
