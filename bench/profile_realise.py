@@ -47,7 +47,7 @@ finally:
 
 def imports(recipe: Recipe, argv: list[str], top: int) -> list[tuple[float, str]]:
     """Top-level modules by cumulative import time (milliseconds)."""
-    err = output([sys.executable, "-X", "importtime", *recipe.argv[1:], *argv], Path.cwd(),
+    err = output([str(recipe.python), "-X", "importtime", str(recipe.script), *argv], Path.cwd(),
                  recipe.env, stream="stderr")
     found = []
     for line in err.splitlines():
@@ -60,7 +60,7 @@ def imports(recipe: Recipe, argv: list[str], top: int) -> list[tuple[float, str]
 
 def profile(recipe: Recipe, argv: list[str], dump: Path, top: int) -> str:
     """cProfile of one command: the engine's functions by cumulative time, all by own time."""
-    output([sys.executable, "-c", _PROFILED, str(dump), *argv], Path.cwd(), recipe.env)
+    output([str(recipe.python), "-c", _PROFILED, str(dump), *argv], Path.cwd(), recipe.env)
     text = io.StringIO()
     stats = pstats.Stats(str(dump), stream=text)
     stats.sort_stats("cumulative").print_stats("/engine/", top)
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="recipe-profile-"))
     try:
         corpus.write_app(work, args.units, seed=1)
-        recipe = Recipe(jobs=2)
+        recipe = Recipe(jobs=2, venv=work / "venv")
         plan, store = work / "plan.yaml", work / "store"
         realise = ["realise", str(plan), "--store", str(store), "-j", "2"]
         recipe.realise(plan, store)

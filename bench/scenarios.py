@@ -77,7 +77,7 @@ class Bench:
         self.edited_unit = corpus.unit_name(units // 2)
         self.hot_units = [corpus.unit_name(u) for u in self.layout.users(0)]
         self.all_units = [corpus.unit_name(u) for u in range(units)]
-        self.recipe = Recipe(jobs)
+        self.recipe = Recipe(jobs, work / "venv")
         self.plan = self.trees["recipe"] / "plan.yaml"
         self.many_plan = work / "many-recipe" / "plan.yaml"
         self.stores = work / "stores"

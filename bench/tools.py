@@ -1,7 +1,7 @@
 """The build tools under test, each driven through its command line as a user drives it.
 
-``Recipe`` runs this checkout's ``engine`` (``python -m engine.cli.main`` with the repository
-first on ``PYTHONPATH``); ``Make`` runs ``make -j N`` on a generated Makefile, with plain gcc or
+``Recipe`` runs this checkout installed in a virtual environment of the bench's own (see
+``Recipe.install``); ``Make`` runs ``make -j N`` on a generated Makefile, with plain gcc or
 with ``ccache gcc`` and a private ``CCACHE_DIR``. Timed calls go through ``process.timed``;
 everything that checks a scenario did what it says runs untimed.
 """
@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 from bench.process import Sample, output, timed
@@ -23,23 +25,65 @@ _COMPILED = re.compile(r"\s-c\s+(\S+\.c)\b")
 
 def base_env() -> dict[str, str]:
     """The caller's environment without what would steer a tool: recipe's store variable,
-    make's inherited flags, ccache's settings."""
+    make's inherited flags, ccache's settings, and Python's switches (a user's Python writes
+    and reads byte code)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RECIPE_", "CCACHE_")) and k not in ("MAKEFLAGS", "MFLAGS")}
+           if not k.startswith(("RECIPE_", "CCACHE_", "PYTHON"))
+           and k not in ("MAKEFLAGS", "MFLAGS")}
     env["LC_ALL"] = "C"
     return env
 
 
-class Recipe:
-    """This checkout's recipe, run as ``python -m engine.cli.main`` (the console script's
-    startup, without a version manager's shim in front)."""
+_SCRIPT = """#!{python}
+import re
+import sys
+from engine.cli.main import main
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit(main())
+"""
 
-    def __init__(self, jobs: int) -> None:
+
+class Recipe:
+    """This checkout's recipe as a user runs it: installed by pip into a virtual environment,
+    started through its console script."""
+
+    def __init__(self, jobs: int, venv: Path) -> None:
         self.jobs = jobs
         self.env = base_env()
-        self.env["PYTHONPATH"] = os.pathsep.join(
-            [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
-        self.argv = [sys.executable, "-m", "engine.cli.main"]
+        self.script = self.install(venv)
+        self.python = venv / "bin" / "python"
+        self.argv = [str(self.script)]
+
+    @staticmethod
+    def install(venv: Path) -> Path:
+        """``pip install`` of the checkout (not editable) into a new venv at ``venv``; its
+        dependencies come from this interpreter's site-packages by a path line, so that none of
+        that folder's start-up hooks (``.pth`` files of other packages) run. The console script
+        is pip's, pointed at the venv's Python."""
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+        python = venv / "bin" / "python"
+        site = Path(subprocess.run([str(python), "-c", "import sysconfig; "
+                                    "print(sysconfig.get_path('purelib'))"], check=True,
+                                   capture_output=True, text=True).stdout.strip())
+        # Built from a copy of what the package is made of: an in-tree build would leave
+        # build/ in the checkout and could ship files deleted since.
+        source = venv / "source"
+        source.mkdir(parents=True)
+        for name in ("pyproject.toml", "README.md", "engine", "schema"):
+            if (REPO / name).is_dir():
+                shutil.copytree(REPO / name, source / name,
+                                ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(REPO / name, source / name)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                        "--target", str(site), str(source)], check=True,
+                       env={**base_env(), "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+        (site / "bench-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+        script = venv / "bin" / "recipe"
+        script.write_text(_SCRIPT.format(python=python))
+        script.chmod(0o755)
+        return script
 
     def _run(self, *args: str | Path) -> str:
         return output([*self.argv, *map(str, args)], REPO, self.env)

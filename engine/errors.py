@@ -4,17 +4,17 @@ them; only ``engine.cli`` renders them and chooses exit codes (see ``engine/cli/
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
+from collections import namedtuple
+
+# Every command imports this module: a named tuple, not a dataclass, keeps a no-op run from
+# importing dataclasses (and inspect) only for this.
+_PosFields = namedtuple("_PosFields", ["file", "line", "col"], defaults=(0, 0))
 
 
-@dataclass(frozen=True)
-class Pos:
-    """A position in a document: 1-based line and column."""
+class Pos(_PosFields):
+    """A position in a document: ``file`` (a Path), 1-based ``line`` and ``col`` (0: unknown)."""
 
-    file: Path
-    line: int = 0
-    col: int = 0
+    __slots__ = ()
 
     def __str__(self) -> str:
         name = display_path(self.file)
@@ -23,9 +23,8 @@ class Pos:
         return name
 
 
-def display_path(path: Path | str) -> str:
+def display_path(path: os.PathLike[str] | str) -> str:
     """A path as the user should read it: relative to the working folder when below it."""
-    path = Path(path)
     try:
         rel = os.path.relpath(path)
     except ValueError:

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine import watch
+
 
 def canonical(data: Any) -> str:
     """JSON with sorted keys and no insignificant whitespace: the form that gets hashed."""
@@ -52,6 +54,7 @@ class DigestCache:
 
     def digest(self, path: Path) -> str:
         key = os.path.abspath(path)
+        watch.seen(key)
         st = os.stat(key)
         stat = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
         entry = self.entries.get(key)

@@ -1,5 +1,2 @@
-"""Scheduling actions into the store: ``realise`` is the entry point."""
-
-from engine.build.realise import BuildFailed, RealiseResult, derive, realise
-
-__all__ = ["BuildFailed", "RealiseResult", "derive", "realise"]
+"""Scheduling actions into the store. ``engine.build.realise.realise`` is the entry point;
+``engine.build.noop`` answers a realise with nothing to do without loading the rest."""

@@ -38,11 +38,15 @@ class RealiseResult:
     derivations: list[Derivation]  # the selected ones, in order
     paths: dict[tuple[str, str], Path] = field(default_factory=dict)  # (project, target) -> path
     built: list[str] = field(default_factory=list)  # store path names built by this run
+    closure: list[str] = field(default_factory=list)  # the selected names and their deps
+    roots: dict[str, str] = field(default_factory=dict)  # root -> store path name, as set
 
 
 def derive(plan: Plan, store: Store, targets: list[str],
            projects: list[str] | None = None) -> list[Derivation]:
-    deriver = Deriver(plan, store.make_name, store.root / ".recipe" / "cache")
+    # Stat caches (source digests, toolchain identities) belong to the checkout, beside the
+    # plan, as git's index does: a new store does not hash the sources and compilers again.
+    deriver = Deriver(plan, store.make_name, plan.file.parent / ".recipe" / "cache")
     return deriver.derive_all(targets, projects)
 
 
@@ -59,6 +63,7 @@ def realise(plan: Plan, store: Store, targets: list[str] | None = None,
     result = RealiseResult(selected)
     reporter = reporter or Silent()
     everything = _with_dependencies(selected)
+    result.closure = [d.name for d in everything]
     # Temporary roots first, validity second: a collection running meanwhile either saw
     # the roots or finished before they were added (see engine/store/temproots.py).
     store.add_temp_roots(paths=[d.name for d in everything])
@@ -69,8 +74,9 @@ def realise(plan: Plan, store: Store, targets: list[str] | None = None,
         result.built = _build(store, missing, jobs or os.cpu_count() or 1, keep_going,
                               keep_failed, reporter)
     prefixes = [root_prefix or f"realise:{plan.file}", *([named_root] if named_root else [])]
-    store.set_roots({f"{prefix}/{drv.project.name}/{drv.target.name}": drv.name
-                     for drv in selected for prefix in prefixes})
+    result.roots = {f"{prefix}/{drv.project.name}/{drv.target.name}": drv.name
+                    for drv in selected for prefix in prefixes}
+    store.set_roots(result.roots)
     for drv in selected:
         result.paths[drv.key] = store.path(drv.name)
     return result

@@ -27,9 +27,12 @@ def store_dir(args: argparse.Namespace, plan_file: Path | None = None,
     raise UsageError("no store given", "pass --store DIR or set RECIPE_STORE")
 
 
+def json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=True)
-    sys.stdout.write("\n")
+    sys.stdout.write(json_text(data))
 
 
 def open_plan_and_store(args: argparse.Namespace,

@@ -1,7 +1,8 @@
 """``recipe``: argument parsing, dispatch, and the one place errors become lines and exit codes.
 
 Exit codes: 0 success; 1 a build failed or a case did not match; 2 the input is wrong.
-Each command lives in its own module with ``register(subparsers)`` and ``run(args) -> int``.
+Each command lives in its own module with ``register(subparsers)`` and ``run(args) -> int``;
+only the module of the command given is imported (all of them for ``recipe --help``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import importlib
 import sys
 
 from engine import __version__
-from engine.errors import Failure, RecipeError
 
 COMMANDS = ("realise", "verify", "show", "validate", "store")
 
@@ -34,42 +34,59 @@ def common_options() -> argparse.ArgumentParser:
     return parent
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given ``argv``, with only the command it names (when it names one)."""
     parser = _Parser(prog="recipe", description="Declarative, reproducible build-and-verify.")
     parser.add_argument("--version", action="version", version=f"recipe {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     parent = common_options()
-    for name in COMMANDS:
+    # The first word that is not an option is the command: the top level has no option
+    # that takes a value.
+    word = next((a for a in argv or () if not a.startswith("-")), None)
+    for name in [word] if word in COMMANDS else COMMANDS:
         importlib.import_module(f"engine.cli.{name}").register(sub, parent)
     return parser
 
 
-def exit_code_for(error: RecipeError) -> int:
+def exit_code_for(error: Exception) -> int:
     """Failures of a build or a case are 1; everything else the user must fix in the input is 2."""
+    from engine.errors import Failure
+
     return EXIT_FAILED if isinstance(error, Failure) else EXIT_INPUT
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.func(args))
-    except RecipeError as error:
+    except KeyboardInterrupt:
+        print("recipe: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        return _report(error)
+
+
+def _report(error: Exception) -> int:
+    """The one place an error becomes a line on stderr and an exit code (``engine.errors`` is
+    imported only now: a run that raises nothing does not need it)."""
+    from engine.errors import RecipeError
+
+    if isinstance(error, RecipeError):
         if error.detail:
             print(error.detail.rstrip("\n"), file=sys.stderr)
         print(f"recipe: {error.render()}" if error.pos is None else error.render(),
               file=sys.stderr)
         return exit_code_for(error)
-    except OSError as error:
+    if isinstance(error, BrokenPipeError):
+        return EXIT_FAILED
+    if isinstance(error, OSError):
         # The last resort for the file system saying no (permissions, a full disk): one line.
         where = f": {error.filename}" if error.filename else ""
         print(f"recipe: {error.strerror or error}{where}", file=sys.stderr)
         return EXIT_INPUT
-    except KeyboardInterrupt:
-        print("recipe: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return EXIT_FAILED
+    raise error
 
 
 if __name__ == "__main__":

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-from engine.cli.common import open_plan_and_store, print_json
-from engine.cli.progress import Progress
-from engine.errors import UsageError
+import sys
+import time
 
 
 def add_build_options(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +33,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 
 def check_root_name(name: str | None) -> None:
+    from engine.errors import UsageError
+
     if name is None:
         return
     if not name or not name.isprintable() or name.startswith("realise:") or \
@@ -46,21 +45,40 @@ def check_root_name(name: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.build import realise
+    # Only what answering a no-op needs is imported before it is known to be one.
+    from engine.build import noop
 
-    plan, store = open_plan_and_store(args, lambda _plan: check_root_name(args.root))
-    progress = Progress(quiet=args.json)
-    try:
-        result = realise(plan, store, args.target, args.project, args.jobs,
-                         keep_going=args.keep_going, keep_failed=args.keep_failed,
-                         reporter=progress, named_root=args.root)
-    finally:
-        progress.close()
-    if args.json:
-        print_json([{"project": d.project.name, "target": d.target.name,
-                     "path": str(result.paths[d.key]), "built": d.name in result.built}
-                    for d in result.derivations])
-    else:
-        for drv in result.derivations:
-            print(Path(result.paths[drv.key]))
+    request = tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                           for k, v in vars(args).items() if k != "func"))
+    started = time.time_ns()
+    output = noop.answer(args.plan, request)
+    if output is not None:
+        sys.stdout.write(output)
+        return 0
+
+    from engine import watch
+    from engine.build.realise import realise
+    from engine.cli.common import json_text, open_plan_and_store
+    from engine.cli.progress import Progress
+
+    with watch.recording() as seen:
+        plan, store = open_plan_and_store(args, lambda _plan: check_root_name(args.root))
+        progress = Progress(quiet=args.json)
+        try:
+            result = realise(plan, store, args.target, args.project, args.jobs,
+                             keep_going=args.keep_going, keep_failed=args.keep_failed,
+                             reporter=progress, named_root=args.root)
+        finally:
+            progress.close()
+
+    def render(built: list[str]) -> str:
+        if args.json:
+            return json_text([{"project": d.project.name, "target": d.target.name,
+                               "path": str(result.paths[d.key]), "built": d.name in built}
+                              for d in result.derivations])
+        return "".join(f"{result.paths[d.key]}\n" for d in result.derivations)
+
+    sys.stdout.write(render(result.built))
+    noop.remember(args.plan, request, started, seen, store.root, result.closure, result.roots,
+                  render([]))
     return 0

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 def run(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from engine.build import derive
+    from engine.build.realise import derive
 
     plan, store = open_plan_and_store(args)
     drvs = derive(plan, store, list(args.target or plan.default_targets), args.project)

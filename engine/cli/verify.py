@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.build import realise
+    from engine.build.realise import realise
     from engine.cli.progress import Progress
     from engine.verify import report, runner, update
 

@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.documents import watch
+from engine import watch
 
 if TYPE_CHECKING:
     from engine.documents.models import Plan
 
-FORMAT = 1
+FORMAT = 2  # 2: Pos is a named tuple
 RACY_NS = 2_000_000_000
 _CODE = Path(__file__).parent  # the loader: its modules, and the schemas beside the package
 
@@ -64,16 +64,12 @@ def _read(cache: Path) -> Plan | None:
             ValueError, TypeError):
         return None
     try:
-        if record["format"] != FORMAT:
+        if record["format"] != FORMAT or \
+                not watch.unchanged(record["seen"], record["stamp"], RACY_NS):
             return None
-        limit = record["stamp"] - RACY_NS
-        for file, stat in record["seen"].items():
-            if watch.stat_of(file) != stat:
-                return None
-            if stat is not None and max(stat[2], stat[3]) >= limit:
-                return None  # racily clean: it could have changed unseen
+        watch.merge(record["seen"])  # a no-op realise remembered later depends on them too
         return record["plan"]
-    except (KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError, IndexError):
         return None
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.documents import watch
+from engine import watch
 from engine.documents.errors import DocumentError
 from engine.errors import Pos, display_path
 

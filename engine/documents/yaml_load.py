@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.documents import watch
+from engine import watch
 from engine.documents.errors import DocumentError, did_you_mean, one_of
 from engine.documents.yaml_parse import check_size, parse_yaml
 from engine.errors import Pos

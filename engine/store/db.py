@@ -16,10 +16,13 @@ import threading
 from collections.abc import Iterable, Iterator, Set
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.store.errors import StoreError
-from engine.store.nar import Entry
-from engine.store.records import PathInfo
+
+if TYPE_CHECKING:  # constructed in the methods that return them: ``peek`` needs neither
+    from engine.store.nar import Entry
+    from engine.store.records import PathInfo
 
 SCHEMA_VERSION = 2
 APPLICATION_ID = int.from_bytes(b"rcpe", "big")
@@ -216,6 +219,7 @@ class Database:
             if row is None:
                 return None
             refs = tuple(r for (r,) in c.execute(_REFS_OF, (row[0],)))
+        from engine.store.records import PathInfo
         return PathInfo(name, row[1], row[2], row[3], refs)
 
     def infos(self) -> list[PathInfo]:
@@ -224,6 +228,7 @@ class Database:
             refs: dict[str, list[str]] = {}
             for referrer, reference in c.execute(_ALL_REFS):
                 refs.setdefault(referrer, []).append(reference)
+        from engine.store.records import PathInfo
         return [PathInfo(name, drv, nar, size, tuple(sorted(refs.get(name, ()))))
                 for _id, name, drv, nar, size in rows]
 
@@ -278,7 +283,10 @@ class Database:
     def manifest(self, name: str) -> list[Entry]:
         with self._read() as c:
             row = c.execute(_ID, (name,)).fetchone()
-            return [] if row is None else [Entry(*r) for r in c.execute(_FILES, row)]
+            if row is None:
+                return []
+            from engine.store.nar import Entry
+            return [Entry(*r) for r in c.execute(_FILES, row)]
 
     def log(self, name: str) -> bytes | None:
         row = self._conn().execute(_LOG, (name,)).fetchone()
@@ -313,3 +321,33 @@ class Database:
                 refs[referrer].add(reference)
             roots = dict(c.execute(_ROOTS).fetchall())
         return sizes, refs, roots
+
+
+def peek(file: Path, names: Iterable[str], roots: dict[str, str]) -> bool:
+    """Without writing anything: whether ``file`` is a store database of this schema in which
+    every name in ``names`` is valid and every root in ``roots`` points at its name. Any
+    surprise answers False; the caller then opens the store the usual way, which explains it."""
+    names = list(names)
+    try:
+        # mode=rw: never create a database here (a read-only open could not use the WAL index)
+        conn = sqlite3.connect(f"{file.absolute().as_uri()}?mode=rw", uri=True,
+                               timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except sqlite3.Error:
+        return False
+    try:
+        if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID or \
+                conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            return False
+        conn.execute("BEGIN")  # one snapshot for both questions
+        marks = ",".join("?" * len(names))
+        valid = {n for (n,) in conn.execute(f"SELECT name FROM paths WHERE name IN ({marks})",
+                                            names)}
+        marks = ",".join("?" * len(roots))
+        found = dict(conn.execute(f"SELECT r.name, p.name FROM roots r JOIN paths p "
+                                  f"ON p.id = r.path WHERE r.name IN ({marks})", list(roots)))
+        conn.execute("COMMIT")
+        return valid == set(names) and found == roots
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()

@@ -22,8 +22,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from engine.store.fsutil import remove_tree
-
 _held: set[str] = set()
 _owners: dict[tuple[int, str], int] = {}
 _guard = threading.Lock()
@@ -99,6 +97,8 @@ def own_temp(tmp: Path) -> str:
 def _release_all() -> None:
     """At exit: remove this process's temporary entries, its owner file last (while it is
     held nobody else removes them), then let the lock go."""
+    from engine.store.fsutil import remove_tree
+
     pid = os.getpid()
     with _guard:
         owned = [(tmp, fd) for (owner, tmp), fd in _owners.items() if owner == pid]
@@ -117,6 +117,8 @@ def _release_all() -> None:
 
 def clean_temp(tmp: Path) -> list[str]:
     """Remove the entries of ``tmp`` whose owner process is gone; their names."""
+    from engine.store.fsutil import remove_tree
+
     by_pid: dict[int, list[str]] = {}
     for name in os.listdir(tmp):
         if match := _TEMP_ENTRY.match(name):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine import watch
 from engine.documents.models import TargetSpec
 from engine.errors import RecipeError
 from engine.hashing import file_digest
@@ -74,6 +75,8 @@ def resolve(spec: TargetSpec, cache_dir: Path) -> Toolchain:
 
 
 def _find(program: str, spec: TargetSpec) -> str:
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        watch.seen(folder or ".")  # a program added to a folder searched first changes it
     found = shutil.which(program)
     if not found:
         raise ToolchainError(f"target '{spec.name}': compiler '{program}' not found",
@@ -169,10 +172,16 @@ class _IdentityCache:
         data = self._load()
         entry = data.get("entries", {}).get(key)
         if entry and self._fresh(entry["stats"]):
+            for path in entry["stats"]:
+                watch.seen(path)
+                watch.seen(os.path.realpath(path))
             return entry["identity"]
         identity = _identity(cc, cxx, ar)
         files = {cc, cxx, ar, *identity["programs"].values()}
         stats = {path: _stat_key(path) for path in sorted(files)}
+        for path in stats:
+            watch.seen(path)
+            watch.seen(os.path.realpath(path))
         data.setdefault("entries", {})[key] = {"stats": stats, "identity": identity}
         data["version"] = CACHE_VERSION
         self._save(data)
@@ -187,7 +196,11 @@ class _IdentityCache:
 
     def _save(self, data: dict[str, Any]) -> None:
         # Written to a temporary name and renamed, so concurrent runs never read half a file.
-        self.file.parent.mkdir(parents=True, exist_ok=True)
+        # A cache that cannot be written (a read-only checkout) only costs time.
         tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(data, sort_keys=True))
-        os.replace(tmp, self.file)
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(data, sort_keys=True))
+            os.replace(tmp, self.file)
+        except OSError:
+            tmp.unlink(missing_ok=True)

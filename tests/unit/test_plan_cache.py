@@ -22,8 +22,10 @@ def realise(plan: Path, store: Path) -> list[str]:
 
 
 def imports_of_a_realise(plan: Path, store: Path) -> set[str]:
+    """Top-level modules imported by ``recipe show``: it loads the plan (through this cache)
+    as ``realise`` does, but is never answered by the no-op record (tests/unit/test_noop.py)."""
     code = ("import sys\nfrom engine.cli.main import main\n"
-            f"try:\n    main(['realise', {str(plan)!r}, '--store', {str(store)!r}])\n"
+            f"try:\n    main(['show', {str(plan)!r}, '--store', {str(store)!r}])\n"
             "except SystemExit:\n    pass\n"
             "print(' '.join(sorted(m.split('.')[0] for m in sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
