@@ -47,7 +47,10 @@ finally:
 
 def imports(recipe: Recipe, argv: list[str], top: int) -> list[tuple[float, str]]:
     """Top-level modules by cumulative import time (milliseconds)."""
-    err = output([str(recipe.python), "-X", "importtime", str(recipe.script), *argv], Path.cwd(),
+    # Run beside the plan: with ``-c``, the working folder comes first on sys.path, and this
+    # checkout's engine/ must not shadow the installed one.
+    err = output([str(recipe.python), "-X", "importtime", str(recipe.script), *argv],
+                 Path(argv[1]).parent,
                  recipe.env, stream="stderr")
     found = []
     for line in err.splitlines():
@@ -60,7 +63,8 @@ def imports(recipe: Recipe, argv: list[str], top: int) -> list[tuple[float, str]
 
 def profile(recipe: Recipe, argv: list[str], dump: Path, top: int) -> str:
     """cProfile of one command: the engine's functions by cumulative time, all by own time."""
-    output([str(recipe.python), "-c", _PROFILED, str(dump), *argv], Path.cwd(), recipe.env)
+    output([str(recipe.python), "-c", _PROFILED, str(dump), *argv], Path(argv[1]).parent,
+           recipe.env)
     text = io.StringIO()
     stats = pstats.Stats(str(dump), stream=text)
     stats.sort_stats("cumulative").print_stats("/engine/", top)

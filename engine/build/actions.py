@@ -12,13 +12,15 @@ dependency (whose headers are hashed in its store path); system headers are fixe
 toolchain's identity.
 
 A result maps each output (a path relative to the staging folder) to the digest of a blob in the
-store's CAS; a hit copies those blobs out instead of running the compiler.
+store's CAS. A hit returns those digests; the builder copies a blob out only when something
+reads it (see ``engine.build.builder``).
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from engine.derive.actions import STAGING, STORE, Action
 from engine.derive.derivation import Derivation, Recorded
 from engine.errors import Failure
 from engine.hashing import canonical_hash, file_digest
-from engine.store import BlobError, Store
+from engine.store import Store
 from engine.toolchain.flags import SOURCE_DATE_EPOCH
 
 ACTION_FORMAT = 2
@@ -99,25 +101,29 @@ def substitute(argv: list[str], staging: Path, store_root: Path) -> list[str]:
 
 
 def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
-               digests: dict[str, str], env: dict[str, str], use_cache: bool = True) -> ActionRun:
-    """Run (or fetch from the action cache) one action inside a staging folder. Every output
-    taken from the cache is checked against its digest as it is copied: a damaged blob is
-    deleted and the action runs again, so it never reaches an output."""
+               digests: dict[str, str], env: dict[str, str], use_cache: bool = True,
+               prepare: Callable[[Action], None] | None = None) -> ActionRun:
+    """Run one action inside a staging folder, or find its result in the action cache. A hit
+    gives the digests of the outputs and writes nothing; before a real run, ``prepare`` puts
+    the action's inputs in place."""
     key = action_key(drv, action, digests)
     store.add_temp_roots(actions=[key])  # until the path that uses it is registered
     compile = action.kind == "compile"
     manifest = (store.get_action(key) if use_cache else None) if compile else None
     hit = _candidate(manifest, digests, staging) if compile else key
     result = store.get_action(hit) if use_cache and hit else None
-    if result is not None:
+    outputs = result.get("outputs") if isinstance(result, dict) else None
+    if isinstance(outputs, dict) and all(isinstance(outputs.get(o), str)
+                                         for o in action.outputs):
         keys = [key, hit] if compile else [key]
         store.add_temp_roots(actions=keys)
-        try:
-            for path, digest in result["outputs"].items():
-                _materialise(store, digest, staging / path, action.kind == "link")
-            return ActionRun(True, dict(result["outputs"]), f"# cached {action.label}\n", keys)
-        except (OSError, KeyError, BlobError):
-            pass  # a damaged or collected cache entry is simply rebuilt
+        return ActionRun(True, {o: outputs[o] for o in action.outputs},
+                         f"# cached {action.label}\n", keys)
+    if prepare is not None:
+        prepare(action)
+        if not compile:  # an input made again (its blob was damaged) may have a new digest
+            key = action_key(drv, action, digests)
+            store.add_temp_roots(actions=[key])
     argv = substitute(action.argv, staging, store.root)
     for out in action.outputs:
         (staging / out).parent.mkdir(parents=True, exist_ok=True)
@@ -224,10 +230,3 @@ def _headers_read(drv: Buildable, action: Action, staging: Path,
                                "lies outside the project's declared files", "",
                                "declare the file in headers: of a project of the plan")
     return headers
-
-
-def _materialise(store: Store, digest: str, dest: Path, executable: bool) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.exists():
-        os.unlink(dest)
-    store.copy_blob(digest, dest, executable=executable)

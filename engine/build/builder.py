@@ -1,17 +1,28 @@
 """Building one derivation into the store.
 
-Under the derivation's lock: stage the declared inputs (through the store's CAS, which keeps
-them for as long as the path lives, so that ``store verify --repair`` can rebuild it from its
-recorded derivation alone) in the derivation's build folder on the store's file system, run the
-actions (compiles in parallel, then archives and links), assemble the output tree, and register
-it — the path becomes visible only by the store's rename plus database transaction.
+Under the derivation's lock, in the derivation's build folder on the store's file system: run
+the actions (compiles in parallel, then archives and links) through the action cache, assemble
+the output tree, and register it — the path becomes visible only by the store's rename plus
+database transaction.
+
+Files are put in the build folder only when something reads them (Bazel's "build without the
+bytes"). An action found in the cache yields the digests of its outputs, which is all the keys
+of later actions need; the declared inputs are staged when the first action must really run,
+and a cached output only when an action that runs reads it or it belongs to the output tree.
+So a build whose actions are all cached reads no source and copies out only the final files.
+Every copy out of the CAS is checked against its digest; a damaged or missing blob makes the
+action that produced it run again. The declared inputs go through the CAS, which keeps them
+for as long as the path lives, so that ``store verify --repair`` can rebuild it from its
+recorded derivation alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
+import threading
 from concurrent.futures import Executor, Future
 from pathlib import Path
 
@@ -53,7 +64,13 @@ class DerivationBuild:
             shutil.rmtree(self.staging)
         self.staging.mkdir(parents=True)
         self.env = {**build_env(drv), "TMPDIR": str(self.staging / "tmp")}
-        self.digests: dict[str, str] = {}
+        # staging path -> digest: the declared inputs now, each action's outputs as it ends
+        self.digests = {f"w/{rel}": digest for rel, digest in drv.data["inputs"].items()}
+        self.producers = {out: a for a in drv.actions for out in a.outputs}
+        self.present: set[str] = set()  # staging paths that are files in the build folder
+        self.staged = False  # the declared inputs are in w/
+        self.kept: set[str] = set()  # digests of declared inputs known to be in the CAS
+        self.files = threading.Lock()  # guards the three above and the build folder's files
         self.keys: list[str] = []
         self.log: list[str] = []
 
@@ -61,13 +78,17 @@ class DerivationBuild:
         """Build and register the path; with ``repair``, put it in place of the damaged
         valid path of that name instead (it must come out identical)."""
         try:
-            self._stage()
+            (self.staging / "tmp").mkdir()
+            (self.staging / "d").mkdir()
+            for dep_project, dep_name in self.drv.data["depends"].items():
+                os.symlink(self.store.path(dep_name), self.staging / "d" / dep_project)
             compiles = [i for i, a in enumerate(self.drv.actions) if a.kind == "compile"]
             self._run_batch(compiles)
             self._run_batch([i for i in range(len(self.drv.actions)) if i not in compiles])
             self._assemble()
             out = self.staging / "out"
             sources = input_blobs(self.drv)
+            self._keep_sources()
             if repair:
                 self.store.replace(self.drv.name, out)
                 self.store.attach(self.drv.name, actions=self.keys, blobs=sources)
@@ -92,34 +113,97 @@ class DerivationBuild:
         os.rename(self.staging, kept)
         return kept
 
+    # -- files in the build folder ------------------------------------------------------------
+
+    def _prepare(self, action: Action) -> None:
+        """Before ``action`` really runs: the declared inputs in w/, and its inputs that
+        earlier actions produced (found in the cache) in place."""
+        with self.files:
+            if not self.staged:
+                self._stage()
+            for path in action.inputs:
+                self._materialise(path)
+
     def _stage(self) -> None:
-        """Inputs go through the CAS: the copy that is compiled is checked against the digest
-        in the derivation, and the blob stays for as long as the path it builds."""
-        (self.staging / "tmp").mkdir()
+        """The declared inputs, as hashed into the derivation: what is compiled must be what
+        the derivation names (a source edited meanwhile fails the build)."""
         for rel, digest in self.drv.data["inputs"].items():
             dest = self.staging / "w" / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                self._fetch(rel, digest.removeprefix("sha256:"), dest)
-            except BlobError:
-                if self.drv.sources is None:
-                    raise CannotRebuild(
-                        f"cannot rebuild {self.drv.name}: its input {rel} is no longer in the "
-                        "store (or is damaged)", "remove its roots ('recipe store roots "
-                        "--remove'), collect it, and realise its plan again") from None
-                self._fetch(rel, digest.removeprefix("sha256:"), dest)  # the blob is written anew
-            self.digests[f"w/{rel}"] = digest
-        (self.staging / "d").mkdir()
-        for dep_project, dep_name in self.drv.data["depends"].items():
-            os.symlink(self.store.path(dep_name), self.staging / "d" / dep_project)
+            hex_digest = digest.removeprefix("sha256:")
+            if self.drv.sources is None:  # a recorded derivation: its inputs are in the CAS
+                self._copy_out(hex_digest, dest, rel)
+            else:
+                self._copy_source(self.drv.sources / rel, dest, hex_digest, rel)
+            self.present.add(f"w/{rel}")
+        self.staged = True
+        self.log.append(f"# staged {len(self.drv.data['inputs'])} declared inputs\n")
 
-    def _fetch(self, rel: str, hex_digest: str, dest: Path) -> None:
-        if self.drv.sources is not None:
-            # What is compiled must be what was hashed into the derivation.
+    def _copy_source(self, source: Path, dest: Path, hex_digest: str, rel: str) -> None:
+        """One read: copy and hash together; the blob is added to the CAS if it is not there."""
+        own = hashlib.sha256()
+        with open(source, "rb") as src, open(dest, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                own.update(chunk)
+                dst.write(chunk)
+        os.chmod(dest, 0o644)  # not the umask's mode
+        if own.hexdigest() != hex_digest:
+            raise SourceChanged(f"{self.drv.data['project']['name']}: {rel} changed while "
+                                "building", "run the command again")
+        if not self.store.has_blob(hex_digest):
+            self.store.put_file(dest)
+        self.kept.add(hex_digest)
+
+    def _copy_out(self, hex_digest: str, dest: Path, rel: str) -> None:
+        try:
+            self.store.copy_blob(hex_digest, dest)
+        except BlobError:
+            raise CannotRebuild(
+                f"cannot rebuild {self.drv.name}: its input {rel} is no longer in the store "
+                "(or is damaged)", "remove its roots ('recipe store roots --remove'), "
+                "collect it, and realise its plan again") from None
+
+    def _materialise(self, path: str) -> None:
+        """Put an action's output in the build folder (caller holds ``files``). A blob that is
+        damaged or gone makes its action run again, without the cache."""
+        if path in self.present or path not in self.producers:
+            return  # a declared input (staged) or a dependency's file (d/)
+        producer = self.producers[path]
+        try:
+            dest = self.staging / path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self.store.copy_blob(self.digests[path].removeprefix("sha256:"), dest,
+                                 executable=producer.kind == "link")
+            self.present.add(path)
+        except BlobError:
+            self.log.append(f"# {producer.label}: its cached {path} is damaged or gone; "
+                            "running it again\n")
+            if not self.staged:
+                self._stage()
+            for needed in producer.inputs:
+                self._materialise(needed)
+            self._record(run_action(self.store, self.drv, producer, self.staging,
+                                    self.digests, self.env, use_cache=False))
+            self.present.update(producer.outputs)
+
+    def _record(self, run: ActionRun) -> None:
+        self.digests.update(run.digests)
+        self.keys.extend(run.keys)
+        self.log.append(run.log)
+
+    def _keep_sources(self) -> None:
+        """Every declared input in the CAS, as the registered path promises (a build whose
+        actions were all cached has read none of them)."""
+        for rel, digest in self.drv.data["inputs"].items():
+            hex_digest = digest.removeprefix("sha256:")
+            if hex_digest in self.kept or self.store.has_blob(hex_digest):
+                continue
+            if self.drv.sources is None:
+                raise CannotRebuild(f"cannot rebuild {self.drv.name}: its input {rel} is no "
+                                    "longer in the store", "realise its plan again")
             if self.store.put_file(self.drv.sources / rel) != hex_digest:
                 raise SourceChanged(f"{self.drv.data['project']['name']}: {rel} changed "
                                     "while building", "run the command again")
-        self.store.copy_blob(hex_digest, dest)
 
     def _run_batch(self, indexes: list[int]) -> None:
         futures: list[tuple[Action, Future[ActionRun]]] = []
@@ -135,9 +219,10 @@ class DerivationBuild:
             except ActionFailed as error:
                 failures.append(self._explain(action, error))
                 continue
-            self.digests.update(run.digests)
-            self.keys.extend(run.keys)
-            self.log.append(run.log)
+            with self.files:
+                self._record(run)
+                if not run.cached:
+                    self.present.update(action.outputs)
         if failures:
             raise failures[0] if len(failures) == 1 else _Many(failures)
         if any(a.outputs[0] not in self.digests for a, _ in futures):
@@ -148,7 +233,8 @@ class DerivationBuild:
             raise Cancelled("cancelled")
         self.reporter.action_started(self.drv, action)
         try:
-            run = run_action(self.store, self.drv, action, self.staging, self.digests, self.env)
+            run = run_action(self.store, self.drv, action, self.staging, self.digests, self.env,
+                             prepare=self._prepare)
         except ActionFailed:
             self.stop.failed()
             raise
@@ -171,12 +257,23 @@ class DerivationBuild:
         return error
 
     def _assemble(self) -> None:
+        """The output tree: the actions' outputs below out/ and the public headers."""
         out = self.staging / "out"
         out.mkdir(exist_ok=True)
+        with self.files:
+            for path in self.producers:
+                if path.startswith("out/"):
+                    self._materialise(path)
         for header, rel in self.drv.data["public"].items():
             dest = out / "include" / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(self.staging / "w" / header, dest)
+            digest = self.drv.data["inputs"][header].removeprefix("sha256:")
+            if f"w/{header}" in self.present:
+                shutil.copyfile(self.staging / "w" / header, dest)
+            elif self.drv.sources is not None:
+                self._copy_source(self.drv.sources / header, dest, digest, header)
+            else:
+                self._copy_out(digest, dest, header)
 
 
 class _Many(ActionFailed):

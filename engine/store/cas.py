@@ -34,19 +34,20 @@ class Cas:
 
     def __init__(self, state: Path, temp: Callable[[str], Path]) -> None:
         self.blobs = state / "cas"
+        self._blob_root = str(self.blobs)
         self.actions = state / "ac"
         self._temp = temp
 
     # -- blobs ------------------------------------------------------------------------------
 
     def blob_path(self, digest: str) -> Path:
-        if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
-            raise StoreError(f"{digest!r} is not a blob digest",
-                             "a digest is 64 lowercase hexadecimal digits (sha256)")
+        digest = _checked(digest)
         return self.blobs / digest[:2] / digest
 
     def has_blob(self, digest: str) -> bool:
-        return self.blob_path(digest).is_file()
+        # a str path, not a Path: called for every output of every cache hit
+        digest = _checked(digest)
+        return os.path.isfile(f"{self._blob_root}/{digest[:2]}/{digest}")
 
     def put_blob(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
@@ -257,3 +258,10 @@ def _writing() -> Iterator[None]:
 def _missing(digest: str) -> BlobError:
     return BlobError(f"blob {digest} is not in the store",
                      "run the build again to recreate it")
+
+
+def _checked(digest: str) -> str:
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+        raise StoreError(f"{digest!r} is not a blob digest",
+                         "a digest is 64 lowercase hexadecimal digits (sha256)")
+    return digest

@@ -114,6 +114,36 @@ def test_a_copy_at_another_path_builds_nothing(setup, tmp_path: Path) -> None:
     assert tc.invocations() == []
 
 
+def test_a_build_whose_actions_are_all_cached_reads_no_source(setup) -> None:
+    """Another target with the same spec: other derivations, the same compiles. Nothing is
+    compiled; the library is not even staged, only its output tree is copied out of the CAS.
+    (The executable links again: a link's key names its dependencies' store paths, which an
+    rpath may carry into the output.)"""
+    src, store, tc = setup
+    plan = src / "plan.yaml"
+    plan.write_text(plan.read_text().replace("targets: {release: {opt: release",
+                                             "targets: {again: {opt: release, toolchain: "
+                                             f"{tc.spec_yaml()}}}, release: {{opt: release"))
+    done = run_recipe("realise", plan, "-t", "again", "--store", store)
+    assert done.returncode == 0, done.stderr
+    assert not tc.compiles() and list(tc.links()) == [("app", "again", "out/bin/app")]
+    lib, app = (Path(p) for p in done.stdout.split())
+    log = run_recipe("store", "log", lib.name, "--store", store).stdout
+    assert "# staged" not in log and "$ " not in log and "# cached src/a.c" in log
+    assert (lib / "include/shared.h").read_text() == "#define SHARED 1\nint a(void); int b(void);\n"
+    assert run_recipe("store", "verify", "--store", store).returncode == 0
+    import subprocess
+
+    assert subprocess.run([app / "bin/app"], capture_output=True, text=True).stdout == "3\n"
+    # A unit edited then: it compiles, and the link copies out the other, cached objects.
+    (src / "lib/src/d.c").write_text("int d(void) { return 5; }\n")
+    done = run_recipe("realise", plan, "-t", "again", "--store", store)
+    assert done.returncode == 0, done.stderr
+    assert sum(tc.compiles().values()) == 1
+    log = run_recipe("store", "log", Path(done.stdout.split()[0]).name, "--store", store).stdout
+    assert "# staged 6 declared inputs" in log
+
+
 def test_depfile_names_unescape_spaces_and_dollars() -> None:
     text = "../o/src/a b.c.o: src/a\\ b.c include/x.h \\\n /usr/include/stdio.h cost$$.h\n"
     assert depfile_names(text) == ["src/a b.c", "include/x.h", "/usr/include/stdio.h",
