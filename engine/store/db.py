@@ -16,10 +16,10 @@ import threading
 from collections.abc import Iterable, Iterator, Set
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from engine.store.errors import StoreError
 
+TYPE_CHECKING = False  # not typing's: a no-op realise imports this module, and not typing
 if TYPE_CHECKING:  # constructed in the methods that return them: ``peek`` needs neither
     from engine.store.nar import Entry
     from engine.store.records import PathInfo

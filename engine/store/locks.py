@@ -97,8 +97,6 @@ def own_temp(tmp: Path) -> str:
 def _release_all() -> None:
     """At exit: remove this process's temporary entries, its owner file last (while it is
     held nobody else removes them), then let the lock go."""
-    from engine.store.fsutil import remove_tree
-
     pid = os.getpid()
     with _guard:
         owned = [(tmp, fd) for (owner, tmp), fd in _owners.items() if owner == pid]
@@ -107,12 +105,22 @@ def _release_all() -> None:
         try:
             for name in os.listdir(tmp):
                 if name.startswith((f"{pid}-", f"{pid}.")) and name != f"{pid}.owner":
-                    remove_tree(Path(tmp) / name)
+                    _remove(Path(tmp) / name)
             os.unlink(Path(tmp) / f"{pid}.owner")
         except OSError:
             pass  # the next clean_temp removes what is left
         finally:
             os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    """A file (a process's roots: all a no-op run leaves) without loading fsutil, or a tree."""
+    try:
+        os.unlink(path)
+    except IsADirectoryError:
+        from engine.store.fsutil import remove_tree
+
+        remove_tree(path)
 
 
 def clean_temp(tmp: Path) -> list[str]:
