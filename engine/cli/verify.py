@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 def run(args: argparse.Namespace) -> int:
     from engine.build.realise import realise
     from engine.cli.progress import Progress
-    from engine.verify import report, runner, update
+    from engine.verify import function, report, runner, update
 
     # --update may be the run that records a golden file the cases name but that is not there yet
     plan, store = open_plan_and_store(args, before_store=lambda plan: _check(args, plan))
@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         building.close()
     jobs = runner.select(plan, result.paths, args.pattern)
+    function.check_symbols(plan, store, jobs)  # a function not in its library: exit 2
     progress = _Progress(len(jobs), quiet=args.json)
     settings = runner.Settings(store=store, use_cache=not args.no_cache)
     try:

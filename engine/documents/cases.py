@@ -113,6 +113,7 @@ def _function(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case) -> 
     signature = parse_signature(raw["function"], doc.pos([*at, "function"]))
     case.signature = signature
     case.tolerance = _finite(doc, [*at, "tolerance"], raw.get("tolerance", 0.0))
+    case.timeout = _finite(doc, [*at, "timeout"], raw.get("timeout", 10.0))  # per row
     want = len(signature.params) + 1
     for r, row in enumerate(raw["table"]):
         if len(row) != want:

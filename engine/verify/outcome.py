@@ -48,6 +48,10 @@ class Outcome:
     # Not reported; kept so that --update can re-record what was observed.
     observed: Observed | None = field(default=None, repr=False, compare=False)
     source: Case | None = field(default=None, repr=False, compare=False)
+    # A function case's failing rows: row index -> what the function returned, and the rows
+    # that crashed or hung (nothing to re-record for those).
+    rows: dict[int, Any] = field(default_factory=dict, repr=False, compare=False)
+    crashed: list[int] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:

@@ -35,6 +35,7 @@ from engine.verify.compare import expected
 from engine.verify.outcome import Observed, Outcome
 
 INLINE_LIMIT = 2048  # bytes; a longer output goes to a golden file
+Rows = dict[int, Any]  # a function case's failing rows: index -> what the function returned
 
 
 class UpdateError(Failure):
@@ -67,15 +68,17 @@ def update(outcomes: Sequence[Outcome]) -> UpdateResult:
     for o in outcomes:
         if o.source is not None:
             by_case.setdefault((o.source.file, o.source.index), []).append(o)
-    edits: dict[Path, list[tuple[Case, Observed]]] = {}
+    edits: dict[Path, list[tuple[Case, Observed | Rows]]] = {}
     for runs in by_case.values():
         if all(o.passed for o in runs):
             continue
         case = runs[0].source
         assert case is not None
-        why = _why_not(runs)
+        why = _why_not_rows(runs) if case.kind == "function" else _why_not(runs)
         if why:
             result.refused.append((case, why))
+        elif case.kind == "function":
+            edits.setdefault(case.file, []).append((case, runs[0].rows))
         else:
             assert runs[0].observed is not None
             edits.setdefault(case.file, []).append((case, runs[0].observed))
@@ -104,7 +107,21 @@ def _why_not(runs: list[Outcome]) -> str | None:
     return None
 
 
-def rewrite(file: Path, cases: Sequence[tuple[Case, Observed]]) -> list[Recorded]:
+def _why_not_rows(runs: list[Outcome]) -> str | None:
+    """A function case is re-recorded when every failing row returned (none crashed or hung)
+    and every target returned the same."""
+    for o in runs:
+        if o.status in ("unsupported", "error"):
+            return o.message
+        if o.crashed:
+            return (f"row {o.crashed[0] + 1} crashed or hung: it has no result to record; "
+                    "fix the function, or the row by hand")
+    if any(o.rows != runs[0].rows for o in runs):
+        return "the targets disagree on its results"
+    return None
+
+
+def rewrite(file: Path, cases: Sequence[tuple[Case, Observed | Rows]]) -> list[Recorded]:
     """Record each (case, observation) into the cases document ``file``; write it if changed."""
     text = file.read_text(encoding="utf-8")
     yaml = _round_trip(text)
@@ -123,7 +140,8 @@ def rewrite(file: Path, cases: Sequence[tuple[Case, Observed]]) -> list[Recorded
     assert isinstance(entries, list)
     recorded = []
     for case, observed in cases:
-        fields = _record(entries[case.index], case, observed, taken)
+        fields = _record_rows(entries[case.index], observed) if isinstance(observed, dict) \
+            else _record(entries[case.index], case, observed, taken)
         if fields:
             recorded.append(Recorded(case, fields))
     if recorded:
@@ -183,6 +201,17 @@ def _record(entry: CommentedMap, case: Case, observed: Observed, taken: set[str]
         expect["exit"] = observed.exit
         fields.append("exit")
     return fields
+
+
+def _record_rows(entry: CommentedMap, rows: Rows) -> list[str]:
+    """The expected result (last cell) of each row that returned something else; the rows'
+    flow style and comments stay."""
+    table = entry.get("table")
+    changed = [i for i in sorted(rows) if isinstance(table, list) and i < len(table)
+               and isinstance(table[i], list) and table[i]]
+    for i in changed:
+        table[i][-1] = rows[i]
+    return [f"table row {i + 1}" for i in changed]
 
 
 def _set_stream(expect: CommentedMap, name: str, data: bytes, case: Case,

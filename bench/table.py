@@ -1,0 +1,94 @@
+"""``python3 -m bench.table``: function-case throughput (issue 6), side by side in one run.
+
+A 100,000-row ``int add(int, int)`` table is called through recipe's worker (rows in batches in
+one contained process, ``engine.verify.table``) and judged; the reference runs one process per
+row (a ``main`` that adds its two arguments, started with ``subprocess``, its output compared),
+timed over ``--exec-rows`` rows and reported as a rate. Medians of ``--reps``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tabulate import tabulate
+
+from bench.process import remove_tree
+from engine.documents.models import Case, Expect
+from engine.documents.signature import parse_signature
+from engine.errors import Pos
+from engine.verify.table import call_rows, judge
+
+LIBRARY = "int add(int a, int b) { return a + b; }\n"
+PROGRAM = ('#include <stdio.h>\n#include <stdlib.h>\n'
+           'int main(int c, char **v) { printf("%d\\n", atoi(v[1]) + atoi(v[2])); return 0; }\n')
+
+
+def build(work: Path) -> tuple[Path, Path]:
+    (work / "add.c").write_text(LIBRARY)
+    (work / "main.c").write_text(PROGRAM)
+    library, program = work / "libadd.so", work / "add"
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", library, work / "add.c"], check=True)
+    subprocess.run(["gcc", "-O2", "-o", program, work / "main.c"], check=True)
+    return library, program
+
+
+def table_case(rows: int) -> Case:
+    pos = Pos(Path("bench.yaml"))
+    case = Case(name="add", kind="function", file=Path("bench.yaml"), index=0, pos=pos,
+                expect=Expect())
+    case.signature = parse_signature("int add(int a, int b)", pos)
+    case.table = [[i, i % 1000, i + i % 1000] for i in range(rows)]
+    return case
+
+
+def worker_rate(library: Path, case: Case, work: Path) -> float:
+    start = time.perf_counter()
+    rows = call_rows(case, library, work / "scratch")
+    failing, _ = judge(case, rows)
+    seconds = time.perf_counter() - start
+    remove_tree(work / "scratch")
+    if failing:
+        raise SystemExit(f"bench.table: {len(failing)} rows failed")
+    return len(case.table) / seconds
+
+
+def exec_rate(program: Path, case: Case, count: int) -> float:
+    start = time.perf_counter()
+    for a, b, want in case.table[:count]:
+        out = subprocess.run([program, str(a), str(b)], capture_output=True, text=True).stdout
+        if int(out) != want:
+            raise SystemExit(f"bench.table: {a} + {b} gave {out}")
+    return count / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m bench.table", description=__doc__)
+    parser.add_argument("--rows", type=int, default=100_000, help="table rows (100000)")
+    parser.add_argument("--exec-rows", type=int, default=2000,
+                        help="rows timed for the process-per-row reference (2000)")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions (5)")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="recipe-bench-table-"))
+    try:
+        library, program = build(work)
+        case = table_case(args.rows)
+        worker = [worker_rate(library, case, work) for _ in range(args.reps)]
+        execs = [exec_rate(program, case, args.exec_rows) for _ in range(args.reps)]
+    finally:
+        remove_tree(work)
+    w, e = statistics.median(worker), statistics.median(execs)
+    print(tabulate([["recipe worker (batches)", f"{w:,.0f}", f"{args.rows:,}", ">= 200,000"],
+                    ["one process per row", f"{e:,.0f}", f"{args.exec_rows:,}", ""],
+                    ["ratio", f"{w / e:,.0f} x", "", ">= 100 x"]],
+                   headers=["int add(int, int)", "rows/s (median)", "rows", "target"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""The function-case format: find the project's shared library, call the table's rows in a
+worker (``engine.verify.table``), judge every row.
+
+The shared object: a project's own ``shared-library`` output when it has one; otherwise a
+*cases library* realised for it — a derivation of the project as ``<name>-cases`` whose only
+output is ``lib<name>-cases.so``, built from every source that does not define ``main`` (as
+the REPL library of ``engine.derive.repl_library``). Every compile is position-independent, so
+its compiles are the project's own, found in the action cache; only the link is new.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.derive.repl_library import library_sources
+from engine.documents.models import Output, Plan
+from engine.verify.outcome import Outcome
+from engine.verify.table import TableError, call_rows, judge, missing_symbol, plain
+
+if TYPE_CHECKING:
+    from engine.verify.runner import Job, Settings
+
+SUFFIX = "-cases"
+_libraries: dict[tuple[str, ...], Path] = {}  # (store, plan, project, target) -> library
+_guard = threading.Lock()
+_locks: dict[tuple[str, ...], threading.Lock] = {}
+
+
+def shared_library(plan: Plan, store: Any, project: str, target: str, path: Path) -> Path:
+    """The shared object of ``project`` built for ``target`` (its store path is ``path``)."""
+    own = next((o for o in plan.projects[project].outputs if o.kind == "shared-library"), None)
+    if own is not None:
+        return path / "lib" / f"lib{own.name}.so"
+    key = (str(store.root), str(plan.file), project, target)
+    with _guard:
+        lock = _locks.setdefault(key, threading.Lock())
+    with lock:  # cases run on several threads: the library is realised once
+        if key not in _libraries:
+            from engine.build.realise import realise
+
+            variant, name = cases_plan(plan, project)
+            result = realise(variant, store, [target], [name])
+            _libraries[key] = result.paths[(name, target)] / "lib" / f"lib{name}.so"
+        return _libraries[key]
+
+
+def cases_plan(plan: Plan, name: str) -> tuple[Plan, str]:
+    """The plan with the cases library of project ``name`` added, and its project name."""
+    project = plan.projects[name]
+    cases_name = name + SUFFIX
+    output = Output(name=cases_name, kind="shared-library", sources=None, pos=project.pos)
+    library = dataclasses.replace(project, name=cases_name, sources=library_sources(project),
+                                  outputs=(output,), cases=[])
+    return dataclasses.replace(plan, projects={**plan.projects, cases_name: library}), cases_name
+
+
+def check_symbols(plan: Plan, store: Any, jobs: Sequence[Job]) -> None:
+    """Before any case runs: every function a function case names is exported by its
+    library (a TableError, exit 2, for the first that is not)."""
+    for job in jobs:
+        case = job.case
+        if case.kind != "function" or case.signature is None:
+            continue
+        library = shared_library(plan, store, job.project, job.target, job.path)
+        if missing_symbol(library, case.signature.name):
+            raise TableError(f"case '{case.name}': {library.name} of project '{job.project}' "
+                             f"has no function '{case.signature.name}'",
+                             "check the name in function:, and that the library exports it "
+                             "(not static, extern \"C\" in C++, #[no_mangle] in Rust)",
+                             pos=case.pos)
+
+
+def run_function_case(job: Job, settings: Settings) -> Outcome:
+    """The format of ``function:`` cases (see engine.verify.runner)."""
+    start = time.monotonic()
+    case = job.case
+    assert job.plan is not None, "a function case needs the plan it comes from"
+    library = shared_library(job.plan, settings.store, job.project, job.target, job.path)
+    scratch = Path(tempfile.mkdtemp(prefix="recipe-table-"))
+    try:
+        rows = call_rows(case, library, scratch, cache=settings.store, protect=[job.path])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    failing, detail = judge(case, rows)
+    n = len(case.table)
+    outcome = Outcome(job.project, job.target, case.name, "failed" if failing else "passed",
+                      time.monotonic() - start, detail=detail, source=case,
+                      message=f"{len(failing)} of {n} rows failed" if failing else f"{n} rows")
+    outcome.rows = {i: plain(rows.values[i]) for i in failing if i not in rows.problems}
+    outcome.crashed = sorted(rows.problems)
+    return outcome

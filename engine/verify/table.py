@@ -1,0 +1,209 @@
+"""Function cases: rows ``[args..., expected]`` against one function of a project's shared
+library, called in batches by a worker process (``table_worker.py``), never in this process.
+
+The worker runs under the containment of a process case (the reaper; Landlock or the write
+guard). A row that crashes or hangs ends the worker; the row is failed with the signal's name
+(or as timed out) and a fresh worker goes on with the rows that have no result yet, so every
+other row passes or fails on its own. Results compare by type: integers and bool exactly,
+floats within the case's ``tolerance`` (a ``float`` result against the expected value rounded
+to float), strings as exact bytes (``null`` for NULL).
+"""
+
+from __future__ import annotations
+
+import json
+import marshal
+import math
+import signal
+import struct
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.documents.models import Case, CType
+from engine.errors import RecipeError
+from engine.verify import table_worker
+from engine.verify.cache import ActionCache
+from engine.verify.process import CAP, CLEAN_ENV, run_argv
+
+WORKER = Path(table_worker.__file__)
+# The outer bound of one worker's run, past the per-row timeout its watchdog keeps.
+_GRACE = 30.0
+
+
+class TableError(RecipeError):
+    """A function case cannot run at all: the function is not in the library."""
+
+
+@dataclass
+class Results:
+    """What the rows gave: ``values[i]`` is row i's result unless ``problems`` has row i
+    (why there is none: a crash, a timeout)."""
+
+    values: list[Any]
+    problems: dict[int, str]
+
+
+def missing_symbol(library: Path, name: str) -> bool:
+    """Whether ``library`` does not export ``name`` (read with ``nm``, not by loading it)."""
+    done = subprocess.run(["nm", "-D", "--defined-only", "--format=posix", str(library)],
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin",
+                                                               "LC_ALL": "C"})
+    if done.returncode != 0:
+        return False  # let the worker say what is wrong with the library
+    return not any(line.split(" ", 1)[0] == name for line in done.stdout.splitlines())
+
+
+def call_rows(case: Case, library: Path, scratch: Path, *, cache: ActionCache | None = None,
+              protect: Sequence[Path] = ()) -> Results:
+    """Call the case's function with every row's arguments."""
+    assert case.signature is not None
+    sig = case.signature
+    arguments = _arguments(case)
+    values: list[Any] = [None] * len(case.table)
+    problems: dict[int, str] = {}
+    pending = list(range(len(case.table)))
+    (scratch / "work").mkdir(parents=True, exist_ok=True)
+    (scratch / "tmp").mkdir(exist_ok=True)
+    attempt = 0
+    while pending:
+        attempt += 1
+        spec, results, progress = (scratch / f"{n}.{attempt}" for n in ("spec", "out", "at"))
+        rows = arguments if attempt == 1 else [arguments[i] for i in pending]
+        with open(spec, "wb") as f:
+            marshal.dump({"library": str(library), "function": sig.name,
+                          "returns": _triple(sig.returns),
+                          "params": [_triple(p) for p in sig.params],
+                          "rows": rows, "timeout": case.timeout}, f)
+        progress.write_bytes(table_worker.NOT_STARTED.to_bytes(8, sys.byteorder, signed=True))
+        results.write_bytes(b"")
+        observed = run_argv(
+            [sys.executable, "-I", "-S", str(WORKER), str(spec), str(results), str(progress)],
+            cwd=scratch / "work", env={**CLEAN_ENV, "TMPDIR": str(scratch / "tmp")},
+            stdin=b"", timeout=case.timeout * len(pending) + _GRACE, cap=CAP,
+            writable=[scratch], cache=cache)
+        done = _read_results(results)
+        if observed.exit == 0 and len(done) == len(pending) and attempt == 1:
+            values = [done[p] for p in range(len(pending))]
+            break
+        for position, value in done.items():
+            values[pending[position]] = value
+        if observed.exit == 0 and len(done) == len(pending):
+            break
+        at = int.from_bytes(progress.read_bytes()[:8], sys.byteorder, signed=True)
+        if at == table_worker.NOT_STARTED:  # loading failed: no row can run
+            why = observed.stderr.decode(errors="replace").strip() or \
+                _why(observed.signal, observed.exit, observed.timed_out, case.timeout)
+            raise TableError(f"case '{case.name}': cannot call {sig.name}() in {library.name}: "
+                             f"{why}", "check the function's name and that the library loads",
+                             pos=case.pos)
+        position = at if 0 <= at < len(pending) and at not in done else \
+            next(p for p in range(len(pending)) if p not in done)
+        problems[pending[position]] = _why(observed.signal, observed.exit, observed.timed_out,
+                                           case.timeout)
+        finished = {pending[p] for p in done} | {pending[position]}
+        pending = [i for i in pending if i not in finished]
+    return Results(values, problems)
+
+
+def judge(case: Case, results: Results) -> tuple[list[int], str]:
+    """The indexes of the failing rows and one line per failure: the call, what it gave."""
+    assert case.signature is not None
+    sig = case.signature
+    returns, tolerance = sig.returns, case.tolerance
+    exact = returns.kind == "int"
+    failing = [i for i, (row, got) in enumerate(zip(case.table, results.values, strict=True))
+               if i in results.problems or not (
+                   (got == row[-1] and type(got) is int) if exact
+                   else matches(returns, row[-1], got, tolerance))]
+    lines = []
+    for i in failing:
+        args, want = case.table[i][:-1], case.table[i][-1]
+        call = f"{sig.name}({', '.join(show(v) for v in args)})"
+        if i in results.problems:
+            lines.append(f"row {i + 1}: {call} {results.problems[i]}; expected {show(want)}")
+        else:
+            lines.append(f"row {i + 1}: {call} returned {show(plain(results.values[i]))}, "
+                         f"expected {show(want)}")
+    return failing, "\n".join(lines)
+
+
+def matches(ctype: CType, want: Any, got: Any, tolerance: float) -> bool:
+    if ctype.kind == "void":
+        return True
+    if ctype.kind == "string":
+        return got is None if want is None else got == want.encode()
+    if ctype.kind == "char":
+        return got == _argument(ctype, want)
+    if ctype.kind == "bool":
+        return got is bool(want) if isinstance(got, bool) else False
+    if ctype.kind == "float":
+        if ctype.bits == 32:
+            want = struct.unpack("f", struct.pack("f", want))[0]
+        if math.isnan(want) or math.isnan(got):
+            return math.isnan(want) and math.isnan(got)
+        return got == want or abs(got - want) <= tolerance
+    return isinstance(got, int) and not isinstance(got, bool) and got == want
+
+
+def plain(value: Any) -> Any:
+    """A result as a document writes it: bytes become text."""
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+
+
+def show(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
+
+
+def _arguments(case: Case) -> list[Any]:
+    """Every row's arguments as ctypes takes them (only text needs converting)."""
+    assert case.signature is not None
+    params = case.signature.params
+    converted = [c for c, p in enumerate(params) if p.kind in ("string", "char")]
+    if not converted:
+        return [row[:-1] for row in case.table]
+    return [[_argument(params[c], v) if c in converted else v for c, v in enumerate(row[:-1])]
+            for row in case.table]
+
+
+def _argument(ctype: CType, value: Any) -> Any:
+    """A document value as ctypes takes it for ``ctype``."""
+    if ctype.kind == "string":
+        return None if value is None else value.encode()
+    if ctype.kind == "char":
+        return value.encode() if isinstance(value, str) else bytes([value & 0xFF])
+    return value
+
+
+def _triple(ctype: CType) -> tuple[str, int, bool]:
+    return (ctype.kind, ctype.bits, ctype.signed)
+
+
+def _read_results(file: Path) -> dict[int, Any]:
+    """Position -> result of every batch the worker finished (a torn last one is dropped)."""
+    found: dict[int, Any] = {}
+    with open(file, "rb") as f:
+        while True:
+            try:
+                first, values = marshal.load(f)
+            except (EOFError, ValueError, TypeError):
+                return found
+            found.update(enumerate(values, first))
+
+
+def _why(signal_name: str | None, exit_code: int | None, timed_out: bool,
+         timeout: float) -> str:
+    if timed_out or signal_name == signal.Signals.SIGALRM.name:
+        return f"timed out after {timeout:g} s"
+    if signal_name is not None:
+        return f"crashed: {signal_name}"
+    return f"ended the worker with exit code {exit_code}"
