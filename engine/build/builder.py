@@ -82,9 +82,8 @@ class DerivationBuild:
             (self.staging / "d").mkdir()
             for dep_project, dep_name in self.drv.data["depends"].items():
                 os.symlink(self.store.path(dep_name), self.staging / "d" / dep_project)
-            compiles = [i for i, a in enumerate(self.drv.actions) if a.kind == "compile"]
-            self._run_batch(compiles)
-            self._run_batch([i for i in range(len(self.drv.actions)) if i not in compiles])
+            for wave in self._waves():
+                self._run_batch(wave)
             self._assemble()
             out = self.staging / "out"
             sources = input_blobs(self.drv)
@@ -112,6 +111,19 @@ class DerivationBuild:
         kept.parent.mkdir(parents=True, exist_ok=True)
         os.rename(self.staging, kept)
         return kept
+
+    def _waves(self) -> list[list[int]]:
+        """Actions grouped so that each reads only what earlier groups made: compiles, then
+        archives and links (for Rust: the rlib, then what uses it). Actions come producers
+        first, so one pass finds each one's depth."""
+        index = {id(a): i for i, a in enumerate(self.drv.actions)}
+        depth: list[int] = []
+        for action in self.drv.actions:
+            producers = [index[id(self.producers[p])] for p in action.inputs
+                         if p in self.producers]
+            depth.append(1 + max((depth[i] for i in producers), default=-1))
+        return [[i for i, d in enumerate(depth) if d == level]
+                for level in range(max(depth, default=-1) + 1)]
 
     # -- files in the build folder ------------------------------------------------------------
 
@@ -173,7 +185,7 @@ class DerivationBuild:
             dest = self.staging / path
             dest.parent.mkdir(parents=True, exist_ok=True)
             self.store.copy_blob(self.digests[path].removeprefix("sha256:"), dest,
-                                 executable=producer.kind == "link")
+                                 executable=_executable(path))
             self.present.add(path)
         except BlobError:
             self.log.append(f"# {producer.label}: its cached {path} is damaged or gone; "
@@ -316,3 +328,8 @@ def _scan_references(tree: Path, candidates: list[str]) -> list[str]:
             data = Path(root, name).read_bytes()
             found.update(c for c in candidates if c.encode() in data)
     return sorted(found)
+
+
+def _executable(path: str) -> bool:
+    """Programs and shared libraries get mode 0755 when copied out of the CAS."""
+    return path.startswith("out/bin/") or path.endswith(".so")

@@ -24,10 +24,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from engine.derive.actions import Action, DepLib, output_file, plan_actions
+from engine.derive.rust_actions import plan_rust_actions
 from engine.documents.models import Plan, Project, TargetSpec
 from engine.errors import RecipeError, UsageError
 from engine.hashing import DigestCache, canonical
 from engine.toolchain.detect import Toolchain, check_spec, resolve
+from engine.toolchain.rust import RustToolchain, resolve_rustc
 
 FORMAT = "recipe-derivation-1"
 
@@ -140,6 +142,7 @@ class Deriver:
         self.make_name = make_name  # Store.make_name: (fingerprint, label) -> store path name
         self.cache_dir = cache_dir
         self.toolchains: dict[str, Toolchain] = {}
+        self.rust: dict[str, RustToolchain] = {}
         self.derived: dict[tuple[str, str], Derivation] = {}
         self.digests = DigestCache(cache_dir / "digests.json")
 
@@ -147,6 +150,11 @@ class Deriver:
         if target.name not in self.toolchains:
             self.toolchains[target.name] = resolve(target, self.cache_dir)
         return self.toolchains[target.name]
+
+    def rust_toolchain(self, target: TargetSpec) -> RustToolchain:
+        if target.name not in self.rust:
+            self.rust[target.name] = resolve_rustc(target, self.cache_dir)
+        return self.rust[target.name]
 
     def derive(self, project_name: str, target_name: str) -> Derivation:
         key = (project_name, target_name)
@@ -158,8 +166,12 @@ class Deriver:
         deps = [self.derive(dep, target_name) for dep in closure(self.plan, project_name)]
         dep_libs = [lib for dep in reversed(deps) for lib in _libraries(dep)]
         cxx = any(p.language == "c++" for p in [project, *(d.project for d in deps)])
-        actions = plan_actions(project, target, toolchain, [d.project.name for d in deps],
-                               dep_libs, cxx)
+        if project.language == "rust":
+            rust = self.rust_toolchain(target)
+            actions = plan_rust_actions(project, target, toolchain, rust, dep_libs, cxx)
+        else:
+            actions = plan_actions(project, target, toolchain, [d.project.name for d in deps],
+                                   dep_libs, cxx)
         data = {
             "format": FORMAT,
             "project": {"name": project.name, "version": project.version,
@@ -171,6 +183,8 @@ class Deriver:
             "depends": {d.project.name: d.name for d in deps},
             "actions": [a.as_json() for a in actions],
         }
+        if project.language == "rust":  # C and C++ derivations keep their exact form
+            data["rust"] = self.rust_toolchain(target).identity
         label = f"{project.name}-{project.version}-{target.name}"
         drv = Derivation(project, target, toolchain, self.make_name(canonical(data), label),
                          data, deps, actions)
@@ -205,16 +219,19 @@ def check_selection(plan: Plan, targets: list[str], projects: list[str] | None) 
     for target in targets:
         check_spec(plan.targets[target])
     for name in projects or plan.projects:
-        for p in [name, *closure(plan, name)]:
-            project = plan.projects[p]
-            if project.language == "rust":
-                raise UnsupportedLanguage(f"project '{p}': language rust cannot be built yet",
-                                          "build C and C++ projects only for now",
-                                          pos=project.pos)
+        project = plan.projects[name]
+        if project.language != "rust":
+            continue
+        for dep in closure(plan, name):
+            if plan.projects[dep].language == "rust":
+                raise UnsupportedLanguage(
+                    f"project '{name}': a rust project cannot depend on another rust project "
+                    f"('{dep}') yet", "put the shared code in one crate, or depend on C or "
+                    "C++ projects only", pos=project.pos)
 
 
 class UnsupportedLanguage(RecipeError):
-    """A project in a language this version cannot build."""
+    """A combination of languages this version cannot build."""
 
 
 def _libraries(dep: Derivation) -> list[DepLib]:

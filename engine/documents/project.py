@@ -49,6 +49,8 @@ def load_project_doc(doc: Doc, ctx: Context) -> tuple[Project, dict[str, Pos]]:
         ctx.tree.check_path(text, base, pos, what="folder", within=base)
         for text, pos in (patterns("include_dirs") if "include_dirs" in d else []))
     outputs = _outputs(doc, ctx, sources)
+    if language == "rust":
+        _check_rust(doc, sources, outputs)
     scope = tuple(d.get("repl", {}).get("scope", ()))
     if language != "rust":
         _check_scope(doc, scope, headers)
@@ -61,6 +63,12 @@ def load_project_doc(doc: Doc, ctx: Context) -> tuple[Project, dict[str, Pos]]:
         cases_doc = read_doc(base / rel, "cases", "the project's cases: patterns must select "
                              "only cases files")
         cases.extend(load_cases_doc(cases_doc, ctx, outputs=outputs, seen=seen))
+    if language == "rust":
+        for case in cases:
+            if case.kind == "eval":
+                raise DocumentError(f"case '{case.name}': eval cases of rust projects are not "
+                                    "supported yet", "use a function case (a #[no_mangle] "
+                                    "extern \"C\" function) or a process case", pos=case.pos)
     project = Project(
         name=d["name"], version=d["version"], language=language, standard=standard,
         dir=Path(os.path.realpath(base)), file=doc.file, pos=doc.pos(["name"]),
@@ -69,6 +77,22 @@ def load_project_doc(doc: Doc, ctx: Context) -> tuple[Project, dict[str, Pos]]:
         compile_flags=tuple(flags.get("compile", ())), link_flags=tuple(flags.get("link", ())),
         depends=depends, outputs=outputs, repl_scope=scope, cases=cases)
     return project, {dep: doc.pos(["depends", j]) for j, dep in enumerate(depends)}
+
+
+def _check_rust(doc: Doc, sources: tuple[str, ...], outputs: tuple[Output, ...]) -> None:
+    """Cargo's layout: a library output is built from src/lib.rs; an executable output names
+    its one crate root."""
+    for j, output in enumerate(outputs):
+        if output.kind != "executable" and "src/lib.rs" not in sources:
+            raise DocumentError(f"output '{output.name}' is a {output.kind}, but the rust "
+                                "project's sources have no src/lib.rs (the library crate root)",
+                                "add src/lib.rs to sources:, or drop the output",
+                                pos=doc.pos(["outputs", j]))
+        if output.kind == "executable" and len(output.sources or ()) != 1:
+            raise DocumentError(f"executable '{output.name}' of a rust project needs exactly one "
+                                "source: its crate root", "write sources: [src/main.rs] (other "
+                                "modules go in the project's sources:)",
+                                pos=doc.pos(["outputs", j]))
 
 
 def define_value(value: str | int | bool | None) -> str:

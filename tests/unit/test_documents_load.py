@@ -335,6 +335,8 @@ def test_standard_must_fit_the_language(tree: Path) -> None:
 
 def test_rust_editions_may_be_numbers(tree: Path) -> None:
     edit(tree / "strutil/project.yaml", "language: c\n", "language: rust\nstandard: 2021\n")
+    (tree / "strutil/src/lib.rs").write_text("pub fn f() {}\n")  # the library crate root
+    edit(tree / "strutil/project.yaml", 'sources: ["src/*.c"', 'sources: ["src/*.c", "src/*.rs"')
     assert load_plan(Path("plan.yaml")).projects["strutil"].standard == "2021"
 
 

@@ -1,0 +1,99 @@
+"""The actions of a Rust project: rustc run directly on crates in cargo's layout (no cargo, no
+network: std only).
+
+``src/lib.rs`` is the library crate, named after the project (``-`` and ``.`` become ``_``);
+each library output is one rustc run of it (``staticlib`` for a static library, ``cdylib``
+for a shared one); an executable output's single source is its crate root and may ``use`` the
+library crate, which is then also built as an ``rlib`` and passed with ``--extern``. Every run
+reads all the project's declared files (a crate's modules are found by rustc), so its key
+covers them all. Dependencies on C and C++ projects are linked in by their libraries.
+
+Determinism: ``--remap-path-prefix`` maps the build and store folders away, ``-C metadata``
+comes from the project's name, version and the output (never from a path or a time), and the
+linker is the target's C compiler, named by absolute path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from engine.derive.actions import STAGING, STORE, Action, DepLib, output_file
+from engine.documents.models import Output, Project, TargetSpec
+from engine.toolchain.detect import Toolchain
+from engine.toolchain.rust import RustToolchain
+
+LIB_ROOT = "src/lib.rs"
+DEFAULT_EDITION = "2021"
+OPT = {
+    "debug": ["-C", "opt-level=0", "-C", "debuginfo=2"],
+    "release": ["-C", "opt-level=3"],
+    "release-debug": ["-C", "opt-level=3", "-C", "debuginfo=2"],
+    "min-size": ["-C", "opt-level=s"],
+}
+CRATE_TYPE = {"static-library": "staticlib", "shared-library": "cdylib", "executable": "bin"}
+
+
+def crate_name(name: str) -> str:
+    return name.replace("-", "_").replace(".", "_")
+
+
+def target_flags(spec: TargetSpec) -> list[str]:
+    flags = list(OPT[spec.opt])
+    if spec.cpu:
+        flags += ["-C", f"target-cpu={spec.cpu}"]
+    if spec.strip:
+        flags += ["-C", "strip=symbols"]
+    for feature in spec.features:
+        flags += ["--cfg", f'feature="{feature}"']
+    return flags
+
+
+def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
+                      rust: RustToolchain, dep_libs: list[DepLib], cxx: bool) -> list[Action]:
+    """One rustc action per output (and one for the rlib that executables use); ``cxx``: a
+    C++ dependency is linked in (the C++ runtime is needed)."""
+    inputs = [f"w/{f}" for f in sorted({*project.sources, *project.headers,
+                                        *(s for o in project.outputs for s in o.sources or ())})]
+    has_lib = LIB_ROOT in project.sources
+    crate = crate_name(project.name)
+    common = [rust.rustc, "--edition", project.standard or DEFAULT_EDITION,
+              *target_flags(spec),
+              f"--remap-path-prefix={STORE}=/recipe/store", f"--remap-path-prefix={STAGING}=.",
+              "-C", f"linker={toolchain.cc}", *project.compile_flags]
+    links = [a for lib in dep_libs for a in ("-C", f"link-arg=../d/{lib.project}/{lib.file}")]
+    links += ["-C", "link-arg=-lstdc++"] if cxx else []
+    actions: list[Action] = []
+    rlib = f"o/rust/lib{crate}.rlib"
+    if has_lib and any(o.kind == "executable" for o in project.outputs):
+        argv = [*common, "--crate-name", crate, "--crate-type", "rlib",
+                "-C", f"metadata={_metadata(project, 'rlib')}", "-o", f"../{rlib}", LIB_ROOT]
+        actions.append(Action("rustc", f"lib{crate}.rlib", argv, inputs, [rlib], []))
+    for output in project.outputs:
+        actions.append(_output_action(project, spec, output, common, links, inputs, crate,
+                                      rlib if actions else None))
+    return actions
+
+
+def _output_action(project: Project, spec: TargetSpec, output: Output, common: list[str],
+                   links: list[str], inputs: list[str], crate: str,
+                   rlib: str | None) -> Action:
+    target = output_file(output)
+    lto = ["-C", "lto=fat"] if spec.lto else []
+    if output.kind == "executable":
+        root = (output.sources or ("src/main.rs",))[0]
+        name = crate_name(output.name)
+        extern = ["--extern", f"{crate}=../{rlib}"] if rlib else []
+        argv = [*common, *lto, "--crate-name", name, "--crate-type", "bin",
+                "-C", f"metadata={_metadata(project, output.name)}", *extern, *links,
+                "-o", f"../{target}", root]
+        return Action("rustc", output.name, argv, [*inputs, *([rlib] if rlib else [])],
+                      [target], [0] if rlib else [])
+    argv = [*common, *lto, "--crate-name", crate, "--crate-type", CRATE_TYPE[output.kind],
+            "-C", f"metadata={_metadata(project, output.name)}", *links,
+            "-o", f"../{target}", LIB_ROOT]
+    return Action("rustc", output.name, argv, inputs, [target], [])
+
+
+def _metadata(project: Project, what: str) -> str:
+    """rustc's symbol disambiguator: from names only, so equal inputs give equal outputs."""
+    return hashlib.sha256(f"{project.name}\0{project.version}\0{what}".encode()).hexdigest()[:16]

@@ -1,0 +1,129 @@
+"""Rust projects built with rustc directly, in cargo's layout (issue 6): a library crate, an
+executable that uses it, process and function cases, reproducible and relocatable builds."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_recipe, write_tree
+
+pytestmark = pytest.mark.skipif(shutil.which("rustc") is None, reason="needs rustc")
+
+TREE = {
+    "plan.yaml": """
+        kind: plan
+        projects: ["*/project.yaml"]
+        targets:
+          release: {opt: release}
+          small: {opt: min-size, strip: true, lto: true}
+        default_targets: [release]
+    """,
+    "counter/project.yaml": """
+        kind: project
+        name: word-counter
+        version: 0.1.0
+        language: rust
+        standard: "2021"
+        sources: ["src/*.rs"]
+        outputs:
+          - {name: counter, kind: static-library}
+          - {name: counter-dyn, kind: shared-library}
+          - {name: wc, kind: executable, sources: [src/main.rs]}
+    """,
+    "counter/src/lib.rs": """
+        mod split;
+        pub use split::words;
+
+        #[no_mangle]
+        pub extern "C" fn count_words(text: *const std::os::raw::c_char) -> usize {
+            let text = unsafe { std::ffi::CStr::from_ptr(text) };
+            words(&text.to_string_lossy()).count()
+        }
+
+        #[no_mangle]
+        pub extern "C" fn scale(x: f64, by: i32) -> f64 { x * by as f64 }
+    """,
+    "counter/src/split.rs": """
+        pub fn words(text: &str) -> impl Iterator<Item = &str> { text.split_whitespace() }
+    """,
+    "counter/src/main.rs": """
+        use std::io::Read;
+        fn main() {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).unwrap();
+            println!("{}", word_counter::words(&text).count());
+        }
+    """,
+    "counter/cases/cases.yaml": """
+        kind: cases
+        cases:
+          - name: counts stdin
+            run: wc
+            stdin: "the quick  brown fox\\n"
+            expect: {stdout: "4\\n"}
+          - name: count table
+            function: size_t count_words(const char *text)
+            table: [["a b c", 3], ["", 0], ["  one  ", 1]]
+          - name: scales
+            function: double scale(double x, int by)
+            table: [[1.5, 2, 3.0], [2, -1, -2]]
+    """,
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return write_tree(tmp_path / "src", TREE)
+
+
+def test_a_rust_project_builds_and_its_process_and_function_cases_pass(project: Path) -> None:
+    store = project.parent / "store"
+    done = run_recipe("verify", project / "plan.yaml", "--store", store)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout
+    (path,) = store.glob("*-word-counter-0.1.0-release")
+    assert sorted(p.name for p in (path / "lib").iterdir()) == ["libcounter-dyn.so", "libcounter.a"]
+    ran = subprocess.run([path / "bin/wc"], input="a b\n", capture_output=True, text=True)
+    assert ran.stdout == "2\n"
+    assert not list(store.glob("*-cases-*"))  # its own cdylib serves the function cases
+
+
+def test_rust_builds_are_reproducible_and_relocatable(tmp_path: Path) -> None:
+    paths = []
+    for n in (1, 2):
+        src = write_tree(tmp_path / f"checkout{n}" / ("deep/" * n), TREE)
+        done = run_recipe("realise", src / "plan.yaml", "-t", "small", "--store",
+                          tmp_path / f"store{n}")
+        assert done.returncode == 0, done.stderr
+        paths.append(Path(done.stdout.split()[0]))
+    assert paths[0].name == paths[1].name
+    for rel in ("bin/wc", "lib/libcounter.a", "lib/libcounter-dyn.so"):
+        assert (paths[0] / rel).read_bytes() == (paths[1] / rel).read_bytes(), rel
+        assert b"checkout" not in (paths[0] / rel).read_bytes()
+
+
+def test_editing_a_module_rebuilds_and_a_no_op_builds_nothing(project: Path) -> None:
+    store = project.parent / "store"
+    first = run_recipe("realise", project / "plan.yaml", "--store", store)
+    assert first.returncode == 0, first.stderr
+    again = run_recipe("realise", project / "plan.yaml", "--store", store)
+    assert again.stdout == first.stdout and "building" not in again.stderr
+    split = project / "counter/src/split.rs"
+    split.write_text(split.read_text().replace("split_whitespace()", "split(' ')"))
+    third = run_recipe("realise", project / "plan.yaml", "--store", store)
+    assert third.returncode == 0 and third.stdout != first.stdout
+
+
+def test_a_library_output_without_lib_rs_is_one_line_exit_2(project: Path) -> None:
+    (project / "counter/src/lib.rs").rename(project / "counter/src/core.rs")
+    main = project / "counter/src/main.rs"
+    main.write_text("fn main() {}\n")
+    done = run_recipe("realise", project / "plan.yaml", "--store", project.parent / "store")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "counter/project.yaml:8:5: output 'counter' is a static-library, but the rust " \
+        "project's sources have no src/lib.rs" in done.stderr
+    assert not (project.parent / "store").exists()
