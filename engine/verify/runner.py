@@ -15,12 +15,13 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.documents.models import Case, Plan
 from engine.verify import cache
 from engine.verify.compare import compare
+from engine.verify.eval import run_eval_case
 from engine.verify.outcome import Outcome, Status
 from engine.verify.process import CAP, CannotRun, kill_running, run_process
 
@@ -36,6 +37,8 @@ class Job:
     case: Case
     path: Path  # the store path of the (project, target)
     plan_dir: Path | None = None  # read-only to the case, as the store is
+    # the plan the case comes from: an eval case prepares the project's REPL scope from it
+    plan: Plan | None = field(default=None, compare=False, repr=False)
 
     @property
     def selector(self) -> str:
@@ -64,7 +67,7 @@ def select(plan: Plan, paths: Mapping[tuple[str, str], Path],
     jobs = []
     for project, target in keys:
         for case in plan.projects[project].cases:
-            job = Job(project, target, case, paths[(project, target)], plan.dir)
+            job = Job(project, target, case, paths[(project, target)], plan.dir, plan)
             if pattern is None or pattern in job.selector:
                 jobs.append(job)
     return jobs
@@ -139,7 +142,7 @@ def run_unsupported(job: Job, settings: Settings) -> Outcome:
 
 FORMATS: dict[str, Format] = {
     "process": run_process_case,
-    "eval": run_unsupported,
+    "eval": run_eval_case,
     "function": run_unsupported,
 }
 

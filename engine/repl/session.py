@@ -1,0 +1,82 @@
+"""A REPL session: one project x target prepared once, then any number of submissions.
+
+``recipe eval`` is a session of one submission; ``recipe repl`` keeps one open. A runner used
+once in a session is kept in memory (and on disk, in its temporary folder) until the session
+closes, so a repeated submission neither compiles nor copies anything.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+from engine.documents.models import Plan
+from engine.repl import child
+from engine.repl.child import Confine, Ended
+from engine.repl.runner import Runner, build, check_code, runner_key
+from engine.repl.scope import Scope, prepare
+from engine.store import Store
+
+
+def default_works(plan: Plan, project: str) -> Path:
+    """``.recipe/works/<project>`` beside the plan."""
+    return plan.file.parent / ".recipe" / "works" / project
+
+
+def history_file(works: Path) -> Path:
+    """The interactive history, beside the workspace (the submissions cannot reach it)."""
+    return works.parent / f"{works.name}.history"
+
+
+class Session:
+    def __init__(self, plan: Plan, store: Store, project: str, target: str | None = None, *,
+                 works: Path | None = None, confine: Confine | None = None,
+                 reporter: Any = None) -> None:
+        self.store = store
+        self.target = target or plan.default_targets[0]
+        self.scope: Scope = prepare(plan, store, project, self.target, reporter)
+        self.works = (works or default_works(plan, project)).absolute()
+        self.confine = confine
+        self._runners: dict[str, Runner] = {}
+        self._kept: list[Runner] = []
+
+    def compile(self, code: str, keep: bool = False) -> Runner:
+        """The runner of a submission (``keep``: its generated source stays on disk)."""
+        check_code(code)
+        known = self._runners.get(runner_key(self.scope, code))
+        if known is not None and not keep and known.executable.is_file():
+            return Runner(known.key, known.executable, known.folder, True, known.diagnostics)
+        runner = build(self.scope, self.store, code, keep)
+        if keep:
+            self._kept.append(runner)
+        else:
+            old = self._runners.pop(runner.key, None)
+            if old is not None:
+                old.remove()
+            self._runners[runner.key] = runner
+        return runner
+
+    def run(self, runner: Runner, *, stdin: int | IO[bytes] | None = None,
+            stdout: int | IO[bytes] | None = None,
+            stderr: int | IO[bytes] | None = None) -> Ended:
+        """Run a runner in the workspace, with a fresh private temporary folder."""
+        tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=runner.folder))
+        try:
+            return child.run(runner.executable, self.works, tmp, stdin=stdin, stdout=stdout,
+                             stderr=stderr, confine=self.confine)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def close(self) -> None:
+        """Remove the runners' temporary folders (not those kept with ``--keep-tmp``)."""
+        for runner in self._runners.values():
+            runner.remove()
+        self._runners.clear()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
