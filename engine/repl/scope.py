@@ -208,8 +208,9 @@ def _precompile(scope: Scope, store: Store, header: Path) -> None:
         except (RecipeError, OSError, KeyError):
             gch.unlink(missing_ok=True)  # compile it again
     kind = "c++-header" if scope.language == "c++" else "c-header"
-    argv = [*scope.concrete(scope.compile_template), "-x", kind, header.name, "-o", gch.name]
-    done = subprocess.run(argv, cwd=scope.folder, env={**scope.env, "TMPDIR": str(scope.folder)},
+    argv = [*scope.concrete(scope.compile_template), "-x", kind, str(header), "-o", str(gch)]
+    # From w/, as the library's compiles ran: the include folders are relative to it.
+    done = subprocess.run(argv, cwd=scope.folder / "w", env={**scope.env, "TMPDIR": str(scope.folder)},
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           errors="replace")
     if done.returncode != 0:
