@@ -49,7 +49,8 @@ def open_session(args: argparse.Namespace) -> Any:
         check_project(plan, args.repl_project, target)
 
     plan, store = open_plan_and_store(args, before_store=check)
-    progress = Progress(quiet=args.json)
+    # Off a terminal, stderr is the submission's alone: no "building ..." lines in it.
+    progress = Progress(quiet=args.json or not sys.stderr.isatty())
     try:
         return Session(plan, store, args.repl_project, args.repl_target,
                        works=Path(args.works) if args.works else None,

@@ -210,7 +210,8 @@ def _precompile(scope: Scope, store: Store, header: Path) -> None:
     kind = "c++-header" if scope.language == "c++" else "c-header"
     argv = [*scope.concrete(scope.compile_template), "-x", kind, str(header), "-o", str(gch)]
     # From w/, as the library's compiles ran: the include folders are relative to it.
-    done = subprocess.run(argv, cwd=scope.folder / "w", env={**scope.env, "TMPDIR": str(scope.folder)},
+    done = subprocess.run(argv, cwd=scope.folder / "w",
+                          env={**scope.env, "TMPDIR": str(scope.folder)},
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           errors="replace")
     if done.returncode != 0:
