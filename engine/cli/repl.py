@@ -49,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
                 elif name is not None:
                     print(f"recipe: unknown command {name}; try one of {', '.join(COMMANDS)}")
                 elif text.strip():
-                    _submit(session, text, args.keep_tmp)
+                    try:
+                        _submit(session, text, args.keep_tmp)
+                    except KeyboardInterrupt:  # between compiling and running
+                        print("\nrecipe: interrupted", file=sys.stderr)
         finally:
             history.save()
     return 0
