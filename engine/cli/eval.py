@@ -43,6 +43,7 @@ def open_session(args: argparse.Namespace) -> Any:
     from engine.repl.scope import check_project
     from engine.repl.session import Session
     from engine.verify import landlock
+    from engine.verify.writeguard import Guard
 
     def check(plan: Any) -> None:
         target = args.repl_target or plan.default_targets[0]
@@ -55,7 +56,7 @@ def open_session(args: argparse.Namespace) -> Any:
         return Session(plan, store, args.repl_project, args.repl_target,
                        works=Path(args.works) if args.works else None,
                        confine=landlock.spawn if landlock.abi() > 0 else None,
-                       reporter=progress)
+                       guard=None if landlock.abi() > 0 else Guard, reporter=progress)
     finally:
         progress.close()
 

@@ -75,7 +75,11 @@ def _submit(session: Session, text: str, keep: bool) -> None:
     if keep:
         print(f"recipe: generated files kept in {runner.folder}", file=sys.stderr)
     sys.stdout.flush()
-    ended = session.run(runner)
+    try:
+        ended = session.run(runner)
+    except RecipeError as error:  # it wrote where it must not (seen without Landlock)
+        print(f"recipe: {error.render()}", file=sys.stderr)
+        return
     if ended.interrupted:
         print("\nrecipe: interrupted", file=sys.stderr)
     elif ended.signal:

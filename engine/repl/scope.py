@@ -74,6 +74,7 @@ class Scope:
     link_template: list[str]  # libraries and link flags, with @STORE@
     identity: dict[str, Any]
     env: dict[str, str]  # the environment of compiles
+    paths: tuple[str, ...] = ()  # store path names: the library's and its dependencies'
 
     @property
     def title(self) -> str:
@@ -126,7 +127,8 @@ def prepare(plan: Plan, store: Store, project: str, target: str,
         link_template=_link_template(drv, cxx and found.language == "c", spec),
         identity=drv.toolchain.identity,
         env={"PATH": drv.toolchain.env_path, "LC_ALL": "C", "TZ": "UTC",
-             "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH), "HOME": "/homeless-shelter"})
+             "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH), "HOME": "/homeless-shelter"},
+        paths=(drv.name, *(d.name for d in drv.deps)))
     scope.pch_key = canonical_hash({
         "format": source.FORMAT, "kind": "repl-pch", "template": source.template_digest(),
         "library": drv.name, "scope": list(found.repl_scope), "language": found.language,

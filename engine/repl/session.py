@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from engine.documents.models import Plan
+from engine.errors import Failure
 from engine.repl import child
 from engine.repl.child import Confine, Ended
 from engine.repl.runner import Runner, build, check_code, runner_key
@@ -30,11 +32,25 @@ def history_file(works: Path) -> Path:
     return works.parent / f"{works.name}.history"
 
 
+class WroteReadOnly(Failure):
+    """Seen where Landlock is missing: the submission changed the store or the sources."""
+
+
+#: ``guard(protect, skip)``: snapshots folders; ``.changes()`` after the run lists what changed
+#: below ``protect`` but not below ``skip`` (``engine.verify.writeguard.Guard`` has this shape).
+GuardFactory = Callable[[list[Path], list[Path]], Any]
+
+
 class Session:
+    """``confine`` keeps a submission from writing outside its workspace (Landlock); where
+    there is none, ``guard`` notices such writes after the run and fails the submission."""
+
     def __init__(self, plan: Plan, store: Store, project: str, target: str | None = None, *,
                  works: Path | None = None, confine: Confine | None = None,
-                 reporter: Any = None) -> None:
+                 guard: GuardFactory | None = None, reporter: Any = None) -> None:
         self.store = store
+        self.plan_dir = plan.dir
+        self.guard = guard
         self.target = target or plan.default_targets[0]
         self.scope: Scope = prepare(plan, store, project, self.target, reporter)
         self.works = (works or default_works(plan, project)).absolute()
@@ -63,11 +79,21 @@ class Session:
             stderr: int | IO[bytes] | None = None) -> Ended:
         """Run a runner in the workspace, with a fresh private temporary folder."""
         tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=runner.folder))
+        self.works.mkdir(parents=True, exist_ok=True)  # before a guard's first look
+        protect = [self.store.path(name) for name in self.scope.paths] + [self.plan_dir]
+        watch = self.guard(protect, [self.store.root, self.works]) if self.guard else None
         try:
-            return child.run(runner.executable, self.works, tmp, stdin=stdin, stdout=stdout,
-                             stderr=stderr, confine=self.confine)
+            ended = child.run(runner.executable, self.works, tmp, stdin=stdin, stdout=stdout,
+                              stderr=stderr, confine=self.confine)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        wrote = watch.changes() if watch is not None else []
+        if wrote:
+            shown = ", ".join(wrote[:3]) + (f" and {len(wrote) - 3} more" if len(wrote) > 3
+                                            else "")
+            raise WroteReadOnly(f"the submission wrote into read-only {shown}",
+                                "write below $RECIPE_WORKS instead")
+        return ended
 
     def close(self) -> None:
         """Remove the runners' temporary folders (not those kept with ``--keep-tmp``)."""

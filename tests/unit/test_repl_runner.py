@@ -220,3 +220,15 @@ def test_empty_and_broken_submissions(tmp_path: Path) -> None:
         kept = Path(caught.value.what.split("generated file: ")[1].split(",")[0])
         assert kept.is_file() and "this is not C;" in kept.read_text()
         shutil.rmtree(kept.parent)
+
+
+def test_without_landlock_a_write_into_the_sources_fails_the_submission(tmp_path: Path) -> None:
+    from engine.repl.session import WroteReadOnly
+    from engine.verify.writeguard import Guard
+
+    plan = make_plan(tmp_path / "src")
+    target = tmp_path / "src/calc/planted"
+    with session(plan, tmp_path / "store", guard=Guard) as s:
+        assert run_capture(s, 'FILE *f = fopen("fine", "w"); fclose(f);', tmp_path)[2] == 0
+        with pytest.raises(WroteReadOnly, match="wrote into read-only .*planted"):
+            s.run(s.compile(f'FILE *f = fopen("{target}", "w"); fclose(f);'))
