@@ -119,6 +119,72 @@ PROJECTS = {
     """,
 }
 
+# A C project over a C++ library, and a Rust project the REPL has nothing to do with.
+MIXED = {
+    "cxxlib/project.yaml": """
+        kind: project
+        name: cxxlib
+        version: 1.0.0
+        language: c++
+        sources: ["src/*.cpp"]
+        headers: ["include/*.h"]
+        public_headers: ["include/cxxlib.h"]
+        include_dirs: [include]
+        outputs:
+          - {name: cxxlib, kind: static-library}
+    """,
+    "cxxlib/include/cxxlib.h": """
+        #ifdef __cplusplus
+        extern "C" {
+        #endif
+        int cxx_len(const char *s);
+        #ifdef __cplusplus
+        }
+        #endif
+    """,
+    "cxxlib/src/len.cpp": """
+        #include <string>
+        #include "cxxlib.h"
+        extern "C" int cxx_len(const char *s) { return static_cast<int>(std::string(s).size()); }
+    """,
+    "cuser/project.yaml": """
+        kind: project
+        name: cuser
+        version: 1.0.0
+        language: c
+        sources: ["src/*.c"]
+        headers: ["include/*.h"]
+        public_headers: ["include/cuser.h"]
+        include_dirs: [include]
+        depends: [cxxlib]
+        outputs:
+          - {name: cuser, kind: static-library}
+        repl:
+          scope: [include/cuser.h]
+    """,
+    "cuser/include/cuser.h": """
+        #include "cxxlib.h"
+        int cuser_double_len(const char *s);
+    """,
+    "cuser/src/cuser.c": """
+        #include "cuser.h"
+        int cuser_double_len(const char *s) { return 2 * cxx_len(s); }
+    """,
+    "rusty/project.yaml": """
+        kind: project
+        name: rusty
+        version: 1.0.0
+        language: rust
+        sources: ["src/*.rs"]
+        outputs:
+          - {name: rusty, kind: static-library}
+    """,
+    "rusty/src/lib.rs": """
+        pub fn nothing() {}
+    """,
+}
+
+
 _WRAPPER = """#!/bin/sh
 # logs each call, then runs the real compiler
 printf '%%s\\n' "$*" >> "%(log)s"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_recipe
-from tests.repl_projects import make_plan
+from tests.repl_projects import MIXED, make_plan
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +164,9 @@ def test_a_repeated_eval_is_fast_enough_to_not_have_compiled(plan: Path) -> None
     t0 = time.monotonic()
     assert evaluate(plan, "return 0; /* warm */").returncode == 0
     assert time.monotonic() - t0 < 30  # sanity only: test_repl_runner checks the compile count
+
+
+def test_a_rust_project_elsewhere_in_the_plan_does_not_stop_eval(tmp_path: Path) -> None:
+    plan = make_plan(tmp_path / "src", extra=MIXED)
+    done = run_recipe("eval", plan, "-p", "cuser", "-e", 'printf("%d\\n", cuser_double_len("ab"));')
+    assert (done.stdout, done.returncode) == ("4\n", 0), done.stderr

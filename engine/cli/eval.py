@@ -49,6 +49,9 @@ def open_session(args: argparse.Namespace) -> Any:
         target = args.repl_target or plan.default_targets[0]
         check_project(plan, args.repl_project, target)
 
+    # What open_plan_and_store checks: this one project (not every project of the plan).
+    args.project = [args.repl_project]
+    args.target = [args.repl_target] if args.repl_target else None
     plan, store = open_plan_and_store(args, before_store=check)
     # Off a terminal, stderr is the submission's alone: no "building ..." lines in it.
     progress = Progress(quiet=args.json or not sys.stderr.isatty())

@@ -17,7 +17,7 @@ from engine.repl.runner import CompileError, EmptySubmission, runner_key
 from engine.repl.scope import NoScope, ScopeMissing, check_project
 from engine.repl.session import Session
 from engine.store import Store
-from tests.repl_projects import calls, make_plan, make_wrappers
+from tests.repl_projects import MIXED, calls, make_plan, make_wrappers
 
 
 def session(plan_file: Path, store: Path, project: str = "calc", **kw: object) -> Session:
@@ -232,3 +232,12 @@ def test_without_landlock_a_write_into_the_sources_fails_the_submission(tmp_path
         assert run_capture(s, 'FILE *f = fopen("fine", "w"); fclose(f);', tmp_path)[2] == 0
         with pytest.raises(WroteReadOnly, match="wrote into read-only .*planted"):
             s.run(s.compile(f'FILE *f = fopen("{target}", "w"); fclose(f);'))
+
+
+def test_a_c_project_over_a_cxx_library_in_a_plan_with_rust(tmp_path: Path) -> None:
+    """The C++ runtime is linked for a C scope over C++ code; a Rust project elsewhere in the
+    plan is none of the REPL's business."""
+    plan = make_plan(tmp_path / "src", extra=MIXED)
+    with session(plan, tmp_path / "store", "cuser") as s:
+        assert run_capture(s, 'printf("%d\\n", cuser_double_len("abc"));',
+                           tmp_path) == ("6\n", "", 0)

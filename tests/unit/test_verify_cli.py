@@ -31,7 +31,7 @@ TREE = {
         cases:
           - {name: says hi, run: hi, expect: {stdout: "hi\\n"}}
           - {name: says no, run: no, expect: {stdout: "nope\\n"}}
-          - {name: in scope, eval: 'x;', expect: {stdout: ""}}
+          - {name: in scope, function: "int f(void)", table: [[1]]}
     """,
 }
 
@@ -47,7 +47,7 @@ def test_report_and_exit_code(plan: SimpleNamespace, capsys: pytest.CaptureFixtu
     assert main(["verify", "plan.yaml", "--store", plan.store_arg, "-j", "2"]) == 1
     out = capsys.readouterr().out
     assert "=== FAILED greet/release: says no: stdout and exit code differ" in out
-    assert "=== UNSUPPORTED greet/release: in scope: eval cases are not supported yet" in out
+    assert "=== UNSUPPORTED greet/release: in scope: function cases are not supported yet" in out
     assert out.splitlines()[-1] == "1 passed, 1 failed, 1 unsupported"
     # The second run comes from the outcome cache.
     assert main(["verify", "plan.yaml", "--store", plan.store_arg, "-k", "hi"]) == 0
@@ -71,7 +71,7 @@ def test_update_records_and_still_fails_on_unsupported(
     assert main(["verify", "plan.yaml", "--store", plan.store_arg, "--update"]) == 1
     out = capsys.readouterr().out
     assert "cases.yaml: says no: stdout, exit\n" in out
-    assert "not updated " in out and "in scope: eval cases are not supported yet" in out
+    assert "not updated " in out and "in scope: function cases are not supported yet" in out
     text = (plan.dir / "greet" / "cases.yaml").read_text()
     assert '{name: says no, run: no, expect: {stdout: "no\\n", exit: 2}}' in text
     # Without the unsupported case, an update run ends with everything matching: exit 0.
