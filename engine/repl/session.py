@@ -56,7 +56,6 @@ class Session:
         self.works = (works or default_works(plan, project)).absolute()
         self.confine = confine
         self._runners: dict[str, Runner] = {}
-        self._kept: list[Runner] = []
 
     def compile(self, code: str, keep: bool = False) -> Runner:
         """The runner of a submission (``keep``: its generated source stays on disk)."""
@@ -66,12 +65,11 @@ class Session:
             return Runner(known.key, known.executable, known.folder, True, known.diagnostics)
         runner = build(self.scope, self.store, code, keep)
         if keep:
-            self._kept.append(runner)
-        else:
-            old = self._runners.pop(runner.key, None)
-            if old is not None:
-                old.remove()
-            self._runners[runner.key] = runner
+            return runner  # left on disk, as asked
+        old = self._runners.pop(runner.key, None)
+        if old is not None:
+            old.remove()
+        self._runners[runner.key] = runner
         return runner
 
     def run(self, runner: Runner, *, stdin: int | IO[bytes] | None = None,
