@@ -241,3 +241,19 @@ def test_a_c_project_over_a_cxx_library_in_a_plan_with_rust(tmp_path: Path) -> N
     with session(plan, tmp_path / "store", "cuser") as s:
         assert run_capture(s, 'printf("%d\\n", cuser_double_len("abc"));',
                            tmp_path) == ("6\n", "", 0)
+
+
+def test_a_lost_scope_folder_comes_back_from_the_cas_and_gc_keeps_the_runners(
+        logged, tmp_path: Path) -> None:
+    plan, log = logged
+    store = tmp_path / "store"
+    code = 'printf("%d\\n", calc_quad(2));'
+    with session(plan, store) as s:
+        assert run_capture(s, code, tmp_path)[0] == "8\n"
+    shutil.rmtree(store / ".recipe/cache/repl")
+    report = Store.open(store).gc()  # the repl: root keeps the library, which keeps the rest
+    assert report.deleted == [] and report.actions == 0
+    with session(plan, store) as s:
+        assert (s.scope.folder / "scope.h.gch").is_file()
+        assert s.compile(code).cached
+    assert (calls(log, "c-header"), calls(log, "runner.c")) == (1, 1)
