@@ -107,7 +107,7 @@ def prepare(plan: Plan, store: Store, project: str, target: str,
             reporter: Any = None) -> Scope:
     """Realise the project's library (or its REPL library) for ``target`` and make its scope
     folder. The library's path is rooted as ``repl:<plan>/<project>/<target>``."""
-    from engine.build import realise
+    from engine.build.realise import realise
 
     found = check_project(plan, project, target)
     rplan, selected = repl_plan(plan, project)
