@@ -73,11 +73,14 @@ def test_warnings_are_shown_on_every_run(plan: Path) -> None:
      "recipe: the submission is empty; pass some C or C++ code with -e"),
     (["-p", "calc", "-t", "nope", "-e", "return 0;"],
      "recipe: unknown target 'nope'; the plan has: release, debug"),
+    (["-p", "calc", "--works", "store/.recipe/x", "-e", "return 0;"],
+     "recipe: the workspace {root}/store/.recipe/x is inside the store; a submission may "
+     "never write into the store: pass another --works folder"),
 ])
 def test_bad_input_is_one_line_and_exit_2(plan: Path, args: list[str], line: str) -> None:
     done = run_recipe("eval", plan, *args, cwd=plan.parent)
     assert done.returncode == 2
-    assert one_line(done.stderr) == line
+    assert one_line(done.stderr) == line.replace("{root}", str(plan.parent))
 
 
 def test_a_missing_scope_header_is_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.documents.models import Plan
-from engine.errors import Failure
+from engine.errors import Failure, UsageError
 from engine.repl import child
 from engine.repl.child import Confine, Ended
 from engine.repl.runner import Runner, build, check_code, runner_key
@@ -54,6 +54,10 @@ class Session:
         self.target = target or plan.default_targets[0]
         self.scope: Scope = prepare(plan, store, project, self.target, reporter)
         self.works = (works or default_works(plan, project)).absolute()
+        if self.works.resolve().is_relative_to(store.root.resolve()):
+            raise UsageError(f"the workspace {self.works} is inside the store",
+                             "a submission may never write into the store: pass another "
+                             "--works folder")
         self.confine = confine
         self._runners: dict[str, Runner] = {}
 
