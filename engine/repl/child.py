@@ -55,8 +55,7 @@ def environment(works: Path, tmp: Path) -> dict[str, str]:
 
 def run(executable: Path, works: Path, tmp: Path, *, stdin: int | IO[bytes] | None = None,
         stdout: int | IO[bytes] | None = None, stderr: int | IO[bytes] | None = None,
-        confine: Confine | None = None, on_start: Callable[[Popen], None] | None = None
-        ) -> Ended:
+        confine: Confine | None = None) -> Ended:
     """Run ``executable`` in the workspace ``works`` until it ends or ^C; ``stdin`` defaults
     to /dev/null (the terminal belongs to recipe)."""
     works.mkdir(parents=True, exist_ok=True)
@@ -68,8 +67,6 @@ def run(executable: Path, works: Path, tmp: Path, *, stdin: int | IO[bytes] | No
                                 stdout=stdout, stderr=stderr, process_group=0)
 
     proc = confine([works, tmp], start) if confine is not None else start()
-    if on_start is not None:
-        on_start(proc)
     interrupted = False
     try:
         while True:

@@ -115,8 +115,7 @@ def _compile(scope: Scope, store: Store, code: str, key: str, folder: Path,
     diagnostics = done.stderr + done.stdout
     if done.returncode != 0:
         kept = "kept" if keep else "removed; --keep-tmp keeps it"
-        error = CompileError(f"the submission does not compile (generated file: {src}, {kept})",
-                             "fix the submission")
+        error = CompileError(f"the submission does not compile (generated file: {src}, {kept})")
         error.detail = diagnostics
         raise error
     store.put_action(key, {"outputs": {"runner": store.put_file(executable),
