@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from engine.documents.models import Case
 
-Status = Literal["passed", "failed", "unsupported", "error"]
-STATUSES: tuple[Status, ...] = ("passed", "failed", "unsupported", "error")
+Status = Literal["passed", "failed", "error"]
+STATUSES: tuple[Status, ...] = ("passed", "failed", "error")
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def summary(outcomes: Sequence[Outcome]) -> dict[str, int]:
 
 
 def summary_line(outcomes: Sequence[Outcome]) -> str:
-    """E.g. ``12 passed, 1 failed, 2 unsupported (5 cached)``."""
+    """E.g. ``12 passed, 1 failed, 2 error (5 cached)``."""
     counts = summary(outcomes)
     parts = [f"{counts[s]} {s}" for s in STATUSES if counts[s]]
     line = ", ".join(parts) or "no cases"
@@ -93,8 +93,7 @@ def junit_xml(outcomes: Sequence[Outcome]) -> ET.ElementTree:
             if o.passed:
                 continue
             tag = "error" if o.status == "error" else "failure"
-            message = o.message if o.status != "unsupported" else f"unsupported: {o.message}"
-            node = ET.SubElement(case, tag, message=_xml_text(message), type=o.status)
+            node = ET.SubElement(case, tag, message=_xml_text(o.message), type=o.status)
             node.text = _xml_text(o.detail)
     ET.indent(root)
     return ET.ElementTree(root)
@@ -119,7 +118,7 @@ def write_junit(outcomes: Sequence[Outcome], path: Path) -> None:
 def _counts(node: ET.Element, outcomes: Sequence[Outcome]) -> None:
     counts = summary(outcomes)
     node.set("tests", str(counts["total"]))
-    node.set("failures", str(counts["failed"] + counts["unsupported"]))
+    node.set("failures", str(counts["failed"]))
     node.set("errors", str(counts["error"]))
     node.set("skipped", "0")
     node.set("time", f"{sum(o.seconds for o in outcomes):.3f}")

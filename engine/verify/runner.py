@@ -21,6 +21,7 @@ from pathlib import Path
 from engine.documents.models import Case, Plan
 from engine.verify import cache
 from engine.verify.compare import compare
+from engine.verify.eval import run_eval_case
 from engine.verify.function import run_function_case
 from engine.verify.outcome import Outcome, Status
 from engine.verify.process import CAP, CannotRun, kill_running, run_process
@@ -135,14 +136,9 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
     return outcome
 
 
-def run_unsupported(job: Job, settings: Settings) -> Outcome:
-    return _outcome(job, "unsupported", time.monotonic(),
-                    message=f"{job.case.kind} cases are not supported yet")
-
-
 FORMATS: dict[str, Format] = {
     "process": run_process_case,
-    "eval": run_unsupported,
+    "eval": run_eval_case,
     "function": run_function_case,
 }
 

@@ -89,7 +89,7 @@ def update(outcomes: Sequence[Outcome]) -> UpdateResult:
 
 def _why_not(runs: list[Outcome]) -> str | None:
     for o in runs:
-        if o.status in ("unsupported", "error"):
+        if o.status == "error":
             return o.message
         obs = o.observed
         if obs is None or not obs.completed or obs.signal:
@@ -111,7 +111,7 @@ def _why_not_rows(runs: list[Outcome]) -> str | None:
     """A function case is re-recorded when every failing row returned (none crashed or hung)
     and every target returned the same."""
     for o in runs:
-        if o.status in ("unsupported", "error"):
+        if o.status == "error":
             return o.message
         if o.crashed:
             return (f"row {o.crashed[0] + 1} crashed or hung: it has no result to record; "

@@ -47,8 +47,9 @@ def test_report_and_exit_code(plan: SimpleNamespace, capsys: pytest.CaptureFixtu
     assert main(["verify", "plan.yaml", "--store", plan.store_arg, "-j", "2"]) == 1
     out = capsys.readouterr().out
     assert "=== FAILED greet/release: says no: stdout and exit code differ" in out
-    assert "=== UNSUPPORTED greet/release: in scope: eval cases are not supported yet" in out
-    assert out.splitlines()[-1] == "1 passed, 1 failed, 1 unsupported"
+    assert "=== ERROR greet/release: in scope: greet/project.yaml:2:7: project 'greet' has no " \
+        "REPL scope" in out
+    assert out.splitlines()[-1] == "1 passed, 1 failed, 1 error"
     # The second run comes from the outcome cache.
     assert main(["verify", "plan.yaml", "--store", plan.store_arg, "-k", "hi"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "1 passed (1 cached)"
@@ -61,20 +62,22 @@ def test_json_and_junit(plan: SimpleNamespace, tmp_path: Path,
                  "--junit", str(junit), "-t", "release", "-p", "greet"])
     assert code == 1
     data = json.loads(capsys.readouterr().out)
-    assert data["summary"]["failed"] == 1 and data["summary"]["unsupported"] == 1
-    assert [o["status"] for o in data["outcomes"]] == ["passed", "failed", "unsupported"]
-    assert ET.parse(junit).getroot().get("failures") == "2"
+    assert data["summary"]["failed"] == 1 and data["summary"]["error"] == 1
+    assert [o["status"] for o in data["outcomes"]] == ["passed", "failed", "error"]
+    root = ET.parse(junit).getroot()
+    assert (root.get("failures"), root.get("errors")) == ("1", "1")
 
 
-def test_update_records_and_still_fails_on_unsupported(
+def test_update_records_and_still_fails_on_an_error(
         plan: SimpleNamespace, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", "plan.yaml", "--store", plan.store_arg, "--update"]) == 1
     out = capsys.readouterr().out
     assert "cases.yaml: says no: stdout, exit\n" in out
-    assert "not updated " in out and "in scope: eval cases are not supported yet" in out
+    assert "not updated " in out and "in scope: greet/project.yaml:2:7: project 'greet' has no " \
+        "REPL scope" in out
     text = (plan.dir / "greet" / "cases.yaml").read_text()
     assert '{name: says no, run: no, expect: {stdout: "no\\n", exit: 2}}' in text
-    # Without the unsupported case, an update run ends with everything matching: exit 0.
+    # Without the case in error, an update run ends with everything matching: exit 0.
     assert main(["verify", "plan.yaml", "--store", plan.store_arg, "--update",
                  "-k", "says"]) == 0
     capsys.readouterr()

@@ -262,12 +262,20 @@ def test_missing_executable_is_an_error_outcome(store_path: Path, tmp_path: Path
     assert outcome.status == "error" and "no executable 'nope'" in outcome.message
 
 
-def test_eval_and_function_cases_are_unsupported(store_path: Path, tmp_path: Path) -> None:
-    case = make_case(tmp_path)
+def test_a_function_case_without_its_plan_is_an_error(store_path: Path,
+                                                      tmp_path: Path) -> None:
+    case = make_case(tmp_path)  # function cases run: tests/unit/test_function_cases.py
+    case.kind = "function"
+    outcome = run_case(store_path, case)
+    assert outcome.status == "error" and "a function case needs the plan" in outcome.message
+
+
+def test_an_eval_case_without_its_plan_is_an_error(store_path: Path, tmp_path: Path) -> None:
+    case = make_case(tmp_path)  # eval cases run: tests/unit/test_repl_eval_cases.py
     case.kind = "eval"
     outcome = run_case(store_path, case)
-    assert (outcome.status, outcome.message) == ("unsupported",
-                                                 "eval cases are not supported yet")
+    assert (outcome.status, outcome.message) == ("error",
+                                                 "eval cases need the plan and its store")
 
 
 def test_a_crashing_format_is_an_error_not_a_crash(store_path: Path, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Reporters: the text table and summary, JUnit XML (unsupported is a failure), JSON."""
+"""Reporters: the text table and summary, JUnit XML, JSON."""
 
 from __future__ import annotations
 
@@ -14,15 +14,14 @@ OUTCOMES = [
     Outcome("wc", "release", "cached one", "passed", 0.0, cached=True),
     Outcome("wc", "debug", "counts lines", "failed", 0.02, message="stdout differs",
             detail="--- expected stdout\n+++ observed stdout\n@@ -1 +1 @@\n-1\n+2\n"),
-    Outcome("wc", "debug", "in scope", "unsupported", 0.0,
-            message="eval cases are not supported yet"),
+    Outcome("wc", "debug", "in scope", "failed", 0.0, message="1 of 3 rows failed"),
     Outcome("str", "release", "bad \x1b name", "error", 0.0, message="boom\x00",
             detail="Traceback\x07\n"),
 ]
 
 
 def test_summary_line_counts_every_status() -> None:
-    assert summary_line(OUTCOMES) == "2 passed, 1 failed, 1 unsupported, 1 error (1 cached)"
+    assert summary_line(OUTCOMES) == "2 passed, 2 failed, 1 error (1 cached)"
     assert summary_line([]) == "no cases"
 
 
@@ -32,12 +31,12 @@ def test_text_report_has_table_details_and_summary() -> None:
     assert lines[0].split() == ["project", "target", "case", "outcome", "time"]
     assert any("passed (cached)" in line for line in lines)
     assert "=== FAILED wc/debug: counts lines: stdout differs\n--- expected stdout" in text
-    assert "=== UNSUPPORTED wc/debug: in scope: eval cases are not supported yet" in text
+    assert "=== FAILED wc/debug: in scope: 1 of 3 rows failed" in text
     assert "counts words: " not in text  # passed cases have no detail
-    assert lines[-1] == "2 passed, 1 failed, 1 unsupported, 1 error (1 cached)"
+    assert lines[-1] == "2 passed, 2 failed, 1 error (1 cached)"
 
 
-def test_junit_counts_unsupported_as_failures(tmp_path: Path) -> None:
+def test_junit_counts_failures_and_errors(tmp_path: Path) -> None:
     path = tmp_path / "reports" / "junit.xml"
     write_junit(OUTCOMES, path)
     root = ET.parse(path).getroot()
@@ -49,7 +48,7 @@ def test_junit_counts_unsupported_as_failures(tmp_path: Path) -> None:
     assert debug.get("failures") == "2" and debug.find(".//skipped") is None
     failures = debug.findall("testcase/failure")
     assert [f.get("message") for f in failures] == [
-        "stdout differs", "unsupported: eval cases are not supported yet"]
+        "stdout differs", "1 of 3 rows failed"]
     assert failures[0].text is not None and "-1\n+2" in failures[0].text
     error = suites["str/release"].find("testcase/error")
     assert error is not None and error.get("message") == "boom\\x00"
@@ -57,8 +56,7 @@ def test_junit_counts_unsupported_as_failures(tmp_path: Path) -> None:
 
 def test_json_has_outcomes_and_summary() -> None:
     data = json.loads(json.dumps(to_json(OUTCOMES)))
-    assert data["summary"] == {"passed": 2, "failed": 1, "unsupported": 1, "error": 1,
-                               "cached": 1, "total": 5}
+    assert data["summary"] == {"passed": 2, "failed": 2, "error": 1, "cached": 1, "total": 5}
     assert data["outcomes"][2] == {
         "project": "wc", "target": "debug", "case": "counts lines", "status": "failed",
         "seconds": 0.02, "message": "stdout differs", "detail": OUTCOMES[2].detail,

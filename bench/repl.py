@@ -1,0 +1,148 @@
+"""``python3 -m bench.repl``: the REPL's speed against plain g++ (issue 5), side by side.
+
+A C++20 project whose REPL scope header includes ``<iostream>`` is written to a temporary
+folder and realised; then, interleaved, ``--reps`` times each (medians reported):
+
+- plain g++: ``g++ -std=c++20`` compile + link + run of the very translation unit the REPL
+  generates (scope header, submission in main, the project's library), no precompiled header;
+- eval, new submission: ``recipe eval`` of a submission never seen before (a fresh process:
+  Python's start, the plan, a no-op realise, the compile with the precompiled scope, the run);
+- repl, new submission: the same inside a running session, as ``recipe repl`` does per line;
+- eval and repl, repeated submission: the same submission again (the runner from the cache);
+- the submission's own run time: the runner executed directly.
+
+Targets: a new submission <= 0.5 x plain g++; a repeated one <= 0.05 s plus its own run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from tabulate import tabulate
+
+PROJECT = {
+    "plan.yaml": "kind: plan\nprojects: [\"*/project.yaml\"]\ntargets:\n"
+                 "  release: {opt: release}\ndefault_targets: [release]\n",
+    "geo/project.yaml": "kind: project\nname: geo\nversion: 1.0.0\nlanguage: c++\n"
+                        "standard: c++20\nsources: [\"src/*.cpp\"]\nheaders: [\"include/*.hpp\"]\n"
+                        "public_headers: [include/geo.hpp]\ninclude_dirs: [include]\n"
+                        "outputs:\n  - {name: geo, kind: static-library}\n"
+                        "repl:\n  scope: [include/geo.hpp]\n",
+    "geo/include/geo.hpp": "#pragma once\n#include <iostream>\n"
+                           "namespace geo { double area(double w, double h); }\n",
+    "geo/src/geo.cpp": "#include \"geo.hpp\"\ndouble geo::area(double w, double h) "
+                       "{ return w * h; }\n",
+}
+SUBMISSION = 'std::cout << "area " << geo::area({n}, 2) << std::endl;'
+
+
+def write_project(root: Path) -> Path:
+    for rel, text in PROJECT.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root / "plan.yaml"
+
+
+def run_ok(argv: list[str], **kw: object) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+    if done.returncode != 0:
+        raise SystemExit(f"bench.repl: {' '.join(argv)} failed:\n{done.stderr}")
+
+
+def timed(step: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m bench.repl", description=__doc__.split(
+        "\n")[0])
+    parser.add_argument("--reps", type=int, default=5, help="repetitions (default 5)")
+    reps = parser.parse_args(argv).reps
+    from engine.documents.load import load_plan
+    from engine.repl import source
+    from engine.repl.session import Session
+    from engine.store import Store
+
+    root = Path(tempfile.mkdtemp(prefix="recipe-bench-repl-"))
+    try:
+        plan_file = write_project(root / "src")
+        store = root / "store"
+        cli = [sys.executable, "-m", "engine.cli.main", "eval", str(plan_file), "-p", "geo",
+               "--store", str(store), "-e"]
+        run_ok([*cli, SUBMISSION.format(n=0)])  # realise and precompile the scope: once
+        session = Session(load_plan(plan_file), Store.open(store), "geo")
+        plain = root / "plain"
+        plain.mkdir()
+        (plain / "geo.hpp").write_text(PROJECT["geo/include/geo.hpp"])
+        library = next(a for a in session.scope.concrete(session.scope.link_template)
+                       if a.endswith(".a"))
+        samples: dict[str, list[float]] = {k: [] for k in (
+            "plain", "eval new", "repl new", "eval repeated", "repl repeated", "own run")}
+        repeated = SUBMISSION.format(n=1)
+        run_ok([*cli, repeated])
+        runner = session.compile(repeated)
+        plain_steps = [["g++", "-std=c++20", "tu.cpp", library, "-o", "tu"], ["./tu"]]
+        for rep in range(reps):
+            n = 1000 + rep * 10
+            unit = source.runner_source("c++", SUBMISSION.format(n=n), "geo (release)").replace(
+                '#include "scope.hpp"', '#include <iostream>\n#include "geo.hpp"')
+            (plain / "tu.cpp").write_text(unit)
+            samples["plain"].append(timed(partial(_steps, plain_steps, plain)))
+            samples["eval new"].append(timed(partial(run_ok, [*cli, SUBMISSION.format(n=n + 1)])))
+            samples["repl new"].append(timed(partial(_in_session, session,
+                                                     SUBMISSION.format(n=n + 2))))
+            samples["eval repeated"].append(timed(partial(run_ok, [*cli, repeated])))
+            samples["repl repeated"].append(timed(partial(_in_session, session, repeated)))
+            samples["own run"].append(timed(partial(run_ok, [str(runner.executable)], cwd=root)))
+        session.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(render(samples, reps))
+    return 0
+
+
+def _steps(steps: list[list[str]], cwd: Path) -> None:
+    for argv in steps:
+        run_ok(argv, cwd=cwd)
+
+
+def _in_session(session: object, code: str) -> None:
+    runner = session.compile(code)  # type: ignore[attr-defined]
+    with open(os.devnull, "wb") as sink:
+        ended = session.run(runner, stdout=sink)  # type: ignore[attr-defined]
+    if ended.code != 0:
+        raise SystemExit(f"bench.repl: the submission exited {ended.code}")
+
+
+def render(samples: dict[str, list[float]], reps: int) -> str:
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    own = med["own run"]
+    rows = [["plain g++ -std=c++20, compile+link+run", med["plain"], "", "", "", ""]]
+    for name in ("eval new", "repl new"):
+        ratio = med[name] / med["plain"]
+        rows.append([f"{name} submission", med[name], "plain g++", f"{ratio:.2f}",
+                     "<= 0.5 x", "yes" if ratio <= 0.5 else "NO"])
+    for name in ("eval repeated", "repl repeated"):
+        over = med[name] - own
+        rows.append([f"{name} submission", med[name], "own run", f"+{over:.3f} s",
+                     "<= +0.05 s", "yes" if over <= 0.05 else "NO"])
+    rows.append(["the submission's own run", own, "", "", "", ""])
+    table = tabulate(rows, headers=["scenario", "median s", "against", "ratio / overhead",
+                                    "target", "met"], floatfmt=".3f")
+    return f"medians of {reps}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}\n{table}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Compiling a submission into a runner, through the store's action cache.
+
+A runner is content-addressed. Its key is the sha256 (hex) of the canonical JSON of::
+
+    {"format": "recipe-repl-1", "kind": "repl-runner",
+     "pch": <the scope's key: library store path name, scope, flags, toolchain identity>,
+     "compile": <driver and flags, with @SCOPE@/@STORE@ placeholders>,
+     "link": <libraries by store path name, link flags>,
+     "toolchain": <the toolchain identity>, "title": <project (target)>,
+     "code": <the submission, exactly>}
+
+No clock, no absolute path of the store, the sources or a temporary folder, no environment.
+Its result maps ``runner`` (the executable) and ``diagnostics`` (what the compiler printed: the
+warnings, replayed on every hit as ccache does) to blobs of the CAS, and is attached to the
+library's store path, so a collection keeps it for as long as that path lives.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import Failure, RecipeError, UsageError
+from engine.hashing import canonical_hash
+from engine.repl import source
+from engine.repl.scope import Scope
+from engine.store import Store
+
+
+class EmptySubmission(UsageError):
+    """A submission with nothing but white space."""
+
+
+class CompileError(Failure):
+    """The submission does not compile; ``detail`` holds the compiler's words verbatim."""
+
+
+@dataclass
+class Runner:
+    """A compiled submission, ready to run from ``folder`` (a temporary folder of ours)."""
+
+    key: str
+    executable: Path
+    folder: Path
+    cached: bool
+    diagnostics: str  # the compiler's warnings (empty when it said nothing)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def check_code(code: str) -> str:
+    if not code.strip():
+        raise EmptySubmission("the submission is empty", "pass some C or C++ code with -e")
+    if "\0" in code:
+        raise UsageError("the submission holds a NUL character", "remove it")
+    return code
+
+
+def runner_key(scope: Scope, code: str) -> str:
+    return canonical_hash({
+        "format": source.FORMAT, "kind": "repl-runner", "pch": scope.pch_key,
+        "compile": scope.compile_template, "link": scope.link_template,
+        "toolchain": scope.identity, "title": scope.title, "code": code})
+
+
+def lookup(store: Store, key: str, folder: Path) -> Runner | None:
+    """The cached runner of ``key``, copied into ``folder``; None on a miss."""
+    result = store.get_action(key)
+    if result is None:
+        return None
+    executable = folder / "runner"
+    try:
+        store.copy_blob(result["outputs"]["runner"], executable, executable=True)
+        diagnostics = store.read_blob(result["outputs"]["diagnostics"]).decode(errors="replace")
+    except (RecipeError, OSError, KeyError, TypeError):
+        executable.unlink(missing_ok=True)
+        return None  # a damaged entry is a miss: compile again
+    return Runner(key, executable, folder, True, diagnostics)
+
+
+def build(scope: Scope, store: Store, code: str, keep: bool = False) -> Runner:
+    """The runner of ``code``: from the cache, else compiled and linked (and cached). The
+    generated source stays in the runner's folder with ``keep``."""
+    check_code(code)
+    key = runner_key(scope, code)
+    folder = Path(tempfile.mkdtemp(prefix="recipe-repl-"))
+    try:
+        if keep:
+            _write_source(scope, code, folder)
+        found = lookup(store, key, folder)
+        if found is not None:
+            return found
+        return _compile(scope, store, code, key, folder, keep)
+    except BaseException:
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _compile(scope: Scope, store: Store, code: str, key: str, folder: Path,
+             keep: bool) -> Runner:
+    src = _write_source(scope, code, folder)
+    executable = folder / "runner"
+    # One driver run compiles and links: a second one would cost its start-up again.
+    argv = [*scope.concrete(scope.compile_template), "-iquote", str(scope.folder),
+            f"-ffile-prefix-map={folder}=.", str(src), "-o", str(executable),
+            *scope.concrete(scope.link_template)]
+    done = subprocess.run(argv, cwd=scope.folder / "w", env={**scope.env, "TMPDIR": str(folder)},
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          errors="replace")
+    diagnostics = done.stderr + done.stdout
+    if done.returncode != 0:
+        kept = "kept" if keep else "removed; --keep-tmp keeps it"
+        error = CompileError(f"the submission does not compile (generated file: {src}, {kept})")
+        error.detail = diagnostics
+        raise error
+    store.put_action(key, {"outputs": {"runner": store.put_file(executable),
+                                       "diagnostics": store.put_blob(diagnostics.encode())}})
+    store.attach(scope.library, actions=[key])
+    return Runner(key, executable, folder, False, diagnostics)
+
+
+def _write_source(scope: Scope, code: str, folder: Path) -> Path:
+    src = folder / source.runner_name(scope.language)
+    src.write_text(source.runner_source(scope.language, code, scope.title))
+    return src
+

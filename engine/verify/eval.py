@@ -1,0 +1,119 @@
+"""The eval-case format: a REPL submission (``eval:``) compiled in the project's scope and run
+like a process case — stdout, stderr and exit code compared, ``--update`` re-records.
+
+The runner comes from ``engine.repl`` (content-addressed: an unchanged case does not compile);
+it runs through ``process.run_argv`` with the same containment as a process case (the reaper,
+Landlock or the write check, a timeout, output caps) in a fresh scratch folder whose ``works``
+is the case's ``RECIPE_WORKS``: empty at the start of every case, so cases stay independent.
+
+Outcome cache key: sha256 (hex) of the canonical JSON of
+``{"v": 1, "kind": "eval-case", "runner": <the runner's key>}`` (the runner key covers the
+submission, the scope, the library's store path name, flags and toolchain); the result is an
+observation as for process cases (``cache.py``), attached to the library's store path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.documents.models import Plan
+from engine.errors import RecipeError
+from engine.hashing import canonical_hash
+from engine.repl import child
+from engine.repl.runner import CompileError, build, runner_key
+from engine.repl.scope import Scope, prepare
+from engine.store import Store
+from engine.verify import cache, landlock
+from engine.verify.compare import compare
+from engine.verify.outcome import Observed, Outcome, Status
+from engine.verify.process import CannotRun, run_argv
+from engine.verify.writeguard import Guard
+
+if TYPE_CHECKING:
+    from engine.verify.runner import Job, Settings
+
+# (id(plan), id(store), project, target) -> (plan, store, scope): holding the plan and the
+# store keeps their ids from being reused by a later run in the same process.
+_scopes: dict[tuple[int, int, str, str], tuple[Plan, Store, Scope]] = {}
+_preparing: dict[tuple[int, int, str, str], threading.Lock] = {}
+_guard = threading.Lock()
+
+
+def run_eval_case(job: Job, settings: Settings) -> Outcome:
+    """Compile (or find) the case's runner, run it contained, compare."""
+    start = time.monotonic()
+    store, plan = settings.store, job.plan
+    if not isinstance(store, Store) or plan is None:
+        return _outcome(job, "error", start, "eval cases need the plan and its store")
+    code = job.case.code or ""
+    try:
+        scope = _scope(plan, store, job.project, job.target)
+        key = canonical_hash({"v": 1, "kind": "eval-case", "runner": runner_key(scope, code)})
+        observed = cache.lookup(store, key) if settings.use_cache else None
+        cached = observed is not None
+        if observed is None:
+            runner = build(scope, store, code)
+            try:
+                observed = _run(job, runner.executable, store, settings.cap)
+            finally:
+                runner.remove()
+            cache.record(store, key, observed, owner=scope.library)
+    except CompileError as error:
+        return _outcome(job, "failed", start, "the submission does not compile",
+                        detail=error.detail or "")
+    except (RecipeError, CannotRun) as error:
+        text = error.render() if isinstance(error, RecipeError) else str(error)
+        return _outcome(job, "error", start, text, detail=getattr(error, "detail", "") or "")
+    status, message, detail = compare(job.case, observed, settings.cap)
+    outcome = _outcome(job, status, start, message, detail=detail, cached=cached)
+    outcome.observed = observed
+    return outcome
+
+
+def _scope(plan: Plan, store: Store, project: str, target: str) -> Scope:
+    """Each project x target is prepared once per run, however many cases and threads ask."""
+    key = (id(plan), id(store), project, target)
+    with _guard:
+        lock = _preparing.setdefault(key, threading.Lock())
+    with lock:
+        if key not in _scopes:
+            _scopes[key] = (plan, store, prepare(plan, store, project, target))
+        return _scopes[key][2]
+
+
+def _run(job: Job, executable: Path, store: Store, cap: int) -> Observed:
+    scratch = Path(tempfile.mkdtemp(prefix="recipe-case-"))
+    works, tmp = scratch / "works", scratch / "tmp"
+    works.mkdir()
+    tmp.mkdir()
+    protect = [job.path] + ([job.plan_dir] if job.plan_dir is not None else [])
+    guard = Guard(protect, [job.path.parent]) if landlock.abi() == 0 else None
+    try:
+        observed = run_argv([str(executable)], cwd=works, env=child.environment(works, tmp),
+                            stdin=b"", timeout=job.case.timeout, cap=cap, writable=[scratch],
+                            cache=store)
+    finally:
+        wrote = guard.changes() if guard is not None else []
+        _remove(scratch)
+    if wrote:
+        assert guard is not None
+        observed = dataclasses.replace(observed, wrote=tuple(wrote), wrote_alone=guard.alone)
+    return observed
+
+
+def _remove(folder: Path) -> None:
+    from engine.verify.runner import _remove_tree  # a case may leave its folder read-only
+
+    _remove_tree(folder)
+
+
+def _outcome(job: Job, status: Status, start: float, message: str, *,
+             detail: str = "", cached: bool = False) -> Outcome:
+    return Outcome(job.project, job.target, job.case.name, status,
+                   seconds=time.monotonic() - start, message=message, detail=detail,
+                   cached=cached, source=job.case)
