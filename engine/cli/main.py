@@ -13,7 +13,7 @@ import sys
 
 from engine import __version__
 
-COMMANDS = ("realise", "verify", "show", "validate", "store")
+COMMANDS = ("realise", "verify", "show", "validate", "store", "check", "release")
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
