@@ -28,14 +28,15 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.cli.common import open_plan_and_store, print_json
+    from engine.cli.common import open_plan_and_store, print_json, store_dir
     from engine.cli.progress import Progress
-    from engine.release.release import check_out, release, source_date_epoch
+    from engine.release.release import check_out, check_out_against, release, source_date_epoch
 
     out = Path(args.out).absolute()
     epoch = source_date_epoch(os.environ)
     check_out(out, args.force)  # before the plan is loaded or the store opened
-    plan, store = open_plan_and_store(args)
+    plan, store = open_plan_and_store(args, lambda plan: check_out_against(
+        out, plan, store_dir(args, plan.file, plan.store)))
     progress = Progress(quiet=args.json)
     try:
         done = release(plan, store, out, targets=args.target or list(plan.default_targets),
