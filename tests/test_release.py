@@ -174,10 +174,18 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, args: l
     assert sorted(os.listdir(tmp_path)) == ["src"]
 
 
-def test_out_overlapping_the_plan_is_refused_even_forced(tmp_path: Path) -> None:
+def test_out_overlapping_the_plan_or_the_store_is_refused_even_forced(tmp_path: Path) -> None:
     src = checkout(tmp_path / "src")
-    done = run_recipe("release", src / "plan.yaml", "--store", tmp_path / "store",
-                      "--out", src, "--force")
-    assert done.returncode == 2
-    assert done.stderr.startswith(f"recipe: --out {src} overlaps the plan ({src})")
-    assert (src / "plan.yaml").is_file()
+    store = tmp_path / "store"
+    for out, line in ((src, f"recipe: --out {src} overlaps the plan's folder"),
+                      (store / "x", f"recipe: --out {store / 'x'} overlaps the store"),
+                      (src / "greet/src", f"recipe: --out {src / 'greet/src'} holds "
+                                          f"{src / 'greet/src/greet.c'}, a file of the plan")):
+        done = run_recipe("release", src / "plan.yaml", "--store", store, "--out", out,
+                          "--force")
+        assert done.returncode == 2
+        assert done.stderr == f"{line}; name a folder of its own for the release\n"
+    assert (src / "greet/src/greet.c").is_file() and not store.exists()
+    # A folder of its own inside the plan's folder is fine (``--out dist`` beside the plan).
+    done = run_recipe("release", src / "plan.yaml", "--store", store, "--out", src / "dist")
+    assert done.returncode == 0, done.stderr

@@ -131,8 +131,8 @@ def run(rebuild: Rebuild, targets: list[str],
                             "run the same recipe in both") from None
 
 
-def copy_checkout(plan: Plan, dest: Path) -> Path:
-    """Copy what the plan declares below ``dest``, at the same relative paths; the plan."""
+def plan_files(plan: Plan) -> set[Path]:
+    """Every file the plan declares: documents, sources and headers, the files cases name."""
     files = {plan.dir / plan.file.name}
     for project in plan.projects.values():
         files.add(project.file)
@@ -142,7 +142,12 @@ def copy_checkout(plan: Plan, dest: Path) -> Path:
             named = [case.stdin_file, case.expect.stdout_file, case.expect.stderr_file,
                      *case.files]
             files.update(case.folder / n for n in named if n)
-    for file in sorted(files):
+    return files
+
+
+def copy_checkout(plan: Plan, dest: Path) -> Path:
+    """Copy what the plan declares below ``dest``, at the same relative paths; the plan."""
+    for file in sorted(plan_files(plan)):
         rel = os.path.relpath(os.path.realpath(file), plan.dir)
         if rel.startswith(".."):  # the loader refused escapes: a link swapped since
             raise RebuildFailed(f"{file} is no longer inside the plan's folder",

@@ -20,9 +20,10 @@ from engine.build.events import Reporter
 from engine.build.realise import realise
 from engine.derive.derivation import Derivation
 from engine.documents.models import Plan
-from engine.errors import Failure, UsageError
+from engine.errors import Failure, UsageError, display_path
 from engine.release import provenance
 from engine.release.archive import write_tarball
+from engine.release.rebuild import plan_files
 from engine.store import Store
 from engine.store.fsutil import exchange, remove_tree
 from engine.toolchain.flags import SOURCE_DATE_EPOCH
@@ -78,12 +79,19 @@ def check_out(out: Path, force: bool) -> None:
 
 
 def check_out_against(out: Path, plan: Plan, store_root: Path) -> None:
-    """``--force`` must never delete the plan's documents or the store."""
+    """``--force`` must never delete the plan's documents or sources, or the store."""
     out = Path(os.path.realpath(out))
-    for what, folder in (("the plan", plan.dir), ("the store", Path(os.path.realpath(store_root)))):
-        if folder.is_relative_to(out) or out.is_relative_to(folder):
-            raise UsageError(f"--out {out} overlaps {what} ({folder})",
-                             "name a folder outside the plan's folder and the store")
+    store_root = Path(os.path.realpath(store_root))
+    if plan.dir.is_relative_to(out) or store_root.is_relative_to(out) or \
+            out.is_relative_to(store_root):
+        what = "the store" if out.is_relative_to(store_root) or \
+            store_root.is_relative_to(out) else "the plan's folder"
+        raise UsageError(f"--out {out} overlaps {what}",
+                         "name a folder of its own for the release")
+    inside = [f for f in plan_files(plan) if Path(os.path.realpath(f)).is_relative_to(out)]
+    if inside:
+        raise UsageError(f"--out {out} holds {display_path(min(inside))}, a file of the plan",
+                         "name a folder of its own for the release")
 
 
 def release(plan: Plan, store: Store, out: Path, *, targets: list[str],
