@@ -27,10 +27,18 @@ def run(args: argparse.Namespace) -> int:
 
     plan, store = open_plan_and_store(args)
     progress = Progress(quiet=args.json)
+
+    def announce(what: str) -> None:
+        if progress.live:
+            sys.stderr.write(f"\r\x1b[K{what}")
+            sys.stderr.flush()
+        elif not args.json:
+            print(what, file=sys.stderr, flush=True)
+
     try:
         report = check(plan, store, args.target or list(plan.default_targets), args.project,
                        args.jobs, keep=args.keep, use_diffoscope=not args.no_diffoscope,
-                       reporter=progress)
+                       reporter=progress, announce=announce)
     finally:
         progress.close()
     if args.json:

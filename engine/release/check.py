@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -52,8 +53,10 @@ class CheckReport:
 
 def check(plan: Plan, store: Store, targets: list[str], projects: list[str] | None = None,
           jobs: int | None = None, keep: bool = False, use_diffoscope: bool = True,
-          reporter: Reporter | None = None) -> CheckReport:
-    """Realise, rebuild in a varied environment, and compare every derivation."""
+          reporter: Reporter | None = None,
+          announce: Callable[[str], None] | None = None) -> CheckReport:
+    """Realise, rebuild in a varied environment, and compare every derivation. ``announce``
+    hears, in words, when the rebuild starts (it may take as long as the first build)."""
     result = realise(plan, store, targets, projects, jobs, reporter=reporter)
     everything: dict[str, Derivation] = {}
     for drv in result.derivations:
@@ -62,6 +65,8 @@ def check(plan: Plan, store: Store, targets: list[str], projects: list[str] | No
     folder = Path(tempfile.mkdtemp(prefix="recipe-check-"))
     try:
         again = rebuild.prepare(plan, store.root, folder, jobs or os.cpu_count() or 1)
+        if announce:
+            announce(f"rebuilding {len(everything)} derivations in {folder}")
         rebuild.run(again, targets, projects)
         with Store.open(again.store, create=False) as second:
             rebuilt = _by_key(second.paths())
