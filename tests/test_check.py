@@ -18,7 +18,8 @@ import pytest
 from tests.conftest import run_recipe, write_tree
 from tests.projects import GREET_LIB
 
-# gcc, then random bytes after a linked executable (trailing bytes do not stop it running).
+# gcc, then random bytes (or what ``leak`` prints) after a linked executable (trailing bytes do
+# not stop it running).
 NOISY_CC = """#!/bin/sh
 out=; prev=; compile=0
 for a in "$@"; do
@@ -28,17 +29,17 @@ for a in "$@"; do
 done
 {real} "$@" || exit $?
 if [ "$compile" = 0 ] && [ -n "$out" ]; then
-    head -c 16 /dev/urandom >> "$out"
+    {leak} >> "$out"
 fi
 """
 
 
-def noisy_toolchain(folder: Path) -> dict[str, str]:
+def noisy_toolchain(folder: Path, leak: str = "head -c 16 /dev/urandom") -> dict[str, str]:
     folder.mkdir(parents=True)
     spec = {}
     for name, real in (("cc", "/usr/bin/gcc"), ("cxx", "/usr/bin/g++")):
         script = folder / name
-        script.write_text(NOISY_CC.format(real=real))
+        script.write_text(NOISY_CC.format(real=real, leak=leak))
         script.chmod(0o755)
         spec[name] = str(script)
     return spec
@@ -93,6 +94,21 @@ def test_check_catches_a_nondeterministic_toolchain(tmp_path: Path, diffoscope: 
     assert ("bin/hello" in "\n".join(lines[hello_at + 2:])) == diffoscope
     assert done.stderr.strip().splitlines()[-1] == \
         "recipe: 1 of 2 derivations are not reproducible"
+
+
+@pytest.mark.parametrize("leak", ["umask", "pwd"])
+def test_check_catches_what_a_build_inherits_from_its_process(tmp_path: Path, leak: str) -> None:
+    """Builds get a clean environment, but a process's umask and working folder (inside the
+    store) still reach a compiler: the rebuild varies both, so a toolchain that records
+    them is caught."""
+    src = greet(tmp_path, noisy_toolchain(tmp_path / "leaky", leak))
+    done = run_recipe("check", src / "plan.yaml", "--store", tmp_path / "store", "--json",
+                      "--no-diffoscope")
+    assert done.returncode == 1, done.stderr
+    verdicts = {d["project"]: d for d in json.loads(done.stdout)["derivations"]}
+    assert verdicts["greet"]["status"] == "reproducible"
+    assert verdicts["hello"]["status"] == "differs"
+    assert verdicts["hello"]["files"][0].startswith("bin/hello: contents differ")
 
 
 def test_check_keeps_the_rebuild_when_asked(tmp_path: Path) -> None:
