@@ -66,7 +66,7 @@ def test_two_releases_from_two_checkouts_are_byte_identical(tmp_path: Path) -> N
     for data in one.values():
         assert str(tmp_path).encode() not in data
     # The cases ran before anything was written.
-    assert "1 cases passed" in first.stderr
+    assert "1 case passed" in first.stderr
     for out in (tmp_path / "out-a", tmp_path / "o/out-b"):
         check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out,
                                capture_output=True, text=True)

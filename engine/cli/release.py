@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for a in done.artifacts:
         print(f"{a.sha256}  {done.out / a.file}")
-    verified = f"{done.cases} cases passed" if done.verified else \
-        "cases not run (--skip-verify)"
+    verified = f"{done.cases} case{'' if done.cases == 1 else 's'} passed" if done.verified \
+        else "cases not run (--skip-verify)"
     print(f"released into {done.out} ({verified}; SOURCE_DATE_EPOCH={done.epoch}); "
           f"check with: cd {done.out} && sha256sum -c SHA256SUMS", file=sys.stderr)
     return 0
