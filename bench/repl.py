@@ -30,6 +30,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from bench.tools import Recipe
+
 PROJECT = {
     "plan.yaml": "kind: plan\nprojects: [\"*/project.yaml\"]\ntargets:\n"
                  "  release: {opt: release}\ndefault_targets: [release]\n",
@@ -79,9 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan_file = write_project(root / "src")
         store = root / "store"
-        cli = [sys.executable, "-m", "engine.cli.main", "eval", str(plan_file), "-p", "geo",
-               "--store", str(store), "-e"]
-        run_ok([*cli, SUBMISSION.format(n=0)])  # realise and precompile the scope: once
+        recipe = Recipe(jobs=2, venv=root / "venv")  # installed as a user installs it
+        cli = [*recipe.argv, "eval", str(plan_file), "-p", "geo", "--store", str(store), "-e"]
+        run_eval = partial(run_ok, env=recipe.env)
+        run_eval([*cli, SUBMISSION.format(n=0)])  # realise and precompile the scope: once
         session = Session(load_plan(plan_file), Store.open(store), "geo")
         plain = root / "plain"
         plain.mkdir()
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         samples: dict[str, list[float]] = {k: [] for k in (
             "plain", "eval new", "repl new", "eval repeated", "repl repeated", "own run")}
         repeated = SUBMISSION.format(n=1)
-        run_ok([*cli, repeated])
+        run_eval([*cli, repeated])
         runner = session.compile(repeated)
         plain_steps = [["g++", "-std=c++20", "tu.cpp", library, "-o", "tu"], ["./tu"]]
         for rep in range(reps):
@@ -100,10 +103,10 @@ def main(argv: list[str] | None = None) -> int:
                 '#include "scope.hpp"', '#include <iostream>\n#include "geo.hpp"')
             (plain / "tu.cpp").write_text(unit)
             samples["plain"].append(timed(partial(_steps, plain_steps, plain)))
-            samples["eval new"].append(timed(partial(run_ok, [*cli, SUBMISSION.format(n=n + 1)])))
+            samples["eval new"].append(timed(partial(run_eval, [*cli, SUBMISSION.format(n=n + 1)])))
             samples["repl new"].append(timed(partial(_in_session, session,
                                                      SUBMISSION.format(n=n + 2))))
-            samples["eval repeated"].append(timed(partial(run_ok, [*cli, repeated])))
+            samples["eval repeated"].append(timed(partial(run_eval, [*cli, repeated])))
             samples["repl repeated"].append(timed(partial(_in_session, session, repeated)))
             samples["own run"].append(timed(partial(run_ok, [str(runner.executable)], cwd=root)))
         session.close()

@@ -13,7 +13,8 @@ import sys
 
 from engine import __version__
 
-COMMANDS = ("realise", "verify", "show", "validate", "store", "eval", "repl")
+COMMANDS = ("realise", "verify", "show", "validate", "store", "eval", "repl", "check",
+            "release")
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
