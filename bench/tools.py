@@ -78,7 +78,8 @@ class Recipe:
                 shutil.copy2(REPO / name, source / name)
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                         "--target", str(site), str(source)], check=True,
-                       env={**base_env(), "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+                       env={**base_env(), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+                            "PIP_ROOT_USER_ACTION": "ignore"})
         (site / "bench-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
         script = venv / "bin" / "recipe"
         script.write_text(_SCRIPT.format(python=python))
