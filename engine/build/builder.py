@@ -70,7 +70,7 @@ class DerivationBuild:
         self.present: set[str] = set()  # staging paths that are files in the build folder
         self.staged = False  # the declared inputs are in w/
         self.kept: set[str] = set()  # digests of declared inputs known to be in the CAS
-        self.files = threading.Lock()  # guards the three above and the build folder's files
+        self.files = threading.Lock()  # guards present, staged, kept and the build folder
         self.keys: list[str] = []
         self.log: list[str] = []
 
