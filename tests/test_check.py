@@ -96,11 +96,21 @@ def test_check_catches_a_nondeterministic_toolchain(tmp_path: Path, diffoscope: 
         "recipe: 1 of 2 derivations are not reproducible"
 
 
-@pytest.mark.parametrize("leak", ["umask", "pwd"])
+def test_a_toolchain_that_records_its_umask_is_still_reproducible(tmp_path: Path) -> None:
+    """Actions run with a fixed umask (as with a fixed environment): the rebuild's other umask
+    does not reach the compiler."""
+    src = greet(tmp_path, noisy_toolchain(tmp_path / "leaky", "umask"))
+    done = run_recipe("check", src / "plan.yaml", "--store", tmp_path / "store", "--json",
+                      "--no-diffoscope")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {d["status"] for d in json.loads(done.stdout)["derivations"]} == {"reproducible"}
+
+
+@pytest.mark.parametrize("leak", ["pwd"])
 def test_check_catches_what_a_build_inherits_from_its_process(tmp_path: Path, leak: str) -> None:
-    """Builds get a clean environment, but a process's umask and working folder (inside the
-    store) still reach a compiler: the rebuild varies both, so a toolchain that records
-    them is caught."""
+    """Builds get a clean environment and a fixed umask, but a process's working folder (inside
+    the store) still reaches a compiler: the rebuild varies it, so a toolchain that records it
+    is caught."""
     src = greet(tmp_path, noisy_toolchain(tmp_path / "leaky", leak))
     done = run_recipe("check", src / "plan.yaml", "--store", tmp_path / "store", "--json",
                       "--no-diffoscope")

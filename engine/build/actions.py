@@ -127,8 +127,9 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     argv = substitute(action.argv, staging, store.root)
     for out in action.outputs:
         (staging / out).parent.mkdir(parents=True, exist_ok=True)
+    # A fixed umask, as the environment is fixed: the caller's must not reach a tool's output.
     done = subprocess.run(argv, cwd=staging / "w", env=env, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, umask=0o022)
     output = done.stdout.decode(errors="replace")
     log = f"$ {' '.join(argv)}\n{output}"
     if done.returncode != 0:

@@ -46,7 +46,7 @@ class Progress:
         pass
 
     def close(self) -> None:
-        if self.live:
+        if self.live and self.last_draw:  # nothing drawn, nothing to clear
             with self.lock:
                 self.stream.write("\r\x1b[K")
                 self.stream.flush()
