@@ -1,10 +1,11 @@
 """The actions of a Rust project: rustc run directly on crates in cargo's layout (no cargo, no
 network: std only).
 
-``src/lib.rs`` is the library crate, named after the project (``-`` and ``.`` become ``_``);
-each library output is one rustc run of it (``staticlib`` for a static library, ``cdylib``
-for a shared one); an executable output's single source is its crate root and may ``use`` the
-library crate, which is then also built as an ``rlib`` and passed with ``--extern``. Every run
+``src/lib.rs`` is the library crate, named after the project (``-`` and ``.`` become ``_``),
+built as an ``rlib`` into ``lib/`` of the store path (for executables and eval cases, which
+``use`` it through ``--extern``); each library output is one more rustc run of it
+(``staticlib`` for a static library, ``cdylib`` for a shared one); an executable output's single
+source is its crate root. Every run
 reads all the project's declared files (a crate's modules are found by rustc), so its key
 covers them all. Dependencies on C and C++ projects are linked in by their libraries.
 
@@ -63,8 +64,9 @@ def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
     links = [a for lib in dep_libs for a in ("-C", f"link-arg=../d/{lib.project}/{lib.file}")]
     links += ["-C", "link-arg=-lstdc++"] if cxx else []
     actions: list[Action] = []
-    rlib = f"o/rust/lib{crate}.rlib"
-    if has_lib and any(o.kind == "executable" for o in project.outputs):
+    # The rlib is part of the output tree: executables use it, and so do eval cases.
+    rlib = f"out/lib/lib{crate}.rlib"
+    if has_lib:
         argv = [*common, "--crate-name", crate, "--crate-type", "rlib",
                 "-C", f"metadata={_metadata(project, 'rlib')}", "-o", f"../{rlib}", LIB_ROOT]
         actions.append(Action("rustc", f"lib{crate}.rlib", argv, inputs, [rlib], []))

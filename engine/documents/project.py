@@ -63,12 +63,6 @@ def load_project_doc(doc: Doc, ctx: Context) -> tuple[Project, dict[str, Pos]]:
         cases_doc = read_doc(base / rel, "cases", "the project's cases: patterns must select "
                              "only cases files")
         cases.extend(load_cases_doc(cases_doc, ctx, outputs=outputs, seen=seen))
-    if language == "rust":
-        for case in cases:
-            if case.kind == "eval":
-                raise DocumentError(f"case '{case.name}': eval cases of rust projects are not "
-                                    "supported yet", "use a function case (a #[no_mangle] "
-                                    "extern \"C\" function) or a process case", pos=case.pos)
     project = Project(
         name=d["name"], version=d["version"], language=language, standard=standard,
         dir=Path(os.path.realpath(base)), file=doc.file, pos=doc.pos(["name"]),

@@ -18,6 +18,7 @@ import dataclasses
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from engine.errors import RecipeError
 from engine.hashing import canonical_hash
 from engine.repl import child
 from engine.repl.runner import CompileError, build, runner_key
+from engine.repl.rust import Submission
 from engine.repl.scope import Scope, prepare
 from engine.store import Store
 from engine.verify import cache, landlock
@@ -52,17 +54,23 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
         return _outcome(job, "error", start, "eval cases need the plan and its store")
     code = job.case.code or ""
     try:
-        scope = _scope(plan, store, job.project, job.target)
-        key = canonical_hash({"v": 1, "kind": "eval-case", "runner": runner_key(scope, code)})
+        if plan.projects[job.project].language == "rust":
+            rust = Submission(plan, store, job.project, job.target, job.path, code)
+            runner_id, make, owner = rust.key, rust.build, rust.library
+        else:
+            scope = _scope(plan, store, job.project, job.target)
+            runner_id, owner = runner_key(scope, code), scope.library
+            make = partial(build, scope, store, code)
+        key = canonical_hash({"v": 1, "kind": "eval-case", "runner": runner_id})
         observed = cache.lookup(store, key) if settings.use_cache else None
         cached = observed is not None
         if observed is None:
-            runner = build(scope, store, code)
+            runner = make()
             try:
                 observed = _run(job, runner.executable, store, settings.cap)
             finally:
                 runner.remove()
-            cache.record(store, key, observed, owner=scope.library)
+            cache.record(store, key, observed, owner=owner)
     except CompileError as error:
         return _outcome(job, "failed", start, "the submission does not compile",
                         detail=error.detail or "")

@@ -86,7 +86,8 @@ def test_a_rust_project_builds_and_its_process_and_function_cases_pass(project: 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 passed" in done.stdout
     (path,) = store.glob("*-word-counter-0.1.0-release")
-    assert sorted(p.name for p in (path / "lib").iterdir()) == ["libcounter-dyn.so", "libcounter.a"]
+    assert sorted(p.name for p in (path / "lib").iterdir()) == ["libcounter-dyn.so", "libcounter.a",
+                                                             "libword_counter.rlib"]
     ran = subprocess.run([path / "bin/wc"], input="a b\n", capture_output=True, text=True)
     assert ran.stdout == "2\n"
     assert not list(store.glob("*-cases-*"))  # its own cdylib serves the function cases
@@ -101,7 +102,8 @@ def test_rust_builds_are_reproducible_and_relocatable(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         paths.append(Path(done.stdout.split()[0]))
     assert paths[0].name == paths[1].name
-    for rel in ("bin/wc", "lib/libcounter.a", "lib/libcounter-dyn.so"):
+    for rel in ("bin/wc", "lib/libcounter.a", "lib/libcounter-dyn.so",
+                "lib/libword_counter.rlib"):
         assert (paths[0] / rel).read_bytes() == (paths[1] / rel).read_bytes(), rel
         assert b"checkout" not in (paths[0] / rel).read_bytes()
 
@@ -127,3 +129,38 @@ def test_a_library_output_without_lib_rs_is_one_line_exit_2(project: Path) -> No
     assert "counter/project.yaml:8:5: output 'counter' is a static-library, but the rust " \
         "project's sources have no src/lib.rs" in done.stderr
     assert not (project.parent / "store").exists()
+
+
+def test_rust_eval_cases_run_in_the_crate_scope_and_update(project: Path) -> None:
+    """An eval case of a rust project: the scope's `use` paths, the submission in fn main,
+    compiled against the crate's rlib; a wrong expectation is re-recorded by --update, a
+    submission that does not compile fails with rustc's words."""
+    (project / "counter/cases/cases.yaml").unlink()
+    project_yaml = project / "counter/project.yaml"
+    project_yaml.write_text(project_yaml.read_text() + "repl: {scope: [word_counter::words]}\n")
+    write_tree(project, {"counter/cases/eval.yaml": """
+        kind: cases
+        cases:
+          - {name: counts, eval: 'println!("{}", words("a b c").count());',
+             expect: {stdout: "3\\n"}}
+          - {name: by crate, eval: 'println!("{}", word_counter::scale(1.5, 2));',
+             expect: {stdout: "4\\n"}}
+          - {name: exits, eval: 'std::process::exit(4);', expect: {exit: 4}}
+    """})
+    store = project.parent / "store"
+    done = run_recipe("verify", project / "plan.yaml", "--store", store)
+    assert done.returncode == 1, done.stderr
+    assert "=== FAILED word-counter/release: by crate" in done.stdout
+    assert "2 passed, 1 failed" in done.stdout
+    done = run_recipe("verify", project / "plan.yaml", "--store", store, "--update")
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = (project / "counter/cases/eval.yaml").read_text()
+    assert '"4\\n"' not in text and text.count('stdout: "3\\n"') == 2
+    done = run_recipe("verify", project / "plan.yaml", "--store", store)
+    assert done.returncode == 0 and "3 passed (3 cached)" in done.stdout
+    eval_yaml = project / "counter/cases/eval.yaml"
+    eval_yaml.write_text(eval_yaml.read_text().replace("std::process::exit(4);",
+                                                       'let x: u8 = "no";'))
+    done = run_recipe("verify", project / "plan.yaml", "--store", store, "-k", "exits")
+    assert done.returncode == 1
+    assert "the submission does not compile" in done.stdout and "mismatched types" in done.stdout
