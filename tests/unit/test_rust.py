@@ -3,6 +3,7 @@ executable that uses it, process and function cases, reproducible and relocatabl
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,7 +12,9 @@ import pytest
 
 from tests.conftest import run_recipe, write_tree
 
-pytestmark = pytest.mark.skipif(shutil.which("rustc") is None, reason="needs rustc")
+# .ci/run installs rustc: there a missing one is a failure, not a skip.
+pytestmark = pytest.mark.skipif(shutil.which("rustc") is None and not os.environ.get("CI"),
+                                reason="needs rustc")
 
 TREE = {
     "plan.yaml": """
@@ -164,3 +167,23 @@ def test_rust_eval_cases_run_in_the_crate_scope_and_update(project: Path) -> Non
     done = run_recipe("verify", project / "plan.yaml", "--store", store, "-k", "exits")
     assert done.returncode == 1
     assert "the submission does not compile" in done.stdout and "mismatched types" in done.stdout
+
+
+def test_a_missing_rustc_and_the_repl_of_a_rust_project_are_one_line_exit_2(
+        project: Path) -> None:
+    (project / "counter/cases/cases.yaml").unlink()
+    plan = project / "plan.yaml"
+    text = plan.read_text()
+    plan.write_text(text.replace("release: {opt: release}",
+                                 "release: {opt: release, toolchain: {rustc: /nowhere/rustc}}"))
+    store = project.parent / "store"
+    done = run_recipe("realise", plan, "--store", store)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "target 'release': compiler '/nowhere/rustc' not found; install rustc, or name it by "
+        "absolute path in toolchain: {rustc: ...}") and "Traceback" not in done.stderr
+    assert [p.name for p in store.iterdir()] == [".recipe"]  # no path built
+    plan.write_text(text)
+    done = run_recipe("eval", plan, "-p", "word-counter", "-e", "println!();", "--store", store)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "the REPL supports C and C++ projects, not rust" in done.stderr
