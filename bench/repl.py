@@ -85,12 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         cli = [*recipe.argv, "eval", str(plan_file), "-p", "geo", "--store", str(store), "-e"]
         run_eval = partial(run_ok, env=recipe.env)
         run_eval([*cli, SUBMISSION.format(n=0)])  # realise and precompile the scope: once
-        session = Session(load_plan(plan_file), Store.open(store), "geo")
+        session = Session.prepare(load_plan(plan_file), Store.open(store), "geo")
         plain = root / "plain"
         plain.mkdir()
         (plain / "geo.hpp").write_text(PROJECT["geo/include/geo.hpp"])
-        library = next(a for a in session.scope.concrete(session.scope.link_template)
-                       if a.endswith(".a"))
+        library = next(a for a in session.spec.link if a.endswith(".a"))
         samples: dict[str, list[float]] = {k: [] for k in (
             "plain", "eval new", "repl new", "eval repeated", "repl repeated", "own run")}
         repeated = SUBMISSION.format(n=1)

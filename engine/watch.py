@@ -2,10 +2,10 @@
 
 Loading a plan and deriving from it report each such path here (documents, folders scanned for
 sources, sources hashed, compilers and the ``PATH`` folders searched for them). A cache of the
-result (``engine.documents.cached``: the loaded plan; ``engine.build.noop``: a whole no-op
-realise) keeps the stat data of all of them and is trusted for as long as none has changed, as
-git trusts its index. Nothing is recorded unless a recording is open; a recording opened inside
-another hands what it saw to the outer one too.
+result (``engine.documents.cached``: the loaded plan; ``engine.memo``: a whole no-op realise,
+a prepared REPL session) keeps the stat data of all of them and is trusted for as long as none
+has changed, as git trusts its index. Nothing is recorded unless a recording is open; a
+recording opened inside another hands what it saw to the outer one too.
 """
 
 from __future__ import annotations

@@ -1,2 +1,2 @@
 """Scheduling actions into the store. ``engine.build.realise.realise`` is the entry point;
-``engine.build.noop`` answers a realise with nothing to do without loading the rest."""
+``engine.memo`` answers a realise with nothing to do without loading any of it."""

@@ -2,17 +2,28 @@
 
 The submission's stdout and stderr are its own, streamed; its exit code is recipe's. A signal
 that ended it is named on stderr, and the exit code is 128 + its number, as a shell says.
+
+After an eval, a record beside the plan (``engine.memo``, kind ``eval``) keeps the prepared
+session. While nothing it depended on changes, the next eval of the same project x target
+starts from it: no document is loaded, nothing derived or realised, and a submission seen
+before runs straight from the action cache.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
+import time
 from pathlib import Path
-from typing import Any
 
-from engine.cli.common import open_plan_and_store, print_json
+TYPE_CHECKING = False  # typing itself costs a repeated ``recipe eval`` 4 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+    from engine.repl.session import Session
+
+#: Arguments that change nothing of the session a record keeps.
+_PER_SUBMISSION = ("code", "keep_tmp", "json")
 
 
 def add_repl_options(parser: argparse.ArgumentParser) -> None:
@@ -37,13 +48,23 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     parser.set_defaults(func=run)
 
 
-def open_session(args: argparse.Namespace) -> Any:
+def containment() -> dict[str, Any]:
+    """Landlock where the kernel has it, else the write check after each run."""
+    from engine.verify import landlock
+
+    if landlock.abi() > 0:
+        return {"confine": landlock.spawn}
+    from engine.verify.writeguard import Guard
+
+    return {"guard": Guard}
+
+
+def open_session(args: argparse.Namespace) -> Session:
     """Check the input (before the store is touched), then realise and prepare the scope."""
+    from engine.cli.common import open_plan_and_store
     from engine.cli.progress import Progress
     from engine.repl.scope import check_project
     from engine.repl.session import Session
-    from engine.verify import landlock
-    from engine.verify.writeguard import Guard
 
     def check(plan: Any) -> None:
         target = args.repl_target or plan.default_targets[0]
@@ -56,19 +77,39 @@ def open_session(args: argparse.Namespace) -> Any:
     # Off a terminal, stderr is the submission's alone: no "building ..." lines in it.
     progress = Progress(quiet=args.json or not sys.stderr.isatty())
     try:
-        return Session(plan, store, args.repl_project, args.repl_target,
-                       works=Path(args.works) if args.works else None,
-                       confine=landlock.spawn if landlock.abi() > 0 else None,
-                       guard=None if landlock.abi() > 0 else Guard, reporter=progress)
+        return Session.prepare(plan, store, args.repl_project, args.repl_target,
+                               works=Path(args.works) if args.works else None,
+                               reporter=progress, **containment())
     finally:
         progress.close()
+
+
+def remembered_session(args: argparse.Namespace) -> Session:
+    """The session of the record of an earlier eval, if it still holds; else a prepared one
+    (recorded for the next eval)."""
+    from engine import memo, watch
+
+    request = memo.request_of(args, leave_out=_PER_SUBMISSION)
+    started = time.time_ns()
+    record = memo.recall(args.plan, "eval", request)
+    if record is not None:
+        from engine.repl.session import Session
+        from engine.store.peek import LazyStore
+
+        return Session.recall(record["session"], LazyStore(record["store"]), **containment())
+    with watch.recording() as seen:
+        session = open_session(args)
+    scope = session.scope
+    memo.remember(args.plan, "eval", request, started, seen, session.store.root, scope.closure,
+                  scope.roots, session=session.memo())
+    return session
 
 
 def run(args: argparse.Namespace) -> int:
     from engine.repl.runner import check_code
 
     check_code(args.code)
-    with open_session(args) as session:
+    with remembered_session(args) as session:
         runner = session.compile(args.code, keep=args.keep_tmp)
         if runner.diagnostics:
             sys.stderr.write(runner.diagnostics)
@@ -93,6 +134,10 @@ def report(ended: Any) -> int:
 
 
 def _run_json(session: Any, runner: Any) -> int:
+    import tempfile
+
+    from engine.cli.common import print_json
+
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         ended = session.run(runner, stdout=out, stderr=err)
         out.seek(0)

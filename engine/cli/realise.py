@@ -46,14 +46,13 @@ def check_root_name(name: str | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Only what answering a no-op needs is imported before it is known to be one.
-    from engine.build import noop
+    from engine import memo
 
-    request = tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                           for k, v in vars(args).items() if k != "func"))
+    request = memo.request_of(args)
     started = time.time_ns()
-    output = noop.answer(args.plan, request)
-    if output is not None:
-        sys.stdout.write(output)
+    record = memo.recall(args.plan, "noop", request)
+    if record is not None:
+        sys.stdout.write(record["output"])
         return 0
 
     from engine import watch
@@ -79,6 +78,6 @@ def run(args: argparse.Namespace) -> int:
         return "".join(f"{result.paths[d.key]}\n" for d in result.derivations)
 
     sys.stdout.write(render(result.built))
-    noop.remember(args.plan, request, started, seen, store.root, result.closure, result.roots,
-                  render([]))
+    memo.remember(args.plan, "noop", request, started, seen, store.root, result.closure,
+                  result.roots, output=render([]))
     return 0

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     with open_session(args) as session:
         history = History(history_file(session.works))
-        print(f"recipe repl: {session.scope.title}, workspace {session.works}; %help for help")
+        print(f"recipe repl: {session.title}, workspace {session.works}; %help for help")
         try:
             while True:
                 try:

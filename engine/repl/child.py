@@ -14,10 +14,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+
+TYPE_CHECKING = False  # typing and dataclasses would cost a repeated ``recipe eval`` 15 ms
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import IO
+
+    Popen = subprocess.Popen[bytes]
+    #: ``confine(writable, start)``: call ``start`` so that the process it starts may write
+    #: only below ``writable`` (``engine.verify.landlock.spawn`` has this shape).
+    Confine = Callable[[Sequence[Path], Callable[[], Popen]], Popen]
 
 # The clean, fixed environment of process cases (engine/verify/process.py), plus the REPL's own.
 ENV = {
@@ -28,20 +35,18 @@ ENV = {
     "SOURCE_DATE_EPOCH": "0",
 }
 
-Popen = subprocess.Popen[bytes]
-#: ``confine(writable, start)``: call ``start`` so that the process it starts may write only
-#: below ``writable`` (``engine.verify.landlock.spawn`` has this shape).
-Confine = Callable[[Sequence[Path], Callable[[], Popen]], Popen]
-
-
-@dataclass(frozen=True)
 class Ended:
-    """How a submission ended."""
+    """How a submission ended: ``exit`` is None when a signal ended it, ``signal`` its name
+    (``SIGSEGV``), ``interrupted`` when recipe stopped it on ^C."""
 
-    exit: int | None  # None when a signal ended it
-    signal: str | None = None  # e.g. "SIGSEGV"
-    signum: int = 0
-    interrupted: bool = False  # stopped by recipe on ^C
+    __slots__ = ("exit", "signal", "signum", "interrupted")
+
+    def __init__(self, exit: int | None, signal: str | None = None, signum: int = 0,
+                 interrupted: bool = False) -> None:
+        self.exit, self.signal, self.signum, self.interrupted = exit, signal, signum, interrupted
+
+    def __repr__(self) -> str:
+        return f"Ended(exit={self.exit}, signal={self.signal}, interrupted={self.interrupted})"
 
     @property
     def code(self) -> int:

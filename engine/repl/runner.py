@@ -20,14 +20,23 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
 from engine.errors import Failure, RecipeError, UsageError
 from engine.hashing import canonical_hash
 from engine.repl import source
-from engine.repl.scope import Scope
-from engine.store import Store
+
+TYPE_CHECKING = False  # typing itself costs a repeated ``recipe eval`` 4 ms
+if TYPE_CHECKING:
+    from engine.store import Store
+
+#: What compiling a runner needs, as plain data (a ``recipe eval`` record keeps it, see
+#: ``engine.memo``): ``key``, the runner key's fields but the code; ``language``; ``title``;
+#: ``folder``, the scope folder; ``compile`` and ``link``, the concrete driver, flags and
+#: libraries; ``env``, the compiles' environment; ``library``, the store path name runners are
+#: attached to. Made by ``engine.repl.scope.Scope.spec``.
+Spec = namedtuple("Spec", "key language title folder compile link env library")
 
 
 class EmptySubmission(UsageError):
@@ -38,15 +47,14 @@ class CompileError(Failure):
     """The submission does not compile; ``detail`` holds the compiler's words verbatim."""
 
 
-@dataclass
 class Runner:
-    """A compiled submission, ready to run from ``folder`` (a temporary folder of ours)."""
+    """A compiled submission, ready to run from ``folder`` (a temporary folder of ours);
+    ``diagnostics`` are the compiler's warnings (empty when it said nothing)."""
 
-    key: str
-    executable: Path
-    folder: Path
-    cached: bool
-    diagnostics: str  # the compiler's warnings (empty when it said nothing)
+    def __init__(self, key: str, executable: Path, folder: Path, cached: bool,
+                 diagnostics: str) -> None:
+        self.key, self.executable, self.folder = key, executable, folder
+        self.cached, self.diagnostics = cached, diagnostics
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -60,11 +68,8 @@ def check_code(code: str) -> str:
     return code
 
 
-def runner_key(scope: Scope, code: str) -> str:
-    return canonical_hash({
-        "format": source.FORMAT, "kind": "repl-runner", "pch": scope.pch_key,
-        "compile": scope.compile_template, "link": scope.link_template,
-        "toolchain": scope.identity, "title": scope.title, "code": code})
+def runner_key(spec: Spec, code: str) -> str:
+    return canonical_hash({**spec.key, "code": code})
 
 
 def lookup(store: Store, key: str, folder: Path) -> Runner | None:
@@ -82,34 +87,34 @@ def lookup(store: Store, key: str, folder: Path) -> Runner | None:
     return Runner(key, executable, folder, True, diagnostics)
 
 
-def build(scope: Scope, store: Store, code: str, keep: bool = False) -> Runner:
+def build(spec: Spec, store: Store, code: str, keep: bool = False) -> Runner:
     """The runner of ``code``: from the cache, else compiled and linked (and cached). The
     generated source stays in the runner's folder with ``keep``."""
     check_code(code)
-    key = runner_key(scope, code)
+    key = runner_key(spec, code)
     folder = Path(tempfile.mkdtemp(prefix="recipe-repl-"))
     try:
         if keep:
-            _write_source(scope, code, folder)
+            _write_source(spec, code, folder)
         found = lookup(store, key, folder)
         if found is not None:
             return found
-        return _compile(scope, store, code, key, folder, keep)
+        return _compile(spec, store, code, key, folder, keep)
     except BaseException:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
-def _compile(scope: Scope, store: Store, code: str, key: str, folder: Path,
+def _compile(spec: Spec, store: Store, code: str, key: str, folder: Path,
              keep: bool) -> Runner:
-    src = _write_source(scope, code, folder)
+    src = _write_source(spec, code, folder)
     executable = folder / "runner"
     # One driver run compiles and links: a second one would cost its start-up again.
-    argv = [*scope.concrete(scope.compile_template), "-iquote", str(scope.folder),
-            f"-ffile-prefix-map={folder}=.", str(src), "-o", str(executable),
-            *scope.concrete(scope.link_template)]
-    done = subprocess.run(argv, cwd=scope.folder / "w", env={**scope.env, "TMPDIR": str(folder)},
+    argv = [*spec.compile, f"-ffile-prefix-map={folder}=.", str(src), "-o", str(executable),
+            *spec.link]
+    done = subprocess.run(argv, cwd=Path(spec.folder, "w"),
+                          env={**spec.env, "TMPDIR": str(folder)},
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           errors="replace")
     diagnostics = done.stderr + done.stdout
@@ -120,12 +125,12 @@ def _compile(scope: Scope, store: Store, code: str, key: str, folder: Path,
         raise error
     store.put_action(key, {"outputs": {"runner": store.put_file(executable),
                                        "diagnostics": store.put_blob(diagnostics.encode())}})
-    store.attach(scope.library, actions=[key])
+    store.attach(spec.library, actions=[key])
     return Runner(key, executable, folder, False, diagnostics)
 
 
-def _write_source(scope: Scope, code: str, folder: Path) -> Path:
-    src = folder / source.runner_name(scope.language)
-    src.write_text(source.runner_source(scope.language, code, scope.title))
+def _write_source(spec: Spec, code: str, folder: Path) -> Path:
+    src = folder / source.runner_name(spec.language)
+    src.write_text(source.runner_source(spec.language, code, spec.title))
     return src
 

@@ -29,10 +29,11 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine import watch
 from engine.derive.actions import STORE
 from engine.derive.derivation import Derivation, check_selection
 from engine.derive.repl_library import repl_plan
@@ -40,6 +41,7 @@ from engine.documents.models import Plan, Project, TargetSpec
 from engine.errors import Failure, RecipeError
 from engine.hashing import canonical_hash
 from engine.repl import source
+from engine.repl.runner import Spec
 from engine.store import Store
 from engine.toolchain import flags
 from engine.toolchain.flags import SOURCE_DATE_EPOCH
@@ -75,6 +77,8 @@ class Scope:
     identity: dict[str, Any]
     env: dict[str, str]  # the environment of compiles
     paths: tuple[str, ...] = ()  # store path names: the library's and its dependencies'
+    closure: tuple[str, ...] = ()  # every store path name the library needs
+    roots: dict[str, str] = field(default_factory=dict)  # the roots its realise set
 
     @property
     def title(self) -> str:
@@ -83,6 +87,16 @@ class Scope:
     def concrete(self, template: list[str]) -> list[str]:
         root = str(self.store_root)
         return [a.replace(FOLDER, str(self.folder)).replace(STORE, root) for a in template]
+
+    def spec(self) -> Spec:
+        """What compiling a runner in this scope needs, as plain data."""
+        key = {"format": source.FORMAT, "kind": "repl-runner", "pch": self.pch_key,
+               "compile": self.compile_template, "link": self.link_template,
+               "toolchain": self.identity, "title": self.title}
+        return Spec(key=key, language=self.language, title=self.title, folder=str(self.folder),
+                    compile=[*self.concrete(self.compile_template), "-iquote", str(self.folder)],
+                    link=self.concrete(self.link_template), env=dict(self.env),
+                    library=self.library)
 
 
 def check_project(plan: Plan, project: str, target: str) -> Project:
@@ -128,7 +142,8 @@ def prepare(plan: Plan, store: Store, project: str, target: str,
         identity=drv.toolchain.identity,
         env={"PATH": drv.toolchain.env_path, "LC_ALL": "C", "TZ": "UTC",
              "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH), "HOME": "/homeless-shelter"},
-        paths=(drv.name, *(d.name for d in drv.deps)))
+        paths=(drv.name, *(d.name for d in drv.deps)), closure=tuple(result.closure),
+        roots=dict(result.roots))
     scope.pch_key = canonical_hash({
         "format": source.FORMAT, "kind": "repl-pch", "template": source.template_digest(),
         "library": drv.name, "scope": list(found.repl_scope), "language": found.language,
@@ -138,6 +153,8 @@ def prepare(plan: Plan, store: Store, project: str, target: str,
     if not (scope.folder / "ready").is_file():
         _make_folder(scope, store, drv)
         _remove_stale(scope.folder)
+    for name in ("ready", source.scope_name(scope.language) + ".gch"):
+        watch.seen(scope.folder / name)  # what compiling a runner relies on, besides the store
     return scope
 
 

@@ -3,23 +3,36 @@
 ``recipe eval`` is a session of one submission; ``recipe repl`` keeps one open. A runner used
 once in a session is kept in memory (and on disk, in its temporary folder) until the session
 closes, so a repeated submission neither compiles nor copies anything.
+
+``Session.prepare`` realises the project and makes its scope (``engine.repl.scope``). A
+session is otherwise plain data (the runner ``Spec``, the workspace, what a submission may not
+write), so ``recipe eval`` can also make one from a record of an earlier preparation
+(``engine.memo``) without loading the plan: that is why this module imports so little.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
 
-from engine.documents.models import Plan
 from engine.errors import Failure, UsageError
 from engine.repl import child
-from engine.repl.child import Confine, Ended
-from engine.repl.runner import Runner, build, check_code, runner_key
-from engine.repl.scope import Scope, prepare
-from engine.store import Store
+from engine.repl.runner import Runner, Spec, build, check_code, runner_key
+
+TYPE_CHECKING = False  # typing itself costs a repeated ``recipe eval`` 4 ms
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import IO, Any
+
+    from engine.documents.models import Plan
+    from engine.repl.child import Confine, Ended
+    from engine.repl.scope import Scope
+    from engine.store import Store
+
+    #: ``guard(protect, skip)``: snapshots folders; ``.changes()`` after the run lists what
+    #: changed below ``protect`` but not below ``skip`` (``engine.verify.writeguard.Guard``).
+    GuardFactory = Callable[[list[Path], list[Path]], Any]
 
 
 def default_works(plan: Plan, project: str) -> Path:
@@ -36,38 +49,62 @@ class WroteReadOnly(Failure):
     """Seen where Landlock is missing: the submission changed the store or the sources."""
 
 
-#: ``guard(protect, skip)``: snapshots folders; ``.changes()`` after the run lists what changed
-#: below ``protect`` but not below ``skip`` (``engine.verify.writeguard.Guard`` has this shape).
-GuardFactory = Callable[[list[Path], list[Path]], Any]
-
-
 class Session:
-    """``confine`` keeps a submission from writing outside its workspace (Landlock); where
-    there is none, ``guard`` notices such writes after the run and fails the submission."""
+    """Submissions compiled by ``spec`` into ``store`` and run in ``works``. ``confine`` keeps a
+    submission from writing outside its workspace (Landlock); where there is none, ``guard``
+    notices writes below ``protect`` after the run and fails the submission."""
 
-    def __init__(self, plan: Plan, store: Store, project: str, target: str | None = None, *,
-                 works: Path | None = None, confine: Confine | None = None,
-                 guard: GuardFactory | None = None, reporter: Any = None) -> None:
-        self.store = store
-        self.plan_dir = plan.dir
-        self.guard = guard
-        self.target = target or plan.default_targets[0]
-        self.scope: Scope = prepare(plan, store, project, self.target, reporter)
-        self.works = (works or default_works(plan, project)).absolute()
-        if self.works.resolve().is_relative_to(store.root.resolve()):
-            raise UsageError(f"the workspace {self.works} is inside the store",
+    #: The prepared scope (None in a session made from a record).
+    scope: Scope | None = None
+
+    def __init__(self, spec: Spec, store: Store, works: Path, protect: list[Path], *,
+                 confine: Confine | None = None, guard: GuardFactory | None = None) -> None:
+        self.spec, self.store, self.works, self.protect = spec, store, works, protect
+        self.confine, self.guard = confine, guard
+        self._runners: dict[str, Runner] = {}
+
+    @classmethod
+    def prepare(cls, plan: Plan, store: Store, project: str, target: str | None = None, *,
+                works: Path | None = None, confine: Confine | None = None,
+                guard: GuardFactory | None = None, reporter: Any = None) -> Session:
+        """Realise ``project`` for ``target`` (default: the plan's first default target) and
+        prepare its scope; ``works`` defaults to ``default_works``."""
+        from engine.repl.scope import prepare
+
+        scope = prepare(plan, store, project, target or plan.default_targets[0], reporter)
+        works = (works or default_works(plan, project)).absolute()
+        if works.resolve().is_relative_to(store.root.resolve()):
+            raise UsageError(f"the workspace {works} is inside the store",
                              "a submission may never write into the store: pass another "
                              "--works folder")
-        self.confine = confine
-        self._runners: dict[str, Runner] = {}
+        protect = [store.path(name) for name in scope.paths] + [plan.dir]
+        session = cls(scope.spec(), store, works, protect, confine=confine, guard=guard)
+        session.scope = scope
+        return session
+
+    @classmethod
+    def recall(cls, memo: dict, store: Store, *, confine: Confine | None = None,
+               guard: GuardFactory | None = None) -> Session:
+        """The session whose ``memo()`` this is, in ``store``."""
+        return cls(Spec(**memo["spec"]), store, Path(memo["works"]),
+                   [Path(p) for p in memo["protect"]], confine=confine, guard=guard)
+
+    def memo(self) -> dict:
+        """What makes this session again (plain data: see ``engine.memo``)."""
+        return {"spec": dict(self.spec._asdict()), "works": str(self.works),
+                "protect": [str(p) for p in self.protect]}
+
+    @property
+    def title(self) -> str:
+        return str(self.spec.title)
 
     def compile(self, code: str, keep: bool = False) -> Runner:
         """The runner of a submission (``keep``: its generated source stays on disk)."""
         check_code(code)
-        known = self._runners.get(runner_key(self.scope, code))
+        known = self._runners.get(runner_key(self.spec, code))
         if known is not None and not keep and known.executable.is_file():
             return Runner(known.key, known.executable, known.folder, True, known.diagnostics)
-        runner = build(self.scope, self.store, code, keep)
+        runner = build(self.spec, self.store, code, keep)
         if keep:
             return runner  # left on disk, as asked
         old = self._runners.pop(runner.key, None)
@@ -82,8 +119,7 @@ class Session:
         """Run a runner in the workspace, with a fresh private temporary folder."""
         tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=runner.folder))
         self.works.mkdir(parents=True, exist_ok=True)  # before a guard's first look
-        protect = [self.store.path(name) for name in self.scope.paths] + [self.plan_dir]
-        watch = self.guard(protect, [self.store.root, self.works]) if self.guard else None
+        watch = self.guard(self.protect, [self.store.root, self.works]) if self.guard else None
         try:
             ended = child.run(runner.executable, self.works, tmp, stdin=stdin, stdout=stdout,
                               stderr=stderr, confine=self.confine)

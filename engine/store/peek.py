@@ -4,7 +4,8 @@
 processes left: right for a command that builds, too much for one that only needs to learn that
 nothing is to be done. ``hold_valid`` is the reading half of a realise, with the same protocol
 as ``Store.add_temp_roots``: temporary roots first, under the shared gc lock, validity second.
-It never writes the database.
+It never writes the database. ``LazyStore`` reads the action cache and the blobs the same way,
+and opens the store only when something is to be written.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.store import db, locks, temproots
+from engine.store.cas import Cas
 
 STATE = ".recipe"  # the store's state folder (see engine/store/store.py)
 
@@ -29,3 +31,32 @@ def hold_valid(root: Path, names: list[str], roots: dict[str, str]) -> bool:
     except OSError:
         return False
     return db.peek(state / "db.sqlite", names, roots)
+
+
+class LazyStore:
+    """The store at ``root``: action results and blobs are read through its CAS alone; any
+    other attribute is the opened store's (``Store.open``, on first use)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._cas = Cas(self.root / STATE, self._temp)
+        self._store: object = None
+
+    def get_action(self, key: str) -> dict | None:
+        return self._cas.get_action(key)
+
+    def read_blob(self, digest: str) -> bytes:
+        return self._cas.read_blob(digest)
+
+    def copy_blob(self, digest: str, dest: Path, executable: bool = False) -> None:
+        self._cas.copy_blob(digest, Path(dest), executable)
+
+    def __getattr__(self, name: str) -> object:
+        if self._store is None:
+            from engine.store import Store
+
+            self._store = Store.open(self.root)
+        return getattr(self._store, name)
+
+    def _temp(self, suffix: str) -> Path:
+        raise AssertionError("LazyStore writes through the opened store")

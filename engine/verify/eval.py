@@ -59,8 +59,9 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
             runner_id, make, owner = rust.key, rust.build, rust.library
         else:
             scope = _scope(plan, store, job.project, job.target)
-            runner_id, owner = runner_key(scope, code), scope.library
-            make = partial(build, scope, store, code)
+            spec = scope.spec()
+            runner_id, owner = runner_key(spec, code), scope.library
+            make = partial(build, spec, store, code)
         key = canonical_hash({"v": 1, "kind": "eval-case", "runner": runner_id})
         observed = cache.lookup(store, key) if settings.use_cache else None
         cached = observed is not None

@@ -16,13 +16,16 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
 
 ENABLED = True  # tests switch it off to exercise the fallback (a write check after the run)
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing itself costs a repeated ``recipe eval`` 4 ms
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 # Syscall numbers are the same on every architecture (they were added after the tables merged).
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446

@@ -1,4 +1,4 @@
-"""A realise with nothing to do, answered from memory (engine.build.noop): it loads nothing,
+"""A realise with nothing to do, answered from memory (engine.memo): it loads nothing,
 derives nothing, says exactly what a full run says, and gives way to a full run whenever
 anything it relied on (documents, sources, the store, the roots, the request) changed."""
 
@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-from engine.build import noop
+from engine import memo
 from engine.store import db, peek
 from tests.conftest import run_recipe, write_tree
 from tests.projects import GREET_LIB
 
-SETTLE = noop.RACY_NS / 1e9 + 0.2  # until freshly written files are no longer racily clean
+SETTLE = memo.RACY_NS / 1e9 + 0.2  # until freshly written files are no longer racily clean
 # Imported only by a realise that derives and builds.
 FULL_RUN = ("engine.documents.cached", "engine.derive.derivation", "engine.build.realise")
 

@@ -21,7 +21,7 @@ from tests.repl_projects import MIXED, calls, make_plan, make_wrappers
 
 
 def session(plan_file: Path, store: Path, project: str = "calc", **kw: object) -> Session:
-    return Session(load_plan(plan_file), Store.open(store), project, **kw)  # type: ignore[arg-type]
+    return Session.prepare(load_plan(plan_file), Store.open(store), project, **kw)  # type: ignore[arg-type]
 
 
 def run_capture(s: Session, code: str, tmp: Path) -> tuple[str, str, int]:
@@ -108,7 +108,7 @@ def test_the_runner_key_has_no_path_time_or_environment(tmp_path: Path) -> None:
         os.environ["RECIPE_TEST_NOISE"] = str(n)
         try:
             with session(plan, tmp_path / f"store{n}") as s:
-                keys.append((s.scope.pch_key, runner_key(s.scope, "return 1;")))
+                keys.append((s.scope.pch_key, runner_key(s.scope.spec(), "return 1;")))
                 text = str(s.scope.compile_template) + str(s.scope.link_template)
                 assert str(tmp_path) not in text
         finally:

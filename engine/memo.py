@@ -1,0 +1,98 @@
+"""Runs answered again from memory, without redoing them (as Nix answers from its eval cache).
+
+A command whose answer depends only on files and on the store writes, after a run that
+succeeded, a record at ``.recipe/cache/<kind>-<key>.marshal`` beside the plan. ``<key>`` covers
+the request (the command's arguments), the working folder, the environment that steers the
+toolchains (``ENVIRONMENT``) and the Python that runs recipe. The record holds the stat data of
+everything the run depended on (``engine.watch``: documents, folders listed, sources hashed,
+compilers and the folders searched for them; and recipe's own modules), the store, the closure
+of store path names, the roots, and what the command needs to answer again.
+
+``recall`` gives the record back when every stat is unchanged and the store still holds the
+whole closure valid and the roots in place (``engine.store.peek``, which adds temporary roots
+before it checks, as a full run does). Anything else, a damaged record included, is a miss: the
+full run happens and explains what changed. Users: ``recipe realise`` (kind ``noop``, a realise
+with nothing to do) and ``recipe eval`` (kind ``eval``, a project's prepared REPL scope).
+
+A record is written only when nothing it relies on changed within ``RACY_NS`` of the start of
+the run: a change made after the run read a file then always shows as a change of its stat data
+(git's "racily clean" entries). So the run after an edit is a full one, the next is remembered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import sys
+from pathlib import Path
+
+from engine import watch
+from engine.store import peek
+
+FORMAT = 2
+RACY_NS = 2_000_000_000
+#: What a full run reads from the environment besides its arguments: where the store is, where
+#: compilers are found, and what picks rustup's toolchain.
+ENVIRONMENT = ("PATH", "RECIPE_STORE", "HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "CARGO_HOME")
+Request = tuple[tuple[str, object], ...]
+
+
+def request_of(args: object, leave_out: tuple[str, ...] = ()) -> Request:
+    """An argparse namespace as a record's request: every argument but ``leave_out``."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                        for k, v in vars(args).items() if k != "func" and k not in leave_out))
+
+
+def record_file(plan: str | os.PathLike[str], kind: str, request: Request) -> Path:
+    plan_file = os.path.abspath(plan)
+    # repr, not marshal: marshal's bytes depend on reference counts
+    key = repr((FORMAT, kind, sys.version, sys.executable, os.getcwd(), plan_file,
+                [os.environ.get(name) for name in ENVIRONMENT], request))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return Path(plan_file).parent / ".recipe" / "cache" / f"{kind}-{digest}.marshal"
+
+
+def recall(plan: str | os.PathLike[str], kind: str, request: Request) -> dict | None:
+    """The record of an earlier run of this request, if it still holds; None otherwise. The
+    closure is then kept from collection for as long as this process lives."""
+    try:
+        with open(record_file(plan, kind, request), "rb") as f:
+            record = marshal.load(f)
+        if record["format"] != FORMAT or record["request"] != request:
+            return None
+        if not watch.unchanged(record["seen"], record["started"], RACY_NS):
+            return None
+        if not peek.hold_valid(Path(record["store"]), record["closure"], record["roots"]):
+            return None
+        return record
+    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError, IndexError):
+        return None
+
+
+def remember(plan: str | os.PathLike[str], kind: str, request: Request, started_ns: int,
+             seen: dict[str, watch.Stat], store: Path, closure: list[str],
+             roots: dict[str, str], **answer: object) -> bool:
+    """Record a run that succeeded; whether the record was written. ``seen`` is what the run
+    recorded, ``started_ns`` the time before it read anything, ``answer`` what a recalled run
+    needs (plain data: marshal writes it)."""
+    seen = dict(seen)
+    for module in list(sys.modules.values()):  # the code that computed the answer
+        if module.__name__.startswith("engine") and getattr(module, "__file__", None):
+            seen.setdefault(os.path.abspath(module.__file__), watch.stat_of(module.__file__))
+    if not watch.unchanged(seen, started_ns, RACY_NS):
+        return False  # something changed during the run, or too recently to tell
+    record = {**answer, "format": FORMAT, "request": request, "started": started_ns,
+              "seen": seen, "store": str(store), "closure": list(closure),
+              "roots": dict(roots)}
+    file = record_file(plan, kind, request)
+    temp = file.with_name(f".{file.name}.{os.getpid()}")
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with open(temp, "wb") as f:
+            marshal.dump(record, f)
+        os.replace(temp, file)
+    except (OSError, ValueError):
+        temp.unlink(missing_ok=True)  # a cache: losing it costs only time
+        return False
+    return True
