@@ -2,32 +2,44 @@
 
 Exit codes: 0 success; 1 a build failed or a case did not match; 2 the input is wrong.
 Each command lives in its own module with ``register(subparsers)`` and ``run(args) -> int``;
-only the module of the command given is imported (all of them for ``recipe --help``).
+only the module of the command given is imported (all of them for ``recipe --help``). The
+commands in ``SERVED`` go to a running ``recipe server`` first (``engine.server``), before even
+argparse is imported.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
 
 from engine import __version__
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
 COMMANDS = ("realise", "verify", "show", "validate", "store", "eval", "repl", "check",
-            "release")
+            "release", "server")
+SERVED = ("eval",)
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one line and exit code 2."""
+def _parser_class() -> type[argparse.ArgumentParser]:
+    import argparse
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_INPUT, f"{self.prog}: {message}; see '{self.prog} --help'\n")
+    class Parser(argparse.ArgumentParser):
+        """argparse that reports a usage error as one line and exit code 2."""
+
+        def error(self, message: str) -> None:  # type: ignore[override]
+            self.exit(EXIT_INPUT, f"{self.prog}: {message}; see '{self.prog} --help'\n")
+
+    return Parser
 
 
 def common_options() -> argparse.ArgumentParser:
     """Options every command takes: ``--store DIR`` and ``--json``."""
+    import argparse
+
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--store", metavar="DIR", help="the store (default: $RECIPE_STORE, "
                         "the plan's store:, or a folder 'store' beside the plan)")
@@ -35,17 +47,32 @@ def common_options() -> argparse.ArgumentParser:
     return parent
 
 
+#: Parsers already built, by the command they hold (None: all of them). A process builds one;
+#: a server builds one for all of its children.
+_built: dict[str | None, argparse.ArgumentParser] = {}
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; given ``argv``, with only the command it names (when it names one)."""
-    parser = _Parser(prog="recipe", description="Declarative, reproducible build-and-verify.")
-    parser.add_argument("--version", action="version", version=f"recipe {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-    parent = common_options()
     # The first word that is not an option is the command: the top level has no option
     # that takes a value.
     word = next((a for a in argv or () if not a.startswith("-")), None)
-    for name in [word] if word in COMMANDS else COMMANDS:
+    key = word if word in COMMANDS else None
+    if key not in _built:
+        _built[key] = _build(key)
+    return _built[key]
+
+
+def _build(command: str | None) -> argparse.ArgumentParser:
+    import importlib
+
+    parser_class = _parser_class()
+    parser = parser_class(prog="recipe", description="Declarative, reproducible build-and-verify.")
+    parser.add_argument("--version", action="version", version=f"recipe {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
+    sub.required = True
+    parent = common_options()
+    for name in [command] if command else COMMANDS:
         importlib.import_module(f"engine.cli.{name}").register(sub, parent)
     return parser
 
@@ -58,9 +85,22 @@ def exit_code_for(error: Exception) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    program = argv is None  # recipe's own process, not a caller in Python
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
     try:
+        if argv[:1] and argv[0] in SERVED:
+            from engine import server
+
+            code = server.forward(argv)
+            if code is not None:
+                if program:  # the command ran in the server: tearing Python down costs 4 ms
+                    import os
+
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(code)
+                return code
+        args = build_parser(argv).parse_args(argv)
         return int(args.func(args))
     except KeyboardInterrupt:
         print("recipe: interrupted", file=sys.stderr)

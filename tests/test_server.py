@@ -1,0 +1,167 @@
+"""recipe server: evals run by a warm process, with the caller's streams, folder, environment
+and exit codes, ^C included; and the same results as in-process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_recipe
+from tests.repl_projects import make_plan
+
+# The runner's parent: recipe in-process, or the server's child.
+PPID = 'int getppid(void); printf("%d\\n", getppid());'
+
+
+@pytest.fixture
+def server() -> Iterator[int]:
+    """A running server (stopped, and its process gone, afterwards)."""
+    started = run_recipe("server", "start", "--json")
+    assert started.returncode == 0, started.stderr
+    pid = int(started.stdout.split('"pid": ')[1].split("}")[0].split(",")[0])
+    try:
+        yield pid
+    finally:
+        run_recipe("server", "stop")
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+
+
+def evaluate(plan: Path, code: str, *args: str, cwd: Path | None = None,
+             env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "engine.cli.main", "eval", str(plan), "-p", "calc", "-e",
+            code, *args]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=cwd, env=env)
+
+
+def outcome(proc: subprocess.Popen[str]) -> tuple[str, str, int]:
+    out, err = proc.communicate(timeout=300)
+    return out, err, proc.returncode
+
+
+def test_an_eval_in_the_server_is_the_eval_in_process(tmp_path: Path, server: int) -> None:
+    plan = make_plan(tmp_path / "src")
+    proc = evaluate(plan, PPID)
+    assert int(outcome(proc)[0]) != proc.pid  # served
+    cases = ['printf("%d\\n", calc_quad(2)); fprintf(stderr, "e\\n"); return 7;',
+             'printf("before\\n"); fflush(stdout); abort();', "int x = ;", "  "]
+    served = [outcome(evaluate(plan, code)) for code in cases]
+    run_recipe("server", "stop")
+    assert run_recipe("server", "status").stdout == "recipe server: not running\n"
+    local = [outcome(evaluate(plan, code)) for code in cases]
+    tidy = [(o, e.replace(e.split("generated file: ")[-1].split(",")[0], "F"), c)
+            for o, e, c in served + local]
+    assert tidy[:4] == tidy[4:]
+    assert served[0] == ("8\n", "e\n", 7)
+    assert served[1][1:] == ("recipe: the submission was killed by SIGABRT\n", 134)
+    assert served[2][2] == 1 and "expected expression" in served[2][1]
+    assert served[3] == ("", "recipe: the submission is empty; pass some C or C++ code "
+                             "with -e\n", 2)
+
+
+def test_the_runner_is_the_server_s_and_sees_the_caller_s_world(tmp_path: Path,
+                                                               server: int) -> None:
+    plan = make_plan(tmp_path / "src")
+    proc = evaluate(plan, PPID)
+    out, err, code = outcome(proc)
+    assert code == 0, err
+    assert int(out) != proc.pid  # run by a child of the server, not by this recipe
+    # A relative plan from the caller's folder; the caller's environment (its store).
+    env = {**os.environ, "RECIPE_STORE": str(tmp_path / "other-store")}
+    out, err, code = outcome(evaluate(Path("src/plan.yaml"), 'printf("%d\\n", calc_quad(1));',
+                                      cwd=tmp_path, env=env))
+    assert (out, code) == ("4\n", 0), err
+    assert (tmp_path / "other-store/.recipe/db.sqlite").is_file()
+    # The caller's stdin.
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "eval", str(plan), "-p",
+                             "calc", "-e", 'int c = getchar(); printf("%c\\n", c);'],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.communicate("z", timeout=300)[0] == "z\n"
+
+
+def test_ctrl_c_stops_the_submission_in_the_server(tmp_path: Path, server: int) -> None:
+    plan = make_plan(tmp_path / "src")
+    works = tmp_path / "works"
+    code = ('int getpid(void); FILE *f = fopen("pid", "w"); fprintf(f, "%d", getpid()); '
+            'fclose(f); '
+            'printf("looping\\n"); fflush(stdout); for (;;) {}')
+    proc = evaluate(plan, code, "--works", str(works))
+    assert proc.stdout is not None and proc.stdout.readline() == "looping\n"
+    runner = int((works / "pid").read_text())
+    assert int(Path(f"/proc/{runner}/stat").read_text().split()[3]) != proc.pid  # served
+    proc.send_signal(signal.SIGINT)
+    out, err, status = outcome(proc)
+    assert status == 130 and err.endswith("recipe: interrupted\n")
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{runner}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{runner}").exists()
+    assert run_recipe("server", "status").stdout.startswith("recipe server: running")
+
+
+def test_start_stop_status_and_idle(tmp_path: Path) -> None:
+    assert run_recipe("server", "status").stdout == "recipe server: not running\n"
+    assert run_recipe("server", "stop").stdout == "recipe server: not running\n"
+    started = run_recipe("server", "start", "--idle", "1")
+    assert started.returncode == 0 and "running (pid" in started.stdout
+    again = run_recipe("server", "start")
+    assert again.stdout.startswith("recipe server: already running")
+    time.sleep(2.5)
+    assert run_recipe("server", "status").stdout == "recipe server: not running\n"
+    bad = run_recipe("server", "start", "--idle", "0")
+    assert (bad.returncode, bad.stderr) == (2, "recipe: --idle 0 is not a duration; pass "
+                                               "seconds above 0\n")
+
+
+def test_a_changed_module_sends_evals_back_in_process(tmp_path: Path, server: int) -> None:
+    plan = make_plan(tmp_path / "src")
+    module = Path(__file__).parents[1] / "engine/errors.py"
+    st = module.stat()
+    os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    try:
+        proc = evaluate(plan, PPID)
+        out, err, code = outcome(proc)
+    finally:
+        os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert code == 0 and int(out) == proc.pid  # in-process: this recipe ran the submission
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{server}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert run_recipe("server", "status").stdout == "recipe server: not running\n"
+
+
+def test_a_server_that_does_not_take_the_command_leaves_it_to_the_caller(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A socket under the server's name that never answers: after the wait, the command
+    runs in-process, once."""
+    import socket
+
+    from engine import server as served
+    from engine.cli.main import main
+
+    plan = make_plan(tmp_path / "src")
+    monkeypatch.setattr(served, "_ANSWER", 0.5)
+    monkeypatch.setattr(sys, "stdin", None)  # pytest's has no descriptor
+    mute = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    mute.bind(served.address())
+    mute.listen(1)
+    try:
+        assert served.running() == os.getpid()
+        start = time.monotonic()
+        code = main(["eval", str(plan), "-p", "calc", "-e", 'printf("once\\n");'])
+        assert code == 0 and time.monotonic() - start >= 0.5
+    finally:
+        mute.close()
+    assert capfd.readouterr().out == "once\n"
