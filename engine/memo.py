@@ -58,6 +58,8 @@ def recall(plan: str | os.PathLike[str], kind: str, request: Request) -> dict | 
     closure is then kept from collection for as long as this process lives."""
     try:
         with open(record_file(plan, kind, request), "rb") as f:
+            if os.fstat(f.fileno()).st_uid != os.getuid():
+                return None  # a record holds commands to run: only ever one's own
             record = marshal.load(f)
         if record["format"] != FORMAT or record["request"] != request:
             return None
@@ -85,7 +87,10 @@ def remember(plan: str | os.PathLike[str], kind: str, request: Request, started_
     record = {**answer, "format": FORMAT, "request": request, "started": started_ns,
               "seen": seen, "store": str(store), "closure": list(closure),
               "roots": dict(roots)}
-    file = record_file(plan, kind, request)
+    try:
+        file = record_file(plan, kind, request)
+    except OSError:  # no working folder any more
+        return False
     temp = file.with_name(f".{file.name}.{os.getpid()}")
     try:
         file.parent.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,10 @@ streams (as file descriptors) to it, and the server forks a child that takes all
 runs the very same ``engine.cli.main.main`` a command runs in-process. So output goes straight
 to the caller's streams, exit codes and errors are the same, and the child is a fresh process:
 nothing of one command stays for the next. ^C in the caller is sent on; the child then stops
-the submission as a command in-process does. No server, or one that does not answer: the
-command runs in-process, as always.
+the submission as a command in-process does. No server, one that does not take the command
+within ``_ANSWER`` seconds, a caller whose resource limits, control group, namespaces,
+privileges or ignored signals differ from the server's, a closed standard stream, or
+``RECIPE_SERVER=off``: the command runs in-process, as always.
 
 The socket is in Linux's abstract namespace, named after the user and a checksum of
 ``IDENTITY``: the Python, recipe's folder and version, and the environment that sets how Python
@@ -100,6 +102,7 @@ def stop() -> None:
     if found is not None:
         sock = found[0]
         try:
+            sock.settimeout(_ANSWER)
             sock.sendall(marshal.dumps({"identity": IDENTITY, "stop": True}))
             _read(sock, 1)
         finally:
@@ -111,13 +114,15 @@ def stop() -> None:
 def forward(argv: list[str]) -> int | None:
     """Run ``recipe argv`` in the server; its exit code, or None when the command must run
     in-process (no server, another identity, a server about to leave: nothing was done)."""
-    if _serving:
+    if _serving or os.environ.get("RECIPE_SERVER") == "off":
         return None
     found = connect()
     if found is None:
         return None
     sock = found[0]
     try:
+        if sock.fileno() <= 2:  # a standard stream is closed: the socket would take its place
+            return None
         try:
             cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
@@ -190,11 +195,11 @@ def serve(idle: float) -> None:
     changes. Returns in the server; a child raises SystemExit with its command's exit code.
 
     A spare child is always forked ahead and waits in ``accept``: the fork is not part of any
-    command's time. It tells the server on a pipe when it has taken a connection (``A``: fork
-    the next spare) or that the server must leave (``S``)."""
+    command's time. The spare alone decides whether a connection comes (so no command is ever
+    cut short by the server leaving) and tells the server on a pipe: ``A``, it took one (fork
+    the next spare); ``S``, the server must leave (stop, idle or stale)."""
     import gc
     import importlib
-    import select
     import signal
     import socket
 
@@ -202,52 +207,66 @@ def serve(idle: float) -> None:
 
     global _serving
     _serving = True
+    modules = _own_modules()  # before importing them: an upgrade meanwhile shows
     for name in _PRELOAD:  # what an eval imports, once for every child
         importlib.import_module(name)
     build_parser(["eval"])  # and argparse's own lazy imports
-    modules = _own_modules()
     gc.freeze()  # a child's collections leave the server's objects (and their pages) alone
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     listener.bind(address())  # OSError (EADDRINUSE) when one runs already
     listener.listen(64)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    while True:
-        taken, told = os.pipe()
-        spare = os.fork()
-        if spare == 0:
-            os.close(taken)
+    alive, keep = os.pipe()  # a spare sees its end (EOF) when the server is gone
+    lost = 0  # spares in a row that died before saying anything
+    while lost < 10:
+        said, told = os.pipe()
+        if os.fork() == 0:
+            os.close(said)
+            os.close(keep)
             signal.signal(signal.SIGINT, signal.SIG_DFL)  # ^C of a foreground 'server run'
-            raise SystemExit(_spare(listener, told, modules, main))
+            raise SystemExit(_spare(listener, alive, told, idle, modules, main))
         os.close(told)
-        if not select.select([taken], [], [], idle)[0]:
-            os.kill(spare, signal.SIGKILL)  # idle: it never took a connection
-            os.close(taken)
+        word = os.read(said, 1)
+        os.close(said)
+        if word == b"S":
             break
-        said = os.read(taken, 1)
-        os.close(taken)
-        if said == b"S":
-            break
-        if said != b"A":  # the spare died before it took anything: do not spin
-            time.sleep(0.1)
+        lost = 0 if word == b"A" else lost + 1
+        if lost:
+            time.sleep(0.1)  # do not spin
     listener.close()
 
 
-def _spare(listener: socket.socket, told: int, modules: dict[str, tuple[int, int]],
-           main: object) -> int:
-    """Take one connection; become its command, or refuse it."""
+def _spare(listener: socket.socket, alive: int, told: int, idle: float,
+           modules: dict[str, tuple[int, int]], main: object) -> int:
+    """Wait for one connection (or ``idle``, or the server's end); become its command or
+    refuse it."""
+    import select
+    import signal
+
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # a command's children are its own to reap
+    own = _limits("self")  # ahead of any caller
+    ready = select.select([listener, alive], [], [], idle)[0]
+    if listener not in ready:  # idle, or the server is gone
+        try:
+            os.write(told, b"S")
+        except OSError:
+            pass
+        return 0
     conn, _ = listener.accept()
     listener.close()
-    request, fds = _receive(conn)
-    ours = request is not None and request.get("identity") == IDENTITY and \
-        _peer(conn)[1] == os.getuid()
-    stale = _changed(modules)
-    leave = stale or (ours and request.get("stop"))  # type: ignore[union-attr]
+    os.close(alive)
+    conn.settimeout(5.0)  # a caller says everything at once; a mute one is dropped
+    # Another user's bytes are never unmarshalled: marshal trusts what it reads.
+    request, fds = _receive(conn) if _peer(conn)[1] == os.getuid() else (None, [])
+    ours = request is not None and request.get("identity") == IDENTITY
+    leave = _changed(modules) or (ours and request.get("stop"))  # type: ignore[union-attr]
     os.write(told, b"S" if leave else b"A")
     os.close(told)
     if not ours or leave or len(fds) != 4:
         _refuse(conn, fds)
         return 0
-    return _child(conn, fds, request, main)
+    conn.settimeout(None)
+    return _child(conn, fds, request, main, own)
 
 
 def _receive(conn: socket.socket) -> tuple[dict | None, list[int]]:
@@ -275,54 +294,101 @@ def _refuse(conn: socket.socket | None, fds: list[int]) -> None:
         conn.close()
 
 
-def _child(conn: socket.socket, fds: list[int], request: dict, main: object) -> int:
-    """Become the caller's command: its folder, streams, environment and umask; run it."""
+#: What a process passes on to the submission besides its arguments and environment: resource
+#: limits, control group, namespaces, privileges and seccomp, ignored signals. A caller whose
+#: differ from the server's (``ulimit``, ``systemd-run``, a sandbox, ``nohup``) runs in-process.
+_STATUS = ("NoNewPrivs:", "Seccomp:", "SigIgn:", "Uid:", "Gid:", "Groups:", "Cpus_allowed:")
+_NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
+
+
+def _same_limits(caller: int, own: tuple[object, ...]) -> bool:
+    try:
+        return _limits(str(caller)) == own
+    except OSError:
+        return False
+
+
+def _limits(pid: str) -> tuple[object, ...]:
+    def read(name: str) -> str:
+        with open(f"/proc/{pid}/{name}") as f:
+            return f.read()
+
+    status = [line for line in read("status").splitlines() if line.startswith(_STATUS)]
+    spaces = [os.stat(f"/proc/{pid}/ns/{name}").st_ino for name in _NAMESPACES]
+    return read("limits"), read("cgroup"), status, spaces
+
+
+def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
+           own: tuple[object, ...]) -> int:
+    """Become the caller's command: its folder, streams, environment and umask; run it.
+    Nothing is written to the caller's streams before it said ``G``."""
     import io
     import signal
     import threading
+    import traceback
 
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    os.fchdir(fds[3])
-    for target, fd in enumerate(fds[:3]):
-        os.dup2(fd, target)
-    for fd in fds:
-        os.close(fd)
-    os.environ.clear()
-    os.environ.update(request["env"])
-    os.umask(request["umask"])
-    for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
-        old = getattr(sys, name)
-        setattr(sys, name, io.TextIOWrapper(
-            io.FileIO(fd, mode, closefd=False), encoding=old.encoding, errors=old.errors,
-            line_buffering=name == "stderr" or os.isatty(fd),
-            write_through=name == "stderr"))
-    sys.argv = ["recipe", *request["argv"]]
-    conn.send(b"A")
-    if _read(conn, 1) != b"G":  # the caller gave up, and runs the command itself
-        return 0
-    threading.Thread(target=_interrupted_by, args=(conn,), daemon=True).start()
     try:
-        code = main(request["argv"])  # type: ignore[operator]
-    except SystemExit as error:  # argparse's usage errors and --help
-        code = error.code if isinstance(error.code, int) else 0 if error.code is None else 2
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller leaving now is no ^C
+        if not _same_limits(_peer(conn)[0], own):
+            _refuse(conn, fds)
+            os._exit(0)
+        os.fchdir(fds[3])
+        for target, fd in enumerate(fds[:3]):
+            os.dup2(fd, target)
+        for fd in fds:
+            os.close(fd)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.umask(request["umask"])
+        for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
+            old = getattr(sys, name)
+            setattr(sys, name, io.TextIOWrapper(
+                io.FileIO(fd, mode, closefd=False), encoding=old.encoding, errors=old.errors,
+                line_buffering=name == "stderr" or os.isatty(fd),
+                write_through=name == "stderr"))
+        sys.argv = ["recipe", *request["argv"]]
+        conn.send(b"A")
+        go = _read(conn, 1) == b"G"
+    except (OSError, KeyError, TypeError, ValueError):
+        go = False
+    if not go:  # the caller runs the command itself: nothing was done here
+        os._exit(0)
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        threading.Thread(target=_interrupted_by, args=(conn,), daemon=True).start()
+        try:
+            code = main(request["argv"])  # type: ignore[operator]
+        except SystemExit as error:  # argparse's usage errors and --help
+            code = error.code if isinstance(error.code, int) else \
+                0 if error.code is None else 2
+    except KeyboardInterrupt:  # a ^C before main took it, or after it returned
+        print("recipe: interrupted", file=sys.stderr)
+        code = 130
+    except BaseException:  # as Python reports what escapes it in-process
+        traceback.print_exc()
+        code = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller leaving now is no ^C
+        _answer(conn, int(code))
+    return int(code)
+
+
+def _answer(conn: socket.socket, code: int) -> None:
+    """Flush, let go of the caller's streams (whoever reads them to their end, a pipe or
+    ``$(recipe eval ...)``, must not wait for this process's exit too), send the exit code."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except OSError:
+        except (OSError, ValueError):
             pass
-    # Let go of the caller's streams before answering: whoever reads them to their end (a
-    # pipe, $(recipe eval ...)) must not wait for this process's exit as well.
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
     try:
-        conn.send(int(code).to_bytes(4, "little", signed=True))
+        conn.send(code.to_bytes(4, "little", signed=True))
     except OSError:
         pass
-    return int(code)
 
 
 def _interrupted_by(conn: socket.socket) -> None:
@@ -338,12 +404,12 @@ def _interrupted_by(conn: socket.socket) -> None:
 
 
 def _own_modules() -> dict[str, tuple[int, int]]:
-    """Stat data of every module of recipe's, loaded or not: a child may import more. (An
-    upgrade that only adds modules changes some that import them.)"""
+    """Stat data of every module and schema of recipe's, loaded or not: a child may import more.
+    (An upgrade that only adds modules changes some that import them.)"""
     found = {}
     for folder, _dirs, files in os.walk(os.path.dirname(engine.__file__)):
         for name in files:
-            if name.endswith(".py"):
+            if name.endswith((".py", ".json")):
                 st = os.stat(os.path.join(folder, name))
                 found[os.path.join(folder, name)] = (st.st_mtime_ns, st.st_size)
     return found

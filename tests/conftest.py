@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+# A `recipe server` the developer left running must not take the tests' evals (those that are
+# about the server say otherwise: tests/test_server.py).
+os.environ["RECIPE_SERVER"] = "off"
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:

@@ -37,12 +37,17 @@ def server() -> Iterator[int]:
             os.kill(pid, signal.SIGKILL)
 
 
+def served_env(**extra: str) -> dict[str, str]:
+    """The environment, with serving on (conftest turns it off for every other test)."""
+    return {**{k: v for k, v in os.environ.items() if k != "RECIPE_SERVER"}, **extra}
+
+
 def evaluate(plan: Path, code: str, *args: str, cwd: Path | None = None,
-             env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+             env: dict[str, str] | None = None, **popen: object) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "engine.cli.main", "eval", str(plan), "-p", "calc", "-e",
             code, *args]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=cwd, env=env)
+                            cwd=cwd, env=env or served_env(), **popen)  # type: ignore[call-overload]
 
 
 def outcome(proc: subprocess.Popen[str]) -> tuple[str, str, int]:
@@ -78,7 +83,7 @@ def test_the_runner_is_the_server_s_and_sees_the_caller_s_world(tmp_path: Path,
     assert code == 0, err
     assert int(out) != proc.pid  # run by a child of the server, not by this recipe
     # A relative plan from the caller's folder; the caller's environment (its store).
-    env = {**os.environ, "RECIPE_STORE": str(tmp_path / "other-store")}
+    env = served_env(RECIPE_STORE=str(tmp_path / "other-store"))
     out, err, code = outcome(evaluate(Path("src/plan.yaml"), 'printf("%d\\n", calc_quad(1));',
                                       cwd=tmp_path, env=env))
     assert (out, code) == ("4\n", 0), err
@@ -86,7 +91,8 @@ def test_the_runner_is_the_server_s_and_sees_the_caller_s_world(tmp_path: Path,
     # The caller's stdin.
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "eval", str(plan), "-p",
                              "calc", "-e", 'int c = getchar(); printf("%c\\n", c);'],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env=served_env())
     assert proc.communicate("z", timeout=300)[0] == "z\n"
 
 
@@ -154,6 +160,7 @@ def test_a_server_that_does_not_take_the_command_leaves_it_to_the_caller(
     plan = make_plan(tmp_path / "src")
     monkeypatch.setattr(served, "_ANSWER", 0.5)
     monkeypatch.setattr(sys, "stdin", None)  # pytest's has no descriptor
+    monkeypatch.delenv("RECIPE_SERVER")
     mute = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     mute.bind(served.address())
     mute.listen(1)
@@ -165,3 +172,51 @@ def test_a_server_that_does_not_take_the_command_leaves_it_to_the_caller(
     finally:
         mute.close()
     assert capfd.readouterr().out == "once\n"
+
+
+def test_a_caller_that_gave_up_waiting_runs_the_command_once(
+        tmp_path: Path, server: int, capfd: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine import server as served
+    from engine.cli.main import main
+
+    plan = make_plan(tmp_path / "src")
+    works = tmp_path / "works"
+    code = 'FILE *f = fopen("runs", "a"); fputs("run\\n", f); fclose(f);'
+    monkeypatch.setattr(sys, "stdin", None)
+    monkeypatch.delenv("RECIPE_SERVER")
+    monkeypatch.setattr(served, "_ANSWER", 0.0)  # give up at once: the server is too slow
+    for n in range(1, 4):
+        assert main(["eval", str(plan), "-p", "calc", "--works", str(works), "-e", code]) == 0
+        time.sleep(0.3)  # a server's child that ran it anyway would have written by now
+        assert (works / "runs").read_text() == "run\n" * n
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _cpu_limit() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CPU, (600, 600))
+
+
+@pytest.mark.parametrize("differs", [_ignore_sigint, _cpu_limit], ids=["nohup", "ulimit"])
+def test_a_caller_with_other_limits_or_signals_runs_in_process(
+        tmp_path: Path, server: int, differs: object) -> None:
+    """The submission inherits what its recipe has: the server's would not be the caller's."""
+    plan = make_plan(tmp_path / "src")
+    proc = evaluate(plan, PPID, preexec_fn=differs)
+    out, err, code = outcome(proc)
+    assert code == 0 and int(out) == proc.pid, err
+    assert int(outcome(served := evaluate(plan, PPID))[0]) != served.pid
+
+
+def test_a_closed_standard_stream_runs_in_process(tmp_path: Path, server: int) -> None:
+    plan = make_plan(tmp_path / "src")
+    shell = ["bash", "-c", 'exec "$@" <&-', "-", sys.executable, "-m", "engine.cli.main",
+             "eval", str(plan), "-p", "calc", "-e", PPID]
+    proc = subprocess.Popen(shell, stdout=subprocess.PIPE, text=True, env=served_env())
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0 and int(out) == proc.pid
