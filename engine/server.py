@@ -394,13 +394,15 @@ def _answer(conn: socket.socket, code: int) -> None:
 def _interrupted_by(conn: socket.socket) -> None:
     """The caller's ^C, or its end: as a ^C here."""
     import signal
+    import threading
 
     try:
         data = conn.recv(1)
     except OSError:
         data = b""
     if data in (b"I", b""):
-        os.kill(os.getpid(), signal.SIGINT)
+        # To the main thread itself: one this thread took would not end its blocking call.
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
 
 def _own_modules() -> dict[str, tuple[int, int]]:

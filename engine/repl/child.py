@@ -71,19 +71,17 @@ def run(executable: Path, works: Path, tmp: Path, *, stdin: int | IO[bytes] | No
                                 stdin=subprocess.DEVNULL if stdin is None else stdin,
                                 stdout=stdout, stderr=stderr, process_group=0)
 
-    proc = confine([works, tmp], start) if confine is not None else start()
-    interrupted = False
+    wake = _catch_interrupts()
     try:
-        while True:
-            try:
-                _await_exit(proc.pid)
-                break
-            except KeyboardInterrupt:
-                interrupted = True
-                _kill_group(proc.pid)
+        proc = confine([works, tmp], start) if confine is not None else start()
+        try:
+            interrupted = _await_exit(proc.pid, wake)
+        finally:
+            _kill_group(proc.pid)  # on ^C all of it, else leftovers; the leader is not reaped
+            proc.wait()            # yet, so the id is still ours
     finally:
-        _kill_group(proc.pid)  # leftovers; the leader is not reaped yet, so the id is ours
-        proc.wait()
+        if wake is not None:
+            _release_interrupts(*wake)
     code = proc.returncode
     if code >= 0:
         return Ended(exit=code, interrupted=interrupted)
@@ -94,12 +92,79 @@ def run(executable: Path, works: Path, tmp: Path, *, stdin: int | IO[bytes] | No
     return Ended(exit=None, signal=name, signum=-code, interrupted=interrupted)
 
 
-def _await_exit(pid: int) -> None:
-    """Block until ``pid`` has exited, without reaping it."""
+#: While a runner runs, ^C is noted, never raised: a KeyboardInterrupt can strike between two
+#: bytecodes, say between starting the runner and holding it, and leave it running. Nor can the
+#: handler itself be waited on: Python runs it between bytecodes, so a ^C that comes just before
+#: a blocking wait would be seen at the wait's end. The signal writes its number to a wakeup fd
+#: (``signal.set_wakeup_fd``) whenever it comes; the wait is on that fd and the runner's pidfd.
+Wake = tuple[int, int, object, int]  # read end, write end, previous handler, previous fd
+
+
+def _catch_interrupts() -> Wake | None:
+    """Note ^C on a wakeup fd until ``_release_interrupts``; None where ^C is not ours to
+    take: outside the main thread, ignored, or handled outside Python."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
+        return None
+    wake, woken = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    previous = signal.signal(signal.SIGINT, _noted)
+    return wake, woken, previous, signal.set_wakeup_fd(woken, warn_on_full_buffer=False)
+
+
+def _noted(_signum: int, _frame: object) -> None:
+    """The ^C is in the wakeup fd already."""
+
+
+def _release_interrupts(wake: int, woken: int, handler: object, fd: int) -> None:
+    signal.set_wakeup_fd(fd)
+    signal.signal(signal.SIGINT, handler)  # type: ignore[arg-type]
+    os.close(wake)
+    os.close(woken)
+
+
+def _await_exit(pid: int, wake: Wake | None) -> bool:
+    """Block until ``pid`` has exited, without reaping it, or ^C came; whether ^C came."""
+    import select
+
+    if wake is None:
+        try:
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            pass
+        return False
     try:
-        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
-    except ChildProcessError:
+        pidfd = os.pidfd_open(pid)
+    except OSError:  # a kernel before 5.3: look at the runner 20 times a second
+        pidfd = -1
+    watched = [wake[0], pidfd] if pidfd >= 0 else [wake[0]]
+    try:
+        while not _has_exited(pid):
+            ready = select.select(watched, [], [], None if pidfd >= 0 else 0.05)[0]
+            if wake[0] in ready and signal.SIGINT in _drain(wake[0]):
+                return True
+        return False
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+
+
+def _drain(fd: int) -> bytes:
+    data = b""
+    try:
+        while chunk := os.read(fd, 64):
+            data += chunk
+    except BlockingIOError:
         pass
+    return data
+
+
+def _has_exited(pid: int) -> bool:
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
 
 
 def _kill_group(pgid: int) -> None:

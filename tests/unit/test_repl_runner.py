@@ -13,6 +13,7 @@ import pytest
 
 from engine.documents.load import load_plan
 from engine.errors import Failure, UsageError
+from engine.repl import child
 from engine.repl.runner import CompileError, EmptySubmission, runner_key
 from engine.repl.scope import NoScope, ScopeMissing, check_project
 from engine.repl.session import Session
@@ -167,6 +168,31 @@ def test_an_interrupt_kills_the_submission_and_what_it_started(tmp_path: Path) -
         while _alive(forked) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not _alive(forked)
+
+
+def test_a_ctrl_c_as_the_submission_starts_stops_it(tmp_path: Path) -> None:
+    """^C after the runner started and before recipe waits for it: where a KeyboardInterrupt
+    would have left the runner running, or a wait would not have seen the ^C until its end."""
+    plan = make_plan(tmp_path / "src")
+    started: list[int] = []
+
+    def confine(_writable: object, start):  # type: ignore[no-untyped-def]
+        proc = start()
+        started.append(proc.pid)
+        os.kill(os.getpid(), signal.SIGINT)
+        return proc
+
+    with session(plan, tmp_path / "store") as s:
+        runner = s.compile("for (;;) {}")
+        try:
+            ended = child.run(runner.executable, tmp_path / "w", tmp_path / "t",
+                              confine=confine)
+        except KeyboardInterrupt:
+            os.kill(started[0], signal.SIGKILL)
+            pytest.fail("the ^C escaped and left the runner running")
+    assert ended.interrupted and ended.signal == "SIGKILL"
+    assert not _alive(started[0])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def _alive(pid: int) -> bool:
