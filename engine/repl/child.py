@@ -109,8 +109,14 @@ def _catch_interrupts() -> Wake | None:
             signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
         return None
     wake, woken = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    previous = signal.signal(signal.SIGINT, _noted)
-    return wake, woken, previous, signal.set_wakeup_fd(woken, warn_on_full_buffer=False)
+    fd = signal.set_wakeup_fd(woken, warn_on_full_buffer=False)  # first: no ^C goes unnoted
+    try:
+        return wake, woken, signal.signal(signal.SIGINT, _noted), fd
+    except BaseException:  # a ^C just now, before the runner started: raised as ever
+        signal.set_wakeup_fd(fd)
+        os.close(wake)
+        os.close(woken)
+        raise
 
 
 def _noted(_signum: int, _frame: object) -> None:
@@ -118,10 +124,12 @@ def _noted(_signum: int, _frame: object) -> None:
 
 
 def _release_interrupts(wake: int, woken: int, handler: object, fd: int) -> None:
-    signal.set_wakeup_fd(fd)
-    signal.signal(signal.SIGINT, handler)  # type: ignore[arg-type]
-    os.close(wake)
-    os.close(woken)
+    try:
+        signal.signal(signal.SIGINT, handler)  # type: ignore[arg-type]
+    finally:  # first the handler: a ^C from here on is raised, not lost
+        signal.set_wakeup_fd(fd)
+        os.close(wake)
+        os.close(woken)
 
 
 def _await_exit(pid: int, wake: Wake | None) -> bool:
@@ -142,7 +150,7 @@ def _await_exit(pid: int, wake: Wake | None) -> bool:
     try:
         while not _has_exited(pid):
             ready = select.select(watched, [], [], None if pidfd >= 0 else 0.05)[0]
-            if wake[0] in ready and signal.SIGINT in _drain(wake[0]):
+            if wake[0] in ready and signal.SIGINT in _drain(wake[0]):  # else another signal
                 return True
         return False
     finally:
