@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import subprocess
 import sys
 import time
@@ -55,6 +56,7 @@ def test_a_compile_error_shows_the_diagnostics_and_names_the_file(plan: Path) ->
     generated = kept.stderr.strip().splitlines()[-1].split("generated file: ")[1].split(",")[0]
     assert kept.returncode == 1 and "kept" in kept.stderr
     assert "int x = ;" in Path(generated).read_text()
+    shutil.rmtree(Path(generated).parent)  # kept for the user: the test cleans up after itself
 
 
 def test_warnings_are_shown_on_every_run(plan: Path) -> None:

@@ -11,6 +11,7 @@ and the rustc identity; result and diagnostics are CAS blobs attached to that pa
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -56,9 +57,14 @@ class Submission:
     def build(self) -> Runner:
         """The runner: from the action cache, else compiled (and cached)."""
         folder = Path(tempfile.mkdtemp(prefix="recipe-repl-"))
-        found = lookup(self.store, self.key, folder)
-        if found is not None:
-            return found
+        try:
+            found = lookup(self.store, self.key, folder)
+            return found if found is not None else self._compile(folder)
+        except BaseException:  # a compile error too: its diagnostics are in the error
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    def _compile(self, folder: Path) -> Runner:
         (folder / "runner.rs").write_text(self.text)
         argv = [a.replace(_FOLDER, str(folder)) for a in self.template]
         env = {"PATH": os.pathsep.join([os.path.dirname(self.cc), "/usr/bin", "/bin"]),

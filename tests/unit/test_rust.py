@@ -164,9 +164,13 @@ def test_rust_eval_cases_run_in_the_crate_scope_and_update(project: Path) -> Non
     eval_yaml = project / "counter/cases/eval.yaml"
     eval_yaml.write_text(eval_yaml.read_text().replace("std::process::exit(4);",
                                                        'let x: u8 = "no";'))
-    done = run_recipe("verify", project / "plan.yaml", "--store", store, "-k", "exits")
+    tmp = project.parent / "tmp"
+    tmp.mkdir()
+    done = run_recipe("verify", project / "plan.yaml", "--store", store, "-k", "exits",
+                      env={**os.environ, "TMPDIR": str(tmp)})
     assert done.returncode == 1
     assert "the submission does not compile" in done.stdout and "mismatched types" in done.stdout
+    assert list(tmp.iterdir()) == []  # the runner's folder is gone with it
 
 
 def test_a_missing_rustc_and_the_repl_of_a_rust_project_are_one_line_exit_2(
