@@ -125,9 +125,12 @@ def test_start_stop_status_and_idle(tmp_path: Path) -> None:
     assert again.stdout.startswith("recipe server: already running")
     time.sleep(2.5)
     assert run_recipe("server", "status").stdout == "recipe server: not running\n"
-    bad = run_recipe("server", "start", "--idle", "0")
-    assert (bad.returncode, bad.stderr) == (2, "recipe: --idle 0 is not a duration; pass "
-                                               "seconds above 0\n")
+    for idle in ("0", "nan", "inf", "1e300"):
+        bad = run_recipe("server", "start", "--idle", idle)
+        assert (bad.returncode, bad.stderr) == (2, f"recipe: --idle {float(idle):g} is not a "
+                                                   "duration; pass seconds above 0, at most "
+                                                   "31536000 (a year)\n")
+    assert run_recipe("server", "status").stdout == "recipe server: not running\n"
 
 
 def test_a_changed_module_sends_evals_back_in_process(tmp_path: Path, server: int) -> None:

@@ -14,6 +14,7 @@ from engine.cli.common import print_json
 from engine.errors import Failure, UsageError
 
 IDLE = 3 * 3600  # seconds, as Bazel's server
+MAX_IDLE = 365 * 86400
 _WAIT = 30.0  # seconds for a server to come up or go
 
 
@@ -29,8 +30,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.idle <= 0:
-        raise UsageError(f"--idle {args.idle:g} is not a duration", "pass seconds above 0")
+    if not 0 < args.idle <= MAX_IDLE:  # nan too: the server's waits take none of these
+        raise UsageError(f"--idle {args.idle:g} is not a duration",
+                         f"pass seconds above 0, at most {MAX_IDLE} (a year)")
     pid = server.running()
     if args.action == "status":
         return _say(args, pid, f"running (pid {pid})" if pid else "not running")

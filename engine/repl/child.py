@@ -77,7 +77,7 @@ def run(executable: Path, works: Path, tmp: Path, *, stdin: int | IO[bytes] | No
         try:
             interrupted = _await_exit(proc.pid, wake)
         finally:
-            _kill_group(proc.pid)  # on ^C all of it, else leftovers; the leader is not reaped
+            kill_group(proc.pid)  # on ^C all of it, else leftovers; the leader is not reaped
             proc.wait()            # yet, so the id is still ours
     finally:
         if wake is not None:
@@ -148,7 +148,7 @@ def _await_exit(pid: int, wake: Wake | None) -> bool:
         pidfd = -1
     watched = [wake[0], pidfd] if pidfd >= 0 else [wake[0]]
     try:
-        while not _has_exited(pid):
+        while not has_exited(pid):
             ready = select.select(watched, [], [], None if pidfd >= 0 else 0.05)[0]
             if wake[0] in ready and signal.SIGINT in _drain(wake[0]):  # else another signal
                 return True
@@ -168,14 +168,17 @@ def _drain(fd: int) -> bytes:
     return data
 
 
-def _has_exited(pid: int) -> bool:
+def has_exited(pid: int) -> bool:
+    """Whether the child has exited, without reaping it: while it is a zombie its pid, and so
+    its process group id, cannot be reused, which makes a following killpg safe."""
     try:
         return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
         return True
 
 
-def _kill_group(pgid: int) -> None:
+def kill_group(pgid: int) -> None:
+    """SIGKILL to the process group ``pgid``, if any of it is left."""
     try:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO
 
 from engine.documents.models import Case
+from engine.repl.child import has_exited, kill_group
 from engine.verify import landlock, reaper
 from engine.verify.cache import ActionCache
 from engine.verify.outcome import Observed
@@ -165,7 +166,7 @@ def kill_running() -> None:
             if is_reaper:
                 _signal(pid, signal.SIGTERM)  # the reaper kills the case and all it left
             else:
-                _kill_group(pid)
+                kill_group(pid)
 
 
 class _Child:
@@ -213,7 +214,7 @@ class _Child:
     def stop(self, pidfd: int | None) -> None:
         """End the case and everything it started; wait (a little) until that is done."""
         if self.control is None:
-            _kill_group(self.proc.pid)
+            kill_group(self.proc.pid)
             return
         _signal(self.proc.pid, signal.SIGTERM)  # a no-op once the reaper has ended by itself
         _await_exit(self.proc.pid, pidfd, time.monotonic() + _DRAIN_GRACE)
@@ -223,14 +224,14 @@ class _Child:
         status is read and the control socket closed."""
         if self.control is not None:
             self.stop(None)
-            if _has_exited(self.proc.pid):
+            if has_exited(self.proc.pid):
                 try:
                     self.control.setblocking(False)
                     self.status = self.control.recv(256).decode("ascii", "replace").strip()
                 except OSError:
                     pass
             self.control.close()
-        _kill_group(self.proc.pid)
+        kill_group(self.proc.pid)
 
     def returncode(self, program: str) -> int:
         """The program's exit code, or minus the signal that ended it."""
@@ -270,13 +271,6 @@ def _feed(pipe: IO[bytes] | None, data: bytes) -> threading.Thread | None:
     return thread
 
 
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def _signal(pid: int, sig: signal.Signals) -> None:
     try:
         os.kill(pid, sig)
@@ -286,7 +280,7 @@ def _signal(pid: int, sig: signal.Signals) -> None:
 
 def _await_exit(pid: int, pidfd: int | None, deadline: float) -> bool:
     """Wait until ``pid`` has exited (without reaping it) or the deadline passes."""
-    while not _has_exited(pid):
+    while not has_exited(pid):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
@@ -295,15 +289,6 @@ def _await_exit(pid: int, pidfd: int | None, deadline: float) -> bool:
         else:
             time.sleep(min(remaining, 0.002))
     return True
-
-
-def _has_exited(pid: int) -> bool:
-    """Whether the child has exited, without reaping it: while it is a zombie its pid, and so
-    its process group id, cannot be reused, which makes the following killpg safe."""
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True
 
 
 class _Watch:
@@ -341,7 +326,7 @@ class _Watch:
                     exited = True
                 elif not self._read(key):
                     return  # capped
-            if exited or (self.pidfd is None and _has_exited(self.proc.pid)):
+            if exited or (self.pidfd is None and has_exited(self.proc.pid)):
                 return
 
     def drain(self, deadline: float) -> None:
