@@ -3,30 +3,38 @@ action-cache entries and blobs go with them."""
 
 from __future__ import annotations
 
-import time
+import os
 from collections.abc import Iterable, Mapping, Set
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Protocol
 
-from engine.store import fsutil, space, temproots
+from engine.store import fsutil, locks, space, temproots
 from engine.store.cas import CacheEntry, Cas
 from engine.store.db import Database
 from engine.store.records import GcReport
 
-if TYPE_CHECKING:
-    from engine.store.store import Store
 
-MTIME_MARGIN = 0.1  # seconds: file times may lag the clock by a timer tick
+class Locking(Protocol):
+    """What a collection needs of the store (``Store`` is one; naming it would be a cycle)."""
+
+    root: Path
+    state: Path
+
+    def gc_exclusive(self, shared: bool = False) -> AbstractContextManager[None]: ...
+
+    def lock(self, name: str) -> AbstractContextManager[None]: ...
 
 
-def collect(store: Store, db: Database, cas: Cas, dry_run: bool,
+def collect(store: Locking, db: Database, cas: Cas, dry_run: bool,
             max_size: int | None) -> GcReport:
     """``Store.gc``: under ``gc.lock`` (exclusive; shared for a dry run), read the roots and
     temporary roots, delete the paths they do not reach, then the cache entries no remaining
     path or temporary root keeps."""
     state = store.state
     # Listed before the lock, so builders do not wait while every result is read; what is
-    # written later is newer than ``since`` (less a margin for coarse timestamps) and kept.
-    since = time.time() - MTIME_MARGIN
+    # written later has an mtime of at least ``since`` (the file system's own clock) and is kept.
+    since = file_clock(state / "tmp")
     entries = cas.entries()
     if not dry_run:
         space.give_reserve(state)
@@ -58,6 +66,21 @@ def collect(store: Store, db: Database, cas: Cas, dry_run: bool,
     if not dry_run:
         space.take_reserve(state)
     return report
+
+
+def file_clock(tmp: Path) -> float:
+    """Now, as the file system stamps files: the mtime of a file made and removed in ``tmp``.
+    Every file written after this call has an mtime at least this, whatever the clock's
+    granularity (the kernel stamps files from a coarse clock that lags ``time.time()``), so it
+    tells written-since from written-before without a guessed margin (a margin of 0.1 s kept
+    what a build wrote just before the collection, and ``--max-size`` left more than asked)."""
+    clock = tmp / f"{locks.own_temp(tmp)}gc-clock"
+    fd = os.open(clock, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        return os.fstat(fd).st_mtime
+    finally:
+        os.close(fd)
+        os.unlink(clock)
 
 
 def closure(start: Iterable[str], refs: Mapping[str, Set[str]]) -> set[str]:
