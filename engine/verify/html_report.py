@@ -121,9 +121,11 @@ def render_html(outcomes: Sequence[Outcome], *, command: Sequence[str] = ("recip
     return "".join(parts)
 
 
-def write_html(outcomes: Sequence[Outcome], path: Path, **page: object) -> None:
+def write_html(outcomes: Sequence[Outcome], path: Path, *,
+               command: Sequence[str] = ("recipe", "verify"), seconds: float | None = None,
+               written: float | None = None) -> None:
     """Write the page to ``path`` (through a temporary file beside it and a rename)."""
-    text = render_html(outcomes, **page)  # type: ignore[arg-type]
+    text = render_html(outcomes, command=command, seconds=seconds, written=written)
     replace_file(Path(path), text.encode("utf-8", "backslashreplace"))
 
 
