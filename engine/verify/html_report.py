@@ -27,7 +27,8 @@ from engine.verify.outcome import STATUSES, Outcome
 from engine.verify.report import replace_file
 from engine.verify.table import show
 
-# How an outcome kind looks: its colour class, and whether its case opens on its own.
+# How an outcome kind looks: its colour class (ok green, bad red, warn amber, other grey) and
+# whether its case opens on its own; e.g. "xfailed": ("warn", False), "skipped": ("other", False).
 _LOOK: dict[str, tuple[str, bool]] = {
     "passed": ("ok", False),
     "failed": ("bad", True),
@@ -54,7 +55,7 @@ h2{font-size:15px;margin:22px 0 6px;padding-bottom:4px;border-bottom:1px solid v
 h2 small{font-weight:normal;color:#57606a;margin-left:8px}
 .badge{display:inline-block;min-width:58px;padding:0 8px;border-radius:10px;color:#fff;
 font-size:12px;font-weight:600;text-align:center;background:var(--other)}
-.badge.ok{background:var(--ok)}.badge.bad{background:var(--bad)}
+.badge.ok{background:var(--ok)}.badge.bad{background:var(--bad)}.badge.warn{background:#9a6700}
 .counts .badge{font-size:13px;padding:2px 10px;margin-right:4px}
 nav{padding:10px 24px;background:var(--soft);border-bottom:1px solid var(--line)}
 nav a{color:var(--bad);margin-right:14px}
