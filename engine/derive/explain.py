@@ -117,7 +117,7 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
         found += [Change(what, *d) for d in _diff(_flat(before), _flat(after))]
     found += [Change("dependency", *d) for d in _diff(old.get("depends", {}),
                                                       new.get("depends", {}))]
-    actions = _action_changes(old.get("actions", []), new.get("actions", []))
+    actions = _action_changes(_placed(old), _placed(new))
     found += [c for c in actions if c.what in ("define", "flag")]
     if not found:  # nothing the documents name: say which commands differ
         found = [c for c in actions if c.what == "action"] or \
@@ -139,6 +139,20 @@ def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def _placed(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The actions with each dependency's store path name replaced by ``@<project>@``: a
+    rebuilt dependency is named once, not again in every rpath that spells its name."""
+    actions = data.get("actions", [])
+    depends = data.get("depends", {})
+    if not depends:
+        return actions
+    def place(arg: str) -> str:
+        for project, name in depends.items():
+            arg = arg.replace(name, f"@{project}@")
+        return arg
+    return [{**a, "argv": [place(arg) for arg in a.get("argv", [])]} for a in actions]
 
 
 def _action_key(action: dict[str, Any]) -> str:

@@ -48,17 +48,22 @@ def test_why_says_up_to_date_and_never_built(built):
         ["hello (debug): never built for this target"]
 
 
-def test_why_names_the_edited_source_and_the_rebuilt_dependency(built):
-    plan, store, (greet, hello) = built
+@pytest.mark.parametrize("kind", ["static-library", "shared-library"])
+def test_why_names_the_edited_source_and_the_rebuilt_dependency(tmp_path, kind):
+    files = dict(GREET_LIB)  # shared: hello's rpath spells greet's path; named once all the same
+    files["greet/project.yaml"] = GREET_LIB["greet/project.yaml"].replace(
+        "kind: static-library", f"kind: {kind}")
+    plan = write_tree(tmp_path / "src", files) / "plan.yaml"
+    store = tmp_path / "store"
+    greet, hello = realise(plan, store)
     edit(plan.parent / "greet/src/twice.c", "2 * x", "3 * x")
     lines = why(plan, store)
     assert lines[0] == f"greet (release): not valid; since {greet}:"
     assert lines[1].startswith("  source src/twice.c changed (sha256 ")
-    assert len(lines) == 4, lines  # one change each, nothing else named
     assert lines[2] == f"hello (release): not valid; since {hello}:"
     new_greet = why_json(plan, store, "-p", "greet")[0]["path"]
-    assert lines[3] == (f"  dependency greet: {greet.name} → {Path(new_greet).name} (itself "
-                        f"rebuilt: run 'recipe why {plan} -p greet -t release')")
+    assert lines[3:] == [f"  dependency greet: {greet.name} → {Path(new_greet).name} (itself "
+                         f"rebuilt: run 'recipe why {plan} -p greet -t release')"]
 
 
 def test_why_names_a_changed_header(built):
