@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.store import Store
 from tests.conftest import run_recipe, write_tree
 from tests.projects import GREET_LIB
 
@@ -166,6 +167,11 @@ def test_store_why_names_each_root_chain(tmp_path):
     done = run_recipe("store", "why", greet.name, "--store", store)
     assert done.stdout == f"no root keeps {greet} alive: 'recipe store gc' deletes it\n"
     assert greet.exists()  # asking deleted nothing
+    # A running process's temporary root keeps it too.
+    with Store.open(store, create=False) as running:
+        running.add_temp_roots(paths=[greet.name])
+        done = run_recipe("store", "why", greet.name, "--store", store)
+        assert done.stdout == f"root temporary:{greet.name} -> {greet.name}\n"
 
 
 @pytest.mark.parametrize("args, line", [
