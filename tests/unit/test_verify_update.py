@@ -17,7 +17,8 @@ from engine.documents.models import Case, Expect
 from engine.errors import Pos
 from engine.verify.outcome import Observed, Outcome
 from engine.verify.runner import Job, run_jobs
-from engine.verify.update import slug, splice, styled, update
+from engine.verify.update import slug, update
+from engine.verify.yaml_edit import splice, styled
 
 SCRIPTS = {
     "greet": 'printf "hello, %s\\n" "$1"',
@@ -127,7 +128,7 @@ def test_update_rewrites_only_what_differed(project: Path) -> None:
     assert [o.status for o in before] == ["failed"] * 2 + ["passed"] + ["failed"] * 4 + \
         ["passed"]
 
-    result = update(before)
+    result = update(before, project)
     assert [(r.case.name, r.fields) for r in result.recorded] == [
         ("greets the world", ["stdout"]), ("block style", ["stdout"]),
         ("Big Output!", ["stdout"]), ("binary", ["stdout"]),
@@ -160,10 +161,10 @@ def test_update_rewrites_only_what_differed(project: Path) -> None:
 
 
 def test_a_second_update_changes_nothing(project: Path) -> None:
-    update(verify(project))
+    update(verify(project), project)
     folder = project / "greet" / "cases"
     snapshot = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-    result = update(verify(project))
+    result = update(verify(project), project)
     assert result.recorded == []
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == snapshot
 
@@ -183,7 +184,7 @@ def test_golden_files_are_rewritten_where_they_are(project: Path) -> None:
         """))
     (folder / "other.yaml").unlink()
     before = (folder / "main.yaml").read_bytes()
-    result = update(verify(project))
+    result = update(verify(project), project)
     assert [r.fields for r in result.recorded] == [["stdout"]]
     assert (folder / "data" / "out.txt").read_bytes() == b"hello, file\n"
     assert (folder / "main.yaml").read_bytes() == before
@@ -206,7 +207,7 @@ def test_untouched_scalars_keep_their_spelling(project: Path) -> None:
             expect: {stdout: "hi\\n"}
         """))
     before = (folder / "main.yaml").read_text()
-    assert [r.case.name for r in update(verify(project)).recorded] == ["stale"]
+    assert [r.case.name for r in update(verify(project), project).recorded] == ["stale"]
     assert (folder / "main.yaml").read_text() == before.replace('"hi\\n"', '"hello, x\\n"')
 
 
@@ -226,10 +227,10 @@ def _outcome(case: Case, stdout: bytes, stderr: bytes = b"") -> Outcome:
 
 def test_targets_that_disagree_are_not_recorded(project: Path) -> None:
     case = load_cases(project / "greet" / "cases" / "other.yaml")[0]
-    result = update([_outcome(case, b"one\n"), _outcome(case, b"two\n")])
+    result = update([_outcome(case, b"one\n"), _outcome(case, b"two\n")], project)
     assert result.recorded == [] and result.refused[0][1] == "the targets disagree on its output"
     # An unchecked stderr may differ from target to target.
-    result = update([_outcome(case, b"new\n", b"debug build\n"), _outcome(case, b"new\n")])
+    result = update([_outcome(case, b"new\n", b"debug build\n"), _outcome(case, b"new\n")], project)
     assert [r.fields for r in result.recorded] == [["stdout"]] and result.refused == []
 
 
