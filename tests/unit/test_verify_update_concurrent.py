@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 
 from tests.conftest import write_tree
 
-N = 100  # wrong cases in each of the groups "a-" and "b-"
+N = 50  # wrong cases in each of the groups "a-" and "b-"
 RACES = 3  # each race is likely, not sure, to interleave the two updates: run it a few times
 
 TREE = {
