@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     passed = all(o.passed for o in outcomes)
     updated = None
     if args.update:
-        updated = update.update(outcomes)
+        updated = update.update(outcomes, plan.dir)
         passed = updated.all_match(outcomes)
     if args.junit:
         report.write_junit(outcomes, Path(args.junit))
@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         data = report.to_json(outcomes)
         if updated is not None:
             data["updated"] = [{"file": str(r.case.file), "case": r.case.name,
-                                "fields": r.fields} for r in updated.recorded]
+                                "fields": r.fields, "already": r.already}
+                               for r in updated.recorded]
             data["not_updated"] = [{"file": str(case.file), "case": case.name, "why": why}
                                    for case, why in updated.refused]
         print_json(data)
@@ -85,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(report.render_text(outcomes))
         if updated is not None:
             for r in updated.recorded:
-                print(f"updated {_where(r.case)}: {', '.join(r.fields)}")
+                done = "already recorded" if r.already else ", ".join(r.fields)
+                print(f"updated {_where(r.case)}: {done}")
             for case, why in updated.refused:
                 print(f"not updated {_where(case)}: {why}")
     return 0 if passed else 1
