@@ -193,5 +193,6 @@ class _Session:
         except Exception as error:  # a failed build fails every item, with its own words
             self.error = error
             return
-        self.summary = (f"recipe: realised {len(self.paths)} paths of {plan.file.name} "
-                        f"({built} built) in {time.monotonic() - start:.1f} s")
+        count = len(self.paths)
+        self.summary = (f"recipe: realised {count} path{'' if count == 1 else 's'} of "
+                        f"{plan.file.name} ({built} built) in {time.monotonic() - start:.1f} s")

@@ -78,7 +78,7 @@ def test_cases_are_items_a_failure_shows_recipes_diff(pytester: pytest.Pytester,
     # realised once for the session, whatever the number of items
     assert result.stdout.lines.count(
         next(line for line in result.stdout.lines if line.startswith("recipe: realised"))) == 1
-    result.stdout.fnmatch_lines(["recipe: realised 1 paths of plan.yaml (1 built) in *"])
+    result.stdout.fnmatch_lines(["recipe: realised 1 path of plan.yaml (1 built) in *"])
     xml = (plan_dir / "report.xml").read_text()
     assert 'name="hello/release/says bye"' in xml and "stdout differs" in xml
 

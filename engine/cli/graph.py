@@ -84,7 +84,7 @@ def _graph(drvs: list[Any], store: Any) -> dict[str, Any]:
 
 def to_dot(graph: dict[str, Any]) -> str:
     """The graph in Graphviz's DOT: one cluster per target, a box per derivation."""
-    lines = ["digraph recipe {", "  rankdir=LR;",
+    lines = ["digraph recipe {", '  rankdir=LR; fontname="Helvetica";',
              '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
     targets = dict.fromkeys(n["target"] for n in graph["nodes"])
     for i, target in enumerate(targets):
