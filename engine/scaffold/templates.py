@@ -166,7 +166,8 @@ cases: ["cases/*.yaml"]
 RUST_LIBRARY = """\
 //! $name: counts words.
 
-use std::ffi::{c_char, CStr};
+use std::ffi::CStr;
+use std::os::raw::c_char; // not std::ffi::c_char: Debian 12's rustc (1.63) predates it
 
 /// The number of whitespace-separated words in `text`.
 pub fn count_words(text: &str) -> usize {
