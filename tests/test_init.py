@@ -53,6 +53,22 @@ def test_init_in_a_plan_folder_adds_a_project_and_both_verify(tmp_path: Path) ->
     assert json.loads(verified.stdout)["summary"]["passed"] == 4
 
 
+def test_init_of_a_folder_in_a_plan_folder_makes_it_a_project_of_that_plan(
+        tmp_path: Path) -> None:
+    assert run_recipe("init", "--name", "first", cwd=tmp_path).returncode == 0
+    (tmp_path / "tools").mkdir()  # as after `mkdir tools && cd tools`
+    done = run_recipe("init", "--lang", "c++", cwd=tmp_path / "tools")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[:3] == [
+        "recipe init: the c++ project 'tools' added to the plan in ../ (5 files)", "next:",
+        "  cd .."]
+    assert (tmp_path / "tools/project.yaml").is_file() and not (tmp_path / "tools/tools").exists()
+    assert not (tmp_path / "tools/plan.yaml").exists()
+    verified = run_recipe("verify", "plan.yaml", "-p", "tools", "--json", cwd=tmp_path)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert json.loads(verified.stdout)["summary"]["passed"] == 2
+
+
 def test_init_in_a_plan_whose_patterns_miss_the_new_project_says_which_line_to_add(
         tmp_path: Path) -> None:
     assert run_recipe("init", "--name", "first", cwd=tmp_path).returncode == 0

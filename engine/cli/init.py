@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 from pathlib import Path
 
 from engine.cli.common import print_json
@@ -34,10 +35,11 @@ def run(args: argparse.Namespace) -> int:
 
     folder = Path(args.folder)
     created = init(folder, args.lang, args.name, args.lib)
-    plan = os.path.relpath(created.plan, folder)
+    plan_dir, plan = created.plan.parent, created.plan.name
     name = created.project
-    first = (f"cd {display_path(folder.absolute())}" if os.path.abspath(folder) != os.getcwd()
-             else f"recipe show {plan}")
+    # the commands run from the plan's folder
+    where = os.path.relpath(plan_dir)  # "..", not display_path's absolute path, above cwd
+    first = (f"cd {shlex.quote(where)}" if where != "." else f"recipe show {plan} -p {name}")
     verify = f"recipe verify {plan}" + ("" if created.new_plan else f" -p {name}")
     third = (f"recipe realise {plan} -p {name}" if created.language == "rust"
              else f"recipe repl {plan} -p {name}")
@@ -48,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
                     "files": [display_path(f.absolute()) for f in created.files],
                     "add_to_projects": created.add_pattern, "next": steps})
         return 0
-    where = display_path(folder.absolute())
     if created.new_plan:
         print(f"recipe init: a plan in {where}/ with the {created.language} project '{name}' "
               f"({len(created.files)} files)")

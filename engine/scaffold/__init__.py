@@ -32,6 +32,7 @@ class Created:
     project: str
     language: str
     new_plan: bool
+    project_dir: Path
     files: list[Path] = field(default_factory=list)  # in the order written
     # when the plan's projects: patterns do not select the new project: where to add what
     add_pattern: str | None = None
@@ -51,26 +52,33 @@ def project_name(folder: Path, name: str | None) -> str:
 
 
 def init(folder: Path, language: str, name: str | None, lib: bool) -> Created:
-    """Write a plan with one project into ``folder`` or, when ``folder`` holds a plan.yaml, one
-    more project into that plan (in ``folder/<name>/``)."""
+    """Write into ``folder`` a plan with one project (in ``folder/<name>/``); or, when
+    ``folder`` holds a plan.yaml, one more project of that plan in ``folder/<name>/``; or, when
+    the folder above ``folder`` holds one, one more project of that plan in ``folder``."""
     if language not in LANGUAGES:
         raise InitError(f"--lang {language} is not a language recipe builds",
                         "pass --lang c, c++ or rust")
     if folder.exists() and not folder.is_dir():
         raise InitError(f"{folder} is not a folder", "name a folder (new or existing) to init")
-    plan = folder / PLAN_FILE
-    new_plan = not plan.exists()
-    if new_plan:
+    above = Path(os.path.abspath(folder)).parent / PLAN_FILE
+    if (folder / PLAN_FILE).exists():
+        plan, new_plan = folder / PLAN_FILE, False
+        if name is None:
+            raise InitError(f"{folder} already holds a plan: a project added to it needs a "
+                            "name", "pass --name NAME")
         chosen = project_name(folder, name)
-    elif name is None:
-        raise InitError(f"{folder} already holds a plan: a project added to it needs a name",
-                        "pass --name NAME")
+        project_dir = folder / chosen
+        if project_dir.exists():
+            raise InitError(f"{project_dir} already exists", "pass another --name, or remove it")
+    elif above.is_file():  # a folder of a plan's folder, as cargo new adds a workspace member
+        plan, new_plan = above, False
+        chosen = project_name(folder, name)
+        project_dir = folder
     else:
+        plan, new_plan = folder / PLAN_FILE, True
         chosen = project_name(folder, name)
-        if (folder / chosen).exists():
-            raise InitError(f"{folder / chosen} already exists",
-                            "pass another --name, or remove it")
-    files = {folder / chosen / rel: text for rel, text in project_files(chosen, language, lib)}
+        project_dir = folder / chosen
+    files = {project_dir / rel: text for rel, text in project_files(chosen, language, lib)}
     if new_plan:
         files = {plan: t.PLAN, folder / ".gitignore": t.GITIGNORE, **files}
     for path in files:
@@ -78,14 +86,15 @@ def init(folder: Path, language: str, name: str | None, lib: bool) -> Created:
             raise InitError(f"{path} already exists",
                             "recipe init writes only new files: init another folder, or "
                             "remove it")
-    created = Created(plan, chosen, language, new_plan)
+    created = Created(plan, chosen, language, new_plan, project_dir)
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "x", encoding="utf-8") as f:
             f.write(text)
         created.files.append(path)
     if not new_plan:
-        missing = _missing_pattern(plan, chosen)
+        rel = Path(os.path.relpath(os.path.abspath(project_dir), os.path.abspath(plan.parent)))
+        missing = _missing_pattern(plan, f"{rel.as_posix()}/project.yaml")
         if missing is not None:
             created.add_pattern, created.add_at = missing
     return created
@@ -122,7 +131,7 @@ def project_files(name: str, language: str, lib: bool) -> list[tuple[str, str]]:
             (f"cases/{name}.yaml", fill(t.CASES))]
 
 
-def _missing_pattern(plan: Path, name: str) -> tuple[str, str] | None:
+def _missing_pattern(plan: Path, file: str) -> tuple[str, str] | None:
     """The ``projects:`` entry to add when the plan's patterns do not select the new project
     (they are gitignore-style, as the loader reads them; its default is ``*/project.yaml``)."""
     import pathspec
@@ -134,7 +143,7 @@ def _missing_pattern(plan: Path, name: str) -> tuple[str, str] | None:
     patterns = doc.data.get("projects", [DEFAULT_PROJECTS])
     if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
         return None  # the plan is wrong anyway: recipe validate will say how
-    if pathspec.GitIgnoreSpec.from_lines(patterns).match_file(f"{name}/project.yaml"):
+    if pathspec.GitIgnoreSpec.from_lines(patterns).match_file(file):
         return None
     at = doc.pos(["projects"]) if "projects" in doc.data else doc.pos()
-    return f"{name}/project.yaml", str(at)
+    return file, str(at)
