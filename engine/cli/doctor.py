@@ -66,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         from tabulate import tabulate
 
-        rows = [("ok" if c.ok else "missing" if c.ok is False else "-", c.name,
-                 c.version or "-", _where(c)) for c in checks]
+        # "missing" only for what is needed (and makes the exit code 1); "-" for the rest
+        rows = [("ok" if c.ok else "missing" if c.needed else "-", c.name, c.version or "-",
+                 _where(c)) for c in checks]
         sys.stdout.write(tabulate(rows, tablefmt="plain", disable_numparse=True) + "\n")
         print(verdict)
     return 1 if missing else 0
