@@ -89,19 +89,37 @@ def test_bash_completes_commands_options_choices_files_and_the_plans_names(
     assert complete(bash_script, tmp_path, "recipe", "verify", "nowhere.yaml", "-t", "") == []
 
 
-def test_the_zsh_script_is_generated_and_parses(tmp_path: Path) -> None:
+def test_the_zsh_script_parses_and_its_functions_name_the_plans_targets_and_projects(
+        tmp_path: Path) -> None:
+    write_tree(tmp_path, PLAN)
     done = run_recipe("completion", "zsh")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("#compdef recipe")
-    for word in ("verify", "realise", "--junit", "_recipe_plan_names"):
+    for word in ("verify", "realise", "--junit", ":TARGET:_recipe_targets"):
         assert word in done.stdout
     if shutil.which("zsh") is None and not os.environ.get("CI"):
-        pytest.skip("zsh is not installed: the script is not parsed")
+        pytest.skip("zsh is not installed: the script is not run")
     script = tmp_path / "_recipe"
     script.write_text(done.stdout)
     parsed = subprocess.run(["zsh", "-n", str(script)], capture_output=True, text=True,
                             timeout=60)
     assert parsed.returncode == 0, parsed.stderr
+    # Loaded as `eval` loads it (it then registers itself with compdef), its -t/-p functions
+    # are called as zsh's completion calls them: with $words, handing candidates to compadd.
+    # compdef and compadd are the completion system's; here they only record.
+    shell = """
+        compdef() { :; }
+        compadd() { print -rl -- "$@"; }
+        eval "$(<_recipe)"
+        words=(recipe verify plan.yaml -t ''); _recipe_targets
+        words=(recipe graph -p '' plan.yaml); _recipe_projects
+        words=(recipe verify -t ''); _recipe_targets
+    """
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    ran = subprocess.run(["zsh", "-f", "-c", shell], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert ran.returncode == 0 and ran.stderr == "", ran.stderr
+    assert ran.stdout.splitlines() == ["--", "fast", "slow", "tiny", "--", "alpha", "beta"]
 
 
 @pytest.mark.skipif(shutil.which("fish") is None and not os.environ.get("CI"),
