@@ -8,6 +8,8 @@ import json
 import os
 import re
 import shutil
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -43,7 +45,7 @@ def bin_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def doctor(*args: str | Path, path: Path, cwd: Path) -> tuple[int, str]:
+def doctor(*args: str | Path, path: Path | str, cwd: Path) -> tuple[int, str]:
     done = run_recipe("doctor", *args, cwd=cwd, env={**os.environ, "PATH": str(path)})
     assert done.stderr == "", done.stderr
     return done.returncode, done.stdout
@@ -107,3 +109,21 @@ def test_doctor_errors_are_one_line_exit_2(tmp_path: Path, args: list[str], firs
     done = run_recipe("doctor", *args, cwd=tmp_path)
     assert done.returncode == 2 and done.stdout == ""
     assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith(first), done.stderr
+
+
+def test_a_running_server_is_named_with_its_pid(tmp_path: Path) -> None:
+    code, out = doctor(path=os.environ["PATH"], cwd=tmp_path)
+    assert line(out, "server")[0] == "-"
+    started = run_recipe("server", "start", "--json")
+    assert started.returncode == 0, started.stderr
+    pid = json.loads(started.stdout)["pid"]
+    try:
+        code, out = doctor(path=os.environ["PATH"], cwd=tmp_path)
+        assert line(out, "server") == ["ok", "server", "-", f"pid {pid}"]
+    finally:
+        assert run_recipe("server", "stop").returncode == 0
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
