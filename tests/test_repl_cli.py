@@ -85,6 +85,22 @@ def test_bad_input_is_one_line_and_exit_2(plan: Path, args: list[str], line: str
     assert one_line(done.stderr) == line.replace("{root}", str(plan.parent))
 
 
+@pytest.mark.parametrize("code, line", [
+    (b'puts("\xff");', "recipe: the submission is not valid UTF-8 at byte 7; write it in "
+                        "UTF-8; a string can hold any byte as an escape such as \\xff"),
+    (b'/* \xc3 */ puts("x");', "recipe: the submission is not valid UTF-8 at byte 4; write "
+                              "it in UTF-8; a string can hold any byte as an escape such as "
+                              "\\xff"),
+])
+def test_bytes_that_are_not_utf8_are_one_line_and_exit_2(plan: Path, code: bytes,
+                                                          line: str) -> None:
+    done = subprocess.run([sys.executable.encode(), b"-m", b"engine.cli.main", b"eval",
+                           bytes(plan), b"-p", b"calc", b"-e", code], cwd=plan.parent,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stdout == ""
+    assert one_line(done.stderr) == line
+
+
 def test_a_missing_scope_header_is_one_line_and_exit_2(tmp_path: Path) -> None:
     plan = make_plan(tmp_path / "src")
     (tmp_path / "src/calc/project.yaml").write_text(

@@ -65,6 +65,13 @@ def check_code(code: str) -> str:
         raise EmptySubmission("the submission is empty", "pass some C or C++ code with -e")
     if "\0" in code:
         raise UsageError("the submission holds a NUL character", "remove it")
+    try:
+        code.encode()
+    except UnicodeEncodeError as error:  # bytes that are not UTF-8, kept as lone surrogates
+        at = len(code[:error.start].encode(errors="surrogateescape")) + 1
+        raise UsageError(f"the submission is not valid UTF-8 at byte {at}",
+                         "write it in UTF-8; a string can hold any byte as an escape "
+                         "such as \\xff") from None
     return code
 
 
