@@ -170,6 +170,22 @@ def test_json_output(plan: Path) -> None:
     done = run_recipe("eval", plan, "-p", "calc", "--json", "-e", 'printf("hi"); return 3;')
     data = json.loads(done.stdout)
     assert (data["stdout"], data["exit"], data["signal"], done.returncode) == ("hi", 3, None, 3)
+    assert data["capped"] == []
+
+
+def test_json_output_is_capped(plan: Path) -> None:
+    import json
+
+    from engine.verify.process import CAP
+
+    done = run_recipe("eval", plan, "-p", "calc", "--json", "-e",
+                      'static char b[1 << 20]; memset(b, 65, sizeof b); '
+                      'for (int i = 0; i < 40; i++) fwrite(b, 1, sizeof b, stdout); '
+                      'fputs("tail", stderr); return 4;')
+    data = json.loads(done.stdout)
+    assert len(data["stdout"]) == CAP == 16 << 20 and set(data["stdout"]) == {"A"}
+    assert (data["stderr"], data["capped"], data["exit"], done.returncode) == \
+        ("tail", ["stdout"], 4, 4)
 
 
 def test_stdin_is_passed_on(plan: Path) -> None:

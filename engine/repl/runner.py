@@ -75,6 +75,15 @@ def check_code(code: str) -> str:
     return code
 
 
+def runner_folder(store: Store, keep: bool = False) -> Path:
+    """A new folder for a runner: in the store's temporary folder, so that what a killed
+    session leaves is removed by the next run that opens the store; one kept for the user
+    (``--keep-tmp``) goes to the system's temporary folder, where nobody removes it."""
+    if keep:
+        return Path(tempfile.mkdtemp(prefix="recipe-repl-"))
+    return Path(store.temp_dir("repl"))
+
+
 def runner_key(spec: Spec, code: str) -> str:
     return canonical_hash({**spec.key, "code": code})
 
@@ -99,7 +108,7 @@ def build(spec: Spec, store: Store, code: str, keep: bool = False) -> Runner:
     generated source stays in the runner's folder with ``keep``."""
     check_code(code)
     key = runner_key(spec, code)
-    folder = Path(tempfile.mkdtemp(prefix="recipe-repl-"))
+    folder = runner_folder(store, keep)
     try:
         if keep:
             _write_source(spec, code, folder)
