@@ -141,6 +141,27 @@ def test_a_submission_cannot_write_into_the_store_or_the_sources(plan: Path) -> 
     assert not any(v.exists() for v in victims)
 
 
+def test_a_submission_cannot_write_in_dev_shm(plan: Path) -> None:
+    import uuid
+
+    from engine.verify import landlock
+
+    if not landlock.abi():
+        pytest.skip("/dev/shm is confined by Landlock")
+    theirs = Path(f"/dev/shm/recipe-test-{uuid.uuid4().hex}")
+    theirs.write_text("secret\n")
+    try:
+        done = evaluate(plan, f'FILE *f = fopen("{theirs}", "w"); '
+                              f'puts(f ? "opened" : "refused"); '
+                              f'puts(remove("{theirs}") ? "kept" : "removed"); '
+                              f'puts(fopen("{theirs}.new", "w") ? "created" : "refused");')
+        assert done.stdout == "refused\nkept\nrefused\n", done.stderr
+        assert theirs.read_text() == "secret\n" and not Path(f"{theirs}.new").exists()
+    finally:
+        theirs.unlink(missing_ok=True)
+        Path(f"{theirs}.new").unlink(missing_ok=True)
+
+
 def test_output_is_streamed_as_produced(plan: Path) -> None:
     code = ('printf("first\\n"); fflush(stdout); '
             'for (;;) { FILE *f = fopen("go", "r"); if (f) { fclose(f); break; } } '
