@@ -99,9 +99,8 @@ def _check(args: argparse.Namespace, plan: Plan) -> None:
     if args.pattern and not any(args.pattern in name for name in names):
         raise UsageError(f"no case matches -k {args.pattern!r}",
                          "-k takes a part of 'project/case name'")
-    if args.junit and not Path(args.junit).absolute().parent.is_dir():
-        raise UsageError(f"--junit {args.junit}: its folder does not exist",
-                         "name a file in an existing folder")
+    if args.junit:
+        check_destination("--junit", args.junit)
     if args.html:
         check_destination("--html", args.html)
 

@@ -51,6 +51,14 @@ class LazyStore:
     def copy_blob(self, digest: str, dest: Path, executable: bool = False) -> None:
         self._cas.copy_blob(digest, Path(dest), executable)
 
+    def temp_dir(self, label: str) -> Path:
+        """A new empty folder in the store's temporary folder, as ``Store.temp_dir`` makes
+        one, without opening the store (whose next ``open`` removes it once we are gone)."""
+        import tempfile
+
+        tmp = self.root / STATE / "tmp"
+        return Path(tempfile.mkdtemp(prefix=locks.own_temp(tmp), suffix=f"-{label}", dir=tmp))
+
     def __getattr__(self, name: str) -> object:
         if self._store is None:
             from engine.store import Store
