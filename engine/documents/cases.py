@@ -10,6 +10,7 @@ from typing import Any
 from engine.documents.errors import DocumentError, did_you_mean
 from engine.documents.models import Case, CType, Expect, Output
 from engine.documents.paths import Tree
+from engine.documents.patterns import BUILTINS, redaction_problem, unknown_placeholder
 from engine.documents.schema import check_schema
 from engine.documents.signature import parse_signature
 from engine.documents.yaml_load import Doc, PathElem
@@ -32,6 +33,7 @@ def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None
     ``seen``: case names already used in the project, with the position of their name."""
     check_schema(doc)
     seen = {} if seen is None else seen
+    shared = _redactions(doc, ["redact"], doc.data.get("redact", {}))
     cases = []
     for i, raw in enumerate(doc.data["cases"]):
         at: list[PathElem] = ["cases", i]
@@ -52,6 +54,8 @@ def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None
             case.scratch_limit = _size(doc, [*at, "scratch_limit"], raw["scratch_limit"])
         if kind == "function":
             _function(doc, at, raw, case)
+        else:
+            _patterns(doc, at, raw, case, shared)
         cases.append(case)
     return cases
 
@@ -87,6 +91,33 @@ def _process(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case, ctx:
         patterns = [(text, doc.pos([*at, "files", j])) for j, text in enumerate(raw["files"])]
         case.files = ctx.tree.expand(patterns, base)
     case.timeout = _finite(doc, [*at, "timeout"], raw.get("timeout", 10.0))
+
+
+def _redactions(doc: Doc, at: list[PathElem], raw: dict[str, str]) -> dict[str, str]:
+    """Declared redactions, each name and expression checked."""
+    for name, expression in raw.items():
+        problem = redaction_problem(name, expression)
+        if problem:
+            raise DocumentError(*problem, pos=doc.pos([*at, name]))
+    return dict(raw)
+
+
+def _patterns(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case,
+              shared: dict[str, str]) -> None:
+    """The case's redactions (the file's, then its own), and its inline expectations checked
+    against them: a pattern may use only declared placeholders."""
+    case.redact = {**shared, **_redactions(doc, [*at, "redact"], raw.get("redact", {}))}
+    names = set(case.redact)
+    for stream in ("stdout", "stderr"):
+        text = getattr(case.expect, stream)
+        found = unknown_placeholder(text, names) if text is not None else None
+        if found:
+            token, _ = found
+            known = ", ".join([*sorted(names), *BUILTINS])
+            raise DocumentError(
+                f"unknown placeholder {token} in {stream} (known here: {known})",
+                f'declare it, e.g. redact: {{"{token}": "[0-9]+"}}, or match the text with [..]',
+                pos=doc.pos([*at, "expect", stream]))
 
 
 def _check_run(run: str, outputs: tuple[Output, ...], pos: Pos) -> None:

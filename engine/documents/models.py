@@ -80,6 +80,8 @@ class Case:
     signature: Signature | None = None
     table: list[list[Any]] = field(default_factory=list)
     tolerance: float = 0.0
+    # process and eval cases: placeholder -> regular expression (the file's, then the case's)
+    redact: dict[str, str] = field(default_factory=dict)
     # The case exactly as written (plain JSON types), for hashing and re-recording.
     raw: dict[str, Any] = field(default_factory=dict)
 

@@ -60,14 +60,16 @@ def environment(works: Path, tmp: Path) -> dict[str, str]:
 
 def run(executable: Path, works: Path, tmp: Path, *, stdin: int | IO[bytes] | None = None,
         stdout: int | IO[bytes] | None = None, stderr: int | IO[bytes] | None = None,
-        confine: Confine | None = None) -> Ended:
+        confine: Confine | None = None, argv0: str | None = None) -> Ended:
     """Run ``executable`` in the workspace ``works`` until it ends or ^C; ``stdin`` defaults
-    to /dev/null (the terminal belongs to recipe)."""
+    to /dev/null (the terminal belongs to recipe). ``argv0``: the name it sees as
+    ``argv[0]`` (the project's), not the runner's temporary path."""
     works.mkdir(parents=True, exist_ok=True)
     tmp.mkdir(parents=True, exist_ok=True)
 
     def start() -> Popen:
-        return subprocess.Popen([str(executable)], cwd=works, env=environment(works, tmp),
+        return subprocess.Popen([argv0 or str(executable)], executable=str(executable),
+                                cwd=works, env=environment(works, tmp),
                                 stdin=subprocess.DEVNULL if stdin is None else stdin,
                                 stdout=stdout, stderr=stderr, process_group=0)
 

@@ -4,13 +4,16 @@ again without running anything.
 
 Key: sha256 (hex) of the canonical JSON (sorted keys, ``(',', ':')`` separators) of::
 
-    {"v": 1, "kind": "case",
+    {"v": 2, "kind": "case",
      "path": <basename of the store path the executable comes from>,
-     "case": <the case as written, without "name" and "expect">,
+     "case": <the case as written, without "name", "expect" and "redact">,
      "inputs": {<relative path>: <sha256 hex of its content>, ...}}   # stdin_file and files
 
 Result: ``{"outputs": {"stdout": <blob digest>, "stderr": <blob digest>},
-"exit": <int: the exit code, or minus the signal number>, "signal": <name or null>}``.
+"exit": <int: the exit code, or minus the signal number>, "signal": <name or null>,
+"root": <the scratch folder it ran in, or null>}`` (``root``: what ``[ROOT]`` stands for in
+that output). Version 2: the program sees its name as ``argv[0]`` and the project's ``bin/``
+first on ``PATH``; version 1 observations saw its store path.
 Runs that timed out or passed the output cap are never cached.
 """
 
@@ -25,7 +28,7 @@ from engine.errors import RecipeError
 from engine.hashing import canonical_hash, file_digest
 from engine.verify.outcome import Observed
 
-VERSION = 1
+VERSION = 2
 
 
 class ActionCache(Protocol):
@@ -39,7 +42,8 @@ class ActionCache(Protocol):
 
 
 def case_key(case: Case, store_path: Path) -> str:
-    raw = {k: v for k, v in case.raw.items() if k not in ("name", "expect")}
+    # Redactions judge an observation; they do not change what the program does.
+    raw = {k: v for k, v in case.raw.items() if k not in ("name", "expect", "redact")}
     inputs = {}
     for rel in ([case.stdin_file] if case.stdin_file else []) + list(case.files):
         inputs[rel] = _digest_input(case.folder / rel)
@@ -57,7 +61,8 @@ def lookup(store: ActionCache, key: str) -> Observed | None:
         sig = result.get("signal")
         return Observed(stdout=store.read_blob(result["outputs"]["stdout"]),
                         stderr=store.read_blob(result["outputs"]["stderr"]),
-                        exit=None if sig else int(result["exit"]), signal=sig)
+                        exit=None if sig else int(result["exit"]), signal=sig,
+                        root=result.get("root"))
     except (RecipeError, OSError, KeyError, TypeError, ValueError):
         return None
 
@@ -78,6 +83,7 @@ def record(store: ActionCache, key: str, observed: Observed, owner: str) -> None
                     "stderr": store.put_blob(observed.stderr)},
         "exit": returncode,
         "signal": observed.signal,
+        "root": observed.root,
     })
     store.attach(owner, actions=[key])
 

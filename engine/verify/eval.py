@@ -7,9 +7,11 @@ Landlock or the write check, a timeout, output caps) in a fresh scratch folder w
 is the case's ``RECIPE_WORKS``: empty at the start of every case, so cases stay independent.
 
 Outcome cache key: sha256 (hex) of the canonical JSON of
-``{"v": 1, "kind": "eval-case", "runner": <the runner's key>}`` (the runner key covers the
-submission, the scope, the library's store path name, flags and toolchain); the result is an
-observation as for process cases (``cache.py``), attached to the library's store path.
+``{"v": 2, "kind": "eval-case", "runner": <the runner's key>}`` (version 2: the runner sees
+the project's name as ``argv[0]`` and the project's ``bin/`` first on ``PATH``; the runner
+key covers the submission, the scope, the library's store path name, flags and toolchain);
+the result is an observation as for process cases (``cache.py``), attached to the library's
+store path.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
             spec = scope.spec()
             runner_id, owner = runner_key(spec, code), scope.library
             make = partial(build, spec, store, code)
-        key = canonical_hash({"v": 1, "kind": "eval-case", "runner": runner_id})
+        key = canonical_hash({"v": 2, "kind": "eval-case", "runner": runner_id})
         observed = cache.lookup(store, key) if settings.use_cache else None
         cached = observed is not None
         if observed is None:
@@ -71,6 +73,7 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
             finally:
                 runner.remove()
             cache.record(store, key, observed, owner=owner)
+        observed = dataclasses.replace(observed, store=str(job.path.parent))
     except CompileError as error:
         return _outcome(job, "failed", start, "the submission does not compile",
                         detail=error.detail or "")
@@ -102,16 +105,20 @@ def _run(job: Job, executable: Path, store: Store, cap: int) -> Observed:
     protect = [job.path] + ([job.plan_dir] if job.plan_dir is not None else [])
     guard = Guard(protect, [job.path.parent]) if landlock.abi() == 0 else None
     try:
-        observed = run_argv([str(executable)], cwd=works, env=child.environment(works, tmp),
-                            stdin=b"", timeout=job.case.timeout, cap=cap, writable=[scratch],
-                            cache=store, limit=(scratch, job.case.scratch_limit))
+        env = child.environment(works, tmp)
+        env["PATH"] = f"{job.path / 'bin'}:{env['PATH']}"  # the project's programs, by name
+        # argv[0] is the project's name: the runner's own path is a temporary folder's
+        observed = run_argv([job.project], cwd=works, env=env, stdin=b"",
+                            timeout=job.case.timeout, cap=cap, writable=[scratch],
+                            cache=store, limit=(scratch, job.case.scratch_limit),
+                            executable=str(executable))
     finally:
         wrote = guard.changes() if guard is not None else []
         _remove(scratch)
     if wrote:
         assert guard is not None
         observed = dataclasses.replace(observed, wrote=tuple(wrote), wrote_alone=guard.alone)
-    return observed
+    return dataclasses.replace(observed, root=str(scratch))
 
 
 def _remove(folder: Path) -> None:

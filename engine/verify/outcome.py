@@ -28,6 +28,10 @@ class Observed:
     scratch_full: bool = False  # its scratch folder passed the case's scratch_limit
     wrote: tuple[str, ...] = ()  # read-only paths it changed (seen where Landlock is missing)
     wrote_alone: bool = True  # no other case ran meanwhile: ``wrote`` is surely its doing
+    # Where it ran: its scratch folder (``[ROOT]``) and the store folder (``[STORE]``); text
+    # holding them differs per run and per machine, so it is matched and never recorded.
+    root: str | None = None
+    store: str | None = None
 
     @property
     def completed(self) -> bool:

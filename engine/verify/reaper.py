@@ -10,11 +10,12 @@ most CI runners) do not have. So the helper is compiled once, with the C compile
 cached as a blob in the store's action cache (the store knows nothing of compilers: this module
 does), and run from an in-memory file (``memfd``), so it needs no writable or executable folder.
 
-Protocol: ``reaper CONTROL_FD PROGRAM [ARG...]``. It runs PROGRAM in a new process group, and once
-PROGRAM ends, or on SIGTERM, or when CONTROL_FD (a socket recipe holds) reaches EOF because
-recipe died, it SIGKILLs every descendant still there, reaps them all, writes one line to
-CONTROL_FD: ``exit N``, ``signal N`` or ``error ERRNO`` (PROGRAM could not be executed), and
-exits 0.
+Protocol: ``reaper CONTROL_FD PROGRAM ARGV0 [ARG...]``. It runs PROGRAM, which sees ARGV0 as
+its ``argv[0]`` (a case's program sees its own name, not its store path), in a new process
+group, and once PROGRAM ends, or on SIGTERM, or when CONTROL_FD (a socket recipe holds)
+reaches EOF because recipe died, it SIGKILLs every descendant still there, reaps them all,
+writes one line to CONTROL_FD: ``exit N``, ``signal N`` or ``error ERRNO`` (PROGRAM could
+not be executed), and exits 0.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ static void kill_children(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3) return 125;
+    if (argc < 4) return 125;
     ctl = atoi(argv[1]);
     cloexec_all();
     prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -126,7 +127,7 @@ int main(int argc, char **argv) {
     if (child == 0) {
         sigprocmask(SIG_SETMASK, &old, NULL);
         setpgid(0, 0);  /* its own group: a `kill 0` in the program spares us */
-        execv(argv[2], argv + 2);
+        execv(argv[2], argv + 3);  /* argv[3] is the program's argv[0] */
         int e = errno;
         if (write(errp[1], &e, sizeof e) < 0) { /* nothing to do */ }
         _exit(127);

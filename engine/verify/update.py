@@ -33,6 +33,7 @@ from engine.documents.models import Case, Expect
 from engine.verify import plan_writes
 from engine.verify.compare import Expected, expected
 from engine.verify.outcome import Observed, Outcome
+from engine.verify.patterns import Redactions, leak, matches, normalize, redactions
 from engine.verify.yaml_edit import round_trip, splice, styled
 
 INLINE_LIMIT = 2048  # bytes; a longer output goes to a golden file
@@ -115,13 +116,44 @@ def _why_not(runs: list[Outcome]) -> str | None:
     case = runs[0].source
     assert case is not None
     checks_stderr = case.expect.stderr is not None or case.expect.stderr_file is not None
+    want = expected(case)
 
     def recorded(obs: Observed | None) -> tuple[object, ...]:
         assert obs is not None
-        return obs.stdout, obs.exit, obs.stderr if checks_stderr else None
+        marks = redactions(case, obs)
+        return (normalize(obs.stdout, want.stdout or b"", marks), obs.exit,
+                normalize(obs.stderr, want.stderr or b"", marks) if checks_stderr else None)
 
+    for o in runs:
+        assert o.observed is not None
+        why = _leaks(case, o.observed, recorded(o.observed))
+        if why:
+            return why
     if len({recorded(o.observed) for o in runs}) > 1:
         return "the targets disagree on its output"
+    return None
+
+
+def _leaks(case: Case, observed: Observed, texts: tuple[object, ...]) -> str | None:
+    """Why what would be recorded cannot be: it holds the store or the scratch folder, which
+    differ per machine and per run (a suggested spelling with the built-in placeholder)."""
+    marks = redactions(case, observed)
+    for stream, text in (("stdout", texts[0]), ("stderr", texts[2])):
+        if not isinstance(text, bytes):
+            continue
+        name = leak(text, marks)
+        if name is None:
+            continue
+        folder = observed.store if name == "[STORE]" else observed.root
+        line = next(x for x in text.splitlines() if leak(x, marks))
+        for spelled in dict(marks.paths)[name]:
+            line = line.replace(spelled, name.encode())
+        shown = line.decode("utf-8", "replace")
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        what = "the store folder" if name == "[STORE]" else "the case's scratch folder"
+        differs = "per machine" if name == "[STORE]" else "per run"
+        return (f"its {stream} holds {what} ({folder}), which differs {differs}: not "
+                f"recorded; write {name} where it shows, e.g. {shown!r}")
     return None
 
 
@@ -195,17 +227,23 @@ def _record(entry: CommentedMap, case: Case, observed: Observed, taken: set[str]
     now = _expected_now(case, expect)
     if now is None:
         return None, EDITED
-    fields = _differing(now, expect, observed)
+    marks = redactions(case, observed)
+    fields = _differing(now, expect, observed, marks)
     if not fields:
         return None, None
     if _expect_keys(expect) != _expect_keys(case.raw.get("expect", {})):
         return None, EDITED
+    # Placeholders whose text still matches stay; literal text only where the output changed.
+    texts = {stream: normalize(getattr(observed, stream), getattr(now, stream) or b"", marks)
+             for stream in ("stdout", "stderr") if stream in fields}
+    why = _leaks(case, observed, (texts.get("stdout"), None, texts.get("stderr")))
+    if why:
+        return None, why
     if not isinstance(entry.get("expect"), dict):
         entry["expect"] = CommentedMap()
     expect = entry["expect"]
-    for stream in ("stdout", "stderr"):
-        if stream in fields:
-            _set_stream(expect, stream, getattr(observed, stream), case, taken, out)
+    for stream, text in texts.items():
+        _set_stream(expect, stream, text, case, taken, out)
     if "exit" in fields:
         expect["exit"] = observed.exit
     return fields, None
@@ -227,13 +265,16 @@ def _expected_now(case: Case, expect: Any) -> Expected | None:
         return None
 
 
-def _differing(want: Expected, expect: dict[str, Any], observed: Observed) -> list[str]:
+def _differing(want: Expected, expect: dict[str, Any], observed: Observed,
+               marks: Redactions) -> list[str]:
     """The fields of ``expect`` that re-recording ``observed`` would change."""
     fields = []
-    if want.stdout != observed.stdout or "stdout" in want.missing_streams:
+    if not matches(want.stdout or b"", observed.stdout, marks) or \
+            "stdout" in want.missing_streams:
         fields.append("stdout")
     has_stderr = "stderr" in expect or "stderr_file" in expect
-    if has_stderr and (want.stderr != observed.stderr or "stderr" in want.missing_streams):
+    if has_stderr and (not matches(want.stderr or b"", observed.stderr, marks) or
+                       "stderr" in want.missing_streams):
         fields.append("stderr")
     assert observed.exit is not None
     if observed.exit != want.exit and (observed.exit != 0 or "exit" in expect):
