@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from engine.cli.common import check_destination, open_plan_and_store, print_json
 from engine.cli.realise import add_build_options
-from engine.errors import UsageError, display_path
+from engine.errors import UsageError
 
 if TYPE_CHECKING:
-    from engine.documents.models import Case, Plan
+    from engine.documents.models import Plan
     from engine.verify.outcome import Outcome
 
 
@@ -27,6 +27,13 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
                         help="only the cases whose 'project/case name' contains PATTERN")
     parser.add_argument("--update", action="store_true",
                         help="re-record the expectations of the cases that did not match")
+    parser.add_argument("--interactive", action="store_true",
+                        help="with --update: show each change and ask before recording it")
+    parser.add_argument("--prune", action="store_true",
+                        help="delete the golden files no case references")
+    parser.add_argument("--diff-tool", metavar="CMD",
+                        help="run CMD EXPECTED OBSERVED for each mismatch (default: "
+                        "$RECIPE_DIFF_TOOL)")
     parser.add_argument("--no-cache", action="store_true",
                         help="run every case even when its outcome is cached")
     parser.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE")
@@ -37,6 +44,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace) -> int:
     from engine.build.realise import realise
+    from engine.cli import review
     from engine.cli.progress import Progress
     from engine.verify import function, report, runner, update
 
@@ -63,8 +71,13 @@ def run(args: argparse.Namespace) -> int:
     passed = all(o.passed for o in outcomes)
     updated = None
     if args.update:
-        updated = update.update(outcomes, plan.dir)
+        updated = update.update(outcomes, plan.dir,
+                                review=review.ask if args.interactive else None)
+        updated.mark(outcomes)
         passed = updated.all_match(outcomes)
+    if args.differ:
+        review.hand_to_differ(args.differ, store, outcomes, json=args.json)
+    orphans, pruned = review.orphans(args, plan)
     if args.junit:
         report.write_junit(outcomes, Path(args.junit))
     if args.html:
@@ -81,15 +94,13 @@ def run(args: argparse.Namespace) -> int:
                                for r in updated.recorded]
             data["not_updated"] = [{"file": str(case.file), "case": case.name, "why": why}
                                    for case, why in updated.refused]
+        if orphans is not None:
+            data["orphaned"] = [str(p) for p in orphans]
+            data["pruned"] = [str(p) for p in pruned]
         print_json(data)
     else:
-        sys.stdout.write(report.render_text(outcomes))
-        if updated is not None:
-            for r in updated.recorded:
-                done = "already recorded" if r.already else ", ".join(r.fields)
-                print(f"updated {_where(r.case)}: {done}")
-            for case, why in updated.refused:
-                print(f"not updated {_where(case)}: {why}")
+        notes = review.notes(updated, orphans or [], pruned, args.prune)
+        sys.stdout.write(report.render_text(outcomes, notes))
     return 0 if passed else 1
 
 
@@ -99,14 +110,24 @@ def _check(args: argparse.Namespace, plan: Plan) -> None:
     if args.pattern and not any(args.pattern in name for name in names):
         raise UsageError(f"no case matches -k {args.pattern!r}",
                          "-k takes a part of 'project/case name'")
+    if args.interactive and not args.update:
+        raise UsageError("--interactive reviews what --update records",
+                         "run verify --update --interactive")
+    if args.interactive and (args.json or not (sys.stdin.isatty() and sys.stdout.isatty())):
+        raise UsageError("--interactive asks on a terminal, and stdin or stdout is not one",
+                         "run it in a terminal, without --json; or use --update alone")
+    if args.prune and args.pattern:
+        raise UsageError("--prune needs a full verify: golden files are only known unused "
+                         "when every case was considered", "run it without -k")
+    from engine.verify.difftool import command, from_environment
+
+    tool = from_environment(args.diff_tool)
+    option = "--diff-tool" if args.diff_tool is not None else "RECIPE_DIFF_TOOL"
+    args.differ = command(tool, option) if tool else None
     if args.junit:
         check_destination("--junit", args.junit)
     if args.html:
         check_destination("--html", args.html)
-
-
-def _where(case: Case) -> str:
-    return f"{display_path(case.file)}: {case.name}"
 
 
 class _Progress:

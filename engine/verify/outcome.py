@@ -58,6 +58,8 @@ class Outcome:
     # that crashed or hung (nothing to re-record for those).
     rows: dict[int, Any] = field(default_factory=dict, repr=False, compare=False)
     crashed: list[int] = field(default_factory=list, repr=False, compare=False)
+    # --update re-recorded its expectation from this run: it did not match, and now does.
+    updated: bool = False
 
     @property
     def passed(self) -> bool:
@@ -66,7 +68,8 @@ class Outcome:
     @property
     def label(self) -> str:
         """The status as a summary shows it, e.g. ``passed (cached)``."""
-        return f"{self.status} (cached)" if self.cached else self.status
+        status = "updated" if self.updated else self.status
+        return f"{status} (cached)" if self.cached else status
 
     @property
     def ident(self) -> str:
@@ -82,4 +85,5 @@ class Outcome:
             "message": self.message,
             "detail": self.detail,
             "cached": self.cached,
+            **({"updated": True} if self.updated else {}),
         }

@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,13 @@ class UpdateResult:
         return all(o.passed or (o.source is not None and (o.source.file, o.source.index) in fixed)
                    for o in outcomes)
 
+    def mark(self, outcomes: Sequence[Outcome]) -> None:
+        """Mark the outcomes of the cases re-recorded (or found recorded) as ``updated``."""
+        fixed = {(r.case.file, r.case.index) for r in self.recorded}
+        for o in outcomes:
+            if not o.passed and o.source is not None and (o.source.file, o.source.index) in fixed:
+                o.updated = True
+
 
 @dataclass
 class _Edit:
@@ -71,10 +78,19 @@ class _Edit:
     refused: list[tuple[Case, str]] = field(default_factory=list)
 
 
-def update(outcomes: Sequence[Outcome], plan_dir: Path) -> UpdateResult:
+#: ``review(case, what would be recorded)``: "accept", "skip", "all" (this and the rest) or
+#: "quit" (neither this nor the rest); see ``engine.verify.review``.
+Review = Callable[[Case, "Observed | Rows"], str]
+SKIPPED = "skipped in review; run verify --update again to record it"
+QUIT = "not reviewed (review ended); run verify --update again to record it"
+
+
+def update(outcomes: Sequence[Outcome], plan_dir: Path,
+           review: Review | None = None) -> UpdateResult:
     """Re-record every case with a failed outcome whose process ran to its end and whose every
     target observed the same thing; refuse (and leave alone) the others. Every file written
-    lies inside ``plan_dir`` (else ``OutsidePlanError`` before anything is written)."""
+    lies inside ``plan_dir`` (else ``OutsidePlanError`` before anything is written).
+    ``review``: asked about each case before anything is written; only what it accepts is."""
     result = UpdateResult()
     by_case: dict[tuple[Path, int], list[Outcome]] = {}
     for o in outcomes:
@@ -94,6 +110,8 @@ def update(outcomes: Sequence[Outcome], plan_dir: Path) -> UpdateResult:
         else:
             assert runs[0].observed is not None
             edits.setdefault(case.file, []).append((case, runs[0].observed))
+    if review is not None:
+        edits = _reviewed(edits, review, result)
     with plan_writes.locked_files(plan_dir, list(edits)):
         planned = [edit(file, cases) for file, cases in edits.items()]
         checked = [[(plan_writes.destination(plan_dir, path, case.pos), data, case.pos)
@@ -104,6 +122,22 @@ def update(outcomes: Sequence[Outcome], plan_dir: Path) -> UpdateResult:
             result.recorded += e.recorded
             result.refused += e.refused
     return result
+
+
+def _reviewed(edits: dict[Path, list[tuple[Case, Observed | Rows]]], review: Review,
+              result: UpdateResult) -> dict[Path, list[tuple[Case, Observed | Rows]]]:
+    """The edits ``review`` accepts, asked in the order of the cases; the others refused."""
+    kept: dict[Path, list[tuple[Case, Observed | Rows]]] = {}
+    answer = "accept"
+    for file, cases in edits.items():
+        for case, data in cases:
+            if answer not in ("all", "quit"):
+                answer = review(case, data)
+            if answer in ("accept", "all"):
+                kept.setdefault(file, []).append((case, data))
+            else:
+                result.refused.append((case, QUIT if answer == "quit" else SKIPPED))
+    return kept
 
 
 def _why_not(runs: list[Outcome]) -> str | None:
