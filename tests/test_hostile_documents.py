@@ -55,7 +55,7 @@ BASE = {
             files: ["data/*"]
             timeout: 5
             redact: {"[WORD]": "[a-z]+"}
-            expect: {stdout: "[WORD] [N] 1\\n", exit: 0}
+            expect: {stdout: "[WORD] [N] 1\\n", exit: 0, files: {out/none.txt: {absent: true}}}
     """,
     "hello/cases/data/input.txt": "some input\n",
 }

@@ -45,12 +45,24 @@ class Signature:
 
 
 @dataclass
+class FileExpect:
+    """What one file of the scratch working folder must hold (``expect: files:``)."""
+
+    text: bytes | None = None  # inline, patterns allowed
+    file: str | None = None  # a golden file, relative to the cases file's folder
+    absent: bool = False  # the file must not exist
+
+
+@dataclass
 class Expect:
     stdout: bytes | None = None  # None: see stdout_file, or unchecked
     stdout_file: str | None = None  # relative to the cases file's folder
     stderr: bytes | None = None  # None with no stderr_file: unchecked
     stderr_file: str | None = None
     exit: int = 0
+    # path below the working folder (normalised, '/'-separated) -> what it must hold
+    files: dict[str, FileExpect] = field(default_factory=dict)
+    tree: str | None = None  # a golden folder, relative to the cases file's folder
 
 
 #: What a case's scratch folder may hold on disk unless it says ``scratch_limit:``.

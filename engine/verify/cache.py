@@ -11,8 +11,11 @@ Key: sha256 (hex) of the canonical JSON (sorted keys, ``(',', ':')`` separators)
 
 Result: ``{"outputs": {"stdout": <blob digest>, "stderr": <blob digest>},
 "exit": <int: the exit code, or minus the signal number>, "signal": <name or null>,
-"root": <the scratch folder it ran in, or null>}`` (``root``: what ``[ROOT]`` stands for in
-that output). Version 2: the program sees its name as ``argv[0]`` and the project's ``bin/``
+"root": <the scratch folder it ran in, or null>, "files": [[<path>, <blob digest or null>]],
+"tree": [[<path>, <blob digest>]] or null}`` (``root``: what ``[ROOT]`` stands for in that
+output; ``files``/``tree``: what ``expect: files:``/``tree:`` read of its working folder, the
+key then holding ``"capture": {"files": [<path>...], "tree": <bool>}``).
+Version 2: the program sees its name as ``argv[0]`` and the project's ``bin/``
 first on ``PATH``; version 1 observations saw its store path.
 Runs that timed out or passed the output cap are never cached.
 """
@@ -49,6 +52,9 @@ def case_key(case: Case, store_path: Path) -> str:
         inputs[rel] = _digest_input(case.folder / rel)
     action = {"v": VERSION, "kind": "case", "path": store_path.name, "case": raw,
               "inputs": inputs}
+    if case.expect.files or case.expect.tree:  # what is read of the files it writes
+        action["capture"] = {"files": sorted(case.expect.files),
+                             "tree": case.expect.tree is not None}
     return canonical_hash(action)
 
 
@@ -62,7 +68,9 @@ def lookup(store: ActionCache, key: str) -> Observed | None:
         return Observed(stdout=store.read_blob(result["outputs"]["stdout"]),
                         stderr=store.read_blob(result["outputs"]["stderr"]),
                         exit=None if sig else int(result["exit"]), signal=sig,
-                        root=result.get("root"))
+                        root=result.get("root"), files=_files(store, result.get("files")),
+                        tree=None if result.get("tree") is None else
+                        _files(store, result["tree"]))
     except (RecipeError, OSError, KeyError, TypeError, ValueError):
         return None
 
@@ -84,8 +92,17 @@ def record(store: ActionCache, key: str, observed: Observed, owner: str) -> None
         "exit": returncode,
         "signal": observed.signal,
         "root": observed.root,
+        "files": [[rel, None if data is None else store.put_blob(data)]
+                  for rel, data in observed.files],
+        "tree": None if observed.tree is None else [[rel, store.put_blob(data or b"")]
+                                                    for rel, data in observed.tree],
     })
     store.attach(owner, actions=[key])
+
+
+def _files(store: ActionCache, entries: Any) -> tuple[tuple[str, bytes | None], ...]:
+    return tuple((str(rel), None if digest is None else store.read_blob(digest))
+                 for rel, digest in entries or ())
 
 
 def _digest_input(path: Path) -> str:

@@ -75,6 +75,12 @@ def compare(case: Case, observed: Observed, cap: int) -> tuple[Status, str, str]
             # Lines a pattern still matches show as the pattern: only real changes differ.
             details.append(unified_diff(exp, normalize(got, exp, marks, substitute=False),
                                         name))
+    if case.expect.files or case.expect.tree:
+        from engine.verify import files_expect
+
+        more, more_details = files_expect.compare(case, observed, marks)
+        differs += more
+        details += more_details
     exit_differs = observed.exit is not None and observed.exit != want.exit
     if exit_differs:
         differs.append("exit code")

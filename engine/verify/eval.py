@@ -31,10 +31,10 @@ from engine.repl.runner import CompileError, build, runner_key
 from engine.repl.rust import Submission
 from engine.repl.scope import Scope, prepare
 from engine.store import Store
-from engine.verify import cache, landlock
+from engine.verify import cache, files_expect, landlock
 from engine.verify.compare import compare
 from engine.verify.outcome import Observed, Outcome, Status
-from engine.verify.process import CannotRun, new_scratch, run_argv
+from engine.verify.process import CannotRun, captured, new_scratch, run_argv
 from engine.verify.writeguard import Guard
 
 if TYPE_CHECKING:
@@ -63,7 +63,9 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
             spec = scope.spec()
             runner_id, owner = runner_key(spec, code), scope.library
             make = partial(build, spec, store, code)
-        key = canonical_hash({"v": 2, "kind": "eval-case", "runner": runner_id})
+        capture = files_expect.capture_key(job.case)
+        key = canonical_hash({"v": 2, "kind": "eval-case", "runner": runner_id,
+                              **({"capture": capture} if capture else {})})
         observed = cache.lookup(store, key) if settings.use_cache else None
         cached = observed is not None
         if observed is None:
@@ -112,13 +114,14 @@ def _run(job: Job, executable: Path, store: Store, cap: int) -> Observed:
                             timeout=job.case.timeout, cap=cap, writable=[scratch],
                             cache=store, limit=(scratch, job.case.scratch_limit),
                             executable=str(executable))
+        extra = captured(job.case, works, cap)  # files it wrote, before the folder goes
     finally:
         wrote = guard.changes() if guard is not None else []
         _remove(scratch)
     if wrote:
         assert guard is not None
         observed = dataclasses.replace(observed, wrote=tuple(wrote), wrote_alone=guard.alone)
-    return dataclasses.replace(observed, root=str(scratch))
+    return dataclasses.replace(observed, root=str(scratch), **extra)
 
 
 def _remove(folder: Path) -> None:

@@ -3,7 +3,8 @@ deletes them.
 
 A golden file is a file below a ``golden/`` folder beside a cases document (where ``--update``
 puts them). It is referenced when some case of the plan names it — as ``stdout_file``,
-``stderr_file``, ``stdin_file`` or among its ``files`` — whichever project that case is in.
+``stderr_file``, ``stdin_file``, among its ``files``, as an ``expect: files:`` golden file or
+inside its ``expect: tree:`` folder — whichever project that case is in.
 Folders are walked without following symlinks, and nothing outside the plan's folder is ever
 listed or deleted.
 """
@@ -21,7 +22,8 @@ from engine.documents.paths import below
 def referenced(case: Case) -> list[Path]:
     """Every file below the case's folder that the case names."""
     e = case.expect
-    names = [e.stdout_file, e.stderr_file, case.stdin_file, *case.files]
+    names = [e.stdout_file, e.stderr_file, case.stdin_file, *case.files, e.tree,
+             *(f.file for f in e.files.values())]
     return [case.folder / n for n in names if n]
 
 
@@ -33,7 +35,7 @@ def find(plan: Plan, projects: Iterable[str]) -> list[Path]:
         for case in project.cases:
             for path in referenced(case):
                 named.add(os.path.realpath(path))
-                if path.is_dir():  # a folder among `files`: all it holds
+                if path.is_dir():  # a folder among `files`, or a tree: all it holds
                     named.update(os.path.realpath(p) for p in path.rglob("*"))
     root = os.path.realpath(plan.dir)
     folders = {c.folder / "golden" for p in projects for c in plan.projects[p].cases}

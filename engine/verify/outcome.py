@@ -32,6 +32,10 @@ class Observed:
     # holding them differs per run and per machine, so it is matched and never recorded.
     root: str | None = None
     store: str | None = None
+    # What it left in its working folder, for ``expect: files:`` (path -> bytes, None: no
+    # file) and ``expect: tree:`` (every file it wrote); see ``files_expect``.
+    files: tuple[tuple[str, bytes | None], ...] = ()
+    tree: tuple[tuple[str, bytes | None], ...] | None = None
 
     @property
     def completed(self) -> bool:

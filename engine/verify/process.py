@@ -141,7 +141,17 @@ def run_process(case: Case, executable: Path, scratch: Path, *, cap: int = CAP,
     if wrote:
         assert guard is not None
         observed = dataclasses.replace(observed, wrote=tuple(wrote), wrote_alone=guard.alone)
-    return dataclasses.replace(observed, root=str(scratch))
+    return dataclasses.replace(observed, root=str(scratch), **captured(case, work, cap))
+
+
+def captured(case: Case, work: Path, cap: int) -> dict[str, object]:
+    """The files the case's expectation looks at, read before the scratch folder goes."""
+    from engine.verify import files_expect
+
+    if not files_expect.wanted(case):
+        return {}
+    files, tree, over = files_expect.capture(case, work, cap)
+    return {"files": files, "tree": tree, **({"capped": "files written"} if over else {})}
 
 
 def run_argv(argv: list[str], *, cwd: Path, env: dict[str, str], stdin: bytes,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.documents.models import Case
+from engine.verify import files_expect
 from engine.verify.compare import expected, unified_diff
 from engine.verify.outcome import Observed
 from engine.verify.patterns import matches, normalize, redactions
@@ -32,6 +33,8 @@ def proposal(case: Case, data: Observed | dict[int, Any]) -> str:
             parts.append(unified_diff(old, normalize(got, old, marks), stream, limit=400))
     if data.exit is not None and data.exit != want.exit:
         parts.append(f"exit code: {want.exit} -> {data.exit}\n")
+    if files_expect.wanted(case):  # the files it wrote, as they differ
+        parts += files_expect.compare(case, data, marks)[1]
     return "".join(parts) or "(the same as recorded)\n"
 
 

@@ -30,7 +30,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
 from engine.documents.models import Case, Expect
-from engine.verify import plan_writes
+from engine.verify import files_expect, plan_writes
 from engine.verify.compare import Expected, expected
 from engine.verify.outcome import Observed, Outcome
 from engine.verify.patterns import Redactions, leak, matches, normalize, redactions
@@ -38,7 +38,7 @@ from engine.verify.yaml_edit import round_trip, splice, styled
 
 INLINE_LIMIT = 2048  # bytes; a longer output goes to a golden file
 Rows = dict[int, Any]  # a function case's failing rows: index -> what the function returned
-_EXPECT_KEYS = ("stdout", "stdout_file", "stderr", "stderr_file", "exit")
+_EXPECT_KEYS = ("stdout", "stdout_file", "stderr", "stderr_file", "exit", "files", "tree")
 EDITED = ("its expectation was changed during the run, and not to what this run observed; "
           "left as it is: run verify --update again to record over it")
 
@@ -73,7 +73,7 @@ class UpdateResult:
 class _Edit:
     """What one cases file's re-recording will write: golden files, then the file itself."""
 
-    writes: list[tuple[Path, bytes, Case]] = field(default_factory=list)
+    writes: list[tuple[Path, bytes | None, Case]] = field(default_factory=list)  # None: delete
     recorded: list[Recorded] = field(default_factory=list)
     refused: list[tuple[Case, str]] = field(default_factory=list)
 
@@ -118,7 +118,10 @@ def update(outcomes: Sequence[Outcome], plan_dir: Path,
                     for path, data, case in e.writes] for e in planned]
         for e, writes in zip(planned, checked, strict=True):
             for real, data, pos in writes:
-                plan_writes.write(plan_dir, real, data, pos)
+                if data is None:  # a file a golden tree no longer holds
+                    plan_writes.remove(plan_dir, real, pos)
+                else:
+                    plan_writes.write(plan_dir, real, data, pos)
             result.recorded += e.recorded
             result.refused += e.refused
     return result
@@ -156,7 +159,8 @@ def _why_not(runs: list[Outcome]) -> str | None:
         assert obs is not None
         marks = redactions(case, obs)
         return (normalize(obs.stdout, want.stdout or b"", marks), obs.exit,
-                normalize(obs.stderr, want.stderr or b"", marks) if checks_stderr else None)
+                normalize(obs.stderr, want.stderr or b"", marks) if checks_stderr else None,
+                obs.files, obs.tree)
 
     for o in runs:
         assert o.observed is not None
@@ -168,7 +172,8 @@ def _why_not(runs: list[Outcome]) -> str | None:
     return None
 
 
-def _leaks(case: Case, observed: Observed, texts: tuple[object, ...]) -> str | None:
+def _leaks(case: Case, observed: Observed, texts: tuple[object, ...],
+           what: str = "") -> str | None:
     """Why what would be recorded cannot be: it holds the store or the scratch folder, which
     differ per machine and per run (a suggested spelling with the built-in placeholder)."""
     marks = redactions(case, observed)
@@ -184,9 +189,9 @@ def _leaks(case: Case, observed: Observed, texts: tuple[object, ...]) -> str | N
             line = line.replace(spelled, name.encode())
         shown = line.decode("utf-8", "replace")
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        what = "the store folder" if name == "[STORE]" else "the case's scratch folder"
+        place = "the store folder" if name == "[STORE]" else "the case's scratch folder"
         differs = "per machine" if name == "[STORE]" else "per run"
-        return (f"its {stream} holds {what} ({folder}), which differs {differs}: not "
+        return (f"{what or 'its ' + stream} holds {place} ({folder}), which differs {differs}: not "
                 f"recorded; write {name} where it shows, e.g. {shown!r}")
     return None
 
@@ -263,7 +268,9 @@ def _record(entry: CommentedMap, case: Case, observed: Observed, taken: set[str]
         return None, EDITED
     marks = redactions(case, observed)
     fields = _differing(now, expect, observed, marks)
-    if not fields:
+    files = files_expect.record(expect, case, observed, marks, f"golden/{slug(case.name)}") \
+        if files_expect.wanted(case) and isinstance(expect, dict) else None
+    if not fields and not (files and files.fields):
         return None, None
     if _expect_keys(expect) != _expect_keys(case.raw.get("expect", {})):
         return None, EDITED
@@ -271,8 +278,14 @@ def _record(entry: CommentedMap, case: Case, observed: Observed, taken: set[str]
     texts = {stream: normalize(getattr(observed, stream), getattr(now, stream) or b"", marks)
              for stream in ("stdout", "stderr") if stream in fields}
     why = _leaks(case, observed, (texts.get("stdout"), None, texts.get("stderr")))
+    for text in files.texts if files else []:
+        why = why or _leaks(case, observed, (text, None, None), what="a file it wrote")
     if why:
         return None, why
+    if files:
+        files.apply()
+        out.writes += [(path, data, case) for path, data in files.writes]
+        fields += files.fields
     if not isinstance(entry.get("expect"), dict):
         entry["expect"] = CommentedMap()
     expect = entry["expect"]
