@@ -24,6 +24,7 @@ BUILTINS = ("[ROOT]", "[STORE]")
 #: A placeholder or ``[..]``, in the bytes of an expectation.
 TOKEN = re.compile(rb"\[\.\.\]|\[[A-Z][A-Z0-9_]*\]")
 NAME = re.compile(r"\[[A-Z][A-Z0-9_]*\]")
+_ELIDE_LINE = re.compile(rb"(?m)^\.\.\.$")  # a line holding only "..." ($: before a \n)
 MAX_EXPRESSION = 1000  # characters of one redaction's expression
 
 
@@ -58,7 +59,7 @@ def redaction_problem(name: str, expression: str) -> tuple[str, str] | None:
 
 def is_pattern(text: bytes, names: frozenset[str] | set[str]) -> bool:
     """Whether ``text`` uses patterns (else it is exact bytes)."""
-    if any(line.rstrip(b"\n") == ELIDE for line in text.splitlines(keepends=True)):
+    if _ELIDE_LINE.search(text):
         return True
     return any(m.group() == ANY or m.group().decode() in names or m.group().decode() in BUILTINS
                for m in TOKEN.finditer(text))

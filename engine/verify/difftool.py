@@ -4,7 +4,9 @@ mismatch handed to an external differ, as insta's ``INSTA_DIFF_TOOL``.
 For each case that did not match, each stream that differs is written to two files in a
 fresh folder named after the case — ``expected.stdout`` (the expectation, patterns as written)
 and ``observed.stdout`` (the output, with the lines a pattern still matches shown as the
-pattern, as the built-in diff does) — and ``CMD EXPECTED OBSERVED`` is run (``CMD`` split as a
+pattern, as the built-in diff does), and each file of ``expect: files:`` or ``tree:`` that
+differs to ``expected.files/<path>`` and ``observed.files/<path>`` (empty where there is no
+file) — and ``CMD EXPECTED OBSERVED`` is run (``CMD`` split as a
 shell would split it, never run by a shell) with the terminal, one case after another. The
 files are removed once the differ returns; what it exits with does not matter.
 """
@@ -20,10 +22,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from engine.documents.models import Case
 from engine.errors import UsageError
+from engine.verify import files_expect
 from engine.verify.compare import expected
-from engine.verify.outcome import Outcome
-from engine.verify.patterns import matches, normalize, redactions
+from engine.verify.outcome import Observed, Outcome
+from engine.verify.patterns import Redactions, matches, normalize, redactions
 
 
 def command(text: str, option: str) -> list[str]:
@@ -40,7 +44,8 @@ def command(text: str, option: str) -> list[str]:
 
 
 def mismatches(outcome: Outcome) -> list[tuple[str, bytes, bytes]]:
-    """``(stream, expected, observed)`` for each stream of a failed case that differs."""
+    """``(name, expected, observed)`` for each stream (``stdout``) and each file it wrote
+    (``files/out/a.txt``) of a failed case that differs; a file that is not there is empty."""
     case, seen = outcome.source, outcome.observed
     if outcome.passed or outcome.updated or case is None or seen is None:
         return []
@@ -51,6 +56,30 @@ def mismatches(outcome: Outcome) -> list[tuple[str, bytes, bytes]]:
         old, got = getattr(want, stream), getattr(seen, stream)
         if old is not None and (not matches(old, got, marks) or stream in want.missing_streams):
             found.append((stream, old, normalize(got, old, marks, substitute=False)))
+    return found + _files(case, seen, marks)
+
+
+def _files(case: Case, seen: Observed, marks: Redactions) -> list[tuple[str, bytes, bytes]]:
+    """The files of ``expect: files:`` and ``tree:`` that differ."""
+    pairs: dict[str, tuple[bytes | None, bytes | None]] = {}
+    got = dict(seen.files)
+    for rel, want in case.expect.files.items():
+        old = None if want.absent else want.text if want.text is not None else \
+            files_expect.golden_file(case, want.file or "")
+        pairs[rel] = (old, got.get(rel))
+    if case.expect.tree is not None:
+        golden = files_expect.read_tree(case.folder / case.expect.tree)
+        tree = dict(seen.tree or ())
+        for rel in set(golden) | set(tree):
+            pairs.setdefault(rel, (golden.get(rel), tree.get(rel)))
+    found = []
+    for rel, (old, new) in sorted(pairs.items()):
+        if old is None and new is None:
+            continue
+        if old is not None and new is not None and matches(old, new, marks):
+            continue
+        shown = normalize(new, old, marks, substitute=False) if old and new else new
+        found.append((f"files/{rel}", old or b"", shown or b""))
     return found
 
 
@@ -69,6 +98,8 @@ def hand_over(outcomes: Sequence[Outcome], argv: list[str], folder: Path,
         try:
             for stream, old, new in found:
                 left, right = place / f"expected.{stream}", place / f"observed.{stream}"
+                left.parent.mkdir(parents=True, exist_ok=True)
+                right.parent.mkdir(parents=True, exist_ok=True)
                 left.write_bytes(old)
                 right.write_bytes(new)
                 subprocess.run([*argv, str(left), str(right)], stdout=stdout, check=False)

@@ -112,7 +112,7 @@ def read_tree(folder: Path) -> dict[str, bytes]:
     return out
 
 
-def _golden(case: Case, file: str) -> bytes | None:
+def golden_file(case: Case, file: str) -> bytes | None:
     try:
         return (case.folder / file).read_bytes()
     except OSError:
@@ -131,7 +131,7 @@ def compare(case: Case, observed: Observed, marks: Redactions) -> tuple[list[str
                 differs.append(f"file {rel}")
                 details.append(f"file {rel} exists, but must not\n")
             continue
-        exp = want.text if want.text is not None else _golden(case, want.file or "")
+        exp = want.text if want.text is not None else golden_file(case, want.file or "")
         if exp is None:
             differs.append(f"file {rel}")
             details.append(f"{want.file} does not exist (re-record with --update)\n")
@@ -199,7 +199,7 @@ def record(expect: CommentedMap, case: Case, observed: Observed, marks: Redactio
             out.edits.append((entries, key, _flow(absent=True)))
             fields.append(f"file {rel}")
             continue
-        exp = want.text if want.text is not None else _golden(case, want.file or "")
+        exp = want.text if want.text is not None else golden_file(case, want.file or "")
         if exp is not None and matches(exp, have, marks):
             continue
         new = normalize(have, exp or b"", marks)

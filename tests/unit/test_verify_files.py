@@ -202,3 +202,28 @@ def test_a_missing_tree_folder_is_refused_unless_updating(
     code, out = verify(plan, "--update", capsys=capsys)
     assert code == 0, out
     assert (plan.folder / "golden" / "fresh-tree" / "out" / "a.txt").read_text() == "a\n"
+
+
+def test_a_diff_tool_gets_the_files_that_differ(plan: SimpleNamespace, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    differ = tmp_path / "differ"
+    differ.write_text('#!/bin/sh\n{ echo "$1 $2"; cat "$1"; echo "|"; cat "$2"; } >> "$LOG"\n')
+    differ.chmod(0o755)
+    monkeypatch.setenv("LOG", str(tmp_path / "log"))
+    cases(plan, """
+        kind: cases
+        cases:
+          - name: writes
+            run: prog
+            args: [write, out/a.txt, "new\\n"]
+            expect: {files: {out/a.txt: "old\\n", b.txt: "never\\n"}}
+    """)
+    code, _ = verify(plan, "--diff-tool", str(differ), capsys=capsys)
+    assert code == 1
+    lines = (tmp_path / "log").read_text().splitlines()
+    assert lines[0].endswith("-tool-release-writes/observed.files/b.txt")
+    assert "/expected.files/b.txt " in lines[0]
+    assert lines[1:3] == ["never", "|"]  # not written: empty
+    assert lines[3].endswith("/observed.files/out/a.txt")
+    assert lines[4:] == ["old", "|", "new"]
