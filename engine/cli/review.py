@@ -6,6 +6,7 @@ review``); the mismatches handed to ``--diff-tool``; the golden files no case re
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -29,11 +30,16 @@ def ask(case: Case, data: Observed | dict[int, Any]) -> str:
     from engine.verify.review import PROMPT, answer, proposal
 
     out = sys.stdout
-    out.write(f"\n{_CYAN}{visible(f'{display_path(case.file)}: {case.name}')}{_OFF}\n")
+    plain = bool(os.environ.get("NO_COLOR"))  # https://no-color.org
+
+    def paint(colour: str, text: str) -> str:
+        return text if plain or not colour else f"{colour}{text}{_OFF}"
+
+    out.write("\n" + paint(_CYAN, visible(f"{display_path(case.file)}: {case.name}")) + "\n")
     for line in visible(proposal(case, data)).splitlines():
         colour = (_RED if line.startswith("-") and not line.startswith("---") else
                   _GREEN if line.startswith("+") and not line.startswith("+++") else "")
-        out.write(f"{colour}{line}{_OFF if colour else ''}\n")
+        out.write(paint(colour, line) + "\n")
     while True:
         out.write(PROMPT)
         out.flush()

@@ -172,6 +172,7 @@ class Recording:
         self.writes: list[tuple[Path, bytes | None]] = []  # None: delete
         self.texts: list[bytes] = []
         self.edits: list[tuple[CommentedMap, Any, Any]] = []  # (mapping, key, new value)
+        self.edited = False  # an entry the run compared against is no longer in the file
 
     def apply(self) -> None:
         for mapping, key, value in self.edits:
@@ -192,6 +193,7 @@ def record(expect: CommentedMap, case: Case, observed: Observed, marks: Redactio
         have = got.get(rel)
         key = keys.get(rel)
         if key is None:
+            out.edited = True
             continue
         if want.absent and have is None:
             continue

@@ -270,6 +270,8 @@ def _record(entry: CommentedMap, case: Case, observed: Observed, taken: set[str]
     fields = _differing(now, expect, observed, marks)
     files = files_expect.record(expect, case, observed, marks, f"golden/{slug(case.name)}") \
         if files_expect.wanted(case) and isinstance(expect, dict) else None
+    if files is not None and files.edited:
+        return None, EDITED
     if not fields and not (files and files.fields):
         return None, None
     if _expect_keys(expect) != _expect_keys(case.raw.get("expect", {})):
