@@ -15,5 +15,5 @@ PLAN = Path(__file__).parent.parent / "recipes" / "plan.yaml"
 def test_bundled_recipes_verify(tmp_path, target):
     done = run_recipe("verify", PLAN, "-t", target, "--store", tmp_path / "store")
     assert done.returncode == 0, done.stdout + done.stderr
-    # 45 + rstats (10) + tally (7 + 2 files cases) + the wordcount eval case + 3 pattern cases
-    assert done.stdout.splitlines()[-1] == "68 passed"
+    # 45 + rstats (10) + tally (7 + 2 files cases) + the wordcount eval case + 4 pattern cases
+    assert done.stdout.splitlines()[-1] == "69 passed"
