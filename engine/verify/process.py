@@ -30,9 +30,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from engine.build import reaper
 from engine.documents.models import Case
 from engine.repl.child import has_exited, kill_group
-from engine.verify import landlock, reaper
+from engine.verify import landlock
 from engine.verify.cache import ActionCache
 from engine.verify.outcome import Observed
 from engine.verify.writeguard import Guard
