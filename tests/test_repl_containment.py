@@ -98,7 +98,7 @@ def test_a_killed_eval_leaves_no_process_of_the_submission(plan: Path, works: Pa
     proc = _eval(plan, works, SPIN)
     pid = _await_pid(works, proc)
     os.kill(proc.pid, sig)  # recipe alone, not its process group
-    _out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=30)  # a runner left holding the pipes: no EOF
     assert _gone(pid), f"the submission (pid {pid}) outlived recipe killed by {sig.name}"
     assert "Traceback" not in err
     if sig == signal.SIGKILL:
@@ -155,7 +155,7 @@ def test_a_killed_repl_leaves_no_process_of_the_submission(plan: Path, works: Pa
         child.sendline(SPIN)
         pid = _await_pid(works)
         os.kill(child.pid, sig)
-        child.expect(pexpect.EOF)
+        child.expect(pexpect.EOF, timeout=30)  # a runner left holding the terminal: no EOF
         child.close()
         assert _gone(pid), f"the submission (pid {pid}) outlived repl killed by {sig.name}"
         if sig == signal.SIGTERM:
