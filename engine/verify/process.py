@@ -5,9 +5,10 @@ case's ``files``) with ``TMPDIR`` set to ``scratch/tmp``; its stdin (or an alrea
 clean fixed environment; its own session. How it is contained (see ``containment()``):
 
 - Runaway: it is stopped at its timeout, or as soon as stdout or stderr passes the cap.
-- Leftovers: it runs under the reaper (``reaper.py``), a per-case subreaper that kills every
-  descendant when the case ends, even those that left its process group. Without a C compiler to
-  build the reaper, the case's process group is killed instead (``setsid`` escapees survive).
+- Leftovers: it runs under the reaper (``engine/build/reaper.py``), a per-case subreaper that
+  kills every descendant when the case ends, even those that left its process group. Without a
+  C compiler to build the reaper, the case's process group is killed instead (``setsid``
+  escapees survive).
 - Writes: with Landlock (``landlock.py``) it can write only below its scratch folder (and to
   /dev/null and the like); anything else, the store and the plan's folder included, fails with
   EACCES. Without Landlock, the store paths and the plan's folder are compared before and after
