@@ -36,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
 
     check_timeout(args)
     stop_on_termination()
+    # Bytes that are not UTF-8 reach the submission check (one line, the session goes on)
+    # instead of failing input() itself.
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="surrogateescape")
     with open_session(args) as session:
         history = History(history_file(session.works))
         print(f"recipe repl: {session.title}, workspace {session.works}; %help for help")

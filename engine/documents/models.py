@@ -53,6 +53,10 @@ class Expect:
     exit: int = 0
 
 
+#: What a case's scratch folder may hold on disk unless it says ``scratch_limit:``.
+SCRATCH_LIMIT = 256 << 20
+
+
 @dataclass
 class Case:
     name: str
@@ -69,6 +73,7 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     files: tuple[str, ...] = ()  # expanded, relative to the cases file's folder
     timeout: float = 10.0
+    scratch_limit: int = SCRATCH_LIMIT  # bytes the scratch folder may hold (process and eval)
     # eval cases
     code: str | None = None
     # function cases

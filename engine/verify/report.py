@@ -6,6 +6,7 @@ so that CI never shows green for a case nobody ran.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import tempfile
@@ -101,13 +102,19 @@ def junit_xml(outcomes: Sequence[Outcome]) -> ET.ElementTree:
 
 def write_junit(outcomes: Sequence[Outcome], path: Path) -> None:
     """Write the JUnit XML to ``path`` through a temporary file beside it and a rename."""
-    path = Path(path)
+    buffer = io.BytesIO()
+    junit_xml(outcomes).write(buffer, encoding="utf-8", xml_declaration=True)
+    replace_file(Path(path), buffer.getvalue() + b"\n")
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Put ``data`` at ``path`` whole or not at all: a temporary file beside it, then a rename
+    (a reader never sees half a report, a failed write leaves the old one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            junit_xml(outcomes).write(f, encoding="utf-8", xml_declaration=True)
-            f.write(b"\n")
+            f.write(data)
         os.chmod(tmp, 0o644)  # mkstemp made it private; a report is for everyone
         os.replace(tmp, path)
     except BaseException:
