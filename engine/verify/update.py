@@ -29,6 +29,7 @@ from ruamel.yaml.scalarstring import (
 )
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from engine.documents.cases import signal_number
 from engine.documents.models import Case
 from engine.errors import Failure, Pos
 from engine.verify.compare import expected
@@ -45,7 +46,7 @@ class UpdateError(Failure):
 @dataclass
 class Recorded:
     case: Case
-    fields: list[str]  # what was re-recorded: "stdout", "stderr", "exit"
+    fields: list[str]  # what was re-recorded: "stdout", "stderr", "exit", "signal"
 
 
 @dataclass
@@ -56,7 +57,7 @@ class UpdateResult:
     def all_match(self, outcomes: Sequence[Outcome]) -> bool:
         """Whether every outcome passed or had its case re-recorded."""
         fixed = {(r.case.file, r.case.index) for r in self.recorded}
-        return all(o.passed or (o.source is not None and (o.source.file, o.source.index) in fixed)
+        return all(o.ok or (o.source is not None and (o.source.file, o.source.index) in fixed)
                    for o in outcomes)
 
 
@@ -70,10 +71,14 @@ def update(outcomes: Sequence[Outcome]) -> UpdateResult:
             by_case.setdefault((o.source.file, o.source.index), []).append(o)
     edits: dict[Path, list[tuple[Case, Observed | Rows]]] = {}
     for runs in by_case.values():
-        if all(o.passed for o in runs):
+        if all(o.ok for o in runs):  # passed, xfailed (never re-recorded) or skipped
             continue
         case = runs[0].source
         assert case is not None
+        if case.xfail is not None:  # xpassed: only a person can say the bug is gone
+            result.refused.append((case, f"it passes, but is marked xfail ({case.xfail}); "
+                                   "remove 'xfail:' if it is fixed"))
+            continue
         why = _why_not_rows(runs) if case.kind == "function" else _why_not(runs)
         if why:
             result.refused.append((case, why))
@@ -92,15 +97,19 @@ def _why_not(runs: list[Outcome]) -> str | None:
         if o.status == "error":
             return o.message
         obs = o.observed
-        if obs is None or not obs.completed or obs.signal:
+        if obs is None or not obs.completed:
             return o.message
     case = runs[0].source
     assert case is not None
+    crash = next((o.observed.signal for o in runs if o.observed and o.observed.signal), None)
+    if crash and case.expect.signal is None:  # a crash is a bug until a person says otherwise
+        return (f"killed by {crash}: a signal is re-recorded only for a case that expects one; "
+                f"write expect: {{signal: {crash}}} if it must die so")
     checks_stderr = case.expect.stderr is not None or case.expect.stderr_file is not None
 
     def recorded(obs: Observed | None) -> tuple[object, ...]:
         assert obs is not None
-        return obs.stdout, obs.exit, obs.stderr if checks_stderr else None
+        return obs.stdout, obs.exit, obs.signal, obs.stderr if checks_stderr else None
 
     if len({recorded(o.observed) for o in runs}) > 1:
         return "the targets disagree on its output"
@@ -196,8 +205,22 @@ def _record(entry: CommentedMap, case: Case, observed: Observed, taken: set[str]
                        or case.expect.stderr_file in want.missing):
         _set_stream(expect, "stderr", observed.stderr, case, taken)
         fields.append("stderr")
+    if observed.signal:  # only a case that expects a signal gets here (see _why_not)
+        number = signal_number(observed.signal)
+        if number != want.signal:
+            old = expect.get("signal")
+            expect["signal"] = number if isinstance(old, int) or observed.signal.startswith(
+                "signal ") else observed.signal  # keep the case's way of writing it
+            fields.append("signal")
+        return fields
     assert observed.exit is not None
-    if observed.exit != want.exit and (observed.exit != 0 or "exit" in expect):
+    if "signal" in expect:  # it no longer dies by a signal: it exits
+        at = list(expect.keys()).index("signal")
+        del expect["signal"]
+        if observed.exit != 0:
+            expect.insert(at, "exit", observed.exit)
+        fields.append("exit")
+    elif observed.exit != want.exit and (observed.exit != 0 or "exit" in expect):
         expect["exit"] = observed.exit
         fields.append("exit")
     return fields
