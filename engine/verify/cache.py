@@ -6,7 +6,7 @@ Key: sha256 (hex) of the canonical JSON (sorted keys, ``(',', ':')`` separators)
 
     {"v": 1, "kind": "case",
      "path": <basename of the store path the executable comes from>,
-     "case": <the case as written, without "name" and "expect">,
+     "case": <the case as written, without "name", "expect", "xfail" and "skip">,
      "inputs": {<relative path>: <sha256 hex of its content>, ...}}   # stdin_file and files
                                                    # (a ``from:`` path may start with ../)
 
@@ -40,7 +40,8 @@ class ActionCache(Protocol):
 
 
 def case_key(case: Case, store_path: Path) -> str:
-    raw = {k: v for k, v in case.raw.items() if k not in ("name", "expect")}
+    # Only what changes the run: a new expectation or xfail mark is judged from the cache.
+    raw = {k: v for k, v in case.raw.items() if k not in ("name", "expect", "xfail", "skip")}
     inputs = {}
     sources = [source for source, _ in case.copies]  # their places are in "case"
     for rel in ([case.stdin_file] if case.stdin_file else []) + list(case.files) + sources:

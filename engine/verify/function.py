@@ -66,8 +66,8 @@ def check_symbols(plan: Plan, store: Any, jobs: Sequence[Job]) -> None:
     library (a TableError, exit 2, for the first that is not)."""
     for job in jobs:
         case = job.case
-        if case.kind != "function" or case.signature is None:
-            continue
+        if case.kind != "function" or case.signature is None or case.skip is not None:
+            continue  # a skipped case's function may not be written yet
         library = shared_library(plan, store, job.project, job.target, job.path)
         if missing_symbol(library, case.signature.name):
             raise TableError(f"case '{case.name}': {library.name} of project '{job.project}' "

@@ -90,6 +90,12 @@ def test_files_from_anywhere_in_the_project_land_where_to_says(
     assert "+input/words.txt: gamma" in out
 
 
+def test_a_cases_file_validated_alone_may_reach_into_its_project(
+        plan: SimpleNamespace, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "suite/tests/lexer/strings.yaml"]) == 0
+    capsys.readouterr()
+
+
 def test_a_case_name_with_a_slash_is_matched_and_reported_as_it_is(
         plan: SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert verify(plan, "-k", "suite/lexer/", "--json") == 0
@@ -216,6 +222,24 @@ def test_an_executable_and_a_library_may_share_a_name(
     assert (path / "lib" / "libfoo.a").is_file() and (path / "bin" / "foo").is_file()
 
 
+def test_a_skipped_function_case_may_name_a_function_not_written_yet(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    files = {**LIB_EXE, "foo/cases.yaml": """
+        kind: cases
+        cases:
+          - {name: answers, function: int foo_answer(void), table: [[42]]}
+          - {name: later, function: int foo_later(void), table: [[1]], skip: not written yet}
+    """}
+    root = write_tree(tmp_path / "src", files)
+    project = root / "foo" / "project.yaml"
+    project.write_text(project.read_text().replace("  - {name: foo, kind: static-library}\n",
+                                                   ""))
+    monkeypatch.chdir(root)
+    assert main(["verify", "plan.yaml", "--store", str(tmp_path / "store")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1 passed, 1 skipped"
+
+
 STD_C = r"""
 #include <stdio.h>
 int main(void) {
@@ -279,7 +303,8 @@ def _std_project(name: str, language: str, standard: str, stdout: str) -> dict[s
         f"{name}/src/lib.{ext}": f'#include "lib.{header}"\nint lib_one(void) {{ return 1; }}\n',
         f"{name}/src/std.{ext}": STD_C if language == "c" else STD_CXX,
         f"{name}/cases.yaml": "kind: cases\ncases:\n"
-                              f"  - {{name: std, run: {name}-std, expect: {{stdout: {json.dumps(stdout)}}}}}\n"
+                              f"  - {{name: std, run: {name}-std, "
+                              f"expect: {{stdout: {json.dumps(stdout)}}}}}\n"
                               f"  - {{name: repl, eval: {json.dumps(code)}, "
                               f"expect: {{stdout: {json.dumps(out)}}}}}\n",
     }
