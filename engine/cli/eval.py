@@ -134,16 +134,44 @@ def report(ended: Any) -> int:
 
 
 def _run_json(session: Any, runner: Any) -> int:
-    import tempfile
+    """Capture stdout and stderr through pipes, keeping up to the cap of process cases of
+    each; the rest is read and dropped (the submission is not stopped), and ``capped`` names
+    the streams that passed it."""
+    import os
+    import threading
 
     from engine.cli.common import print_json
+    from engine.verify.process import CAP
 
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        ended = session.run(runner, stdout=out, stderr=err)
-        out.seek(0)
-        err.seek(0)
-        print_json({"stdout": out.read().decode(errors="replace"),
-                    "stderr": err.read().decode(errors="replace"),
-                    "exit": ended.exit, "signal": ended.signal, "cached": runner.cached,
-                    "interrupted": ended.interrupted})
+    kept = {"stdout": bytearray(), "stderr": bytearray()}
+    capped: list[str] = []
+
+    def drain(name: str, fd: int) -> None:
+        buf = kept[name]
+        try:
+            while chunk := os.read(fd, 1 << 16):
+                room = CAP - len(buf)
+                if room > 0:
+                    buf += chunk[:room]
+                if len(chunk) > room and name not in capped:
+                    capped.append(name)
+        finally:
+            os.close(fd)
+
+    pipes = {name: os.pipe() for name in kept}
+    readers = [threading.Thread(target=drain, args=(name, ends[0]), daemon=True)
+               for name, ends in pipes.items()]
+    for reader in readers:
+        reader.start()
+    try:
+        ended = session.run(runner, stdout=pipes["stdout"][1], stderr=pipes["stderr"][1])
+    finally:
+        for _, write_end in pipes.values():
+            os.close(write_end)
+    for reader in readers:
+        reader.join(2.0)  # something that escaped the submission's group may hold a pipe
+    print_json({"stdout": bytes(kept["stdout"]).decode(errors="replace"),
+                "stderr": bytes(kept["stderr"]).decode(errors="replace"),
+                "exit": ended.exit, "signal": ended.signal, "cached": runner.cached,
+                "interrupted": ended.interrupted, "capped": sorted(capped)})
     return ended.code if not ended.interrupted else 130

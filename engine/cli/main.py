@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 COMMANDS = ("realise", "verify", "show", "validate", "store", "eval", "repl", "check",
             "release", "server", "why")
+COMMANDS += ("init", "completion", "graph", "doctor")  # starting, shells, drawing, the machine
 SERVED = ("eval",)
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2

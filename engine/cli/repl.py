@@ -28,6 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from engine.repl.loop import COMMANDS, HELP, History, command, read_submission
     from engine.repl.session import history_file
 
+    # Bytes that are not UTF-8 reach the submission check (one line, the session goes on)
+    # instead of failing input() itself.
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="surrogateescape")
     with open_session(args) as session:
         history = History(history_file(session.works))
         print(f"recipe repl: {session.title}, workspace {session.works}; %help for help")

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     passed = all(o.ok for o in outcomes)  # xfailed and skipped leave a run green
     updated = None
     if args.update:
-        updated = update.update(outcomes)
+        updated = update.update(outcomes, plan.dir)
         passed = updated.all_match(outcomes)
     if args.junit:
         report.write_junit(outcomes, Path(args.junit))
@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         data = report.to_json(outcomes)
         if updated is not None:
             data["updated"] = [{"file": str(r.case.file), "case": r.case.name,
-                                "fields": r.fields} for r in updated.recorded]
+                                "fields": r.fields, "already": r.already}
+                               for r in updated.recorded]
             data["not_updated"] = [{"file": str(case.file), "case": case.name, "why": why}
                                    for case, why in updated.refused]
         print_json(data)
@@ -86,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(report.render_text(outcomes))
         if updated is not None:
             for r in updated.recorded:
-                print(f"updated {_where(r.case)}: {', '.join(r.fields)}")
+                done = "already recorded" if r.already else ", ".join(r.fields)
+                print(f"updated {_where(r.case)}: {done}")
             for case, why in updated.refused:
                 print(f"not updated {_where(case)}: {why}")
     return 0 if passed else 1
@@ -96,9 +98,8 @@ def _check(args: argparse.Namespace, plan: Plan) -> None:
     """Options that are wrong whatever gets built: refused before the store is touched."""
     if args.pattern:
         _check_patterns(args.pattern, plan, args.project)
-    if args.junit and not Path(args.junit).absolute().parent.is_dir():
-        raise UsageError(f"--junit {args.junit}: its folder does not exist",
-                         "name a file in an existing folder")
+    if args.junit:
+        check_destination("--junit", args.junit)
     if args.html:
         check_destination("--html", args.html)
 

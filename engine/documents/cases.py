@@ -73,7 +73,9 @@ def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None
             _process(doc, at, raw, case, ctx, outputs, project_dir or doc.file.parent)
         elif kind == "eval":
             case.code = raw["eval"]
-        else:
+        if "scratch_limit" in raw:
+            case.scratch_limit = _size(doc, [*at, "scratch_limit"], raw["scratch_limit"])
+        if kind == "function":
             _function(doc, at, raw, case)
         cases.append(case)
     return cases
@@ -199,6 +201,22 @@ def _finite(doc: Doc, at: list[PathElem], value: float) -> float:
         raise DocumentError(f"'{at[-1]}' must be a finite number, not {value}",
                             "write a number such as 5 or 0.5", pos=doc.pos(at))
     return float(value)
+
+
+_UNITS = {"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+_MAX_SIZE = 1 << 40
+
+
+def _size(doc: Doc, at: list[PathElem], value: int | str) -> int:
+    """Bytes, or a number and a unit (the schema checked the shape): at least 1, at most 1 TiB."""
+    if isinstance(value, str):
+        number, unit = re.fullmatch(r"([0-9]+) ?([A-Za-z]*)", value).groups()  # type: ignore[union-attr]
+        value = int(number) * _UNITS[unit]
+    if not 1 <= value <= _MAX_SIZE:
+        raise DocumentError(f"'{at[-1]}' must be between 1 byte and 1TiB, not {value} bytes",
+                            "write a size such as 64MiB, 1GiB or 1048576 (bytes)",
+                            pos=doc.pos(at))
+    return value
 
 
 def _function(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case) -> None:

@@ -54,6 +54,10 @@ class Expect:
     signal: int | None = None  # the signal the process must die by (then ``exit`` is unused)
 
 
+#: What a case's scratch folder may hold on disk unless it says ``scratch_limit:``.
+SCRATCH_LIMIT = 256 << 20
+
+
 @dataclass
 class Case:
     name: str
@@ -75,6 +79,7 @@ class Case:
     # climbing with "../" within the project; destination relative to the scratch folder)
     copies: tuple[tuple[str, str], ...] = ()
     timeout: float = 10.0
+    scratch_limit: int = SCRATCH_LIMIT  # bytes the scratch folder may hold (process and eval)
     # eval cases
     code: str | None = None
     # function cases

@@ -87,6 +87,9 @@ def compare(case: Case, observed: Observed, cap: int) -> tuple[Status, str, str]
         message = f"timed out after {case.timeout:g}s"
     elif observed.capped:
         message = f"{observed.capped} exceeded {format_size(cap)}"
+    elif observed.scratch_full:
+        message = (f"its scratch folder exceeded {format_size(case.scratch_limit)} "
+                   "(scratch_limit)")
     elif observed.wrote:
         more = f" (and {len(observed.wrote) - 1} more)" if len(observed.wrote) > 1 else ""
         if observed.wrote_alone:

@@ -29,6 +29,7 @@ class Observed:
     signal: str | None = None  # e.g. "SIGSEGV"
     timed_out: bool = False
     capped: str | None = None  # "stdout" or "stderr" when that stream passed the cap
+    scratch_full: bool = False  # its scratch folder passed the case's scratch_limit
     wrote: tuple[str, ...] = ()  # read-only paths it changed (seen where Landlock is missing)
     wrote_alone: bool = True  # no other case ran meanwhile: ``wrote`` is surely its doing
 
@@ -36,7 +37,8 @@ class Observed:
     def completed(self) -> bool:
         """The process ran to its own end, within its bounds: its observation may be cached
         and re-recorded."""
-        return not self.timed_out and self.capped is None and not self.wrote
+        return (not self.timed_out and self.capped is None and not self.scratch_full
+                and not self.wrote)
 
 
 @dataclass

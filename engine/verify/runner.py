@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,7 +23,7 @@ from engine.verify.compare import compare
 from engine.verify.eval import run_eval_case
 from engine.verify.function import run_function_case
 from engine.verify.outcome import Outcome, Status
-from engine.verify.process import CAP, CannotRun, kill_running, run_process
+from engine.verify.process import CAP, CannotRun, kill_running, new_scratch, run_process
 
 Observer = Callable[[Outcome], None]
 
@@ -143,7 +142,7 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
         observed = cache.lookup(store, key)
     cached = observed is not None
     if observed is None:
-        scratch = Path(tempfile.mkdtemp(prefix="recipe-case-"))
+        scratch = new_scratch(store, "case")
         try:
             protect = [job.path] + ([job.plan_dir] if job.plan_dir is not None else [])
             observed = run_process(case, executable, scratch, cap=settings.cap, protect=protect,
