@@ -333,3 +333,27 @@ def test_c89_c99_and_the_gnu_dialects_compile_with_their_std(
     project.write_text(project.read_text().replace("standard: gnu17", "standard: c17"))
     assert main(["verify", "plan.yaml", "--store", store, "-k", "gnu/repl"]) == 1
     assert "the submission does not compile" in capsys.readouterr().out
+
+
+def test_c23_compiles_with_a_gcc_that_knows_it_as_c2x(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    root = write_tree(tmp_path / "src", {
+        "plan.yaml": "kind: plan\n",
+        "new/project.yaml": """
+            kind: project
+            name: new
+            version: "1.0"
+            language: c
+            standard: gnu23
+            outputs: [{name: new, kind: executable, sources: [main.c]}]
+            cases: [cases.yaml]
+        """,
+        "new/main.c": "#include <stdio.h>\nint main(void) { puts(__STDC_VERSION__ > 201710L "
+                      "? \"after c17\" : \"c17 or before\"); return 0; }\n",
+        "new/cases.yaml": "kind: cases\ncases: [{name: v, run: new, expect: {stdout: "
+                          "\"after c17\\n\"}}]\n",
+    })
+    monkeypatch.chdir(root)
+    assert main(["verify", "plan.yaml", "--store", str(tmp_path / "store")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1 passed"
