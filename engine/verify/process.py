@@ -93,9 +93,10 @@ def new_scratch(store: object, label: str) -> Path:
 
 
 def prepare_scratch(case: Case, scratch: Path) -> None:
-    """Copy the case's files into ``scratch``, keeping their layout relative to the case folder."""
-    for rel in case.files:
-        source, dest = case.folder / rel, scratch / rel
+    """Copy the case's files into ``scratch``, keeping their layout relative to the case folder
+    (a ``{from, to}`` entry: to the place it names)."""
+    for rel, place in [(rel, rel) for rel in case.files] + list(case.copies):
+        source, dest = case.folder / rel, scratch / place
         dest.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             shutil.copytree(source, dest, dirs_exist_ok=True)
