@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 
 # What a recipe outcome does to its pytest item, by the outcome's status; a status not listed
-# fails the item. Cases marked xfail or skip map here ("xfailed": "xfail", "skipped": "skip").
-PYTEST_OUTCOME = {"passed": "pass", "failed": "fail", "error": "fail"}
+# fails the item. An xpassed case fails it, as a strict xfail does in pytest.
+PYTEST_OUTCOME = {"passed": "pass", "failed": "fail", "error": "fail", "xfailed": "xfail",
+                  "xpassed": "fail", "skipped": "skip"}
 
 _PLAN = pytest.StashKey[Path]()
 _SESSION = pytest.StashKey["_Session"]()

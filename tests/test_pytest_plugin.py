@@ -102,6 +102,21 @@ def test_selection_by_k_target_and_last_failed(pytester: pytest.Pytester,
     result.assert_outcomes(passed=1)
 
 
+def test_xfail_and_skip_cases_are_pytest_xfail_skip_and_a_strict_xpass(
+        pytester: pytest.Pytester, plan_dir: Path) -> None:
+    (plan_dir / "hello" / "cases" / "hello.yaml").write_text(textwrap.dedent("""\
+        kind: cases
+        cases:
+          - {name: known bug, run: hello, xfail: prints hi, expect: {stdout: "bye\\n"}}
+          - {name: fixed bug, run: hello, xfail: was broken, expect: {stdout: "hi\\n"}}
+          - {name: later, run: hello, skip: not yet, expect: {stdout: ""}}
+    """))
+    result = pytester.runpytest_subprocess("--recipe", "plan.yaml", "-rsx")
+    result.assert_outcomes(xfailed=1, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED * not yet"])
+    result.stdout.fnmatch_lines(["XFAIL plan.yaml::hello/release/known bug - xfail: prints hi*"])
+
+
 def test_a_build_failure_fails_the_items_with_the_compilers_words(
         pytester: pytest.Pytester, plan_dir: Path) -> None:
     (plan_dir / "hello/src/main.c").write_text("int main(void) { return nope; }\n")

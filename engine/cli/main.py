@@ -108,6 +108,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as error:
         return _report(error)
+    except BaseException as error:
+        from engine.errors import Terminated
+
+        if not isinstance(error, Terminated):
+            raise
+        import signal
+
+        try:  # a hung-up terminal may take no more
+            print(f"recipe: stopped by {signal.Signals(error.signum).name}", file=sys.stderr)
+        except OSError:
+            pass
+        return 128 + error.signum
 
 
 def _report(error: Exception) -> int:

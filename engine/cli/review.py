@@ -52,6 +52,26 @@ def ask(case: Case, data: Observed | dict[int, Any]) -> str:
             return chosen
 
 
+def check(args: argparse.Namespace) -> None:
+    """The options of this module that are wrong whatever gets built (exit 2); sets
+    ``args.differ``, the differ's argument list or None."""
+    from engine.errors import UsageError
+    from engine.verify.difftool import command, from_environment
+
+    if args.interactive and not args.update:
+        raise UsageError("--interactive reviews what --update records",
+                         "run verify --update --interactive")
+    if args.interactive and (args.json or not (sys.stdin.isatty() and sys.stdout.isatty())):
+        raise UsageError("--interactive asks on a terminal, and stdin or stdout is not one",
+                         "run it in a terminal, without --json; or use --update alone")
+    if args.prune and args.pattern:
+        raise UsageError("--prune needs a full verify: golden files are only known unused "
+                         "when every case was considered", "run it without -k")
+    tool = from_environment(args.diff_tool)
+    option = "--diff-tool" if args.diff_tool is not None else "RECIPE_DIFF_TOOL"
+    args.differ = command(tool, option) if tool else None
+
+
 def hand_to_differ(argv: list[str], store: Store, outcomes: Sequence[Outcome], *,
                    json: bool) -> None:
     """Each mismatch to the differ; with --json its output goes to stderr."""

@@ -60,6 +60,7 @@ class Expect:
     stderr: bytes | None = None  # None with no stderr_file: unchecked
     stderr_file: str | None = None
     exit: int = 0
+    signal: int | None = None  # the signal the process must die by (then ``exit`` is unused)
     # path below the working folder (normalised, '/'-separated) -> what it must hold
     files: dict[str, FileExpect] = field(default_factory=dict)
     tree: str | None = None  # a golden folder, relative to the cases file's folder
@@ -77,6 +78,8 @@ class Case:
     index: int  # position in that document's `cases:` list
     pos: Pos
     expect: Expect
+    xfail: str | None = None  # the reason it is expected to fail
+    skip: str | None = None  # the reason it is not run
     # process cases
     run: str | None = None
     args: tuple[str, ...] = ()
@@ -84,6 +87,9 @@ class Case:
     stdin_file: str | None = None  # relative to the cases file's folder
     env: dict[str, str] = field(default_factory=dict)
     files: tuple[str, ...] = ()  # expanded, relative to the cases file's folder
+    # ``files: [{from, to}]``: (source relative to the cases file's folder, and so possibly
+    # climbing with "../" within the project; destination relative to the scratch folder)
+    copies: tuple[tuple[str, str], ...] = ()
     timeout: float = 10.0
     scratch_limit: int = SCRATCH_LIMIT  # bytes the scratch folder may hold (process and eval)
     # eval cases

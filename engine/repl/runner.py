@@ -18,11 +18,11 @@ library's store path, so a collection keeps it for as long as that path lives.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from collections import namedtuple
 from pathlib import Path
 
+from engine.build import reaper
 from engine.errors import Failure, RecipeError, UsageError
 from engine.hashing import canonical_hash
 from engine.repl import source
@@ -129,12 +129,11 @@ def _compile(spec: Spec, store: Store, code: str, key: str, folder: Path,
     # One driver run compiles and links: a second one would cost its start-up again.
     argv = [*spec.compile, f"-ffile-prefix-map={folder}=.", str(src), "-o", str(executable),
             *spec.link]
-    done = subprocess.run(argv, cwd=Path(spec.folder, "w"),
-                          env={**spec.env, "TMPDIR": str(folder)},
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          errors="replace")
-    diagnostics = done.stderr + done.stdout
-    if done.returncode != 0:
+    # Under the reaper: the compiler dies with recipe, however recipe ends.
+    code, output = reaper.run(argv, store, cwd=Path(spec.folder, "w"),
+                              env={**spec.env, "TMPDIR": str(folder)})
+    diagnostics = output.decode(errors="replace")
+    if code != 0:
         kept = "kept" if keep else "removed; --keep-tmp keeps it"
         error = CompileError(f"the submission does not compile (generated file: {src}, {kept})")
         error.detail = diagnostics

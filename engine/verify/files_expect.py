@@ -95,11 +95,15 @@ def _walk(folder: Path) -> list[tuple[str, Path]]:
 
 
 def _unchanged_input(case: Case, rel: str, data: bytes) -> bool:
-    """Whether ``rel`` is one of the case's input ``files:``, as it was copied in."""
-    parts = rel.split("/")
-    if not any("/".join(parts[:n]) in case.files for n in range(1, len(parts) + 1)):
-        return False
-    return _read(case.folder / rel) == data
+    """Whether ``rel`` is one of the case's input ``files:`` (a pattern's file, or a ``{from,
+    to}`` entry's, a folder's files included), as it was copied in."""
+    for source, place in [(r, r) for r in case.files] + list(case.copies):
+        place = place.rstrip("/")
+        if rel == place:
+            return _read(case.folder / source) == data
+        if rel.startswith(place + "/"):
+            return _read(case.folder / source / rel[len(place) + 1:]) == data
+    return False
 
 
 def read_tree(folder: Path) -> dict[str, bytes]:

@@ -66,8 +66,16 @@ def check_symbols(plan: Plan, store: Any, jobs: Sequence[Job]) -> None:
     library (a TableError, exit 2, for the first that is not)."""
     for job in jobs:
         case = job.case
-        if case.kind != "function" or case.signature is None:
-            continue
+        if case.kind != "function" or case.signature is None or case.skip is not None:
+            continue  # a skipped case's function may not be written yet
+        project = plan.projects[job.project]
+        if not any(o.kind == "shared-library" for o in project.outputs) \
+                and not library_sources(project):
+            raise TableError(f"case '{case.name}': project '{job.project}' has no code to call "
+                             f"but in sources that define main",
+                             "move the functions into a source of their own (the cases library "
+                             "is built from every source that does not define main)",
+                             pos=case.pos)
         library = shared_library(plan, store, job.project, job.target, job.path)
         if missing_symbol(library, case.signature.name):
             raise TableError(f"case '{case.name}': {library.name} of project '{job.project}' "

@@ -10,9 +10,10 @@ clean fixed environment; its own session. How it is contained (see ``containment
   no tmpfs or quota is needed, at the price of an overshoot of what it writes in one interval.
   RLIMIT_FSIZE would bound one file only, and cannot be set on the child without code between
   fork and exec.
-- Leftovers: it runs under the reaper (``reaper.py``), a per-case subreaper that kills every
-  descendant when the case ends, even those that left its process group. Without a C compiler to
-  build the reaper, the case's process group is killed instead (``setsid`` escapees survive).
+- Leftovers: it runs under the reaper (``engine/build/reaper.py``), a per-case subreaper that
+  kills every descendant when the case ends, even those that left its process group. Without a
+  C compiler to build the reaper, the case's process group is killed instead (``setsid``
+  escapees survive).
 - Writes: with Landlock (``landlock.py``) it can write only below its scratch folder (and to
   /dev/null and the like); anything else, the store and the plan's folder included, fails with
   EACCES. Without Landlock, the store paths and the plan's folder are compared before and after
@@ -36,9 +37,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from engine.build import reaper
 from engine.documents.models import Case
 from engine.repl.child import has_exited, kill_group
-from engine.verify import landlock, reaper
+from engine.verify import landlock
 from engine.verify.cache import ActionCache
 from engine.verify.outcome import Observed
 from engine.verify.writeguard import Guard
@@ -95,9 +97,10 @@ def new_scratch(store: object, label: str) -> Path:
 
 
 def prepare_scratch(case: Case, scratch: Path) -> None:
-    """Copy the case's files into ``scratch``, keeping their layout relative to the case folder."""
-    for rel in case.files:
-        source, dest = case.folder / rel, scratch / rel
+    """Copy the case's files into ``scratch``, keeping their layout relative to the case folder
+    (a ``{from, to}`` entry: to the place it names)."""
+    for rel, place in [(rel, rel) for rel in case.files] + list(case.copies):
+        source, dest = case.folder / rel, scratch / place
         dest.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             shutil.copytree(source, dest, dirs_exist_ok=True)

@@ -29,6 +29,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
+from engine.documents.cases import SIGNALS, signal_number
 from engine.documents.models import Case, Expect
 from engine.verify import files_expect, plan_writes
 from engine.verify.compare import Expected, expected
@@ -38,7 +39,8 @@ from engine.verify.yaml_edit import round_trip, splice, styled
 
 INLINE_LIMIT = 2048  # bytes; a longer output goes to a golden file
 Rows = dict[int, Any]  # a function case's failing rows: index -> what the function returned
-_EXPECT_KEYS = ("stdout", "stdout_file", "stderr", "stderr_file", "exit", "files", "tree")
+_EXPECT_KEYS = ("stdout", "stdout_file", "stderr", "stderr_file", "exit", "signal", "files",
+                "tree")
 EDITED = ("its expectation was changed during the run, and not to what this run observed; "
           "left as it is: run verify --update again to record over it")
 
@@ -46,7 +48,7 @@ EDITED = ("its expectation was changed during the run, and not to what this run 
 @dataclass
 class Recorded:
     case: Case
-    fields: list[str]  # what was re-recorded: "stdout", "stderr", "exit", "table row N"
+    fields: list[str]  # re-recorded: "stdout", "stderr", "exit", "signal", "table row N"
     already: bool = False  # the file held what was observed already (another run recorded it)
 
 
@@ -58,14 +60,14 @@ class UpdateResult:
     def all_match(self, outcomes: Sequence[Outcome]) -> bool:
         """Whether every outcome passed or had its case re-recorded."""
         fixed = {(r.case.file, r.case.index) for r in self.recorded}
-        return all(o.passed or (o.source is not None and (o.source.file, o.source.index) in fixed)
+        return all(o.ok or (o.source is not None and (o.source.file, o.source.index) in fixed)
                    for o in outcomes)
 
     def mark(self, outcomes: Sequence[Outcome]) -> None:
         """Mark the outcomes of the cases re-recorded (or found recorded) as ``updated``."""
         fixed = {(r.case.file, r.case.index) for r in self.recorded}
         for o in outcomes:
-            if not o.passed and o.source is not None and (o.source.file, o.source.index) in fixed:
+            if not o.ok and o.source is not None and (o.source.file, o.source.index) in fixed:
                 o.updated = True
 
 
@@ -98,10 +100,14 @@ def update(outcomes: Sequence[Outcome], plan_dir: Path,
             by_case.setdefault((o.source.file, o.source.index), []).append(o)
     edits: dict[Path, list[tuple[Case, Observed | Rows]]] = {}
     for runs in by_case.values():
-        if all(o.passed for o in runs):
+        if all(o.ok for o in runs):  # passed, xfailed (never re-recorded) or skipped
             continue
         case = runs[0].source
         assert case is not None
+        if case.xfail is not None:  # xpassed: only a person can say the bug is gone
+            result.refused.append((case, f"it passes, but is marked xfail ({case.xfail}); "
+                                   "remove 'xfail:' if it is fixed"))
+            continue
         why = _why_not_rows(runs) if case.kind == "function" else _why_not(runs)
         if why:
             result.refused.append((case, why))
@@ -148,10 +154,14 @@ def _why_not(runs: list[Outcome]) -> str | None:
         if o.status == "error":
             return o.message
         obs = o.observed
-        if obs is None or not obs.completed or obs.signal:
+        if obs is None or not obs.completed:
             return o.message
     case = runs[0].source
     assert case is not None
+    crash = next((o.observed.signal for o in runs if o.observed and o.observed.signal), None)
+    if crash and case.expect.signal is None:  # a crash is a bug until a person says otherwise
+        return (f"killed by {crash}: a signal is re-recorded only for a case that expects one; "
+                f"write expect: {{signal: {crash}}} if it must die so")
     checks_stderr = case.expect.stderr is not None or case.expect.stderr_file is not None
     want = expected(case)
 
@@ -160,7 +170,7 @@ def _why_not(runs: list[Outcome]) -> str | None:
         marks = redactions(case, obs)
         return (normalize(obs.stdout, want.stdout or b"", marks), obs.exit,
                 normalize(obs.stderr, want.stderr or b"", marks) if checks_stderr else None,
-                obs.files, obs.tree)
+                obs.files, obs.tree, obs.signal)
 
     for o in runs:
         assert o.observed is not None
@@ -293,7 +303,17 @@ def _record(entry: CommentedMap, case: Case, observed: Observed, taken: set[str]
     expect = entry["expect"]
     for stream, text in texts.items():
         _set_stream(expect, stream, text, case, taken, out)
-    if "exit" in fields:
+    if "signal" in fields:
+        name = observed.signal or ""
+        spelt = expect.get("signal")  # keep the case's way of writing it: a name or a number
+        expect["signal"] = signal_number(name) if isinstance(spelt, int) or \
+            name.startswith("signal ") else name
+    if "exit" in fields and "signal" in expect:  # it no longer dies by a signal: it exits
+        at = list(expect.keys()).index("signal")
+        del expect["signal"]
+        if observed.exit != 0:
+            expect.insert(at, "exit", observed.exit)
+    elif "exit" in fields:
         expect["exit"] = observed.exit
     return fields, None
 
@@ -309,7 +329,13 @@ def _expected_now(case: Case, expect: Any) -> Expected | None:
         code = expect.get("exit", 0)
         if not isinstance(code, int) or isinstance(code, bool):
             return None
-        return expected(replace(case, expect=Expect(**streams, **files, exit=int(code))))
+        spelt = expect.get("signal")
+        signal = spelt if isinstance(spelt, int) and not isinstance(spelt, bool) else \
+            SIGNALS.get(spelt) if isinstance(spelt, str) else None
+        if spelt is not None and signal is None:
+            return None
+        return expected(replace(case, expect=Expect(**streams, **files, exit=int(code),
+                                                    signal=signal)))
     except (AttributeError, TypeError, OSError, UnicodeError):
         return None
 
@@ -325,8 +351,14 @@ def _differing(want: Expected, expect: dict[str, Any], observed: Observed,
     if has_stderr and (not matches(want.stderr or b"", observed.stderr, marks) or
                        "stderr" in want.missing_streams):
         fields.append("stderr")
+    if observed.signal:  # only a case that expects a signal gets here (see _why_not)
+        if signal_number(observed.signal) != want.signal:
+            fields.append("signal")
+        return fields
     assert observed.exit is not None
-    if observed.exit != want.exit and (observed.exit != 0 or "exit" in expect):
+    if want.signal is not None:  # it exits now
+        fields.append("exit")
+    elif observed.exit != want.exit and (observed.exit != 0 or "exit" in expect):
         fields.append("exit")
     return fields
 
