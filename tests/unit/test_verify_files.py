@@ -112,7 +112,7 @@ def test_a_tree_names_missing_extra_and_differing_files(
           - name: tree case
             run: prog
             args: [write, out/a.txt, "two\\n", new.txt, "fresh\\n"]
-            files: [input.txt]
+            files: [input.txt, {from: input.txt, to: placed/copy.txt}]
             expect:
               tree: golden/tree-case/
     """)
