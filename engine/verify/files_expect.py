@@ -164,9 +164,6 @@ def compare(case: Case, observed: Observed, marks: Redactions) -> tuple[list[str
     return differs, details
 
 
-Write = tuple[Path, "bytes | None"]  # a file to write, or (with None) to delete
-
-
 class Recording:
     """What re-recording a case's files and tree would do; nothing is done before ``apply``
     (the caller first checks ``texts`` for the store or the scratch folder)."""
@@ -258,7 +255,3 @@ def _text(data: bytes) -> str | None:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-
-
-def differs(case: Case, observed: Observed, marks: Redactions) -> bool:
-    return bool(compare(case, observed, marks)[0])

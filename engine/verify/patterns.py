@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.documents.models import Case
-from engine.documents.patterns import ANY, BUILTINS, ELIDE, TOKEN, is_pattern
+from engine.documents.patterns import ANY, ELIDE, TOKEN, is_pattern
 from engine.verify.outcome import Observed
 
 _RESYNC = 200  # lines looked ahead on each side for where expectation and output agree again
@@ -193,10 +194,9 @@ def normalize(observed: bytes, expected: bytes, r: Redactions, *, substitute: bo
 
 
 def _resync(i: int, j: int, rx: list[re.Pattern[bytes] | None], n_got: int,
-            fits: object) -> tuple[int, int] | None:
+            fits: Callable[[int, int], bool]) -> tuple[int, int] | None:
     """The nearest ``(di, dj)`` after a mismatch at ``(i, j)`` where a pattern line (before
     the next ``...``) matches an observed line again."""
-    assert callable(fits)
     stop = next((e for e in range(i, len(rx)) if rx[e] is None), len(rx))
     for d in range(1, 2 * _RESYNC):
         for di in range(0, min(d, stop - i - 1, _RESYNC) + 1):
@@ -215,7 +215,3 @@ def leak(text: bytes, r: Redactions) -> str | None:
         if any(s and s in text for s in spellings):
             return name
     return None
-
-
-def placeholders_in(text: bytes) -> set[str]:
-    return {m.group().decode() for m in TOKEN.finditer(text)} - {"[..]"} - set(BUILTINS)
