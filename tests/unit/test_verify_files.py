@@ -227,3 +227,26 @@ def test_a_diff_tool_gets_the_files_that_differ(plan: SimpleNamespace, tmp_path:
     assert lines[1:3] == ["never", "|"]  # not written: empty
     assert lines[3].endswith("/observed.files/out/a.txt")
     assert lines[4:] == ["old", "|", "new"]
+
+
+def test_update_never_writes_a_tree_through_a_symlink_out_of_the_plan(
+        plan: SimpleNamespace, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    golden = plan.folder / "golden" / "linked"
+    golden.mkdir(parents=True)
+    (golden / "out").symlink_to(outside)  # a folder of the golden tree leads out of the plan
+    cases(plan, """
+        kind: cases
+        cases:
+          - name: linked
+            run: prog
+            args: [write, out/a.txt, "a\\n"]
+            expect: {tree: golden/linked/}
+    """)
+    done = run_recipe("verify", "plan.yaml", "--store", plan.store, "--update", cwd=plan.dir)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].startswith(
+        "tool/cases.yaml:3:5: --update would write tool/golden/linked/out/a.txt outside the "
+        "plan's folder"), done.stderr
+    assert list(outside.iterdir()) == []
