@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.build.builder import Cancelled, DerivationBuild, StopFlag, input_blobs
+from engine.build.cache import ActionCache
 from engine.build.events import Reporter, Silent
 from engine.derive.derivation import Derivation, Deriver
 from engine.documents.models import Plan
@@ -54,11 +55,12 @@ def realise(plan: Plan, store: Store, targets: list[str] | None = None,
             projects: list[str] | None = None, jobs: int | None = None,
             keep_going: bool = False, keep_failed: bool = False,
             reporter: Reporter | None = None, root_prefix: str | None = None,
-            named_root: str | None = None) -> RealiseResult:
+            named_root: str | None = None, cache: ActionCache | None = None) -> RealiseResult:
     """Build what is missing; register a root for every selected path, named
     ``<root_prefix>/<project>/<target>`` (by default after the plan's file: realising the
     plan again moves it) and, with ``named_root``, ``<named_root>/<project>/<target>`` too
-    (a pin that stays until it is removed)."""
+    (a pin that stays until it is removed). Actions look their results up in ``cache``
+    (default: the store's own action cache)."""
     selected = derive(plan, store, list(targets or plan.default_targets), projects)
     result = RealiseResult(selected)
     reporter = reporter or Silent()
@@ -72,7 +74,7 @@ def realise(plan: Plan, store: Store, targets: list[str] | None = None,
         # Only a build stages sources; one gone meanwhile is put into the CAS again.
         store.add_temp_roots(blobs=[b for d in missing for b in input_blobs(d)])
         result.built = _build(store, missing, jobs or os.cpu_count() or 1, keep_going,
-                              keep_failed, reporter)
+                              keep_failed, reporter, cache)
     prefixes = [root_prefix or f"realise:{plan.file}", *([named_root] if named_root else [])]
     result.roots = {f"{prefix}/{drv.project.name}/{drv.target.name}": drv.name
                     for drv in selected for prefix in prefixes}
@@ -91,7 +93,7 @@ def _with_dependencies(selected: list[Derivation]) -> list[Derivation]:
 
 
 def _build(store: Store, missing: list[Derivation], jobs: int, keep_going: bool,
-           keep_failed: bool, reporter: Reporter) -> list[str]:
+           keep_failed: bool, reporter: Reporter, cache: ActionCache | None) -> list[str]:
     stop = StopFlag(keep_going)
     futures: dict[str, Future[bool]] = {}
     failures: list[Failure] = []
@@ -107,7 +109,7 @@ def _build(store: Store, missing: list[Derivation], jobs: int, keep_going: bool,
                 if store.is_valid(drv.name):
                     return False  # another process built it meanwhile
                 reporter.derivation_started(drv)
-                DerivationBuild(store, drv, pool, reporter, stop, keep_failed).run()
+                DerivationBuild(store, drv, pool, reporter, stop, keep_failed, cache).run()
                 reporter.derivation_finished(drv, True)
                 return True
 

@@ -6,7 +6,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,56 @@ def open_plan_and_store(args: argparse.Namespace,
         raise UsageError(f"-j {args.jobs} is not a number of jobs", "pass -j 1 or more")
     if before_store:
         before_store(plan)
+    if hasattr(args, "remote_cache"):
+        args.remote = remote_config(args, plan)
     return plan, Store.open(store_dir(args, plan.file, plan.store))
+
+
+def add_remote_options(parser: argparse.ArgumentParser) -> None:
+    """The shared cache's options, on every command that realises (see engine/remote/)."""
+    parser.add_argument("--remote-cache", metavar="URL",
+                        help="a shared cache on Bazel's HTTP remote-cache protocol, read after "
+                             "the store's own (default: $RECIPE_REMOTE_CACHE, the plan's "
+                             "remote_cache:; '' for none)")
+    parser.add_argument("--remote-upload", action="store_true",
+                        help="also write what this run builds to the remote cache (for CI)")
+
+
+def remote_config(args: argparse.Namespace, plan: Any) -> Any:
+    """The remote cache in force, checked (URL, scheme, token variable) before anything runs;
+    None without one."""
+    from engine.remote.config import choose
+
+    config = choose(args.remote_cache, os.environ.get("RECIPE_REMOTE_CACHE"),
+                    getattr(plan, "remote_cache", None), args.remote_upload)
+    if config is None and args.remote_upload:
+        raise UsageError("--remote-upload needs a remote cache",
+                         "pass --remote-cache URL, set RECIPE_REMOTE_CACHE, or add "
+                         "remote_cache: to the plan")
+    return config
+
+
+@contextmanager
+def action_cache(args: argparse.Namespace, store: Any) -> Iterator[Any]:
+    """The action cache the command builds through: the store's own, or, with a remote cache,
+    both levels (engine.remote.combined); uploads are finished when the block ends. A remote
+    that misbehaves costs one warning line on stderr, never the run."""
+    config = getattr(args, "remote", None)
+    if config is None:
+        yield store
+        return
+    from engine.remote.combined import CombinedCache
+    from engine.remote.http import HttpCache
+
+    def warn(text: str) -> None:
+        sys.stderr.write(f"recipe: warning: {text}\n")
+        sys.stderr.flush()
+
+    cache = CombinedCache(store, HttpCache(config, warn), upload=config.upload)
+    try:
+        yield cache
+    finally:
+        cache.close()
 
 
 def check_destination(option: str, value: str) -> None:

@@ -50,6 +50,8 @@ class Job:
 @dataclass(frozen=True)
 class Settings:
     store: cache.ActionCache | None = None  # None: no outcome cache at all
+    #: where outcomes are looked up and recorded, when not in ``store`` alone (a shared cache)
+    outcomes: cache.ActionCache | None = None
     use_cache: bool = True  # False: run everything (results are still recorded)
     cap: int = CAP
 
@@ -116,7 +118,7 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
     key = cache.case_key(case, job.path) if store is not None else None
     observed = None
     if store is not None and key is not None and settings.use_cache:
-        observed = cache.lookup(store, key)
+        observed = cache.lookup(settings.outcomes or store, key)
     cached = observed is not None
     if observed is None:
         scratch = Path(tempfile.mkdtemp(prefix="recipe-case-"))
@@ -129,7 +131,7 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
         finally:
             _remove_tree(scratch)
         if store is not None and key is not None:
-            cache.record(store, key, observed, owner=job.path.name)
+            cache.record(settings.outcomes or store, key, observed, owner=job.path.name)
     status, message, detail = compare(case, observed, settings.cap)
     outcome = _outcome(job, status, start, message=message, detail=detail, cached=cached)
     outcome.observed = observed
