@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -116,3 +117,105 @@ class Nginx:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+class DaskCluster:
+    """``dask scheduler`` and ``workers`` ``dask worker`` processes (no nanny: a worker killed
+    stays dead), all on 127.0.0.1 with their dashboards on free ports of 127.0.0.1, each worker
+    with its own store (``RECIPE_WORKER_STORE``) below ``root``. ``wrap`` may put a worker's
+    command inside another (``unshare``); ``stop`` ends every process by its pid."""
+
+    def __init__(self, root: Path, workers: int = 2) -> None:
+        self.root = root
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.url = f"dask://{self.address}"
+        self.scheduler: subprocess.Popen[bytes] | None = None
+        self.workers: dict[str, subprocess.Popen[bytes]] = {}
+        self.count = workers
+
+    def start(self) -> DaskCluster:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.scheduler = self._spawn("scheduler", [
+            sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+            "--port", str(self.port), "--dashboard-address", "127.0.0.1:0"])
+        _wait_port(self.port, self.scheduler, self.root / "scheduler.log")
+        for i in range(1, self.count + 1):
+            self.add_worker(f"w{i}")
+        return self
+
+    def worker_argv(self, name: str) -> list[str]:
+        return [sys.executable, "-m", "distributed.cli.dask_worker", f"tcp://{self.address}",
+                "--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0", "--nthreads", "1",
+                "--no-nanny", "--name", name, "--death-timeout", "60"]
+
+    def add_worker(self, name: str, wrap: list[str] | None = None) -> None:
+        env = {**os.environ, "RECIPE_WORKER_STORE": str(self.root / f"store-{name}")}
+        argv = (wrap or []) + self.worker_argv(name)
+        self.workers[name] = self._spawn(name, argv, env)
+        self.wait_workers(len(self.workers))
+
+    def wait_workers(self, n: int, timeout: float = 60) -> None:
+        from distributed import Client
+
+        with Client(f"tcp://{self.address}", timeout=20, set_as_default=False) as client:
+            client.wait_for_workers(n, timeout=timeout)
+
+    def worker_addresses(self) -> dict[str, str]:
+        """name -> address of each worker the scheduler knows."""
+        from distributed import Client
+
+        with Client(f"tcp://{self.address}", timeout=20, set_as_default=False) as client:
+            return {w["name"]: a for a, w in client.scheduler_info()["workers"].items()}
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None
+               ) -> subprocess.Popen[bytes]:
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - kept open by the child
+        try:
+            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, env=env, cwd=self.root)
+        finally:
+            log.close()
+
+    def kill(self, name: str) -> None:
+        """``kill -9`` of one worker (or of the scheduler: ``"scheduler"``)."""
+        process = self.scheduler if name == "scheduler" else self.workers[name]
+        if process is not None and process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def stop(self) -> None:
+        for process in [*self.workers.values(), self.scheduler]:
+            if process is not None and process.poll() is None:
+                os.kill(process.pid, signal.SIGTERM)
+        for process in [*self.workers.values(), self.scheduler]:
+            if process is None:
+                continue
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def __enter__(self) -> DaskCluster:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited early: {log.read_text()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}: {log.read_text()[-2000:]}")

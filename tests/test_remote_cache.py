@@ -89,6 +89,34 @@ def test_a_fresh_checkout_elsewhere_compiles_nothing(tmp_path: Path, tc: Wrapper
     assert tc.invocations() == []  # no compile, no link: all from the shared cache
     assert trees(tmp_path / "store-b", done.stdout) == uploaded  # same names, same bytes
     assert _puts(server) == puts  # read-only by default: B wrote nothing to the server
+    for path in done.stdout.split():  # whole paths, as Nix substitutes them
+        log = run_recipe("store", "log", path, "--store", tmp_path / "store-b").stdout
+        assert log == f"# substituted from {server.url}\n"
+    verified = run_recipe("store", "verify", "--store", tmp_path / "store-b")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_path_that_does_not_match_its_nar_hash_is_built(tmp_path: Path, tc: WrapperToolchain,
+                                                           server: Nginx, uploaded: dict) -> None:
+    from engine.remote.paths import path_key
+    from engine.remote.remote_execution_pb2 import ActionResult
+
+    name = next(n for n in uploaded if "-hello-" in n)
+    entry = server.data / "ac" / path_key(name)
+    message = ActionResult.FromString(entry.read_bytes())
+    [program] = [f for f in message.output_files if f.path == "bin/hello"]
+    program.is_executable = False  # every blob is right; the tree is not the one registered
+    entry.write_bytes(message.SerializeToString())
+    b = checkout(tmp_path / "b", tc)
+    done = realise(b, tmp_path / "store-b", "--remote-cache", server.url)
+    assert done.returncode == 0, done.stderr
+    [warning] = warnings(done.stderr)
+    assert f"{name} from the remote does not match its NAR hash" in warning
+    assert tc.invocations() == []  # built from the action cache instead
+    assert trees(tmp_path / "store-b", done.stdout) == uploaded
+    log = run_recipe("store", "log", str(tmp_path / "store-b" / name), "--store",
+                     tmp_path / "store-b").stdout
+    assert log == "# cached src/main.c\n# cached hello\n"
 
 
 def _puts(server: Nginx) -> int:

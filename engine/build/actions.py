@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.build.cache import ActionCache
+from engine.build.cache import ActionCache, LocalCache
 from engine.derive.actions import STAGING, STORE, Action
 from engine.derive.derivation import Derivation, Recorded
 from engine.errors import Failure
@@ -109,7 +109,7 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     gives the digests of the outputs and writes nothing; before a real run, ``prepare`` puts
     the action's inputs in place. Results are looked up and recorded in ``cache`` (by default
     the store's own action cache); outputs always go to the store's CAS."""
-    cache = store if cache is None else cache
+    cache = LocalCache(store) if cache is None else cache
     key = action_key(drv, action, digests)
     store.add_temp_roots(actions=[key])  # until the path that uses it is registered
     compile = action.kind == "compile"
@@ -123,6 +123,10 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
         store.add_temp_roots(actions=keys)
         return ActionRun(True, {o: outputs[o] for o in action.outputs},
                          f"# cached {action.label}\n", keys)
+    ran = cache.execute(drv, action, staging, digests, key) if use_cache else None
+    if ran is not None:  # run elsewhere; its outputs are in the cache, copied out on use
+        store.add_temp_roots(actions=ran["keys"])
+        return ActionRun(True, ran["digests"], ran["log"], ran["keys"])
     if prepare is not None:
         prepare(action)
         if not compile:  # an input made again (its blob was damaged) may have a new digest

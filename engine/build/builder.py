@@ -27,7 +27,7 @@ from concurrent.futures import Executor, Future
 from pathlib import Path
 
 from engine.build.actions import ActionFailed, ActionRun, Buildable, build_env, run_action
-from engine.build.cache import ActionCache
+from engine.build.cache import ActionCache, LocalCache
 from engine.build.events import Reporter
 from engine.derive.actions import Action
 from engine.errors import Failure, RecipeError
@@ -58,7 +58,7 @@ class DerivationBuild:
                  cache: ActionCache | None = None) -> None:
         self.store, self.drv, self.pool = store, drv, pool
         # where action results are looked up and recorded: the store's own cache, or more levels
-        self.cache = store if cache is None else cache
+        self.cache = LocalCache(store) if cache is None else cache
         self.reporter, self.stop, self.keep_failed = reporter, stop, keep_failed
         # A fixed folder per derivation, not a random one: with LTO, objects carry their
         # build folder into the link of dependents, so its name must not vary. The lock makes

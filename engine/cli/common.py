@@ -64,11 +64,15 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
                              "remote_cache:; '' for none)")
     parser.add_argument("--remote-upload", action="store_true",
                         help="also write what this run builds to the remote cache (for CI)")
+    parser.add_argument("--executor", metavar="dask://HOST:PORT",
+                        help="run missed actions on a Dask cluster (default: $RECIPE_EXECUTOR); "
+                             "needs a remote cache")
 
 
 def remote_config(args: argparse.Namespace, plan: Any) -> Any:
     """The remote cache in force, checked (URL, scheme, token variable) before anything runs;
-    None without one."""
+    None without one. The executor's address is checked too (``args.executor_address``)."""
+    from engine.executors import parse as parse_executor
     from engine.remote.config import choose
 
     config = choose(args.remote_cache, os.environ.get("RECIPE_REMOTE_CACHE"),
@@ -77,17 +81,26 @@ def remote_config(args: argparse.Namespace, plan: Any) -> Any:
         raise UsageError("--remote-upload needs a remote cache",
                          "pass --remote-cache URL, set RECIPE_REMOTE_CACHE, or add "
                          "remote_cache: to the plan")
+    executor = args.executor if args.executor is not None else \
+        os.environ.get("RECIPE_EXECUTOR")
+    where = "--executor" if args.executor is not None else "$RECIPE_EXECUTOR"
+    args.executor_address = parse_executor(executor, where) if executor else None
+    if args.executor_address and config is None:
+        raise UsageError(f"{where} {executor} needs a remote cache: workers take inputs from "
+                         "it and put outputs on it",
+                         "pass --remote-cache URL, set RECIPE_REMOTE_CACHE, or add "
+                         "remote_cache: to the plan")
     return config
 
 
 @contextmanager
 def action_cache(args: argparse.Namespace, store: Any) -> Iterator[Any]:
-    """The action cache the command builds through: the store's own, or, with a remote cache,
-    both levels (engine.remote.combined); uploads are finished when the block ends. A remote
-    that misbehaves costs one warning line on stderr, never the run."""
+    """The cache the command builds through, with a remote cache: both levels
+    (engine.remote.combined), its uploads finished when the block ends; without one, None (the
+    store's own). A remote that misbehaves costs one warning line on stderr, never the run."""
     config = getattr(args, "remote", None)
     if config is None:
-        yield store
+        yield None
         return
     from engine.remote.combined import CombinedCache
     from engine.remote.http import HttpCache
@@ -96,7 +109,13 @@ def action_cache(args: argparse.Namespace, store: Any) -> Iterator[Any]:
         sys.stderr.write(f"recipe: warning: {text}\n")
         sys.stderr.flush()
 
-    cache = CombinedCache(store, HttpCache(config, warn), upload=config.upload)
+    remote = HttpCache(config, warn)
+    executor = None
+    if getattr(args, "executor_address", None):
+        from engine.executors.dask import DaskExecutor
+
+        executor = DaskExecutor(args.executor_address, store, remote, config, warn)
+    cache = CombinedCache(store, remote, upload=config.upload, executor=executor)
     try:
         yield cache
     finally:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from engine.build.cache import ActionCache
+from engine.build.cache import PathCache
 from engine.build.events import Reporter
 from engine.build.realise import realise
 from engine.derive.derivation import Derivation
@@ -56,7 +56,7 @@ def check(plan: Plan, store: Store, targets: list[str], projects: list[str] | No
           jobs: int | None = None, keep: bool = False, use_diffoscope: bool = True,
           reporter: Reporter | None = None,
           announce: Callable[[str], None] | None = None,
-          cache: ActionCache | None = None) -> CheckReport:
+          cache: PathCache | None = None) -> CheckReport:
     """Realise, rebuild in a varied environment, and compare every derivation. ``announce``
     hears, in words, when the rebuild starts (it may take as long as the first build). The
     first realise looks actions up in ``cache``; the rebuild never does (it must build)."""

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.build.cache import ActionCache
+from engine.build.cache import PathCache
 from engine.build.events import Reporter
 from engine.build.realise import realise
 from engine.derive.derivation import Derivation
@@ -100,7 +100,7 @@ def release(plan: Plan, store: Store, out: Path, *, targets: list[str],
             skip_verify: bool = False, epoch: int = SOURCE_DATE_EPOCH,
             reporter: Reporter | None = None,
             observe: Callable[[Outcome], None] | None = None,
-            cache: ActionCache | None = None) -> Release:
+            cache: PathCache | None = None) -> Release:
     """Realise the selection, run its cases (unless ``skip_verify``), write ``out``; actions
     and outcomes are looked up in ``cache`` (default: the store's own)."""
     check_out(out, force)

@@ -12,6 +12,8 @@ the same methods they call on a ``Store``, and never learn where a hit came from
 - ``put_action``: the local entry; with upload on, then, in the background, the result's blobs
   (``HEAD`` first, ``PUT`` only those missing) and the action-cache entry last, so that no reader
   ever sees a result whose blobs are not there. ``close`` waits for the uploads.
+- ``fetch_path``/``offer_path``: whole store paths (``engine.remote.paths``), fetched for
+  ``engine.build.substitute`` and, with upload on, shared in the background once built.
 - Everything else (``has_blob``, ``put_blob``, ``put_file``, ``attach``) is local.
 """
 
@@ -22,6 +24,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from engine.build.cache import Fetched
+from engine.remote import paths
 from engine.remote.http import HttpCache
 from engine.remote.results import decode, encode
 from engine.store import BlobError, Store, StoreError
@@ -29,8 +33,10 @@ from engine.store import BlobError, Store, StoreError
 
 class CombinedCache:
     def __init__(self, store: Store, remote: HttpCache, upload: bool = False,
-                 uploaders: int = 4) -> None:
+                 uploaders: int = 4, executor: Any = None) -> None:
         self.store, self.remote = store, remote
+        #: runs missed actions elsewhere (engine.executors.dask), or None: here
+        self.executor = executor
         self._uploads = ThreadPoolExecutor(uploaders, thread_name_prefix="upload") \
             if upload else None
         self._pending: list[Future[None]] = []
@@ -59,14 +65,17 @@ class CombinedCache:
 
     def put_action(self, key: str, result: dict[str, Any]) -> None:
         self.store.put_action(key, result)
+        self._share(key, lambda: encode(result, self.store.read_blob))
+
+    def _share(self, key: str, describe: Any) -> None:
         if self._uploads is not None and not self.remote.down:
-            future = self._uploads.submit(self._upload, key, result)
+            future = self._uploads.submit(self._upload, key, describe)
             with self._lock:
                 self._pending.append(future)
 
-    def _upload(self, key: str, result: dict[str, Any]) -> None:
+    def _upload(self, key: str, describe: Any) -> None:
         try:
-            entry, blobs = encode(result, self.store.read_blob)
+            entry, blobs = describe()
         except (BlobError, StoreError, OSError):
             return  # an output collected meanwhile: nothing to share
         for digest, data in blobs.items():
@@ -104,6 +113,20 @@ class CombinedCache:
         self.store.put_blob(data)
         return True
 
+    def execute(self, drv: Any, action: Any, staging: Path, digests: dict[str, str],
+                key: str) -> dict[str, Any] | None:
+        if self.executor is None:
+            return None
+        return self.executor.execute(drv, action, digests, key)
+
+    # -- whole store paths ----------------------------------------------------------------------
+
+    def fetch_path(self, name: str, into: Path) -> Fetched | None:
+        return paths.fetch(self.remote, name, into)
+
+    def offer_path(self, name: str) -> None:
+        self._share(paths.path_key(name), lambda: paths.describe(self.store, name))
+
     def has_blob(self, digest: str) -> bool:
         return self.store.has_blob(digest)
 
@@ -116,8 +139,17 @@ class CombinedCache:
     def attach(self, name: str, actions: list[str]) -> None:
         self.store.attach(name, actions=actions)
 
+    def flush(self) -> None:
+        """Wait for the uploads started so far."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
     def close(self) -> None:
         """Wait for the uploads still running, then close the connections."""
+        if self.executor is not None:
+            self.executor.close()
         if self._uploads is not None:
             self._uploads.shutdown(wait=True)
         self.remote.close()

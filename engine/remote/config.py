@@ -39,6 +39,7 @@ class RemoteConfig:
     port: int
     prefix: str  # the path before /ac/ and /cas/, '' or starting with '/'
     upload: bool = False
+    token_env: str | None = None  # the variable named by the plan (workers read their own)
     #: request headers (Authorization); kept out of repr so that no traceback or log shows it
     headers: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -74,7 +75,8 @@ def parse(url: str, *, upload: bool = False, token_env: str | None = None,
     https = parts.scheme == "https"
     return RemoteConfig(url=url.rstrip("/"), https=https, host=host.strip("[]"),
                         port=port or (443 if https else 80), prefix=parts.path.rstrip("/"),
-                        upload=upload, headers=_credentials(host.strip("[]"), token_env, pos))
+                        upload=upload, token_env=token_env,
+                        headers=_credentials(host.strip("[]"), token_env, pos))
 
 
 def _credentials(host: str, token_env: str | None, pos: Pos | None) -> dict[str, str]:

@@ -76,3 +76,22 @@ def test_what_cannot_be_used_is_a_miss() -> None:
     other.output_files.add(path="bazel-out/k8/bin/x", digest=Digest(hash="2" * 64, size_bytes=1))
     assert decode(other.SerializeToString(), lambda d, s: None) == \
         {"outputs": {"bazel-out/k8/bin/x": "2" * 64}}
+
+
+def test_a_path_entry_never_writes_outside_its_folder() -> None:
+    from engine.remote.paths import _usable
+
+    name = "x" * 32 + "-hello-1.0-release"
+    meta = {"kind": "store-path", "name": name, "nar_hash": "sha256:" + "0" * 64,
+            "references": [], "dirs": ["", "bin"], "symlinks": {}}
+    file = [("bin/hello", "1" * 64, 3, True)]
+    assert _usable(meta, name, file)
+    assert not _usable({**meta, "name": "other"}, name, file)
+    for bad in ("../etc/passwd", "/etc/passwd", "bin/../../x", "", "bin//x", "./x", "a\0b"):
+        assert not _usable(meta, name, [(bad, "1" * 64, 3, False)]), bad
+    # a link, then a file through it: /etc/passwd
+    through = {**meta, "symlinks": {"lib": "/etc"}}
+    assert not _usable(through, name, [("lib/passwd", "1" * 64, 3, False)])
+    assert not _usable({**meta, "symlinks": {"lib": "/etc", "lib/x": "y"}}, name, [])
+    assert not _usable(meta, name, file + file)  # one path twice
+    assert _usable({**meta, "symlinks": {"lib/libx.so": "libx.so.1"}}, name, file)
