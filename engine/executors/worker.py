@@ -32,6 +32,9 @@ from typing import Any
 
 _stores: dict[str, Any] = {}
 _lock = threading.Lock()
+#: (path, stat data) -> sha256 of the program: hashing cc1, as, ld... takes most of a second,
+#: and a worker checks its toolchain for every task
+_digests: dict[tuple[str, tuple[int, ...]], str] = {}
 
 
 class Refused(Exception):
@@ -52,16 +55,40 @@ class TaskFailed(Exception):
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     from distributed import get_worker
 
-    from engine.toolchain.detect import changed_programs
-
     worker = get_worker().address
-    changed = changed_programs(task["drv"]["toolchain"])
+    changed = _changed_programs(task["drv"]["toolchain"])
     if changed:
         raise Refused(worker, changed)
     try:
         return _run(task, worker)
     except Exception as error:  # a worker never fails a build: the client runs it
         raise TaskFailed(f"{type(error).__name__}: {error}") from None
+
+
+def _changed_programs(identity: dict[str, Any]) -> list[str]:
+    """The programs of the identity that are missing here or are other files (as
+    ``engine.toolchain.detect.changed_programs``, each file hashed once while its stat data
+    stays the same)."""
+    from engine.hashing import file_digest
+
+    binaries = {"cc": identity["cc"], "cxx": identity["cxx"], "ar": identity["ar"],
+                **identity["programs"]}
+    changed = []
+    for name, path in sorted(binaries.items()):
+        try:
+            st = os.stat(path)
+            stat_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            with _lock:
+                digest = _digests.get((path, stat_key))
+            if digest is None:
+                digest = file_digest(Path(path))
+                with _lock:
+                    _digests[(path, stat_key)] = digest
+        except OSError:
+            digest = None
+        if digest != identity["digests"].get(name):
+            changed.append(path)
+    return changed
 
 
 def _store() -> Any:
