@@ -309,3 +309,17 @@ def test_verify_shares_case_outcomes(tmp_path: Path, tc: WrapperToolchain, serve
                         "--remote-cache", server.url)
     assert second.returncode == 0, second.stderr
     assert '"cached": true' in second.stdout and '"cached": true' not in first.stdout
+
+
+def test_without_the_distributed_extra_one_line(tmp_path: Path, tc: WrapperToolchain) -> None:
+    # a light install (no protobuf): the option is refused in one line, not with a traceback
+    plan = checkout(tmp_path / "a", tc)
+    code = ("import sys; sys.modules['google.protobuf'] = None; "
+            "from engine.cli.main import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", code, "realise", str(plan), "--store",
+                           str(tmp_path / "store"), "--remote-cache", "http://127.0.0.1:1"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert "needs the Python package google" in line and "recipe[distributed]" in line
+    assert not (tmp_path / "store").exists()

@@ -90,7 +90,25 @@ def remote_config(args: argparse.Namespace, plan: Any) -> Any:
                          "it and put outputs on it",
                          "pass --remote-cache URL, set RECIPE_REMOTE_CACHE, or add "
                          "remote_cache: to the plan")
+    if config is not None:
+        _require("google.protobuf", "a remote cache")
+    if args.executor_address:
+        _require("distributed", "an executor")
     return config
+
+
+def _require(module: str, what: str) -> None:
+    """The optional dependencies of the distributed extra, checked before anything runs."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise UsageError(f"{what} needs the Python package {module.split('.')[0]}, which is "
+                         "not installed", "pip install 'recipe[distributed]' (or: pip install "
+                         "-e '.[distributed]' in a checkout)")
 
 
 @contextmanager
