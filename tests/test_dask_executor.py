@@ -193,3 +193,61 @@ def test_a_bad_executor_is_one_line_before_anything_runs(tmp_path: Path, tc: Wra
     done = run_recipe("verify", checkout(tmp_path / "b", tc), "--store", tmp_path / "store",
                       env=env)
     assert done.returncode == 2 and "$RECIPE_EXECUTOR" in done.stderr, done.stderr
+
+
+WHERE = {
+    "plan.yaml": "kind: plan\nprojects: ['*/project.yaml']\n",
+    "where/project.yaml": """
+        kind: project
+        name: where
+        version: 1.0.0
+        language: c
+        sources: ["src/*.c"]
+        outputs: [{name: where, kind: executable}]
+    """,
+    "where/src/main.c": """
+        #include <stdio.h>
+        #include <stdlib.h>
+        int main(int argc, char **argv) {
+            char line[256];
+            if (argc > 1) { printf("tmp %s\\n", getenv("TMPDIR")); return 0; }
+            while (fgets(line, sizeof line, stdin)) fputs(line, stdout);
+            FILE *f = fopen("data/in.txt", "r");
+            while (f && fgets(line, sizeof line, f)) fputs(line, stdout);
+            return 3;
+        }
+    """,
+    "where/cases/run.yaml": """
+        kind: cases
+        cases:
+          - name: reads its inputs
+            run: where
+            stdin: "piped\\n"
+            files: ["data/in.txt"]
+            expect: {stdout: "piped\\nfrom a file\\n", exit: 3}
+          - name: says where it ran
+            run: where
+            args: [tmp]
+            expect: {stdout: "somewhere\\n"}
+    """,
+    "where/cases/data/in.txt": "from a file\n",
+}
+
+
+def test_cases_run_on_workers_contained_like_here(tmp_path: Path, server: Nginx) -> None:
+    import json
+
+    from tests.conftest import write_tree
+
+    plan = write_tree(tmp_path / "src", WHERE) / "plan.yaml"
+    here = run_recipe("verify", plan, "--store", tmp_path / "store-here", "--json")
+    with DaskCluster(tmp_path / "dask") as cluster:
+        there = run_recipe("verify", plan, "--store", tmp_path / "store-there", "--json",
+                           "--remote-cache", server.url, "--executor", cluster.url)
+    for done, ran_on_worker in ((here, False), (there, True)):
+        assert done.returncode == 1, done.stderr  # the second case fails on purpose
+        outcomes = {o["case"]: o for o in json.loads(done.stdout)["outcomes"]}
+        assert outcomes["reads its inputs"]["status"] == "passed"
+        detail = outcomes["says where it ran"]["detail"]
+        # its TMPDIR: the scratch folder of a worker's store, or here
+        assert ("/dask/store-w" in detail) == ran_on_worker, detail

@@ -54,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
         jobs = runner.select(plan, result.paths, args.pattern)
         function.check_symbols(plan, store, jobs)  # a function not in its library: exit 2
         progress = _Progress(len(jobs), quiet=args.json)
-        settings = runner.Settings(store=store, outcomes=cache, use_cache=not args.no_cache)
+        on_cluster = {} if cache is None or cache.executor is None else \
+            {"spawn": _cases_on(cache.executor)}
+        settings = runner.Settings(store=store, outcomes=cache, use_cache=not args.no_cache,
+                                   **on_cluster)
         try:
             outcomes = runner.run_jobs(jobs, settings, workers=args.jobs or os.cpu_count() or 1,
                                        observe=progress)
@@ -90,6 +93,13 @@ def run(args: argparse.Namespace) -> int:
             for case, why in updated.refused:
                 print(f"not updated {_where(case)}: {why}")
     return 0 if passed else 1
+
+
+def _cases_on(executor: object) -> object:
+    """Process cases run on the executor's cluster (engine/verify/distributed.py)."""
+    from engine.verify.distributed import DistributedCases
+
+    return DistributedCases(executor)
 
 
 def _check(args: argparse.Namespace, plan: Plan) -> None:

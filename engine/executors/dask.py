@@ -55,7 +55,7 @@ class DaskExecutor:
                 key: str) -> dict[str, Any] | None:
         if self.down or drv.data["toolchain"].get("family") != "gcc":
             return None
-        client = self._connect()
+        client = self.connect()
         task = self._task(drv, action, digests) if client is not None else None
         if task is None:
             return None
@@ -79,7 +79,7 @@ class DaskExecutor:
             except TaskFailed:
                 return None
             except Exception as error:  # the scheduler is gone: from now on, here
-                self._lost(error)
+                self.lost(error)
         return None
 
     # -- the task -------------------------------------------------------------------------------
@@ -99,25 +99,29 @@ class DaskExecutor:
                 files[path] = [hex_digest, False]
                 readers.setdefault(hex_digest, lambda d=hex_digest: self.store.read_blob(d))
         for project, name in drv.data["depends"].items():
-            tree, links = self._tree(name)
+            tree, links = self.tree(name)
             for rel, (hex_digest, executable) in tree.items():
                 files[f"d/{project}/{rel}"] = [hex_digest, executable]
                 readers.setdefault(hex_digest, lambda n=name, r=rel:
                                    (self.store.path(n) / r).read_bytes())
             symlinks.update({f"d/{project}/{rel}": t for rel, t in links.items()})
         for hex_digest, read in readers.items():
-            if not self._share(hex_digest, read):
+            if not self.share(hex_digest, read):
                 return None
         return {"name": drv.name, "drv": drv.data, "action": action.as_json(),
                 "digests": dict(digests), "files": files, "symlinks": symlinks,
-                "remote": {"url": self.config.url, "token_env": self.config.token_env}}
+                "remote": self.remote_spec()}
+
+    def remote_spec(self) -> dict[str, Any]:
+        """Where workers find the shared cache (their credentials are their own)."""
+        return {"url": self.config.url, "token_env": self.config.token_env}
 
     def _source(self, drv: Any, rel: str, hex_digest: str) -> Callable[[], bytes]:
         if drv.sources is None:  # a recorded derivation: its inputs are in the CAS
             return lambda: self.store.read_blob(hex_digest)
         return lambda: (drv.sources / rel).read_bytes()
 
-    def _tree(self, name: str) -> tuple[dict[str, list[Any]], dict[str, str]]:
+    def tree(self, name: str) -> tuple[dict[str, list[Any]], dict[str, str]]:
         """A dependency's files (digest, executable) and links, read once per run."""
         with self._lock:
             if name not in self._trees:
@@ -130,7 +134,7 @@ class DaskExecutor:
                 self._trees[name] = (files, links)
             return self._trees[name]
 
-    def _share(self, hex_digest: str, read: Callable[[], bytes]) -> bool:
+    def share(self, hex_digest: str, read: Callable[[], bytes]) -> bool:
         with self._lock:
             if hex_digest in self._there:
                 return True
@@ -148,7 +152,7 @@ class DaskExecutor:
 
     # -- the scheduler --------------------------------------------------------------------------
 
-    def _connect(self) -> Any:
+    def connect(self) -> Any:
         with self._lock:
             if self._client is None and not self.down:
                 from distributed import Client
@@ -161,7 +165,7 @@ class DaskExecutor:
                     self._say(error)
             return None if self.down else self._client
 
-    def _lost(self, error: BaseException) -> None:
+    def lost(self, error: BaseException) -> None:
         with self._lock:
             if self.down:
                 return

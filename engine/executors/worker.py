@@ -91,7 +91,7 @@ def _changed_programs(identity: dict[str, Any]) -> list[str]:
     return changed
 
 
-def _store() -> Any:
+def worker_store() -> Any:
     from engine.store import Store
 
     folder = os.environ.get("RECIPE_WORKER_STORE") or \
@@ -112,7 +112,7 @@ def _run(task: dict[str, Any], worker: str) -> dict[str, Any]:
     from engine.remote.config import parse
     from engine.remote.http import HttpCache
 
-    store = _store()
+    store = worker_store()
     said: list[str] = []
     config = parse(task["remote"]["url"], upload=True, token_env=task["remote"]["token_env"])
     remote = HttpCache(config, said.append)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.documents.models import Case, Plan
 from engine.verify import cache
@@ -52,6 +53,9 @@ class Settings:
     store: cache.ActionCache | None = None  # None: no outcome cache at all
     #: where outcomes are looked up and recorded, when not in ``store`` alone (a shared cache)
     outcomes: cache.ActionCache | None = None
+    #: how a process case runs: here (``run_process``), or on a cluster
+    #: (``engine.verify.distributed``), with the same arguments and the same containment
+    spawn: Callable[..., Any] = run_process
     use_cache: bool = True  # False: run everything (results are still recorded)
     cap: int = CAP
 
@@ -124,8 +128,8 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
         scratch = Path(tempfile.mkdtemp(prefix="recipe-case-"))
         try:
             protect = [job.path] + ([job.plan_dir] if job.plan_dir is not None else [])
-            observed = run_process(case, executable, scratch, cap=settings.cap, protect=protect,
-                                   skip=[job.path.parent], cache=store)
+            observed = settings.spawn(case, executable, scratch, cap=settings.cap,
+                                      protect=protect, skip=[job.path.parent], cache=store)
         except CannotRun as error:  # e.g. not an executable for this machine
             return _outcome(job, "error", start, message=str(error))
         finally:
