@@ -48,7 +48,7 @@ def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None
         elif kind == "eval":
             case.code = raw["eval"]
         else:
-            _function(doc, at, raw, case)
+            _function(doc, at, raw, case, ctx)
         cases.append(case)
     return cases
 
@@ -109,15 +109,18 @@ def _finite(doc: Doc, at: list[PathElem], value: float) -> float:
     return float(value)
 
 
-def _function(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case) -> None:
+def _function(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case,
+              ctx: Context) -> None:
     signature = parse_signature(raw["function"], doc.pos([*at, "function"]))
     case.signature = signature
     case.tolerance = _finite(doc, [*at, "tolerance"], raw.get("tolerance", 0.0))
     case.timeout = _finite(doc, [*at, "timeout"], raw.get("timeout", 10.0))  # per row
-    table = raw["table"]
+    table = raw.get("table", [])
     if not rows_fit(signature, table):
         _first_bad_row(doc, at, case, signature, table)
     case.table = [list(row) for row in table]
+    if "rows" in raw:
+        _rows_file(doc, at, raw["rows"], case, ctx)
 
 
 def _first_bad_row(doc: Doc, at: list[PathElem], case: Case, signature: Signature,
@@ -141,6 +144,19 @@ def _first_bad_row(doc: Doc, at: list[PathElem], case: Case, signature: Signatur
                 raise DocumentError(f"{role} of row {r + 1} {problem}",
                                     f"write {_spell(ctype)}",
                                     pos=doc.pos([*at, "table", r, c]))
+
+
+def _rows_file(doc: Doc, at: list[PathElem], text: str, case: Case, ctx: Context) -> None:
+    """The rows of ``rows:``, after those of ``table:``."""
+    from engine.documents.data_rows import read_rows
+
+    assert case.signature is not None
+    pos = doc.pos([*at, "rows"])
+    rel = ctx.tree.check_path(text, doc.file.parent, pos)
+    rows, lines = read_rows(doc.file.parent / rel, text, case.signature, pos)
+    case.rows_file = rel
+    case.row_lines = [0] * len(case.table) + lines
+    case.table += rows
 
 
 def rows_fit(signature: Signature, rows: list[Any]) -> bool:

@@ -88,11 +88,12 @@ def run_function_case(job: Job, settings: Settings) -> Outcome:
         rows = call_rows(case, library, scratch, cache=settings.store, protect=[job.path])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    failing, detail = judge(case, rows)
+    failing, detail = judge(case, rows, settings.failing_rows)
     n = len(case.table)
     outcome = Outcome(job.project, job.target, case.name, "failed" if failing else "passed",
                       time.monotonic() - start, detail=detail, source=case,
                       message=f"{len(failing)} of {n} rows failed" if failing else f"{n} rows")
     outcome.rows = {i: plain(rows.values[i]) for i in failing if i not in rows.problems}
     outcome.crashed = sorted(rows.problems)
+    outcome.rows_shown = settings.failing_rows
     return outcome
