@@ -165,3 +165,17 @@ def test_failing_rows_are_capped_in_text_and_html(project: Path) -> None:
     assert "<td>1 (mathx/cases/data/add.csv:1)</td>" in page
     done = verify(project, "--failing-rows", "3")
     assert done.stdout.count("returned") == 3 and "27 more failing rows" in done.stdout
+
+
+def test_a_data_file_is_an_input_of_the_cached_outcome(project: Path) -> None:
+    csv_file = data(project, "add.csv", "1,2,3\n2,2,4\n")
+    cases(project, f"{{name: csv, function: {ADD}, rows: data/add.csv}}")
+    assert "passed (cached)" not in verify(project).stdout
+    again = verify(project)
+    assert again.returncode == 0 and "passed (cached)" in again.stdout
+    csv_file.write_text("1,2,3\n2,2,5\n")  # the file is hashed: a change runs the rows again
+    changed = verify(project)
+    assert changed.returncode == 1 and "(cached)" not in changed.stdout
+    assert "row 2 (mathx/cases/data/add.csv:2): add(2, 2) returned 4, expected 5" \
+        in changed.stdout
+    assert "(cached)" in verify(project).stdout
