@@ -31,8 +31,10 @@ from engine.verify.process import CAP, CLEAN_ENV, run_argv
 
 WORKER = Path(table_worker.__file__)
 SHOWN_ROWS = 20  # failing rows a report lists by default (recipe verify --failing-rows N)
-# The outer bound of one worker's run, past the per-row timeout its watchdog keeps.
+# The outer bound of one worker's run, past the per-row timeout its watchdog keeps; at most a
+# week (poll() takes at most 2**31 - 1 ms: a million rows of 10 s would overflow it).
 _GRACE = 30.0
+_MAX_RUN = 7 * 86400.0
 
 
 class TableError(RecipeError):
@@ -84,7 +86,7 @@ def call_rows(case: Case, library: Path, scratch: Path, *, cache: ActionCache | 
         observed = run_argv(
             [sys.executable, "-I", "-S", str(WORKER), str(spec), str(results), str(progress)],
             cwd=scratch / "work", env={**CLEAN_ENV, "TMPDIR": str(scratch / "tmp")},
-            stdin=b"", timeout=case.timeout * len(pending) + _GRACE, cap=CAP,
+            stdin=b"", timeout=min(case.timeout * len(pending) + _GRACE, _MAX_RUN), cap=CAP,
             writable=[scratch], cache=cache)
         done = _read_results(results)
         if observed.exit == 0 and len(done) == len(pending) and attempt == 1:

@@ -179,3 +179,11 @@ def test_a_data_file_is_an_input_of_the_cached_outcome(project: Path) -> None:
     assert "row 2 (mathx/cases/data/add.csv:2): add(2, 2) returned 4, expected 5" \
         in changed.stdout
     assert "(cached)" in verify(project).stdout
+
+
+def test_a_long_table_of_long_timeouts_runs(project: Path) -> None:
+    """The worker's outer bound (rows x timeout) once passed poll()'s limit of 24.8 days."""
+    data(project, "add.jsonl", "".join(f"[{i}, 1, {i + 1}]\n" for i in range(30)))
+    cases(project, f"{{name: slow, function: {ADD}, timeout: 86400, rows: data/add.jsonl}}")
+    done = verify(project)
+    assert done.returncode == 0, done.stdout + done.stderr
