@@ -113,8 +113,8 @@ def issue_19(args: argparse.Namespace) -> None:
         print(tabulate(rates, headers=[f"{args.typed_rows:,} rows", "rows/s (median)"]))
         print()
         big = table_load.data_file_figures(work, max(1, min(args.reps, 3)), args.data_rows)
-        print(tabulate(big, headers=["nothing cached", "start to verdict s", "rows alone s",
-                                     "the rest s"]))
+        print(tabulate(big, headers=["nothing cached", "start to verdict", "rows alone",
+                                     "the rest"]))
         print("target: the rest <= 3 s")
         print(f"load average after: {table_load.load_average()}")
     finally:

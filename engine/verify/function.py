@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.derive.repl_library import library_sources
+from engine.documents.data_rows import paused_gc
 from engine.documents.models import Output, Plan
 from engine.verify.function_cache import lookup_rows, record_rows, rows_key
 from engine.verify.outcome import Outcome
@@ -93,12 +94,14 @@ def run_function_case(job: Job, settings: Settings) -> Outcome:
     if rows is None:
         scratch = Path(tempfile.mkdtemp(prefix="recipe-table-"))
         try:
-            rows = call_rows(case, library, scratch, cache=store, protect=[job.path])
+            with paused_gc():
+                rows = call_rows(case, library, scratch, cache=store, protect=[job.path])
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         if store is not None and key:
             record_rows(store, key, rows, owner=library.parent.parent.name)
-    failing, detail = judge(case, rows, settings.failing_rows)
+    with paused_gc():
+        failing, detail = judge(case, rows, settings.failing_rows)
     n = len(case.table)
     outcome = Outcome(job.project, job.target, case.name, "failed" if failing else "passed",
                       time.monotonic() - start, detail=detail, source=case,
