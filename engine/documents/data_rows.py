@@ -28,6 +28,7 @@ import io
 import json
 import operator
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -172,17 +173,11 @@ def _plain_csv(text: str, sig: Signature) -> tuple[list[list[Any]], list[int]] |
         lines, first = lines[1:], 2
     if set(map(operator.methodcaller("count", ","), lines)) - {want - 1}:
         return None
-    flat = ",".join(lines).split(",") if lines else []
-    rows = _columns_flat(flat, (*sig.params, sig.returns), want)
+    flat = ",".join(lines).split(",")
+    rows = _convert([flat[c::want] for c in range(want)], (*sig.params, sig.returns))
     if rows is None:
         return None
     return rows, list(range(first, first + len(lines)))
-
-
-def _columns_flat(flat: list[str], types: tuple[CType, ...],
-                  want: int) -> list[list[Any]] | None:
-    columns = [flat[c::want] for c in range(want)]
-    return _convert(columns, types)
 
 
 def _convert(columns: list[Any], types: tuple[CType, ...]) -> list[list[Any]] | None:
@@ -321,7 +316,8 @@ def _jsonl_rows(file: Path, text: str, sig: Signature) -> tuple[list[list[Any]],
     from engine.documents.cases import rows_fit, value_problem
 
     texts, lines = [], []
-    for n, line in enumerate(text.splitlines(), 1):
+    # Lines as a CSV reader and --update count them: not at U+2028 and the like, as splitlines()
+    for n, line in enumerate(re.split("\r\n|\r|\n", text), 1):
         if line.strip():
             texts.append(line)
             lines.append(n)

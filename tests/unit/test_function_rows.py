@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
 
 from engine.documents import data_rows
 from engine.documents.errors import DocumentError
@@ -187,3 +189,31 @@ def test_a_long_table_of_long_timeouts_runs(project: Path) -> None:
     cases(project, f"{{name: slow, function: {ADD}, timeout: 86400, rows: data/add.jsonl}}")
     done = verify(project)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+_PIECES = ["1", "-2", "2147483648", "x", "", " ", ",", '"', '""', "\n", "\r\n", "\r", "\\N",
+           "[", "]", "null", "1.5", "true", "\x00", "é", "a,b,expected\n", "[1, 2, 3]\n",
+           "1,2,3\n", "{}", "\ufeff", "\u2028"]
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None,
+          phases=[Phase.explicit, Phase.generate])
+@given(pieces=st.lists(st.sampled_from(_PIECES), max_size=30),
+       suffix=st.sampled_from([".csv", ".jsonl"]),
+       prototype=st.sampled_from(["'int add(int a, int b)'",
+                                  "'const char *greet(const char *who)'",
+                                  "'void nothing(double x)'", "bool ok(void)"]))
+def test_hostile_data_files_fail_in_lines_that_name_file_and_line(
+        tmp_path_factory: pytest.TempPathFactory, pieces: list[str], suffix: str,
+        prototype: str) -> None:
+    src = tmp_path_factory.mktemp("hostile")
+    data(src, "rows" + suffix, "".join(pieces).encode("utf-8", "surrogatepass"))
+    file = cases(src, f"{{name: t, function: {prototype}, rows: data/rows{suffix}}}")
+    try:
+        case = load_cases_file(file)[0]
+    except DocumentError as error:  # nothing else: no ValueError, no IndexError
+        for line in error.render().splitlines():
+            assert line.startswith(str(src / "mathx/cases")) or line.startswith("mathx/"), line
+        return
+    assert len(case.row_lines) == len(case.table)
+    assert all(len(row) == len(case.signature.params) + 1 for row in case.table)
