@@ -158,9 +158,11 @@ def test_a_crash_in_the_middle_of_a_large_table_fails_only_that_row(project: Pat
 def test_failing_rows_are_capped_in_text_and_html(project: Path) -> None:
     data(project, "add.csv", "".join(f"{i},1,{i}\n" for i in range(30)))
     cases(project, f"{{name: csv, function: {ADD}, rows: data/add.csv}}")
-    done = verify(project, "--html", "report.html")
+    done = verify(project, "--html", "report.html", "--junit", "report.xml")
     assert done.returncode == 1
     assert done.stdout.count("returned") == 20
+    junit = (project / "report.xml").read_text()
+    assert junit.count("returned") == 20 and "10 more failing rows" in junit
     assert "... and 10 more failing rows (--failing-rows N shows more)" in done.stdout
     page = (project / "report.html").read_text()
     assert page.count('class="got"') == 20 and "10 more failing rows" in page
