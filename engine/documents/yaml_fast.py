@@ -36,6 +36,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _TAG = "tag:yaml.org,2002:"
 
 
+_MAP, _SEQ, _ROW = "map", "seq", "row"
+
+
 class _GiveUp(Exception):
     """Not a document this reader takes: the round trip reads it."""
 
@@ -113,8 +116,8 @@ def _build(get: Any, ev: Any) -> tuple[dict[str, Any], MapPos]:
     scalar, map_start, seq_start = ev.ScalarEvent, ev.MappingStartEvent, ev.SequenceStartEvent
     map_end, seq_end = ev.MappingEndEvent, ev.SequenceEndEvent
     first = RESOLVED_FIRST
-    # A frame: [container, its positions, pending key (mappings), that key's mark,
-    # whether its items' positions are recorded (sequences)]
+    # A frame: [container, its positions, pending key (mappings), that key's mark, what it is:
+    # _MAP, _SEQ (its items' positions recorded) or _ROW (a sequence in a sequence: not)]
     stack: list[list[Any]] = []
     root: Any = None
     while True:
@@ -129,6 +132,9 @@ def _build(get: Any, ev: Any) -> tuple[dict[str, Any], MapPos]:
                     value = _plain(value)
             elif event.style == '"' and _SURROGATE.search(value):
                 raise _GiveUp
+            if stack and stack[-1][4] is _ROW:  # a table's cell: the hot path
+                stack[-1][0].append(value)
+                continue
             mark = event.start_mark
             at, child = (mark.line, mark.column), None
         elif kind is map_start or kind is seq_start:
@@ -136,11 +142,11 @@ def _build(get: Any, ev: Any) -> tuple[dict[str, Any], MapPos]:
                 raise _GiveUp
             mark = event.start_mark
             if kind is map_start:
-                stack.append([{}, MapPos(mark.line, mark.column), None, None, False])
+                stack.append([{}, MapPos(mark.line, mark.column), None, None, _MAP])
             else:
-                record = not stack or type(stack[-1][0]) is not list
+                record = not stack or stack[-1][4] is _MAP
                 stack.append([[], SeqPos(mark.line, mark.column, [] if record else None),
-                              None, None, record])
+                              None, None, _SEQ if record else _ROW])
             continue
         elif kind is map_end or kind is seq_end:
             frame = stack.pop()
@@ -168,7 +174,7 @@ def _build(get: Any, ev: Any) -> tuple[dict[str, Any], MapPos]:
             if child is not None:
                 top[1].children[key] = child
         else:
-            if top[4]:
+            if top[4] is _SEQ:
                 top[1].items.append(at)
                 if child is not None:
                     top[1].children[len(container)] = child
