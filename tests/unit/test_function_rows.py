@@ -219,3 +219,19 @@ def test_hostile_data_files_fail_in_lines_that_name_file_and_line(
         return
     assert len(case.row_lines) == len(case.table)
     assert all(len(row) == len(case.signature.params) + 1 for row in case.table)
+
+
+def test_update_of_a_csv_whose_header_reorders_the_columns(tmp_path: Path) -> None:
+    from engine.verify.update_rows import edit_rows
+
+    text = 'expected,b,a\n3,2,1\n"9",5,"4"\n7,1,1\n'
+    csv_file = data(tmp_path, "add.csv", text)
+    case = load_cases_file(cases(tmp_path, f"{{name: t, function: {ADD}, "
+                                           "rows: data/add.csv}"))[0]
+    assert case.table == [[1, 2, 3], [4, 5, 9], [1, 1, 7]] and case.row_lines == [2, 3, 4]
+    new, recorded, refused = edit_rows(csv_file, [(case, {1: 10, 2: 2})])
+    assert new == b'expected,b,a\n3,2,1\n"10",5,"4"\n2,1,1\n' and not refused
+    assert recorded == [(case, ["data/add.csv:3", "data/add.csv:4"])]
+    csv_file.write_text(text.replace("7,1,1", "7,1,2"))  # edited during the run: refused
+    new, recorded, refused = edit_rows(csv_file, [(case, {1: 10, 2: 2})])
+    assert new is None and refused and "changed during the run" in refused[0][1]
