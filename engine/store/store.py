@@ -120,9 +120,23 @@ class Store:
             return
         try:
             if not (unless_valid and self._db.is_valid(name)):
-                fsutil.remove_tree(path)
+                self.remove_leftover(path)
         finally:
             os.close(fd)
+
+    def remove_leftover(self, path: Path) -> bool:
+        """Remove a dead build's folder (the caller holds its name's lock). One that cannot be
+        removed now (an orphan still writing into it) is moved into tmp/ under this process's
+        name, so that the name is free: removed when this process exits, or by a later
+        ``open``. Never raises; False when the folder could be neither removed nor moved."""
+        if fsutil.remove_leftover(path):
+            return True
+        tmp = self.state / "tmp"
+        try:
+            os.rename(path, tmp / f"{locks.own_temp(tmp)}{os.urandom(6).hex()}-leftover")
+            return True
+        except OSError:
+            return not os.path.lexists(path)
 
     # -- names ------------------------------------------------------------------------------
 

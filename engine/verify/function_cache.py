@@ -5,7 +5,7 @@ Key: sha256 (hex) of the canonical JSON of::
 
     {"v": 1, "kind": "function-case", "marshal": <marshal.version>,
      "library": <basename of the store path of the shared library>,
-     "case": <the case as written, without "name" and "expect">,
+     "case": <the case as written, without "name", "expect", "xfail" and "skip">,
      "inputs": {<rows: file>: <sha256 hex of its content>}}
 
 Result: ``{"values": <blob digest: the rows' results, marshalled>, "problems": {row: why}}``.
@@ -28,7 +28,7 @@ VERSION = 1
 
 def rows_key(case: Case, library: Path) -> str | None:
     """The key of the case's run against ``library`` (None: not cacheable)."""
-    raw = {k: v for k, v in case.raw.items() if k not in ("name", "expect")}
+    raw = {k: v for k, v in case.raw.items() if k not in ("name", "expect", "xfail", "skip")}
     inputs = {}
     if case.rows_file is not None:
         try:

@@ -29,6 +29,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
+from engine.documents.cases import SIGNALS, signal_number
 from engine.documents.models import Case, Expect
 from engine.verify import plan_writes
 from engine.verify.compare import Expected, expected
@@ -38,7 +39,7 @@ from engine.verify.yaml_edit import round_trip, splice, styled
 
 INLINE_LIMIT = 2048  # bytes; a longer output goes to a golden file
 Rows = dict[int, Any]  # a function case's failing rows: index -> what the function returned
-_EXPECT_KEYS = ("stdout", "stdout_file", "stderr", "stderr_file", "exit")
+_EXPECT_KEYS = ("stdout", "stdout_file", "stderr", "stderr_file", "exit", "signal")
 EDITED = ("its expectation was changed during the run, and not to what this run observed; "
           "left as it is: run verify --update again to record over it")
 
@@ -46,7 +47,7 @@ EDITED = ("its expectation was changed during the run, and not to what this run 
 @dataclass
 class Recorded:
     case: Case
-    fields: list[str]  # what was re-recorded: "stdout", "stderr", "exit", "table row N"
+    fields: list[str]  # re-recorded: "stdout", "stderr", "exit", "signal", "table row N"
     already: bool = False  # the file held what was observed already (another run recorded it)
 
 
@@ -58,7 +59,7 @@ class UpdateResult:
     def all_match(self, outcomes: Sequence[Outcome]) -> bool:
         """Whether every outcome passed or had its case re-recorded."""
         fixed = {(r.case.file, r.case.index) for r in self.recorded}
-        return all(o.passed or (o.source is not None and (o.source.file, o.source.index) in fixed)
+        return all(o.ok or (o.source is not None and (o.source.file, o.source.index) in fixed)
                    for o in outcomes)
 
 
@@ -83,10 +84,14 @@ def update(outcomes: Sequence[Outcome], plan_dir: Path) -> UpdateResult:
     edits: dict[Path, list[tuple[Case, Observed | Rows]]] = {}
     data_edits: dict[Path, list[tuple[Case, Rows]]] = {}
     for runs in by_case.values():
-        if all(o.passed for o in runs):
+        if all(o.ok for o in runs):  # passed, xfailed (never re-recorded) or skipped
             continue
         case = runs[0].source
         assert case is not None
+        if case.xfail is not None:  # xpassed: only a person can say the bug is gone
+            result.refused.append((case, f"it passes, but is marked xfail ({case.xfail}); "
+                                   "remove 'xfail:' if it is fixed"))
+            continue
         why = _why_not_rows(runs) if case.kind == "function" else _why_not(runs)
         if why:
             result.refused.append((case, why))
@@ -132,15 +137,19 @@ def _why_not(runs: list[Outcome]) -> str | None:
         if o.status == "error":
             return o.message
         obs = o.observed
-        if obs is None or not obs.completed or obs.signal:
+        if obs is None or not obs.completed:
             return o.message
     case = runs[0].source
     assert case is not None
+    crash = next((o.observed.signal for o in runs if o.observed and o.observed.signal), None)
+    if crash and case.expect.signal is None:  # a crash is a bug until a person says otherwise
+        return (f"killed by {crash}: a signal is re-recorded only for a case that expects one; "
+                f"write expect: {{signal: {crash}}} if it must die so")
     checks_stderr = case.expect.stderr is not None or case.expect.stderr_file is not None
 
     def recorded(obs: Observed | None) -> tuple[object, ...]:
         assert obs is not None
-        return obs.stdout, obs.exit, obs.stderr if checks_stderr else None
+        return obs.stdout, obs.exit, obs.signal, obs.stderr if checks_stderr else None
 
     if len({recorded(o.observed) for o in runs}) > 1:
         return "the targets disagree on its output"
@@ -228,7 +237,17 @@ def _record(entry: CommentedMap, case: Case, observed: Observed, taken: set[str]
     for stream in ("stdout", "stderr"):
         if stream in fields:
             _set_stream(expect, stream, getattr(observed, stream), case, taken, out)
-    if "exit" in fields:
+    if "signal" in fields:
+        name = observed.signal or ""
+        spelt = expect.get("signal")  # keep the case's way of writing it: a name or a number
+        expect["signal"] = signal_number(name) if isinstance(spelt, int) or \
+            name.startswith("signal ") else name
+    if "exit" in fields and "signal" in expect:  # it no longer dies by a signal: it exits
+        at = list(expect.keys()).index("signal")
+        del expect["signal"]
+        if observed.exit != 0:
+            expect.insert(at, "exit", observed.exit)
+    elif "exit" in fields:
         expect["exit"] = observed.exit
     return fields, None
 
@@ -244,7 +263,13 @@ def _expected_now(case: Case, expect: Any) -> Expected | None:
         code = expect.get("exit", 0)
         if not isinstance(code, int) or isinstance(code, bool):
             return None
-        return expected(replace(case, expect=Expect(**streams, **files, exit=int(code))))
+        spelt = expect.get("signal")
+        signal = spelt if isinstance(spelt, int) and not isinstance(spelt, bool) else \
+            SIGNALS.get(spelt) if isinstance(spelt, str) else None
+        if spelt is not None and signal is None:
+            return None
+        return expected(replace(case, expect=Expect(**streams, **files, exit=int(code),
+                                                    signal=signal)))
     except (AttributeError, TypeError, OSError, UnicodeError):
         return None
 
@@ -257,8 +282,14 @@ def _differing(want: Expected, expect: dict[str, Any], observed: Observed) -> li
     has_stderr = "stderr" in expect or "stderr_file" in expect
     if has_stderr and (want.stderr != observed.stderr or "stderr" in want.missing_streams):
         fields.append("stderr")
+    if observed.signal:  # only a case that expects a signal gets here (see _why_not)
+        if signal_number(observed.signal) != want.signal:
+            fields.append("signal")
+        return fields
     assert observed.exit is not None
-    if observed.exit != want.exit and (observed.exit != 0 or "exit" in expect):
+    if want.signal is not None:  # it exits now
+        fields.append("exit")
+    elif observed.exit != want.exit and (observed.exit != 0 or "exit" in expect):
         fields.append("exit")
     return fields
 
