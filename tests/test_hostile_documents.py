@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -372,6 +373,58 @@ def test_mutated_documents_realised_and_verified(document: tuple[str, bytes],
                                                  store: Path) -> None:
     # Values, not syntax: documents that load more often, so that builds and cases run.
     check_document(*document, store, commands=("realise", "verify"))
+
+
+# --- function cases with rows: from a data file (issue 19) --------------------------------------
+
+ROWS_CASES = """
+    kind: cases
+    cases:
+      - name: doubles
+        function: int greet_twice(int x)
+        table: [[0, 0]]
+        rows: data/twice.csv
+"""
+DATA_FILES = st.sampled_from([
+    b"x,expected\n1,2\n2,4\n", b"1,2\n", b"", b"\n\n", b"x,expected\n", b"y,expected\n1,2\n",
+    b"x,x,expected\n", b'1,"2\n', b"1,2,3\n", b"1\n", b"2147483648,0\n", b"a,b\n", b"\x00,1\n",
+    b"\xff\xfe", b"\xef\xbb\xbf1,2\r\n", b"1,2\r3,6\n", b"[1, 2]\n", b"1,2\n" * 5000,
+    "\u2028,1\n".encode(), b"9" * 5000 + b",1\n", b"x,1\n" * 30,
+])
+
+
+@st.composite
+def rows_documents(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """A cases document whose function case reads a data file, mutated, and the data file."""
+    from ruamel.yaml import YAML
+
+    doc = json.loads(json.dumps(YAML(typ="safe").load(textwrap.dedent(ROWS_CASES))))
+    for _ in range(draw(st.sampled_from([0, 1, 1, 2]))):
+        doc = draw(mutated(doc))
+    data = draw(serialised(doc)).replace(f'"{PLACEHOLDER}"'.encode(), b"x")
+    for _ in range(draw(st.sampled_from([0, 0, 1]))):
+        data = draw(text_mutated(data))
+    return data, draw(DATA_FILES)
+
+
+@settings(max_examples=60, **COMMON)
+@given(document=rows_documents())
+def test_mutated_function_cases_with_data_files(document: tuple[bytes, bytes],
+                                                store: Path) -> None:
+    cases, rows = document
+    with plan_with({}) as root:
+        (root / "greet/cases/data").mkdir(parents=True)
+        (root / "greet/cases/twice.yaml").write_bytes(cases)
+        (root / "greet/cases/data/twice.csv").write_bytes(rows)
+        for argv in (["validate", str(root / "greet/cases/twice.yaml")], ["show", str(root /
+                                                                          "plan.yaml")]):
+            code, _, err = run_in_process([*argv, "--store", str(store)])
+            assert code in (0, 1, 2) and "Traceback" not in err, err
+            if code == 2:  # one line; bad rows: a line each (ten at most), then a count
+                lines = err.splitlines()
+                assert err.endswith("\n") and len(lines) == err.count("\n") <= 11, err
+                assert len(lines) == 1 or all(
+                    re.match(r".*twice\.csv:\d+:1: ", line) for line in lines[:-1]), err
 
 
 # --- named hostile files and the nastiest inputs, in a child process -------------------------

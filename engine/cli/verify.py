@@ -30,10 +30,19 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
                         help="re-record the expectations of the cases that did not match")
     parser.add_argument("--no-cache", action="store_true",
                         help="run every case even when its outcome is cached")
+    parser.add_argument("--failing-rows", type=_count, default=20, metavar="N",
+                        help="list the first N failing rows of a function case, then count the "
+                        "rest (default 20)")
     parser.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE")
     parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report "
                         "to FILE")
     parser.set_defaults(func=run)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a count (0 or more), not '{text}'")
+    return int(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         on_cluster = {} if cache is None or cache.executor is None else \
             {"spawn": _cases_on(cache.executor)}
         settings = runner.Settings(store=store, outcomes=cache, use_cache=not args.no_cache,
+                                   failing_rows=args.failing_rows,
                                    **on_cluster)
         try:
             outcomes = runner.run_jobs(jobs, settings, workers=args.jobs or os.cpu_count() or 1,

@@ -58,6 +58,7 @@ class Outcome:
     # that crashed or hung (nothing to re-record for those).
     rows: dict[int, Any] = field(default_factory=dict, repr=False, compare=False)
     crashed: list[int] = field(default_factory=list, repr=False, compare=False)
+    rows_shown: int = field(default=20, repr=False, compare=False)  # as the text report lists
 
     @property
     def passed(self) -> bool:

@@ -25,6 +25,7 @@ from engine.verify.eval import run_eval_case
 from engine.verify.function import run_function_case
 from engine.verify.outcome import Outcome, Status
 from engine.verify.process import CAP, CannotRun, kill_running, new_scratch, run_process
+from engine.verify.table import SHOWN_ROWS
 
 Observer = Callable[[Outcome], None]
 
@@ -57,6 +58,7 @@ class Settings:
     spawn: Callable[..., Any] = run_process
     use_cache: bool = True  # False: run everything (results are still recorded)
     cap: int = CAP
+    failing_rows: int = SHOWN_ROWS  # of a function case, listed in the report
 
 
 Format = Callable[[Job, Settings], Outcome]
