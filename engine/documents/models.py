@@ -42,6 +42,7 @@ class Signature:
     returns: CType
     params: tuple[CType, ...]
     text: str  # as written in the document
+    names: tuple[str | None, ...] = ()  # the parameters' names, as written (None: unnamed)
 
 
 @dataclass
@@ -102,6 +103,11 @@ class Case:
     redact: dict[str, str] = field(default_factory=dict)
     # The case exactly as written (plain JSON types), for hashing and re-recording.
     raw: dict[str, Any] = field(default_factory=dict)
+    # function cases with rows: from a data file: the file (relative to the cases file's
+    # folder), and the line of each row of ``table`` in it (0 for a row of an inline table:
+    # those come first)
+    rows_file: str | None = None
+    row_lines: list[int] = field(default_factory=list)
 
     @property
     def folder(self) -> Path:
@@ -167,3 +173,5 @@ class Plan:
     projects: dict[str, Project]  # in dependency order: a project comes after its depends
     targets: dict[str, TargetSpec]
     default_targets: tuple[str, ...]
+    #: the plan's ``remote_cache:``: (url, token_env or None, position of the key), or None
+    remote_cache: tuple[str, str | None, Pos] | None = None

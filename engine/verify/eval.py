@@ -66,7 +66,8 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
         capture = files_expect.capture_key(job.case)
         key = canonical_hash({"v": 2, "kind": "eval-case", "runner": runner_id,
                               **({"capture": capture} if capture else {})})
-        observed = cache.lookup(store, key) if settings.use_cache else None
+        outcomes = settings.outcomes or store
+        observed = cache.lookup(outcomes, key) if settings.use_cache else None
         cached = observed is not None
         if observed is None:
             runner = make()
@@ -74,7 +75,7 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
                 observed = _run(job, runner.executable, store, settings.cap)
             finally:
                 runner.remove()
-            cache.record(store, key, observed, owner=owner)
+            cache.record(outcomes, key, observed, owner=owner)
         observed = dataclasses.replace(observed, store=str(job.path.parent))
     except CompileError as error:
         return _outcome(job, "failed", start, "the submission does not compile",

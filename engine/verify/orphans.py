@@ -3,8 +3,9 @@ deletes them.
 
 A golden file is a file below a ``golden/`` folder beside a cases document (where ``--update``
 puts them). It is referenced when some case of the plan names it — as ``stdout_file``,
-``stderr_file``, ``stdin_file``, among its ``files``, as an ``expect: files:`` golden file or
-inside its ``expect: tree:`` folder — whichever project that case is in.
+``stderr_file``, ``stdin_file``, among its ``files`` (``from`` included), as its ``rows:``
+data file, as an ``expect: files:`` golden file or inside its ``expect: tree:`` folder —
+whichever project that case is in.
 Folders are walked without following symlinks, and nothing outside the plan's folder is ever
 listed or deleted.
 """
@@ -23,7 +24,8 @@ def referenced(case: Case) -> list[Path]:
     """Every file below the case's folder that the case names."""
     e = case.expect
     names = [e.stdout_file, e.stderr_file, case.stdin_file, *case.files, e.tree,
-             *(f.file for f in e.files.values())]
+             *(f.file for f in e.files.values()), case.rows_file,
+             *(source for source, _ in case.copies)]
     return [case.folder / n for n in names if n]
 
 

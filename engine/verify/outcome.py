@@ -66,6 +66,7 @@ class Outcome:
     # that crashed or hung (nothing to re-record for those).
     rows: dict[int, Any] = field(default_factory=dict, repr=False, compare=False)
     crashed: list[int] = field(default_factory=list, repr=False, compare=False)
+    rows_shown: int = field(default=20, repr=False, compare=False)  # as the text report lists
     # --update re-recorded its expectation from this run: it did not match, and now does.
     updated: bool = False
 

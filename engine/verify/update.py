@@ -35,6 +35,7 @@ from engine.verify import files_expect, plan_writes
 from engine.verify.compare import Expected, expected
 from engine.verify.outcome import Observed, Outcome
 from engine.verify.patterns import Redactions, leak, matches, normalize, redactions
+from engine.verify.update_rows import edit_rows
 from engine.verify.yaml_edit import round_trip, splice, styled
 
 INLINE_LIMIT = 2048  # bytes; a longer output goes to a golden file
@@ -99,6 +100,7 @@ def update(outcomes: Sequence[Outcome], plan_dir: Path,
         if o.source is not None:
             by_case.setdefault((o.source.file, o.source.index), []).append(o)
     edits: dict[Path, list[tuple[Case, Observed | Rows]]] = {}
+    data_edits: dict[Path, list[tuple[Case, Rows]]] = {}
     for runs in by_case.values():
         if all(o.ok for o in runs):  # passed, xfailed (never re-recorded) or skipped
             continue
@@ -111,15 +113,24 @@ def update(outcomes: Sequence[Outcome], plan_dir: Path,
         why = _why_not_rows(runs) if case.kind == "function" else _why_not(runs)
         if why:
             result.refused.append((case, why))
-        elif case.kind == "function":
+        elif case.kind == "function" and case.rows_file is None:
             edits.setdefault(case.file, []).append((case, runs[0].rows))
+        elif case.kind == "function":  # the inline rows (first), then the data file's
+            inline = case.row_lines.count(0)
+            rows = {i: v for i, v in runs[0].rows.items() if i < inline}
+            if rows:
+                edits.setdefault(case.file, []).append((case, rows))
+            data = {i: v for i, v in runs[0].rows.items() if i >= inline}
+            if data:
+                data_edits.setdefault(case.folder / case.rows_file, []).append((case, data))
         else:
             assert runs[0].observed is not None
             edits.setdefault(case.file, []).append((case, runs[0].observed))
     if review is not None:
-        edits = _reviewed(edits, review, result)
-    with plan_writes.locked_files(plan_dir, list(edits)):
-        planned = [edit(file, cases) for file, cases in edits.items()]
+        edits, data_edits = _reviewed(edits, data_edits, review, result)
+    with plan_writes.locked_files(plan_dir, [*edits, *data_edits]):
+        planned = [edit(file, cases) for file, cases in edits.items()] + \
+            [_edit_data(file, cases) for file, cases in data_edits.items()]
         checked = [[(plan_writes.destination(plan_dir, path, case.pos), data, case.pos)
                     for path, data, case in e.writes] for e in planned]
         for e, writes in zip(planned, checked, strict=True):
@@ -133,20 +144,50 @@ def update(outcomes: Sequence[Outcome], plan_dir: Path,
     return result
 
 
-def _reviewed(edits: dict[Path, list[tuple[Case, Observed | Rows]]], review: Review,
-              result: UpdateResult) -> dict[Path, list[tuple[Case, Observed | Rows]]]:
-    """The edits ``review`` accepts, asked in the order of the cases; the others refused."""
-    kept: dict[Path, list[tuple[Case, Observed | Rows]]] = {}
+Edits = dict[Path, list[tuple[Case, "Observed | Rows"]]]
+DataEdits = dict[Path, list[tuple[Case, Rows]]]
+
+
+def _reviewed(edits: Edits, data_edits: DataEdits, review: Review,
+              result: UpdateResult) -> tuple[Edits, DataEdits]:
+    """The edits ``review`` accepts, asked once per case in the order of the cases (a function
+    case's rows in its cases file and in its data file together); the others refused."""
+    asked: dict[tuple[Path, int], tuple[Case, Any]] = {}
+    for file_edits in (edits, data_edits):
+        for cases in file_edits.values():
+            for case, data in cases:
+                key = (case.file, case.index)
+                if key in asked and isinstance(data, dict):
+                    asked[key] = (case, {**asked[key][1], **data})
+                else:
+                    asked.setdefault(key, (case, data))
+    accepted = set()
     answer = "accept"
-    for file, cases in edits.items():
-        for case, data in cases:
-            if answer not in ("all", "quit"):
-                answer = review(case, data)
-            if answer in ("accept", "all"):
-                kept.setdefault(file, []).append((case, data))
-            else:
-                result.refused.append((case, QUIT if answer == "quit" else SKIPPED))
-    return kept
+    for key, (case, data) in asked.items():
+        if answer not in ("all", "quit"):
+            answer = review(case, data)
+        if answer in ("accept", "all"):
+            accepted.add(key)
+        else:
+            result.refused.append((case, QUIT if answer == "quit" else SKIPPED))
+
+    def keep(file_edits: dict[Path, list[Any]]) -> dict[Path, list[Any]]:
+        kept = {file: [(c, d) for c, d in cases if (c.file, c.index) in accepted]
+                for file, cases in file_edits.items()}
+        return {file: cases for file, cases in kept.items() if cases}
+
+    return keep(edits), keep(data_edits)
+
+
+def _edit_data(file: Path, cases: Sequence[tuple[Case, Rows]]) -> _Edit:
+    """As ``edit``, for a data file of rows (``update_rows``)."""
+    data, recorded, refused = edit_rows(file, cases)
+    out = _Edit(refused=list(refused))
+    out.recorded = [Recorded(case, fields or [], already=fields is None)
+                    for case, fields in recorded]
+    if data is not None:
+        out.writes.append((file, data, cases[0][0]))
+    return out
 
 
 def _why_not(runs: list[Outcome]) -> str | None:
