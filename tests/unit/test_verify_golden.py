@@ -306,3 +306,30 @@ def test_json_names_the_not_updated_cases(plan: SimpleNamespace,
     data = json.loads(out)
     assert [n["case"] for n in data["not_updated"]] == ["self"]
     assert "[STORE]" in data["not_updated"][0]["why"]
+
+
+def test_golden_files_hold_patterns_too(plan: SimpleNamespace,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    golden = plan.dir / "tool" / "golden"
+    golden.mkdir()
+    (golden / "addr.stdout").write_text("buffer at [ADDR]\nline 1\n...\ntook [..]s\n")
+    cases(plan, """
+        kind: cases
+        redact: {"[ADDR]": "0x[0-9a-f]+"}
+        cases:
+          - {name: addr, run: prog, args: [addr, "4"], expect: {stdout_file: golden/addr.stdout}}
+    """)
+    code, out, _ = verify(plan, "--no-cache", capsys=capsys)
+    assert code == 0, out
+    # --update rewrites the golden file keeping its placeholders.
+    cases(plan, """
+        kind: cases
+        redact: {"[ADDR]": "0x[0-9a-f]+"}
+        cases:
+          - {name: addr, run: prog, args: [addr, "0", x], expect: {stdout_file: golden/addr.stdout}}
+    """)
+    code, out, _ = verify(plan, "--update", capsys=capsys)
+    assert code == 0, out
+    # (the changed line before the `...` is replaced by what came, with its redaction)
+    assert (golden / "addr.stdout").read_text() == \
+        "buffer at [ADDR]\nextra at [ADDR]\n...\ntook [..]s\n"
