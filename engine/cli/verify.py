@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
 
-    passed = all(o.passed for o in outcomes)
+    passed = all(o.passed or o.ignored for o in outcomes)  # ignored: the target's runner: none
     updated = None
     if args.update:
         updated = update.update(outcomes)
@@ -83,10 +83,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace, plan: Plan) -> None:
     """Options that are wrong whatever gets built: refused before the store is touched."""
+    from engine.verify import runners
+
     names = [f"{p.name}/{c.name}" for p in plan.projects.values() for c in p.cases]
     if args.pattern and not any(args.pattern in name for name in names):
         raise UsageError(f"no case matches -k {args.pattern!r}",
                          "-k takes a part of 'project/case name'")
+    for name in args.target or plan.default_targets:  # a runner the target names is missing
+        runners.choose(plan.targets[name])
     if args.junit and not Path(args.junit).absolute().parent.is_dir():
         raise UsageError(f"--junit {args.junit}: its folder does not exist",
                          "name a file in an existing folder")

@@ -11,8 +11,9 @@ from typing import Any, Literal
 
 from engine.documents.models import Case
 
-Status = Literal["passed", "failed", "error"]
-STATUSES: tuple[Status, ...] = ("passed", "failed", "error")
+# "not run": nothing here runs the target's programs (never passed; see ``Outcome.ignored``).
+Status = Literal["passed", "failed", "error", "not run"]
+STATUSES: tuple[Status, ...] = ("passed", "failed", "error", "not run")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Outcome:
     # that crashed or hung (nothing to re-record for those).
     rows: dict[int, Any] = field(default_factory=dict, repr=False, compare=False)
     crashed: list[int] = field(default_factory=list, repr=False, compare=False)
+    runner: str = ""  # what ran the program, when not the host itself (e.g. "qemu-aarch64")
+    ignored: bool = False  # not run because the target says runner: none: no exit code
 
     @property
     def passed(self) -> bool:
@@ -76,4 +79,6 @@ class Outcome:
             "message": self.message,
             "detail": self.detail,
             "cached": self.cached,
+            **({"runner": self.runner} if self.runner else {}),
+            **({"ignored": True} if self.ignored else {}),
         }

@@ -56,7 +56,8 @@ class UpdateResult:
     def all_match(self, outcomes: Sequence[Outcome]) -> bool:
         """Whether every outcome passed or had its case re-recorded."""
         fixed = {(r.case.file, r.case.index) for r in self.recorded}
-        return all(o.passed or (o.source is not None and (o.source.file, o.source.index) in fixed)
+        return all(o.passed or o.ignored or (o.source is not None and
+                                             (o.source.file, o.source.index) in fixed)
                    for o in outcomes)
 
 
@@ -66,7 +67,7 @@ def update(outcomes: Sequence[Outcome]) -> UpdateResult:
     result = UpdateResult()
     by_case: dict[tuple[Path, int], list[Outcome]] = {}
     for o in outcomes:
-        if o.source is not None:
+        if o.source is not None and o.status != "not run":  # nothing was observed
             by_case.setdefault((o.source.file, o.source.index), []).append(o)
     edits: dict[Path, list[tuple[Case, Observed | Rows]]] = {}
     for runs in by_case.values():
