@@ -293,3 +293,12 @@ def test_a_cross_release_names_the_triple_and_zig(tmp_path: Path) -> None:
     assert build["externalParameters"]["triple"] == "aarch64-linux-musl"
     deps = {d["name"] for d in build["resolvedDependencies"]}
     assert {"toolchain:zig", "toolchain:lib"} <= deps
+
+
+def test_recipe_check_rebuilds_a_cross_target_bit_for_bit(tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", CROSS)
+    done = run_recipe("check", src / "plan.yaml", "--store", tmp_path / "store", "-t", "arm64",
+                      "-p", "hello")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("reproducible")]
+    assert len(lines) == 2 and lines[1].endswith("-hello-0.3.0-arm64")

@@ -194,7 +194,7 @@ class Store:
         """A folder of the store's state where a layer above keeps a cache of its own (e.g. a
         cross compiler's built libraries). The store never reads it; it is no input of any
         path. Take ``state_lock(name)`` around work that must not run twice at once."""
-        folder = self.state / "cache" / _label(name)
+        folder = self.state / "caches" / _label(name)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
