@@ -40,6 +40,10 @@ def zig_target_flags(spec: TargetSpec) -> list[str]:
     it off the same way), so that ``opt:`` means the same on every triple."""
     cpu = (spec.cpu or "baseline").replace("-", "_")  # zig spells cortex_a72, x86_64_v3
     flags = ["-target", spec.triple, f"-mcpu={cpu}", *OPT_FLAGS[spec.opt], "-fno-sanitize=all"]
+    if object_format(spec) == "coff":
+        # For Windows zig emits CodeView even without -g, with the whole compile command
+        # (absolute paths) in it: none without -g, and never the command line.
+        flags.append("-gno-codeview-command-line" if "-g" in OPT_FLAGS[spec.opt] else "-g0")
     if spec.lto:
         flags.append("-flto")
     return flags
@@ -84,6 +88,9 @@ def compile_flags(project: Project, spec: TargetSpec, include_dirs: list[str],
         # One object serves a static library, a shared library and an executable (PE and
         # wasm have no such thing as position-independent code to ask for).
         *(["-fPIC"] if object_format(spec) in ("elf", "macho") else []),
+        # CodeView names the object file by its absolute path (in the build folder or zig's
+        # cache), which no prefix map reaches: it is left empty.
+        *(["-Xclang", "-object-file-name="] if object_format(spec) == "coff" else []),
         *prefix_maps(staging, store_root),
         *define_flags(project, spec),
         *[f"-I{d}" for d in include_dirs],
@@ -128,7 +135,7 @@ def link_argv(driver: str, project: Project, spec: TargetSpec, output: str, kind
             argv.append(f"-Wl,--out-implib,{import_library(output)}")
     if spec.strip:
         argv.append("-s")
-    elif spec.toolchain == "zig" and "-g" not in OPT_FLAGS[spec.opt] and fmt != "coff":
+    elif spec.toolchain == "zig" and "-g" not in OPT_FLAGS[spec.opt]:
         # zig's libc objects carry debug information naming zig's cache and the folder of the
         # build that filled it; a target that asks for none gets none, and stays the same
         # bytes whichever store and checkout built it (see README, Cross targets). zig has one

@@ -52,7 +52,9 @@ def runner(triple: str):  # type: ignore[no-untyped-def]
     if program is None:
         return NoRunner(f"no runner for {triple} ({name} is not installed: "
                         "apt-get install qemu-user)")
-    prefix: tuple[str, ...] = (program,)
+    # qemu writes the target's core file itself (often large) unless core dumps are off.
+    prlimit = shutil.which("prlimit")
+    prefix: tuple[str, ...] = (prlimit, "--core=0", program) if prlimit else (program,)
     abi = triple.split("-")[2] if triple.count("-") >= 2 else ""
     if abi.startswith("gnu"):
         sysroot = Path("/usr") / gnu if gnu else None
