@@ -169,11 +169,13 @@ def test_windows_program_runs_under_wine_with_its_own_line_ends(tmp_path: Path) 
         kind: cases
         cases:
           - {name: greets, run: hello, args: [one], expect: {stdout: "hello 4 1\\r\\n"}}
+          - {name: lf, run: hello, args: [one], newlines: lf, expect: {stdout: "hello 4 1\\n"}}
     """}
     src = write_tree(tmp_path / "src", files)
     code, data, err = verify(src, tmp_path / "store", "-t", "windows", "-p", "hello")
     assert code == 0, (err, data)
     assert outcomes(data)[("hello", "greets")]["runner"] == "wine64"
+    assert outcomes(data)[("hello", "lf")]["status"] == "passed"
     assert next(tmp_path.glob("store/*-hello-0.3.0-windows")).joinpath("bin/hello.exe").is_file()
 
 

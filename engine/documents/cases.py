@@ -43,6 +43,7 @@ def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None
         kind = "process" if "run" in raw else "eval" if "eval" in raw else "function"
         case = Case(name=name, kind=kind, file=doc.file, index=i, pos=doc.pos(at),
                     expect=_expect(doc, [*at, "expect"], raw.get("expect", {}), ctx), raw=raw)
+        case.newlines = raw.get("newlines", "as-is")
         if kind == "process":
             _process(doc, at, raw, case, ctx, outputs)
         elif kind == "eval":

@@ -69,6 +69,7 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     files: tuple[str, ...] = ()  # expanded, relative to the cases file's folder
     timeout: float = 10.0
+    newlines: Literal["as-is", "lf"] = "as-is"  # lf: \r\n printed compares as \n
     # eval cases
     code: str | None = None
     # function cases

@@ -31,7 +31,7 @@ from engine.repl.rust import Submission
 from engine.repl.scope import Scope, prepare
 from engine.store import Store
 from engine.verify import cache, landlock, runners
-from engine.verify.compare import compare
+from engine.verify.compare import compare, with_newlines
 from engine.verify.outcome import Observed, Outcome, Status
 from engine.verify.process import CannotRun, run_argv
 from engine.verify.writeguard import Guard
@@ -86,7 +86,7 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
         return _outcome(job, "error", start, text, detail=getattr(error, "detail", "") or "")
     status, message, detail = compare(job.case, observed, settings.cap)
     outcome = _outcome(job, status, start, message, detail=detail, cached=cached)
-    outcome.observed = observed
+    outcome.observed = with_newlines(job.case, observed)  # what --update records
     outcome.runner = chosen.name if chosen is not None else ""
     return outcome
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from engine.documents.models import Case, Plan
 from engine.verify import cache, runners
-from engine.verify.compare import compare
+from engine.verify.compare import compare, with_newlines
 from engine.verify.eval import run_eval_case
 from engine.verify.function import run_function_case
 from engine.verify.outcome import Outcome, Status
@@ -170,7 +170,7 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
             cache.record(store, key, observed, owner=job.path.name)
     status, message, detail = compare(case, observed, settings.cap)
     outcome = _outcome(job, status, start, message=message, detail=detail, cached=cached)
-    outcome.observed = observed
+    outcome.observed = with_newlines(case, observed)  # what --update records
     outcome.runner = chosen.name if chosen is not None else ""
     return outcome
 
