@@ -23,7 +23,9 @@ _OS = {"linux-musl": "unknown-linux-musl", "linux-gnu": "unknown-linux-gnu",
        "macos": "apple-darwin", "macos-none": "apple-darwin", "wasi": "wasi",
        "wasi-musl": "wasi", "freebsd": "unknown-freebsd"}
 _ARCH = {"riscv64": "riscv64gc", "x86": "i686", "arm": "arm", "thumb": "thumbv7neon"}
-_DEBIAN = {"wasm32": "wasm32", "x86_64": "windows", "aarch64": "arm64"}
+# The foreign standard libraries Debian packages for its rustc.
+_DEBIAN = {"wasm32-wasi": "libstd-rust-dev-wasm32",
+           "x86_64-pc-windows-gnu": "libstd-rust-dev-windows"}
 
 
 def rust_triple(triple: str) -> str:
@@ -48,11 +50,11 @@ def refuse(spec: TargetSpec, project: str) -> None:
         except (OSError, subprocess.CalledProcessError):
             pass
     if not has_std:
-        package = "libstd-rust-dev-" + _DEBIAN.get(spec.triple.split("-")[0], "<arch>")
+        debian = f", or Debian's {_DEBIAN[target]}" if target in _DEBIAN else ""
         raise ToolchainError(
             f"project '{project}': rust has no standard library for {spec.triple} ({target})",
-            f"install one (rustup target add {target}, or Debian's {package}), or build "
-            "this project for host targets only (-t)", pos=spec.at("triple"))
+            f"install one (rustup target add {target}{debian}), or build this project for "
+            "host targets only (-t)", pos=spec.at("triple"))
     raise ToolchainError(
         f"project '{project}': building rust for {spec.triple} is not supported yet "
         f"(its standard library is installed)", "build this project for host targets only "
