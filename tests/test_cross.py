@@ -30,6 +30,9 @@ targets:
   windows: {triple: x86_64-windows-gnu, toolchain: zig}
   wasi: {triple: wasm32-wasi, toolchain: zig}
   arm64-off: {triple: aarch64-linux-musl, toolchain: zig, runner: none}
+  arm64-max: {triple: aarch64-linux-musl, toolchain: zig, runner: [qemu-aarch64, -cpu, max],
+              timeout_factor: 20}
+  arm64-bogus: {triple: aarch64-linux-musl, toolchain: zig, runner: [qemu-aarch64, -cpu, nosuch]}
 default_targets: [release]
 """
 
@@ -304,3 +307,14 @@ def test_recipe_check_rebuilds_a_cross_target_bit_for_bit(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("reproducible")]
     assert len(lines) == 2 and lines[1].endswith("-hello-0.3.0-arm64")
+
+
+def test_a_target_may_name_its_runner(tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", CROSS)
+    code, data, err = verify(src, tmp_path / "store", "-t", "arm64-max", "-p", "hello")
+    assert code == 0, (err, data)
+    assert outcomes(data)[("hello", "greets")]["runner"] == "qemu-aarch64"
+    # the command is the target's own: a CPU qemu does not have fails the case
+    code, data, err = verify(src, tmp_path / "store", "-t", "arm64-bogus", "-p", "hello")
+    assert code == 1, (err, data)
+    assert outcomes(data)[("hello", "greets")]["status"] == "failed"
