@@ -11,6 +11,7 @@ A runner only wraps the command line: the process still runs under the case's co
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import shutil
 from collections.abc import Callable
@@ -53,8 +54,6 @@ Choice = Runner | NoRunner | None  # None: the host runs the program itself
 
 def choose(spec: TargetSpec, state: Path | None = None) -> Choice:
     """The runner of ``spec``'s programs; ``state``: a folder a runner may keep state in."""
-    from engine.verify.runners import qemu, wasi, wine
-
     factor = spec.timeout_factor
     if spec.runner == "none":
         return NoRunner(f"runner: none for {spec.triple}", declared=True)
@@ -64,19 +63,23 @@ def choose(spec: TargetSpec, state: Path | None = None) -> Choice:
             raise RunnerMissing(f"target '{spec.name}': runner {spec.runner[0]} is not "
                                 "installed", f"install it{_hint(spec)}, or write runner: none",
                                 pos=spec.at("runner"))
-        base = choose_auto(spec, state, qemu, wasi, wine)
+        # The target's command, with what the automatic runner of its triple would add
+        # (wine's prefix, qemu's cleaning of its signal line).
+        base = choose_auto(spec, state)
         name = Path(spec.runner[0]).name
         template = base if isinstance(base, Runner) else Runner(name, ())
-        return Runner(name, (program, *spec.runner[1:]), factor or template.factor,
-                      template.env, template.writable, template.clean, template.prepare)
-    chosen = choose_auto(spec, state, qemu, wasi, wine)
+        return dataclasses.replace(template, name=name, prefix=(program, *spec.runner[1:]),
+                                   factor=factor or template.factor)
+    chosen = choose_auto(spec, state)
     if isinstance(chosen, Runner) and factor:
-        chosen = Runner(chosen.name, chosen.prefix, factor, chosen.env, chosen.writable,
-                        chosen.clean, chosen.prepare)
+        chosen = dataclasses.replace(chosen, factor=factor)
     return chosen
 
 
-def choose_auto(spec: TargetSpec, state: Path | None, qemu, wasi, wine) -> Choice:  # type: ignore[no-untyped-def]
+def choose_auto(spec: TargetSpec, state: Path | None) -> Choice:
+    """The runner the triple calls for."""
+    from engine.verify.runners import qemu, wasi, wine  # they import this module
+
     triple = spec.triple
     if triple == "host":
         return None
