@@ -19,12 +19,12 @@ reads it (see ``engine.build.builder``).
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.build import reaper
 from engine.derive.actions import STAGING, STORE, Action
 from engine.derive.derivation import Derivation, Recorded
 from engine.errors import Failure
@@ -128,11 +128,12 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     for out in action.outputs:
         (staging / out).parent.mkdir(parents=True, exist_ok=True)
     # A fixed umask, as the environment is fixed: the caller's must not reach a tool's output.
-    done = subprocess.run(argv, cwd=staging / "w", env=env, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, umask=0o022)
-    output = done.stdout.decode(errors="replace")
+    # Under the reaper: a compiler (and its cc1, as, ld) never outlives this process, even a
+    # SIGKILLed one, to write into a build folder the next run is removing.
+    code, raw = reaper.run(argv, store, cwd=staging / "w", env=env, umask=0o022)
+    output = raw.decode(errors="replace")
     log = f"$ {' '.join(argv)}\n{output}"
-    if done.returncode != 0:
+    if code != 0:
         raise ActionFailed(f"{drv.title}: {action.kind} {action.label} failed", output)
     outputs = {path: store.put_file(staging / path) for path in action.outputs}
     keys = [key]

@@ -52,3 +52,26 @@ def open_plan_and_store(args: argparse.Namespace,
     if before_store:
         before_store(plan)
     return plan, Store.open(store_dir(args, plan.file, plan.store))
+
+
+def check_destination(option: str, value: str) -> None:
+    """A report file an option names can be written, checked before any work starts: not a
+    folder, nor a device, and its folder exists and takes a new file (tried, not guessed from
+    mode bits: root ignores them, and a read-only mount does not show in them)."""
+    import tempfile
+
+    path = Path(value)
+    if path.is_dir():
+        raise UsageError(f"{option} {value}: is a folder", f"name a file, e.g. {path / 'report'}")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{option} {value}: is not a regular file", "name a file to write")
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        raise UsageError(f"{option} {value}: its folder does not exist",
+                         "name a file in an existing folder")
+    try:
+        with tempfile.NamedTemporaryFile(prefix=f".{path.name}.", dir=folder):
+            pass
+    except OSError as error:
+        raise UsageError(f"{option} {value}: cannot write in {folder} ({error.strerror})",
+                         "name a file in a folder you can write") from None

@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.cli.common import open_plan_and_store, print_json
+from engine.cli.common import check_destination, open_plan_and_store, print_json
 from engine.cli.realise import add_build_options
 from engine.errors import UsageError, display_path
 
@@ -22,13 +23,16 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     parser = sub.add_parser("verify", parents=[parent], help="realise, then run every case and "
                             "compare; --update re-records expectations")
     add_build_options(parser)
-    parser.add_argument("-k", dest="pattern", metavar="PATTERN",
-                        help="only the cases whose 'project/case name' contains PATTERN")
+    parser.add_argument("-k", dest="pattern", metavar="PATTERN", action="append",
+                        help="only the cases whose 'project/case name' contains PATTERN; "
+                        "repeat it for any of several; '!PATTERN' leaves those out")
     parser.add_argument("--update", action="store_true",
                         help="re-record the expectations of the cases that did not match")
     parser.add_argument("--no-cache", action="store_true",
                         help="run every case even when its outcome is cached")
     parser.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE")
+    parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report "
+                        "to FILE")
     parser.set_defaults(func=run)
 
 
@@ -37,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.cli.progress import Progress
     from engine.verify import function, report, runner, update
 
+    start = time.monotonic()
     # --update may be the run that records a golden file the cases name but that is not there yet
     plan, store = open_plan_and_store(args, before_store=lambda plan: _check(args, plan))
     building = Progress(quiet=args.json)
@@ -56,18 +61,25 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
 
-    passed = all(o.passed or o.ignored for o in outcomes)  # ignored: the target's runner: none
+    passed = all(o.ok for o in outcomes)  # xfailed, skipped and runner: none leave it green
     updated = None
     if args.update:
-        updated = update.update(outcomes)
+        updated = update.update(outcomes, plan.dir)
         passed = updated.all_match(outcomes)
     if args.junit:
         report.write_junit(outcomes, Path(args.junit))
+    if args.html:
+        from engine.verify.html_report import write_html
+
+        command = ["recipe", "verify", args.plan] + (["--store", args.store] if args.store else [])
+        write_html(outcomes, Path(args.html), command=command,
+                   seconds=time.monotonic() - start, written=time.time())
     if args.json:
         data = report.to_json(outcomes)
         if updated is not None:
             data["updated"] = [{"file": str(r.case.file), "case": r.case.name,
-                                "fields": r.fields} for r in updated.recorded]
+                                "fields": r.fields, "already": r.already}
+                               for r in updated.recorded]
             data["not_updated"] = [{"file": str(case.file), "case": case.name, "why": why}
                                    for case, why in updated.refused]
         print_json(data)
@@ -75,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(report.render_text(outcomes))
         if updated is not None:
             for r in updated.recorded:
-                print(f"updated {_where(r.case)}: {', '.join(r.fields)}")
+                done = "already recorded" if r.already else ", ".join(r.fields)
+                print(f"updated {_where(r.case)}: {done}")
             for case, why in updated.refused:
                 print(f"not updated {_where(case)}: {why}")
     return 0 if passed else 1
@@ -85,15 +98,32 @@ def _check(args: argparse.Namespace, plan: Plan) -> None:
     """Options that are wrong whatever gets built: refused before the store is touched."""
     from engine.verify import runners
 
-    names = [f"{p.name}/{c.name}" for p in plan.projects.values() for c in p.cases]
-    if args.pattern and not any(args.pattern in name for name in names):
-        raise UsageError(f"no case matches -k {args.pattern!r}",
-                         "-k takes a part of 'project/case name'")
+    if args.pattern:
+        _check_patterns(args.pattern, plan, args.project)
     for name in args.target or plan.default_targets:  # a runner the target names is missing
         runners.choose(plan.targets[name])
-    if args.junit and not Path(args.junit).absolute().parent.is_dir():
-        raise UsageError(f"--junit {args.junit}: its folder does not exist",
-                         "name a file in an existing folder")
+    if args.junit:
+        check_destination("--junit", args.junit)
+    if args.html:
+        check_destination("--html", args.html)
+
+
+def _check_patterns(patterns: list[str], plan: Plan, projects: list[str] | None) -> None:
+    """A -k that matches no case, or a selection left empty, is a typo: it must not pass."""
+    from engine.verify.runner import matches
+
+    if projects and not set(projects) <= set(plan.projects):
+        projects = None  # an unknown -p has its own error, later
+    names = [f"{p.name}/{c.name}" for p in plan.projects.values() for c in p.cases
+             if not projects or p.name in projects]
+    for pattern in patterns:
+        if not any(pattern.removeprefix("!") in name for name in names):
+            raise UsageError(f"no case matches -k {pattern!r}",
+                             "-k takes a part of 'project/case name' ('!' in front leaves "
+                             "those out)")
+    if not any(matches(name, patterns) for name in names):
+        raise UsageError(f"-k {' -k '.join(repr(p) for p in patterns)} selects no case",
+                         "a case runs when it matches one -k and no -k '!...'")
 
 
 def _where(case: Case) -> str:

@@ -15,7 +15,6 @@ observation as for process cases (``cache.py``), attached to the library's store
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import threading
 import time
 from functools import partial
@@ -33,7 +32,7 @@ from engine.store import Store
 from engine.verify import cache, landlock, runners
 from engine.verify.compare import compare, with_newlines
 from engine.verify.outcome import Observed, Outcome, Status
-from engine.verify.process import CannotRun, run_argv
+from engine.verify.process import CannotRun, new_scratch, run_argv
 from engine.verify.writeguard import Guard
 
 if TYPE_CHECKING:
@@ -104,7 +103,7 @@ def _scope(plan: Plan, store: Store, project: str, target: str) -> Scope:
 
 def _run(job: Job, executable: Path, store: Store, cap: int,
          on: runners.Runner | None = None) -> Observed:
-    scratch = Path(tempfile.mkdtemp(prefix="recipe-case-"))
+    scratch = new_scratch(store, "case")
     works, tmp = scratch / "works", scratch / "tmp"
     works.mkdir()
     tmp.mkdir()
@@ -117,7 +116,8 @@ def _run(job: Job, executable: Path, store: Store, cap: int,
             argv, env = on.wrap(argv), {**env, **on.env}
             timeout, writable = timeout * on.factor, [scratch, *on.writable]
         observed = run_argv(argv, cwd=works, env=env, stdin=b"", timeout=timeout, cap=cap,
-                            writable=writable, cache=store)
+                            writable=writable, cache=store,
+                            limit=(scratch, job.case.scratch_limit))
         if on is not None and on.clean is not None:
             observed = on.clean(observed)
     finally:

@@ -1,11 +1,14 @@
 """Reporters: the same outcomes rendered as a table with details, as JUnit XML, or as JSON.
 
 Unsupported cases count as not passed everywhere: in JUnit they are failures, not ``<skipped/>``,
-so that CI never shows green for a case nobody ran.
+so that CI never shows green for a case nobody ran. A case its document marks ``skip`` is
+``<skipped message="reason"/>``, one marked ``xfail`` that failed is ``<skipped message="xfail:
+reason"/>`` (as pytest writes it), and one that passed nevertheless (xpassed) a failure.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import tempfile
@@ -57,7 +60,7 @@ def render_details(outcomes: Sequence[Outcome]) -> str:
         if o.ignored:
             continue  # listed in the table; runner: none says why
         block = visible(f"=== {o.status.upper()} {o.ident}: {o.message}") + "\n"
-        if o.detail:
+        if o.detail and not o.ok:  # an expected failure's diff is known: its line is enough
             block += visible(o.detail if o.detail.endswith("\n") else o.detail + "\n")
         blocks.append(block)
     return "\n".join(blocks)
@@ -98,6 +101,11 @@ def junit_xml(outcomes: Sequence[Outcome]) -> ET.ElementTree:
             if o.ignored:  # the target says runner: none
                 ET.SubElement(case, "skipped", message=_xml_text(o.message))
                 continue
+            if o.status in ("skipped", "xfailed"):
+                said = o.reason if o.status == "skipped" else f"xfail: {o.reason}"
+                node = ET.SubElement(case, "skipped", message=_xml_text(said or ""))
+                node.text = _xml_text(o.message) if o.status == "xfailed" else None
+                continue
             tag = "error" if o.status == "error" else "failure"
             node = ET.SubElement(case, tag, message=_xml_text(o.message), type=o.status)
             node.text = _xml_text(o.detail)
@@ -107,13 +115,19 @@ def junit_xml(outcomes: Sequence[Outcome]) -> ET.ElementTree:
 
 def write_junit(outcomes: Sequence[Outcome], path: Path) -> None:
     """Write the JUnit XML to ``path`` through a temporary file beside it and a rename."""
-    path = Path(path)
+    buffer = io.BytesIO()
+    junit_xml(outcomes).write(buffer, encoding="utf-8", xml_declaration=True)
+    replace_file(Path(path), buffer.getvalue() + b"\n")
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Put ``data`` at ``path`` whole or not at all: a temporary file beside it, then a rename
+    (a reader never sees half a report, a failed write leaves the old one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            junit_xml(outcomes).write(f, encoding="utf-8", xml_declaration=True)
-            f.write(b"\n")
+            f.write(data)
         os.chmod(tmp, 0o644)  # mkstemp made it private; a report is for everyone
         os.replace(tmp, path)
     except BaseException:
@@ -124,10 +138,11 @@ def write_junit(outcomes: Sequence[Outcome], path: Path) -> None:
 def _counts(node: ET.Element, outcomes: Sequence[Outcome]) -> None:
     counts = summary(outcomes)
     node.set("tests", str(counts["total"]))
-    node.set("errors", str(counts["error"]))
-    node.set("failures", str(counts["failed"] + sum(
+    node.set("failures", str(counts["failed"] + counts["xpassed"] + sum(
         o.status == "not run" and not o.ignored for o in outcomes)))
-    node.set("skipped", str(sum(o.ignored for o in outcomes)))
+    node.set("errors", str(counts["error"]))
+    node.set("skipped", str(counts["skipped"] + counts["xfailed"]
+                            + sum(o.ignored for o in outcomes)))
     node.set("time", f"{sum(o.seconds for o in outcomes):.3f}")
 
 
