@@ -82,3 +82,20 @@ def test_the_harness_measures_every_scenario_on_a_tiny_corpus(tmp_path: Path) ->
     assert rows["warm"]["compiled"] == {"recipe": [0], "ccache": [0]}
     assert rows["cold"]["compiled"]["recipe"] == [6]
     assert {"date", "cores", "cpu", "kernel", "gcc", "make", "ccache"} <= set(data["machine"])
+
+
+@pytest.mark.slow
+def test_the_remote_scenarios_on_a_tiny_corpus(tmp_path: Path) -> None:
+    # issue 17: a fresh clone with a warm shared cache (against make cold and ccache's HTTP
+    # remote storage) and 2 Dask workers (against -j 2), each run checked by the harness
+    pytest.importorskip("distributed")
+    out = tmp_path / "remote.json"
+    done = subprocess.run([sys.executable, "-m", "bench", "--remote", "--units", "4",
+                           "--reps", "1", "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "fresh clone, warm shared cache" in done.stdout and "2 Dask workers" in done.stdout
+    data = json.loads(out.read_text())["remote"]
+    assert set(data["median_seconds"]["fresh_clone"]) == {"recipe", "make", "ccache_remote"}
+    assert set(data["median_seconds"]["dask"]) == {"local", "dask"}
+    assert data["ratios"]["make"] > 0 and set(data["met"]) == {"make", "ccache_remote"}

@@ -418,3 +418,38 @@ def test_nastiest_inputs_in_bounded_time_and_memory(name: str, store: Path) -> N
             assert result.stderr.count("\n") == 1, result.stderr
             assert snapshot(store) == before
             assert elapsed < SECONDS, (name, argv, elapsed)
+
+
+# --- a plan's remote_cache: -------------------------------------------------------------------
+
+# Every URL here names this machine with an explicit port, and text is added only after the port
+# or a '/': whatever a mutation makes, the run either refuses it (exit 2) or talks to 127.0.0.1,
+# ::1 or localhost, where nothing listens on port 1 (a refused connection: one warning).
+LOCAL_URLS = st.sampled_from(["http://127.0.0.1:1", "https://127.0.0.1:1", "http://[::1]:1",
+                              "http://localhost:1", "http://127.0.0.1:99999",
+                              "http://127.0.0.1:1/cache", "ftp://127.0.0.1:1",
+                              "grpc://127.0.0.1:1", "http://u:p@127.0.0.1:1", "127.0.0.1:1",
+                              "http://127.0.0.1:1?x=1", "http://127.0.0.1:1#f"])
+REMOTE_VALUES = st.one_of(
+    LOCAL_URLS,
+    st.tuples(LOCAL_URLS, ODD_TEXT).map(lambda p: p[0] + p[1]),
+    st.tuples(LOCAL_URLS, ODD_TEXT).map(lambda p: p[0] + "/" + p[1]),
+    st.tuples(ODD_TEXT, LOCAL_URLS).map(lambda p: p[0] + p[1]),
+    st.fixed_dictionaries({"url": LOCAL_URLS},
+                          optional={"token_env": st.one_of(ODD_TEXT, st.just("HOME"),
+                                                           st.just("NO_SUCH_VARIABLE_HERE")),
+                                    "token": ODD_TEXT}),
+    ODD_TEXT, st.integers(), st.none(), st.just([]), st.just({}),
+)
+
+
+@settings(max_examples=40, **COMMON)
+@given(value=REMOTE_VALUES)
+def test_hostile_remote_cache_values(value: Any, store: Path) -> None:
+    plan = {"kind": "plan", "projects": ["*/project.yaml"], "remote_cache": value}
+    with plan_with({"plan.yaml": json.dumps(plan).encode("utf-8", "surrogatepass")}) as root:
+        for command in ("validate", "show", "realise"):
+            argv = [command, str(root / "plan.yaml"), "--store", str(store)]
+            code = check_run(argv, store)
+            if command == "validate" and code == 2:
+                break  # refused as a document: nothing further to try

@@ -20,6 +20,9 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
                         help="actions run at once (default: the number of cores)")
     parser.add_argument("--keep-going", action="store_true",
                         help="after a failure, go on with everything that does not depend on it")
+    from engine.cli.common import add_remote_options
+
+    add_remote_options(parser)
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -70,16 +73,17 @@ def run(args: argparse.Namespace) -> int:
 
     from engine import watch
     from engine.build.realise import realise
-    from engine.cli.common import json_text, open_plan_and_store
+    from engine.cli.common import action_cache, json_text, open_plan_and_store
     from engine.cli.progress import Progress
 
     with watch.recording() as seen:
         plan, store = open_plan_and_store(args, lambda _plan: check_root_name(args.root))
         progress = Progress(quiet=args.json)
         try:
-            result = realise(plan, store, args.target, args.project, args.jobs,
-                             keep_going=args.keep_going, keep_failed=args.keep_failed,
-                             reporter=progress, named_root=args.root)
+            with action_cache(args, store) as cache:
+                result = realise(plan, store, args.target, args.project, args.jobs,
+                                 keep_going=args.keep_going, keep_failed=args.keep_failed,
+                                 reporter=progress, named_root=args.root, cache=cache)
         finally:
             progress.close()
 

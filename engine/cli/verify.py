@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.cli.common import check_destination, open_plan_and_store, print_json
+from engine.cli.common import action_cache, check_destination, open_plan_and_store, print_json
 from engine.cli.realise import add_build_options
 from engine.errors import UsageError, display_path
 
@@ -44,22 +44,26 @@ def run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     # --update may be the run that records a golden file the cases name but that is not there yet
     plan, store = open_plan_and_store(args, before_store=lambda plan: _check(args, plan))
-    building = Progress(quiet=args.json)
-    try:
-        result = realise(plan, store, targets=args.target or list(plan.default_targets),
-                         projects=args.project or None, jobs=args.jobs,
-                         keep_going=args.keep_going, reporter=building)
-    finally:
-        building.close()
-    jobs = runner.select(plan, result.paths, args.pattern)
-    function.check_symbols(plan, store, jobs)  # a function not in its library: exit 2
-    progress = _Progress(len(jobs), quiet=args.json)
-    settings = runner.Settings(store=store, use_cache=not args.no_cache)
-    try:
-        outcomes = runner.run_jobs(jobs, settings, workers=args.jobs or os.cpu_count() or 1,
-                                   observe=progress)
-    finally:
-        progress.close()
+    with action_cache(args, store) as cache:
+        building = Progress(quiet=args.json)
+        try:
+            result = realise(plan, store, targets=args.target or list(plan.default_targets),
+                             projects=args.project or None, jobs=args.jobs,
+                             keep_going=args.keep_going, reporter=building, cache=cache)
+        finally:
+            building.close()
+        jobs = runner.select(plan, result.paths, args.pattern)
+        function.check_symbols(plan, store, jobs)  # a function not in its library: exit 2
+        progress = _Progress(len(jobs), quiet=args.json)
+        on_cluster = {} if cache is None or cache.executor is None else \
+            {"spawn": _cases_on(cache.executor)}
+        settings = runner.Settings(store=store, outcomes=cache, use_cache=not args.no_cache,
+                                   **on_cluster)
+        try:
+            outcomes = runner.run_jobs(jobs, settings, workers=args.jobs or os.cpu_count() or 1,
+                                       observe=progress)
+        finally:
+            progress.close()
 
     passed = all(o.ok for o in outcomes)  # xfailed, skipped and runner: none leave it green
     updated = None
@@ -92,6 +96,13 @@ def run(args: argparse.Namespace) -> int:
             for case, why in updated.refused:
                 print(f"not updated {_where(case)}: {why}")
     return 0 if passed else 1
+
+
+def _cases_on(executor: object) -> object:
+    """Process cases run on the executor's cluster (engine/verify/distributed.py)."""
+    from engine.verify.distributed import DistributedCases
+
+    return DistributedCases(executor)
 
 
 def _check(args: argparse.Namespace, plan: Plan) -> None:

@@ -103,7 +103,17 @@ def _plan(doc: Doc, allow_missing_goldens: bool) -> Plan:
     ordered = _dependency_order(projects)
     return Plan(file=doc.file, dir=folder, store=store,
                 projects={name: projects[name] for name in ordered},
-                targets=targets, default_targets=defaults)
+                targets=targets, default_targets=defaults, remote_cache=_remote_cache(doc))
+
+
+def _remote_cache(doc: Doc) -> tuple[str, str | None, Pos] | None:
+    """The plan's shared cache, as written (checked, with its position, where it is used)."""
+    raw = doc.data.get("remote_cache")
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return raw, None, doc.pos(["remote_cache"])
+    return raw["url"], raw.get("token_env"), doc.pos(["remote_cache", "url"])
 
 
 def _targets(doc: Doc, raw: dict[str, Any] | None) -> dict[str, TargetSpec]:

@@ -164,3 +164,5 @@ class Plan:
     projects: dict[str, Project]  # in dependency order: a project comes after its depends
     targets: dict[str, TargetSpec]
     default_targets: tuple[str, ...]
+    #: the plan's ``remote_cache:``: (url, token_env or None, position of the key), or None
+    remote_cache: tuple[str, str | None, Pos] | None = None

@@ -119,7 +119,7 @@ def check_project(plan: Plan, project: str, target: str) -> Project:
 
 
 def prepare(plan: Plan, store: Store, project: str, target: str,
-            reporter: Any = None) -> Scope:
+            reporter: Any = None, cache: Any = None) -> Scope:
     """Realise the project's library (or its REPL library) for ``target`` and make its scope
     folder. The library's path is rooted as ``repl:<plan>/<project>/<target>``."""
     from engine.build.realise import realise
@@ -127,7 +127,7 @@ def prepare(plan: Plan, store: Store, project: str, target: str,
     found = check_project(plan, project, target)
     rplan, selected = repl_plan(plan, project)
     result = realise(rplan, store, [target], [selected], reporter=reporter,
-                     root_prefix=f"repl:{plan.file}")
+                     root_prefix=f"repl:{plan.file}", cache=cache)
     drv = result.derivations[0]
     spec = plan.targets[target]
     cxx = any(d.project.language == "c++" for d in [drv, *drv.deps])

@@ -242,18 +242,22 @@ class Store:
 
     def register(self, name: str, tree: Path, derivation: str, references: Iterable[str],
                  log: bytes = b"", actions: Iterable[str] = (),
-                 blobs: Iterable[str] = ()) -> PathInfo:
+                 blobs: Iterable[str] = (), expected: str | None = None) -> PathInfo:
         """Move ``tree`` to ``root/name`` read-only and make it valid; while it is valid, it
         keeps the action-cache entries ``actions`` and the blobs ``blobs`` from collection.
+        With ``expected`` (a tree fetched from elsewhere, as Nix's substituters give one with
+        its narinfo), only if its content hash is that: else ``StoreError`` and nothing valid.
         The caller holds ``lock(name)``; when this process does not, it is taken here."""
         keeps = _keeps(actions, blobs)
         if locks.held_here(self._lock_file(_checked(name))):
-            return self._register(name, Path(tree), derivation, references, log, keeps)
+            return self._register(name, Path(tree), derivation, references, log, keeps,
+                                  expected)
         with self.lock(name):
-            return self._register(name, Path(tree), derivation, references, log, keeps)
+            return self._register(name, Path(tree), derivation, references, log, keeps,
+                                  expected)
 
     def _register(self, name: str, tree: Path, derivation: str, references: Iterable[str],
-                  log: bytes, keeps: list[str]) -> PathInfo:
+                  log: bytes, keeps: list[str], expected: str | None = None) -> PathInfo:
         if self._db.is_valid(name):
             raise StoreError(f"{name} is already a valid store path",
                              "a valid path never changes; register under another name")
@@ -271,6 +275,10 @@ class Store:
         target = self.root / name
         try:
             result = _scan_normalised(tree)
+            if expected is not None and result.nar_hash != expected:
+                raise StoreError(f"cannot register {name}: its content hash is "
+                                 f"{result.nar_hash}, not the expected {expected}",
+                                 "build it instead of fetching it")
             fsutil.remove_tree(target)  # a stale, unregistered attempt: we hold the lock
             os.rename(tree, target)
             fsutil.seal(target)

@@ -68,7 +68,8 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
             make = partial(build, spec, store, code)
         key = canonical_hash({"v": 1, "kind": "eval-case", "runner": runner_id,
                               **({"on": chosen.name} if chosen is not None else {})})
-        observed = cache.lookup(store, key) if settings.use_cache else None
+        outcomes = settings.outcomes or store
+        observed = cache.lookup(outcomes, key) if settings.use_cache else None
         cached = observed is not None
         if observed is None:
             runner = make()
@@ -76,7 +77,7 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
                 observed = _run(job, runner.executable, store, settings.cap, chosen)
             finally:
                 runner.remove()
-            cache.record(store, key, observed, owner=owner)
+            cache.record(outcomes, key, observed, owner=owner)
     except CompileError as error:
         return _outcome(job, "failed", start, "the submission does not compile",
                         detail=error.detail or "")

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.documents.models import Case, Plan
 from engine.verify import cache, runners
@@ -50,6 +51,11 @@ class Job:
 @dataclass(frozen=True)
 class Settings:
     store: cache.ActionCache | None = None  # None: no outcome cache at all
+    #: where outcomes are looked up and recorded, when not in ``store`` alone (a shared cache)
+    outcomes: cache.ActionCache | None = None
+    #: how a process case runs: here (``run_process``), or on a cluster
+    #: (``engine.verify.distributed``), with the same arguments and the same containment
+    spawn: Callable[..., Any] = run_process
     use_cache: bool = True  # False: run everything (results are still recorded)
     cap: int = CAP
 
@@ -177,20 +183,21 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
     key = cache.case_key(case, job.path, wrapper) if store is not None else None
     observed = None
     if store is not None and key is not None and settings.use_cache:
-        observed = cache.lookup(store, key)
+        observed = cache.lookup(settings.outcomes or store, key)
     cached = observed is not None
     if observed is None:
         scratch = new_scratch(store, "case")
         try:
             protect = [job.path] + ([job.plan_dir] if job.plan_dir is not None else [])
-            observed = run_process(case, executable, scratch, cap=settings.cap, protect=protect,
-                                   skip=[job.path.parent], cache=store, runner=chosen)
+            on = {"runner": chosen} if chosen is not None else {}  # a foreign target's runner
+            observed = settings.spawn(case, executable, scratch, cap=settings.cap,
+                                      protect=protect, skip=[job.path.parent], cache=store, **on)
         except CannotRun as error:  # e.g. not an executable for this machine
             return _outcome(job, "error", start, message=str(error))
         finally:
             _remove_tree(scratch)
         if store is not None and key is not None:
-            cache.record(store, key, observed, owner=job.path.name)
+            cache.record(settings.outcomes or store, key, observed, owner=job.path.name)
     status, message, detail = compare(case, observed, settings.cap)
     outcome = _outcome(job, status, start, message=message, detail=detail, cached=cached)
     outcome.observed = with_newlines(case, observed)  # what --update records
