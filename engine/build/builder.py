@@ -26,6 +26,7 @@ import threading
 from concurrent.futures import Executor, Future
 from pathlib import Path
 
+from engine.build import zig_cache
 from engine.build.actions import ActionFailed, ActionRun, Buildable, build_env, run_action
 from engine.build.cache import ActionCache, LocalCache
 from engine.build.events import Reporter
@@ -68,7 +69,8 @@ class DerivationBuild:
             raise StoreError(f"cannot remove the leftover build folder {self.staging}",
                              "stop the process that writes into it, then run again")
         self.staging.mkdir(parents=True)
-        self.env = {**build_env(drv), "TMPDIR": str(self.staging / "tmp")}
+        self.env = {**build_env(drv), **zig_cache.env(store, drv.data),
+                    "TMPDIR": str(self.staging / "tmp")}
         # staging path -> digest: the declared inputs now, each action's outputs as it ends
         self.digests = {f"w/{rel}": digest for rel, digest in drv.data["inputs"].items()}
         self.producers = {out: a for a in drv.actions for out in a.outputs}
@@ -87,6 +89,7 @@ class DerivationBuild:
             (self.staging / "d").mkdir()
             for dep_project, dep_name in self.drv.data["depends"].items():
                 os.symlink(self.store.path(dep_name), self.staging / "d" / dep_project)
+            zig_cache.warm(self.store, self.drv.data, build_env(self.drv))
             for wave in self._waves():
                 self._run_batch(wave)
             self._assemble()

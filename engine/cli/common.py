@@ -46,7 +46,8 @@ def open_plan_and_store(args: argparse.Namespace,
 
     plan = load_plan(Path(args.plan), allow_missing_goldens=getattr(args, "update", False))
     targets = getattr(args, "target", None) or list(plan.default_targets)
-    check_selection(plan, targets, getattr(args, "project", None))
+    check_selection(plan, targets, getattr(args, "project", None),
+                    plan.file.parent / ".recipe" / "cache")
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         raise UsageError(f"-j {args.jobs} is not a number of jobs", "pass -j 1 or more")
     if before_store:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 
 def add_build_options(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +49,17 @@ def check_root_name(name: str | None) -> None:
                          "without leading, trailing or doubled '/'")
 
 
+def _outputs(drv: Any, path: Path) -> list[dict[str, Any]]:
+    """Each output file of a path (what the seed's compiled-binary record carries): its
+    place in the path, size and sha256."""
+    from engine.hashing import file_digest
+
+    files = sorted({o.removeprefix("out/") for a in drv.actions for o in a.outputs
+                    if o.startswith("out/")})
+    return [{"file": rel, "size": (path / rel).stat().st_size,
+             "sha256": file_digest(path / rel).removeprefix("sha256:")} for rel in files]
+
+
 def run(args: argparse.Namespace) -> int:
     # Only what answering a no-op needs is imported before it is known to be one.
     from engine import memo
@@ -77,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
     def render(built: list[str]) -> str:
         if args.json:
             return json_text([{"project": d.project.name, "target": d.target.name,
-                               "path": str(result.paths[d.key]), "built": d.name in built}
+                               "triple": d.target.triple, "path": str(result.paths[d.key]),
+                               "built": d.name in built,
+                               "outputs": _outputs(d, result.paths[d.key])}
                               for d in result.derivations])
         return "".join(f"{result.paths[d.key]}\n" for d in result.derivations)
 

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             progress.close()
 
-    passed = all(o.ok for o in outcomes)  # xfailed and skipped leave a run green
+    passed = all(o.ok for o in outcomes)  # xfailed, skipped and runner: none leave it green
     updated = None
     if args.update:
         updated = update.update(outcomes, plan.dir,
@@ -128,8 +128,12 @@ def _cases_on(executor: object) -> object:
 
 def _check(args: argparse.Namespace, plan: Plan) -> None:
     """Options that are wrong whatever gets built: refused before the store is touched."""
+    from engine.verify import runners
+
     if args.pattern:
         _check_patterns(args.pattern, plan, args.project)
+    for name in args.target or plan.default_targets:  # a runner the target names is missing
+        runners.choose(plan.targets[name])
     from engine.cli import review
 
     review.check(args)  # --interactive, --prune, --diff-tool

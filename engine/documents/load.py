@@ -145,8 +145,14 @@ def _targets(doc: Doc, raw: dict[str, Any] | None) -> dict[str, TargetSpec]:
             toolchain=dict(toolchain) if isinstance(toolchain, dict) else toolchain,
             opt=spec.get("opt", "release"), strip=spec.get("strip", False),
             lto=spec.get("lto", False), cpu=spec.get("cpu"),
-            features=tuple(spec.get("features", ())), pos=doc.pos(["targets", name]))
+            features=tuple(spec.get("features", ())), pos=doc.pos(["targets", name]),
+            runner=_runner(spec.get("runner")), timeout_factor=spec.get("timeout_factor"),
+            key_pos={key: doc.pos(["targets", name, key]) for key in spec})
     return targets
+
+
+def _runner(raw: str | list[str] | None) -> str | tuple[str, ...] | None:
+    return tuple(raw) if isinstance(raw, list) else raw
 
 
 def _default_targets(doc: Doc, targets: dict[str, TargetSpec]) -> tuple[str, ...]:

@@ -93,6 +93,7 @@ class Case:
     copies: tuple[tuple[str, str], ...] = ()
     timeout: float = 10.0
     scratch_limit: int = SCRATCH_LIMIT  # bytes the scratch folder may hold (process and eval)
+    newlines: Literal["as-is", "lf"] = "as-is"  # lf: \r\n printed compares as \n
     # eval cases
     code: str | None = None
     # function cases
@@ -151,6 +152,16 @@ class TargetSpec:
     cpu: str | None = None
     features: tuple[str, ...] = ()
     pos: Pos | None = None
+    # How the target's programs run here: None picks a runner from the triple; "none" runs
+    # nothing; else the runner's argv (e.g. ["qemu-aarch64", "-cpu", "max"]). Not part of a
+    # derivation: it changes how outputs are run, never what is built.
+    runner: str | tuple[str, ...] | None = None
+    timeout_factor: float | None = None  # None: the runner's own factor
+    # Where each key of the spec was written, for errors about one key (e.g. a misspelt triple).
+    key_pos: dict[str, Pos] = field(default_factory=dict, compare=False, hash=False)
+
+    def at(self, key: str) -> Pos | None:
+        return self.key_pos.get(key, self.pos)
 
     def as_json(self) -> dict[str, Any]:
         """The spec as it enters a derivation (no name, no position)."""

@@ -160,7 +160,10 @@ def _put_in_place(temp: Path, out: Path) -> None:
 
 
 def _label(drv: Derivation) -> str:
-    return f"{drv.project.name}-{drv.project.version}-{drv.target.name}"
+    """``<project>-<version>-<target>``, and the triple of a cross target after it."""
+    triple = drv.target.triple
+    suffix = f"-{triple}" if triple != "host" and triple != drv.target.name else ""
+    return f"{drv.project.name}-{drv.project.version}-{drv.target.name}{suffix}"
 
 
 def _sha256(path: Path) -> str:

@@ -208,6 +208,18 @@ class Store:
                 self._temp_roots.add("blob", blobs)
         self._temp_roots.add("action", actions)
 
+    def state_folder(self, name: str) -> Path:
+        """A folder of the store's state where a layer above keeps a cache of its own (e.g. a
+        cross compiler's built libraries). The store never reads it; it is no input of any
+        path. Take ``state_lock(name)`` around work that must not run twice at once."""
+        folder = self.state / "caches" / _label(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def state_lock(self, name: str) -> AbstractContextManager[None]:
+        """The exclusive lock of ``state_folder(name)`` (blocking)."""
+        return locks.locked(self.state / "locks" / f"cache-{_label(name)}.lock")
+
     def build_dir(self, name: str) -> Path:
         """The fixed folder where ``name`` is built; use it only while holding ``lock(name)``.
         Whatever a killed build left there is removed by the next ``open``."""

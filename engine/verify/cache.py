@@ -45,7 +45,9 @@ class ActionCache(Protocol):
     def attach(self, name: str, actions: list[str]) -> None: ...
 
 
-def case_key(case: Case, store_path: Path) -> str:
+def case_key(case: Case, store_path: Path, runner: tuple[str, ...] = ()) -> str:
+    """``runner``: the command that runs a foreign program (a different runner may see
+    differently); empty for the host, whose keys stay as they were."""
     # Only what changes the run: a new expectation, xfail mark or redaction is judged from the
     # cache.
     raw = {k: v for k, v in case.raw.items()
@@ -56,6 +58,8 @@ def case_key(case: Case, store_path: Path) -> str:
         inputs[rel] = _digest_input(case.folder / rel)
     action = {"v": VERSION, "kind": "case", "path": store_path.name, "case": raw,
               "inputs": inputs}
+    if runner:
+        action["runner"] = list(runner)
     if case.expect.files or case.expect.tree:  # what is read of the files it writes
         action["capture"] = {"files": sorted(case.expect.files),
                              "tree": case.expect.tree is not None}

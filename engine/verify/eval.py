@@ -31,8 +31,8 @@ from engine.repl.runner import CompileError, build, runner_key
 from engine.repl.rust import Submission
 from engine.repl.scope import Scope, prepare
 from engine.store import Store
-from engine.verify import cache, files_expect, landlock
-from engine.verify.compare import compare
+from engine.verify import cache, files_expect, landlock, runners
+from engine.verify.compare import compare, with_newlines
 from engine.verify.outcome import Observed, Outcome, Status
 from engine.verify.process import CannotRun, captured, new_scratch, run_argv
 from engine.verify.writeguard import Guard
@@ -54,6 +54,11 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
     if not isinstance(store, Store) or plan is None:
         return _outcome(job, "error", start, "eval cases need the plan and its store")
     code = job.case.code or ""
+    from engine.verify.runner import not_run, target_runner  # runner.py imports this module
+
+    chosen = target_runner(job, settings)
+    if isinstance(chosen, runners.NoRunner):
+        return not_run(job, chosen)
     try:
         if plan.projects[job.project].language == "rust":
             rust = Submission(plan, store, job.project, job.target, job.path, code)
@@ -65,6 +70,7 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
             make = partial(build, spec, store, code)
         capture = files_expect.capture_key(job.case)
         key = canonical_hash({"v": 2, "kind": "eval-case", "runner": runner_id,
+                              **({"on": chosen.name} if chosen is not None else {}),
                               **({"capture": capture} if capture else {})})
         outcomes = settings.outcomes or store
         observed = cache.lookup(outcomes, key) if settings.use_cache else None
@@ -72,7 +78,7 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
         if observed is None:
             runner = make()
             try:
-                observed = _run(job, runner.executable, store, settings.cap)
+                observed = _run(job, runner.executable, store, settings.cap, chosen)
             finally:
                 runner.remove()
             cache.record(outcomes, key, observed, owner=owner)
@@ -85,7 +91,8 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
         return _outcome(job, "error", start, text, detail=getattr(error, "detail", "") or "")
     status, message, detail = compare(job.case, observed, settings.cap)
     outcome = _outcome(job, status, start, message, detail=detail, cached=cached)
-    outcome.observed = observed
+    outcome.observed = with_newlines(job.case, observed)  # what --update records
+    outcome.runner = chosen.name if chosen is not None else ""
     return outcome
 
 
@@ -100,7 +107,8 @@ def _scope(plan: Plan, store: Store, project: str, target: str) -> Scope:
         return _scopes[key][2]
 
 
-def _run(job: Job, executable: Path, store: Store, cap: int) -> Observed:
+def _run(job: Job, executable: Path, store: Store, cap: int,
+         on: runners.Runner | None = None) -> Observed:
     scratch = new_scratch(store, "case")
     works, tmp = scratch / "works", scratch / "tmp"
     works.mkdir()
@@ -110,11 +118,18 @@ def _run(job: Job, executable: Path, store: Store, cap: int) -> Observed:
     try:
         env = child.environment(works, tmp)
         env["PATH"] = f"{job.path / 'bin'}:{env['PATH']}"  # the project's programs, by name
-        # argv[0] is the project's name: the runner's own path is a temporary folder's
-        observed = run_argv([job.project], cwd=works, env=env, stdin=b"",
-                            timeout=job.case.timeout, cap=cap, writable=[scratch],
-                            cache=store, limit=(scratch, job.case.scratch_limit),
-                            executable=str(executable))
+        # argv[0] is the project's name: the runner's own path is a temporary folder's (a
+        # foreign runner, qemu or wine, gets the path, as it must)
+        argv, program = [job.project], str(executable)
+        timeout, writable = job.case.timeout, [scratch]
+        if on is not None:  # a program of the target, run by its runner
+            argv, program, env = on.wrap([str(executable)]), None, {**env, **on.env}
+            timeout, writable = timeout * on.factor, [scratch, *on.writable]
+        observed = run_argv(argv, cwd=works, env=env, stdin=b"", timeout=timeout, cap=cap,
+                            writable=writable, cache=store,
+                            limit=(scratch, job.case.scratch_limit), executable=program)
+        if on is not None and on.clean is not None:
+            observed = on.clean(observed)
         extra = captured(job.case, works, cap)  # files it wrote, before the folder goes
     finally:
         wrote = guard.changes() if guard is not None else []

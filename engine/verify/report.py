@@ -29,10 +29,11 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 def summary(outcomes: Sequence[Outcome]) -> dict[str, int]:
     """Outcomes per status; a case ``--update`` re-recorded counts as ``updated``, not as what
     it was before."""
-    counts = {status: 0 for status in STATUSES}
+    # "not run" is counted only where a target has no runner: host-only reports keep their keys
+    counts = {status: 0 for status in STATUSES if status != "not run"}
     for outcome in outcomes:
         if not outcome.updated:
-            counts[outcome.status] += 1
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
     counts["updated"] = sum(o.updated for o in outcomes)
     counts["cached"] = sum(o.cached for o in outcomes)
     counts["total"] = len(outcomes)
@@ -42,14 +43,14 @@ def summary(outcomes: Sequence[Outcome]) -> dict[str, int]:
 def summary_line(outcomes: Sequence[Outcome]) -> str:
     """E.g. ``12 passed, 1 failed, 2 error (5 cached)``; after ``--update``, ``3 updated``."""
     counts = summary(outcomes)
-    parts = [f"{counts[s]} {s}" for s in (*STATUSES, "updated") if counts[s]]
+    parts = [f"{counts[s]} {s}" for s in (*STATUSES, "updated") if counts.get(s)]
     line = ", ".join(parts) or "no cases"
     return f"{line} ({counts['cached']} cached)" if counts["cached"] else line
 
 
 def render_table(outcomes: Sequence[Outcome]) -> str:
-    rows = [(o.project, o.target, visible(o.case), o.label, f"{o.seconds:.2f}s")
-            for o in outcomes]
+    rows = [(o.project, f"{o.target} ({o.runner})" if o.runner else o.target, visible(o.case),
+             o.label, f"{o.seconds:.2f}s") for o in outcomes]
     return tabulate(rows, headers=("project", "target", "case", "outcome", "time"),
                     tablefmt="simple", disable_numparse=True)
 
@@ -60,6 +61,8 @@ def render_details(outcomes: Sequence[Outcome]) -> str:
     for o in outcomes:
         if o.passed:
             continue
+        if o.ignored:
+            continue  # listed in the table; runner: none says why
         block = visible(f"=== {o.label.split()[0].upper()} {o.ident}: {o.message}") + "\n"
         if o.detail and not o.ok:  # an expected failure's diff is known: its line is enough
             block += visible(o.detail if o.detail.endswith("\n") else o.detail + "\n")
@@ -102,6 +105,9 @@ def junit_xml(outcomes: Sequence[Outcome]) -> ET.ElementTree:
                                  name=_xml_text(o.case), time=f"{o.seconds:.3f}")
             if o.passed or o.updated:
                 continue
+            if o.ignored:  # the target says runner: none
+                ET.SubElement(case, "skipped", message=_xml_text(o.message))
+                continue
             if o.status in ("skipped", "xfailed"):
                 said = o.reason if o.status == "skipped" else f"xfail: {o.reason}"
                 node = ET.SubElement(case, "skipped", message=_xml_text(said or ""))
@@ -140,9 +146,11 @@ def _counts(node: ET.Element, outcomes: Sequence[Outcome]) -> None:
     counts = summary(outcomes)
     node.set("tests", str(counts["total"]))
     # an updated case matches now: no failure (``summary`` counts it as updated)
-    node.set("failures", str(counts["failed"] + counts["xpassed"]))
+    node.set("failures", str(counts["failed"] + counts["xpassed"] + sum(
+        o.status == "not run" and not o.ignored for o in outcomes)))
     node.set("errors", str(counts["error"]))
-    node.set("skipped", str(counts["skipped"] + counts["xfailed"]))
+    node.set("skipped", str(counts["skipped"] + counts["xfailed"]
+                            + sum(o.ignored for o in outcomes)))
     node.set("time", f"{sum(o.seconds for o in outcomes):.3f}")
 
 

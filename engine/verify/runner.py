@@ -11,6 +11,7 @@ import dataclasses
 import os
 import shutil
 import stat
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.documents.models import Case, Plan
-from engine.verify import cache
-from engine.verify.compare import compare
+from engine.verify import cache, runners
+from engine.verify.compare import compare, with_newlines
 from engine.verify.eval import run_eval_case
 from engine.verify.function import run_function_case
 from engine.verify.outcome import Outcome, Status
@@ -137,15 +138,52 @@ def execute(job: Job, settings: Settings) -> Outcome:
     return outcome
 
 
+def target_runner(job: Job, settings: Settings) -> runners.Choice:
+    """The runner of the job's target (None: the host runs it), prepared once per run."""
+    if job.plan is None or job.target not in job.plan.targets:
+        return None
+    state_folder = getattr(settings.store, "state_folder", None)
+    state = state_folder("wine") if state_folder is not None else None
+    chosen = runners.choose(job.plan.targets[job.target], state)
+    if isinstance(chosen, runners.Runner) and chosen.prepare is not None:
+        with _prepared_lock:
+            if chosen.name not in _prepared:
+                chosen.prepare()
+                _prepared.add(chosen.name)
+    return chosen
+
+
+_prepared: set[str] = set()
+_prepared_lock = threading.Lock()
+
+
+def not_run(job: Job, chosen: runners.NoRunner) -> Outcome:
+    outcome = _outcome(job, "not run", time.monotonic(), message=chosen.reason)
+    outcome.ignored = chosen.declared
+    return outcome
+
+
+def program(folder: Path, name: str) -> Path:
+    """``bin/NAME``, or the name a target gives it: ``NAME.exe``, ``NAME.wasm``."""
+    for candidate in (name, f"{name}.exe", f"{name}.wasm"):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    return folder / name
+
+
 def run_process_case(job: Job, settings: Settings) -> Outcome:
     start = time.monotonic()
     case = job.case
-    executable = job.path / "bin" / (case.run or "")
+    chosen = target_runner(job, settings)
+    if isinstance(chosen, runners.NoRunner):
+        return not_run(job, chosen)
+    executable = program(job.path / "bin", case.run or "")
     if not case.run or not executable.is_file():
         return _outcome(job, "error", start,
                         message=f"no executable {case.run!r} in {job.path / 'bin'}")
     store = settings.store
-    key = cache.case_key(case, job.path) if store is not None else None
+    wrapper = (chosen.name, *chosen.prefix[1:]) if chosen is not None else ()
+    key = cache.case_key(case, job.path, wrapper) if store is not None else None
     observed = None
     if store is not None and key is not None and settings.use_cache:
         observed = cache.lookup(settings.outcomes or store, key)
@@ -154,8 +192,9 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
         scratch = new_scratch(store, "case")
         try:
             protect = [job.path] + ([job.plan_dir] if job.plan_dir is not None else [])
+            on = {"runner": chosen} if chosen is not None else {}  # a foreign target's runner
             observed = settings.spawn(case, executable, scratch, cap=settings.cap,
-                                      protect=protect, skip=[job.path.parent], cache=store)
+                                      protect=protect, skip=[job.path.parent], cache=store, **on)
         except CannotRun as error:  # e.g. not an executable for this machine
             return _outcome(job, "error", start, message=str(error))
         finally:
@@ -165,14 +204,29 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
     observed = dataclasses.replace(observed, store=str(job.path.parent))
     status, message, detail = compare(case, observed, settings.cap)
     outcome = _outcome(job, status, start, message=message, detail=detail, cached=cached)
-    outcome.observed = observed
+    outcome.observed = with_newlines(case, observed)  # what --update records
+    outcome.runner = chosen.name if chosen is not None else ""
     return outcome
+
+
+def run_function_case_on_target(job: Job, settings: Settings) -> Outcome:
+    """Function cases call the library from a Python worker: on the host only, for now. On
+    another target they are reported not run (never passed)."""
+    chosen = target_runner(job, settings)
+    if isinstance(chosen, runners.NoRunner):
+        return not_run(job, chosen)
+    if chosen is not None:
+        triple = job.plan.targets[job.target].triple if job.plan is not None else job.target
+        return not_run(job, runners.NoRunner(
+            f"function cases do not run on {triple} yet (they need a harness built for the "
+            "target); run them on a host target"))
+    return run_function_case(job, settings)
 
 
 FORMATS: dict[str, Format] = {
     "process": run_process_case,
     "eval": run_eval_case,
-    "function": run_function_case,
+    "function": run_function_case_on_target,
 }
 
 

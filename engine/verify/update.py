@@ -97,7 +97,7 @@ def update(outcomes: Sequence[Outcome], plan_dir: Path,
     result = UpdateResult()
     by_case: dict[tuple[Path, int], list[Outcome]] = {}
     for o in outcomes:
-        if o.source is not None:
+        if o.source is not None and o.status != "not run":  # nothing was observed
             by_case.setdefault((o.source.file, o.source.index), []).append(o)
     edits: dict[Path, list[tuple[Case, Observed | Rows]]] = {}
     data_edits: dict[Path, list[tuple[Case, Rows]]] = {}
