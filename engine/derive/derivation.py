@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from engine.derive.actions import Action, DepLib, output_file, plan_actions
-from engine.derive.rust_actions import plan_rust_actions
+from engine.derive.rust_actions import LIB_ROOT, plan_rust_actions, rust_crates
 from engine.documents.models import Plan, Project, TargetSpec
 from engine.errors import RecipeError, UsageError
 from engine.hashing import DigestCache, canonical
@@ -164,11 +164,13 @@ class Deriver:
         target = self.plan.targets[target_name]
         toolchain = self.toolchain(target)
         deps = [self.derive(dep, target_name) for dep in closure(self.plan, project_name)]
-        dep_libs = [lib for dep in reversed(deps) for lib in _libraries(dep)]
+        dep_libs = [lib for dep in reversed(_linked(project, deps)) for lib in _libraries(dep)]
         cxx = any(p.language == "c++" for p in [project, *(d.project for d in deps)])
         if project.language == "rust":
             rust = self.rust_toolchain(target)
-            actions = plan_rust_actions(project, target, toolchain, rust, dep_libs, cxx)
+            crates = rust_crates(project, [d.project for d in deps])
+            actions = plan_rust_actions(project, target, toolchain, rust, dep_libs, cxx,
+                                        crates)
         else:
             actions = plan_actions(project, target, toolchain, [d.project.name for d in deps],
                                    dep_libs, cxx)
@@ -223,15 +225,27 @@ def check_selection(plan: Plan, targets: list[str], projects: list[str] | None) 
         if project.language != "rust":
             continue
         for dep in closure(plan, name):
-            if plan.projects[dep].language == "rust":
+            other = plan.projects[dep]
+            if other.language == "rust" and LIB_ROOT not in other.sources:
                 raise UnsupportedLanguage(
-                    f"project '{name}': a rust project cannot depend on another rust project "
-                    f"('{dep}') yet", "put the shared code in one crate, or depend on C or "
-                    "C++ projects only", pos=project.pos)
+                    f"project '{name}' depends on the rust project '{dep}', which has no "
+                    f"library crate ({LIB_ROOT} is not in its sources)",
+                    f"add {LIB_ROOT} to the sources of '{dep}', or drop the dependency",
+                    pos=project.pos)
 
 
 class UnsupportedLanguage(RecipeError):
     """A combination of languages this version cannot build."""
+
+
+def _linked(project: Project, deps: list[Derivation]) -> list[Derivation]:
+    """The dependencies whose libraries a project links. A Rust project uses its Rust
+    dependencies' rlibs (by ``--extern``), not their static or shared libraries; any project
+    links a Rust dependency of another Rust dependency through that one (a Rust static or
+    shared library holds its whole crate graph), never twice."""
+    inside = {n for d in deps if d.project.language == "rust" for n in d.data["depends"]}
+    return [d for d in deps if d.project.language != "rust"
+            or (project.language != "rust" and d.project.name not in inside)]
 
 
 def _libraries(dep: Derivation) -> list[DepLib]:
