@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.build import build_script
 from engine.derive.actions import STAGING, STORE, Action
 from engine.derive.derivation import Derivation, Recorded
 from engine.errors import Failure
@@ -84,6 +85,8 @@ def action_key(drv: Buildable, action: Action, digests: dict[str, str]) -> str:
         "toolchain": drv.data["toolchain"]["digests"],
         "inputs": {path: digests[path] for path in action.inputs},
     }
+    if action.env:
+        key["env"] = action.env
     if action.kind != "compile":
         # A compile reads only its dependencies' headers, which its manifest tracks one by
         # one; a link reads their libraries.
@@ -127,13 +130,21 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     argv = substitute(action.argv, staging, store.root)
     for out in action.outputs:
         (staging / out).parent.mkdir(parents=True, exist_ok=True)
-    # A fixed umask, as the environment is fixed: the caller's must not reach a tool's output.
-    done = subprocess.run(argv, cwd=staging / "w", env=env, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, umask=0o022)
-    output = done.stdout.decode(errors="replace")
-    log = f"$ {' '.join(argv)}\n{output}"
-    if done.returncode != 0:
+    if action.env or action.kind == "build-script":  # crates (engine/build/build_script.py)
+        env = {**env, **dict(zip(action.env, substitute(list(action.env.values()), staging,
+                                                          store.root), strict=True))}
+        argv = build_script.before(action, argv, env, staging)
+    if action.kind == "build-script":
+        code, output = build_script.run(argv, env, staging)
+    else:
+        # A fixed umask, as the environment is fixed: the caller's must not reach a tool's
+        # output.
+        done = subprocess.run(argv, cwd=staging / "w", env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, umask=0o022)
+        code, output = done.returncode, done.stdout.decode(errors="replace")
+    if code != 0:
         raise ActionFailed(f"{drv.title}: {action.kind} {action.label} failed", output)
+    log = f"$ {' '.join(argv)}\n{output}"
     outputs = {path: store.put_file(staging / path) for path in action.outputs}
     keys = [key]
     if compile:

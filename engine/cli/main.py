@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import argparse
 
 COMMANDS = ("realise", "verify", "show", "validate", "store", "eval", "repl", "check",
-            "release", "server")
+            "release", "server", "lock")
 SERVED = ("eval",)
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2

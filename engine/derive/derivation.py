@@ -19,11 +19,13 @@ Nothing else (no clock, no absolute path of the sources or the store, no environ
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from engine.derive.actions import Action, DepLib, output_file, plan_actions
+from engine.derive.crate_actions import CrateDerivation, link_name
+from engine.derive.crates import CrateDeriver
 from engine.derive.rust_actions import LIB_ROOT, plan_rust_actions, rust_crates
 from engine.documents.models import Plan, Project, TargetSpec
 from engine.errors import RecipeError, UsageError
@@ -43,6 +45,8 @@ class Derivation:
     data: dict[str, Any]  # the derivation object
     deps: list[Derivation]  # the whole dependency closure, dependencies first
     actions: list[Action]
+    # Rust: the registry crates its crate and its Rust dependencies use, dependencies first
+    crates: list[CrateDerivation] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -145,6 +149,7 @@ class Deriver:
         self.rust: dict[str, RustToolchain] = {}
         self.derived: dict[tuple[str, str], Derivation] = {}
         self.digests = DigestCache(cache_dir / "digests.json")
+        self.crates = CrateDeriver(plan, make_name, self.digests)
 
     def toolchain(self, target: TargetSpec) -> Toolchain:
         if target.name not in self.toolchains:
@@ -166,11 +171,14 @@ class Deriver:
         deps = [self.derive(dep, target_name) for dep in closure(self.plan, project_name)]
         dep_libs = [lib for dep in reversed(_linked(project, deps)) for lib in _libraries(dep)]
         cxx = any(p.language == "c++" for p in [project, *(d.project for d in deps)])
+        crate_drvs: list[CrateDerivation] = []
         if project.language == "rust":
             rust = self.rust_toolchain(target)
             crates = rust_crates(project, [d.project for d in deps])
+            crate_drvs, registry_flags = self.crates.for_project(project, deps, target,
+                                                                 toolchain, rust)
             actions = plan_rust_actions(project, target, toolchain, rust, dep_libs, cxx,
-                                        crates)
+                                        crates, registry_flags)
         else:
             actions = plan_actions(project, target, toolchain, [d.project.name for d in deps],
                                    dep_libs, cxx)
@@ -187,9 +195,12 @@ class Deriver:
         }
         if project.language == "rust":  # C and C++ derivations keep their exact form
             data["rust"] = self.rust_toolchain(target).identity
+        if crate_drvs:  # the resolved graph: crate, version, checksum, features
+            data["depends"].update({link_name(c.node): c.name for c in crate_drvs})
+            data["crates"] = [{"node": c.node, **c.data["crate"]} for c in crate_drvs]
         label = f"{project.name}-{project.version}-{target.name}"
         drv = Derivation(project, target, toolchain, self.make_name(canonical(data), label),
-                         data, deps, actions)
+                         data, deps, actions, crate_drvs)
         self.derived[key] = drv
         return drv
 

@@ -80,10 +80,10 @@ def target_flags(spec: TargetSpec) -> list[str]:
 
 def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
                       rust: RustToolchain, dep_libs: list[DepLib], cxx: bool,
-                      crates: list[RustDep]) -> list[Action]:
+                      crates: list[RustDep], registry_flags: list[str]) -> list[Action]:
     """One rustc action per output (and one for the rlib that executables use); ``cxx``: a
     C++ dependency is linked in (the C++ runtime is needed); ``crates``: the Rust projects of
-    the closure."""
+    the closure; ``registry_flags``: ``--extern`` and ``-L dependency=`` for registry crates."""
     inputs = [f"w/{f}" for f in sorted({*project.sources, *project.headers,
                                         *(s for o in project.outputs for s in o.sources or ())})]
     has_lib = LIB_ROOT in project.sources
@@ -91,7 +91,8 @@ def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
     common = [rust.rustc, "--edition", project.standard or DEFAULT_EDITION,
               *target_flags(spec),
               f"--remap-path-prefix={STORE}=/recipe/store", f"--remap-path-prefix={STAGING}=.",
-              "-C", f"linker={toolchain.cc}", *crate_flags(crates), *project.compile_flags]
+              "-C", f"linker={toolchain.cc}", *crate_flags(crates), *registry_flags,
+              *project.compile_flags]
     links = [a for lib in dep_libs for a in ("-C", f"link-arg=../d/{lib.project}/{lib.file}")]
     links += ["-C", "link-arg=-lstdc++"] if cxx else []
     actions: list[Action] = []

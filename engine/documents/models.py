@@ -83,6 +83,17 @@ class Case:
         return self.file.parent
 
 
+@dataclass(frozen=True)
+class CrateReq:
+    """One entry of a Rust project's ``crates:`` (the requirement is checked to parse)."""
+
+    name: str
+    version: str  # Cargo's requirement syntax
+    features: tuple[str, ...]
+    default_features: bool
+    pos: Pos
+
+
 @dataclass
 class Project:
     name: str
@@ -103,6 +114,7 @@ class Project:
     outputs: tuple[Output, ...]
     repl_scope: tuple[str, ...]
     cases: list[Case]
+    crates: tuple[CrateReq, ...] = ()  # Rust: crates from the plan's registry
 
     def output(self, name: str) -> Output | None:
         return next((o for o in self.outputs if o.name == name), None)
@@ -142,3 +154,5 @@ class Plan:
     projects: dict[str, Project]  # in dependency order: a project comes after its depends
     targets: dict[str, TargetSpec]
     default_targets: tuple[str, ...]
+    registry: Path | None = None  # where crates come from (absolute), or None
+    registry_pos: Pos | None = None

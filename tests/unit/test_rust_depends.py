@@ -49,7 +49,7 @@ TREE = {
 
 
 class Counter:
-    """Counts the actions that really ran, by project."""
+    """Counts the actions that really ran, by project (a registry crate: by its node)."""
 
     def __init__(self) -> None:
         self.ran: list[str] = []
@@ -59,7 +59,7 @@ class Counter:
 
     def action_finished(self, drv: Derivation, action: Action, cached: bool) -> None:
         if not cached:
-            self.ran.append(drv.project.name)
+            self.ran.append(drv.project.name if drv.project else drv.node)
 
     def derivation_started(self, drv: Derivation) -> None:
         pass
