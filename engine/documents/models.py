@@ -31,7 +31,7 @@ class CType:
     """One C type of a function signature, e.g. ``const char *`` or ``uint8_t``."""
 
     spelling: str  # canonical spelling: "int32_t", "const char *", "double", "void", ...
-    kind: Literal["bool", "char", "int", "float", "string", "void"]
+    kind: Literal["bool", "char", "int", "float", "string", "void", "json"]
     bits: int = 0  # 8..64 for integers and char, 32/64 for floats, 0 otherwise
     signed: bool = True
 
@@ -75,6 +75,7 @@ class Case:
     signature: Signature | None = None
     table: list[list[Any]] = field(default_factory=list)
     tolerance: float = 0.0
+    free: str | None = None  # the library's function that frees a returned string
     # The case exactly as written (plain JSON types), for hashing and re-recording.
     raw: dict[str, Any] = field(default_factory=dict)
 

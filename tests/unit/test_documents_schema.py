@@ -154,7 +154,7 @@ def test_case_shapes() -> None:
         "doc.yaml:3:5: missing key 'expect' in case 'a'; add 'expect:'"
     assert cases_with("- {name: a, function: int f(void), table: [[1]], expect: {}}\n") == (
         "doc.yaml:3:52: unknown key 'expect' in case 'a'; allowed keys: name, function, table, "
-        "tolerance, timeout")
+        "free, tolerance, timeout")
 
 
 def test_case_fields() -> None:
