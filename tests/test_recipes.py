@@ -15,5 +15,5 @@ PLAN = Path(__file__).parent.parent / "recipes" / "plan.yaml"
 def test_bundled_recipes_verify(tmp_path, target):
     done = run_recipe("verify", PLAN, "-t", target, "--store", tmp_path / "store")
     assert done.returncode == 0, done.stdout + done.stderr
-    # 45 + rstats (10) + tally (7) + the wordcount eval case
-    assert done.stdout.splitlines()[-1] == "63 passed"
+    # 45 + rstats (10) + tally (7) + the wordcount eval case + tvalue (3) + tvgen (2)
+    assert done.stdout.splitlines()[-1] == "68 passed"

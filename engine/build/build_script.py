@@ -2,7 +2,8 @@
 
 The ``build-script`` action runs the compiled script in the crate's staged folder (``w/``, its
 ``CARGO_MANIFEST_DIR``) with the environment Cargo gives it (the action's ``env``, see
-``engine.derive.crate_actions``). Its one output, ``o/build-script.json``, holds the parsed
+``engine.derive.crate_actions``). Its one output, ``out/build-script.json`` (in the crate's
+store path, for dependents' scripts), holds the parsed
 directives (``engine.crates.directives``) and every file the script wrote to ``OUT_DIR``, so
 that a cached result is complete: the compile that reads it unpacks ``OUT_DIR`` again and gets
 the script's ``--cfg``, ``-l``, ``-L`` and ``-C link-arg`` flags and its ``rustc-env``
@@ -22,12 +23,22 @@ from engine.crates.directives import DirectiveError, parse
 from engine.derive.actions import STAGING, Action
 
 RESULT = "build-script.json"
+LINKS = "@links:"  # see engine.derive.crate_actions
 OUT_DIR = "o/out-dir"  # relative to the staging folder, in the env as @STAGING@/o/out-dir
 
 
 def before(action: Action, argv: list[str], env: dict[str, str], staging: Path) -> list[str]:
     """The argv of an action that reads a build script's result (``env`` gains its
-    variables and ``OUT_DIR`` is unpacked); other actions' argv unchanged."""
+    variables and ``OUT_DIR`` is unpacked); other actions' argv unchanged. A build script's
+    ``env`` gains ``DEP_<LINKS>_<KEY>`` from the dependencies its ``@links:`` keys name."""
+    for key in [k for k in env if k.startswith(LINKS)]:
+        links, folder = key[len(LINKS):], env.pop(key)
+        try:
+            text = (staging / "d" / folder / RESULT).read_text()
+        except FileNotFoundError:
+            continue  # the dependency's script said nothing to pass on
+        for name, value in json.loads(text)["directives"]["metadata"].items():
+            env[f"DEP_{links}_{name.upper().replace('-', '_')}"] = value
     for path in action.inputs:
         if path.endswith("/" + RESULT) and action.kind != "build-script":
             text = (staging / path).read_text().replace(STAGING, str(staging))
@@ -59,7 +70,7 @@ def run(argv: list[str], env: dict[str, str], staging: Path) -> tuple[int, str]:
     data = {"directives": directives.as_json(), "args": directives.rustc_args(),
             "out_dir": _pack(out_dir)}
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    (staging / "o" / RESULT).write_text(text.replace(str(staging), STAGING))
+    (staging / "out" / RESULT).write_text(text.replace(str(staging), STAGING))
     return 0, "".join(f"warning: {w}\n" for w in directives.warnings)
 
 

@@ -39,7 +39,9 @@ from engine.toolchain.detect import Toolchain
 from engine.toolchain.rust import RustToolchain
 
 FORMAT = "recipe-derivation-1"
-RESULT = "o/build-script.json"
+# In the store path: what the build script said, so that dependents' scripts get its metadata.
+RESULT = "out/build-script.json"
+LINKS = "@links:"  # an env key naming a dependency whose metadata becomes DEP_<LINKS>_<KEY>
 SKIP = {".cargo-checksum.json", ".cargo_vcs_info.json", "Cargo.toml.orig"}
 
 
@@ -165,6 +167,13 @@ def plan_crate(node: Node, graph: Graph, deps: dict[str, CrateDerivation],
             **{f"CARGO_FEATURE_{f.upper().replace('-', '_')}": "1" for f in features}}
         externs = [a for (kind, name), key in sorted(node.edges.items()) if kind == "build"
                    for a in deps[key].extern(name)]
+        # DEP_<links>_<key>: the metadata of direct dependencies that declare ``links``,
+        # read from their store paths when the script runs (engine/build/build_script.py).
+        for (kind, _name), key in sorted(node.edges.items()):
+            dep = deps[key]
+            if kind == "normal" and dep.manifest.links and dep.manifest.build:
+                script_env[LINKS + dep.manifest.links.upper().replace("-", "_")] = \
+                    link_name(dep.node)
         argv = [*common, "-C", "opt-level=0", "--crate-name",
                 "build_script_build", "--crate-type", "bin", "-C", f"metadata={meta}-build",
                 *externs, "-o", "../o/build-script", manifest.build]

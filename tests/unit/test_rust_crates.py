@@ -243,6 +243,7 @@ SCRIPTED_BUILD = """
         assert!(env::var("TARGET").unwrap().contains("linux"));
         assert!(Path::new(&env::var("RUSTC").unwrap()).is_file());
         assert_eq!(env::var("CARGO_PKG_VERSION").unwrap(), "0.1.0");
+        assert_eq!(env::var("DEP_LINKED_ANSWER").unwrap(), "42");  // links metadata
         println!("cargo:rerun-if-changed=build.rs");
         println!("cargo:rustc-cfg=magic");
         println!("cargo::rustc-env=MAGIC=7");
@@ -274,8 +275,34 @@ def write_crate(registry: Path, name: str, version: str, lib: str, toml: str = "
 def write_registry(registry: Path) -> Path:
     write_crate(registry, "tally", "1.0.0", TALLY_LIB, "[features]\nfast = []\n")
     write_crate(registry, "tally", "1.2.0", TALLY_LIB, "[features]\nfast = []\n")
+    write_crate(registry, "linked", "0.3.0", "", 'links = "linked"\n',
+                'fn main() { println!("cargo:answer=42"); }\n')
     write_crate(registry, "scripted", "0.1.0", SCRIPTED_LIB,
                 "[dependencies.tally]\nversion = \"1.1\"\nfeatures = [\"fast\"]\n"
+                "[dependencies.linked]\nversion = \"0.3\"\n"
                 "[target.'cfg(windows)'.dependencies.winapi]\nversion = \"0.3\"\n"
                 "[features]\ndefault = []\n", SCRIPTED_BUILD)
     return registry
+
+
+@needs_serde
+def test_the_bundled_generated_functions_pair_and_an_edit_rebuilds_only_the_generated_crate(
+        tmp_path: Path) -> None:
+    recipes = Path(__file__).resolve().parents[2] / "recipes"
+    src = tmp_path / "src"
+    for name in ("tvalue", "tvgen"):
+        shutil.copytree(recipes / name, src / name)
+    (src / "plan.yaml").write_text(plan(DEBIAN))
+    shutil.copy(recipes / "recipe.lock", src / "recipe.lock")
+    store = tmp_path / "store"
+    done = run_recipe("verify", src / "plan.yaml", "--store", store)
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "5 passed", done.stdout
+    generated = src / "tvgen/src/generated.rs"
+    generated.write_text(generated.read_text().replace(
+        "numbers.iter().sum::<f64>() / numbers.len() as f64",
+        "numbers.iter().sum::<f64>() / numbers.len() as f64 + 1.0"))
+    done = run_recipe("verify", src / "plan.yaml", "--store", store, "-k", "applies")
+    assert done.returncode == 1 and "row 3: tv_apply" in done.stdout, done.stdout
+    built = [line.split("-", 1)[1] for line in done.stderr.splitlines()
+             if line.startswith("building ")]
+    assert built == ["tvgen-0.1.0-release"]  # no crate, not tvalue: tvgen and its outputs
