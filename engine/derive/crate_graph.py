@@ -64,6 +64,8 @@ class PlanCrates:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
+        self.pos = plan.registry_pos
+        self.fresh: list[Graph] = []  # graphs resolved without a lock, to be written
         self.graphs: dict[str, Graph] = {}
         self._registry: Registry | None = None
         self._locked: dict[str, list[lockfile.Locked]] | None = None
@@ -80,12 +82,19 @@ class PlanCrates:
                 graph = resolve(self._registry, roots(self.plan), where.triple, where.cfg,
                                 lockfile.Honour(path, self._locked))
             else:
-                # No lock yet: resolve and write it, as cargo writes Cargo.lock on first use.
+                # No lock yet: resolve, and write it once everything derived (``finish``), as
+                # cargo writes Cargo.lock on first use.
                 graph = resolve(self._registry, roots(self.plan), where.triple, where.cfg)
-                lockfile.write(path, lockfile.text([graph]))
-                self._locked = lockfile.read(path)
+                self.fresh.append(graph)
             self.graphs[where.triple] = graph
         return self.graphs[where.triple]
+
+    def finish(self) -> None:
+        """Write the lock of what was resolved without one: only after every derivation
+        succeeded, so that a failing input leaves no lock behind."""
+        if self.fresh:
+            lockfile.write(lock_path(self.plan), lockfile.text(self.fresh))
+            self.fresh = []
 
 
 def relock(plan: Plan, platforms: list[Platform], update: set[str] | None) -> tuple[str, bool]:

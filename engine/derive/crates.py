@@ -45,12 +45,31 @@ class CrateDeriver:
         memo = (target.name, key)
         if memo not in self.derived:
             node = graph.nodes[key]
+            below = graph.closure(list(node.edges.values()))
+            if key in below:
+                raise ResolveError(f"the registry's crates depend on each other in a cycle: "
+                                   f"{' -> '.join(_cycle(graph, key))}", "repair the registry: "
+                                   "cargo cannot build such crates either",
+                                   pos=self.plan_crates.pos)
             _check_rust_version(node.manifest, rust, target)
-            deps = {k: self._derive(graph, k, target, triple, toolchain, rust)
-                    for k in graph.closure(list(node.edges.values()))}
+            deps = {k: self._derive(graph, k, target, triple, toolchain, rust) for k in below}
             self.derived[memo] = plan_crate(node, graph, deps, target, triple, toolchain,
                                             rust, self.digests, self.make_name)
         return self.derived[memo]
+
+
+def _cycle(graph: Graph, start: str) -> list[str]:
+    """A path of dependencies from ``start`` back to it (one is known to exist)."""
+    todo, seen = [[start]], set()
+    while todo:
+        path = todo.pop(0)
+        for child in sorted(set(graph.nodes[path[-1]].edges.values())):
+            if child == start:
+                return [*path, start]
+            if child not in seen:
+                seen.add(child)
+                todo.append([*path, child])
+    return [start, start]
 
 
 def _check_rust_version(manifest: Any, rust: RustToolchain, target: TargetSpec) -> None:

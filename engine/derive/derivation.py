@@ -215,6 +215,7 @@ class Deriver:
             for p in self.plan.projects:
                 if p in needed:
                     self.derive(p, t)
+        self.crates.plan_crates.finish()
         self.digests.save()
         return [self.derive(p, t) for t in targets for p in chosen]
 

@@ -192,6 +192,10 @@ def _tree(store: Path) -> dict[str, str]:
      "has no feature 'turbo' (asked for by project 'app'); its features: fast, name one"),
     ("{tally: '1,'}", "app/project.yaml:6:17: crate 'tally': '1,' is not a version "
      "requirement"),
+    ("{future: '1'}", "plan.yaml:4:20: crate future-1.0.0 needs rustc 99.0 or newer; target "
+     "'release' has rustc "),
+    ("{ouro: '1'}", "plan.yaml:2:11: the registry's crates depend on each other in a cycle: "
+     "boros-1.0.0 -> ouro-1.0.0 -> boros-1.0.0"),
 ])
 def test_bad_crates_are_one_line_exit_2_and_write_nothing(tmp_path: Path, crates: str,
                                                           message: str) -> None:
@@ -275,6 +279,9 @@ def write_crate(registry: Path, name: str, version: str, lib: str, toml: str = "
 def write_registry(registry: Path) -> Path:
     write_crate(registry, "tally", "1.0.0", TALLY_LIB, "[features]\nfast = []\n")
     write_crate(registry, "tally", "1.2.0", TALLY_LIB, "[features]\nfast = []\n")
+    write_crate(registry, "future", "1.0.0", "", 'rust-version = "99.0"\n')
+    write_crate(registry, "ouro", "1.0.0", "", '[dependencies.boros]\nversion = "1"\n')
+    write_crate(registry, "boros", "1.0.0", "", '[dependencies.ouro]\nversion = "1"\n')
     write_crate(registry, "linked", "0.3.0", "", 'links = "linked"\n',
                 'fn main() { println!("cargo:answer=42"); }\n')
     write_crate(registry, "scripted", "0.1.0", SCRIPTED_LIB,
