@@ -64,6 +64,11 @@ class CrateDerivation:
     project: None = None  # not a project of the plan
 
     @property
+    def key(self) -> tuple[str, str]:
+        """As a project's (name, target): what ``recipe check`` matches a rebuild by."""
+        return (self.node, "crate")
+
+    @property
     def crate(self) -> str:
         return self.manifest.lib_name
 

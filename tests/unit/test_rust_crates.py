@@ -313,3 +313,17 @@ def test_the_bundled_generated_functions_pair_and_an_edit_rebuilds_only_the_gene
     built = [line.split("-", 1)[1] for line in done.stderr.splitlines()
              if line.startswith("building ")]
     assert built == ["tvgen-0.1.0-release"]  # no crate, not tvalue: tvgen and its outputs
+
+
+@pytest.mark.skipif(not Path("/usr/bin/rustc").exists(), reason="needs Debian's rustc")
+def test_recipe_check_finds_the_crates_and_the_project_reproducible(tmp_path: Path) -> None:
+    """Debian's rustc by absolute path: rustup's proxy needs the HOME the check varies."""
+    registry = write_registry(tmp_path / "registry")
+    src = write_tree(tmp_path / "src", {
+        "plan.yaml": plan(registry, rustc="/usr/bin/rustc"),
+        **app("{tally: '1', scripted: '0.1'}", SCRIPTED_MAIN)})
+    done = run_recipe("check", src / "plan.yaml", "--store", tmp_path / "store", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    verdicts = {(v["project"], v["status"]) for v in json.loads(done.stdout)["derivations"]}
+    assert verdicts == {("app", "reproducible"), ("tally-1.2.0", "reproducible"),
+                        ("linked-0.3.0", "reproducible"), ("scripted-0.1.0", "reproducible")}
