@@ -34,7 +34,14 @@ def run(args: argparse.Namespace) -> int:
 
     plan = load_plan(args.plan)
     update = None if args.update is None else {name for name in args.update if name}
-    path, changed = lock_plan(plan, update)
+    done = lock_plan(plan, update)
+    if done is None:
+        if args.json:
+            print_json({"lock": None, "changed": False})
+        else:
+            print(f"{display_path(plan.file)}: no project names crates; nothing to lock")
+        return 0
+    path, changed = done
     if args.json:
         print_json({"lock": display_path(path), "changed": changed})
     else:

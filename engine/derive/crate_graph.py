@@ -113,15 +113,17 @@ def relock(plan: Plan, platforms: list[Platform], update: set[str] | None) -> tu
     return str(path), lockfile.write(path, lockfile.text(graphs))
 
 
-def lock_plan(plan: Plan, update: set[str] | None) -> tuple[str, bool]:
-    """``recipe lock`` for a whole plan: every target's platform (its rustc's host and cfg)."""
+def lock_plan(plan: Plan, update: set[str] | None) -> tuple[str, bool] | None:
+    """``recipe lock`` for a whole plan: every target's platform (its rustc's host and cfg).
+    None when no project names crates (nothing is written)."""
     from engine.toolchain.rust import resolve_rustc
 
+    if not uses_crates(plan):
+        return None
+    registry(plan)  # a missing registry is reported before any compiler is run
+    cache = plan.file.parent / ".recipe" / "cache"
     platforms: dict[str, Platform] = {}
-    if uses_crates(plan):
-        registry(plan)  # a missing registry is reported before any compiler is run
-        cache = plan.file.parent / ".recipe" / "cache"
-        for spec in plan.targets.values():
-            where = platform(resolve_rustc(spec, cache), spec.triple)
-            platforms.setdefault(where.triple, where)
+    for spec in plan.targets.values():
+        where = platform(resolve_rustc(spec, cache), spec.triple)
+        platforms.setdefault(where.triple, where)
     return relock(plan, list(platforms.values()), update)

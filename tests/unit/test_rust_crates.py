@@ -210,6 +210,14 @@ def test_bad_crates_are_one_line_exit_2_and_write_nothing(tmp_path: Path, crates
     assert not store.exists() or [p.name for p in store.iterdir()] == [".recipe"]
 
 
+def test_lock_of_a_plan_without_crates_writes_nothing(tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", {"plan.yaml": plan(tmp_path / "nowhere"),
+                                        **app("{}", "fn main() {}\n")})
+    done = run_recipe("lock", src / "plan.yaml")
+    assert done.returncode == 0 and "no project names crates; nothing to lock" in done.stdout
+    assert not (src / "recipe.lock").exists()
+
+
 def test_a_missing_or_absent_registry_is_one_line_exit_2(tmp_path: Path) -> None:
     src = write_tree(tmp_path / "src", {"plan.yaml": plan(tmp_path / "nowhere"),
                                         **app("{tally: '1'}", "fn main() {}\n")})
