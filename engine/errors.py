@@ -60,3 +60,13 @@ class Failure(RecipeError):
 
     The command line maps these to exit code 1 and every other ``RecipeError`` to 2.
     """
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP came while recipe had a submission running; it was stopped (with all it
+    started). Like KeyboardInterrupt, not an Exception: nothing on the way may take it for an
+    error to report and go on. The command exits 128 + ``signum``, as a shell says."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

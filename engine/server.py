@@ -43,13 +43,14 @@ import engine
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
+    from collections.abc import Callable
 
 # The caller's side uses the C modules behind ``socket`` and ``signal``: those two build their
 # enums when imported, 6 ms of the 50 a repeated eval may take.
-_PRELOAD = ("engine.cli.eval", "engine.cli.common", "engine.cli.progress", "engine.memo",
-            "engine.repl.session", "engine.repl.scope", "engine.store", "engine.store.store",
-            "engine.store.peek", "engine.verify.landlock", "engine.verify.writeguard",
-            "engine.documents.load", "engine.build.realise", "tempfile", "json", "subprocess")
+_PRELOAD = ("engine.memo", "engine.repl.session", "engine.repl.scope", "engine.build.reaper",
+            "engine.store", "engine.store.store", "engine.store.peek", "engine.verify.landlock",
+            "engine.verify.writeguard", "engine.documents.load", "engine.build.realise",
+            "tempfile", "json", "subprocess")
 _LOCALE = ("LANG", "LC_ALL", "LC_CTYPE", "PYTHONIOENCODING", "PYTHONUTF8", "PYTHONPATH")
 IDENTITY = repr((sys.executable, sys.version, os.path.dirname(engine.__file__),
                  engine.__version__, [os.environ.get(name) for name in _LOCALE]))
@@ -190,9 +191,12 @@ def _read(sock: _socket.socket, size: int) -> bytes:
 
 # -- the server's side -------------------------------------------------------------------------
 
-def serve(idle: float) -> None:
+def serve(idle: float, main: Callable[[list[str]], int], warm: Callable[[], object]) -> None:
     """Serve until ``idle`` seconds pass without a request, a stop request, or a module of ours
     changes. Returns in the server; a child raises SystemExit with its command's exit code.
+    ``main(argv)`` runs a command (``engine.cli.main.main``); ``warm()`` does once what each
+    command would (build the parser). Both are given by ``engine.cli.server``: the server
+    imports nothing of the command line, which imports it.
 
     A spare child is always forked ahead and waits in ``accept``: the fork is not part of any
     command's time. The spare alone decides whether a connection comes (so no command is ever
@@ -203,14 +207,12 @@ def serve(idle: float) -> None:
     import signal
     import socket
 
-    from engine.cli.main import build_parser, main
-
     global _serving
     _serving = True
     modules = _own_modules()  # before importing them: an upgrade meanwhile shows
     for name in _PRELOAD:  # what an eval imports, once for every child
         importlib.import_module(name)
-    build_parser(["eval"])  # and argparse's own lazy imports
+    warm()  # and argparse's own lazy imports
     gc.freeze()  # a child's collections leave the server's objects (and their pages) alone
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     listener.bind(address())  # OSError (EADDRINUSE) when one runs already

@@ -41,7 +41,8 @@ from tests.projects import GREET_LIB
 SECONDS = 5.0  # the longest one in-process run may take
 MEMORY = 1 << 30  # the address space of a child process
 
-# The base plan: GREET_LIB, plus a process case with files: so that cases documents are real.
+# The base plan: GREET_LIB, plus process cases with files: (patterns and {from, to}), xfail:,
+# skip: and a signal, so that mutations reach every kind of key of a cases document.
 BASE = {
     **GREET_LIB,
     "hello/cases/basic.yaml": """
@@ -54,6 +55,15 @@ BASE = {
             files: ["data/*"]
             timeout: 5
             expect: {stdout: "hello 4 1\\n", exit: 0}
+          - name: hello/ends
+            run: hello
+            files: [{from: ../src/main.c, to: in/main.c}]
+            xfail: "a known bug"
+            expect: {signal: SIGSEGV}
+          - name: later
+            eval: "return 1;"
+            skip: "not yet"
+            expect: {signal: 11}
     """,
     "hello/cases/data/input.txt": "some input\n",
 }

@@ -85,6 +85,22 @@ def test_bad_input_is_one_line_and_exit_2(plan: Path, args: list[str], line: str
     assert one_line(done.stderr) == line.replace("{root}", str(plan.parent))
 
 
+@pytest.mark.parametrize("code, line", [
+    (b'puts("\xff");', "recipe: the submission is not valid UTF-8 at byte 7; write it in "
+                        "UTF-8; a string can hold any byte as an escape such as \\xff"),
+    (b'/* \xc3 */ puts("x");', "recipe: the submission is not valid UTF-8 at byte 4; write "
+                              "it in UTF-8; a string can hold any byte as an escape such as "
+                              "\\xff"),
+])
+def test_bytes_that_are_not_utf8_are_one_line_and_exit_2(plan: Path, code: bytes,
+                                                          line: str) -> None:
+    done = subprocess.run([sys.executable.encode(), b"-m", b"engine.cli.main", b"eval",
+                           bytes(plan), b"-p", b"calc", b"-e", code], cwd=plan.parent,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stdout == ""
+    assert one_line(done.stderr) == line
+
+
 def test_a_missing_scope_header_is_one_line_and_exit_2(tmp_path: Path) -> None:
     plan = make_plan(tmp_path / "src")
     (tmp_path / "src/calc/project.yaml").write_text(
@@ -125,6 +141,27 @@ def test_a_submission_cannot_write_into_the_store_or_the_sources(plan: Path) -> 
     assert not any(v.exists() for v in victims)
 
 
+def test_a_submission_cannot_write_in_dev_shm(plan: Path) -> None:
+    import uuid
+
+    from engine.verify import landlock
+
+    if not landlock.abi():
+        pytest.skip("/dev/shm is confined by Landlock")
+    theirs = Path(f"/dev/shm/recipe-test-{uuid.uuid4().hex}")
+    theirs.write_text("secret\n")
+    try:
+        done = evaluate(plan, f'FILE *f = fopen("{theirs}", "w"); '
+                              f'puts(f ? "opened" : "refused"); '
+                              f'puts(remove("{theirs}") ? "kept" : "removed"); '
+                              f'puts(fopen("{theirs}.new", "w") ? "created" : "refused");')
+        assert done.stdout == "refused\nkept\nrefused\n", done.stderr
+        assert theirs.read_text() == "secret\n" and not Path(f"{theirs}.new").exists()
+    finally:
+        theirs.unlink(missing_ok=True)
+        Path(f"{theirs}.new").unlink(missing_ok=True)
+
+
 def test_output_is_streamed_as_produced(plan: Path) -> None:
     code = ('printf("first\\n"); fflush(stdout); '
             'for (;;) { FILE *f = fopen("go", "r"); if (f) { fclose(f); break; } } '
@@ -154,6 +191,22 @@ def test_json_output(plan: Path) -> None:
     done = run_recipe("eval", plan, "-p", "calc", "--json", "-e", 'printf("hi"); return 3;')
     data = json.loads(done.stdout)
     assert (data["stdout"], data["exit"], data["signal"], done.returncode) == ("hi", 3, None, 3)
+    assert data["capped"] == []
+
+
+def test_json_output_is_capped(plan: Path) -> None:
+    import json
+
+    from engine.verify.process import CAP
+
+    done = run_recipe("eval", plan, "-p", "calc", "--json", "-e",
+                      'static char b[1 << 20]; memset(b, 65, sizeof b); '
+                      'for (int i = 0; i < 40; i++) fwrite(b, 1, sizeof b, stdout); '
+                      'fputs("tail", stderr); return 4;')
+    data = json.loads(done.stdout)
+    assert len(data["stdout"]) == CAP == 16 << 20 and set(data["stdout"]) == {"A"}
+    assert (data["stderr"], data["capped"], data["exit"], done.returncode) == \
+        ("tail", ["stdout"], 4, 4)
 
 
 def test_stdin_is_passed_on(plan: Path) -> None:

@@ -121,3 +121,37 @@ def test_bad_project_is_one_line_and_exit_2(plan: Path) -> None:
                           encoding="utf-8", timeout=TIMEOUT)
     child.expect_exact("project 'plain' has no REPL scope")
     assert finish(child) == 2
+
+
+@pytest.mark.parametrize("locale", ["C.UTF-8", "C"])
+def test_bytes_that_are_not_utf8_are_an_error_line_and_the_session_goes_on(
+        plan: Path, locale: str) -> None:
+    child = pexpect.spawn(sys.executable, ["-m", "engine.cli.main", "repl", str(plan), "-p",
+                                           "calc"], cwd=str(plan.parent),
+                          env={**os.environ, "TERM": "dumb", "LC_ALL": locale},
+                          timeout=TIMEOUT, dimensions=(40, 200))  # bytes, not str
+    child.expect_exact(b"recipe> ")
+    child.sendline(b'puts("a\xff");')
+    child.expect_exact(b"recipe> ")
+    shown = bytes(child.before)
+    assert b"recipe: the submission is not valid UTF-8 at byte 8; write it in UTF-8" in shown
+    assert b"Traceback" not in shown
+    child.sendline(b'printf("%d\\n", calc_quad(3));')  # the session is alive and works
+    child.expect_exact(b"12")
+    child.expect_exact(b"recipe> ")
+    child.sendline(b"%quit")
+    assert finish(child) == 0
+
+
+def test_a_nul_in_piped_input_is_an_error_line_and_the_session_goes_on(plan: Path) -> None:
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "engine.cli.main", "repl", str(plan), "-p",
+                           "calc"], input=b'puts("n\0l");\nputs("a\xff");\nputs("next");\n',
+                          cwd=plan.parent, capture_output=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith(b"next\nrecipe> \n")
+    assert done.stderr.decode().splitlines() == [
+        "recipe: the submission holds a NUL character; remove it",
+        "recipe: the submission is not valid UTF-8 at byte 8; write it in UTF-8; a string can "
+        "hold any byte as an escape such as \\xff"]

@@ -16,8 +16,11 @@ import pytest
 from tests.conftest import run_recipe
 from tests.repl_projects import make_plan
 
-# The runner's parent: recipe in-process, or the server's child.
-PPID = 'int getppid(void); printf("%d\\n", getppid());'
+# Who ran the submission, recipe in-process or the server's child: the parent of the reaper,
+# the submission's parent.
+PPID = ('int getppid(void); char p[64]; int pid, ppid; char st; '
+        'snprintf(p, sizeof p, "/proc/%d/stat", getppid()); FILE *f = fopen(p, "r"); '
+        'fscanf(f, "%d (%*[^)]) %c %d", &pid, &st, &ppid); printf("%d\\n", ppid);')
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -419,6 +420,46 @@ def test_a_killed_realise_leaves_nothing_valid_and_the_next_run_cleans_up(
     assert after == [], f"left after the next run: {after} (the killed run had left {left})"
 
 
+def _working_in(folder: Path) -> list[str]:
+    """The processes whose working folder is below ``folder``: a build's compilers."""
+    root = os.path.realpath(folder) + os.sep
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{pid}/cwd").startswith(root):
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    command = f.read().replace(b"\0", b" ").decode(errors="replace")
+                found.append(f"{pid}: {command[:120]}")
+        except OSError:
+            continue  # gone, or not ours to look at
+    return found
+
+
+def test_a_killed_realise_leaves_no_compiler_running_and_store_verify_clean(
+        tmp_path: Path, tc: WrapperToolchain, started: Started) -> None:
+    """recipe alone SIGKILLed mid-compile (not its process group: no cleanup of ours runs):
+    the compiler goes with it, and the next command finds nothing writing into the store."""
+    src = greet_tree(tmp_path / "src", tc)
+    store = tmp_path / "store"
+    hold = tc.hold("compile", project="greet")
+    proc = started("realise", src / "plan.yaml", "--store", store)
+    hold.wait(alive=proc)
+    assert _working_in(store), "no compiler seen: the check below would prove nothing"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=TIMEOUT)
+    deadline = time.monotonic() + 5
+    while (left := _working_in(store)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    hold.go()  # an orphaned compiler would go on writing into the dead build's folder now
+    done = recipe("store", "verify", "--store", store)
+    assert left == [], f"still running after recipe was killed: {left}"
+    assert done.returncode == 0, done.stderr
+    tc.calm()
+    done = recipe("realise", src / "plan.yaml", "--store", store)
+    assert done.returncode == 0, done.stderr
+    assert_sound(store)
+
+
 # -- 4. store errors -------------------------------------------------------------------------
 
 class Mounts:
@@ -512,15 +553,13 @@ def test_a_full_disk_fails_cleanly_and_the_store_works_once_there_is_room(
 def fill(folder: Path) -> Path:
     """Fill the file system of ``folder`` to the last byte; the filler file."""
     filler = folder / "filler"
-    with open(filler, "wb") as f:
+    # Unbuffered: a partial write leaves nothing behind for close() to fail on.
+    with open(filler, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError as error:
             assert error.errno == errno.ENOSPC, error
-            # What the buffer could not take stays behind: drop it, or close() fails too.
-            f.truncate(os.fstat(f.fileno()).st_size)
     return filler
 
 
@@ -534,6 +573,9 @@ def test_a_store_on_a_full_disk_says_so_and_works_once_there_is_room(
     done = recipe("realise", src / "plan.yaml", "--store", store)
     assert done.returncode == 0, done.stderr
     before = db_names(store)
+    # What no path keeps (the build's reaper, 0.8 MB) goes now: the collection on the full
+    # disk below must have nothing big to free, or it would take its reserve again.
+    assert recipe("store", "gc", "--store", store).returncode == 0
     filler = fill(store)
     _edit(src / "hello/src/main.c", "a change to build")
     done = recipe("realise", src / "plan.yaml", "--store", store)

@@ -19,13 +19,12 @@ reads it (see ``engine.build.builder``).
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.build import build_script
+from engine.build import build_script, reaper
 from engine.derive.actions import STAGING, STORE, Action
 from engine.derive.derivation import Derivation, Recorded
 from engine.errors import Failure
@@ -134,14 +133,14 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
         env = {**env, **dict(zip(action.env, substitute(list(action.env.values()), staging,
                                                           store.root), strict=True))}
         argv = build_script.before(action, argv, env, staging)
-    if action.kind == "build-script":
-        code, output = build_script.run(argv, env, staging)
+    if action.kind == "build-script":  # a crate's build script: its stdout is read apart
+        code, output = build_script.run(argv, env, staging, store)
     else:
         # A fixed umask, as the environment is fixed: the caller's must not reach a tool's
-        # output.
-        done = subprocess.run(argv, cwd=staging / "w", env=env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, umask=0o022)
-        code, output = done.returncode, done.stdout.decode(errors="replace")
+        # output. Under the reaper: a compiler (and its cc1, as, ld) never outlives this
+        # process, even a SIGKILLed one, to write into a build folder the next run is removing.
+        code, raw = reaper.run(argv, store, cwd=staging / "w", env=env, umask=0o022)
+        output = raw.decode(errors="replace")
     if code != 0:
         raise ActionFailed(f"{drv.title}: {action.kind} {action.label} failed", output)
     log = f"$ {' '.join(argv)}\n{output}"

@@ -18,7 +18,9 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
+from engine.build import reaper
 from engine.crates.directives import DirectiveError, parse
 from engine.derive.actions import STAGING, Action
 
@@ -49,18 +51,25 @@ def before(action: Action, argv: list[str], env: dict[str, str], staging: Path) 
     return argv
 
 
-def run(argv: list[str], env: dict[str, str], staging: Path) -> tuple[int, str]:
-    """Run the script; write its result. Returns the exit status and what to show: on a
-    failure both streams, labelled, for the person fixing it."""
+def run(argv: list[str], env: dict[str, str], staging: Path,
+        cache: Any) -> tuple[int, str]:
+    """Run the script under the reaper (``cache``: the store, where the reaper is kept); write
+    its result. Returns the exit status and what to show: on a failure both streams, labelled,
+    for the person fixing it."""
     out_dir = staging / OUT_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(argv, cwd=staging / "w", env=env, stdin=subprocess.DEVNULL,
-                          capture_output=True, umask=0o022)
-    stdout = done.stdout.decode(errors="replace")
-    stderr = done.stderr.decode(errors="replace")
+    contained = reaper.Contained.start(argv, cache, group=False, cwd=staging / "w", env=env,
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, umask=0o022)
+    try:
+        out, err = contained.proc.communicate()
+    finally:
+        contained.stop()
+        code = contained.wait()
+    stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
     shown = f"--- build script stdout\n{stdout}--- build script stderr\n{stderr}"
-    if done.returncode != 0:
-        return done.returncode, shown
+    if code != 0:
+        return code, shown
     try:
         directives = parse(stdout)
     except DirectiveError as error:

@@ -30,7 +30,7 @@ from engine.build.actions import ActionFailed, ActionRun, Buildable, build_env, 
 from engine.build.events import Reporter
 from engine.derive.actions import Action
 from engine.errors import Failure, RecipeError
-from engine.store import BlobError, Store
+from engine.store import BlobError, Store, StoreError
 
 _MISSING_INCLUDE = re.compile(r"^(\S+?):\d+:\d+: fatal error: (\S+?): No such file or directory",
                               re.MULTILINE)
@@ -60,8 +60,9 @@ class DerivationBuild:
         # build folder into the link of dependents, so its name must not vary. The lock makes
         # it ours; what a killed build left there is removed first.
         self.staging = store.build_dir(drv.name)
-        if self.staging.exists():
-            shutil.rmtree(self.staging)
+        if self.staging.exists() and not store.remove_leftover(self.staging):
+            raise StoreError(f"cannot remove the leftover build folder {self.staging}",
+                             "stop the process that writes into it, then run again")
         self.staging.mkdir(parents=True)
         self.env = {**build_env(drv), "TMPDIR": str(self.staging / "tmp")}
         # staging path -> digest: the declared inputs now, each action's outputs as it ends

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from engine.repl.session import Session
 
 #: Arguments that change nothing of the session a record keeps.
-_PER_SUBMISSION = ("code", "keep_tmp", "json")
+_PER_SUBMISSION = ("code", "keep_tmp", "json", "timeout")
+MAX_TIMEOUT = 86400  # seconds: a day, as a case's timeout
+EXIT_TIMEOUT = 124  # as timeout(1) says: the submission ran past --timeout and was killed
 
 
 def add_repl_options(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +39,37 @@ def add_repl_options(parser: argparse.ArgumentParser) -> None:
                         "submission (default: .recipe/works/<project> beside the plan)")
     parser.add_argument("--keep-tmp", action="store_true",
                         help="keep the generated runner source and print where it is")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="kill a submission (and all it started) that runs longer; exit "
+                             f"{EXIT_TIMEOUT} (default: none, ^C stops it)")
+
+
+def check_timeout(args: argparse.Namespace) -> None:
+    if args.timeout is not None and not 0 < args.timeout <= MAX_TIMEOUT:  # nan fails too
+        from engine.errors import UsageError
+
+        raise UsageError(f"--timeout {args.timeout:g} is not a duration",
+                         f"pass seconds above 0, at most {MAX_TIMEOUT} (a day)")
+
+
+def stop_on_termination() -> None:
+    """From now on SIGTERM and SIGHUP (unless ignored, as under ``nohup``) raise ``Terminated``:
+    a compile or a submission is stopped, temporary folders go, and recipe exits 128 + n.
+    While a submission runs, ``engine.repl.child`` takes them itself (race-free, as ^C)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def terminated(signum: int, _frame: object) -> None:
+        from engine.errors import Terminated
+
+        raise Terminated(signum)
+
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(number) is signal.SIG_DFL:
+            signal.signal(number, terminated)
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -109,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.repl.runner import check_code
 
     check_code(args.code)
+    check_timeout(args)
+    stop_on_termination()
     with remembered_session(args) as session:
         runner = session.compile(args.code, keep=args.keep_tmp)
         if runner.diagnostics:
@@ -116,15 +151,19 @@ def run(args: argparse.Namespace) -> int:
         if args.keep_tmp:
             print(f"recipe: generated files kept in {runner.folder}", file=sys.stderr)
         if args.json:
-            return _run_json(session, runner)
+            return _run_json(session, runner, args.timeout)
         sys.stdout.flush()
         stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.fileno()
-        ended = session.run(runner, stdin=stdin)
-    return report(ended)
+        ended = session.run(runner, stdin=stdin, timeout=args.timeout)
+    return report(ended, args.timeout)
 
 
-def report(ended: Any) -> int:
+def report(ended: Any, timeout: float | None = None) -> int:
     """One line on stderr when the submission did not end by itself; the exit code."""
+    if ended.timed_out:
+        print(f"recipe: timed out after {timeout:g} s; the submission and all it started "
+              "were killed", file=sys.stderr)
+        return EXIT_TIMEOUT
     if ended.interrupted:
         print("recipe: interrupted", file=sys.stderr)
         return 130
@@ -133,17 +172,47 @@ def report(ended: Any) -> int:
     return int(ended.code)
 
 
-def _run_json(session: Any, runner: Any) -> int:
-    import tempfile
+def _run_json(session: Any, runner: Any, timeout: float | None) -> int:
+    """Capture stdout and stderr through pipes, keeping up to the cap of process cases of
+    each; the rest is read and dropped (the submission is not stopped), and ``capped`` names
+    the streams that passed it."""
+    import os
+    import threading
 
     from engine.cli.common import print_json
+    from engine.verify.process import CAP
 
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        ended = session.run(runner, stdout=out, stderr=err)
-        out.seek(0)
-        err.seek(0)
-        print_json({"stdout": out.read().decode(errors="replace"),
-                    "stderr": err.read().decode(errors="replace"),
-                    "exit": ended.exit, "signal": ended.signal, "cached": runner.cached,
-                    "interrupted": ended.interrupted})
-    return ended.code if not ended.interrupted else 130
+    kept = {"stdout": bytearray(), "stderr": bytearray()}
+    capped: list[str] = []
+
+    def drain(name: str, fd: int) -> None:
+        buf = kept[name]
+        try:
+            while chunk := os.read(fd, 1 << 16):
+                room = CAP - len(buf)
+                if room > 0:
+                    buf += chunk[:room]
+                if len(chunk) > room and name not in capped:
+                    capped.append(name)
+        finally:
+            os.close(fd)
+
+    pipes = {name: os.pipe() for name in kept}
+    readers = [threading.Thread(target=drain, args=(name, ends[0]), daemon=True)
+               for name, ends in pipes.items()]
+    for reader in readers:
+        reader.start()
+    try:
+        ended = session.run(runner, stdout=pipes["stdout"][1], stderr=pipes["stderr"][1],
+                            timeout=timeout)
+    finally:
+        for _, write_end in pipes.values():
+            os.close(write_end)
+    for reader in readers:
+        reader.join(2.0)  # something that escaped the submission's group may hold a pipe
+    print_json({"stdout": bytes(kept["stdout"]).decode(errors="replace"),
+                "stderr": bytes(kept["stderr"]).decode(errors="replace"),
+                "exit": ended.exit, "signal": ended.signal, "cached": runner.cached,
+                "interrupted": ended.interrupted, "timed_out": ended.timed_out,
+                "capped": sorted(capped)})
+    return EXIT_TIMEOUT if ended.timed_out else 130 if ended.interrupted else ended.code

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     import argparse
 
 COMMANDS = ("realise", "verify", "show", "validate", "store", "eval", "repl", "check",
-            "release", "server", "lock")
+            "release", "server", "why", "lock")
+COMMANDS += ("init", "completion", "graph", "doctor")  # starting, shells, drawing, the machine
 SERVED = ("eval",)
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
@@ -107,6 +108,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as error:
         return _report(error)
+    except BaseException as error:
+        from engine.errors import Terminated
+
+        if not isinstance(error, Terminated):
+            raise
+        import signal
+
+        try:  # a hung-up terminal may take no more
+            print(f"recipe: stopped by {signal.Signals(error.signum).name}", file=sys.stderr)
+        except OSError:
+            pass
+        return 128 + error.signum
 
 
 def _report(error: Exception) -> int:

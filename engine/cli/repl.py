@@ -10,7 +10,13 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from engine.cli.eval import add_repl_options, open_session
+from engine.cli.eval import (
+    EXIT_TIMEOUT,
+    add_repl_options,
+    check_timeout,
+    open_session,
+    stop_on_termination,
+)
 from engine.errors import RecipeError
 
 if TYPE_CHECKING:
@@ -28,6 +34,12 @@ def run(args: argparse.Namespace) -> int:
     from engine.repl.loop import COMMANDS, HELP, History, command, read_submission
     from engine.repl.session import history_file
 
+    check_timeout(args)
+    stop_on_termination()
+    # Bytes that are not UTF-8 reach the submission check (one line, the session goes on)
+    # instead of failing input() itself.
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="surrogateescape")
     with open_session(args) as session:
         history = History(history_file(session.works))
         print(f"recipe repl: {session.title}, workspace {session.works}; %help for help")
@@ -50,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                     print(f"recipe: unknown command {name}; try one of {', '.join(COMMANDS)}")
                 elif text.strip():
                     try:
-                        _submit(session, text, args.keep_tmp)
+                        _submit(session, text, args.keep_tmp, args.timeout)
                     except KeyboardInterrupt:  # between compiling and running
                         print("\nrecipe: interrupted", file=sys.stderr)
         finally:
@@ -58,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _submit(session: Session, text: str, keep: bool) -> None:
+def _submit(session: Session, text: str, keep: bool, timeout: float | None) -> None:
     """Compile and run one submission; whatever goes wrong is said, and the loop goes on."""
     try:
         runner = session.compile(text, keep=keep)
@@ -76,11 +88,14 @@ def _submit(session: Session, text: str, keep: bool) -> None:
         print(f"recipe: generated files kept in {runner.folder}", file=sys.stderr)
     sys.stdout.flush()
     try:
-        ended = session.run(runner)
+        ended = session.run(runner, timeout=timeout)
     except RecipeError as error:  # it wrote where it must not (seen without Landlock)
         print(f"recipe: {error.render()}", file=sys.stderr)
         return
-    if ended.interrupted:
+    if ended.timed_out:
+        print(f"recipe: timed out after {timeout:g} s; the submission and all it started were "
+              f"killed (exit {EXIT_TIMEOUT})", file=sys.stderr)
+    elif ended.interrupted:
         print("\nrecipe: interrupted", file=sys.stderr)
     elif ended.signal:
         print(f"recipe: the submission was killed by {ended.signal} (exit {ended.code})",

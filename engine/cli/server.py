@@ -45,8 +45,10 @@ def run(args: argparse.Namespace) -> int:
     if pid is not None:
         return _say(args, pid, f"already running (pid {pid})")
     if args.action == "run":
+        from engine.cli.main import main
+
         try:
-            server.serve(args.idle)
+            server.serve(args.idle, main, _warm)
         except OSError as error:
             raise UsageError(f"cannot serve: {error.strerror or error}",
                              "is another server starting?") from None
@@ -60,6 +62,17 @@ def run(args: argparse.Namespace) -> int:
                       "run 'recipe server run' to see why")
     return _say(args, proc.pid, f"running (pid {proc.pid}); it leaves after "
                                 f"{args.idle:g} s without a request")
+
+
+def _warm() -> None:
+    """What a served eval needs of the command line, imported once for all of its children."""
+    import importlib
+
+    from engine.cli.main import build_parser
+
+    for name in ("engine.cli.common", "engine.cli.progress"):
+        importlib.import_module(name)
+    build_parser(["eval"])  # engine.cli.eval, and argparse's own lazy imports
 
 
 def _wait_for(done: Callable[[], bool], what: str) -> None:

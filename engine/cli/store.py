@@ -1,4 +1,4 @@
-"""``recipe store``: the store's own operations (ls, path, verify, gc, log, roots)."""
+"""``recipe store``: the store's own operations (ls, path, verify, gc, log, roots, why)."""
 
 from __future__ import annotations
 
@@ -38,11 +38,16 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
                     help="then evict least recently used action results until they and their "
                          "outputs fit in SIZE (bytes, or with K, M, G: 500M); the sources "
                          "that live paths keep are not counted")
+    gc.add_argument("--why", metavar="NAME_OR_PATH",
+                    help="with --dry-run: only name the roots that keep this path alive")
     log = verbs.add_parser("log", parents=[again], help="print the build log of a path")
     log.add_argument("target", metavar="NAME_OR_PATH", help="a store path name or a path in it")
     roots = verbs.add_parser("roots", parents=[again], help="list the roots, or remove one")
     roots.add_argument("--remove", metavar="NAME", action="append",
                        help="remove the root NAME and the roots below it (repeatable)")
+    why = verbs.add_parser("why", parents=[again],
+                           help="name the root chains that keep a path alive")
+    why.add_argument("target", metavar="NAME_OR_PATH", help="a store path name or a path in it")
     store.set_defaults(func=run)
 
 
@@ -115,6 +120,12 @@ def _verify(store: Store, args: argparse.Namespace) -> int:
 
 
 def _gc(store: Store, args: argparse.Namespace) -> int:
+    if args.why is not None:
+        if not args.dry_run:
+            raise UsageError("--why only explains and collects nothing",
+                             "add --dry-run, or use 'recipe store why PATH'")
+        args.target = args.why
+        return _why(store, args)
     report = store.gc(dry_run=args.dry_run, max_size=args.max_size)
     if args.json:
         print_json({"dry_run": args.dry_run, "deleted": report.deleted, "freed": report.freed,
@@ -164,7 +175,21 @@ def _roots(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-_VERBS = {"ls": _ls, "verify": _verify, "gc": _gc, "log": _log, "roots": _roots}
+def _why(store: Store, args: argparse.Namespace) -> int:
+    name = _name_of(store, args.target)
+    chains = store.why(name)
+    if args.json:
+        print_json({"path": str(store.path(name)), "alive": bool(chains),
+                    "roots": [{"root": c[0], "chain": c[1:]} for c in chains]})
+    elif not chains:
+        print(f"no root keeps {store.path(name)} alive: 'recipe store gc' deletes it")
+    else:
+        for root, *chain in chains:
+            print(" -> ".join([f"root {root}", *chain]))
+    return 0
+
+
+_VERBS = {"ls": _ls, "verify": _verify, "gc": _gc, "log": _log, "roots": _roots, "why": _why}
 
 
 def _name_of(store: Store, target: str) -> str:

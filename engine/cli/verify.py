@@ -23,8 +23,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     parser = sub.add_parser("verify", parents=[parent], help="realise, then run every case and "
                             "compare; --update re-records expectations")
     add_build_options(parser)
-    parser.add_argument("-k", dest="pattern", metavar="PATTERN",
-                        help="only the cases whose 'project/case name' contains PATTERN")
+    parser.add_argument("-k", dest="pattern", metavar="PATTERN", action="append",
+                        help="only the cases whose 'project/case name' contains PATTERN; "
+                        "repeat it for any of several; '!PATTERN' leaves those out")
     parser.add_argument("--update", action="store_true",
                         help="re-record the expectations of the cases that did not match")
     parser.add_argument("--no-cache", action="store_true",
@@ -60,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
 
-    passed = all(o.passed for o in outcomes)
+    passed = all(o.ok for o in outcomes)  # xfailed and skipped leave a run green
     updated = None
     if args.update:
-        updated = update.update(outcomes)
+        updated = update.update(outcomes, plan.dir)
         passed = updated.all_match(outcomes)
     if args.junit:
         report.write_junit(outcomes, Path(args.junit))
@@ -77,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         data = report.to_json(outcomes)
         if updated is not None:
             data["updated"] = [{"file": str(r.case.file), "case": r.case.name,
-                                "fields": r.fields} for r in updated.recorded]
+                                "fields": r.fields, "already": r.already}
+                               for r in updated.recorded]
             data["not_updated"] = [{"file": str(case.file), "case": case.name, "why": why}
                                    for case, why in updated.refused]
         print_json(data)
@@ -85,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(report.render_text(outcomes))
         if updated is not None:
             for r in updated.recorded:
-                print(f"updated {_where(r.case)}: {', '.join(r.fields)}")
+                done = "already recorded" if r.already else ", ".join(r.fields)
+                print(f"updated {_where(r.case)}: {done}")
             for case, why in updated.refused:
                 print(f"not updated {_where(case)}: {why}")
     return 0 if passed else 1
@@ -93,15 +96,30 @@ def run(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace, plan: Plan) -> None:
     """Options that are wrong whatever gets built: refused before the store is touched."""
-    names = [f"{p.name}/{c.name}" for p in plan.projects.values() for c in p.cases]
-    if args.pattern and not any(args.pattern in name for name in names):
-        raise UsageError(f"no case matches -k {args.pattern!r}",
-                         "-k takes a part of 'project/case name'")
-    if args.junit and not Path(args.junit).absolute().parent.is_dir():
-        raise UsageError(f"--junit {args.junit}: its folder does not exist",
-                         "name a file in an existing folder")
+    if args.pattern:
+        _check_patterns(args.pattern, plan, args.project)
+    if args.junit:
+        check_destination("--junit", args.junit)
     if args.html:
         check_destination("--html", args.html)
+
+
+def _check_patterns(patterns: list[str], plan: Plan, projects: list[str] | None) -> None:
+    """A -k that matches no case, or a selection left empty, is a typo: it must not pass."""
+    from engine.verify.runner import matches
+
+    if projects and not set(projects) <= set(plan.projects):
+        projects = None  # an unknown -p has its own error, later
+    names = [f"{p.name}/{c.name}" for p in plan.projects.values() for c in p.cases
+             if not projects or p.name in projects]
+    for pattern in patterns:
+        if not any(pattern.removeprefix("!") in name for name in names):
+            raise UsageError(f"no case matches -k {pattern!r}",
+                             "-k takes a part of 'project/case name' ('!' in front leaves "
+                             "those out)")
+    if not any(matches(name, patterns) for name in names):
+        raise UsageError(f"-k {' -k '.join(repr(p) for p in patterns)} selects no case",
+                         "a case runs when it matches one -k and no -k '!...'")
 
 
 def _where(case: Case) -> str:

@@ -3,18 +3,41 @@
 from __future__ import annotations
 
 import math
+import os
+import posixpath
+import re
+import signal as signals
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from engine.documents.errors import DocumentError, did_you_mean
 from engine.documents.models import Case, CType, Expect, Output
-from engine.documents.paths import Tree
+from engine.documents.paths import Tree, check_relative
 from engine.documents.schema import check_schema
 from engine.documents.signature import parse_signature
 from engine.documents.yaml_load import Doc, PathElem
-from engine.errors import Pos
+from engine.errors import Pos, display_path
 
 RECORD_FIX = "run recipe verify --update to record it"
+# Every signal name this system knows (aliases such as SIGIOT included) -> its number.
+SIGNALS = {name: int(sig) for name, sig in signals.Signals.__members__.items()}
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def signal_name(number: int) -> str:
+    """The usual name of a signal number (as a process's observation names it)."""
+    try:
+        return signals.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def signal_number(name: str) -> int | None:
+    """The number of a signal as an observation names it (``SIGSEGV`` or ``signal 40``)."""
+    if name.startswith("signal ") and name[7:].isdigit():
+        return int(name[7:])
+    return SIGNALS.get(name)
 
 
 @dataclass
@@ -26,9 +49,11 @@ class Context:
 
 
 def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None = None,
-                   seen: dict[str, Pos] | None = None) -> list[Case]:
+                   seen: dict[str, Pos] | None = None, project_dir: Path | None = None
+                   ) -> list[Case]:
     """The cases of ``doc``. ``outputs``: the project's, to check ``run:`` (None: unchecked).
-    ``seen``: case names already used in the project, with the position of their name."""
+    ``seen``: case names already used in the project, with the position of their name.
+    ``project_dir``: how far up ``files: [{from: ...}]`` may reach (None: the file's folder)."""
     check_schema(doc)
     seen = {} if seen is None else seen
     cases = []
@@ -42,12 +67,15 @@ def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None
         seen[name] = name_pos
         kind = "process" if "run" in raw else "eval" if "eval" in raw else "function"
         case = Case(name=name, kind=kind, file=doc.file, index=i, pos=doc.pos(at),
-                    expect=_expect(doc, [*at, "expect"], raw.get("expect", {}), ctx), raw=raw)
+                    expect=_expect(doc, [*at, "expect"], raw.get("expect", {}), ctx), raw=raw,
+                    xfail=raw.get("xfail"), skip=raw.get("skip"))
         if kind == "process":
-            _process(doc, at, raw, case, ctx, outputs)
+            _process(doc, at, raw, case, ctx, outputs, project_dir or doc.file.parent)
         elif kind == "eval":
             case.code = raw["eval"]
-        else:
+        if "scratch_limit" in raw:
+            case.scratch_limit = _size(doc, [*at, "scratch_limit"], raw["scratch_limit"])
+        if kind == "function":
             _function(doc, at, raw, case)
         cases.append(case)
     return cases
@@ -55,6 +83,8 @@ def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None
 
 def _expect(doc: Doc, at: list[PathElem], raw: dict[str, Any], ctx: Context) -> Expect:
     expect = Expect(exit=raw.get("exit", 0))
+    if "signal" in raw:
+        expect.signal = _signal(doc, [*at, "signal"], raw["signal"])
     for stream in ("stdout", "stderr"):
         if stream in raw:
             setattr(expect, stream, raw[stream].encode("utf-8"))
@@ -67,8 +97,21 @@ def _expect(doc: Doc, at: list[PathElem], raw: dict[str, Any], ctx: Context) -> 
     return expect
 
 
+def _signal(doc: Doc, at: list[PathElem], value: str | int) -> int:
+    """A signal name (``SIGSEGV``) or number (the schema bounds it) as its number."""
+    if isinstance(value, int):
+        return value
+    if value in SIGNALS:
+        return SIGNALS[value]
+    hint = did_you_mean(value, list(SIGNALS)) or (
+        f"did you mean '{value.upper()}'?" if value.upper() in SIGNALS else
+        f"did you mean 'SIG{value.upper()}'?" if f"SIG{value.upper()}" in SIGNALS else None)
+    raise DocumentError(f"unknown signal '{value}'", hint or "write a signal name such as "
+                        "SIGSEGV, SIGABRT or SIGKILL, or its number", pos=doc.pos(at))
+
+
 def _process(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case, ctx: Context,
-             outputs: tuple[Output, ...] | None) -> None:
+             outputs: tuple[Output, ...] | None, project_dir: Path) -> None:
     base = doc.file.parent
     case.run = raw["run"]
     if outputs is not None:
@@ -81,9 +124,60 @@ def _process(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case, ctx:
                                               doc.pos([*at, "stdin_file"]))
     case.env = dict(raw.get("env", {}))
     if "files" in raw:
-        patterns = [(text, doc.pos([*at, "files", j])) for j, text in enumerate(raw["files"])]
-        case.files = ctx.tree.expand(patterns, base)
+        patterns = [(text, doc.pos([*at, "files", j])) for j, text in enumerate(raw["files"])
+                    if isinstance(text, str)]
+        if patterns:
+            case.files = ctx.tree.expand(patterns, base)
+        case.copies = _copies(doc, [*at, "files"], raw["files"], ctx, project_dir)
     case.timeout = _finite(doc, [*at, "timeout"], raw.get("timeout", 10.0))
+
+
+def _copies(doc: Doc, at: list[PathElem], entries: list[Any], ctx: Context,
+            project_dir: Path) -> tuple[tuple[str, str], ...]:
+    """The ``{from, to}`` entries of ``files:``: each ``from`` an existing file or folder of
+    the project, each ``to`` a distinct place inside the scratch folder."""
+    base = doc.file.parent
+    inside = Path(os.path.realpath(project_dir))
+    up = Path(os.path.relpath(os.path.realpath(base), inside)).as_posix()  # cases folder
+    copies: list[tuple[str, str]] = []
+    places: dict[str, Pos] = {}
+    for j, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        source, dest = entry["from"], entry["to"]
+        pos_from, pos_to = doc.pos([*at, j, "from"]), doc.pos([*at, j, "to"])
+        if _absolute(source):
+            raise DocumentError(f"files: from '{source}' is absolute", "write it relative to "
+                                "the cases file's folder, inside the project", pos=pos_from)
+        rel = posixpath.normpath(posixpath.join(up, source))
+        if rel == ".." or rel.startswith("../"):
+            raise DocumentError(f"files: from '{source}' leaves the project's folder",
+                                "name a file or folder of the project, relative to the cases "
+                                "file's folder ('..' may climb up to the project's folder)",
+                                pos=pos_from)
+        if not os.path.exists(inside / rel):
+            raise DocumentError(f"files: from '{source}' does not exist", "create it or fix "
+                                f"the path (relative to {display_path(base)}/)", pos=pos_from)
+        what = "folder" if os.path.isdir(inside / rel) else "file"
+        rel = ctx.tree.check_path(rel, inside, pos_from, what=what, within=inside)
+        if _CONTROL.search(dest) or _absolute(dest) or ".." in dest.replace("\\", "/").split("/"):
+            raise DocumentError(f"files: to '{dest}' leaves the case's scratch folder",
+                                "write a path inside it, such as data/input.txt", pos=pos_to)
+        place = posixpath.normpath(check_relative(dest, pos_to))
+        if place == "." and what == "file":
+            raise DocumentError(f"files: to '{dest}' names the scratch folder itself, but "
+                                f"'{source}' is a file", "give the file's name there, such as "
+                                f"{posixpath.basename(rel)}", pos=pos_to)
+        if place in places:
+            raise DocumentError(f"files: to '{dest}' is already taken (at {places[place]})",
+                                "give each entry its own destination", pos=pos_to)
+        places[place] = pos_to
+        copies.append((posixpath.relpath(rel, up) if up != "." else rel, place))
+    return tuple(copies)
+
+
+def _absolute(text: str) -> bool:
+    return text.startswith(("/", "~", "\\")) or re.match(r"[A-Za-z]:[\\/]", text) is not None
 
 
 def _check_run(run: str, outputs: tuple[Output, ...], pos: Pos) -> None:
@@ -107,6 +201,22 @@ def _finite(doc: Doc, at: list[PathElem], value: float) -> float:
         raise DocumentError(f"'{at[-1]}' must be a finite number, not {value}",
                             "write a number such as 5 or 0.5", pos=doc.pos(at))
     return float(value)
+
+
+_UNITS = {"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+_MAX_SIZE = 1 << 40
+
+
+def _size(doc: Doc, at: list[PathElem], value: int | str) -> int:
+    """Bytes, or a number and a unit (the schema checked the shape): at least 1, at most 1 TiB."""
+    if isinstance(value, str):
+        number, unit = re.fullmatch(r"([0-9]+) ?([A-Za-z]*)", value).groups()  # type: ignore[union-attr]
+        value = int(number) * _UNITS[unit]
+    if not 1 <= value <= _MAX_SIZE:
+        raise DocumentError(f"'{at[-1]}' must be between 1 byte and 1TiB, not {value} bytes",
+                            "write a size such as 64MiB, 1GiB or 1048576 (bytes)",
+                            pos=doc.pos(at))
+    return value
 
 
 def _function(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case) -> None:

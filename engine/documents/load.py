@@ -37,9 +37,18 @@ def load_project_file(path: Path) -> Project:
 
 
 def load_cases_file(path: Path) -> list[Case]:
-    """A cases file on its own (``run:`` unchecked); paths may not leave its folder."""
+    """A cases file on its own (``run:`` unchecked); paths may not leave its folder, but
+    ``files: [{from: ...}]`` may reach into the project it sits in."""
     doc = read_doc(Path(path), "cases")
-    return load_cases_doc(doc, Context(Tree(doc.file.parent)))
+    return _cases_alone(doc)
+
+
+def _cases_alone(doc: Doc) -> list[Case]:
+    """The nearest folder above holding a project.yaml is the cases file's project."""
+    here = doc.file.parent.absolute()
+    project = next((folder for folder in (here, *here.parents)
+                    if (folder / "project.yaml").is_file()), here)
+    return load_cases_doc(doc, Context(Tree(project)), project_dir=project)
 
 
 def validate_file(path: Path) -> str:
@@ -50,7 +59,7 @@ def validate_file(path: Path) -> str:
     elif doc.kind == "project":
         _project_alone(doc)
     elif doc.kind == "cases":
-        load_cases_doc(doc, Context(Tree(doc.file.parent)))
+        _cases_alone(doc)
     else:
         check_schema(doc)
     return doc.kind

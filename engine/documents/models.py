@@ -51,6 +51,11 @@ class Expect:
     stderr: bytes | None = None  # None with no stderr_file: unchecked
     stderr_file: str | None = None
     exit: int = 0
+    signal: int | None = None  # the signal the process must die by (then ``exit`` is unused)
+
+
+#: What a case's scratch folder may hold on disk unless it says ``scratch_limit:``.
+SCRATCH_LIMIT = 256 << 20
 
 
 @dataclass
@@ -61,6 +66,8 @@ class Case:
     index: int  # position in that document's `cases:` list
     pos: Pos
     expect: Expect
+    xfail: str | None = None  # the reason it is expected to fail
+    skip: str | None = None  # the reason it is not run
     # process cases
     run: str | None = None
     args: tuple[str, ...] = ()
@@ -68,7 +75,11 @@ class Case:
     stdin_file: str | None = None  # relative to the cases file's folder
     env: dict[str, str] = field(default_factory=dict)
     files: tuple[str, ...] = ()  # expanded, relative to the cases file's folder
+    # ``files: [{from, to}]``: (source relative to the cases file's folder, and so possibly
+    # climbing with "../" within the project; destination relative to the scratch folder)
+    copies: tuple[tuple[str, str], ...] = ()
     timeout: float = 10.0
+    scratch_limit: int = SCRATCH_LIMIT  # bytes the scratch folder may hold (process and eval)
     # eval cases
     code: str | None = None
     # function cases

@@ -77,7 +77,7 @@ class Tree:
         self._scans: dict[str, list[tuple[str, str, str]]] = {}
 
     def inside(self, real: str) -> bool:
-        return _below(real, self.root)
+        return below(real, self.root)
 
     def _scan(self, real_dir: str) -> list[tuple[str, str, str]]:
         """(name, "file" | "dir" | "bad", real path or why bad) for each entry of a folder."""
@@ -185,7 +185,7 @@ class Tree:
         watch.seen(real)
         if not self.inside(real):
             raise _unusable(text, "leaves the plan's folder through a symlink", pos)
-        if within is not None and not _below(real, os.path.realpath(within)):
+        if within is not None and not below(real, os.path.realpath(within)):
             raise DocumentError(f"{what} '{text}' leaves the project's folder through a symlink",
                                 f"name a {what} inside the project", pos=pos)
         if os.path.exists(real) and os.path.isdir(real) != (what == "folder"):
@@ -216,7 +216,8 @@ def _compile(text: str, pos: Pos) -> Any:
                         "pattern; escape a special character with '\\'", pos=pos)
 
 
-def _below(real: str, folder: str) -> bool:
+def below(real: str, folder: str) -> bool:
+    """Whether the resolved path ``real`` is ``folder`` or lies inside it (both resolved)."""
     return real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
 
 

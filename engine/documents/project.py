@@ -16,7 +16,12 @@ from engine.documents.schema import check_schema
 from engine.documents.yaml_load import Doc, read_doc
 from engine.errors import Pos
 
-STANDARDS = {"c": ("c11", "c17", "c23"), "c++": ("c++17", "c++20", "c++23"),
+# Passed to gcc as -std= (the GNU dialects keep GNU extensions and leave __STRICT_ANSI__
+# undefined); Rust: the edition.
+STANDARDS = {"c": ("c89", "c99", "c11", "c17", "c23", "gnu89", "gnu99", "gnu11", "gnu17",
+                   "gnu23"),
+             "c++": ("c++11", "c++14", "c++17", "c++20", "c++23", "gnu++11", "gnu++14",
+                     "gnu++17", "gnu++20", "gnu++23"),
              "rust": ("2018", "2021", "2024")}
 DEFAULT_CASES = "cases/*.yaml"
 
@@ -63,7 +68,8 @@ def load_project_doc(doc: Doc, ctx: Context) -> tuple[Project, dict[str, Pos]]:
     for rel in ctx.tree.expand(cases_patterns, base, allow_empty="cases" not in d):
         cases_doc = read_doc(base / rel, "cases", "the project's cases: patterns must select "
                              "only cases files")
-        cases.extend(load_cases_doc(cases_doc, ctx, outputs=outputs, seen=seen))
+        cases.extend(load_cases_doc(cases_doc, ctx, outputs=outputs, seen=seen,
+                                    project_dir=base))
     project = Project(
         name=d["name"], version=d["version"], language=language, standard=standard,
         dir=Path(os.path.realpath(base)), file=doc.file, pos=doc.pos(["name"]),
@@ -124,13 +130,18 @@ def define_value(value: str | int | bool | None) -> str:
 
 def _outputs(doc: Doc, ctx: Context, sources: tuple[str, ...]) -> tuple[Output, ...]:
     outputs: list[Output] = []
-    names: dict[str, Pos] = {}
+    # bin/<name> and lib/lib<name>.*: an executable and a library may share a name, two
+    # executables or two libraries (even a static and a shared one) may not.
+    names: dict[tuple[str, str], Pos] = {}
     for i, raw in enumerate(doc.data["outputs"]):
         name, pos = raw["name"], doc.pos(["outputs", i, "name"])
-        if name in names:
-            raise DocumentError(f"duplicate output name '{name}' (first at {names[name]})",
-                                "give every output its own name", pos=pos)
-        names[name] = pos
+        role = "executable" if raw["kind"] == "executable" else "library"
+        if (role, name) in names:
+            raise DocumentError(f"duplicate {role} name '{name}' (first at "
+                                f"{names[(role, name)]})",
+                                f"give every {role} its own name (an executable and a library "
+                                "may share one)", pos=pos)
+        names[(role, name)] = pos
         own = None
         if "sources" in raw:
             own = ctx.tree.expand([(text, doc.pos(["outputs", i, "sources", j]))

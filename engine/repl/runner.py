@@ -18,11 +18,11 @@ library's store path, so a collection keeps it for as long as that path lives.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from collections import namedtuple
 from pathlib import Path
 
+from engine.build import reaper
 from engine.errors import Failure, RecipeError, UsageError
 from engine.hashing import canonical_hash
 from engine.repl import source
@@ -65,7 +65,23 @@ def check_code(code: str) -> str:
         raise EmptySubmission("the submission is empty", "pass some C or C++ code with -e")
     if "\0" in code:
         raise UsageError("the submission holds a NUL character", "remove it")
+    try:
+        code.encode()
+    except UnicodeEncodeError as error:  # bytes that are not UTF-8, kept as lone surrogates
+        at = len(code[:error.start].encode(errors="surrogateescape")) + 1
+        raise UsageError(f"the submission is not valid UTF-8 at byte {at}",
+                         "write it in UTF-8; a string can hold any byte as an escape "
+                         "such as \\xff") from None
     return code
+
+
+def runner_folder(store: Store, keep: bool = False) -> Path:
+    """A new folder for a runner: in the store's temporary folder, so that what a killed
+    session leaves is removed by the next run that opens the store; one kept for the user
+    (``--keep-tmp``) goes to the system's temporary folder, where nobody removes it."""
+    if keep:
+        return Path(tempfile.mkdtemp(prefix="recipe-repl-"))
+    return Path(store.temp_dir("repl"))
 
 
 def runner_key(spec: Spec, code: str) -> str:
@@ -92,7 +108,7 @@ def build(spec: Spec, store: Store, code: str, keep: bool = False) -> Runner:
     generated source stays in the runner's folder with ``keep``."""
     check_code(code)
     key = runner_key(spec, code)
-    folder = Path(tempfile.mkdtemp(prefix="recipe-repl-"))
+    folder = runner_folder(store, keep)
     try:
         if keep:
             _write_source(spec, code, folder)
@@ -113,12 +129,11 @@ def _compile(spec: Spec, store: Store, code: str, key: str, folder: Path,
     # One driver run compiles and links: a second one would cost its start-up again.
     argv = [*spec.compile, f"-ffile-prefix-map={folder}=.", str(src), "-o", str(executable),
             *spec.link]
-    done = subprocess.run(argv, cwd=Path(spec.folder, "w"),
-                          env={**spec.env, "TMPDIR": str(folder)},
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          errors="replace")
-    diagnostics = done.stderr + done.stdout
-    if done.returncode != 0:
+    # Under the reaper: the compiler dies with recipe, however recipe ends.
+    code, output = reaper.run(argv, store, cwd=Path(spec.folder, "w"),
+                              env={**spec.env, "TMPDIR": str(folder)})
+    diagnostics = output.decode(errors="replace")
+    if code != 0:
         kept = "kept" if keep else "removed; --keep-tmp keeps it"
         error = CompileError(f"the submission does not compile (generated file: {src}, {kept})")
         error.detail = diagnostics

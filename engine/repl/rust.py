@@ -13,14 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from engine.build.realise import derive
 from engine.derive.rust_actions import DEFAULT_EDITION, crate_name, target_flags
 from engine.documents.models import Plan
 from engine.hashing import canonical_hash
-from engine.repl.runner import CompileError, Runner, check_code, lookup
+from engine.repl.runner import CompileError, Runner, check_code, lookup, runner_folder
 from engine.store import Store
 
 FORMAT = "recipe-repl-rust-1"
@@ -62,7 +61,7 @@ class Submission:
 
     def build(self) -> Runner:
         """The runner: from the action cache, else compiled (and cached)."""
-        folder = Path(tempfile.mkdtemp(prefix="recipe-repl-"))
+        folder = runner_folder(self.store)
         try:
             found = lookup(self.store, self.key, folder)
             return found if found is not None else self._compile(folder)

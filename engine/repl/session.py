@@ -115,14 +115,16 @@ class Session:
 
     def run(self, runner: Runner, *, stdin: int | IO[bytes] | None = None,
             stdout: int | IO[bytes] | None = None,
-            stderr: int | IO[bytes] | None = None) -> Ended:
-        """Run a runner in the workspace, with a fresh private temporary folder."""
+            stderr: int | IO[bytes] | None = None, timeout: float | None = None) -> Ended:
+        """Run a runner in the workspace, with a fresh private temporary folder, for at most
+        ``timeout`` seconds (None: until it ends or ^C)."""
         tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=runner.folder))
         self.works.mkdir(parents=True, exist_ok=True)  # before a guard's first look
         watch = self.guard(self.protect, [self.store.root, self.works]) if self.guard else None
         try:
             ended = child.run(runner.executable, self.works, tmp, stdin=stdin, stdout=stdout,
-                              stderr=stderr, confine=self.confine)
+                              stderr=stderr, confine=self.confine, cache=self.store,
+                              timeout=timeout)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         wrote = watch.changes() if watch is not None else []

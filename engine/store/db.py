@@ -68,6 +68,9 @@ _SCHEMA = (
 _ID = "SELECT id FROM paths WHERE name = ?"
 _PATH = "SELECT id, derivation, nar_hash, size FROM paths WHERE name = ?"
 _PATHS = "SELECT id, name, derivation, nar_hash, size FROM paths ORDER BY name"
+# ``id`` grows with each registration (a new row takes one more than the largest), so this is
+# the order the existing paths became valid in, newest first.
+_HISTORY = "SELECT name, derivation FROM paths ORDER BY id DESC"
 _REFS_OF = ("SELECT p.name FROM refs r JOIN paths p ON p.id = r.reference "
             "WHERE r.referrer = ? ORDER BY p.name")
 _ALL_REFS = ("SELECT a.name, b.name FROM refs r JOIN paths a ON a.id = r.referrer "
@@ -231,6 +234,10 @@ class Database:
         from engine.store.records import PathInfo
         return [PathInfo(name, drv, nar, size, tuple(sorted(refs.get(name, ()))))
                 for _id, name, drv, nar, size in rows]
+
+    def history(self) -> list[tuple[str, str]]:
+        """(name, derivation) of every valid path, the most recently registered first."""
+        return self._conn().execute(_HISTORY).fetchall()
 
     def names(self) -> set[str]:
         return {name for _id, name, *_ in self._conn().execute(_PATHS)}

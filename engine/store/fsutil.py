@@ -87,6 +87,22 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=False, onerror=_ignore_missing)
 
 
+def remove_leftover(path: Path) -> bool:
+    """Remove what a dead process left at ``path``; never raises; whether it is gone.
+    Something may still be writing into it (an orphan of a killed build: ``rmtree`` then fails
+    with "Directory not empty"), so a failure is retried a few times, for up to a second."""
+    import time
+
+    for pause in (0.05, 0.2, 0.7, 0):
+        try:
+            remove_tree(path)
+            return True
+        except OSError:
+            if pause:
+                time.sleep(pause)
+    return False
+
+
 def _ignore_missing(_func: object, _path: str, exc_info: tuple) -> None:
     # Two cleaners may race on the same leftover; what the other removed is not an error.
     if not issubclass(exc_info[0], FileNotFoundError):

@@ -95,6 +95,40 @@ def closure(start: Iterable[str], refs: Mapping[str, Set[str]]) -> set[str]:
     return seen
 
 
+#: How ``Store.why`` names a temporary root: a running process's, followed by the path.
+TEMP_ROOT = "temporary:"
+
+
+def root_chains(name: str, refs: Mapping[str, Set[str]],
+                roots: Mapping[str, str]) -> list[list[str]]:
+    """For each root that reaches ``name``, the shortest chain of references from it:
+    ``[root, path the root names, ..., name]``, sorted by root (``nix why-depends`` /
+    ``nix-store -q --roots`` in one answer). One search backwards from ``name`` over
+    referrers serves every root."""
+    referrers: dict[str, set[str]] = {}
+    for referrer, references in refs.items():
+        for ref in references - {referrer}:
+            referrers.setdefault(ref, set()).add(referrer)
+    toward = {name: ""}  # each path that reaches name -> the next path on a shortest chain
+    frontier = [name]
+    while frontier:  # breadth first, in name order: shortest chains, the same each time
+        following = []
+        for path in frontier:
+            for referrer in sorted(referrers.get(path, ())):
+                if referrer not in toward:
+                    toward[referrer] = path
+                    following.append(referrer)
+        frontier = following
+    chains = []
+    for root, start in sorted(roots.items()):
+        if start in toward:
+            chain = [root, start]
+            while chain[-1] != name:
+                chain.append(toward[chain[-1]])
+            chains.append(chain)
+    return chains
+
+
 def deletion_order(dead: Set[str], refs: Mapping[str, Set[str]]) -> list[str]:
     """``dead`` ordered so that a path comes before every path it refers to.
 

@@ -105,7 +105,10 @@ def _release_all() -> None:
         try:
             for name in os.listdir(tmp):
                 if name.startswith((f"{pid}-", f"{pid}.")) and name != f"{pid}.owner":
-                    _remove(Path(tmp) / name)
+                    try:
+                        _remove(Path(tmp) / name)
+                    except OSError:
+                        pass  # the next clean_temp removes it
             os.unlink(Path(tmp) / f"{pid}.owner")
         except OSError:
             pass  # the next clean_temp removes what is left
@@ -125,7 +128,7 @@ def _remove(path: Path) -> None:
 
 def clean_temp(tmp: Path) -> list[str]:
     """Remove the entries of ``tmp`` whose owner process is gone; their names."""
-    from engine.store.fsutil import remove_tree
+    from engine.store.fsutil import remove_leftover
 
     by_pid: dict[int, list[str]] = {}
     for name in os.listdir(tmp):
@@ -141,11 +144,15 @@ def clean_temp(tmp: Path) -> list[str]:
         if fd is None:
             continue  # a live owner holds it
         try:
+            left = False
             for name in names:
                 if name != owner.name:
-                    remove_tree(tmp / name)
-                    removed.append(name)
-            owner.unlink(missing_ok=True)
+                    if remove_leftover(tmp / name):
+                        removed.append(name)
+                    else:
+                        left = True  # tried again by the next clean
+            if not left:
+                owner.unlink(missing_ok=True)
         finally:
             os.close(fd)
     return removed

@@ -51,6 +51,14 @@ class LazyStore:
     def copy_blob(self, digest: str, dest: Path, executable: bool = False) -> None:
         self._cas.copy_blob(digest, Path(dest), executable)
 
+    def temp_dir(self, label: str) -> Path:
+        """A new empty folder in the store's temporary folder, as ``Store.temp_dir`` makes
+        one, without opening the store (whose next ``open`` removes it once we are gone)."""
+        import tempfile
+
+        tmp = self.root / STATE / "tmp"
+        return Path(tempfile.mkdtemp(prefix=locks.own_temp(tmp), suffix=f"-{label}", dir=tmp))
+
     def __getattr__(self, name: str) -> object:
         if self._store is None:
             from engine.store import Store
@@ -60,3 +68,32 @@ class LazyStore:
 
     def _temp(self, suffix: str) -> Path:
         raise AssertionError("LazyStore writes through the opened store")
+
+
+def describe(root: Path) -> dict[str, int] | None:
+    """``{"schema": version, "paths": valid paths, "bytes": size on disk}`` of the store at
+    ``root``, read without opening it (nothing is created, migrated or cleaned); None when there
+    is no store there. ``recipe doctor`` shows it."""
+    import os
+    import sqlite3
+
+    file = Path(root) / STATE / "db.sqlite"
+    if not file.is_file():
+        return None
+    conn = sqlite3.connect(f"{file.absolute().as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        schema = conn.execute("PRAGMA user_version").fetchone()[0]
+        try:
+            paths = conn.execute("SELECT count(*) FROM paths").fetchone()[0]
+        except sqlite3.DatabaseError:  # not (yet) a recipe database: doctor says its schema
+            paths = 0
+    finally:
+        conn.close()
+    size = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                size += os.lstat(os.path.join(folder, name)).st_blocks * 512
+            except OSError:
+                pass  # removed meanwhile (a collection, a build's temporary file)
+    return {"schema": schema, "paths": paths, "bytes": size}

@@ -120,9 +120,23 @@ class Store:
             return
         try:
             if not (unless_valid and self._db.is_valid(name)):
-                fsutil.remove_tree(path)
+                self.remove_leftover(path)
         finally:
             os.close(fd)
+
+    def remove_leftover(self, path: Path) -> bool:
+        """Remove a dead build's folder (the caller holds its name's lock). One that cannot be
+        removed now (an orphan still writing into it) is moved into tmp/ under this process's
+        name, so that the name is free: removed when this process exits, or by a later
+        ``open``. Never raises; False when the folder could be neither removed nor moved."""
+        if fsutil.remove_leftover(path):
+            return True
+        tmp = self.state / "tmp"
+        try:
+            os.rename(path, tmp / f"{locks.own_temp(tmp)}{os.urandom(6).hex()}-leftover")
+            return True
+        except OSError:
+            return not os.path.lexists(path)
 
     # -- names ------------------------------------------------------------------------------
 
@@ -143,6 +157,10 @@ class Store:
 
     def paths(self) -> list[PathInfo]:
         return self._db.infos()
+
+    def history(self) -> list[tuple[str, str]]:
+        """(name, derivation) of every valid path, the most recently registered first."""
+        return self._db.history()
 
     def log(self, name: str) -> bytes:
         log = self._db.log(_checked(name))
@@ -352,6 +370,18 @@ class Store:
         temporary root keeps; with ``max_size`` (bytes), evict least recently used action
         results until the cache fits. See ``engine/store/gc.py``."""
         return gc.collect(self, self._db, self._cas, dry_run, max_size)
+
+    def why(self, name: str) -> list[list[str]]:
+        """What keeps valid path ``name`` alive: for each root (named or temporary) that
+        reaches it, the shortest chain ``[root, path, ..., name]``; empty when the next
+        collection would delete it. See ``engine/store/gc.py``."""
+        if not self.is_valid(name):
+            raise StoreError(f"{name} is not a valid store path",
+                             "see 'recipe store ls' for the valid paths")
+        _sizes, refs, roots = self._db.graph()
+        temp = temproots.read_all(self.state / "tmp")["path"]
+        roots.update({f"{gc.TEMP_ROOT}{path}": path for path in temp if path in refs})
+        return gc.root_chains(name, refs, roots)
 
     def verify(self) -> list[Damage]:
         """Recompute every valid path against what was recorded when it was registered."""

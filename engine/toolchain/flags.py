@@ -12,6 +12,9 @@ from engine.documents.models import Project, TargetSpec
 SOURCE_DATE_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest time a zip archive can hold
 
 DEFAULT_STANDARD = {"c": "c17", "c++": "c++17"}
+# C23 by the name every compiler we drive accepts: gcc 9 to 13 know it only as c2x, and gcc 14
+# and clang (zig cc) still take c2x as its alias.
+STD_FLAG = {"c23": "c2x", "gnu23": "gnu2x"}
 
 OPT_FLAGS = {
     "debug": ["-O0", "-g"],
@@ -52,7 +55,7 @@ def compile_flags(project: Project, spec: TargetSpec, include_dirs: list[str],
     """Everything but the source, object and depfile names of one compile."""
     standard = project.standard or DEFAULT_STANDARD[project.language]
     return [
-        f"-std={standard}",
+        f"-std={STD_FLAG.get(standard, standard)}",
         *target_flags(spec),
         "-fPIC",  # one object serves a static library, a shared library and an executable
         *prefix_maps(staging, store_root),

@@ -6,8 +6,9 @@ Key: sha256 (hex) of the canonical JSON (sorted keys, ``(',', ':')`` separators)
 
     {"v": 1, "kind": "case",
      "path": <basename of the store path the executable comes from>,
-     "case": <the case as written, without "name" and "expect">,
+     "case": <the case as written, without "name", "expect", "xfail" and "skip">,
      "inputs": {<relative path>: <sha256 hex of its content>, ...}}   # stdin_file and files
+                                                   # (a ``from:`` path may start with ../)
 
 Result: ``{"outputs": {"stdout": <blob digest>, "stderr": <blob digest>},
 "exit": <int: the exit code, or minus the signal number>, "signal": <name or null>}``.
@@ -39,9 +40,11 @@ class ActionCache(Protocol):
 
 
 def case_key(case: Case, store_path: Path) -> str:
-    raw = {k: v for k, v in case.raw.items() if k not in ("name", "expect")}
+    # Only what changes the run: a new expectation or xfail mark is judged from the cache.
+    raw = {k: v for k, v in case.raw.items() if k not in ("name", "expect", "xfail", "skip")}
     inputs = {}
-    for rel in ([case.stdin_file] if case.stdin_file else []) + list(case.files):
+    sources = [source for source, _ in case.copies]  # their places are in "case"
+    for rel in ([case.stdin_file] if case.stdin_file else []) + list(case.files) + sources:
         inputs[rel] = _digest_input(case.folder / rel)
     action = {"v": VERSION, "kind": "case", "path": store_path.name, "case": raw,
               "inputs": inputs}

@@ -11,6 +11,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
+from engine.documents.cases import signal_name, signal_number
 from engine.documents.models import Case
 from engine.verify.outcome import Observed, Status
 
@@ -33,6 +34,7 @@ class Expected:
     stdout: bytes | None
     stderr: bytes | None
     exit: int
+    signal: int | None = None  # the process must die by this signal (``exit`` is then unused)
     missing: tuple[str, ...] = ()  # golden files that do not exist
     missing_streams: tuple[str, ...] = ()  # the streams they stand for: always a mismatch
 
@@ -56,7 +58,7 @@ def expected(case: Case) -> Expected:
     if out is None:
         out = b""
     err = stream(e.stderr, e.stderr_file)
-    return Expected(out, err, e.exit, tuple(missing),
+    return Expected(out, err, e.exit, e.signal, tuple(missing),
                     tuple(n for n, f in (("stdout", e.stdout_file), ("stderr", e.stderr_file))
                           if f in missing))
 
@@ -71,15 +73,23 @@ def compare(case: Case, observed: Observed, cap: int) -> tuple[Status, str, str]
         if exp is not None and (exp != got or name in want.missing_streams):
             differs.append(name)
             details.append(unified_diff(exp, got, name))
-    exit_differs = observed.exit is not None and observed.exit != want.exit
+    exit_differs = want.signal is None and observed.exit is not None and \
+        observed.exit != want.exit
     if exit_differs:
         differs.append("exit code")
         details.append(f"exit code: expected {want.exit}, got {observed.exit}\n")
+    ending = _ending(want, observed)
+    if ending:
+        details.append(f"ended: expected {_said(want.exit, want.signal)}, got "
+                       f"{_said(observed.exit, signal_number(observed.signal or ''))}\n")
 
     if observed.timed_out:
         message = f"timed out after {case.timeout:g}s"
     elif observed.capped:
         message = f"{observed.capped} exceeded {format_size(cap)}"
+    elif observed.scratch_full:
+        message = (f"its scratch folder exceeded {format_size(case.scratch_limit)} "
+                   "(scratch_limit)")
     elif observed.wrote:
         more = f" (and {len(observed.wrote) - 1} more)" if len(observed.wrote) > 1 else ""
         if observed.wrote_alone:
@@ -87,8 +97,9 @@ def compare(case: Case, observed: Observed, cap: int) -> tuple[Status, str, str]
         else:
             message = (f"read-only {observed.wrote[0]}{more} changed while it ran, by this case "
                        "or one running beside it")
-    elif observed.signal:
-        message = f"killed by {observed.signal}"
+    elif ending:
+        message = ending + (f"; {_join(differs)} {'differs' if len(differs) == 1 else 'differ'}"
+                            if differs and want.signal is not None else "")
     elif differs:
         verb = "differs" if len(differs) == 1 else "differ"
         message = f"{_join(differs)} {verb}"
@@ -104,6 +115,26 @@ def compare(case: Case, observed: Observed, cap: int) -> tuple[Status, str, str]
     if b"Permission denied" in observed.stderr:  # likely a write the sandbox refused
         details.append(f"note: {WRITES_NOTE}\n")
     return "failed", message, "".join(details)
+
+
+def _ending(want: Expected, observed: Observed) -> str:
+    """Why the process did not end as expected, in words ("" when it did). An exit code and a
+    signal are never mistaken for each other: a shell's 139 is not SIGSEGV."""
+    got = signal_number(observed.signal) if observed.signal else None
+    if want.signal is None:
+        return f"killed by {observed.signal}" if observed.signal else ""
+    if observed.signal is None:
+        return f"exited with {observed.exit}, expected to be killed by {signal_name(want.signal)}"
+    if got != want.signal:
+        return f"killed by {observed.signal}, expected {signal_name(want.signal)}"
+    return ""
+
+
+def _said(exit: int | None, signal: int | None) -> str:
+    if signal is None:
+        return f"exit code {exit}"
+    name = signal_name(signal)
+    return name if name.startswith("signal ") else f"signal {name}"
 
 
 def unified_diff(expected: bytes, observed: bytes, name: str, limit: int = DIFF_LINES) -> str:

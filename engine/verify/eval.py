@@ -15,7 +15,6 @@ observation as for process cases (``cache.py``), attached to the library's store
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import threading
 import time
 from functools import partial
@@ -33,7 +32,7 @@ from engine.store import Store
 from engine.verify import cache, landlock
 from engine.verify.compare import compare
 from engine.verify.outcome import Observed, Outcome, Status
-from engine.verify.process import CannotRun, run_argv
+from engine.verify.process import CannotRun, new_scratch, run_argv
 from engine.verify.writeguard import Guard
 
 if TYPE_CHECKING:
@@ -96,7 +95,7 @@ def _scope(plan: Plan, store: Store, project: str, target: str) -> Scope:
 
 
 def _run(job: Job, executable: Path, store: Store, cap: int) -> Observed:
-    scratch = Path(tempfile.mkdtemp(prefix="recipe-case-"))
+    scratch = new_scratch(store, "case")
     works, tmp = scratch / "works", scratch / "tmp"
     works.mkdir()
     tmp.mkdir()
@@ -105,7 +104,7 @@ def _run(job: Job, executable: Path, store: Store, cap: int) -> Observed:
     try:
         observed = run_argv([str(executable)], cwd=works, env=child.environment(works, tmp),
                             stdin=b"", timeout=job.case.timeout, cap=cap, writable=[scratch],
-                            cache=store)
+                            cache=store, limit=(scratch, job.case.scratch_limit))
     finally:
         wrote = guard.changes() if guard is not None else []
         _remove(scratch)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from engine.derive.repl_library import library_sources
 from engine.documents.models import Output, Plan
 from engine.verify.outcome import Outcome
+from engine.verify.process import new_scratch
 from engine.verify.table import TableError, call_rows, judge, missing_symbol, plain
 
 if TYPE_CHECKING:
@@ -66,8 +66,16 @@ def check_symbols(plan: Plan, store: Any, jobs: Sequence[Job]) -> None:
     library (a TableError, exit 2, for the first that is not)."""
     for job in jobs:
         case = job.case
-        if case.kind != "function" or case.signature is None:
-            continue
+        if case.kind != "function" or case.signature is None or case.skip is not None:
+            continue  # a skipped case's function may not be written yet
+        project = plan.projects[job.project]
+        if not any(o.kind == "shared-library" for o in project.outputs) \
+                and not library_sources(project):
+            raise TableError(f"case '{case.name}': project '{job.project}' has no code to call "
+                             f"but in sources that define main",
+                             "move the functions into a source of their own (the cases library "
+                             "is built from every source that does not define main)",
+                             pos=case.pos)
         library = shared_library(plan, store, job.project, job.target, job.path)
         if missing_symbol(library, case.signature.name):
             raise TableError(f"case '{case.name}': {library.name} of project '{job.project}' "
@@ -83,7 +91,7 @@ def run_function_case(job: Job, settings: Settings) -> Outcome:
     case = job.case
     assert job.plan is not None, "a function case needs the plan it comes from"
     library = shared_library(job.plan, settings.store, job.project, job.target, job.path)
-    scratch = Path(tempfile.mkdtemp(prefix="recipe-table-"))
+    scratch = new_scratch(settings.store, "table")
     try:
         rows = call_rows(case, library, scratch, cache=settings.store, protect=[job.path])
     finally:

@@ -9,8 +9,8 @@ goes through ``visible`` (control characters and invalid UTF-8 escaped) and then
 It reads what every reporter reads, an ``Outcome``: diffs are found in ``detail`` (unified diffs
 as ``engine.verify.compare`` writes them) and coloured line by line; a function case's failing
 rows come from its ``source`` table and ``rows``. Filtering needs no script: a checkbox and
-CSS ``:has()``. A new outcome kind (``xfailed``, ``skipped``, ...) needs one line in ``_LOOK``;
-until then it shows in neutral grey.
+CSS ``:has()``. A new outcome kind needs one line in ``_LOOK``; until then it shows in neutral
+grey.
 """
 
 from __future__ import annotations
@@ -28,14 +28,17 @@ from engine.verify.report import replace_file
 from engine.verify.table import show
 
 # How an outcome kind looks: its colour class (ok green, bad red, warn amber, other grey) and
-# whether its case opens on its own; e.g. "xfailed": ("warn", False), "skipped": ("other", False).
+# whether its case opens on its own.
 _LOOK: dict[str, tuple[str, bool]] = {
     "passed": ("ok", False),
     "failed": ("bad", True),
     "error": ("bad", True),
+    "xfailed": ("warn", False),
+    "xpassed": ("bad", True),
+    "skipped": ("other", False),
 }
 _NEUTRAL = ("other", True)
-_EXIT = re.compile(r"^exit code: expected (.+), got (.+)$")
+_EXIT = re.compile(r"^(exit code|ended): expected (.+), got (.+)$")
 _CUT = re.compile(r"^\.\.\. \d+ more lines cut$")
 _DIFF_BODY = (" ", "-", "+", "@@", "\\")
 
@@ -92,9 +95,10 @@ def render_html(outcomes: Sequence[Outcome], *, command: Sequence[str] = ("recip
     """The page. ``command`` is the verify command line a case is reproduced with (``-t`` and
     ``-k`` are added per case); ``seconds`` the run's wall time; ``written`` a Unix time."""
     counts = _counts(outcomes)
-    bad = sum(n for status, n in counts.items() if status != "passed")
+    bad = sum(not o.ok for o in outcomes)
     verdict = f"{bad} of {len(outcomes)} cases did not pass" if bad else \
-        f"all {len(outcomes)} cases passed" if outcomes else "no cases"
+        f"all {len(outcomes)} cases passed" if outcomes and all(o.passed for o in outcomes) \
+        else _count_words(counts) if outcomes else "no cases"
     parts = ["<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
              "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
              "style-src 'unsafe-inline'\">\n",
@@ -102,7 +106,7 @@ def render_html(outcomes: Sequence[Outcome], *, command: Sequence[str] = ("recip
              f"<title>recipe verify: {_e(_count_words(counts))}</title>\n",
              f"<style>{_CSS}</style>\n</head>\n<body>\n",
              _header(outcomes, counts, verdict, command, seconds, written)]
-    failing = [(i, o) for i, o in enumerate(outcomes) if not o.passed]
+    failing = [(i, o) for i, o in enumerate(outcomes) if not o.ok]
     if failing:
         links = "".join(f'<a href="#c{i}">{_e(o.project)}/{_e(o.target)}: {_e(o.case)}</a>'
                         for i, o in failing)
@@ -154,7 +158,7 @@ def _header(outcomes: Sequence[Outcome], counts: dict[str, int], verdict: str,
     if written is not None:
         facts.append(("written", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(written))))
     rows = "".join(f"<dt>{name}</dt><dd>{_e(value)}</dd>" for name, value in facts)
-    look = "bad" if any(not o.passed for o in outcomes) else "ok"
+    look = "bad" if any(not o.ok for o in outcomes) else "ok"
     return (f'<header class="{look}">\n<h1>recipe verify <span class="verdict">— '
             f'{_e(verdict)}</span></h1>\n<div class="counts">{badges}</div>\n'
             f"<dl>{rows}</dl>\n</header>\n")
@@ -210,9 +214,10 @@ def _blocks(detail: str) -> list[str]:
             continue
         if exit_line:
             flush_text()
-            want, got = exit_line.groups()
-            blocks.append(_pre([("hd del", "--- expected exit code"),
-                                ("hd add", "+++ observed exit code"),
+            what, want, got = exit_line.groups()
+            what = "exit code" if what == "exit code" else "ending"
+            blocks.append(_pre([("hd del", f"--- expected {what}"),
+                                ("hd add", f"+++ observed {what}"),
                                 ("del", f"-{want}"), ("add", f"+{got}")]))
         else:
             text.append(line)

@@ -1,5 +1,6 @@
 """Landlock (Linux 5.13+, unprivileged): a case may read anything but write only below the
-folders it is given (its scratch folder) and a few device files.
+folders it is given (its scratch folder) and a few device files; not in /dev/shm (see
+``_DEVICE_FOLDERS``).
 
 How it is applied: Landlock restricts the calling *thread*, and whatever that thread forks
 afterwards inherits the restriction. So a case is started from a fresh, short-lived thread that
@@ -42,10 +43,15 @@ _REFER = 1 << 13  # ABI 2: link or rename across folders
 _TRUNCATE = 1 << 14  # ABI 3
 _SCOPE_SIGNAL = 1 << 1  # ABI 6
 
-# Device files any program may write to; folders where programs create files (POSIX shared
-# memory and semaphores, pseudo-terminals).
+# Device files any program may write to; the folder of pseudo-terminals. Not /dev/shm: it is
+# shared by every process of the machine, so a case could read-modify or delete another
+# case's or another user's POSIX shared memory and semaphores there. The price: shm_open and
+# sem_open (named objects) fail with EACCES in a case; anonymous shared memory (mmap
+# MAP_SHARED|MAP_ANONYMOUS, memfd_create) and unnamed semaphores (sem_init) work. A private
+# /dev/shm per case would need a mount namespace set up before the ruleset is enforced
+# (Landlock forbids mounting), that is code between fork and exec.
 _DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/ptmx")
-_DEVICE_FOLDERS = ("/dev/shm", "/dev/pts")
+_DEVICE_FOLDERS = ("/dev/pts",)
 
 
 class _RulesetAttr(ctypes.Structure):

@@ -11,8 +11,12 @@ from typing import Any, Literal
 
 from engine.documents.models import Case
 
-Status = Literal["passed", "failed", "error"]
-STATUSES: tuple[Status, ...] = ("passed", "failed", "error")
+# xfailed: a case marked ``xfail`` failed, as expected; xpassed: it passed (lit's XPASS: the
+# mark is stale, the run fails); skipped: a case marked ``skip`` was not run.
+Status = Literal["passed", "failed", "error", "xfailed", "xpassed", "skipped"]
+STATUSES: tuple[Status, ...] = ("passed", "failed", "error", "xfailed", "xpassed", "skipped")
+# The outcomes that do not fail a run (a skipped case is still never counted as passed).
+FINE: tuple[Status, ...] = ("passed", "xfailed", "skipped")
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class Observed:
     signal: str | None = None  # e.g. "SIGSEGV"
     timed_out: bool = False
     capped: str | None = None  # "stdout" or "stderr" when that stream passed the cap
+    scratch_full: bool = False  # its scratch folder passed the case's scratch_limit
     wrote: tuple[str, ...] = ()  # read-only paths it changed (seen where Landlock is missing)
     wrote_alone: bool = True  # no other case ran meanwhile: ``wrote`` is surely its doing
 
@@ -32,7 +37,8 @@ class Observed:
     def completed(self) -> bool:
         """The process ran to its own end, within its bounds: its observation may be cached
         and re-recorded."""
-        return not self.timed_out and self.capped is None and not self.wrote
+        return (not self.timed_out and self.capped is None and not self.scratch_full
+                and not self.wrote)
 
 
 @dataclass
@@ -58,6 +64,20 @@ class Outcome:
         return self.status == "passed"
 
     @property
+    def ok(self) -> bool:
+        """Whether it leaves the run green: passed, or failed as expected, or skipped."""
+        return self.status in FINE
+
+    @property
+    def ended(self) -> dict[str, Any] | None:
+        """How the process ended: ``{"exit": 139}`` or ``{"signal": "SIGSEGV"}`` (None when no
+        process ran to be observed)."""
+        obs = self.observed
+        if obs is None:
+            return None
+        return {"signal": obs.signal} if obs.signal else {"exit": obs.exit}
+
+    @property
     def label(self) -> str:
         """The status as a summary shows it, e.g. ``passed (cached)``."""
         return f"{self.status} (cached)" if self.cached else self.status
@@ -76,4 +96,12 @@ class Outcome:
             "message": self.message,
             "detail": self.detail,
             "cached": self.cached,
+            "ended": self.ended,
+            "reason": self.reason,
         }
+
+    @property
+    def reason(self) -> str | None:
+        """The case's ``xfail`` or ``skip`` reason."""
+        case = self.source
+        return None if case is None else case.skip or case.xfail

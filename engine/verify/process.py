@@ -4,10 +4,16 @@ The process gets a fresh scratch folder: it works in ``scratch/work`` (holding c
 case's ``files``) with ``TMPDIR`` set to ``scratch/tmp``; its stdin (or an already closed one); a
 clean fixed environment; its own session. How it is contained (see ``containment()``):
 
-- Runaway: it is stopped at its timeout, or as soon as stdout or stderr passes the cap.
-- Leftovers: it runs under the reaper (``reaper.py``), a per-case subreaper that kills every
-  descendant when the case ends, even those that left its process group. Without a C compiler to
-  build the reaper, the case's process group is killed instead (``setsid`` escapees survive).
+- Runaway: it is stopped at its timeout, as soon as stdout or stderr passes the cap, or when
+  its scratch folder holds more than the case's ``scratch_limit`` on disk. That folder is
+  measured (``du``'s way: allocated blocks) every 50 ms or so while it runs and once after:
+  no tmpfs or quota is needed, at the price of an overshoot of what it writes in one interval.
+  RLIMIT_FSIZE would bound one file only, and cannot be set on the child without code between
+  fork and exec.
+- Leftovers: it runs under the reaper (``engine/build/reaper.py``), a per-case subreaper that
+  kills every descendant when the case ends, even those that left its process group. Without a
+  C compiler to build the reaper, the case's process group is killed instead (``setsid``
+  escapees survive).
 - Writes: with Landlock (``landlock.py``) it can write only below its scratch folder (and to
   /dev/null and the like); anything else, the store and the plan's folder included, fails with
   EACCES. Without Landlock, the store paths and the plan's folder are compared before and after
@@ -24,15 +30,17 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from engine.build import reaper
 from engine.documents.models import Case
 from engine.repl.child import has_exited, kill_group
-from engine.verify import landlock, reaper
+from engine.verify import landlock
 from engine.verify.cache import ActionCache
 from engine.verify.outcome import Observed
 from engine.verify.writeguard import Guard
@@ -47,6 +55,7 @@ CLEAN_ENV = {
 }
 _DRAIN_GRACE = 2.0  # seconds to read what is left once the group is dead (an escapee may hold it)
 _POLL = 0.05  # seconds between exit checks where pidfd_open is missing
+_SCRATCH_POLL = 0.05  # seconds between measures of the scratch folder (at least)
 
 _live: dict[int, bool] = {}  # running cases: pid -> whether it is a reaper, for kill_running()
 _live_lock = threading.Lock()
@@ -73,10 +82,21 @@ def case_stdin(case: Case) -> bytes:
     return b""
 
 
+def new_scratch(store: object, label: str) -> Path:
+    """A new empty scratch folder: in the store's temporary folder (``Store.temp_dir``), so
+    that what a killed run leaves there is removed by the next run that opens the store; in
+    the system's temporary folder where there is no store to hand."""
+    make = getattr(store, "temp_dir", None)
+    if make is not None:
+        return Path(make(label))
+    return Path(tempfile.mkdtemp(prefix=f"recipe-{label}-"))
+
+
 def prepare_scratch(case: Case, scratch: Path) -> None:
-    """Copy the case's files into ``scratch``, keeping their layout relative to the case folder."""
-    for rel in case.files:
-        source, dest = case.folder / rel, scratch / rel
+    """Copy the case's files into ``scratch``, keeping their layout relative to the case folder
+    (a ``{from, to}`` entry: to the place it names)."""
+    for rel, place in [(rel, rel) for rel in case.files] + list(case.copies):
+        source, dest = case.folder / rel, scratch / place
         dest.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             shutil.copytree(source, dest, dirs_exist_ok=True)
@@ -110,7 +130,8 @@ def run_process(case: Case, executable: Path, scratch: Path, *, cap: int = CAP,
     try:
         observed = run_argv([str(executable), *case.args], cwd=work, env=case_env(case, tmp),
                             stdin=case_stdin(case), timeout=case.timeout, cap=cap,
-                            writable=[scratch], cache=cache)
+                            writable=[scratch], cache=cache,
+                            limit=(scratch, case.scratch_limit))
     finally:
         wrote = guard.changes() if guard is not None else []
     if wrote:
@@ -121,9 +142,11 @@ def run_process(case: Case, executable: Path, scratch: Path, *, cap: int = CAP,
 
 def run_argv(argv: list[str], *, cwd: Path, env: dict[str, str], stdin: bytes,
              timeout: float, cap: int = CAP, writable: Sequence[Path] | None = None,
-             cache: ActionCache | None = None) -> Observed:
+             cache: ActionCache | None = None,
+             limit: tuple[Path, int] | None = None) -> Observed:
     """Run ``argv`` in its own session; read stdout and stderr concurrently up to ``cap`` each.
-    ``writable``: where Landlock lets it write (None: anywhere)."""
+    ``writable``: where Landlock lets it write (None: anywhere). ``limit``: a folder and the
+    bytes it may hold on disk; past them the process is stopped."""
     child = _Child.start(argv, cwd, env, writable, cache)
     proc = child.proc
     with _live_lock:
@@ -131,9 +154,10 @@ def run_argv(argv: list[str], *, cwd: Path, env: dict[str, str], stdin: bytes,
     feeder = _feed(proc.stdin, stdin)
     watch: _Watch | None = None
     try:
-        watch = _Watch(proc, cap)
+        watch = _Watch(proc, cap, limit)
         watch.until_exit(time.monotonic() + timeout)
         child.stop(watch.pidfd)  # the case has ended: whatever remains of it goes too
+        watch.measure()  # what it wrote since the last look, or all of it in a short case
         watch.drain(time.monotonic() + _DRAIN_GRACE)
     finally:
         child.kill()
@@ -156,7 +180,8 @@ def run_argv(argv: list[str], *, cwd: Path, env: dict[str, str], stdin: bytes,
             name = f"signal {-code}"
     return Observed(stdout=bytes(watch.out["stdout"]), stderr=bytes(watch.out["stderr"]),
                     exit=None if code < 0 else code, signal=name,
-                    timed_out=watch.timed_out, capped=watch.capped)
+                    timed_out=watch.timed_out, capped=watch.capped,
+                    scratch_full=watch.scratch_full)
 
 
 def kill_running() -> None:
@@ -291,13 +316,37 @@ def _await_exit(pid: int, pidfd: int | None, deadline: float) -> bool:
     return True
 
 
+def disk_usage(folder: Path, most: int) -> int:
+    """Bytes allocated below ``folder`` (sparse files count what they hold), counting stops
+    once past ``most``; entries that vanish meanwhile count nothing."""
+    total = 0
+    stack = [str(folder)]
+    while stack and total <= most:
+        try:
+            entries = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                except OSError:
+                    continue
+                total += info.st_blocks * 512
+    return total
+
+
 class _Watch:
     """Reads a child's stdout and stderr through one selector, with the exit as a third event."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], cap: int) -> None:
-        self.proc, self.cap = proc, cap
+    def __init__(self, proc: subprocess.Popen[bytes], cap: int,
+                 limit: tuple[Path, int] | None = None) -> None:
+        self.proc, self.cap, self.limit = proc, cap, limit
         self.out = {"stdout": bytearray(), "stderr": bytearray()}
-        self.timed_out = False
+        self.timed_out = self.scratch_full = False
+        self.next_measure = time.monotonic() + _SCRATCH_POLL
         self.capped: str | None = None
         self.sel = selectors.DefaultSelector()
         self.open = 0
@@ -320,6 +369,8 @@ class _Watch:
                 self.timed_out = True
                 return
             wait = remaining if self.pidfd is not None else min(remaining, _POLL)
+            if self.limit is not None:
+                wait = max(0.0, min(wait, self.next_measure - time.monotonic()))
             exited = False
             for key, _ in self.sel.select(wait):
                 if key.data == "exit":
@@ -328,6 +379,22 @@ class _Watch:
                     return  # capped
             if exited or (self.pidfd is None and has_exited(self.proc.pid)):
                 return
+            if self.limit is not None and time.monotonic() >= self.next_measure:
+                started = time.monotonic()
+                if not self.measure():
+                    return
+                # A folder of many files takes long to measure: look less often, so that
+                # measuring never takes more than a tenth of the time.
+                spent = time.monotonic() - started
+                self.next_measure = time.monotonic() + max(_SCRATCH_POLL, 9 * spent)
+
+    def measure(self) -> bool:
+        """Whether the scratch folder still holds no more than its limit (else noted)."""
+        if self.limit is None or self.scratch_full:
+            return not self.scratch_full
+        folder, most = self.limit
+        self.scratch_full = disk_usage(folder, most) > most
+        return not self.scratch_full
 
     def drain(self, deadline: float) -> None:
         """Read what is left after the group was killed, until EOF on both streams."""

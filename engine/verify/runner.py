@@ -10,10 +10,9 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from engine.verify.compare import compare
 from engine.verify.eval import run_eval_case
 from engine.verify.function import run_function_case
 from engine.verify.outcome import Outcome, Status
-from engine.verify.process import CAP, CannotRun, kill_running, run_process
+from engine.verify.process import CAP, CannotRun, kill_running, new_scratch, run_process
 
 Observer = Callable[[Outcome], None]
 
@@ -57,10 +56,22 @@ class Settings:
 Format = Callable[[Job, Settings], Outcome]
 
 
+def matches(selector: str, patterns: Sequence[str]) -> bool:
+    """``-k``: ``selector`` ("project/case name") holds one of the patterns (any, when none
+    is given) and none of those written ``!pattern``."""
+    wanted = [p for p in patterns if not p.startswith("!")]
+    if wanted and not any(p in selector for p in wanted):
+        return False
+    return not any(p[1:] in selector for p in patterns if p.startswith("!"))
+
+
 def select(plan: Plan, paths: Mapping[tuple[str, str], Path],
-           pattern: str | None = None) -> list[Job]:
-    """Every case of every realised (project, target) whose "project/case name" holds
-    ``pattern``; in plan order of projects, then targets, then cases."""
+           patterns: Sequence[str] | str | None = None) -> list[Job]:
+    """Every case of every realised (project, target) whose "project/case name" ``matches``
+    the ``-k`` patterns; in plan order of projects, then targets, then cases."""
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    patterns = list(patterns or ())
     project_order = {name: i for i, name in enumerate(plan.projects)}
     target_order = {name: i for i, name in enumerate(plan.targets)}
     keys = sorted(paths, key=lambda k: (project_order.get(k[0], len(project_order)),
@@ -69,7 +80,7 @@ def select(plan: Plan, paths: Mapping[tuple[str, str], Path],
     for project, target in keys:
         for case in plan.projects[project].cases:
             job = Job(project, target, case, paths[(project, target)], plan.dir, plan)
-            if pattern is None or pattern in job.selector:
+            if matches(job.selector, patterns):
                 jobs.append(job)
     return jobs
 
@@ -96,13 +107,25 @@ def run_jobs(jobs: Iterable[Job], settings: Settings = Settings(), *, workers: i
 
 
 def execute(job: Job, settings: Settings) -> Outcome:
-    """Run one job with the format of its case's kind; a crash becomes an ``error`` outcome."""
+    """Run one job with the format of its case's kind; a crash becomes an ``error`` outcome.
+    A ``skip`` case is not run; an ``xfail`` case's verdict is turned around (an error stays
+    an error: the case could not be judged)."""
     start = time.monotonic()
+    if job.case.skip is not None:
+        return _outcome(job, "skipped", start, message=job.case.skip)
     try:
-        return FORMATS[job.case.kind](job, settings)
+        outcome = FORMATS[job.case.kind](job, settings)
     except Exception as error:  # noqa: BLE001 - one broken case must not stop the others
         return _outcome(job, "error", start, message=f"{type(error).__name__}: {error}",
                         detail=traceback.format_exc())
+    reason = job.case.xfail
+    if reason is not None and outcome.status == "failed":
+        outcome.status = "xfailed"
+        outcome.message = f"xfail: {reason} ({outcome.message})"
+    elif reason is not None and outcome.status == "passed":
+        outcome.status = "xpassed"
+        outcome.message = f"passed, but is marked xfail: {reason}; remove 'xfail:' if it is fixed"
+    return outcome
 
 
 def run_process_case(job: Job, settings: Settings) -> Outcome:
@@ -119,7 +142,7 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
         observed = cache.lookup(store, key)
     cached = observed is not None
     if observed is None:
-        scratch = Path(tempfile.mkdtemp(prefix="recipe-case-"))
+        scratch = new_scratch(store, "case")
         try:
             protect = [job.path] + ([job.plan_dir] if job.plan_dir is not None else [])
             observed = run_process(case, executable, scratch, cap=settings.cap, protect=protect,

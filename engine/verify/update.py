@@ -5,47 +5,49 @@ style of every untouched scalar stay; a replaced scalar keeps its quoting or blo
 new text can be written in it, and becomes double-quoted otherwise. An output over 2 KiB or not
 valid UTF-8 goes to ``golden/<slug>.stdout`` (or ``.stderr``) beside the cases file. Files with
 nothing to change are not written at all.
+
+Several runs may update one plan at once. Each cases file is read, edited and written (golden
+files first, the cases file last) under its lock (see ``plan_writes``), and the edits are
+applied to the file *as it is then*, not as the run loaded it, as git applies a change to its
+index: a case is found by its name, and its expectation is rewritten only if it is still the
+one the run compared against. One that already holds what this run observed (another run
+recorded it) is *already recorded*; one changed to something else (edited by hand during the
+run) is left alone and named with the reason. Every write must land inside the plan's folder,
+checked for all of them before the first is made.
 """
 
 from __future__ import annotations
 
 import io
-import os
+import json
 import re
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from difflib import SequenceMatcher
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.scalarstring import (
-    DoubleQuotedScalarString,
-    FoldedScalarString,
-    LiteralScalarString,
-    SingleQuotedScalarString,
-)
-from ruamel.yaml.util import load_yaml_guess_indent
+from ruamel.yaml.error import YAMLError
 
-from engine.documents.models import Case
-from engine.errors import Failure, Pos
-from engine.verify.compare import expected
+from engine.documents.cases import SIGNALS, signal_number
+from engine.documents.models import Case, Expect
+from engine.verify import plan_writes
+from engine.verify.compare import Expected, expected
 from engine.verify.outcome import Observed, Outcome
+from engine.verify.yaml_edit import round_trip, splice, styled
 
 INLINE_LIMIT = 2048  # bytes; a longer output goes to a golden file
 Rows = dict[int, Any]  # a function case's failing rows: index -> what the function returned
-
-
-class UpdateError(Failure):
-    """A cases file cannot be re-recorded (it changed during the run, or is not writable)."""
+_EXPECT_KEYS = ("stdout", "stdout_file", "stderr", "stderr_file", "exit", "signal")
+EDITED = ("its expectation was changed during the run, and not to what this run observed; "
+          "left as it is: run verify --update again to record over it")
 
 
 @dataclass
 class Recorded:
     case: Case
-    fields: list[str]  # what was re-recorded: "stdout", "stderr", "exit"
+    fields: list[str]  # re-recorded: "stdout", "stderr", "exit", "signal", "table row N"
+    already: bool = False  # the file held what was observed already (another run recorded it)
 
 
 @dataclass
@@ -56,13 +58,23 @@ class UpdateResult:
     def all_match(self, outcomes: Sequence[Outcome]) -> bool:
         """Whether every outcome passed or had its case re-recorded."""
         fixed = {(r.case.file, r.case.index) for r in self.recorded}
-        return all(o.passed or (o.source is not None and (o.source.file, o.source.index) in fixed)
+        return all(o.ok or (o.source is not None and (o.source.file, o.source.index) in fixed)
                    for o in outcomes)
 
 
-def update(outcomes: Sequence[Outcome]) -> UpdateResult:
+@dataclass
+class _Edit:
+    """What one cases file's re-recording will write: golden files, then the file itself."""
+
+    writes: list[tuple[Path, bytes, Case]] = field(default_factory=list)
+    recorded: list[Recorded] = field(default_factory=list)
+    refused: list[tuple[Case, str]] = field(default_factory=list)
+
+
+def update(outcomes: Sequence[Outcome], plan_dir: Path) -> UpdateResult:
     """Re-record every case with a failed outcome whose process ran to its end and whose every
-    target observed the same thing; refuse (and leave alone) the others."""
+    target observed the same thing; refuse (and leave alone) the others. Every file written
+    lies inside ``plan_dir`` (else ``OutsidePlanError`` before anything is written)."""
     result = UpdateResult()
     by_case: dict[tuple[Path, int], list[Outcome]] = {}
     for o in outcomes:
@@ -70,10 +82,14 @@ def update(outcomes: Sequence[Outcome]) -> UpdateResult:
             by_case.setdefault((o.source.file, o.source.index), []).append(o)
     edits: dict[Path, list[tuple[Case, Observed | Rows]]] = {}
     for runs in by_case.values():
-        if all(o.passed for o in runs):
+        if all(o.ok for o in runs):  # passed, xfailed (never re-recorded) or skipped
             continue
         case = runs[0].source
         assert case is not None
+        if case.xfail is not None:  # xpassed: only a person can say the bug is gone
+            result.refused.append((case, f"it passes, but is marked xfail ({case.xfail}); "
+                                   "remove 'xfail:' if it is fixed"))
+            continue
         why = _why_not_rows(runs) if case.kind == "function" else _why_not(runs)
         if why:
             result.refused.append((case, why))
@@ -82,8 +98,15 @@ def update(outcomes: Sequence[Outcome]) -> UpdateResult:
         else:
             assert runs[0].observed is not None
             edits.setdefault(case.file, []).append((case, runs[0].observed))
-    for file, cases in edits.items():
-        result.recorded += rewrite(file, cases)
+    with plan_writes.locked_files(plan_dir, list(edits)):
+        planned = [edit(file, cases) for file, cases in edits.items()]
+        checked = [[(plan_writes.destination(plan_dir, path, case.pos), data, case.pos)
+                    for path, data, case in e.writes] for e in planned]
+        for e, writes in zip(planned, checked, strict=True):
+            for real, data, pos in writes:
+                plan_writes.write(plan_dir, real, data, pos)
+            result.recorded += e.recorded
+            result.refused += e.refused
     return result
 
 
@@ -92,15 +115,19 @@ def _why_not(runs: list[Outcome]) -> str | None:
         if o.status == "error":
             return o.message
         obs = o.observed
-        if obs is None or not obs.completed or obs.signal:
+        if obs is None or not obs.completed:
             return o.message
     case = runs[0].source
     assert case is not None
+    crash = next((o.observed.signal for o in runs if o.observed and o.observed.signal), None)
+    if crash and case.expect.signal is None:  # a crash is a bug until a person says otherwise
+        return (f"killed by {crash}: a signal is re-recorded only for a case that expects one; "
+                f"write expect: {{signal: {crash}}} if it must die so")
     checks_stderr = case.expect.stderr is not None or case.expect.stderr_file is not None
 
     def recorded(obs: Observed | None) -> tuple[object, ...]:
         assert obs is not None
-        return obs.stdout, obs.exit, obs.stderr if checks_stderr else None
+        return obs.stdout, obs.exit, obs.signal, obs.stderr if checks_stderr else None
 
     if len({recorded(o.observed) for o in runs}) > 1:
         return "the targets disagree on its output"
@@ -121,104 +148,170 @@ def _why_not_rows(runs: list[Outcome]) -> str | None:
     return None
 
 
-def rewrite(file: Path, cases: Sequence[tuple[Case, Observed | Rows]]) -> list[Recorded]:
-    """Record each (case, observation) into the cases document ``file``; write it if changed."""
-    text = file.read_text(encoding="utf-8")
-    yaml = _round_trip(text)
-    doc = yaml.load(text)
+def edit(file: Path, cases: Sequence[tuple[Case, Observed | Rows]]) -> _Edit:
+    """Record each (case, observation) into the cases document ``file`` as it is now: what to
+    write (nothing when nothing changed), what was recorded and what was refused."""
+    out = _Edit()
+    try:
+        text = file.read_text(encoding="utf-8")
+        yaml = round_trip(text)
+        doc = yaml.load(text)
+    except (OSError, UnicodeError, YAMLError) as error:  # gone, or no longer YAML
+        why = f"its cases file can no longer be read ({type(error).__name__}); run verify again"
+        out.refused = [(case, why) for case, _ in cases]
+        return out
     unchanged = io.StringIO()
     yaml.dump(doc, unchanged)
     entries = doc.get("cases") if isinstance(doc, dict) else None
-    taken = _golden_files(entries or [])
-    for case, _ in cases:  # all checked before anything is written
-        if not isinstance(entries, list) or case.index >= len(entries) \
-                or not isinstance(entries[case.index], dict) \
-                or entries[case.index].get("name") != case.name:
-            raise UpdateError(f"case {case.name!r} is no longer at its place",
-                              "the file changed during the run; run verify --update again",
-                              pos=Pos(file))
-    assert isinstance(entries, list)
-    recorded = []
+    entries = entries if isinstance(entries, list) else []
+    taken = _golden_files(entries)
+    changed = False
     for case, observed in cases:
-        fields = _record_rows(entries[case.index], observed) if isinstance(observed, dict) \
-            else _record(entries[case.index], case, observed, taken)
-        if fields:
-            recorded.append(Recorded(case, fields))
-    if recorded:
-        out = io.StringIO()
-        yaml.dump(doc, out)
-        _write(file, splice(text, unchanged.getvalue(), out.getvalue()).encode("utf-8"))
-    return recorded
-
-
-def splice(original: str, before: str, after: str) -> str:
-    """Carry the edits that turned ``before`` into ``after`` over to ``original``.
-
-    ``before`` is the document dumped unchanged; a round trip may still respell a scalar it
-    did not touch (an escape like ``\\u00A0`` becomes the character itself), so only the lines
-    of the edits are taken from the dump. When an edit touches a line the round trip changed,
-    the whole dump is taken instead.
-    """
-    if before == original:
-        return after
-    o, b, a = (t.splitlines(keepends=True) for t in (original, before, after))
-    at: dict[int, int] = {}  # line of `before` -> the same line of `original`
-    for tag, i1, i2, j1, _ in SequenceMatcher(None, o, b, autojunk=False).get_opcodes():
-        if tag == "equal":
-            at.update({j1 + k: i1 + k for k in range(i2 - i1)})
-    edits = []
-    for tag, i1, i2, j1, j2 in SequenceMatcher(None, b, a, autojunk=False).get_opcodes():
-        if tag == "equal":
+        entry = _find(entries, case)
+        if entry is None:
+            out.refused.append((case, "it is no longer in its file (renamed or removed during "
+                                      "the run); run verify --update again"))
             continue
-        # The lines around the edit (and those it replaces) must all be where they were.
-        lines = range(max(i1 - 1, 0), min(i2 + 1, len(b)))
-        mapped = [at.get(i) for i in lines]
-        if None in mapped or any(y - x != 1 for x, y in zip(mapped, mapped[1:], strict=False)):
-            return after
-        start = at[i1] if i1 < len(b) else (at[i1 - 1] + 1 if i1 else 0)
-        edits.append((start, start + (i2 - i1), a[j1:j2]))
-    for start, end, new in reversed(edits):
-        o[start:end] = new
-    return "".join(o)
+        if isinstance(observed, dict):
+            fields, why = _record_rows(entry, case, observed)
+        else:
+            fields, why = _record(entry, case, observed, taken, out)
+        if why:
+            out.refused.append((case, why))
+        else:
+            out.recorded.append(Recorded(case, fields or [], already=fields is None))
+            changed = changed or fields is not None
+    if changed:
+        dumped = io.StringIO()
+        yaml.dump(doc, dumped)
+        data = splice(text, unchanged.getvalue(), dumped.getvalue()).encode("utf-8")
+        out.writes.append((file, data, cases[0][0]))
+    return out
 
 
-def _record(entry: CommentedMap, case: Case, observed: Observed, taken: set[str]) -> list[str]:
+def _find(entries: list[Any], case: Case) -> CommentedMap | None:
+    """The case's entry: at its place, or moved (found by its name, unique in a project)."""
+    at = entries[case.index] if case.index < len(entries) else None
+    if isinstance(at, dict) and at.get("name") == case.name:
+        return at
+    return next((e for e in entries if isinstance(e, dict) and e.get("name") == case.name), None)
+
+
+def _record(entry: CommentedMap, case: Case, observed: Observed, taken: set[str],
+            out: _Edit) -> tuple[list[str] | None, str | None]:
+    """(fields re-recorded, or None when already recorded; why refused, or None)."""
+    expect = entry.get("expect", {})
+    now = _expected_now(case, expect)
+    if now is None:
+        return None, EDITED
+    fields = _differing(now, expect, observed)
+    if not fields:
+        return None, None
+    if _expect_keys(expect) != _expect_keys(case.raw.get("expect", {})):
+        return None, EDITED
     if not isinstance(entry.get("expect"), dict):
         entry["expect"] = CommentedMap()
     expect = entry["expect"]
-    want = expected(case)
+    for stream in ("stdout", "stderr"):
+        if stream in fields:
+            _set_stream(expect, stream, getattr(observed, stream), case, taken, out)
+    if "signal" in fields:
+        name = observed.signal or ""
+        spelt = expect.get("signal")  # keep the case's way of writing it: a name or a number
+        expect["signal"] = signal_number(name) if isinstance(spelt, int) or \
+            name.startswith("signal ") else name
+    if "exit" in fields and "signal" in expect:  # it no longer dies by a signal: it exits
+        at = list(expect.keys()).index("signal")
+        del expect["signal"]
+        if observed.exit != 0:
+            expect.insert(at, "exit", observed.exit)
+    elif "exit" in fields:
+        expect["exit"] = observed.exit
+    return fields, None
+
+
+def _expected_now(case: Case, expect: Any) -> Expected | None:
+    """What the entry ``expect`` of the file as it is now expects (golden files read now), or
+    None when it is no expectation a case could have (edited into something else)."""
+    if not isinstance(expect, dict):
+        return None
+    try:
+        streams = {k: expect[k].encode("utf-8") for k in ("stdout", "stderr") if k in expect}
+        files = {k: str(expect[k]) for k in ("stdout_file", "stderr_file") if k in expect}
+        code = expect.get("exit", 0)
+        if not isinstance(code, int) or isinstance(code, bool):
+            return None
+        spelt = expect.get("signal")
+        signal = spelt if isinstance(spelt, int) and not isinstance(spelt, bool) else \
+            SIGNALS.get(spelt) if isinstance(spelt, str) else None
+        if spelt is not None and signal is None:
+            return None
+        return expected(replace(case, expect=Expect(**streams, **files, exit=int(code),
+                                                    signal=signal)))
+    except (AttributeError, TypeError, OSError, UnicodeError):
+        return None
+
+
+def _differing(want: Expected, expect: dict[str, Any], observed: Observed) -> list[str]:
+    """The fields of ``expect`` that re-recording ``observed`` would change."""
     fields = []
-    if want.stdout != observed.stdout or case.expect.stdout_file in want.missing:
-        _set_stream(expect, "stdout", observed.stdout, case, taken)
+    if want.stdout != observed.stdout or "stdout" in want.missing_streams:
         fields.append("stdout")
     has_stderr = "stderr" in expect or "stderr_file" in expect
-    if has_stderr and (want.stderr != observed.stderr
-                       or case.expect.stderr_file in want.missing):
-        _set_stream(expect, "stderr", observed.stderr, case, taken)
+    if has_stderr and (want.stderr != observed.stderr or "stderr" in want.missing_streams):
         fields.append("stderr")
+    if observed.signal:  # only a case that expects a signal gets here (see _why_not)
+        if signal_number(observed.signal) != want.signal:
+            fields.append("signal")
+        return fields
     assert observed.exit is not None
-    if observed.exit != want.exit and (observed.exit != 0 or "exit" in expect):
-        expect["exit"] = observed.exit
+    if want.signal is not None:  # it exits now
+        fields.append("exit")
+    elif observed.exit != want.exit and (observed.exit != 0 or "exit" in expect):
         fields.append("exit")
     return fields
 
 
-def _record_rows(entry: CommentedMap, rows: Rows) -> list[str]:
+def _expect_keys(expect: Any) -> Any:
+    """An expectation as written, comparable between the loader's and ruamel's reading."""
+    if not isinstance(expect, dict):
+        return _plain(expect)
+    return {k: _plain(expect[k]) for k in _EXPECT_KEYS if k in expect}
+
+
+def _plain(value: Any) -> str:
+    """A canonical spelling of plain data (ruamel's scalar types read as the plain ones;
+    True and 1, 1 and 1.0 stay apart)."""
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def _record_rows(entry: CommentedMap, case: Case,
+                 rows: Rows) -> tuple[list[str] | None, str | None]:
     """The expected result (last cell) of each row that returned something else; the rows'
-    flow style and comments stay."""
-    table = entry.get("table")
-    changed = [i for i in sorted(rows) if isinstance(table, list) and i < len(table)
-               and isinstance(table[i], list) and table[i]]
+    flow style and comments stay. A row changed during the run refuses the whole case."""
+    table, was = entry.get("table"), case.raw.get("table")
+    changed = []
+    for i in sorted(rows):
+        if not (isinstance(table, list) and i < len(table) and isinstance(table[i], list)
+                and table[i]):
+            return None, EDITED
+        if _plain(table[i][-1]) == _plain(rows[i]):
+            continue  # already recorded
+        if not (isinstance(was, list) and i < len(was) and _plain(table[i]) == _plain(was[i])):
+            return None, EDITED
+        changed.append(i)
+    if not changed:
+        return None, None
     for i in changed:
         table[i][-1] = rows[i]
-    return [f"table row {i + 1}" for i in changed]
+    return [f"table row {i + 1}" for i in changed], None
 
 
 def _set_stream(expect: CommentedMap, name: str, data: bytes, case: Case,
-                taken: set[str]) -> None:
+                taken: set[str], out: _Edit) -> None:
     file_key = f"{name}_file"
     if file_key in expect:  # already a golden file: rewrite it, keep the reference
-        _write(case.folder / str(expect[file_key]), data)
+        out.writes.append((case.folder / str(expect[file_key]), data, case))
         return
     try:
         text = data.decode("utf-8")
@@ -228,7 +321,7 @@ def _set_stream(expect: CommentedMap, name: str, data: bytes, case: Case,
         expect[name] = styled(expect.get(name), text)
         return
     rel = _golden_name(case, name, taken)
-    _write(case.folder / rel, data)
+    out.writes.append((case.folder / rel, data, case))
     if name in expect:  # replace `stdout:` by `stdout_file:` at the same place, with its comment
         at = list(expect.keys()).index(name)
         comment = expect.ca.items.pop(name, None)
@@ -238,26 +331,6 @@ def _set_stream(expect: CommentedMap, name: str, data: bytes, case: Case,
             expect.ca.items[file_key] = comment
     else:
         expect[file_key] = rel
-
-
-def styled(old: Any, text: str) -> str:
-    """``text`` as a scalar in the style of ``old`` when it can be written so, else
-    double-quoted. A new scalar is a literal block when it has several lines, else quoted."""
-    printable = all(c == "\n" or c.isprintable() for c in text)
-    fits_block = printable and text.endswith("\n") and text.strip() != ""
-    if isinstance(old, LiteralScalarString | FoldedScalarString):
-        # folding needs positions we do not have; a literal block is the closest style
-        return LiteralScalarString(text) if fits_block else DoubleQuotedScalarString(text)
-    if isinstance(old, SingleQuotedScalarString):
-        one_line = printable and "\n" not in text
-        return SingleQuotedScalarString(text) if one_line else DoubleQuotedScalarString(text)
-    if isinstance(old, DoubleQuotedScalarString):
-        return DoubleQuotedScalarString(text)
-    if isinstance(old, str):  # plain: ruamel quotes it itself when it must
-        return text if printable and "\n" not in text else DoubleQuotedScalarString(text)
-    if fits_block and text.count("\n") > 1:
-        return LiteralScalarString(text)
-    return DoubleQuotedScalarString(text)
 
 
 def slug(name: str) -> str:
@@ -281,45 +354,3 @@ def _golden_files(entries: list[Any]) -> set[str]:
         if isinstance(expect, dict):
             taken.update(str(expect[k]) for k in ("stdout_file", "stderr_file") if k in expect)
     return taken
-
-
-def _round_trip(text: str) -> YAML:
-    """A round-trip YAML that writes with the indentation the document already uses."""
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 1 << 20  # never re-wrap a line
-    _, seq_indent, seq_offset = load_yaml_guess_indent(text)
-    mapping = _mapping_indent(text)
-    yaml.indent(mapping=mapping, sequence=seq_indent or mapping, offset=seq_offset or 0)
-    return yaml
-
-
-def _mapping_indent(text: str) -> int:
-    """The indent of a nested block mapping: a ``key:`` line and the key line below it."""
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    for line, below in zip(lines, lines[1:], strict=False):
-        body = line.lstrip(" -")
-        if body.rstrip().endswith(":") and not below.lstrip().startswith("-"):
-            depth = len(line) - len(body)
-            inner = len(below) - len(below.lstrip())
-            if inner > depth:
-                return inner - depth
-    return 2
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Write beside and rename into place, keeping the mode of a file that was there."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

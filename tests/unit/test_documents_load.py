@@ -327,7 +327,8 @@ def test_unsupported_signature(tree: Path) -> None:
 def test_standard_must_fit_the_language(tree: Path) -> None:
     edit(tree / "app/project.yaml", "standard: c17", "standard: c++20")
     assert error_of("plan.yaml") == ("app/project.yaml:5:11: standard 'c++20' does not fit "
-                                     "language c; use one of c11, c17, c23")
+                                     "language c; use one of c89, c99, c11, c17, c23, gnu89, "
+                                     "gnu99, gnu11, gnu17, gnu23")
     edit(tree / "app/project.yaml", "language: c\n", "language: rust\n")
     assert error_of("plan.yaml") == ("app/project.yaml:5:11: standard 'c++20' does not fit "
                                      "language rust; use one of 2018, 2021, 2024")

@@ -154,7 +154,7 @@ def test_case_shapes() -> None:
         "doc.yaml:3:5: missing key 'expect' in case 'a'; add 'expect:'"
     assert cases_with("- {name: a, function: int f(void), table: [[1]], expect: {}}\n") == (
         "doc.yaml:3:52: unknown key 'expect' in case 'a'; allowed keys: name, function, table, "
-        "free, tolerance, timeout")
+        "free, tolerance, timeout, xfail, skip")
 
 
 def test_case_fields() -> None:
@@ -172,7 +172,7 @@ def test_case_fields() -> None:
         "write a list"
     assert cases_with("- {name: \"a\\nb\", eval: x, expect: {}}\n") == (
         "doc.yaml:3:12: invalid value 'a\\nb' for 'name' of case 'a\\nb'; write the name on "
-        "one line, without '/', tabs or control characters")
+        "one line, without tabs or control characters")
 
 
 def test_the_first_error_in_document_order_is_reported() -> None:

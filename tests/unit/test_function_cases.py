@@ -243,3 +243,37 @@ def test_the_verifying_process_never_loads_the_library(project: Path, tmp_path: 
     case.signature = parse_signature("int nothere(int, int)", pos)
     with pytest.raises(TableError, match="nothere"):
         call_rows(case, lib, tmp_path / "scratch2")
+
+
+def test_a_project_whose_only_source_defines_main_is_one_line_exit_2(tmp_path: Path) -> None:
+    # The cases library is built from the sources that do not define main: with none, the
+    # case is refused before anything runs (it once ended in a missing build folder).
+    src = write_tree(tmp_path / "src", {
+        "plan.yaml": "kind: plan\nprojects: ['*/project.yaml']\n",
+        "p/project.yaml": """
+            kind: project
+            name: p
+            version: 1.0.0
+            language: c
+            sources: ["src/*.c"]
+            outputs:
+              - {name: p, kind: executable}
+        """,
+        "p/src/main.c": "int add(int a, int b) { return a + b; }\nint main(void) { return 0; }\n",
+        "p/cases/c.yaml": """
+            kind: cases
+            cases:
+              - name: adds
+                function: int add(int a, int b)
+                table:
+                  - [1, 2, 3]
+        """,
+    })
+    done = run_recipe("verify", src / "plan.yaml", "--store", tmp_path / "store")
+    assert done.returncode == 2
+    last = done.stderr.splitlines()[-1]  # after the progress line of the build
+    assert last.endswith("p/cases/c.yaml:3:5: case 'adds': project 'p' has no code to call but "
+                         "in sources that define main; move the functions into a source of "
+                         "their own (the cases library is built from every source that does "
+                         "not define main)")
+    assert "Traceback" not in done.stderr

@@ -81,3 +81,14 @@ def test_unchecked_stderr_is_shown_when_a_case_fails(tmp_path: Path) -> None:
 def test_sizes() -> None:
     assert [format_size(n) for n in (16 << 20, 64 << 10, 1000)] == ["16 MiB", "64 KiB",
                                                                     "1000 bytes"]
+
+
+def test_a_signal_without_a_name_is_told_by_its_number(tmp_path: Path) -> None:
+    realtime = Observed(stdout=b"", stderr=b"", exit=None, signal="signal 40")
+    assert compare(case_expecting(tmp_path, signal=40), realtime, 1 << 20)[0] == "passed"
+    status, message, detail = compare(case_expecting(tmp_path, signal=11), realtime, 1 << 20)
+    assert (status, message) == ("failed", "killed by signal 40, expected SIGSEGV")
+    assert detail == "ended: expected signal SIGSEGV, got signal 40\n"
+    exited = Observed(stdout=b"out\n", stderr=b"", exit=0)
+    status, message, _ = compare(case_expecting(tmp_path, signal=40), exited, 1 << 20)
+    assert message == "exited with 0, expected to be killed by signal 40; stdout differs"

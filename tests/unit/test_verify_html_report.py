@@ -263,6 +263,6 @@ def test_the_page_escapes_and_a_new_outcome_kind_slots_in(tmp_path: Path) -> Non
     assert "stdout differs \\x1b[31m" in text and "Traceback\\x07" in text
     assert "1 failed, 1 xfailed" in text
     classes = [attrs.get("class") for tag, attrs in parsed.elements if tag == "span"]
-    assert "badge other" in classes and classes.count("add") >= 2 and "del" in classes
+    assert "badge warn" in classes and classes.count("add") >= 2 and "del" in classes
     assert repro_command(["recipe", "verify", "my plan.yaml"], outcomes[0]) == \
         "recipe verify 'my plan.yaml' -t t -k 'p/a </summary><script>x()</script>'"

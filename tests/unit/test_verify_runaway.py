@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.build import reaper
 from engine.documents.models import Case, Expect
 from engine.errors import Pos
-from engine.verify import landlock, reaper
+from engine.verify import landlock
 from engine.verify.outcome import Outcome
 from engine.verify.process import containment, kill_running, run_argv
 from engine.verify.runner import Job, Settings, execute, run_jobs

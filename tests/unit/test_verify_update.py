@@ -16,8 +16,10 @@ from ruamel.yaml.scalarstring import (
 from engine.documents.models import Case, Expect
 from engine.errors import Pos
 from engine.verify.outcome import Observed, Outcome
+from engine.verify.plan_writes import OutsidePlanError
 from engine.verify.runner import Job, run_jobs
-from engine.verify.update import slug, splice, styled, update
+from engine.verify.update import slug, update
+from engine.verify.yaml_edit import splice, styled
 
 SCRIPTS = {
     "greet": 'printf "hello, %s\\n" "$1"',
@@ -127,7 +129,7 @@ def test_update_rewrites_only_what_differed(project: Path) -> None:
     assert [o.status for o in before] == ["failed"] * 2 + ["passed"] + ["failed"] * 4 + \
         ["passed"]
 
-    result = update(before)
+    result = update(before, project)
     assert [(r.case.name, r.fields) for r in result.recorded] == [
         ("greets the world", ["stdout"]), ("block style", ["stdout"]),
         ("Big Output!", ["stdout"]), ("binary", ["stdout"]),
@@ -160,10 +162,10 @@ def test_update_rewrites_only_what_differed(project: Path) -> None:
 
 
 def test_a_second_update_changes_nothing(project: Path) -> None:
-    update(verify(project))
+    update(verify(project), project)
     folder = project / "greet" / "cases"
     snapshot = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-    result = update(verify(project))
+    result = update(verify(project), project)
     assert result.recorded == []
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == snapshot
 
@@ -183,7 +185,7 @@ def test_golden_files_are_rewritten_where_they_are(project: Path) -> None:
         """))
     (folder / "other.yaml").unlink()
     before = (folder / "main.yaml").read_bytes()
-    result = update(verify(project))
+    result = update(verify(project), project)
     assert [r.fields for r in result.recorded] == [["stdout"]]
     assert (folder / "data" / "out.txt").read_bytes() == b"hello, file\n"
     assert (folder / "main.yaml").read_bytes() == before
@@ -206,7 +208,7 @@ def test_untouched_scalars_keep_their_spelling(project: Path) -> None:
             expect: {stdout: "hi\\n"}
         """))
     before = (folder / "main.yaml").read_text()
-    assert [r.case.name for r in update(verify(project)).recorded] == ["stale"]
+    assert [r.case.name for r in update(verify(project), project).recorded] == ["stale"]
     assert (folder / "main.yaml").read_text() == before.replace('"hi\\n"', '"hello, x\\n"')
 
 
@@ -226,10 +228,10 @@ def _outcome(case: Case, stdout: bytes, stderr: bytes = b"") -> Outcome:
 
 def test_targets_that_disagree_are_not_recorded(project: Path) -> None:
     case = load_cases(project / "greet" / "cases" / "other.yaml")[0]
-    result = update([_outcome(case, b"one\n"), _outcome(case, b"two\n")])
+    result = update([_outcome(case, b"one\n"), _outcome(case, b"two\n")], project)
     assert result.recorded == [] and result.refused[0][1] == "the targets disagree on its output"
     # An unchecked stderr may differ from target to target.
-    result = update([_outcome(case, b"new\n", b"debug build\n"), _outcome(case, b"new\n")])
+    result = update([_outcome(case, b"new\n", b"debug build\n"), _outcome(case, b"new\n")], project)
     assert [r.fields for r in result.recorded] == [["stdout"]] and result.refused == []
 
 
@@ -254,3 +256,88 @@ def test_slugs() -> None:
     assert slug("Big Output!") == "big-output"
     assert slug("counts words (UTF-8)") == "counts-words-utf-8"
     assert slug("!!!") == "case"
+
+
+def test_an_expectation_edited_during_the_run_is_kept_and_the_rest_recorded(
+        project: Path) -> None:
+    """Between the run and its update, a case is edited by hand, another is inserted before
+    the others, and one is removed: the edit stays, the moved cases are still recorded."""
+    folder = project / "greet" / "cases"
+    (folder / "other.yaml").unlink()
+    outcomes = verify(project)
+    text = (folder / "main.yaml").read_text()
+    edited = text.replace('stdout: "hello, there\\n"', 'stdout: "hello, by hand\\n"') \
+        .replace("cases:\n", "cases:\n  - {name: new, run: greet, expect: {stdout: x}}\n") \
+        .replace("  - name: binary\n    run: binary\n", "  - name: gone\n    run: binary\n")
+    (folder / "main.yaml").write_text(edited)
+
+    result = update(outcomes, project)
+    assert [(c.name, why.split(";")[0].split(",")[0]) for c, why in result.refused] == [
+        ("too slow", "timed out after 0.2s"),
+        ("greets the world", "its expectation was changed during the run"),
+        ("binary", "it is no longer in its file (renamed or removed during the run)")]
+    assert [r.case.name for r in result.recorded] == ["block style", "Big Output!",
+                                                       "fails loudly"]
+    after = (folder / "main.yaml").read_text()
+    assert 'stdout: "hello, by hand\\n"   # was right once' in after
+    assert "        one\n        two\n        three\n" in after
+    assert "{name: new, run: greet, expect: {stdout: x}}" in after
+
+
+def test_an_update_that_finds_its_work_done_is_content(project: Path) -> None:
+    """Another run recorded the same observations meanwhile: nothing is written, every case
+    counts as recorded (``already``), and the run matches."""
+    outcomes = [o for o in verify(project) if o.case != "too slow"]
+    first = update(outcomes, project)
+    folder = project / "greet" / "cases"
+    snapshot = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    second = update(outcomes, project)
+    assert [(r.case.name, r.already) for r in second.recorded] == \
+        [(r.case.name, True) for r in first.recorded]
+    assert second.refused == [] and second.all_match(outcomes)
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == snapshot
+
+
+def test_a_cases_file_that_became_a_symlink_out_of_the_plan_is_refused(
+        project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    folder = project / "greet" / "cases"
+    outcomes = verify(project)
+    outside = tmp_path_factory.mktemp("outside") / "main.yaml"
+    outside.write_text(MAIN)
+    (folder / "main.yaml").unlink()
+    (folder / "main.yaml").symlink_to(outside)
+    with pytest.raises(OutsidePlanError, match="would write .*main.yaml outside the plan's "
+                                               "folder"):
+        update(outcomes, project)
+    assert outside.read_text() == MAIN and (folder / "main.yaml").is_symlink()
+    assert not (folder / "golden").exists()
+
+
+def test_function_rows_merge_with_the_file_as_it_is_now(tmp_path: Path) -> None:
+    """A row recorded meanwhile is already recorded; a row edited by hand refuses its case."""
+    file = tmp_path / "cases.yaml"
+    text = textwrap.dedent("""\
+        kind: cases
+        cases:
+          - name: adds
+            function: "int add(int, int)"
+            table:
+              - [1, 1, 0]   # wrong
+              - [2, 2, 0]   # wrong
+          - name: subtracts
+            function: "int sub(int, int)"
+            table:
+              - [1, 1, 5]
+        """)
+    file.write_text(text)
+    raw = YAML(typ="safe").load(text)["cases"]
+    cases = [Case(name=r["name"], kind="function", file=file, index=i, pos=Pos(file),
+                  expect=Expect(), raw=r) for i, r in enumerate(raw)]
+    outcomes = [Outcome("p", "t", "adds", "failed", source=cases[0], rows={0: 2, 1: 4}),
+                Outcome("p", "t", "subtracts", "failed", source=cases[1], rows={0: 0})]
+    file.write_text(text.replace("[1, 1, 0]", "[1, 1, 2]").replace("[1, 1, 5]", "[1, 1, 7]"))
+    result = update(outcomes, tmp_path)
+    assert [(r.case.name, r.fields) for r in result.recorded] == [("adds", ["table row 2"])]
+    assert [c.name for c, _ in result.refused] == ["subtracts"]
+    assert file.read_text() == text.replace("[1, 1, 0]", "[1, 1, 2]") \
+        .replace("[2, 2, 0]", "[2, 2, 4]").replace("[1, 1, 5]", "[1, 1, 7]")

@@ -1,4 +1,4 @@
-/* tally-cli add NAME [N] | get NAME | show — over tally.txt in $RECIPE_WORKS
+/* tally add NAME [N] | get NAME | show — over tally.txt in $RECIPE_WORKS
  * or the working folder. Exit 2 on a usage error, 1 when the file fails. */
 #include "tally.h"
 
@@ -7,7 +7,7 @@
 
 static int usage(void)
 {
-    fputs("usage: tally-cli add NAME [N] | get NAME | show\n", stderr);
+    fputs("usage: tally add NAME [N] | get NAME | show\n", stderr);
     return 2;
 }
 
@@ -17,7 +17,7 @@ int main(int argc, char **argv)
     if (argc < 2)
         return usage();
     if (tally_open(&t, NULL) != 0) {
-        fprintf(stderr, "tally-cli: cannot read %s\n", t.path);
+        fprintf(stderr, "tally: cannot read %s\n", t.path);
         return 1;
     }
     if (strcmp(argv[1], "show") == 0 && argc == 2) {
@@ -32,11 +32,11 @@ int main(int argc, char **argv)
         long n = argc == 4 ? strtol(argv[3], NULL, 10) : 1;
         long now = tally_add(&t, argv[2], n);
         if (now < 0) {
-            fprintf(stderr, "tally-cli: cannot count '%s'\n", argv[2]);
+            fprintf(stderr, "tally: cannot count '%s'\n", argv[2]);
             return 2;
         }
         if (tally_save(&t) != 0) {
-            fprintf(stderr, "tally-cli: cannot write %s\n", t.path);
+            fprintf(stderr, "tally: cannot write %s\n", t.path);
             return 1;
         }
         printf("%ld\n", now);
