@@ -33,6 +33,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel jobs (default 2)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--remote", action="store_true",
+                        help="instead: a fresh clone with a warm shared cache against make and "
+                             "ccache's remote storage, and 2 Dask workers against -j 2 "
+                             "(bench/remote.py; needs nginx and the distributed extra)")
     args = parser.parse_args(argv)
     if args.quick:
         args.reps = 1
@@ -41,12 +45,43 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def main_remote(args: argparse.Namespace) -> int:
+    from bench import remote
+
+    work = Path(tempfile.mkdtemp(prefix="recipe-bench-remote-"))
+    started = time.perf_counter()
+    try:
+        bench_cc = "gcc"
+        info = report.machine(bench_cc)
+        config = {"units": args.units, "hot": hot_users(args.units), "projects": 0,
+                  "seed": args.seed, "jobs": args.jobs, "reps": args.reps}
+        print(report.header(info, config), flush=True)
+        summary = remote.run(work, args.units, args.seed, args.jobs, args.reps, progress)
+    except BenchError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if args.keep:
+            progress(f"kept {work}")
+        else:
+            remove_tree(work)
+    print()
+    print(remote.table(summary))
+    print(f"\n{time.perf_counter() - started:.0f} s in all")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "config": config,
+                                         "remote": summary}, indent=2) + "\n")
+    return 0
+
+
 def progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.remote:
+        return main_remote(args)
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="recipe-bench-"))
     config = {"units": args.units, "hot": hot_users(args.units), "projects": args.projects,

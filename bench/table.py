@@ -73,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exec-rows", type=int, default=2000,
                         help="rows timed for the process-per-row reference (2000)")
     parser.add_argument("--reps", type=int, default=5, help="repetitions (5)")
+    parser.add_argument("--load-rows", type=int, default=25_000,
+                        help="rows of the inline YAML table loaded (25000; 0: skip issue 19)")
+    parser.add_argument("--typed-rows", type=int, default=100_000,
+                        help="rows of the double and const char * tables (100000)")
+    parser.add_argument("--data-rows", type=int, default=1_000_000,
+                        help="rows of the CSV data file run by recipe verify (1000000)")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="recipe-bench-table-"))
     try:
@@ -87,7 +93,33 @@ def main(argv: list[str] | None = None) -> int:
                     ["one process per row", f"{e:,.0f}", f"{args.exec_rows:,}", ""],
                     ["ratio", f"{w / e:,.0f} x", "", ">= 100 x"]],
                    headers=["int add(int, int)", "rows/s (median)", "rows", "target"]))
+    if args.load_rows:
+        print()
+        issue_19(args)
     return 0
+
+
+def issue_19(args: argparse.Namespace) -> None:
+    from bench import table_load
+
+    work = Path(tempfile.mkdtemp(prefix="recipe-bench-load-"))
+    try:
+        print(f"load average before: {table_load.load_average()}")
+        loads = table_load.load_figures(work, args.reps, args.load_rows)
+        print(tabulate(loads, headers=["loaded cold", "libyaml s", "CPU s", "round trip s",
+                                       "CPU s", "speed-up"]))
+        print("target: the inline table <= 0.5 s, >= 10 x\n")
+        library = table_load.build_library(work)
+        rates = table_load.typed_rates(work, library, args.reps, args.typed_rows)
+        print(tabulate(rates, headers=[f"{args.typed_rows:,} rows", "rows/s (median)"]))
+        print()
+        big = table_load.data_file_figures(work, max(1, min(args.reps, 3)), args.data_rows)
+        print(tabulate(big, headers=["nothing cached", "start to verdict", "rows alone",
+                                     "the rest"]))
+        print("target: the rest <= 3 s")
+        print(f"load average after: {table_load.load_average()}")
+    finally:
+        remove_tree(work)
 
 
 if __name__ == "__main__":

@@ -82,3 +82,35 @@ def test_the_harness_measures_every_scenario_on_a_tiny_corpus(tmp_path: Path) ->
     assert rows["warm"]["compiled"] == {"recipe": [0], "ccache": [0]}
     assert rows["cold"]["compiled"]["recipe"] == [6]
     assert {"date", "cores", "cpu", "kernel", "gcc", "make", "ccache"} <= set(data["machine"])
+
+
+@pytest.mark.slow
+def test_the_remote_scenarios_on_a_tiny_corpus(tmp_path: Path) -> None:
+    # issue 17: a fresh clone with a warm shared cache (against make cold and ccache's HTTP
+    # remote storage) and 2 Dask workers (against -j 2), each run checked by the harness
+    pytest.importorskip("distributed")
+    out = tmp_path / "remote.json"
+    done = subprocess.run([sys.executable, "-m", "bench", "--remote", "--units", "4",
+                           "--reps", "1", "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "fresh clone, warm shared cache" in done.stdout and "2 Dask workers" in done.stdout
+    data = json.loads(out.read_text())["remote"]
+    assert set(data["median_seconds"]["fresh_clone"]) == {"recipe", "make", "ccache_remote"}
+    assert set(data["median_seconds"]["dask"]) == {"local", "dask"}
+    assert data["ratios"]["make"] > 0 and set(data["met"]) == {"make", "ccache_remote"}
+
+
+@pytest.mark.slow
+def test_bench_table_measures_issue_19_on_small_tables() -> None:
+    """Every figure of ``python3 -m bench.table`` comes out (sizes tiny: the claims are the
+    bench's to check, on a quiet machine, not this test's)."""
+    done = subprocess.run([sys.executable, "-m", "bench.table", "--rows", "300", "--exec-rows",
+                           "5", "--reps", "1", "--load-rows", "300", "--typed-rows", "300",
+                           "--data-rows", "1000"], cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for title in ("300-row inline table", "bundled plan, every document",
+                  "double scale(double, double), tolerance", "1,000-row CSV, CPU s",
+                  "load average after"):
+        assert title in done.stdout, done.stdout

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -374,6 +375,58 @@ def test_mutated_documents_realised_and_verified(document: tuple[str, bytes],
     check_document(*document, store, commands=("realise", "verify"))
 
 
+# --- function cases with rows: from a data file (issue 19) --------------------------------------
+
+ROWS_CASES = """
+    kind: cases
+    cases:
+      - name: doubles
+        function: int greet_twice(int x)
+        table: [[0, 0]]
+        rows: data/twice.csv
+"""
+DATA_FILES = st.sampled_from([
+    b"x,expected\n1,2\n2,4\n", b"1,2\n", b"", b"\n\n", b"x,expected\n", b"y,expected\n1,2\n",
+    b"x,x,expected\n", b'1,"2\n', b"1,2,3\n", b"1\n", b"2147483648,0\n", b"a,b\n", b"\x00,1\n",
+    b"\xff\xfe", b"\xef\xbb\xbf1,2\r\n", b"1,2\r3,6\n", b"[1, 2]\n", b"1,2\n" * 5000,
+    "\u2028,1\n".encode(), b"9" * 5000 + b",1\n", b"x,1\n" * 30,
+])
+
+
+@st.composite
+def rows_documents(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """A cases document whose function case reads a data file, mutated, and the data file."""
+    from ruamel.yaml import YAML
+
+    doc = json.loads(json.dumps(YAML(typ="safe").load(textwrap.dedent(ROWS_CASES))))
+    for _ in range(draw(st.sampled_from([0, 1, 1, 2]))):
+        doc = draw(mutated(doc))
+    data = draw(serialised(doc)).replace(f'"{PLACEHOLDER}"'.encode(), b"x")
+    for _ in range(draw(st.sampled_from([0, 0, 1]))):
+        data = draw(text_mutated(data))
+    return data, draw(DATA_FILES)
+
+
+@settings(max_examples=60, **COMMON)
+@given(document=rows_documents())
+def test_mutated_function_cases_with_data_files(document: tuple[bytes, bytes],
+                                                store: Path) -> None:
+    cases, rows = document
+    with plan_with({}) as root:
+        (root / "greet/cases/data").mkdir(parents=True)
+        (root / "greet/cases/twice.yaml").write_bytes(cases)
+        (root / "greet/cases/data/twice.csv").write_bytes(rows)
+        for argv in (["validate", str(root / "greet/cases/twice.yaml")], ["show", str(root /
+                                                                          "plan.yaml")]):
+            code, _, err = run_in_process([*argv, "--store", str(store)])
+            assert code in (0, 1, 2) and "Traceback" not in err, err
+            if code == 2:  # one line; bad rows: a line each (ten at most), then a count
+                lines = err.splitlines()
+                assert err.endswith("\n") and len(lines) == err.count("\n") <= 11, err
+                assert len(lines) == 1 or all(
+                    re.match(r".*twice\.csv:\d+:1: ", line) for line in lines[:-1]), err
+
+
 # --- named hostile files and the nastiest inputs, in a child process -------------------------
 
 
@@ -418,3 +471,38 @@ def test_nastiest_inputs_in_bounded_time_and_memory(name: str, store: Path) -> N
             assert result.stderr.count("\n") == 1, result.stderr
             assert snapshot(store) == before
             assert elapsed < SECONDS, (name, argv, elapsed)
+
+
+# --- a plan's remote_cache: -------------------------------------------------------------------
+
+# Every URL here names this machine with an explicit port, and text is added only after the port
+# or a '/': whatever a mutation makes, the run either refuses it (exit 2) or talks to 127.0.0.1,
+# ::1 or localhost, where nothing listens on port 1 (a refused connection: one warning).
+LOCAL_URLS = st.sampled_from(["http://127.0.0.1:1", "https://127.0.0.1:1", "http://[::1]:1",
+                              "http://localhost:1", "http://127.0.0.1:99999",
+                              "http://127.0.0.1:1/cache", "ftp://127.0.0.1:1",
+                              "grpc://127.0.0.1:1", "http://u:p@127.0.0.1:1", "127.0.0.1:1",
+                              "http://127.0.0.1:1?x=1", "http://127.0.0.1:1#f"])
+REMOTE_VALUES = st.one_of(
+    LOCAL_URLS,
+    st.tuples(LOCAL_URLS, ODD_TEXT).map(lambda p: p[0] + p[1]),
+    st.tuples(LOCAL_URLS, ODD_TEXT).map(lambda p: p[0] + "/" + p[1]),
+    st.tuples(ODD_TEXT, LOCAL_URLS).map(lambda p: p[0] + p[1]),
+    st.fixed_dictionaries({"url": LOCAL_URLS},
+                          optional={"token_env": st.one_of(ODD_TEXT, st.just("HOME"),
+                                                           st.just("NO_SUCH_VARIABLE_HERE")),
+                                    "token": ODD_TEXT}),
+    ODD_TEXT, st.integers(), st.none(), st.just([]), st.just({}),
+)
+
+
+@settings(max_examples=40, **COMMON)
+@given(value=REMOTE_VALUES)
+def test_hostile_remote_cache_values(value: Any, store: Path) -> None:
+    plan = {"kind": "plan", "projects": ["*/project.yaml"], "remote_cache": value}
+    with plan_with({"plan.yaml": json.dumps(plan).encode("utf-8", "surrogatepass")}) as root:
+        for command in ("validate", "show", "realise"):
+            argv = [command, str(root / "plan.yaml"), "--store", str(store)]
+            code = check_run(argv, store)
+            if command == "validate" and code == 2:
+                break  # refused as a document: nothing further to try

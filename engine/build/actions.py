@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.build import build_script, reaper
+from engine.build.cache import ActionCache, LocalCache
 from engine.derive.actions import STAGING, STORE, Action
 from engine.derive.derivation import Derivation, Recorded
 from engine.errors import Failure
@@ -104,16 +105,19 @@ def substitute(argv: list[str], staging: Path, store_root: Path) -> list[str]:
 
 def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
                digests: dict[str, str], env: dict[str, str], use_cache: bool = True,
-               prepare: Callable[[Action], None] | None = None) -> ActionRun:
+               prepare: Callable[[Action], None] | None = None,
+               cache: ActionCache | None = None) -> ActionRun:
     """Run one action inside a staging folder, or find its result in the action cache. A hit
     gives the digests of the outputs and writes nothing; before a real run, ``prepare`` puts
-    the action's inputs in place."""
+    the action's inputs in place. Results are looked up and recorded in ``cache`` (by default
+    the store's own action cache); outputs always go to the store's CAS."""
+    cache = LocalCache(store) if cache is None else cache
     key = action_key(drv, action, digests)
     store.add_temp_roots(actions=[key])  # until the path that uses it is registered
     compile = action.kind == "compile"
-    manifest = (store.get_action(key) if use_cache else None) if compile else None
+    manifest = (cache.get_action(key) if use_cache else None) if compile else None
     hit = _candidate(manifest, digests, staging) if compile else key
-    result = store.get_action(hit) if use_cache and hit else None
+    result = cache.get_action(hit) if use_cache and hit else None
     outputs = result.get("outputs") if isinstance(result, dict) else None
     if isinstance(outputs, dict) and all(isinstance(outputs.get(o), str)
                                          for o in action.outputs):
@@ -121,6 +125,10 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
         store.add_temp_roots(actions=keys)
         return ActionRun(True, {o: outputs[o] for o in action.outputs},
                          f"# cached {action.label}\n", keys)
+    ran = cache.execute(drv, action, staging, digests, key) if use_cache else None
+    if ran is not None:  # run elsewhere; its outputs are in the cache, copied out on use
+        store.add_temp_roots(actions=ran["keys"])
+        return ActionRun(True, ran["digests"], ran["log"], ran["keys"])
     if prepare is not None:
         prepare(action)
         if not compile:  # an input made again (its blob was damaged) may have a new digest
@@ -150,10 +158,10 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
         headers = _headers_read(drv, action, staging, digests)
         keys.append(result_key(key, headers))
         store.add_temp_roots(actions=keys[1:])
-        store.put_action(keys[1], {"outputs": outputs, "log": output})
-        _remember(store, key, manifest, headers, keys[1])
+        cache.put_action(keys[1], {"outputs": outputs, "log": output})
+        _remember(cache, key, manifest, headers, keys[1])
     else:
-        store.put_action(key, {"outputs": outputs, "log": output})
+        cache.put_action(key, {"outputs": outputs, "log": output})
     return ActionRun(False, outputs, log, keys)
 
 
@@ -182,7 +190,7 @@ def _digest(rel: str, digests: dict[str, str], staging: Path) -> str | None:
     return None
 
 
-def _remember(store: Store, key: str, manifest: dict[str, Any] | None,
+def _remember(store: ActionCache, key: str, manifest: dict[str, Any] | None,
               headers: dict[str, str], result: str) -> None:
     """Put this compile's header set first in the manifest. Two processes updating one
     manifest at once may lose a candidate: that costs a compile later, never a wrong hit."""

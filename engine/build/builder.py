@@ -26,7 +26,9 @@ import threading
 from concurrent.futures import Executor, Future
 from pathlib import Path
 
+from engine.build import zig_cache
 from engine.build.actions import ActionFailed, ActionRun, Buildable, build_env, run_action
+from engine.build.cache import ActionCache, LocalCache
 from engine.build.events import Reporter
 from engine.derive.actions import Action
 from engine.errors import Failure, RecipeError
@@ -53,8 +55,11 @@ class DerivationBuild:
     for it and its dependencies."""
 
     def __init__(self, store: Store, drv: Buildable, pool: Executor, reporter: Reporter,
-                 stop: StopFlag, keep_failed: bool = False) -> None:
+                 stop: StopFlag, keep_failed: bool = False,
+                 cache: ActionCache | None = None) -> None:
         self.store, self.drv, self.pool = store, drv, pool
+        # where action results are looked up and recorded: the store's own cache, or more levels
+        self.cache = LocalCache(store) if cache is None else cache
         self.reporter, self.stop, self.keep_failed = reporter, stop, keep_failed
         # A fixed folder per derivation, not a random one: with LTO, objects carry their
         # build folder into the link of dependents, so its name must not vary. The lock makes
@@ -64,7 +69,8 @@ class DerivationBuild:
             raise StoreError(f"cannot remove the leftover build folder {self.staging}",
                              "stop the process that writes into it, then run again")
         self.staging.mkdir(parents=True)
-        self.env = {**build_env(drv), "TMPDIR": str(self.staging / "tmp")}
+        self.env = {**build_env(drv), **zig_cache.env(store, drv.data),
+                    "TMPDIR": str(self.staging / "tmp")}
         # staging path -> digest: the declared inputs now, each action's outputs as it ends
         self.digests = {f"w/{rel}": digest for rel, digest in drv.data["inputs"].items()}
         self.producers = {out: a for a in drv.actions for out in a.outputs}
@@ -83,6 +89,7 @@ class DerivationBuild:
             (self.staging / "d").mkdir()
             for dep_project, dep_name in self.drv.data["depends"].items():
                 os.symlink(self.store.path(dep_name), self.staging / "d" / dep_project)
+            zig_cache.warm(self.store, self.drv.data, build_env(self.drv))
             for wave in self._waves():
                 self._run_batch(wave)
             self._assemble()
@@ -185,7 +192,7 @@ class DerivationBuild:
         try:
             dest = self.staging / path
             dest.parent.mkdir(parents=True, exist_ok=True)
-            self.store.copy_blob(self.digests[path].removeprefix("sha256:"), dest,
+            self.cache.copy_blob(self.digests[path].removeprefix("sha256:"), dest,
                                  executable=_executable(path))
             self.present.add(path)
         except BlobError:
@@ -196,7 +203,7 @@ class DerivationBuild:
             for needed in producer.inputs:
                 self._materialise(needed)
             self._record(run_action(self.store, self.drv, producer, self.staging,
-                                    self.digests, self.env, use_cache=False))
+                                    self.digests, self.env, use_cache=False, cache=self.cache))
             self.present.update(producer.outputs)
 
     def _record(self, run: ActionRun) -> None:
@@ -247,7 +254,7 @@ class DerivationBuild:
         self.reporter.action_started(self.drv, action)
         try:
             run = run_action(self.store, self.drv, action, self.staging, self.digests, self.env,
-                             prepare=self._prepare)
+                             prepare=self._prepare, cache=self.cache)
         except ActionFailed:
             self.stop.failed()
             raise

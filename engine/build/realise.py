@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.build.builder import Cancelled, DerivationBuild, StopFlag, input_blobs
+from engine.build.cache import LocalCache, PathCache
 from engine.build.events import Reporter, Silent
+from engine.build.substitute import substitute
 from engine.derive.derivation import Derivation, Deriver
 from engine.documents.models import Plan
 from engine.errors import Failure
@@ -54,11 +56,13 @@ def realise(plan: Plan, store: Store, targets: list[str] | None = None,
             projects: list[str] | None = None, jobs: int | None = None,
             keep_going: bool = False, keep_failed: bool = False,
             reporter: Reporter | None = None, root_prefix: str | None = None,
-            named_root: str | None = None) -> RealiseResult:
+            named_root: str | None = None, cache: PathCache | None = None) -> RealiseResult:
     """Build what is missing; register a root for every selected path, named
     ``<root_prefix>/<project>/<target>`` (by default after the plan's file: realising the
     plan again moves it) and, with ``named_root``, ``<named_root>/<project>/<target>`` too
-    (a pin that stays until it is removed)."""
+    (a pin that stays until it is removed). A missing path is taken from ``cache`` when it
+    holds it whole, else built, its actions looked up in ``cache`` (default: the store's own
+    action cache); a path built is offered to it."""
     selected = derive(plan, store, list(targets or plan.default_targets), projects)
     result = RealiseResult(selected)
     reporter = reporter or Silent()
@@ -72,7 +76,7 @@ def realise(plan: Plan, store: Store, targets: list[str] | None = None,
         # Only a build stages sources; one gone meanwhile is put into the CAS again.
         store.add_temp_roots(blobs=[b for d in missing for b in input_blobs(d)])
         result.built = _build(store, missing, jobs or os.cpu_count() or 1, keep_going,
-                              keep_failed, reporter)
+                              keep_failed, reporter, cache or LocalCache(store))
     prefixes = [root_prefix or f"realise:{plan.file}", *([named_root] if named_root else [])]
     result.roots = {f"{prefix}/{drv.project.name}/{drv.target.name}": drv.name
                     for drv in selected for prefix in prefixes}
@@ -91,7 +95,7 @@ def _with_dependencies(selected: list[Derivation]) -> list[Derivation]:
 
 
 def _build(store: Store, missing: list[Derivation], jobs: int, keep_going: bool,
-           keep_failed: bool, reporter: Reporter) -> list[str]:
+           keep_failed: bool, reporter: Reporter, cache: PathCache) -> list[str]:
     stop = StopFlag(keep_going)
     futures: dict[str, Future[bool]] = {}
     failures: list[Failure] = []
@@ -104,12 +108,13 @@ def _build(store: Store, missing: list[Derivation], jobs: int, keep_going: bool,
             if stop.is_set():
                 raise Cancelled(f"{drv.name}: cancelled")
             with store.lock(drv.name):
-                if store.is_valid(drv.name):
-                    return False  # another process built it meanwhile
+                if store.is_valid(drv.name) or substitute(store, drv, cache):
+                    return False  # another process built it meanwhile, or a cache had it
                 reporter.derivation_started(drv)
-                DerivationBuild(store, drv, pool, reporter, stop, keep_failed).run()
+                DerivationBuild(store, drv, pool, reporter, stop, keep_failed, cache).run()
                 reporter.derivation_finished(drv, True)
-                return True
+            cache.offer_path(drv.name)
+            return True
 
         for drv in missing:  # dependencies come first, so their futures exist
             waits = [futures[d.name] for d in [*drv.crates, *drv.deps] if d.name in futures]

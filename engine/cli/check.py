@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.cli.common import open_plan_and_store, print_json
+    from engine.cli.common import action_cache, open_plan_and_store, print_json
     from engine.cli.progress import Progress
     from engine.release.check import check
 
@@ -36,9 +36,11 @@ def run(args: argparse.Namespace) -> int:
             print(what, file=sys.stderr, flush=True)
 
     try:
-        report = check(plan, store, args.target or list(plan.default_targets), args.project,
-                       args.jobs, keep=args.keep, use_diffoscope=not args.no_diffoscope,
-                       reporter=progress, announce=announce)
+        with action_cache(args, store) as cache:
+            report = check(plan, store, args.target or list(plan.default_targets),
+                           args.project, args.jobs, keep=args.keep,
+                           use_diffoscope=not args.no_diffoscope, reporter=progress,
+                           announce=announce, cache=cache)
     finally:
         progress.close()
     if args.json:

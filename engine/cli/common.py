@@ -6,7 +6,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,99 @@ def open_plan_and_store(args: argparse.Namespace,
 
     plan = load_plan(Path(args.plan), allow_missing_goldens=getattr(args, "update", False))
     targets = getattr(args, "target", None) or list(plan.default_targets)
-    check_selection(plan, targets, getattr(args, "project", None))
+    check_selection(plan, targets, getattr(args, "project", None),
+                    plan.file.parent / ".recipe" / "cache")
     if getattr(args, "jobs", None) is not None and args.jobs < 1:
         raise UsageError(f"-j {args.jobs} is not a number of jobs", "pass -j 1 or more")
     if before_store:
         before_store(plan)
+    if hasattr(args, "remote_cache"):
+        args.remote = remote_config(args, plan)
     return plan, Store.open(store_dir(args, plan.file, plan.store))
+
+
+def add_remote_options(parser: argparse.ArgumentParser) -> None:
+    """The shared cache's options, on every command that realises (see engine/remote/)."""
+    parser.add_argument("--remote-cache", metavar="URL",
+                        help="a shared cache on Bazel's HTTP remote-cache protocol, read after "
+                             "the store's own (default: $RECIPE_REMOTE_CACHE, the plan's "
+                             "remote_cache:; '' for none)")
+    parser.add_argument("--remote-upload", action="store_true",
+                        help="also write what this run builds to the remote cache (for CI)")
+    parser.add_argument("--executor", metavar="dask://HOST:PORT",
+                        help="run missed actions on a Dask cluster (default: $RECIPE_EXECUTOR); "
+                             "needs a remote cache")
+
+
+def remote_config(args: argparse.Namespace, plan: Any) -> Any:
+    """The remote cache in force, checked (URL, scheme, token variable) before anything runs;
+    None without one. The executor's address is checked too (``args.executor_address``)."""
+    from engine.executors import parse as parse_executor
+    from engine.remote.config import choose
+
+    config = choose(args.remote_cache, os.environ.get("RECIPE_REMOTE_CACHE"),
+                    getattr(plan, "remote_cache", None), args.remote_upload)
+    if config is None and args.remote_upload:
+        raise UsageError("--remote-upload needs a remote cache",
+                         "pass --remote-cache URL, set RECIPE_REMOTE_CACHE, or add "
+                         "remote_cache: to the plan")
+    executor = args.executor if args.executor is not None else \
+        os.environ.get("RECIPE_EXECUTOR")
+    where = "--executor" if args.executor is not None else "$RECIPE_EXECUTOR"
+    args.executor_address = parse_executor(executor, where) if executor else None
+    if args.executor_address and config is None:
+        raise UsageError(f"{where} {executor} needs a remote cache: workers take inputs from "
+                         "it and put outputs on it",
+                         "pass --remote-cache URL, set RECIPE_REMOTE_CACHE, or add "
+                         "remote_cache: to the plan")
+    if config is not None:
+        _require("google.protobuf", "a remote cache")
+    if args.executor_address:
+        _require("distributed", "an executor")
+    return config
+
+
+def _require(module: str, what: str) -> None:
+    """The optional dependencies of the distributed extra, checked before anything runs."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise UsageError(f"{what} needs the Python package {module.split('.')[0]}, which is "
+                         "not installed", "pip install 'recipe[distributed]' (or: pip install "
+                         "-e '.[distributed]' in a checkout)")
+
+
+@contextmanager
+def action_cache(args: argparse.Namespace, store: Any) -> Iterator[Any]:
+    """The cache the command builds through, with a remote cache: both levels
+    (engine.remote.combined), its uploads finished when the block ends; without one, None (the
+    store's own). A remote that misbehaves costs one warning line on stderr, never the run."""
+    config = getattr(args, "remote", None)
+    if config is None:
+        yield None
+        return
+    from engine.remote.combined import CombinedCache
+    from engine.remote.http import HttpCache
+
+    def warn(text: str) -> None:
+        sys.stderr.write(f"recipe: warning: {text}\n")
+        sys.stderr.flush()
+
+    remote = HttpCache(config, warn)
+    executor = None
+    if getattr(args, "executor_address", None):
+        from engine.executors.dask import DaskExecutor
+
+        executor = DaskExecutor(args.executor_address, store, remote, config, warn)
+    cache = CombinedCache(store, remote, upload=config.upload, executor=executor)
+    try:
+        yield cache
+    finally:
+        cache.close()
 
 
 def check_destination(option: str, value: str) -> None:

@@ -76,6 +76,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     parser = sub.add_parser("eval", parents=[parent], help="compile and run a submission in a "
                             "project's REPL scope")
     add_repl_options(parser)
+    from engine.cli.common import add_remote_options
+
+    add_remote_options(parser)
     parser.add_argument("-e", "--eval", dest="code", required=True, metavar="CODE",
                         help="C or C++ statements, run in a block inside main()")
     parser.set_defaults(func=run)
@@ -94,7 +97,7 @@ def containment() -> dict[str, Any]:
 
 def open_session(args: argparse.Namespace) -> Session:
     """Check the input (before the store is touched), then realise and prepare the scope."""
-    from engine.cli.common import open_plan_and_store
+    from engine.cli.common import action_cache, open_plan_and_store
     from engine.cli.progress import Progress
     from engine.repl.scope import check_project
     from engine.repl.session import Session
@@ -110,9 +113,10 @@ def open_session(args: argparse.Namespace) -> Session:
     # Off a terminal, stderr is the submission's alone: no "building ..." lines in it.
     progress = Progress(quiet=args.json or not sys.stderr.isatty())
     try:
-        return Session.prepare(plan, store, args.repl_project, args.repl_target,
-                               works=Path(args.works) if args.works else None,
-                               reporter=progress, **containment())
+        with action_cache(args, store) as cache:
+            return Session.prepare(plan, store, args.repl_project, args.repl_target,
+                                   works=Path(args.works) if args.works else None,
+                                   reporter=progress, cache=cache, **containment())
     finally:
         progress.close()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 
 def add_build_options(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +20,9 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
                         help="actions run at once (default: the number of cores)")
     parser.add_argument("--keep-going", action="store_true",
                         help="after a failure, go on with everything that does not depend on it")
+    from engine.cli.common import add_remote_options
+
+    add_remote_options(parser)
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -44,6 +49,17 @@ def check_root_name(name: str | None) -> None:
                          "without leading, trailing or doubled '/'")
 
 
+def _outputs(drv: Any, path: Path) -> list[dict[str, Any]]:
+    """Each output file of a path (what the seed's compiled-binary record carries): its
+    place in the path, size and sha256."""
+    from engine.hashing import file_digest
+
+    files = sorted({o.removeprefix("out/") for a in drv.actions for o in a.outputs
+                    if o.startswith("out/")})
+    return [{"file": rel, "size": (path / rel).stat().st_size,
+             "sha256": file_digest(path / rel).removeprefix("sha256:")} for rel in files]
+
+
 def run(args: argparse.Namespace) -> int:
     # Only what answering a no-op needs is imported before it is known to be one.
     from engine import memo
@@ -57,23 +73,26 @@ def run(args: argparse.Namespace) -> int:
 
     from engine import watch
     from engine.build.realise import realise
-    from engine.cli.common import json_text, open_plan_and_store
+    from engine.cli.common import action_cache, json_text, open_plan_and_store
     from engine.cli.progress import Progress
 
     with watch.recording() as seen:
         plan, store = open_plan_and_store(args, lambda _plan: check_root_name(args.root))
         progress = Progress(quiet=args.json)
         try:
-            result = realise(plan, store, args.target, args.project, args.jobs,
-                             keep_going=args.keep_going, keep_failed=args.keep_failed,
-                             reporter=progress, named_root=args.root)
+            with action_cache(args, store) as cache:
+                result = realise(plan, store, args.target, args.project, args.jobs,
+                                 keep_going=args.keep_going, keep_failed=args.keep_failed,
+                                 reporter=progress, named_root=args.root, cache=cache)
         finally:
             progress.close()
 
     def render(built: list[str]) -> str:
         if args.json:
             return json_text([{"project": d.project.name, "target": d.target.name,
-                               "path": str(result.paths[d.key]), "built": d.name in built}
+                               "triple": d.target.triple, "path": str(result.paths[d.key]),
+                               "built": d.name in built,
+                               "outputs": _outputs(d, result.paths[d.key])}
                               for d in result.derivations])
         return "".join(f"{result.paths[d.key]}\n" for d in result.derivations)
 

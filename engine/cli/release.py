@@ -24,11 +24,14 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
                         help="replace the content of a non-empty --out folder")
     parser.add_argument("--skip-verify", action="store_true",
                         help="release even if cases fail (or without running them)")
+    from engine.cli.common import add_remote_options
+
+    add_remote_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.cli.common import open_plan_and_store, print_json, store_dir
+    from engine.cli.common import action_cache, open_plan_and_store, print_json, store_dir
     from engine.cli.progress import Progress
     from engine.release.release import check_out, check_out_against, release, source_date_epoch
 
@@ -39,9 +42,11 @@ def run(args: argparse.Namespace) -> int:
         out, plan, store_dir(args, plan.file, plan.store)))
     progress = Progress(quiet=args.json)
     try:
-        done = release(plan, store, out, targets=args.target or list(plan.default_targets),
-                       projects=args.project, jobs=args.jobs, force=args.force,
-                       skip_verify=args.skip_verify, epoch=epoch, reporter=progress)
+        with action_cache(args, store) as cache:
+            done = release(plan, store, out, targets=args.target or list(plan.default_targets),
+                           projects=args.project, jobs=args.jobs, force=args.force,
+                           skip_verify=args.skip_verify, epoch=epoch, reporter=progress,
+                           cache=cache)
     finally:
         progress.close()
     if args.json:

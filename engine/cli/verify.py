@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.cli.common import check_destination, open_plan_and_store, print_json
+from engine.cli.common import action_cache, check_destination, open_plan_and_store, print_json
 from engine.cli.realise import add_build_options
 from engine.errors import UsageError, display_path
 
@@ -30,10 +30,19 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
                         help="re-record the expectations of the cases that did not match")
     parser.add_argument("--no-cache", action="store_true",
                         help="run every case even when its outcome is cached")
+    parser.add_argument("--failing-rows", type=_count, default=20, metavar="N",
+                        help="list the first N failing rows of a function case, then count the "
+                        "rest (default 20)")
     parser.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE")
     parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report "
                         "to FILE")
     parser.set_defaults(func=run)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a count (0 or more), not '{text}'")
+    return int(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,24 +53,29 @@ def run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     # --update may be the run that records a golden file the cases name but that is not there yet
     plan, store = open_plan_and_store(args, before_store=lambda plan: _check(args, plan))
-    building = Progress(quiet=args.json)
-    try:
-        result = realise(plan, store, targets=args.target or list(plan.default_targets),
-                         projects=args.project or None, jobs=args.jobs,
-                         keep_going=args.keep_going, reporter=building)
-    finally:
-        building.close()
-    jobs = runner.select(plan, result.paths, args.pattern)
-    function.check_symbols(plan, store, jobs)  # a function not in its library: exit 2
-    progress = _Progress(len(jobs), quiet=args.json)
-    settings = runner.Settings(store=store, use_cache=not args.no_cache)
-    try:
-        outcomes = runner.run_jobs(jobs, settings, workers=args.jobs or os.cpu_count() or 1,
-                                   observe=progress)
-    finally:
-        progress.close()
+    with action_cache(args, store) as cache:
+        building = Progress(quiet=args.json)
+        try:
+            result = realise(plan, store, targets=args.target or list(plan.default_targets),
+                             projects=args.project or None, jobs=args.jobs,
+                             keep_going=args.keep_going, reporter=building, cache=cache)
+        finally:
+            building.close()
+        jobs = runner.select(plan, result.paths, args.pattern)
+        function.check_symbols(plan, store, jobs)  # a function not in its library: exit 2
+        progress = _Progress(len(jobs), quiet=args.json)
+        on_cluster = {} if cache is None or cache.executor is None else \
+            {"spawn": _cases_on(cache.executor)}
+        settings = runner.Settings(store=store, outcomes=cache, use_cache=not args.no_cache,
+                                   failing_rows=args.failing_rows,
+                                   **on_cluster)
+        try:
+            outcomes = runner.run_jobs(jobs, settings, workers=args.jobs or os.cpu_count() or 1,
+                                       observe=progress)
+        finally:
+            progress.close()
 
-    passed = all(o.ok for o in outcomes)  # xfailed and skipped leave a run green
+    passed = all(o.ok for o in outcomes)  # xfailed, skipped and runner: none leave it green
     updated = None
     if args.update:
         updated = update.update(outcomes, plan.dir)
@@ -94,10 +108,21 @@ def run(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
+def _cases_on(executor: object) -> object:
+    """Process cases run on the executor's cluster (engine/verify/distributed.py)."""
+    from engine.verify.distributed import DistributedCases
+
+    return DistributedCases(executor)
+
+
 def _check(args: argparse.Namespace, plan: Plan) -> None:
     """Options that are wrong whatever gets built: refused before the store is touched."""
+    from engine.verify import runners
+
     if args.pattern:
         _check_patterns(args.pattern, plan, args.project)
+    for name in args.target or plan.default_targets:  # a runner the target names is missing
+        runners.choose(plan.targets[name])
     if args.junit:
         check_destination("--junit", args.junit)
     if args.html:

@@ -67,11 +67,17 @@ def object_of(source: str) -> str:
     return f"o/{source}.o"
 
 
-def output_file(output: Output) -> str:
+def output_file(output: Output, spec: TargetSpec | None = None) -> str:
+    """Where an output lands; its name follows the target (``prog.exe``, ``foo.dll``,
+    ``libfoo.dylib``, ``prog.wasm``)."""
+    fmt = flags.object_format(spec) if spec is not None else "elf"
+    exe = {"coff": ".exe", "wasm": ".wasm"}.get(fmt, "")
+    shared = {"coff": f"out/bin/{output.name}.dll",
+              "macho": f"out/lib/lib{output.name}.dylib"}.get(fmt, f"out/lib/lib{output.name}.so")
     return {
-        "executable": f"out/bin/{output.name}",
+        "executable": f"out/bin/{output.name}{exe}",
         "static-library": f"out/lib/lib{output.name}.a",
-        "shared-library": f"out/lib/lib{output.name}.so",
+        "shared-library": shared,
     }[output.kind]
 
 
@@ -82,6 +88,7 @@ def plan_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
     ``cxx_link``: C++ code is linked in (the C++ runtime is needed)."""
     driver = toolchain.cxx if project.language == "c++" else toolchain.cc
     linker = toolchain.cxx if cxx_link else driver
+    compiler = flags.driver_argv(driver, spec, project.language == "c++")
     include_dirs = [*project.include_dirs, *[f"../d/{name}/include" for name in dep_names]]
     cflags = flags.compile_flags(project, spec, include_dirs, STAGING, STORE)
     actions: list[Action] = []
@@ -90,7 +97,7 @@ def plan_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
     def compile_unit(source: str) -> int:
         if source not in compiled:
             obj = object_of(source)
-            argv = flags.compile_argv(driver, cflags, source, f"../{obj}",
+            argv = flags.compile_argv(compiler, cflags, source, f"../{obj}",
                                       f"../{obj[:-2]}.d")
             actions.append(Action("compile", source, argv, [f"w/{source}"],
                                   [obj, f"{obj[:-2]}.d"], []))
@@ -104,13 +111,17 @@ def plan_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
         units = library_units if output.sources is None else \
             [compile_unit(s) for s in output.sources] + library_units
         objects = [actions[i].outputs[0] for i in units]
-        target = output_file(output)
+        target = output_file(output, spec)
+        made = [target]
         if output.kind == "static-library":
-            argv = flags.archive_argv(toolchain.ar, f"../{target}", [f"../{o}" for o in objects])
+            argv = flags.archive_argv(toolchain.ar, f"../{target}", [f"../{o}" for o in objects],
+                                      spec)
         else:
             argv = flags.link_argv(linker, project, spec, f"../{target}", output.kind,
                                    [f"../{o}" for o in objects], lib_args, rpaths,
-                                   flags.prefix_maps(STAGING, STORE))
+                                   flags.prefix_maps(STAGING, STORE), cxx=cxx_link)
+            if output.kind == "shared-library" and target.endswith(".dll"):
+                made.append(flags.import_library(target))
         kind = "archive" if output.kind == "static-library" else "link"
-        actions.append(Action(kind, output.name, argv, objects, [target], units))
+        actions.append(Action(kind, output.name, argv, objects, made, units))
     return actions

@@ -30,6 +30,7 @@ from engine.derive.rust_actions import LIB_ROOT, plan_rust_actions, rust_crates
 from engine.documents.models import Plan, Project, TargetSpec
 from engine.errors import RecipeError, UsageError
 from engine.hashing import DigestCache, canonical
+from engine.toolchain import flags, rust_cross
 from engine.toolchain.detect import Toolchain, check_spec, resolve
 from engine.toolchain.rust import RustToolchain, resolve_rustc
 
@@ -206,7 +207,7 @@ class Deriver:
 
     def derive_all(self, targets: list[str], projects: list[str] | None) -> list[Derivation]:
         """The selected project x target derivations, in plan order within each target."""
-        check_selection(self.plan, targets, projects)
+        check_selection(self.plan, targets, projects, self.cache_dir)
         chosen = [p for p in self.plan.projects if not projects or p in projects]
         needed = set(chosen).union(*(closure(self.plan, c) for c in chosen))
         for t in targets:
@@ -220,7 +221,8 @@ class Deriver:
         return [self.derive(p, t) for t in targets for p in chosen]
 
 
-def check_selection(plan: Plan, targets: list[str], projects: list[str] | None) -> None:
+def check_selection(plan: Plan, targets: list[str], projects: list[str] | None,
+                    cache_dir: Path | None = None) -> None:
     """Targets and projects named on the command line must exist in the plan."""
     for target in targets:
         if target not in plan.targets:
@@ -231,11 +233,14 @@ def check_selection(plan: Plan, targets: list[str], projects: list[str] | None) 
             raise UsageError(f"unknown project '{name}'",
                              f"the plan has: {', '.join(plan.projects)}")
     for target in targets:
-        check_spec(plan.targets[target])
+        check_spec(plan.targets[target], cache_dir)
     for name in projects or plan.projects:
         project = plan.projects[name]
         if project.language != "rust":
             continue
+        for target in targets:
+            if plan.targets[target].triple != "host":
+                rust_cross.refuse(plan.targets[target], name)
         for dep in closure(plan, name):
             other = plan.projects[dep]
             if other.language == "rust" and LIB_ROOT not in other.sources:
@@ -267,6 +272,8 @@ def _libraries(dep: Derivation) -> list[DepLib]:
     for kind in ("static-library", "shared-library"):
         for output in outputs:
             if output.kind == kind:
-                file = output_file(output).removeprefix("out/")
+                file = output_file(output, dep.target).removeprefix("out/")
+                if file.endswith(".dll"):  # a DLL is linked through its import library
+                    file = flags.import_library(f"out/{file}").removeprefix("out/")
                 return [DepLib(dep.name, dep.project.name, file, kind == "shared-library")]
     return []

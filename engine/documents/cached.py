@@ -13,6 +13,7 @@ A cache that cannot be read or written is simply not used.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import pickle
@@ -57,12 +58,17 @@ def _code_files() -> list[str]:
 
 
 def _read(cache: Path) -> Plan | None:
+    collecting = gc.isenabled()
+    gc.disable()  # a plan with a million-row table is millions of lists: no collection meanwhile
     try:
         with open(cache, "rb") as f:
             record: dict[str, Any] = pickle.load(f)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
             ValueError, TypeError):
         return None
+    finally:
+        if collecting:
+            gc.enable()
     try:
         if record["format"] != FORMAT or \
                 not watch.unchanged(record["seen"], record["stamp"], RACY_NS):

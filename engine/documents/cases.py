@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.documents.errors import DocumentError, did_you_mean
-from engine.documents.models import Case, CType, Expect, Output
+from engine.documents.models import Case, CType, Expect, Output, Signature
 from engine.documents.paths import Tree, check_relative
 from engine.documents.schema import check_schema
 from engine.documents.signature import parse_signature
@@ -69,6 +69,7 @@ def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None
         case = Case(name=name, kind=kind, file=doc.file, index=i, pos=doc.pos(at),
                     expect=_expect(doc, [*at, "expect"], raw.get("expect", {}), ctx), raw=raw,
                     xfail=raw.get("xfail"), skip=raw.get("skip"))
+        case.newlines = raw.get("newlines", "as-is")
         if kind == "process":
             _process(doc, at, raw, case, ctx, outputs, project_dir or doc.file.parent)
         elif kind == "eval":
@@ -76,7 +77,7 @@ def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None
         if "scratch_limit" in raw:
             case.scratch_limit = _size(doc, [*at, "scratch_limit"], raw["scratch_limit"])
         if kind == "function":
-            _function(doc, at, raw, case)
+            _function(doc, at, raw, case, ctx)
         cases.append(case)
     return cases
 
@@ -219,7 +220,8 @@ def _size(doc: Doc, at: list[PathElem], value: int | str) -> int:
     return value
 
 
-def _function(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case) -> None:
+def _function(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case,
+              ctx: Context) -> None:
     signature = parse_signature(raw["function"], doc.pos([*at, "function"]))
     case.signature = signature
     case.tolerance = _finite(doc, [*at, "tolerance"], raw.get("tolerance", 0.0))
@@ -229,8 +231,19 @@ def _function(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case) -> 
         raise DocumentError(f"free: '{case.free}' frees a returned string, but "
                             f"{signature.name}() returns {signature.returns.spelling}",
                             "drop free:", pos=doc.pos([*at, "free"]))
+    table = raw.get("table", [])
+    if not rows_fit(signature, table):
+        _first_bad_row(doc, at, case, signature, table)
+    case.table = [list(row) for row in table]
+    if "rows" in raw:
+        _rows_file(doc, at, raw["rows"], case, ctx)
+
+
+def _first_bad_row(doc: Doc, at: list[PathElem], case: Case, signature: Signature,
+                   table: list[Any]) -> None:
+    """Raise the DocumentError of the first bad value of ``table`` (in reading order)."""
     want = len(signature.params) + 1
-    for r, row in enumerate(raw["table"]):
+    for r, row in enumerate(table):
         if len(row) != want:
             needs = (f"{want - 1} argument{'s' if want != 2 else ''} and the expected result"
                      if want > 1 else "only the expected result")
@@ -247,7 +260,44 @@ def _function(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case) -> 
                 raise DocumentError(f"{role} of row {r + 1} {problem}",
                                     f"write {_spell(ctype)}",
                                     pos=doc.pos([*at, "table", r, c]))
-    case.table = [list(row) for row in raw["table"]]
+
+
+def _rows_file(doc: Doc, at: list[PathElem], text: str, case: Case, ctx: Context) -> None:
+    """The rows of ``rows:``, after those of ``table:``."""
+    from engine.documents.data_rows import read_rows
+
+    assert case.signature is not None
+    pos = doc.pos([*at, "rows"])
+    rel = ctx.tree.check_path(text, doc.file.parent, pos)
+    rows, lines = read_rows(doc.file.parent / rel, text, case.signature, pos)
+    case.rows_file = rel
+    case.row_lines = [0] * len(case.table) + lines
+    case.table += rows
+
+
+def rows_fit(signature: Signature, rows: list[Any]) -> bool:
+    """Whether every row has the signature's arity and fits its types: the quick check of a
+    large table, column by column (``value_problem`` then says what is wrong, and where)."""
+    types = (*signature.params, signature.returns)
+    if any(type(row) is not list or len(row) != len(types) for row in rows):
+        return False
+    for c, ctype in enumerate(types):
+        column = [row[c] for row in rows]
+        kinds = set(map(type, column))  # C-speed passes: a million rows in a fraction of a second
+        if ctype.kind == "int":
+            lo, hi = _int_range(ctype)
+            ok = kinds <= {int} and (not column or lo <= min(column) and max(column) <= hi)
+        elif ctype.kind == "float":
+            ok = kinds <= {int, float}
+        elif ctype.kind == "bool":
+            ok = kinds <= {bool}
+        elif ctype.kind == "string":
+            ok = kinds <= {str, type(None)}
+        else:
+            ok = not any(value_problem(ctype, v) for v in column)
+        if not ok:
+            return False
+    return True
 
 
 def value_problem(ctype: CType, value: Any) -> str | None:

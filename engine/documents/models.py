@@ -42,6 +42,7 @@ class Signature:
     returns: CType
     params: tuple[CType, ...]
     text: str  # as written in the document
+    names: tuple[str | None, ...] = ()  # the parameters' names, as written (None: unnamed)
 
 
 @dataclass
@@ -80,6 +81,7 @@ class Case:
     copies: tuple[tuple[str, str], ...] = ()
     timeout: float = 10.0
     scratch_limit: int = SCRATCH_LIMIT  # bytes the scratch folder may hold (process and eval)
+    newlines: Literal["as-is", "lf"] = "as-is"  # lf: \r\n printed compares as \n
     # eval cases
     code: str | None = None
     # function cases
@@ -89,6 +91,11 @@ class Case:
     free: str | None = None  # the library's function that frees a returned string
     # The case exactly as written (plain JSON types), for hashing and re-recording.
     raw: dict[str, Any] = field(default_factory=dict)
+    # function cases with rows: from a data file: the file (relative to the cases file's
+    # folder), and the line of each row of ``table`` in it (0 for a row of an inline table:
+    # those come first)
+    rows_file: str | None = None
+    row_lines: list[int] = field(default_factory=list)
 
     @property
     def folder(self) -> Path:
@@ -144,6 +151,16 @@ class TargetSpec:
     cpu: str | None = None
     features: tuple[str, ...] = ()
     pos: Pos | None = None
+    # How the target's programs run here: None picks a runner from the triple; "none" runs
+    # nothing; else the runner's argv (e.g. ["qemu-aarch64", "-cpu", "max"]). Not part of a
+    # derivation: it changes how outputs are run, never what is built.
+    runner: str | tuple[str, ...] | None = None
+    timeout_factor: float | None = None  # None: the runner's own factor
+    # Where each key of the spec was written, for errors about one key (e.g. a misspelt triple).
+    key_pos: dict[str, Pos] = field(default_factory=dict, compare=False, hash=False)
+
+    def at(self, key: str) -> Pos | None:
+        return self.key_pos.get(key, self.pos)
 
     def as_json(self) -> dict[str, Any]:
         """The spec as it enters a derivation (no name, no position)."""
@@ -168,3 +185,5 @@ class Plan:
     default_targets: tuple[str, ...]
     registry: Path | None = None  # where crates come from (absolute), or None
     registry_pos: Pos | None = None
+    #: the plan's ``remote_cache:``: (url, token_env or None, position of the key), or None
+    remote_cache: tuple[str, str | None, Pos] | None = None

@@ -86,9 +86,26 @@ def _same_key(value: Any) -> str:
 
 def check_schema(doc: Doc) -> None:
     """Raise a DocumentError for the first schema violation of ``doc`` (in document order)."""
-    errors = list(_validator(doc.kind).iter_errors(doc.data))
+    errors = list(_validator(doc.kind).iter_errors(_without_tables(doc)))
     if errors:
         raise _Explain(doc).error(_first(errors, doc))
+
+
+def _without_tables(doc: Doc) -> Any:
+    """``doc.data`` with every well-formed function table (a list of non-empty lists) replaced
+    by one row: the schema says nothing more of a table, the rows' values are checked against
+    the prototype later (``cases.rows_fit``), and jsonschema takes seconds over 25,000 rows.
+    The same errors come out, at the same paths."""
+    data = doc.data
+    if doc.kind != "cases" or type(data.get("cases")) is not list:
+        return data
+    cases = list(data["cases"])
+    for i, case in enumerate(cases):
+        if type(case) is dict and "function" in case and "run" not in case and \
+                "eval" not in case and type(case.get("table")) is list and case["table"] and \
+                all(type(row) is list and row for row in case["table"]):
+            cases[i] = {**case, "table": [[None]]}
+    return {**data, "cases": cases}
 
 
 def _first(errors: Sequence[Any], doc: Doc) -> Any:

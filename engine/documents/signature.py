@@ -73,15 +73,18 @@ def parse_signature(text: str, pos: Pos) -> Signature:
         else:
             groups[-1].append(token)
     ctypes: list[CType] = []
+    names: list[str | None] = []
     if groups != [[]] and groups != [["void"]]:
         for group in groups:
             if not group:
                 raise fail("an empty parameter", "remove the extra ','")
-            ctype, _ = _declaration(group, fail, "parameter type")
+            ctype, param = _declaration(group, fail, "parameter type")
             if ctype.kind == "void":
                 raise fail("a void parameter", "write f(void) or f() for no parameters")
             ctypes.append(ctype)
-    return Signature(name=name, returns=rtype, params=tuple(ctypes), text=text)
+            names.append(param)
+    return Signature(name=name, returns=rtype, params=tuple(ctypes), text=text,
+                     names=tuple(names))
 
 
 def _declaration(tokens: list[str], fail: _Fail, role: str) -> tuple[CType, str | None]:

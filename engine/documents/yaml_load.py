@@ -1,8 +1,11 @@
-"""Reading a YAML document with ruamel's round-trip loader, which keeps every node's position.
+"""Reading a YAML document: libyaml first (``yaml_fast``), ruamel's round-trip loader for
+whatever that does not take, and for positions it did not record.
 
-A ``Doc`` holds both the ruamel tree (for positions) and a plain copy (dict, list, str, int,
-float, bool, None) for the schema and the models. ruamel is imported lazily: ``recipe`` commands
-that never read YAML should not pay for it.
+A ``Doc`` holds a plain copy (dict, list, str, int, float, bool, None) for the schema and the
+models, and the positions of its nodes: recorded by the fast reader, or in the ruamel tree,
+parsed when first needed (an error inside a table). ruamel is imported lazily: ``recipe``
+commands that never read YAML, or read only documents the fast reader takes without error,
+should not pay for it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from engine import watch
 from engine.documents.errors import DocumentError, did_you_mean, one_of
+from engine.documents.yaml_fast import MapPos, fast_load, find
 from engine.documents.yaml_parse import check_size, parse_yaml
 from engine.errors import Pos
 
@@ -30,9 +34,18 @@ _CORE_TAGS = "tag:yaml.org,2002:"
 @dataclass
 class Doc:
     file: Path  # absolute, as the user reached it (not resolved): positions render it
-    tree: Any  # the ruamel CommentedMap
-    data: dict[str, Any]  # plain copy of tree
+    data: dict[str, Any]  # plain Python: dict, list, str, int, float, bool, None
     text: str
+    # The positions the fast reader recorded (yaml_fast), or None: the round-trip tree has them
+    positions: MapPos | None = None
+    _tree: Any = None
+
+    @property
+    def tree(self) -> Any:
+        """The ruamel round-trip tree, parsed the first time a position needs it."""
+        if self._tree is None:
+            self._tree = parse_yaml(self.file, self.text)
+        return self._tree
 
     @property
     def kind(self) -> str:
@@ -40,6 +53,10 @@ class Doc:
 
     def pos(self, path: Sequence[PathElem] = (), *, key: bool = False) -> Pos:
         """The position of the node at ``path`` (of its key when ``key``), 1-based."""
+        if self.positions is not None:
+            found = find(self.data, self.positions, path, key)
+            if found is not None:
+                return Pos(self.file, found[0] + 1, found[1] + 1)
         node, line, col = self.tree, self.tree.lc.line, self.tree.lc.col
         for i, elem in enumerate(path):
             lc = getattr(node, "lc", None)
@@ -72,6 +89,19 @@ def read_doc(file: Path, expect: str | None = None, hint: str = "") -> Doc:
     """Load ``file``, check its first key names a known kind (``expect`` when given)."""
     file = Path(file).absolute()
     text = _read_text(file)
+    check_size(file, len(text.encode("utf-8", "surrogatepass")))
+    fast = fast_load(text)
+    if fast is not None:  # only documents read exactly as the round trip reads them
+        doc = Doc(file, fast[0], text, fast[1])
+    else:
+        doc = _round_trip(file, text, expect)
+    start = f"start it with 'kind: {expect}'" if expect else \
+        f"start it with 'kind:' and one of {one_of(KINDS)}"
+    _check_kind(doc, expect, hint, start)
+    return doc
+
+
+def _round_trip(file: Path, text: str, expect: str | None) -> Doc:
     tree = parse_yaml(file, text)
     start = f"start it with 'kind: {expect}'" if expect else \
         f"start it with 'kind:' and one of {one_of(KINDS)}"
@@ -80,12 +110,11 @@ def read_doc(file: Path, expect: str | None = None, hint: str = "") -> Doc:
     if not isinstance(tree, dict) or not hasattr(tree, "lc"):
         raise DocumentError("a recipe document must be a mapping that starts with 'kind:'",
                             start, pos=Pos(file, 1, 1))
-    doc = Doc(file, tree, {}, text)
+    doc = Doc(file, {}, text, None, tree)
     try:
         doc.data = _plain(tree, [])
     except _BadNode as bad:
         raise DocumentError(bad.what, bad.fix, pos=doc.pos(bad.path, key=bad.key)) from None
-    _check_kind(doc, expect, hint, start)
     return doc
 
 
@@ -158,7 +187,7 @@ def _plain(node: Any, path: list[Any]) -> Any:
 
 
 def _check_kind(doc: Doc, expect: str | None, hint: str, start: str) -> None:
-    tree = doc.tree
+    tree = doc.data  # the same keys in the same order as the round-trip tree
     if not tree:
         raise DocumentError("empty document", start, pos=doc.pos())
     first = next(iter(tree))

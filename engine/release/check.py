@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from engine.build.cache import PathCache
 from engine.build.events import Reporter
 from engine.build.realise import realise
 from engine.derive.derivation import Derivation
@@ -54,10 +55,12 @@ class CheckReport:
 def check(plan: Plan, store: Store, targets: list[str], projects: list[str] | None = None,
           jobs: int | None = None, keep: bool = False, use_diffoscope: bool = True,
           reporter: Reporter | None = None,
-          announce: Callable[[str], None] | None = None) -> CheckReport:
+          announce: Callable[[str], None] | None = None,
+          cache: PathCache | None = None) -> CheckReport:
     """Realise, rebuild in a varied environment, and compare every derivation. ``announce``
-    hears, in words, when the rebuild starts (it may take as long as the first build)."""
-    result = realise(plan, store, targets, projects, jobs, reporter=reporter)
+    hears, in words, when the rebuild starts (it may take as long as the first build). The
+    first realise looks actions up in ``cache``; the rebuild never does (it must build)."""
+    result = realise(plan, store, targets, projects, jobs, reporter=reporter, cache=cache)
     everything: dict[str, Derivation] = {}
     for drv in result.derivations:
         for d in [*drv.crates, *drv.deps, drv]:  # registry crates are paths of their own

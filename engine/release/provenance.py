@@ -61,6 +61,7 @@ def statement(plan: Plan, drv: Derivation, tarball: str, tarball_sha256: str,
                     "plan": plan.file.name,
                     "project": drv.project.name,
                     "target": drv.target.name,
+                    **({"triple": drv.target.triple} if drv.target.triple != "host" else {}),
                     "sourceDateEpoch": epoch,
                 },
                 "internalParameters": {
@@ -99,6 +100,8 @@ def _sources(plan: Plan, drv: Derivation) -> list[dict[str, Any]]:
 def _toolchain(identity: dict[str, Any]) -> list[dict[str, Any]]:
     paths = {"cc": identity["cc"], "cxx": identity["cxx"], "ar": identity["ar"],
              **identity["programs"]}
+    if identity.get("family") == "zig":  # zig itself, and the tree of libc sources it builds
+        paths.update(zig=identity["cc"], lib=os.path.join(os.path.dirname(identity["cc"]), "lib"))
     return [{"name": f"toolchain:{name}", "uri": f"file://{paths[name]}",
              "digest": {"sha256": _hex(digest)}}
             for name, digest in sorted(identity["digests"].items())]

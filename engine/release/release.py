@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.build.cache import PathCache
 from engine.build.events import Reporter
 from engine.build.realise import realise
 from engine.derive.derivation import Derivation
@@ -98,15 +99,17 @@ def release(plan: Plan, store: Store, out: Path, *, targets: list[str],
             projects: list[str] | None = None, jobs: int | None = None, force: bool = False,
             skip_verify: bool = False, epoch: int = SOURCE_DATE_EPOCH,
             reporter: Reporter | None = None,
-            observe: Callable[[Outcome], None] | None = None) -> Release:
-    """Realise the selection, run its cases (unless ``skip_verify``), write ``out``."""
+            observe: Callable[[Outcome], None] | None = None,
+            cache: PathCache | None = None) -> Release:
+    """Realise the selection, run its cases (unless ``skip_verify``), write ``out``; actions
+    and outcomes are looked up in ``cache`` (default: the store's own)."""
     check_out(out, force)
     check_out_against(out, plan, store.root)
-    result = realise(plan, store, targets, projects, jobs, reporter=reporter)
+    result = realise(plan, store, targets, projects, jobs, reporter=reporter, cache=cache)
     done = Release(out, epoch, verified=not skip_verify)
     if not skip_verify:
         cases = runner.select(plan, result.paths)
-        outcomes = runner.run_jobs(cases, runner.Settings(store=store),
+        outcomes = runner.run_jobs(cases, runner.Settings(store=store, outcomes=cache),
                                    workers=jobs or os.cpu_count() or 1, observe=observe)
         failed = [o for o in outcomes if not o.ok]  # xfailed and skipped do not stop it
         if failed:
@@ -157,7 +160,10 @@ def _put_in_place(temp: Path, out: Path) -> None:
 
 
 def _label(drv: Derivation) -> str:
-    return f"{drv.project.name}-{drv.project.version}-{drv.target.name}"
+    """``<project>-<version>-<target>``, and the triple of a cross target after it."""
+    triple = drv.target.triple
+    suffix = f"-{triple}" if triple != "host" and triple != drv.target.name else ""
+    return f"{drv.project.name}-{drv.project.version}-{drv.target.name}{suffix}"
 
 
 def _sha256(path: Path) -> str:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import watch
+from engine.build import zig_cache
 from engine.derive.actions import STORE
 from engine.derive.derivation import Derivation, check_selection
 from engine.derive.repl_library import repl_plan
@@ -118,7 +119,7 @@ def check_project(plan: Plan, project: str, target: str) -> Project:
 
 
 def prepare(plan: Plan, store: Store, project: str, target: str,
-            reporter: Any = None) -> Scope:
+            reporter: Any = None, cache: Any = None) -> Scope:
     """Realise the project's library (or its REPL library) for ``target`` and make its scope
     folder. The library's path is rooted as ``repl:<plan>/<project>/<target>``."""
     from engine.build.realise import realise
@@ -126,14 +127,15 @@ def prepare(plan: Plan, store: Store, project: str, target: str,
     found = check_project(plan, project, target)
     rplan, selected = repl_plan(plan, project)
     result = realise(rplan, store, [target], [selected], reporter=reporter,
-                     root_prefix=f"repl:{plan.file}")
+                     root_prefix=f"repl:{plan.file}", cache=cache)
     drv = result.derivations[0]
     spec = plan.targets[target]
     cxx = any(d.project.language == "c++" for d in [drv, *drv.deps])
     driver = drv.toolchain.cxx if found.language == "c++" else drv.toolchain.cc
     include_dirs = [*found.include_dirs, *(f"../d/{name}/include" for name in drv.data["depends"])]
     cflags = flags.compile_flags(found, spec, include_dirs, FOLDER, STORE)
-    compile_template = [driver, *cflags, "-Winvalid-pch"]
+    compile_template = [*flags.driver_argv(driver, spec, found.language == "c++"), *cflags,
+                        "-Winvalid-pch"]
     scope = Scope(
         project=found, target=spec, language=found.language, library=drv.name,
         folder=Path(), store_root=store.root, pch_key="",
@@ -141,7 +143,8 @@ def prepare(plan: Plan, store: Store, project: str, target: str,
         link_template=_link_template(drv, cxx and found.language == "c", spec),
         identity=drv.toolchain.identity,
         env={"PATH": drv.toolchain.env_path, "LC_ALL": "C", "TZ": "UTC",
-             "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH), "HOME": "/homeless-shelter"},
+             "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH), "HOME": "/homeless-shelter",
+             **zig_cache.env(store, drv.data)},
         paths=(drv.name, *(d.name for d in drv.deps)), closure=tuple(result.closure),
         roots=dict(result.roots))
     scope.pch_key = canonical_hash({
@@ -150,6 +153,11 @@ def prepare(plan: Plan, store: Store, project: str, target: str,
         "compile": compile_template, "toolchain": drv.toolchain.identity})
     scope.folder = store.root / ".recipe" / "cache" / "repl" / project / target / \
         scope.pch_key[:20]
+    if zig_cache.is_zig(drv.data):
+        # A runner compiles and links in one run (with -fPIC): zig builds another libc for
+        # that, once, under the cache's lock, rather than in every first eval at once.
+        link = {"kind": "link", "argv": [*compile_template, *scope.concrete(scope.link_template)]}
+        zig_cache.warm(store, {**drv.data, "actions": [link]}, scope.env)
     if not (scope.folder / "ready").is_file():
         _make_folder(scope, store, drv)
         _remove_stale(scope.folder)
@@ -174,7 +182,8 @@ def _link_template(drv: Derivation, cxx_runtime: bool, spec: TargetSpec) -> list
     link_flags = list(dict.fromkeys(f for d in [drv, *drv.deps] for f in d.project.link_flags))
     gold = shutil.which("ld.gold", path=drv.toolchain.env_path)
     fast = ["-fuse-ld=gold"] if gold and not spec.lto else []  # links in half the time
-    runtime = ["-lstdc++", "-lm"] if cxx_runtime else []
+    zig = spec.toolchain == "zig"
+    runtime = (["-lc++"] if zig else ["-lstdc++", "-lm"]) if cxx_runtime else []
     return [*flags.target_flags(spec), *fast, *libs, *link_flags, *runtime]
 
 

@@ -66,12 +66,14 @@ class Session:
     @classmethod
     def prepare(cls, plan: Plan, store: Store, project: str, target: str | None = None, *,
                 works: Path | None = None, confine: Confine | None = None,
-                guard: GuardFactory | None = None, reporter: Any = None) -> Session:
+                guard: GuardFactory | None = None, reporter: Any = None,
+                cache: Any = None) -> Session:
         """Realise ``project`` for ``target`` (default: the plan's first default target) and
         prepare its scope; ``works`` defaults to ``default_works``."""
         from engine.repl.scope import prepare
 
-        scope = prepare(plan, store, project, target or plan.default_targets[0], reporter)
+        scope = prepare(plan, store, project, target or plan.default_targets[0], reporter,
+                        cache)
         works = (works or default_works(plan, project)).absolute()
         if works.resolve().is_relative_to(store.root.resolve()):
             raise UsageError(f"the workspace {works} is inside the store",

@@ -63,9 +63,48 @@ def collect(store: Locking, db: Database, cas: Cas, dry_run: bool,
             report.actions += entry.kind == "action"
             report.blobs += entry.kind == "blob"
             report.cache_freed += entry.size
+        if max_size is not None:
+            remaining = sum(e.size for e in entries) - report.cache_freed
+            report.cache_freed += state_caches(state, max_size - remaining, dry_run)
     if not dry_run:
         space.take_reserve(state)
     return report
+
+
+def state_caches(state: Path, budget: int, dry_run: bool) -> int:
+    """With ``--max-size``: the caches that layers above keep in the store's state
+    (``Store.state_folder``, e.g. a cross compiler's libraries) are removed whole, least
+    recently changed first, while they do not fit in what the action cache left of the size;
+    one in use (its lock held) is skipped. Making them again only costs time. Bytes freed."""
+    folders = [f for f in (state / "caches").glob("*") if f.is_dir()]
+    sized = sorted(((f.stat().st_mtime, f, _tree_size(f)) for f in folders),
+                   key=lambda t: (t[0], t[1].name), reverse=True)
+    freed = 0
+    for _mtime, folder, size in sized:  # newest first: they are the ones kept
+        if size <= budget:
+            budget -= size
+            continue
+        fd = locks.acquire(state / "locks" / f"cache-{folder.name}.lock", blocking=False)
+        if fd is None:
+            continue  # being filled or used right now
+        try:
+            if not dry_run:
+                fsutil.remove_tree(folder)
+            freed += size
+        finally:
+            os.close(fd)
+    return freed
+
+
+def _tree_size(folder: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def file_clock(tmp: Path) -> float:

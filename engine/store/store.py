@@ -208,6 +208,18 @@ class Store:
                 self._temp_roots.add("blob", blobs)
         self._temp_roots.add("action", actions)
 
+    def state_folder(self, name: str) -> Path:
+        """A folder of the store's state where a layer above keeps a cache of its own (e.g. a
+        cross compiler's built libraries). The store never reads it; it is no input of any
+        path. Take ``state_lock(name)`` around work that must not run twice at once."""
+        folder = self.state / "caches" / _label(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def state_lock(self, name: str) -> AbstractContextManager[None]:
+        """The exclusive lock of ``state_folder(name)`` (blocking)."""
+        return locks.locked(self.state / "locks" / f"cache-{_label(name)}.lock")
+
     def build_dir(self, name: str) -> Path:
         """The fixed folder where ``name`` is built; use it only while holding ``lock(name)``.
         Whatever a killed build left there is removed by the next ``open``."""
@@ -230,18 +242,22 @@ class Store:
 
     def register(self, name: str, tree: Path, derivation: str, references: Iterable[str],
                  log: bytes = b"", actions: Iterable[str] = (),
-                 blobs: Iterable[str] = ()) -> PathInfo:
+                 blobs: Iterable[str] = (), expected: str | None = None) -> PathInfo:
         """Move ``tree`` to ``root/name`` read-only and make it valid; while it is valid, it
         keeps the action-cache entries ``actions`` and the blobs ``blobs`` from collection.
+        With ``expected`` (a tree fetched from elsewhere, as Nix's substituters give one with
+        its narinfo), only if its content hash is that: else ``StoreError`` and nothing valid.
         The caller holds ``lock(name)``; when this process does not, it is taken here."""
         keeps = _keeps(actions, blobs)
         if locks.held_here(self._lock_file(_checked(name))):
-            return self._register(name, Path(tree), derivation, references, log, keeps)
+            return self._register(name, Path(tree), derivation, references, log, keeps,
+                                  expected)
         with self.lock(name):
-            return self._register(name, Path(tree), derivation, references, log, keeps)
+            return self._register(name, Path(tree), derivation, references, log, keeps,
+                                  expected)
 
     def _register(self, name: str, tree: Path, derivation: str, references: Iterable[str],
-                  log: bytes, keeps: list[str]) -> PathInfo:
+                  log: bytes, keeps: list[str], expected: str | None = None) -> PathInfo:
         if self._db.is_valid(name):
             raise StoreError(f"{name} is already a valid store path",
                              "a valid path never changes; register under another name")
@@ -259,6 +275,10 @@ class Store:
         target = self.root / name
         try:
             result = _scan_normalised(tree)
+            if expected is not None and result.nar_hash != expected:
+                raise StoreError(f"cannot register {name}: its content hash is "
+                                 f"{result.nar_hash}, not the expected {expected}",
+                                 "build it instead of fetching it")
             fsutil.remove_tree(target)  # a stale, unregistered attempt: we hold the lock
             os.rename(tree, target)
             fsutil.seal(target)

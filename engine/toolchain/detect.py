@@ -21,6 +21,7 @@ from engine import watch
 from engine.documents.models import TargetSpec
 from engine.errors import RecipeError
 from engine.hashing import file_digest
+from engine.toolchain import zig
 
 CACHE_VERSION = 2
 # Programs the gcc driver runs, as `gcc -print-prog-name=<name>` reports them.
@@ -46,21 +47,26 @@ class Toolchain:
         return os.pathsep.join(self.path_dirs)
 
 
-def check_spec(spec: TargetSpec) -> None:
-    """What can be told of a target spec without running anything."""
+def check_spec(spec: TargetSpec, cache_dir: Path | None = None) -> None:
+    """What can be told of a target spec before anything builds (for zig: whether zig is
+    installed and has the triple, the glibc floor and the CPU)."""
     if spec.toolchain == "zig":
-        raise ToolchainError(
-            f"target '{spec.name}': toolchain zig is not supported yet",
-            "use toolchain: system or an explicit {cc: ..., cxx: ...}", pos=spec.pos)
+        zig.check(spec, cache_dir or Path(os.devnull))
+        return
     if not isinstance(spec.toolchain, dict) and spec.triple != "host":
         raise ToolchainError(
             f"target '{spec.name}': triple {spec.triple} needs a cross toolchain",
-            "set toolchain: {cc: <cross gcc>, cxx: <cross g++>} for it", pos=spec.pos)
+            "write toolchain: zig, or name a cross gcc: toolchain: {cc: ..., cxx: ...}",
+            pos=spec.at("triple"))
 
 
 def resolve(spec: TargetSpec, cache_dir: Path) -> Toolchain:
     """The C/C++ toolchain of a target spec, with its (cached) identity."""
-    check_spec(spec)
+    check_spec(spec, cache_dir)
+    if spec.toolchain == "zig":
+        identity = zig.check(spec, cache_dir)
+        return Toolchain(cc=identity["cc"], cxx=identity["cxx"], ar=identity["ar"],
+                         path_dirs=(str(Path(identity["cc"]).parent),), identity=identity)
     if isinstance(spec.toolchain, dict):
         cc = _find(spec.toolchain.get("cc", "gcc"), spec)
         cxx = _find(spec.toolchain.get("cxx", "g++"), spec)
@@ -141,6 +147,8 @@ def _identity(cc: str, cxx: str, ar: str) -> dict[str, Any]:
 
 def changed_programs(identity: dict[str, Any]) -> list[str]:
     """The programs of a recorded identity that are missing or no longer what was hashed."""
+    if identity.get("family") == "zig":
+        return zig.changed(identity)
     binaries = {"cc": identity["cc"], "cxx": identity["cxx"], "ar": identity["ar"],
                 **identity["programs"]}
     changed = []

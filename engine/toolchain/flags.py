@@ -26,6 +26,8 @@ OPT_FLAGS = {
 
 def target_flags(spec: TargetSpec) -> list[str]:
     """Code generation flags of a target: shared by compiling and linking."""
+    if spec.toolchain == "zig":
+        return zig_target_flags(spec)
     flags = list(OPT_FLAGS[spec.opt])
     if spec.cpu:
         flags.append(f"-march={spec.cpu}")
@@ -33,6 +35,35 @@ def target_flags(spec: TargetSpec) -> list[str]:
         # One partition and no parallel LTRANS jobs: the output must not depend on scheduling.
         flags += ["-flto=1", "-flto-partition=one"]
     return flags
+
+
+def zig_target_flags(spec: TargetSpec) -> list[str]:
+    """zig's: an explicit target and CPU (``baseline`` unless given: without them zig builds for
+    the build machine's CPU), and no sanitizers (zig enables UBSan at -O0; cargo-zigbuild turns
+    it off the same way), so that ``opt:`` means the same on every triple."""
+    cpu = (spec.cpu or "baseline").replace("-", "_")  # zig spells cortex_a72, x86_64_v3
+    flags = ["-target", spec.triple, f"-mcpu={cpu}", *OPT_FLAGS[spec.opt], "-fno-sanitize=all"]
+    if object_format(spec) == "coff":
+        # For Windows zig emits CodeView even without -g, with the whole compile command
+        # (absolute paths) in it: none without -g, and never the command line.
+        flags.append("-gno-codeview-command-line" if "-g" in OPT_FLAGS[spec.opt] else "-g0")
+    if spec.lto:
+        flags.append("-flto")
+    return flags
+
+
+def object_format(spec: TargetSpec) -> str:
+    """``elf``, ``coff``, ``macho`` or ``wasm``: what the triple's outputs are."""
+    os_name = spec.triple.split("-")[1] if spec.triple.count("-") else ""
+    if spec.triple == "host" or spec.toolchain != "zig":
+        return "elf"
+    if os_name == "windows" or os_name == "uefi":
+        return "coff"
+    if os_name in ("macos", "ios", "tvos", "watchos", "visionos", "driverkit"):
+        return "macho"
+    if spec.triple.startswith("wasm"):
+        return "wasm"
+    return "elf"
 
 
 def define_flags(project: Project, spec: TargetSpec) -> list[str]:
@@ -57,7 +88,12 @@ def compile_flags(project: Project, spec: TargetSpec, include_dirs: list[str],
     return [
         f"-std={STD_FLAG.get(standard, standard)}",
         *target_flags(spec),
-        "-fPIC",  # one object serves a static library, a shared library and an executable
+        # One object serves a static library, a shared library and an executable (PE and
+        # wasm have no such thing as position-independent code to ask for).
+        *(["-fPIC"] if object_format(spec) in ("elf", "macho") else []),
+        # CodeView names the object file by its absolute path (in the build folder or zig's
+        # cache), which no prefix map reaches: it is left empty.
+        *(["-Xclang", "-object-file-name="] if object_format(spec) == "coff" else []),
         *prefix_maps(staging, store_root),
         *define_flags(project, spec),
         *[f"-I{d}" for d in include_dirs],
@@ -65,28 +101,58 @@ def compile_flags(project: Project, spec: TargetSpec, include_dirs: list[str],
     ]
 
 
-def compile_argv(driver: str, flags: list[str], source: str, obj: str, depfile: str) -> list[str]:
+def driver_argv(driver: str, spec: TargetSpec, cxx: bool = False) -> list[str]:
+    """A compiler as a command: zig's is ``zig cc`` or ``zig c++``."""
+    if spec.toolchain == "zig":
+        return [driver, "c++" if cxx else "cc"]
+    return [driver]
+
+
+def import_library(dll: str) -> str:
+    """``../out/bin/foo.dll`` -> ``../out/lib/libfoo.dll.a``: where a Windows DLL's import
+    library goes (mingw's name for it)."""
+    head, _, name = dll.rpartition("/bin/")
+    return f"{head}/lib/lib{name}.a"
+
+
+def compile_argv(driver: str | list[str], flags: list[str], source: str, obj: str,
+                 depfile: str) -> list[str]:
     # -frandom-seed pins the names gcc would otherwise draw at random (e.g. for LTO sections).
-    return [driver, *flags, f"-frandom-seed={source}", "-MD", "-MF", depfile,
+    driver = [driver] if isinstance(driver, str) else driver
+    return [*driver, *flags, f"-frandom-seed={source}", "-MD", "-MF", depfile,
             "-c", source, "-o", obj]
 
 
 def link_argv(driver: str, project: Project, spec: TargetSpec, output: str, kind: str,
               objects: list[str], libraries: list[str], rpaths: list[str],
-              maps: list[str]) -> list[str]:
+              maps: list[str], cxx: bool = False) -> list[str]:
     """Link an executable or a shared library from objects and dependency libraries."""
-    argv = [driver, *target_flags(spec), *maps]
+    fmt = object_format(spec)
+    argv = [*driver_argv(driver, spec, cxx), *target_flags(spec), *maps]
     if kind == "shared-library":
         soname = output.rsplit("/", 1)[-1]
-        argv += ["-shared", f"-Wl,-soname,{soname}"]
+        argv.append("-shared")
+        if fmt == "elf":
+            argv.append(f"-Wl,-soname,{soname}")
+        elif fmt == "coff":  # the import library a dependent links against
+            argv.append(f"-Wl,--out-implib,{import_library(output)}")
     if spec.strip:
         argv.append("-s")
+    elif spec.toolchain == "zig" and "-g" not in OPT_FLAGS[spec.opt]:
+        # zig's libc objects carry debug information naming zig's cache and the folder of the
+        # build that filled it; a target that asks for none gets none, and stays the same
+        # bytes whichever store and checkout built it (see README, Cross targets). zig has one
+        # strip switch: this drops the symbol table too.
+        argv.append("-Wl,--strip-debug")
     argv += ["-o", output, *objects, *libraries]
-    argv += [f"-Wl,-rpath,{path}" for path in rpaths]
+    if fmt == "elf":
+        argv += [f"-Wl,-rpath,{path}" for path in rpaths]
     argv += list(project.link_flags)
     return argv
 
 
-def archive_argv(ar: str, output: str, objects: list[str]) -> list[str]:
+def archive_argv(ar: str, output: str, objects: list[str],
+                 spec: TargetSpec | None = None) -> list[str]:
     # D: zero timestamps, uids and modes in the archive; s: write the symbol index.
-    return [ar, "rcsD", output, *objects]
+    prefix = [ar, "ar"] if spec is not None and spec.toolchain == "zig" else [ar]
+    return [*prefix, "rcsD", output, *objects]

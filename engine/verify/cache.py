@@ -39,7 +39,9 @@ class ActionCache(Protocol):
     def attach(self, name: str, actions: list[str]) -> None: ...
 
 
-def case_key(case: Case, store_path: Path) -> str:
+def case_key(case: Case, store_path: Path, runner: tuple[str, ...] = ()) -> str:
+    """``runner``: the command that runs a foreign program (a different runner may see
+    differently); empty for the host, whose keys stay as they were."""
     # Only what changes the run: a new expectation or xfail mark is judged from the cache.
     raw = {k: v for k, v in case.raw.items() if k not in ("name", "expect", "xfail", "skip")}
     inputs = {}
@@ -48,6 +50,8 @@ def case_key(case: Case, store_path: Path) -> str:
         inputs[rel] = _digest_input(case.folder / rel)
     action = {"v": VERSION, "kind": "case", "path": store_path.name, "case": raw,
               "inputs": inputs}
+    if runner:
+        action["runner"] = list(runner)
     return canonical_hash(action)
 
 

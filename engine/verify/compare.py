@@ -7,6 +7,7 @@ escaped byte by byte, and a missing final newline is marked as diff(1) does. Lon
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from dataclasses import dataclass
@@ -63,8 +64,17 @@ def expected(case: Case) -> Expected:
                           if f in missing))
 
 
+def with_newlines(case: Case, observed: Observed) -> Observed:
+    """What is compared (and re-recorded): with ``newlines: lf``, ``\r\n`` printed is ``\n``."""
+    if case.newlines != "lf":
+        return observed
+    return dataclasses.replace(observed, stdout=observed.stdout.replace(b"\r\n", b"\n"),
+                               stderr=observed.stderr.replace(b"\r\n", b"\n"))
+
+
 def compare(case: Case, observed: Observed, cap: int) -> tuple[Status, str, str]:
     """``(status, one-line message, detail)`` of an observation against the case's expectation."""
+    observed = with_newlines(case, observed)
     want = expected(case)
     differs: list[str] = []
     details: list[str] = [f"{m} does not exist (re-record with --update)\n" for m in want.missing]

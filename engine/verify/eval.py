@@ -29,8 +29,8 @@ from engine.repl.runner import CompileError, build, runner_key
 from engine.repl.rust import Submission
 from engine.repl.scope import Scope, prepare
 from engine.store import Store
-from engine.verify import cache, landlock
-from engine.verify.compare import compare
+from engine.verify import cache, landlock, runners
+from engine.verify.compare import compare, with_newlines
 from engine.verify.outcome import Observed, Outcome, Status
 from engine.verify.process import CannotRun, new_scratch, run_argv
 from engine.verify.writeguard import Guard
@@ -52,6 +52,11 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
     if not isinstance(store, Store) or plan is None:
         return _outcome(job, "error", start, "eval cases need the plan and its store")
     code = job.case.code or ""
+    from engine.verify.runner import not_run, target_runner  # runner.py imports this module
+
+    chosen = target_runner(job, settings)
+    if isinstance(chosen, runners.NoRunner):
+        return not_run(job, chosen)
     try:
         if plan.projects[job.project].language == "rust":
             rust = Submission(plan, store, job.project, job.target, job.path, code)
@@ -61,16 +66,18 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
             spec = scope.spec()
             runner_id, owner = runner_key(spec, code), scope.library
             make = partial(build, spec, store, code)
-        key = canonical_hash({"v": 1, "kind": "eval-case", "runner": runner_id})
-        observed = cache.lookup(store, key) if settings.use_cache else None
+        key = canonical_hash({"v": 1, "kind": "eval-case", "runner": runner_id,
+                              **({"on": chosen.name} if chosen is not None else {})})
+        outcomes = settings.outcomes or store
+        observed = cache.lookup(outcomes, key) if settings.use_cache else None
         cached = observed is not None
         if observed is None:
             runner = make()
             try:
-                observed = _run(job, runner.executable, store, settings.cap)
+                observed = _run(job, runner.executable, store, settings.cap, chosen)
             finally:
                 runner.remove()
-            cache.record(store, key, observed, owner=owner)
+            cache.record(outcomes, key, observed, owner=owner)
     except CompileError as error:
         return _outcome(job, "failed", start, "the submission does not compile",
                         detail=error.detail or "")
@@ -79,7 +86,8 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
         return _outcome(job, "error", start, text, detail=getattr(error, "detail", "") or "")
     status, message, detail = compare(job.case, observed, settings.cap)
     outcome = _outcome(job, status, start, message, detail=detail, cached=cached)
-    outcome.observed = observed
+    outcome.observed = with_newlines(job.case, observed)  # what --update records
+    outcome.runner = chosen.name if chosen is not None else ""
     return outcome
 
 
@@ -94,7 +102,8 @@ def _scope(plan: Plan, store: Store, project: str, target: str) -> Scope:
         return _scopes[key][2]
 
 
-def _run(job: Job, executable: Path, store: Store, cap: int) -> Observed:
+def _run(job: Job, executable: Path, store: Store, cap: int,
+         on: runners.Runner | None = None) -> Observed:
     scratch = new_scratch(store, "case")
     works, tmp = scratch / "works", scratch / "tmp"
     works.mkdir()
@@ -102,9 +111,16 @@ def _run(job: Job, executable: Path, store: Store, cap: int) -> Observed:
     protect = [job.path] + ([job.plan_dir] if job.plan_dir is not None else [])
     guard = Guard(protect, [job.path.parent]) if landlock.abi() == 0 else None
     try:
-        observed = run_argv([str(executable)], cwd=works, env=child.environment(works, tmp),
-                            stdin=b"", timeout=job.case.timeout, cap=cap, writable=[scratch],
-                            cache=store, limit=(scratch, job.case.scratch_limit))
+        argv, env = [str(executable)], child.environment(works, tmp)
+        timeout, writable = job.case.timeout, [scratch]
+        if on is not None:  # a program of the target, run by its runner
+            argv, env = on.wrap(argv), {**env, **on.env}
+            timeout, writable = timeout * on.factor, [scratch, *on.writable]
+        observed = run_argv(argv, cwd=works, env=env, stdin=b"", timeout=timeout, cap=cap,
+                            writable=writable, cache=store,
+                            limit=(scratch, job.case.scratch_limit))
+        if on is not None and on.clean is not None:
+            observed = on.clean(observed)
     finally:
         wrote = guard.changes() if guard is not None else []
         _remove(scratch)

@@ -6,6 +6,8 @@ The shared object: a project's own ``shared-library`` output when it has one; ot
 output is ``lib<name>-cases.so``, built from every source that does not define ``main`` (as
 the REPL library of ``engine.derive.repl_library``). Every compile is position-independent, so
 its compiles are the project's own, found in the action cache; only the link is new.
+
+What the rows returned is cached as a process case's observation is (``function_cache``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.derive.repl_library import library_sources
+from engine.documents.data_rows import paused_gc
 from engine.documents.models import Output, Plan
+from engine.verify.function_cache import lookup_rows, record_rows, rows_key
 from engine.verify.outcome import Outcome
 from engine.verify.process import new_scratch
 from engine.verify.table import TableError, call_rows, judge, missing_symbol, plain
@@ -68,6 +72,8 @@ def check_symbols(plan: Plan, store: Any, jobs: Sequence[Job]) -> None:
         case = job.case
         if case.kind != "function" or case.signature is None or case.skip is not None:
             continue  # a skipped case's function may not be written yet
+        if plan.targets[job.target].triple != "host":
+            continue  # not run there (see runner.run_function_case_on_target)
         project = plan.projects[job.project]
         if not any(o.kind == "shared-library" for o in project.outputs) \
                 and not library_sources(project):
@@ -91,18 +97,29 @@ def run_function_case(job: Job, settings: Settings) -> Outcome:
     case = job.case
     assert job.plan is not None, "a function case needs the plan it comes from"
     library = shared_library(job.plan, settings.store, job.project, job.target, job.path)
-    scratch = new_scratch(settings.store, "table")
-    try:
-        rows = call_rows(case, library, scratch, cache=settings.store, protect=[job.path])
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    failing, detail = judge(case, rows)
+    store = settings.store
+    key = rows_key(case, library) if store is not None else None
+    rows = lookup_rows(store, key) if store is not None and key and settings.use_cache else None
+    cached = rows is not None
+    if rows is None:
+        scratch = new_scratch(store, "table")
+        try:
+            with paused_gc():
+                rows = call_rows(case, library, scratch, cache=store, protect=[job.path])
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if store is not None and key:
+            record_rows(store, key, rows, owner=library.parent.parent.name)
+    with paused_gc():
+        failing, detail = judge(case, rows, settings.failing_rows)
     n = len(case.table)
     outcome = Outcome(job.project, job.target, case.name, "failed" if failing else "passed",
                       time.monotonic() - start, detail=detail, source=case,
-                      message=f"{len(failing)} of {n} rows failed" if failing else f"{n} rows")
+                      message=f"{len(failing)} of {n} rows failed" if failing else f"{n} rows",
+                      cached=cached)
     returns = case.signature.returns if case.signature else None
     outcome.rows = {i: plain(rows.values[i], returns) for i in failing
                     if i not in rows.problems}
     outcome.crashed = sorted(rows.problems)
+    outcome.rows_shown = settings.failing_rows
     return outcome

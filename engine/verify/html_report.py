@@ -21,11 +21,12 @@ import shlex
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from engine.verify.compare import visible
 from engine.verify.outcome import STATUSES, Outcome
 from engine.verify.report import replace_file
-from engine.verify.table import show
+from engine.verify.table import more_rows, row_label, show
 
 # How an outcome kind looks: its colour class (ok green, bad red, warn amber, other grey) and
 # whether its case opens on its own.
@@ -172,7 +173,7 @@ def _case(index: int, o: Outcome, command: Sequence[str]) -> str:
     if table:
         body.append(table)
         detail = "".join(line for line in detail.splitlines(keepends=True)
-                         if not line.startswith("row "))
+                         if not line.startswith(("row ", "... and ")))
     body.extend(_blocks(detail))
     if o.cached:
         body.append('<p class="repro">from the outcome cache: the run recorded for the same '
@@ -252,23 +253,28 @@ def _rows_table(o: Outcome) -> str:
     head = "".join(f"<th>arg {n} <small>({_e(p.spelling)})</small></th>"
                    for n, p in enumerate(sig.params, 1))
     body = []
-    for i in failing:
+    shown = failing[:max(o.rows_shown, 0)]
+    for i in shown:
         if i >= len(case.table):
             continue
         row = case.table[i]
-        got = show(o.rows[i]) if i in o.rows else _problem(o.detail, i, sig.name, row[:-1])
+        got = show(o.rows[i]) if i in o.rows else _problem(o.detail, case, i, row[:-1])
         cells = "".join(f"<td>{_e(show(v))}</td>" for v in row[:-1])
-        body.append(f'<tr><td>{i + 1}</td>{cells}<td class="want">{_e(show(row[-1]))}</td>'
-                    f'<td class="got">{_e(got)}</td></tr>')
+        where = row_label(case, i).removeprefix("row ")
+        body.append(f'<tr><td>{_e(where)}</td>{cells}<td class="want">{_e(show(row[-1]))}'
+                    f'</td><td class="got">{_e(got)}</td></tr>')
+    more = f"<p>{_e(more_rows(len(failing) - len(shown)))}</p>" \
+        if len(failing) > len(shown) else ""
     return (f"<p><code>{_e(sig.text)}</code>: {len(failing)} of {len(case.table)} rows "
             f'failed</p><table class="rows"><tr><th>row</th>{head}<th>expected</th>'
-            f"<th>got</th></tr>{''.join(body)}</table>")
+            f"<th>got</th></tr>{''.join(body)}</table>{more}")
 
 
-def _problem(detail: str, index: int, function: str, args: Sequence[object]) -> str:
+def _problem(detail: str, case: Any, index: int, args: Sequence[object]) -> str:
     """Why row ``index`` has no result, as its line of ``detail`` says (``table.judge`` writes
     ``row N: f(args) crashed: SIGSEGV; expected 3``)."""
-    prefix = f"row {index + 1}: {function}({', '.join(show(v) for v in args)}) "
+    prefix = f"{row_label(case, index)}: {case.signature.name}" \
+        f"({', '.join(show(v) for v in args)}) "
     for line in detail.splitlines():
         if line.startswith(prefix):
             return line.removeprefix(prefix).rsplit("; expected ", 1)[0]

@@ -12,9 +12,11 @@ from typing import Any, Literal
 from engine.documents.models import Case
 
 # xfailed: a case marked ``xfail`` failed, as expected; xpassed: it passed (lit's XPASS: the
-# mark is stale, the run fails); skipped: a case marked ``skip`` was not run.
-Status = Literal["passed", "failed", "error", "xfailed", "xpassed", "skipped"]
-STATUSES: tuple[Status, ...] = ("passed", "failed", "error", "xfailed", "xpassed", "skipped")
+# mark is stale, the run fails); skipped: a case marked ``skip`` was not run; "not run": nothing
+# here runs the target's programs (never passed; see ``Outcome.ignored``).
+Status = Literal["passed", "failed", "error", "xfailed", "xpassed", "skipped", "not run"]
+STATUSES: tuple[Status, ...] = ("passed", "failed", "error", "xfailed", "xpassed", "skipped",
+                                "not run")
 # The outcomes that do not fail a run (a skipped case is still never counted as passed).
 FINE: tuple[Status, ...] = ("passed", "xfailed", "skipped")
 
@@ -58,6 +60,9 @@ class Outcome:
     # that crashed or hung (nothing to re-record for those).
     rows: dict[int, Any] = field(default_factory=dict, repr=False, compare=False)
     crashed: list[int] = field(default_factory=list, repr=False, compare=False)
+    rows_shown: int = field(default=20, repr=False, compare=False)  # as the text report lists
+    runner: str = ""  # what ran the program, when not the host itself (e.g. "qemu-aarch64")
+    ignored: bool = False  # not run because the target says runner: none: no exit code
 
     @property
     def passed(self) -> bool:
@@ -66,7 +71,7 @@ class Outcome:
     @property
     def ok(self) -> bool:
         """Whether it leaves the run green: passed, or failed as expected, or skipped."""
-        return self.status in FINE
+        return self.status in FINE or self.ignored  # ignored: the target says runner: none
 
     @property
     def ended(self) -> dict[str, Any] | None:
@@ -98,6 +103,8 @@ class Outcome:
             "cached": self.cached,
             "ended": self.ended,
             "reason": self.reason,
+            **({"runner": self.runner} if self.runner else {}),
+            **({"ignored": True} if self.ignored else {}),
         }
 
     @property

@@ -43,6 +43,7 @@ from engine.repl.child import has_exited, kill_group
 from engine.verify import landlock
 from engine.verify.cache import ActionCache
 from engine.verify.outcome import Observed
+from engine.verify.runners import Runner
 from engine.verify.writeguard import Guard
 
 CAP = 16 * 1024 * 1024  # bytes kept of each of stdout and stderr
@@ -116,11 +117,12 @@ def containment(cache: ActionCache | None = None) -> str:
 
 def run_process(case: Case, executable: Path, scratch: Path, *, cap: int = CAP,
                 protect: Sequence[Path] = (), skip: Sequence[Path] = (),
-                cache: ActionCache | None = None) -> Observed:
+                cache: ActionCache | None = None, runner: Runner | None = None) -> Observed:
     """Run ``executable`` with the case's arguments below ``scratch`` (an existing, empty
     folder). ``protect``: folders the case must not write into, checked after the run where
     Landlock cannot refuse the writes (below them, ``skip`` is not checked). ``cache``: where
-    the reaper is kept between runs."""
+    the reaper is kept between runs. ``runner``: what runs a program built for another
+    machine (see ``engine.verify.runners``)."""
     work, tmp = scratch / "work", scratch / "tmp"
     work.mkdir()
     tmp.mkdir()
@@ -128,10 +130,16 @@ def run_process(case: Case, executable: Path, scratch: Path, *, cap: int = CAP,
     confined = landlock.abi() > 0
     guard = Guard(protect, skip) if protect and not confined else None
     try:
-        observed = run_argv([str(executable), *case.args], cwd=work, env=case_env(case, tmp),
-                            stdin=case_stdin(case), timeout=case.timeout, cap=cap,
-                            writable=[scratch], cache=cache,
+        argv, env = [str(executable), *case.args], case_env(case, tmp)
+        timeout, writable = case.timeout, [scratch]
+        if runner is not None:  # the same containment, the command wrapped, more time
+            argv, env = runner.wrap(argv), {**env, **runner.env}
+            timeout, writable = timeout * runner.factor, [scratch, *runner.writable]
+        observed = run_argv(argv, cwd=work, env=env, stdin=case_stdin(case), timeout=timeout,
+                            cap=cap, writable=writable, cache=cache,
                             limit=(scratch, case.scratch_limit))
+        if runner is not None and runner.clean is not None:
+            observed = runner.clean(observed)
     finally:
         wrote = guard.changes() if guard is not None else []
     if wrote:

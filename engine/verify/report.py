@@ -27,9 +27,10 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 def summary(outcomes: Sequence[Outcome]) -> dict[str, int]:
-    counts = {status: 0 for status in STATUSES}
+    # "not run" is counted only where a target has no runner: host-only reports keep their keys
+    counts = {status: 0 for status in STATUSES if status != "not run"}
     for outcome in outcomes:
-        counts[outcome.status] += 1
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
     counts["cached"] = sum(o.cached for o in outcomes)
     counts["total"] = len(outcomes)
     return counts
@@ -38,14 +39,14 @@ def summary(outcomes: Sequence[Outcome]) -> dict[str, int]:
 def summary_line(outcomes: Sequence[Outcome]) -> str:
     """E.g. ``12 passed, 1 failed, 2 error (5 cached)``."""
     counts = summary(outcomes)
-    parts = [f"{counts[s]} {s}" for s in STATUSES if counts[s]]
+    parts = [f"{counts[s]} {s}" for s in STATUSES if counts.get(s)]
     line = ", ".join(parts) or "no cases"
     return f"{line} ({counts['cached']} cached)" if counts["cached"] else line
 
 
 def render_table(outcomes: Sequence[Outcome]) -> str:
-    rows = [(o.project, o.target, visible(o.case), o.label, f"{o.seconds:.2f}s")
-            for o in outcomes]
+    rows = [(o.project, f"{o.target} ({o.runner})" if o.runner else o.target, visible(o.case),
+             o.label, f"{o.seconds:.2f}s") for o in outcomes]
     return tabulate(rows, headers=("project", "target", "case", "outcome", "time"),
                     tablefmt="simple", disable_numparse=True)
 
@@ -56,6 +57,8 @@ def render_details(outcomes: Sequence[Outcome]) -> str:
     for o in outcomes:
         if o.passed:
             continue
+        if o.ignored:
+            continue  # listed in the table; runner: none says why
         block = visible(f"=== {o.status.upper()} {o.ident}: {o.message}") + "\n"
         if o.detail and not o.ok:  # an expected failure's diff is known: its line is enough
             block += visible(o.detail if o.detail.endswith("\n") else o.detail + "\n")
@@ -95,6 +98,9 @@ def junit_xml(outcomes: Sequence[Outcome]) -> ET.ElementTree:
                                  name=_xml_text(o.case), time=f"{o.seconds:.3f}")
             if o.passed:
                 continue
+            if o.ignored:  # the target says runner: none
+                ET.SubElement(case, "skipped", message=_xml_text(o.message))
+                continue
             if o.status in ("skipped", "xfailed"):
                 said = o.reason if o.status == "skipped" else f"xfail: {o.reason}"
                 node = ET.SubElement(case, "skipped", message=_xml_text(said or ""))
@@ -132,9 +138,11 @@ def replace_file(path: Path, data: bytes) -> None:
 def _counts(node: ET.Element, outcomes: Sequence[Outcome]) -> None:
     counts = summary(outcomes)
     node.set("tests", str(counts["total"]))
-    node.set("failures", str(counts["failed"] + counts["xpassed"]))
+    node.set("failures", str(counts["failed"] + counts["xpassed"] + sum(
+        o.status == "not run" and not o.ignored for o in outcomes)))
     node.set("errors", str(counts["error"]))
-    node.set("skipped", str(counts["skipped"] + counts["xfailed"]))
+    node.set("skipped", str(counts["skipped"] + counts["xfailed"]
+                            + sum(o.ignored for o in outcomes)))
     node.set("time", f"{sum(o.seconds for o in outcomes):.3f}")
 
 

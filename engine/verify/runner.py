@@ -10,20 +10,23 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.documents.models import Case, Plan
-from engine.verify import cache
-from engine.verify.compare import compare
+from engine.verify import cache, runners
+from engine.verify.compare import compare, with_newlines
 from engine.verify.eval import run_eval_case
 from engine.verify.function import run_function_case
 from engine.verify.outcome import Outcome, Status
 from engine.verify.process import CAP, CannotRun, kill_running, new_scratch, run_process
+from engine.verify.table import SHOWN_ROWS
 
 Observer = Callable[[Outcome], None]
 
@@ -49,8 +52,14 @@ class Job:
 @dataclass(frozen=True)
 class Settings:
     store: cache.ActionCache | None = None  # None: no outcome cache at all
+    #: where outcomes are looked up and recorded, when not in ``store`` alone (a shared cache)
+    outcomes: cache.ActionCache | None = None
+    #: how a process case runs: here (``run_process``), or on a cluster
+    #: (``engine.verify.distributed``), with the same arguments and the same containment
+    spawn: Callable[..., Any] = run_process
     use_cache: bool = True  # False: run everything (results are still recorded)
     cap: int = CAP
+    failing_rows: int = SHOWN_ROWS  # of a function case, listed in the report
 
 
 Format = Callable[[Job, Settings], Outcome]
@@ -128,41 +137,94 @@ def execute(job: Job, settings: Settings) -> Outcome:
     return outcome
 
 
+def target_runner(job: Job, settings: Settings) -> runners.Choice:
+    """The runner of the job's target (None: the host runs it), prepared once per run."""
+    if job.plan is None or job.target not in job.plan.targets:
+        return None
+    state_folder = getattr(settings.store, "state_folder", None)
+    state = state_folder("wine") if state_folder is not None else None
+    chosen = runners.choose(job.plan.targets[job.target], state)
+    if isinstance(chosen, runners.Runner) and chosen.prepare is not None:
+        with _prepared_lock:
+            if chosen.name not in _prepared:
+                chosen.prepare()
+                _prepared.add(chosen.name)
+    return chosen
+
+
+_prepared: set[str] = set()
+_prepared_lock = threading.Lock()
+
+
+def not_run(job: Job, chosen: runners.NoRunner) -> Outcome:
+    outcome = _outcome(job, "not run", time.monotonic(), message=chosen.reason)
+    outcome.ignored = chosen.declared
+    return outcome
+
+
+def program(folder: Path, name: str) -> Path:
+    """``bin/NAME``, or the name a target gives it: ``NAME.exe``, ``NAME.wasm``."""
+    for candidate in (name, f"{name}.exe", f"{name}.wasm"):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    return folder / name
+
+
 def run_process_case(job: Job, settings: Settings) -> Outcome:
     start = time.monotonic()
     case = job.case
-    executable = job.path / "bin" / (case.run or "")
+    chosen = target_runner(job, settings)
+    if isinstance(chosen, runners.NoRunner):
+        return not_run(job, chosen)
+    executable = program(job.path / "bin", case.run or "")
     if not case.run or not executable.is_file():
         return _outcome(job, "error", start,
                         message=f"no executable {case.run!r} in {job.path / 'bin'}")
     store = settings.store
-    key = cache.case_key(case, job.path) if store is not None else None
+    wrapper = (chosen.name, *chosen.prefix[1:]) if chosen is not None else ()
+    key = cache.case_key(case, job.path, wrapper) if store is not None else None
     observed = None
     if store is not None and key is not None and settings.use_cache:
-        observed = cache.lookup(store, key)
+        observed = cache.lookup(settings.outcomes or store, key)
     cached = observed is not None
     if observed is None:
         scratch = new_scratch(store, "case")
         try:
             protect = [job.path] + ([job.plan_dir] if job.plan_dir is not None else [])
-            observed = run_process(case, executable, scratch, cap=settings.cap, protect=protect,
-                                   skip=[job.path.parent], cache=store)
+            on = {"runner": chosen} if chosen is not None else {}  # a foreign target's runner
+            observed = settings.spawn(case, executable, scratch, cap=settings.cap,
+                                      protect=protect, skip=[job.path.parent], cache=store, **on)
         except CannotRun as error:  # e.g. not an executable for this machine
             return _outcome(job, "error", start, message=str(error))
         finally:
             _remove_tree(scratch)
         if store is not None and key is not None:
-            cache.record(store, key, observed, owner=job.path.name)
+            cache.record(settings.outcomes or store, key, observed, owner=job.path.name)
     status, message, detail = compare(case, observed, settings.cap)
     outcome = _outcome(job, status, start, message=message, detail=detail, cached=cached)
-    outcome.observed = observed
+    outcome.observed = with_newlines(case, observed)  # what --update records
+    outcome.runner = chosen.name if chosen is not None else ""
     return outcome
+
+
+def run_function_case_on_target(job: Job, settings: Settings) -> Outcome:
+    """Function cases call the library from a Python worker: on the host only, for now. On
+    another target they are reported not run (never passed)."""
+    chosen = target_runner(job, settings)
+    if isinstance(chosen, runners.NoRunner):
+        return not_run(job, chosen)
+    if chosen is not None:
+        triple = job.plan.targets[job.target].triple if job.plan is not None else job.target
+        return not_run(job, runners.NoRunner(
+            f"function cases do not run on {triple} yet (they need a harness built for the "
+            "target); run them on a host target"))
+    return run_function_case(job, settings)
 
 
 FORMATS: dict[str, Format] = {
     "process": run_process_case,
     "eval": run_eval_case,
-    "function": run_function_case,
+    "function": run_function_case_on_target,
 }
 
 

@@ -24,14 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from engine.documents.models import Case, CType
-from engine.errors import RecipeError
+from engine.errors import RecipeError, display_path
 from engine.verify import table_worker
 from engine.verify.cache import ActionCache
 from engine.verify.process import CAP, CLEAN_ENV, run_argv
 
 WORKER = Path(table_worker.__file__)
-# The outer bound of one worker's run, past the per-row timeout its watchdog keeps.
+SHOWN_ROWS = 20  # failing rows a report lists by default (recipe verify --failing-rows N)
+# The outer bound of one worker's run, past the per-row timeout its watchdog keeps; at most a
+# week (poll() takes at most 2**31 - 1 ms: a million rows of 10 s would overflow it).
 _GRACE = 30.0
+_MAX_RUN = 7 * 86400.0
 
 
 class TableError(RecipeError):
@@ -83,7 +86,7 @@ def call_rows(case: Case, library: Path, scratch: Path, *, cache: ActionCache | 
         observed = run_argv(
             [sys.executable, "-I", "-S", str(WORKER), str(spec), str(results), str(progress)],
             cwd=scratch / "work", env={**CLEAN_ENV, "TMPDIR": str(scratch / "tmp")},
-            stdin=b"", timeout=case.timeout * len(pending) + _GRACE, cap=CAP,
+            stdin=b"", timeout=min(case.timeout * len(pending) + _GRACE, _MAX_RUN), cap=CAP,
             writable=[scratch], cache=cache)
         done = _read_results(results)
         if observed.exit == 0 and len(done) == len(pending) and attempt == 1:
@@ -109,8 +112,9 @@ def call_rows(case: Case, library: Path, scratch: Path, *, cache: ActionCache | 
     return Results(values, problems)
 
 
-def judge(case: Case, results: Results) -> tuple[list[int], str]:
-    """The indexes of the failing rows and one line per failure: the call, what it gave."""
+def judge(case: Case, results: Results, shown: int = SHOWN_ROWS) -> tuple[list[int], str]:
+    """The indexes of the failing rows, and one line for each of the first ``shown``: the
+    call, what it gave (then how many more failed)."""
     assert case.signature is not None
     sig = case.signature
     returns, tolerance = sig.returns, case.tolerance
@@ -120,18 +124,34 @@ def judge(case: Case, results: Results) -> tuple[list[int], str]:
                    (got == row[-1] and type(got) is int) if exact
                    else matches(returns, row[-1], got, tolerance))]
     lines = []
-    for i in failing:
+    for i in failing[:max(shown, 0)]:
         args, want = case.table[i][:-1], case.table[i][-1]
         call = f"{sig.name}({', '.join(show(v) for v in args)})"
         if i in results.problems:
-            lines.append(f"row {i + 1}: {call} {results.problems[i]}; expected {show(want)}")
+            lines.append(f"{row_label(case, i)}: {call} {results.problems[i]}; "
+                         f"expected {show(want)}")
         elif returns.kind == "json":
-            lines.append(f"row {i + 1}: {call} returned other JSON than expected:\n"
+            lines.append(f"{row_label(case, i)}: {call} returned other JSON than expected:\n"
                          + json_diff(want, results.values[i]))
         else:
-            lines.append(f"row {i + 1}: {call} returned {show(plain(results.values[i]))}, "
-                         f"expected {show(want)}")
+            lines.append(f"{row_label(case, i)}: {call} returned "
+                         f"{show(plain(results.values[i]))}, expected {show(want)}")
+    if len(failing) > shown:
+        lines.append(more_rows(len(failing) - max(shown, 0)))
     return failing, "\n".join(lines)
+
+
+def row_label(case: Case, index: int) -> str:
+    """``row 7``, or ``row 7 (data/add.csv:9)`` for a row of a data file."""
+    line = case.row_lines[index] if index < len(case.row_lines) else 0
+    if not line or case.rows_file is None:
+        return f"row {index + 1}"
+    return f"row {index + 1} ({display_path(case.folder / case.rows_file)}:{line})"
+
+
+def more_rows(count: int) -> str:
+    return (f"... and {count} more failing row{'s' if count != 1 else ''} "
+            "(--failing-rows N shows more)")
 
 
 def matches(ctype: CType, want: Any, got: Any, tolerance: float) -> bool:

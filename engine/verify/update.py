@@ -34,6 +34,7 @@ from engine.documents.models import Case, Expect
 from engine.verify import plan_writes
 from engine.verify.compare import Expected, expected
 from engine.verify.outcome import Observed, Outcome
+from engine.verify.update_rows import edit_rows
 from engine.verify.yaml_edit import round_trip, splice, styled
 
 INLINE_LIMIT = 2048  # bytes; a longer output goes to a golden file
@@ -78,9 +79,10 @@ def update(outcomes: Sequence[Outcome], plan_dir: Path) -> UpdateResult:
     result = UpdateResult()
     by_case: dict[tuple[Path, int], list[Outcome]] = {}
     for o in outcomes:
-        if o.source is not None:
+        if o.source is not None and o.status != "not run":  # nothing was observed
             by_case.setdefault((o.source.file, o.source.index), []).append(o)
     edits: dict[Path, list[tuple[Case, Observed | Rows]]] = {}
+    data_edits: dict[Path, list[tuple[Case, Rows]]] = {}
     for runs in by_case.values():
         if all(o.ok for o in runs):  # passed, xfailed (never re-recorded) or skipped
             continue
@@ -93,13 +95,22 @@ def update(outcomes: Sequence[Outcome], plan_dir: Path) -> UpdateResult:
         why = _why_not_rows(runs) if case.kind == "function" else _why_not(runs)
         if why:
             result.refused.append((case, why))
-        elif case.kind == "function":
+        elif case.kind == "function" and case.rows_file is None:
             edits.setdefault(case.file, []).append((case, runs[0].rows))
+        elif case.kind == "function":  # the inline rows (first), then the data file's
+            inline = case.row_lines.count(0)
+            rows = {i: v for i, v in runs[0].rows.items() if i < inline}
+            if rows:
+                edits.setdefault(case.file, []).append((case, rows))
+            data = {i: v for i, v in runs[0].rows.items() if i >= inline}
+            if data:
+                data_edits.setdefault(case.folder / case.rows_file, []).append((case, data))
         else:
             assert runs[0].observed is not None
             edits.setdefault(case.file, []).append((case, runs[0].observed))
-    with plan_writes.locked_files(plan_dir, list(edits)):
-        planned = [edit(file, cases) for file, cases in edits.items()]
+    with plan_writes.locked_files(plan_dir, [*edits, *data_edits]):
+        planned = [edit(file, cases) for file, cases in edits.items()] + \
+            [_edit_data(file, cases) for file, cases in data_edits.items()]
         checked = [[(plan_writes.destination(plan_dir, path, case.pos), data, case.pos)
                     for path, data, case in e.writes] for e in planned]
         for e, writes in zip(planned, checked, strict=True):
@@ -108,6 +119,17 @@ def update(outcomes: Sequence[Outcome], plan_dir: Path) -> UpdateResult:
             result.recorded += e.recorded
             result.refused += e.refused
     return result
+
+
+def _edit_data(file: Path, cases: Sequence[tuple[Case, Rows]]) -> _Edit:
+    """As ``edit``, for a data file of rows (``update_rows``)."""
+    data, recorded, refused = edit_rows(file, cases)
+    out = _Edit(refused=list(refused))
+    out.recorded = [Recorded(case, fields or [], already=fields is None)
+                    for case, fields in recorded]
+    if data is not None:
+        out.writes.append((file, data, cases[0][0]))
+    return out
 
 
 def _why_not(runs: list[Outcome]) -> str | None:

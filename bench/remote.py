@@ -1,0 +1,139 @@
+"""``python3 -m bench --remote``: recipe past one machine (issue 17), on the same corpus.
+
+- **fresh clone, warm shared cache**: a new checkout path, an empty store, the nginx cache
+  already filled (by a realise with ``--remote-upload`` of another checkout, untimed):
+  ``recipe realise --remote-cache URL``; against ``make`` cold in a new clone, and against
+  make with ccache 4.7 on an empty local cache whose HTTP remote storage (``remote_storage =
+  http://...|layout=bazel``, another nginx) was filled the same way. Each run is checked: recipe
+  compiled nothing (its log says the path was substituted), ccache got every unit from the remote.
+- **2 Dask workers**: a cold realise through ``--executor`` (a scheduler and two one-thread
+  workers on this machine, started afresh with an empty shared cache each time, untimed) against
+  a cold local ``realise -j 2``. On one machine this measures the executor's overhead, not a
+  speed-up: the workers share the same two cores.
+
+Everything listens on 127.0.0.1 only (the servers of ``tests/servers.py``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from bench import corpus
+from bench.process import BenchError, Sample, output, remove_tree, timed
+from bench.tools import Make, Recipe
+from tests.servers import DaskCluster, Nginx
+
+TARGETS = {"fresh_clone": {"make": 0.15, "ccache_remote": 0.5}}
+
+
+def run(work: Path, units: int, seed: int, jobs: int, reps: int,
+        log: Callable[[str], None]) -> dict[str, Any]:
+    origin = work / "origin"
+    corpus.write_app(origin, units, seed)
+    recipe = Recipe(jobs, work / "venv")
+    cc = recipe.compiler(origin / "plan.yaml", work / "probe-store")
+    samples: dict[str, dict[str, list[Sample]]] = {"fresh_clone": {}, "dask": {}}
+
+    def add(scenario: str, tool: str, sample: Sample) -> None:
+        samples[scenario].setdefault(tool, []).append(sample)
+        log(f"{scenario:<12} {tool:<14} {sample.seconds:8.3f} s  cpu {sample.cpu:7.3f} s")
+
+    with Nginx(work / "nginx") as cache, Nginx(work / "nginx-ccache") as ccache_server:
+        log("filling the shared caches (not measured)")
+        output([*recipe.argv, "realise", str(origin / "plan.yaml"), "--store",
+                str(work / "store-origin"), "--remote-cache", cache.url, "--remote-upload",
+                "-j", str(jobs)], origin, recipe.env)
+        remote = f"{ccache_server.url}|layout=bazel"
+        filler = _ccache(origin / "app", cc, jobs, work / "ccache-origin", remote)
+        filler.build()
+        for rep in range(reps):
+            clone = _clone(origin, work / f"clone-{rep}" / "src")  # a new path every time
+            make = Make(clone / "app", cc, jobs)
+            add("fresh_clone", "make", make.build())
+            make.untimed("clean")
+            ccache = _ccache(clone / "app", cc, jobs, work / f"ccache-{rep}", remote)
+            ccache.ccache_zero()
+            add("fresh_clone", "ccache_remote", ccache.build())
+            stats = ccache.ccache_stats()
+            if stats.get("remote_storage_hit", 0) < units or stats.get("cache_miss", 0):
+                raise BenchError(f"ccache's remote gave {stats.get('remote_storage_hit', 0)} "
+                                 f"of {units} units (misses {stats.get('cache_miss', 0)})")
+            store = work / f"store-{rep}"
+            add("fresh_clone", "recipe", timed(
+                [*recipe.argv, "realise", str(clone / "plan.yaml"), "--store", str(store),
+                 "--remote-cache", cache.url, "-j", str(jobs)], clone, recipe.env))
+            path, valid = recipe.path(clone / "plan.yaml", store)
+            if not valid or recipe.compiled(store, path):
+                raise BenchError("fresh clone: recipe compiled units despite the shared cache")
+            remove_tree(clone.parent)
+            remove_tree(store)
+
+    for rep in range(reps):
+        store = work / f"local-{rep}"
+        add("dask", "local", timed([*recipe.argv, "realise", str(origin / "plan.yaml"),
+                                    "--store", str(store), "-j", str(jobs)], origin,
+                                   recipe.env))
+        remove_tree(store)
+        with Nginx(work / f"nginx-dask-{rep}") as cache, \
+                DaskCluster(work / f"dask-{rep}", workers=2) as cluster:
+            store = work / f"dask-store-{rep}"
+            add("dask", "dask", timed(
+                [*recipe.argv, "realise", str(origin / "plan.yaml"), "--store", str(store),
+                 "--remote-cache", cache.url, "--executor", cluster.url, "-j", str(jobs)],
+                origin, recipe.env))
+            path, _valid = recipe.path(origin / "plan.yaml", store)
+            executed = output([*recipe.argv, "store", "log", path, "--store", str(store)],
+                              origin, recipe.env).count("# executed on ")
+            if executed < units:
+                raise BenchError(f"2 Dask workers: only {executed} actions ran on the cluster")
+        remove_tree(store)
+    return _summary(samples)
+
+
+def _clone(origin: Path, dest: Path) -> Path:
+    """A copy of the checkout at a new path, without what a build left in it."""
+    shutil.copytree(origin, dest, ignore=shutil.ignore_patterns(".recipe", "build", "store*"))
+    return dest
+
+
+def _ccache(folder: Path, cc: str, jobs: int, ccache_dir: Path, remote: str) -> Make:
+    make = Make(folder, cc, jobs, ccache_dir)
+    make.env["CCACHE_REMOTE_STORAGE"] = remote
+    return make
+
+
+def _summary(samples: dict[str, dict[str, list[Sample]]]) -> dict[str, Any]:
+    median = {s: {t: statistics.median(x.seconds for x in xs) for t, xs in tools.items()}
+              for s, tools in samples.items()}
+    cpu = {s: {t: statistics.median(x.cpu for x in xs) for t, xs in tools.items()}
+           for s, tools in samples.items()}
+    fresh = median["fresh_clone"]
+    ratios = {ref: fresh["recipe"] / fresh[ref] for ref in ("make", "ccache_remote")}
+    return {"median_seconds": median, "median_cpu_seconds": cpu, "ratios": ratios,
+            "dask_overhead": median["dask"]["dask"] / median["dask"]["local"],
+            "met": {ref: ratios[ref] <= limit
+                    for ref, limit in TARGETS["fresh_clone"].items()},
+            "samples": {s: {t: [round(x.seconds, 4) for x in xs] for t, xs in tools.items()}
+                        for s, tools in samples.items()}}
+
+
+def table(summary: dict[str, Any]) -> str:
+    fresh = summary["median_seconds"]["fresh_clone"]
+    dask = summary["median_seconds"]["dask"]
+    rows = [["fresh clone, warm shared cache", f"{fresh['recipe']:.3f}", "make cold",
+             f"{fresh['make']:.3f}", f"{summary['ratios']['make']:.2f}", "<= 0.15 x",
+             "yes" if summary["met"]["make"] else "NO"],
+            ["", "", "make + ccache remote", f"{fresh['ccache_remote']:.3f}",
+             f"{summary['ratios']['ccache_remote']:.2f}", "<= 0.5 x",
+             "yes" if summary["met"]["ccache_remote"] else "NO"],
+            ["cold, 2 Dask workers (one machine)", f"{dask['dask']:.3f}", "recipe -j 2 local",
+             f"{dask['local']:.3f}", f"{summary['dask_overhead']:.2f}", "(overhead)", "-"]]
+    return tabulate(rows, headers=["scenario", "recipe s", "reference", "reference s",
+                                   "recipe/ref", "target", "met"], disable_numparse=True)
+

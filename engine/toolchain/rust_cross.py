@@ -1,0 +1,69 @@
+"""Rust on a foreign target: refused, before anything builds, in one line naming the target.
+
+rustc builds for a triple only where that triple's standard library is installed
+(``<sysroot>/lib/rustlib/<rust triple>/lib``): rustup's ``rustup target add``, or Debian's
+``libstd-rust-dev-<arch>`` packages. Building Rust with zig as the linker is not done yet, so a
+foreign target is refused either way; the message says which of the two is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from engine.documents.models import TargetSpec
+from engine.toolchain.detect import ToolchainError
+
+# zig's OS-ABI spelling -> Rust's vendor-OS-ABI
+_OS = {"linux-musl": "unknown-linux-musl", "linux-gnu": "unknown-linux-gnu",
+       "linux-musleabihf": "unknown-linux-musleabihf", "linux-gnueabihf": "unknown-linux-gnueabihf",
+       "windows-gnu": "pc-windows-gnu", "windows-msvc": "pc-windows-msvc",
+       "macos": "apple-darwin", "macos-none": "apple-darwin", "wasi": "wasi",
+       "wasi-musl": "wasi", "freebsd": "unknown-freebsd"}
+_ARCH = {"riscv64": "riscv64gc", "x86": "i686", "arm": "arm", "thumb": "thumbv7neon"}
+# The foreign standard libraries Debian packages for its rustc.
+_DEBIAN = {"wasm32-wasi": "libstd-rust-dev-wasm32",
+           "x86_64-pc-windows-gnu": "libstd-rust-dev-windows"}
+
+
+def rust_triple(triple: str) -> str:
+    """``aarch64-linux-musl`` -> ``aarch64-unknown-linux-musl``, ``wasm32-wasi`` -> itself."""
+    arch, _, rest = triple.partition("-")
+    rest = rest.split(".")[0]  # a glibc floor means nothing to rustc
+    return f"{_ARCH.get(arch, arch)}-{_OS.get(rest, rest)}"
+
+
+def refuse(spec: TargetSpec, project: str) -> None:
+    """Raise the one-line refusal of a Rust project on a foreign target."""
+    wanted = spec.toolchain.get("rustc", "rustc") if isinstance(spec.toolchain, dict) \
+        else "rustc"
+    target = rust_triple(spec.triple)
+    found = shutil.which(wanted)
+    has_std = False
+    if found:
+        try:
+            sysroot = subprocess.run([found, "--print", "sysroot"], capture_output=True,
+                                     text=True, check=True, env=_env()).stdout.strip()
+            has_std = (Path(sysroot) / "lib" / "rustlib" / target / "lib").is_dir()
+        except (OSError, subprocess.CalledProcessError):
+            pass
+    if not has_std:
+        debian = f", or Debian's {_DEBIAN[target]}" if target in _DEBIAN else ""
+        raise ToolchainError(
+            f"project '{project}': rust has no standard library for {spec.triple} ({target})",
+            f"install one (rustup target add {target}{debian}), or build this project for "
+            "host targets only (-t)", pos=spec.at("triple"))
+    raise ToolchainError(
+        f"project '{project}': building rust for {spec.triple} is not supported yet "
+        f"(its standard library is installed)", "build this project for host targets only "
+        "(-t), or realise the C and C++ projects with -p", pos=spec.at("triple"))
+
+
+def _env() -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
+    for name in ("HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "CARGO_HOME"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env

@@ -1,0 +1,111 @@
+"""Runners: how a case's program runs when it was built for another machine.
+
+A target's runner is chosen from its triple, one module per kind: ``qemu`` (``qemu-<arch>`` for
+Linux, with the cross sysroot for glibc triples), ``wine`` (``wine64`` for Windows), ``wasi``
+(wasmtime for WASI). A target's ``runner:`` overrides the choice: ``none`` runs nothing, a list is
+the runner's command. A program of the host's own architecture and OS runs directly (``None``).
+
+A runner only wraps the command line: the process still runs under the case's containment
+(reaper, Landlock, timeout, output caps), with the timeout scaled by the runner's factor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.documents.models import TargetSpec
+from engine.errors import RecipeError
+from engine.verify.outcome import Observed
+
+
+class RunnerMissing(RecipeError):
+    """A runner the target names is not installed (a wrong input: exit 2)."""
+
+
+@dataclass(frozen=True)
+class Runner:
+    name: str  # what reports show, e.g. "qemu-aarch64"
+    prefix: tuple[str, ...]  # the command before the program and its arguments
+    factor: float = 1.0  # a case's timeout is multiplied by it
+    env: dict[str, str] = field(default_factory=dict)
+    writable: tuple[Path, ...] = ()  # folders it writes besides the case's scratch folder
+    clean: Callable[[Observed], Observed] | None = None  # its own words removed
+    prepare: Callable[[], None] | None = None  # once, before its first case
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        return [*self.prefix, *argv]
+
+
+@dataclass(frozen=True)
+class NoRunner:
+    """Nothing here runs the target: its cases are not run."""
+
+    reason: str  # e.g. "no runner for aarch64-macos (nothing runs macOS programs here)"
+    declared: bool = False  # the target says runner: none: the exit code ignores its cases
+
+
+Choice = Runner | NoRunner | None  # None: the host runs the program itself
+
+
+def choose(spec: TargetSpec, state: Path | None = None) -> Choice:
+    """The runner of ``spec``'s programs; ``state``: a folder a runner may keep state in."""
+    factor = spec.timeout_factor
+    if spec.runner == "none":
+        return NoRunner(f"runner: none for {spec.triple}", declared=True)
+    if isinstance(spec.runner, tuple):
+        program = shutil.which(spec.runner[0])
+        if program is None:
+            raise RunnerMissing(f"target '{spec.name}': runner {spec.runner[0]} is not "
+                                "installed", f"install it{_hint(spec)}, or write runner: none",
+                                pos=spec.at("runner"))
+        # The target's command, with what the automatic runner of its triple would add
+        # (wine's prefix, qemu's cleaning of its signal line).
+        base = choose_auto(spec, state)
+        name = Path(spec.runner[0]).name
+        template = base if isinstance(base, Runner) else Runner(name, ())
+        return dataclasses.replace(template, name=name, prefix=(program, *spec.runner[1:]),
+                                   factor=factor or template.factor)
+    chosen = choose_auto(spec, state)
+    if isinstance(chosen, Runner) and factor:
+        chosen = dataclasses.replace(chosen, factor=factor)
+    return chosen
+
+
+def choose_auto(spec: TargetSpec, state: Path | None) -> Choice:
+    """The runner the triple calls for."""
+    from engine.verify.runners import qemu, wasi, wine  # they import this module
+
+    triple = spec.triple
+    if triple == "host":
+        return None
+    arch, _, rest = triple.partition("-")
+    os_name = rest.split("-")[0]
+    if os_name == "linux":
+        if arch == host_arch():
+            return None  # this machine runs its own architecture's Linux programs
+        return qemu.runner(triple)
+    if os_name == "windows":
+        return wine.runner(triple, state)
+    if os_name == "wasi":
+        return wasi.runner(triple)
+    return NoRunner(f"no runner for {triple} (nothing here runs {os_name} programs)")
+
+
+def host_arch() -> str:
+    machine = platform.machine()
+    return {"amd64": "x86_64", "arm64": "aarch64", "i686": "x86", "i386": "x86"}.get(
+        machine.lower(), machine)
+
+
+def _hint(spec: TargetSpec) -> str:
+    name = spec.runner[0] if isinstance(spec.runner, tuple) else ""
+    if name.startswith("qemu-"):
+        return " (Debian: apt-get install qemu-user)"
+    if "wine" in name:
+        return " (Debian: apt-get install wine64)"
+    return ""

@@ -1,0 +1,24 @@
+"""wasmtime for WASI programs (PyPI ``wasmtime``, in the ``cross`` extra).
+
+The program runs in a child Python (``python -m engine.verify.runners.wasi_main``), so that it
+gets the same containment as any case: its stdin, stdout and stderr are the child's, its
+arguments and environment are the case's, and the case's working folder is its ``.``. A trap
+(``abort()``, an out-of-bounds access) ends it as SIGABRT would on the host.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+FACTOR = 4.0
+
+
+def runner(triple: str):  # type: ignore[no-untyped-def]
+    from engine.verify.runners import NoRunner, Runner
+
+    if importlib.util.find_spec("wasmtime") is None:
+        return NoRunner(f"no runner for {triple} (wasmtime is not installed: "
+                        "pip install -e '.[cross]')")
+    return Runner("wasmtime", (sys.executable, "-m", "engine.verify.runners.wasi_main"),
+                  FACTOR)

@@ -1,0 +1,253 @@
+"""Distributed execution on a real Dask cluster on 127.0.0.1 (``dask scheduler`` and ``dask
+worker`` processes) with a real nginx as the shared cache: the paths and their NAR hashes are the
+local ones; a worker killed mid-build, or the scheduler lost, changes no byte; a worker whose
+compiler differs never serves an action; a bad executor is one line, exit 2."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_recipe
+from tests.servers import NGINX, DaskCluster, Nginx
+from tests.test_remote_cache import checkout, realise, trees, warnings
+from tests.toolchains import WrapperToolchain, make_toolchain
+
+pytest.importorskip("distributed")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not os.path.exists(NGINX) and not os.environ.get("CI"),
+                                 reason="needs Debian's nginx (apt-get install nginx)")]
+ACTIONS = 5  # greet: two compiles and an archive; hello: a compile and a link
+
+
+@pytest.fixture
+def tc(tmp_path: Path) -> WrapperToolchain:
+    return make_toolchain(tmp_path / "toolchain")
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    with Nginx(tmp_path / "nginx") as running:
+        yield running
+
+
+@pytest.fixture
+def local(tmp_path: Path, tc: WrapperToolchain) -> dict:
+    """The same plan realised here, without cache or cluster: the reference."""
+    done = realise(checkout(tmp_path / "local", tc), tmp_path / "store-local")
+    assert done.returncode == 0, done.stderr
+    tc.clear_log()
+    return trees(tmp_path / "store-local", done.stdout)
+
+
+def executed_on(store: Path, stdout: str) -> list[str]:
+    """The worker each action of the printed paths ran on, from their build logs."""
+    found = []
+    for path in stdout.split():
+        log = run_recipe("store", "log", path, "--store", store).stdout
+        found += [line.split()[-1] for line in log.splitlines()
+                  if line.startswith("# executed on ")]
+    return found
+
+
+def test_d_a_realise_on_the_cluster_gives_the_local_paths_and_hashes(
+        tmp_path: Path, tc: WrapperToolchain, server: Nginx, local: dict) -> None:
+    with DaskCluster(tmp_path / "dask") as cluster:
+        addresses = set(cluster.worker_addresses().values())
+        done = realise(checkout(tmp_path / "a", tc), tmp_path / "store-a", "--remote-cache",
+                       server.url, "--executor", cluster.url, "-j", "2")
+    assert done.returncode == 0 and warnings(done.stderr) == [], done.stderr
+    assert trees(tmp_path / "store-a", done.stdout) == local  # same names, NAR hashes, bytes
+    workers = executed_on(tmp_path / "store-a", done.stdout)
+    assert len(workers) == ACTIONS and set(workers) <= addresses
+    # another checkout, another store: everything from the shared cache, nothing runs
+    tc.clear_log()
+    again = realise(checkout(tmp_path / "b", tc), tmp_path / "store-b", "--remote-cache",
+                    server.url)
+    assert again.returncode == 0 and tc.invocations() == [], again.stderr
+    assert trees(tmp_path / "store-b", again.stdout) == local
+
+
+def _holder(cluster: DaskCluster, drv_dir: str) -> str:
+    """The worker whose store holds the held compile's working folder."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if cwd.endswith(f"/.recipe/build/{drv_dir}/w") and cwd.startswith(str(cluster.root)):
+            return Path(cwd).relative_to(cluster.root).parts[0].removeprefix("store-")
+    raise AssertionError("no worker holds the compile")
+
+
+def test_e_a_worker_killed_mid_build(tmp_path: Path, tc: WrapperToolchain, server: Nginx,
+                                     local: dict) -> None:
+    with DaskCluster(tmp_path / "dask") as cluster:
+        hold = tc.hold("compile", "greet", "src/twice.c")
+        proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "realise",
+                                 str(checkout(tmp_path / "a", tc)), "--store",
+                                 str(tmp_path / "store-a"), "--remote-cache", server.url,
+                                 "--executor", cluster.url, "-j", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            held = hold.wait(alive=proc)
+            victim = _holder(cluster, held)
+            survivor = cluster.worker_addresses()["w2" if victim == "w1" else "w1"]
+            cluster.kill(victim)  # kill -9, mid-compile
+            hold.go()
+            out, err = proc.communicate(timeout=240)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0, err
+    assert trees(tmp_path / "store-a", out) == local
+    greet = next(p for p in out.split() if "-greet-" in p)
+    log = run_recipe("store", "log", greet, "--store", tmp_path / "store-a").stdout
+    twice = log.split("-c src/twice.c")[0].rsplit("# executed on ", 1)[1].split()[0]
+    assert twice == survivor  # the compile the victim held was run again by the other worker
+
+
+def test_f_a_worker_with_another_compiler_never_serves(tmp_path: Path, tc: WrapperToolchain,
+                                                      server: Nginx, local: dict) -> None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare for a worker with its own mount namespace")
+    other = make_toolchain(tmp_path / "other")  # other wrapper scripts: another identity
+    # This worker sees `other` at the toolchain's path: the same path, another compiler.
+    odd = ["unshare", "--mount", "sh", "-c",
+           'mount --bind "$0" "$1" && shift && exec "$@"', str(other.folder),
+           str(tc.folder)]
+    with DaskCluster(tmp_path / "dask", workers=0) as cluster:
+        cluster.add_worker("odd", wrap=odd)
+        # only the odd worker: it refuses everything, and everything runs here
+        done = realise(checkout(tmp_path / "a", tc), tmp_path / "store-a", "--remote-cache",
+                       server.url, "--executor", cluster.url, "-j", "2")
+        assert done.returncode == 0, done.stderr
+        assert executed_on(tmp_path / "store-a", done.stdout) == []
+        assert "Refused" in (cluster.root / "odd.log").read_text()  # it was asked, and refused
+        assert trees(tmp_path / "store-a", done.stdout) == local
+        cluster.add_worker("good")
+        names = cluster.worker_addresses()
+        c = checkout(tmp_path / "c", tc, extra="")
+        (c.parent / "greet" / "src" / "greet.c").write_text(
+            '#include "greet.h"\n#include "internal.h"\n'
+            'const char *greet_word(void) { return GREETING "!"; }\n')
+        done = realise(c, tmp_path / "store-c", "--remote-cache", server.url, "--executor",
+                       cluster.url, "-j", "2")
+    assert done.returncode == 0 and warnings(done.stderr) == [], done.stderr
+    workers = executed_on(tmp_path / "store-c", done.stdout)
+    assert workers and set(workers) == {names["good"]}
+    assert other.invocations() == []
+
+
+def test_the_scheduler_lost_mid_build(tmp_path: Path, tc: WrapperToolchain, server: Nginx,
+                                      local: dict) -> None:
+    with DaskCluster(tmp_path / "dask") as cluster:
+        hold = tc.hold("compile", "greet", "src/twice.c")
+        proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "realise",
+                                 str(checkout(tmp_path / "a", tc)), "--store",
+                                 str(tmp_path / "store-a"), "--remote-cache", server.url,
+                                 "--executor", cluster.url, "-j", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            hold.wait(alive=proc)
+            cluster.kill("scheduler")
+            hold.go()
+            out, err = proc.communicate(timeout=240)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0, err
+    [warning] = warnings(err)
+    assert warning.startswith(f"recipe: warning: executor {cluster.url}: unreachable")
+    assert trees(tmp_path / "store-a", out) == local
+
+
+BAD = [
+    (["--executor", "dask://127.0.0.1:8786"], "needs a remote cache"),
+    (["--remote-cache", "http://127.0.0.1:1", "--executor", "tcp://127.0.0.1:8786"],
+     "the scheme 'tcp' is not supported"),
+    (["--remote-cache", "http://127.0.0.1:1", "--executor", "dask://127.0.0.1"],
+     "has no usable host and port"),
+    (["--remote-cache", "http://127.0.0.1:1", "--executor", "127.0.0.1:8786"],
+     "is not an address"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD)
+def test_a_bad_executor_is_one_line_before_anything_runs(tmp_path: Path, tc: WrapperToolchain,
+                                                         args: list[str], message: str) -> None:
+    done = realise(checkout(tmp_path / "a", tc), tmp_path / "store", *args)
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert message in line and "; " in line
+    assert not (tmp_path / "store").exists() and tc.invocations() == []
+    env = {**os.environ, "RECIPE_EXECUTOR": "dask://127.0.0.1:8786"}
+    env.pop("RECIPE_REMOTE_CACHE", None)
+    done = run_recipe("verify", checkout(tmp_path / "b", tc), "--store", tmp_path / "store",
+                      env=env)
+    assert done.returncode == 2 and "$RECIPE_EXECUTOR" in done.stderr, done.stderr
+
+
+WHERE = {
+    "plan.yaml": "kind: plan\nprojects: ['*/project.yaml']\n",
+    "where/project.yaml": """
+        kind: project
+        name: where
+        version: 1.0.0
+        language: c
+        sources: ["src/*.c"]
+        outputs: [{name: where, kind: executable}]
+    """,
+    "where/src/main.c": """
+        #include <stdio.h>
+        #include <stdlib.h>
+        int main(int argc, char **argv) {
+            char line[256];
+            if (argc > 1) { printf("tmp %s\\n", getenv("TMPDIR")); return 0; }
+            while (fgets(line, sizeof line, stdin)) fputs(line, stdout);
+            FILE *f = fopen("data/in.txt", "r");
+            while (f && fgets(line, sizeof line, f)) fputs(line, stdout);
+            return 3;
+        }
+    """,
+    "where/cases/run.yaml": """
+        kind: cases
+        cases:
+          - name: reads its inputs
+            run: where
+            stdin: "piped\\n"
+            files: ["data/in.txt"]
+            expect: {stdout: "piped\\nfrom a file\\n", exit: 3}
+          - name: says where it ran
+            run: where
+            args: [tmp]
+            expect: {stdout: "somewhere\\n"}
+    """,
+    "where/cases/data/in.txt": "from a file\n",
+}
+
+
+def test_cases_run_on_workers_contained_like_here(tmp_path: Path, server: Nginx) -> None:
+    import json
+
+    from tests.conftest import write_tree
+
+    plan = write_tree(tmp_path / "src", WHERE) / "plan.yaml"
+    here = run_recipe("verify", plan, "--store", tmp_path / "store-here", "--json")
+    with DaskCluster(tmp_path / "dask") as cluster:
+        there = run_recipe("verify", plan, "--store", tmp_path / "store-there", "--json",
+                           "--remote-cache", server.url, "--executor", cluster.url)
+    for done, ran_on_worker in ((here, False), (there, True)):
+        assert done.returncode == 1, done.stderr  # the second case fails on purpose
+        outcomes = {o["case"]: o for o in json.loads(done.stdout)["outcomes"]}
+        assert outcomes["reads its inputs"]["status"] == "passed"
+        detail = outcomes["says where it ran"]["detail"]
+        # its TMPDIR: the scratch folder of a worker's store, or here
+        assert ("/dask/store-w" in detail) == ran_on_worker, detail

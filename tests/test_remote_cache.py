@@ -1,0 +1,325 @@
+"""The shared cache on Bazel's HTTP remote-cache protocol, against a real nginx (WebDAV PUT) on
+127.0.0.1: two checkouts at two paths with two stores share what one of them built; a tampered
+blob or entry is rejected and rebuilt; a server that stops or was never there costs one warning,
+never the run; credentials; and every bad configuration is one line, exit 2, before anything
+runs. Compiles are counted with wrapper compilers (tests/toolchains.py) that both checkouts use,
+so that their toolchain, and so their store path names, are the same."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.store import tree_hash
+from tests.conftest import run_recipe, write_tree
+from tests.projects import GREET_LIB
+from tests.servers import NGINX, Nginx, free_port
+from tests.toolchains import WrapperToolchain, make_toolchain
+
+# CI installs nginx (.ci/run): there a missing one fails rather than skips.
+pytestmark = pytest.mark.skipif(not os.path.exists(NGINX) and not os.environ.get("CI"),
+                                reason="needs Debian's nginx (apt-get install nginx)")
+
+
+def checkout(root: Path, tc: WrapperToolchain, extra: str = "") -> Path:
+    """GREET_LIB at ``root``, its targets built by the wrappers; the plan's path."""
+    files = dict(GREET_LIB)
+    files["plan.yaml"] = (f"kind: plan\nprojects: ['*/project.yaml']\n{extra}"
+                          f"targets:\n  release: {{opt: release, toolchain: {tc.spec_yaml()}}}\n")
+    return write_tree(root, files) / "plan.yaml"
+
+
+def realise(plan: Path, store: Path, *args: str, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RECIPE_REMOTE")}
+    return run_recipe("realise", plan, "--store", store, *args, env={**environ, **(env or {})})
+
+
+def trees(store: Path, stdout: str) -> dict[str, tuple[str, dict[str, bytes]]]:
+    """Each printed store path's name: its NAR hash and every file's bytes."""
+    found = {}
+    for line in stdout.splitlines():
+        path = Path(line)
+        assert path.parent == store, line
+        files = {p.relative_to(path).as_posix(): p.read_bytes()
+                 for p in sorted(path.rglob("*")) if p.is_file()}
+        found[path.name] = (tree_hash(path), files)
+    return found
+
+
+def warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("recipe: warning:")]
+
+
+@pytest.fixture
+def tc(tmp_path: Path) -> WrapperToolchain:
+    return make_toolchain(tmp_path / "toolchain")
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    with Nginx(tmp_path / "nginx") as running:
+        yield running
+
+
+@pytest.fixture
+def uploaded(tmp_path: Path, tc: WrapperToolchain, server: Nginx):
+    """Checkout A realised with --remote-upload into its own store: (its trees, its output)."""
+    a = checkout(tmp_path / "a", tc)
+    done = realise(a, tmp_path / "store-a", "--remote-cache", server.url, "--remote-upload")
+    assert done.returncode == 0, done.stderr
+    assert warnings(done.stderr) == [], done.stderr
+    assert len(tc.compiles()) == 3 and server.files("ac") and server.files("cas")
+    tc.clear_log()
+    return trees(tmp_path / "store-a", done.stdout)
+
+
+def test_a_fresh_checkout_elsewhere_compiles_nothing(tmp_path: Path, tc: WrapperToolchain,
+                                                      server: Nginx, uploaded: dict) -> None:
+    puts = _puts(server)
+    b = checkout(tmp_path / "elsewhere" / "checkout-b", tc)
+    done = realise(b, tmp_path / "store-b", "--remote-cache", server.url)
+    assert done.returncode == 0, done.stderr
+    assert warnings(done.stderr) == []
+    assert tc.invocations() == []  # no compile, no link: all from the shared cache
+    assert trees(tmp_path / "store-b", done.stdout) == uploaded  # same names, same bytes
+    assert _puts(server) == puts  # read-only by default: B wrote nothing to the server
+    for path in done.stdout.split():  # whole paths, as Nix substitutes them
+        log = run_recipe("store", "log", path, "--store", tmp_path / "store-b").stdout
+        assert log == f"# substituted from {server.url}\n"
+    verified = run_recipe("store", "verify", "--store", tmp_path / "store-b")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_path_that_does_not_match_its_nar_hash_is_built(tmp_path: Path, tc: WrapperToolchain,
+                                                           server: Nginx, uploaded: dict) -> None:
+    from engine.remote.paths import path_key
+    from engine.remote.remote_execution_pb2 import ActionResult
+
+    name = next(n for n in uploaded if "-hello-" in n)
+    entry = server.data / "ac" / path_key(name)
+    message = ActionResult.FromString(entry.read_bytes())
+    [program] = [f for f in message.output_files if f.path == "bin/hello"]
+    program.is_executable = False  # every blob is right; the tree is not the one registered
+    entry.write_bytes(message.SerializeToString())
+    b = checkout(tmp_path / "b", tc)
+    done = realise(b, tmp_path / "store-b", "--remote-cache", server.url)
+    assert done.returncode == 0, done.stderr
+    [warning] = warnings(done.stderr)
+    assert f"{name} from the remote does not match its NAR hash" in warning
+    assert tc.invocations() == []  # built from the action cache instead
+    assert trees(tmp_path / "store-b", done.stdout) == uploaded
+    log = run_recipe("store", "log", str(tmp_path / "store-b" / name), "--store",
+                     tmp_path / "store-b").stdout
+    assert log == "# cached src/main.c\n# cached hello\n"
+
+
+def _puts(server: Nginx) -> int:
+    log = (server.root / "access.log").read_text()
+    return sum('"PUT ' in line for line in log.splitlines())
+
+
+def test_the_variable_and_the_plan_name_the_cache_too(tmp_path: Path, tc: WrapperToolchain,
+                                                      server: Nginx, uploaded: dict) -> None:
+    b = checkout(tmp_path / "b", tc)
+    done = realise(b, tmp_path / "store-b", env={"RECIPE_REMOTE_CACHE": server.url})
+    assert done.returncode == 0 and tc.invocations() == [], done.stderr
+    c = checkout(tmp_path / "c", tc, extra=f"remote_cache: {server.url}/\n")
+    done = realise(c, tmp_path / "store-c")
+    assert done.returncode == 0 and tc.invocations() == [], done.stderr
+    assert trees(tmp_path / "store-c", done.stdout) == uploaded
+    # an empty --remote-cache turns the plan's off: everything compiles
+    done = realise(c, tmp_path / "store-d", "--remote-cache", "")
+    assert done.returncode == 0 and len(tc.compiles()) == 3, done.stderr
+
+
+def test_b_a_tampered_blob_is_rejected_and_rebuilt(tmp_path: Path, tc: WrapperToolchain,
+                                                   server: Nginx, uploaded: dict) -> None:
+    # The executable's blob on the server now holds other bytes (nginx takes any PUT).
+    name = next(n for n in uploaded if "-hello-" in n)
+    digest = hashlib.sha256(uploaded[name][1]["bin/hello"]).hexdigest()
+    blob = server.data / "cas" / digest
+    blob.write_bytes(b"\x7fELF not the program" + blob.read_bytes()[20:])
+    b = checkout(tmp_path / "b", tc)
+    done = realise(b, tmp_path / "store-b", "--remote-cache", server.url)
+    assert done.returncode == 0, done.stderr
+    [warning] = warnings(done.stderr)
+    assert f"blob {digest[:16]}" in warning and "does not match its digest" in warning
+    assert [i.kind for i in tc.invocations()] == ["link"]  # the link ran again, nothing else
+    assert trees(tmp_path / "store-b", done.stdout) == uploaded
+    store = tmp_path / "store-b" / ".recipe" / "cas" / digest[:2] / digest
+    assert hashlib.sha256(store.read_bytes()).hexdigest() == digest
+
+
+def test_b_a_garbage_entry_is_a_miss(tmp_path: Path, tc: WrapperToolchain, server: Nginx,
+                                     uploaded: dict) -> None:
+    for entry in server.files("ac"):
+        entry.write_bytes(b"<html>502 Bad Gateway</html>")
+    b = checkout(tmp_path / "b", tc)
+    done = realise(b, tmp_path / "store-b", "--remote-cache", server.url)
+    assert done.returncode == 0, done.stderr
+    [warning] = warnings(done.stderr)
+    assert "is not a result recipe can use" in warning
+    assert len(tc.compiles()) == 3
+    assert trees(tmp_path / "store-b", done.stdout) == uploaded
+
+
+def test_c_the_server_stopped_mid_run(tmp_path: Path, tc: WrapperToolchain,
+                                      server: Nginx) -> None:
+    local = realise(checkout(tmp_path / "local", tc), tmp_path / "store-local")
+    assert local.returncode == 0, local.stderr
+    tc.clear_log()
+    hold = tc.hold("compile", "greet", "src/twice.c")
+    a = checkout(tmp_path / "a", tc)
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "realise", str(a),
+                             "--store", str(tmp_path / "store-a"), "--remote-cache", server.url,
+                             "--remote-upload"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        hold.wait(alive=proc)
+        server.stop()
+        hold.go()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    [warning] = warnings(err)
+    assert f"remote cache {server.url}: unreachable" in warning
+    assert trees(tmp_path / "store-a", out) == trees(tmp_path / "store-local", local.stdout)
+
+
+def test_c_an_unreachable_url(tmp_path: Path, tc: WrapperToolchain) -> None:
+    url = f"http://127.0.0.1:{free_port()}/cache"  # nothing listens there
+    done = realise(checkout(tmp_path / "a", tc), tmp_path / "store", "--remote-cache", url,
+                   "--remote-upload")
+    assert done.returncode == 0, done.stderr
+    assert warnings(done.stderr) == [f"recipe: warning: remote cache {url}: unreachable "
+                                     "(connection refused); going on with the local cache and "
+                                     "builds"]
+    assert len(tc.compiles()) == 3
+
+
+def test_a_bearer_token_from_the_variable_the_plan_names(tmp_path: Path,
+                                                         tc: WrapperToolchain) -> None:
+    with Nginx(tmp_path / "nginx", token="s3cret-token") as server:
+        extra = f"remote_cache: {{url: '{server.url}', token_env: TEAM_CACHE_TOKEN}}\n"
+        a = checkout(tmp_path / "a", tc, extra=extra)
+        done = realise(a, tmp_path / "store-a", "--remote-upload",
+                       env={"TEAM_CACHE_TOKEN": "s3cret-token"})
+        assert done.returncode == 0 and warnings(done.stderr) == [], done.stderr
+        assert server.files("ac")
+        tc.clear_log()
+        # a wrong token: refused once, one warning (the token never shown), built locally
+        b = checkout(tmp_path / "b", tc, extra=extra)
+        done = realise(b, tmp_path / "store-b", env={"TEAM_CACHE_TOKEN": "wrong"})
+        assert done.returncode == 0, done.stderr
+        [warning] = warnings(done.stderr)
+        assert "(401)" in warning and "wrong" not in done.stderr + done.stdout
+        assert len(tc.compiles()) == 3
+        tc.clear_log()
+        done = realise(b, tmp_path / "store-c", env={"TEAM_CACHE_TOKEN": "s3cret-token"})
+        assert done.returncode == 0 and tc.invocations() == [], done.stderr
+
+
+def test_basic_auth_from_netrc(tmp_path: Path, tc: WrapperToolchain) -> None:
+    with Nginx(tmp_path / "nginx", token=None) as server:
+        (tmp_path / "netrc").write_text("machine 127.0.0.1 login ci password hunter2\n")
+        (tmp_path / "netrc").chmod(0o600)
+        a = checkout(tmp_path / "a", tc)
+        done = realise(a, tmp_path / "store-a", "--remote-cache", server.url, "--remote-upload",
+                       env={"NETRC": str(tmp_path / "netrc")})
+        assert done.returncode == 0 and warnings(done.stderr) == [], done.stderr
+        log = (server.root / "access.log").read_text()
+        assert " ci [" in log  # nginx logs the basic-auth user of each request
+
+
+BAD = [
+    (["--remote-cache", "http://exa mple.org/"], "is not a URL"),
+    (["--remote-cache", "grpc://127.0.0.1:9092"], "the scheme 'grpc' is not supported"),
+    (["--remote-cache", "127.0.0.1:8080"], "is not supported"),
+    (["--remote-cache", "http://127.0.0.1:99999/"], "is not a URL"),
+    (["--remote-cache", "http://ci:pw@127.0.0.1/"], "holds a user or password"),
+    (["--remote-cache", "http:///cache"], "has no usable host"),
+    (["--remote-upload"], "--remote-upload needs a remote cache"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD)
+def test_a_bad_remote_option_is_one_line_before_anything_runs(tmp_path: Path,
+                                                              tc: WrapperToolchain,
+                                                              args: list[str],
+                                                              message: str) -> None:
+    plan = checkout(tmp_path / "a", tc)
+    done = realise(plan, tmp_path / "store", *args)
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert message in line and "; " in line and "pw" not in line
+    assert not (tmp_path / "store").exists() and tc.invocations() == []
+
+
+def test_a_bad_variable_and_a_missing_token_variable(tmp_path: Path,
+                                                     tc: WrapperToolchain) -> None:
+    plan = checkout(tmp_path / "a", tc)
+    done = realise(plan, tmp_path / "store", env={"RECIPE_REMOTE_CACHE": "ftp://127.0.0.1/"})
+    assert done.returncode == 2
+    assert done.stderr.startswith("recipe: $RECIPE_REMOTE_CACHE ftp://127.0.0.1/: the scheme")
+    extra = "remote_cache: {url: 'http://127.0.0.1:1', token_env: NO_SUCH_TOKEN_VAR}\n"
+    plan = checkout(tmp_path / "b", tc, extra=extra)
+    for command in ("realise", "verify", "check"):
+        done = run_recipe(command, plan, "--store", tmp_path / "store")
+        assert done.returncode == 2, done.stderr
+        [line] = done.stderr.splitlines()
+        assert "plan.yaml:3:" in line and "$NO_SUCH_TOKEN_VAR is not set" in line, line
+    assert not (tmp_path / "store").exists() and tc.invocations() == []
+    plan = checkout(tmp_path / "c", tc, extra="remote_cache: 'http://u:p@127.0.0.1/'\n")
+    done = run_recipe("realise", plan, "--store", tmp_path / "store")
+    assert done.returncode == 2 and "plan.yaml:3:" in done.stderr, done.stderr
+    assert not (tmp_path / "store").exists()
+
+
+def test_every_command_that_realises_takes_the_options(tmp_path: Path) -> None:
+    for command in ("realise", "verify", "check", "release", "eval"):
+        done = run_recipe(command, "--help")
+        assert "--remote-cache URL" in done.stdout and "--remote-upload" in done.stdout, command
+
+
+def test_verify_shares_case_outcomes(tmp_path: Path, tc: WrapperToolchain, server: Nginx) -> None:
+    files = dict(GREET_LIB)
+    files["hello/cases/run.yaml"] = """
+        kind: cases
+        cases:
+          - name: says hello
+            run: hello
+            expect: {stdout: "hello 2 1\\n"}
+    """
+    files["plan.yaml"] = (f"kind: plan\nprojects: ['*/project.yaml']\n"
+                          f"targets:\n  release: {{opt: release, toolchain: {tc.spec_yaml()}}}\n")
+    a, b = write_tree(tmp_path / "a", files), write_tree(tmp_path / "b", files)
+    first = run_recipe("verify", a / "plan.yaml", "--store", tmp_path / "store-a", "--json",
+                       "--remote-cache", server.url, "--remote-upload")
+    assert first.returncode == 0, first.stderr
+    second = run_recipe("verify", b / "plan.yaml", "--store", tmp_path / "store-b", "--json",
+                        "--remote-cache", server.url)
+    assert second.returncode == 0, second.stderr
+    assert '"cached": true' in second.stdout and '"cached": true' not in first.stdout
+
+
+def test_without_the_distributed_extra_one_line(tmp_path: Path, tc: WrapperToolchain) -> None:
+    # a light install (no protobuf): the option is refused in one line, not with a traceback
+    plan = checkout(tmp_path / "a", tc)
+    code = ("import sys; sys.modules['google.protobuf'] = None; "
+            "from engine.cli.main import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", code, "realise", str(plan), "--store",
+                           str(tmp_path / "store"), "--remote-cache", "http://127.0.0.1:1"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert "needs the Python package google" in line and "recipe[distributed]" in line
+    assert not (tmp_path / "store").exists()
