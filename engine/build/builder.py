@@ -340,4 +340,4 @@ def _scan_references(tree: Path, candidates: list[str]) -> list[str]:
 
 def _executable(path: str) -> bool:
     """Programs and shared libraries get mode 0755 when copied out of the CAS."""
-    return path.startswith("out/bin/") or path.endswith(".so")
+    return path.startswith("out/bin/") or path.endswith((".so", "/build-script"))

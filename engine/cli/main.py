@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import argparse
 
 COMMANDS = ("realise", "verify", "show", "validate", "store", "eval", "repl", "check",
-            "release", "server", "why")
+            "release", "server", "why", "lock")
 COMMANDS += ("init", "completion", "graph", "doctor")  # starting, shells, drawing, the machine
 SERVED = ("eval",)
 

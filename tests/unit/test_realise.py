@@ -261,33 +261,6 @@ def test_include_that_climbs_out_of_the_project_fails(tmp_path):
         "the plan")
 
 
-def test_unsupported_language_combination_writes_nothing(tmp_path):
-    """A rust project that depends on another rust project cannot be built yet: one line,
-    exit 2, before the store is touched."""
-    crate = """
-        kind: project
-        name: {name}
-        version: 1.0.0
-        language: rust
-        sources: ["src/*.rs"]
-        depends: {depends}
-        outputs: [{{name: {name}, kind: static-library}}]
-    """
-    src = write_tree(tmp_path / "src", {
-        "plan.yaml": "kind: plan\nprojects: ['*/project.yaml']\n",
-        "a/project.yaml": crate.format(name="a", depends="[]"),
-        "a/src/lib.rs": "pub fn one() -> i32 { 1 }\n",
-        "b/project.yaml": crate.format(name="b", depends="[a]"),
-        "b/src/lib.rs": "pub fn two() -> i32 { 2 }\n",
-    })
-    store = tmp_path / "store"
-    done = run_recipe("realise", src / "plan.yaml", "--store", store)
-    assert done.returncode == 2 and not store.exists()
-    assert "a rust project cannot depend on another rust project ('a') yet" in done.stderr
-    done = run_recipe("verify", src / "plan.yaml", "--store", store, "-k", "nomatch")
-    assert done.returncode == 2 and not store.exists()
-
-
 def test_a_no_op_realise_writes_nothing_to_the_database(tmp_path):
     src = write_tree(tmp_path / "src", GREET_LIB)
     store = tmp_path / "store"
