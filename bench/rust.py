@@ -1,6 +1,6 @@
 """``python3 -m bench.rust``: recipe against cargo on the bundled generated-functions pair.
 
-The same crates (recipes/tvalue, recipes/tvgen), the same registry (Debian's packaged crates as
+The same crates (recipes/generated/tvalue, recipes/generated/tvgen), the same registry (Debian's packaged crates as
 a Cargo directory source), the same checks (tvgen's function table as a cargo integration
 test), the same profile (recipe's ``opt: debug`` target, cargo's dev profile), side by side in
 one run, ``--reps`` times (median; wall time and the CPU time of the processes each ran):
@@ -46,7 +46,7 @@ CARGO = {
                         '[dependencies]\ntvalue = { path = "../tvalue" }\n'
                         '[dev-dependencies]\nserde_json = "1"\n'
                         '[[bin]]\nname = "tvrun"\npath = "src/main.rs"\n',
-    # The function table of recipes/tvgen/cases/functions.yaml, as cargo users write it.
+    # The function table of recipes/generated/tvgen/cases/functions.yaml, as cargo users write it.
     "tvgen/tests/cases.rs": """
 fn same(got: &str, want: &str) {
     let got: serde_json::Value = serde_json::from_str(got).unwrap();
@@ -105,18 +105,18 @@ def recipe(*args: str | Path, cwd: Path, ok: tuple[int, ...] = (0,)) -> tuple[fl
 
 def plan_folder(where: Path) -> Path:
     for name in ("tvalue", "tvgen"):
-        shutil.copytree(REPO / "recipes" / name, where / name)
+        shutil.copytree(REPO / "recipes" / "generated" / name, where / name)
     # The debug target: cargo build and cargo test use the dev profile (opt-level 0).
     (where / "plan.yaml").write_text(f"kind: plan\nregistry: {REGISTRY}\n"
                                      "projects: ['*/project.yaml']\n"
                                      "targets: {debug: {opt: debug}}\n")
-    shutil.copy(REPO / "recipes" / "recipe.lock", where / "recipe.lock")
+    shutil.copy(REPO / "recipes" / "generated" / "recipe.lock", where / "recipe.lock")
     return where / "plan.yaml"
 
 
 def cargo_folder(where: Path) -> Path:
     for name in ("tvalue", "tvgen"):
-        shutil.copytree(REPO / "recipes" / name / "src", where / name / "src")
+        shutil.copytree(REPO / "recipes" / "generated" / name / "src", where / name / "src")
     for rel, text in CARGO.items():
         (where / rel).parent.mkdir(parents=True, exist_ok=True)
         (where / rel).write_text(text.lstrip("\n"))
@@ -126,7 +126,7 @@ def cargo_folder(where: Path) -> Path:
 def edit(folder: Path, n: int) -> None:
     """A different generated function each time (the mean plus n), as a generator writes."""
     file = folder / GENERATED
-    text = (REPO / "recipes" / GENERATED).read_text()
+    text = (REPO / "recipes" / "generated" / GENERATED).read_text()
     file.write_text(text.replace(MEAN, f"{MEAN} + {n}.0 - {n}.0"))
 
 

@@ -26,8 +26,7 @@ VARIATIONS = ("environment", "build_path", "kernel", "aslr", "num_cpus", "time",
               "locales", "exec_path", "timezone", "umask")
 ARTIFACTS = ["SHA256SUMS", "histogram-2.0.1-release.tar.gz", "provenance.intoto.jsonl",
              "rstats-0.3.0-release.tar.gz", "strutil-0.3.0-release.tar.gz",
-             "tally-0.1.0-release.tar.gz", "tvalue-0.1.0-release.tar.gz",
-             "tvgen-0.1.0-release.tar.gz", "wordcount-1.2.0-release.tar.gz"]
+             "tally-0.1.0-release.tar.gz", "wordcount-1.2.0-release.tar.gz"]
 
 
 @pytest.mark.slow

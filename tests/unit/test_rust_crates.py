@@ -303,7 +303,7 @@ def write_registry(registry: Path) -> Path:
 @needs_serde
 def test_the_bundled_generated_functions_pair_and_an_edit_rebuilds_only_the_generated_crate(
         tmp_path: Path) -> None:
-    recipes = Path(__file__).resolve().parents[2] / "recipes"
+    recipes = Path(__file__).resolve().parents[2] / "recipes" / "generated"
     src = tmp_path / "src"
     for name in ("tvalue", "tvgen"):
         shutil.copytree(recipes / name, src / name)
