@@ -29,6 +29,10 @@ _CHUNK = 1 << 20
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{1,199}")
+#: An action key that starts so is kept by every collection, as if a path kept it (a tool the
+#: store's user needs on every run and no path names, such as the build's reaper); ``--max-size``
+#: still evicts it when it is the least recently used.
+PINNED = "pin."
 
 
 class Cas:
@@ -62,8 +66,7 @@ class Cas:
     def put_file(self, path: Path) -> str:
         """Store a file's content; its digest. A blob already present is not written again
         (it is read once to hash it), only touched, as if it had just been written."""
-        with open(path, "rb") as src:
-            digest = hashlib.file_digest(src, "sha256").hexdigest()
+        digest = sha256_file(path)
         if _present(self.blob_path(digest), os.path.getsize(path)):
             return digest
         return self._copy_in(path)
@@ -113,6 +116,27 @@ class Cas:
             dest.unlink()
             raise self._damaged(digest)
         os.chmod(dest, 0o755 if executable else 0o644)
+
+    def link_blob(self, digest: str, dest: Path) -> None:
+        """Put a blob at ``dest`` as a hard link (ccache's ``hard_link``, Nix's optimised
+        store): the same read-only inode, for a file that a build only reads and no path
+        holds (a path's files are sealed: their modes and mtimes would be the blob's). Checked
+        against its digest, as ``copy_blob`` checks a copy (hashing costs a third of copying);
+        copied where the file system cannot link (another file system, too many links)."""
+        source = self.blob_path(digest)
+        dest.unlink(missing_ok=True)
+        try:
+            os.link(source, dest)
+        except FileNotFoundError:
+            if not source.exists():
+                raise _missing(digest) from None
+            raise
+        except OSError:
+            self.copy_blob(digest, dest)
+            return
+        if sha256_file(dest) != digest:
+            dest.unlink()
+            raise self._damaged(digest)
 
     def _damaged(self, digest: str) -> BlobError:
         self.blob_path(digest).unlink(missing_ok=True)
@@ -215,6 +239,16 @@ class Cas:
 #: An action result or a blob, as ``Cas.entries`` lists it: ``kind`` "action" or "blob";
 #: ``name``, the action key or the blob's hex digest; ``size`` in bytes; ``mtime`` (for an action,
 #: its last use); ``outputs``, an action's blob digests; ``path``.
+def sha256_file(path: Path | str) -> str:
+    """The hex sha256 of a file. A small one (an object, a source) is read whole:
+    ``hashlib.file_digest`` zeroes a 256 KiB buffer per call, most of what hashing a 10 KB
+    object costs."""
+    with open(path, "rb", buffering=0) as f:
+        if os.fstat(f.fileno()).st_size <= _CHUNK:
+            return hashlib.sha256(f.read()).hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 CacheEntry = namedtuple("CacheEntry", "kind name size mtime outputs path")
 
 
