@@ -10,7 +10,6 @@ is read, and a damaged one is deleted so that the next build writes it again.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 from collections import namedtuple
@@ -157,7 +156,7 @@ class Cas:
         touched: its mtime is its last use, which ``gc --max-size`` evicts by."""
         path = self._action_path(key)
         try:
-            result = json.loads(path.read_bytes())
+            result = _json().loads(path.read_bytes())
         except (OSError, ValueError):
             return None
         if not isinstance(result, dict):
@@ -178,7 +177,7 @@ class Cas:
     def put_action(self, key: str, result: dict[str, Any]) -> None:
         target = self._action_path(key)
         try:
-            data = json.dumps(result, sort_keys=True, separators=(",", ":")).encode()
+            data = _json().dumps(result, sort_keys=True, separators=(",", ":")).encode()
         except (TypeError, ValueError) as error:
             raise StoreError(f"the result of action {key} is not JSON: {error}",
                              "record only strings, numbers, lists and objects") from None
@@ -217,7 +216,7 @@ class Cas:
     @staticmethod
     def _outputs(path: Path) -> tuple[str, ...]:
         try:
-            outputs = json.loads(path.read_bytes()).get("outputs", {})
+            outputs = _json().loads(path.read_bytes()).get("outputs", {})
             return tuple(d for d in outputs.values() if isinstance(d, str))
         except (OSError, ValueError, AttributeError):
             return ()
@@ -238,6 +237,14 @@ class Cas:
 #: An action result or a blob, as ``Cas.entries`` lists it: ``kind`` "action" or "blob";
 #: ``name``, the action key or the blob's hex digest; ``size`` in bytes; ``mtime`` (for an action,
 #: its last use); ``outputs``, an action's blob digests; ``path``.
+def _json() -> Any:
+    """json, imported when an action result is read or written: a no-op realise opens the CAS
+    but reads none, and importing json is 4 % of its instructions."""
+    import json
+
+    return json
+
+
 def _hashlib() -> Any:
     """hashlib, imported when a blob is hashed: importing it starts OpenSSL (11 M instructions,
     7 % of a no-op realise, which opens the CAS but hashes nothing)."""
