@@ -1,7 +1,7 @@
 """``python3 -m bench.rust``: recipe against cargo on the bundled generated-functions pair.
 
-The same crates (recipes/generated/tvalue, recipes/generated/tvgen), the same registry (Debian's packaged crates as
-a Cargo directory source), the same checks (tvgen's function table as a cargo integration
+The same crates (recipes/generated/: tvalue, tvgen), the same registry (Debian's packaged
+crates as a Cargo directory source), the same checks (tvgen's function table as a cargo integration
 test), the same profile (recipe's ``opt: debug`` target, cargo's dev profile), side by side in
 one run, ``--reps`` times (median; wall time and the CPU time of the processes each ran):
 
