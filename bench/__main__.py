@@ -1,10 +1,12 @@
-"""``python3 -m bench``: recipe against make -j2 and make + ccache on a synthetic corpus.
+"""``python3 -m bench``: every target of issue 16, side by side in one run.
 
-Generates the corpus in a temporary folder, runs every scenario of issue 4 ``--reps`` times
-(tools interleaved), prints the machine and a table of medians and ratios against the issue's
-targets, and with ``--json FILE`` writes everything, every sample included. Exit code 0 when
-the runs worked (met targets or not), 1 when a scenario failed its checks.
-"""
+Generates the corpus in a temporary folder; runs every make scenario ``--reps`` times (recipe,
+make -j2 and make + ccache interleaved), counts recipe's own instructions for a no-op and a
+one-unit edit (callgrind, when valgrind is installed), then measures the other targets
+(``bench.others``: verify with outcomes cached, per-case overhead, function table, recipe eval).
+Prints the machine and one table of every row with its target and ``met`` or ``missed``; with
+``--json FILE`` writes everything, every sample included. Exit code 0 when the runs worked (met
+targets or not), 1 when a scenario failed its checks."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import report
+from bench import others, report
 from bench.corpus import hot_users
 from bench.process import BenchError, remove_tree
 from bench.scenarios import Bench
@@ -29,6 +31,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--units", type=int, default=100, help="translation units (default 100)")
     parser.add_argument("--projects", type=int, default=200,
                         help="one-file projects of the no-op plan (default 200)")
+    parser.add_argument("--rows", type=int, default=100_000,
+                        help="rows of the function table (default 100000)")
+    parser.add_argument("--exec-rows", type=int, default=2000,
+                        help="rows run one process each, the table's reference (default 2000)")
     parser.add_argument("--seed", type=int, default=1, help="corpus seed (default 1)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel jobs (default 2)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
@@ -95,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         bench.prepare_many()
         for rep in range(args.reps):
             bench.repetition(rep, args.reps)
+        progress("instruction counts of recipe's process (callgrind)")
+        instructions = bench.instructions()
+        other = others.measure(bench.recipe, work, args.reps, args.rows, args.exec_rows,
+                               progress)
     except BenchError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
@@ -107,12 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     duration = time.perf_counter() - started
     info["load_average_end"] = list(os.getloadavg())
     print()
-    print(report.table(rows))
+    print(report.table(rows, other, instructions))
     print()
     print(report.cpu_table(rows))
     print(f"\n{duration:.0f} s in all")
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "config": config, "scenarios": rows,
+                                         "other": other, "instructions": instructions,
                                          "duration_seconds": round(duration, 1)}, indent=2)
                              + "\n")
     return 0

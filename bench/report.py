@@ -12,10 +12,11 @@ from typing import Any
 
 from tabulate import tabulate
 
-from bench.scenarios import NIX_NOOP_200, SCENARIOS, TOOLS, Results, Scenario
+from bench import others
+from bench.scenarios import SCENARIOS, TOOLS, Results, Scenario
 from bench.tools import REPO
 
-HEADS = {"recipe": "recipe", "make": "make -j2", "ccache": "make+ccache", "nix": "Nix (quoted)"}
+HEADS = {"recipe": "recipe", "make": "make -j2", "ccache": "make+ccache"}
 
 
 def _first_line(argv: list[str]) -> str:
@@ -62,18 +63,22 @@ def summarise(results: Results) -> list[dict[str, Any]]:
         samples = results.samples.get(scenario.name, {})
         median = {t: statistics.median(s.seconds for s in ss) for t, ss in samples.items()}
         cpu = {t: statistics.median(s.cpu for s in ss) for t, ss in samples.items()}
-        reference = NIX_NOOP_200 if scenario.reference == "nix" else \
-            median.get(scenario.reference)
+        reference = median.get(scenario.reference)
         ratio = median["recipe"] / reference if "recipe" in median and reference else None
         figure = median.get("recipe") if scenario.absolute else ratio
+        cpu_ratio = cpu["recipe"] / cpu[scenario.reference] \
+            if scenario.cpu_limit and cpu.get(scenario.reference) and "recipe" in cpu else None
+        met = None if figure is None else figure <= scenario.limit
+        if met is not None and scenario.cpu_limit is not None:
+            met = met and cpu_ratio is not None and cpu_ratio <= scenario.cpu_limit
         rows.append({
             "scenario": scenario.name, "title": scenario.title,
             "reference": scenario.reference, "reference_seconds": reference,
             "median_seconds": median, "median_cpu_seconds": cpu,
-            "ratio": ratio,
+            "ratio": ratio, "cpu_ratio": cpu_ratio,
             "target": {"limit": scenario.limit, "of": "seconds" if scenario.absolute
-                       else "ratio"},
-            "met": None if figure is None else figure <= scenario.limit,
+                       else "ratio", "cpu_limit": scenario.cpu_limit},
+            "met": met,
             "samples": {t: [round(s.seconds, 4) for s in ss] for t, ss in samples.items()},
             "cpu_samples": {t: [round(s.cpu, 4) for s in ss] for t, ss in samples.items()},
             "compiled": results.compiled.get(scenario.name, {}),
@@ -97,27 +102,49 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    """Medians in seconds, recipe / reference, the target and whether it is met."""
+def _met(met: bool | None) -> str:
+    return {True: "met", False: "missed", None: "-"}[met]
+
+
+def table(rows: list[dict[str, Any]], other: list[dict[str, Any]] | None = None,
+          instructions: dict[str, int] | None = None) -> str:
+    """Every target of issue 16 in one table: the make scenarios (medians in seconds,
+    recipe / reference), then the others (``bench.others``), then recipe's instruction
+    counts (callgrind)."""
     lines = []
     for row, scenario in zip(rows, SCENARIOS, strict=True):
         med = row["median_seconds"]
         compiled = row["compiled"]
-        ref = scenario.reference if scenario.reference in compiled else "make"
-        units = " / ".join(_span(compiled.get(t, [])) for t in ("recipe", ref))
+        units = " / ".join(_span(compiled.get(t, [])) for t in ("recipe", scenario.reference))
+        met = row["met"]
+        if scenario.cpu_limit is not None and row["ratio"] is not None:
+            met = row["ratio"] <= scenario.limit  # the CPU part has a row of its own
         lines.append([
-            row["title"], *(_seconds(med.get(t)) for t in TOOLS),
-            HEADS[scenario.reference] + (f" {NIX_NOOP_200:.3f}" if scenario.reference == "nix"
-                                         else ""),
-            "-" if row["ratio"] is None else f"{row['ratio']:.2f}",
-            _target(scenario),
-            {True: "yes", False: "NO", None: "-"}[row["met"]],
-            units,
+            row["title"], *(_seconds(med.get(t)) for t in TOOLS), HEADS[scenario.reference],
+            "-" if row["ratio"] is None else f"{row['ratio']:.2f}", _target(scenario),
+            _met(met), units,
         ])
-    return tabulate(lines, headers=["scenario", *(f"{HEADS[t]} s" for t in TOOLS),
+        if scenario.cpu_limit is not None:
+            cpu = row["median_cpu_seconds"]
+            ratio = row["cpu_ratio"]
+            lines.append([
+                f"{row['title']}, CPU s", *(_seconds(cpu.get(t)) for t in TOOLS),
+                HEADS[scenario.reference], "-" if ratio is None else f"{ratio:.2f}",
+                f"<= {scenario.cpu_limit:g} x", _met(None if ratio is None
+                                                      else ratio <= scenario.cpu_limit), "",
+            ])
+    for scenario, figure, reference, target, met in others.render(other or []):
+        lines.append([scenario, figure, "", "", reference, "", target, met, ""])
+    text = tabulate(lines, headers=["scenario", *(f"{HEADS[t]} s" for t in TOOLS),
                                     "reference", "recipe/ref", "target", "met",
                                     "units compiled (recipe / ref)"],
                     disable_numparse=True)
+    if instructions:
+        text += "\n\n" + tabulate(
+            [[name, f"{count:,}"] for name, count in instructions.items()],
+            headers=["recipe's own process (callgrind)", "instructions"],
+            disable_numparse=True)
+    return text
 
 
 def cpu_table(rows: list[dict[str, Any]]) -> str:

@@ -94,6 +94,20 @@ class Recipe:
         return timed([*self.argv, "realise", str(plan), "--store", str(store),
                       "-j", str(self.jobs)], plan.parent, self.env)
 
+    def instructions(self, plan: Path, store: Path, out: Path) -> int | None:
+        """Instructions recipe's own process executes in ``recipe realise`` (valgrind's
+        callgrind, children not traced: the compilers are not counted), or None without
+        valgrind. Repeatable on a busy machine, where wall clocks are not."""
+        valgrind = shutil.which("valgrind")
+        if valgrind is None:
+            return None
+        err = output([valgrind, "--tool=callgrind", "--trace-children=no",
+                      f"--callgrind-out-file={out}", str(self.python), str(self.script),
+                      "realise", str(plan), "--store", str(store), "-j", str(self.jobs)],
+                     plan.parent, self.env, stream="stderr")
+        found = re.search(r"Collected : (\d+)", err)
+        return int(found.group(1)) if found else None
+
     def show(self, plan: Path, store: Path) -> list[dict]:
         """``recipe show --json``: each derivation, its store path and whether it is valid."""
         return json.loads(self._run("show", plan, "--store", store, "--json"))

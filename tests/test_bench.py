@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,13 @@ REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = ["cold", "noop", "edit_c", "edit_h", "warm", "noop_200"]
 TITLES = ["cold build", "no-op", "one .c edited", "hot header edited", "warm rebuild",
           "no-op, 200 projects"]
+# The other targets of issue 16, each a row of the same table.
+OTHERS = {"verify_cached": "verify, every outcome cached",
+          "case_overhead": "per-case overhead, --no-cache",
+          "table_rate": "function table, int add(int, int)",
+          "table_ratio": "function table over one process per row",
+          "eval_new": "new recipe eval, C++ <iostream>",
+          "eval_repeated": "repeated recipe eval"}
 
 
 @pytest.fixture
@@ -60,11 +69,13 @@ def test_an_edit_changes_one_constant(corpus: ModuleType, tmp_path: Path) -> Non
 def test_the_harness_measures_every_scenario_on_a_tiny_corpus(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, "-m", "bench", "--units", "6", "--projects", "5",
-                           "--reps", "1", "--json", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=180)
+                           "--reps", "1", "--rows", "2000", "--exec-rows", "20",
+                           "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
-    for title in TITLES:
-        assert title in done.stdout
+    for title in [*TITLES, "cold build, CPU s", *OTHERS.values()]:
+        line = next(line for line in done.stdout.splitlines() if line.startswith(title + "  "))
+        assert re.search(r"\s(met|missed)(\s|$)", line), line
     assert "cores" in done.stdout and "gcc" in done.stdout
     data = json.loads(out.read_text())
     rows = {row["scenario"]: row for row in data["scenarios"]}
@@ -82,6 +93,13 @@ def test_the_harness_measures_every_scenario_on_a_tiny_corpus(tmp_path: Path) ->
     assert rows["warm"]["compiled"] == {"recipe": [0], "ccache": [0]}
     assert rows["cold"]["compiled"]["recipe"] == [6]
     assert {"date", "cores", "cpu", "kernel", "gcc", "make", "ccache"} <= set(data["machine"])
+    other = {row["scenario"]: row for row in data["other"]}
+    assert list(other) == list(OTHERS)
+    assert all(row["met"] in (True, False) and row["value"] == row["value"]
+               for row in other.values())
+    if shutil.which("valgrind"):  # recipe's own instructions: repeatable on a busy machine
+        assert set(data["instructions"]) == {"no-op", "one .c edited"}
+        assert 0 < data["instructions"]["no-op"] < data["instructions"]["one .c edited"]
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -20,3 +21,13 @@ def test_bundled_recipes_verify(tmp_path, target):
     # expected failure (xfail) and wordcount's skipped case; then tally's 2 cases of files it
     # writes and wordcount's 4 of patterns
     assert done.stdout.splitlines()[-1] == "71 passed, 1 xfailed, 1 skipped"
+
+
+def test_the_generated_functions_plan_verifies(tmp_path):
+    # recipes/generated: its own plan, with crates from Debian's registry (.ci/run installs them)
+    if not any(Path("/usr/share/cargo/registry").glob("serde_json-*")) and not os.environ.get("CI"):
+        pytest.skip("needs Debian's packaged crates (librust-serde-json-dev)")
+    plan = PLAN.parent / "generated" / "plan.yaml"
+    done = run_recipe("verify", plan, "--store", tmp_path / "store")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == "5 passed"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.build import reaper
+from engine.build import build_script, reaper
 from engine.build.cache import ActionCache, LocalCache
 from engine.derive.actions import STAGING, STORE, Action
 from engine.derive.derivation import Derivation, Recorded
@@ -85,6 +85,8 @@ def action_key(drv: Buildable, action: Action, digests: dict[str, str]) -> str:
         "toolchain": drv.data["toolchain"]["digests"],
         "inputs": {path: digests[path] for path in action.inputs},
     }
+    if action.env:
+        key["env"] = action.env
     if action.kind != "compile":
         # A compile reads only its dependencies' headers, which its manifest tracks one by
         # one; a link reads their libraries.
@@ -135,14 +137,21 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     argv = substitute(action.argv, staging, store.root)
     for out in action.outputs:
         (staging / out).parent.mkdir(parents=True, exist_ok=True)
-    # A fixed umask, as the environment is fixed: the caller's must not reach a tool's output.
-    # Under the reaper: a compiler (and its cc1, as, ld) never outlives this process, even a
-    # SIGKILLed one, to write into a build folder the next run is removing.
-    code, raw = reaper.run(argv, store, cwd=staging / "w", env=env, umask=0o022)
-    output = raw.decode(errors="replace")
-    log = f"$ {' '.join(argv)}\n{output}"
+    if action.env or action.kind == "build-script":  # crates (engine/build/build_script.py)
+        env = {**env, **dict(zip(action.env, substitute(list(action.env.values()), staging,
+                                                          store.root), strict=True))}
+        argv = build_script.before(action, argv, env, staging)
+    if action.kind == "build-script":  # a crate's build script: its stdout is read apart
+        code, output = build_script.run(argv, env, staging, store)
+    else:
+        # A fixed umask, as the environment is fixed: the caller's must not reach a tool's
+        # output. Under the reaper: a compiler (and its cc1, as, ld) never outlives this
+        # process, even a SIGKILLed one, to write into a build folder the next run is removing.
+        code, raw = reaper.run(argv, store, cwd=staging / "w", env=env, umask=0o022)
+        output = raw.decode(errors="replace")
     if code != 0:
         raise ActionFailed(f"{drv.title}: {action.kind} {action.label} failed", output)
+    log = f"$ {' '.join(argv)}\n{output}"
     outputs = {path: store.put_file(staging / path) for path in action.outputs}
     keys = [key]
     if compile:

@@ -10,8 +10,10 @@ bytes"). An action found in the cache yields the digests of its outputs, which i
 of later actions need; the declared inputs are staged when the first action must really run,
 and a cached output only when an action that runs reads it or it belongs to the output tree.
 So a build whose actions are all cached reads no source and copies out only the final files.
-Every copy out of the CAS is checked against its digest; a damaged or missing blob makes the
-action that produced it run again. The declared inputs go through the CAS, which keeps them
+What only actions read (declared inputs already in the CAS, cached objects) is hard-linked from
+the CAS, read-only; the output tree's files are copies. Every blob linked or copied out of the
+CAS is checked against its digest; a damaged or missing blob makes the action that produced it
+run again. The declared inputs go through the CAS, which keeps them
 for as long as the path lives, so that ``store verify --repair`` can rebuild it from its
 recorded derivation alone.
 """
@@ -146,18 +148,32 @@ class DerivationBuild:
 
     def _stage(self) -> None:
         """The declared inputs, as hashed into the derivation: what is compiled must be what
-        the derivation names (a source edited meanwhile fails the build)."""
+        the derivation names (linked from the CAS; one copied from the checkout and edited
+        meanwhile fails the build)."""
         for rel, digest in self.drv.data["inputs"].items():
             dest = self.staging / "w" / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             hex_digest = digest.removeprefix("sha256:")
             if self.drv.sources is None:  # a recorded derivation: its inputs are in the CAS
-                self._copy_out(hex_digest, dest, rel)
-            else:
+                self._copy_out(hex_digest, dest, rel, link=True)
+            elif not self._link_source(hex_digest, dest):
                 self._copy_source(self.drv.sources / rel, dest, hex_digest, rel)
             self.present.add(f"w/{rel}")
         self.staged = True
         self.log.append(f"# staged {len(self.drv.data['inputs'])} declared inputs\n")
+
+    def _link_source(self, hex_digest: str, dest: Path) -> bool:
+        """A declared input whose blob is in the CAS is linked from there, not copied from the
+        checkout: checked against the digest the derivation names, so what is compiled is
+        what the derivation says. False when it is not there (or damaged: then removed)."""
+        if not self.store.has_blob(hex_digest):
+            return False
+        try:
+            self.store.link_blob(hex_digest, dest)
+        except BlobError:
+            return False
+        self.kept.add(hex_digest)
+        return True
 
     def _copy_source(self, source: Path, dest: Path, hex_digest: str, rel: str) -> None:
         """One read: copy and hash together; the blob is added to the CAS if it is not there."""
@@ -174,9 +190,12 @@ class DerivationBuild:
             self.store.put_file(dest)
         self.kept.add(hex_digest)
 
-    def _copy_out(self, hex_digest: str, dest: Path, rel: str) -> None:
+    def _copy_out(self, hex_digest: str, dest: Path, rel: str, link: bool = False) -> None:
         try:
-            self.store.copy_blob(hex_digest, dest)
+            if link:
+                self.store.link_blob(hex_digest, dest)
+            else:
+                self.store.copy_blob(hex_digest, dest)
         except BlobError:
             raise CannotRebuild(
                 f"cannot rebuild {self.drv.name}: its input {rel} is no longer in the store "
@@ -192,8 +211,11 @@ class DerivationBuild:
         try:
             dest = self.staging / path
             dest.parent.mkdir(parents=True, exist_ok=True)
-            self.cache.copy_blob(self.digests[path].removeprefix("sha256:"), dest,
-                                 executable=_executable(path))
+            digest = self.digests[path].removeprefix("sha256:")
+            if path.startswith("out/") or _executable(path):  # the path's own files: copies
+                self.cache.copy_blob(digest, dest, executable=_executable(path))
+            else:  # read by an action only (an object the link reads): no copy
+                self.cache.link_blob(digest, dest)
             self.present.add(path)
         except BlobError:
             self.log.append(f"# {producer.label}: its cached {path} is damaged or gone; "
@@ -340,4 +362,4 @@ def _scan_references(tree: Path, candidates: list[str]) -> list[str]:
 
 def _executable(path: str) -> bool:
     """Programs and shared libraries get mode 0755 when copied out of the CAS."""
-    return path.startswith("out/bin/") or path.endswith(".so")
+    return path.startswith("out/bin/") or path.endswith((".so", "/build-script"))

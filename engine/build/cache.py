@@ -38,6 +38,10 @@ class ActionCache(Protocol):
     def copy_blob(self, digest: str, dest: Path, executable: bool = False) -> None:
         """Copy a checked blob to ``dest``; ``BlobError`` when it is missing or damaged."""
 
+    def link_blob(self, digest: str, dest: Path) -> None:
+        """Hard-link a checked, read-only blob at ``dest`` (for what only actions read);
+        ``BlobError`` when it is missing or damaged."""
+
     def execute(self, drv: Any, action: Any, staging: Path, digests: dict[str, str],
                 key: str) -> dict[str, Any] | None:
         """Run ``action`` (whose inputs are in place in ``staging``) elsewhere: ``{"digests":
@@ -66,6 +70,9 @@ class LocalCache:
 
     def copy_blob(self, digest: str, dest: Path, executable: bool = False) -> None:
         self.store.copy_blob(digest, dest, executable)
+
+    def link_blob(self, digest: str, dest: Path) -> None:
+        self.store.link_blob(digest, dest)
 
     def execute(self, drv: Any, action: Any, staging: Path, digests: dict[str, str],
                 key: str) -> dict[str, Any] | None:

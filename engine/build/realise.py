@@ -89,7 +89,7 @@ def realise(plan: Plan, store: Store, targets: list[str] | None = None,
 def _with_dependencies(selected: list[Derivation]) -> list[Derivation]:
     ordered: dict[str, Derivation] = {}
     for drv in selected:
-        for d in [*drv.deps, drv]:
+        for d in [*drv.crates, *drv.deps, drv]:  # registry crates first: nothing below them
             ordered.setdefault(d.name, d)
     return list(ordered.values())
 
@@ -117,7 +117,7 @@ def _build(store: Store, missing: list[Derivation], jobs: int, keep_going: bool,
             return True
 
         for drv in missing:  # dependencies come first, so their futures exist
-            waits = [futures[d.name] for d in drv.deps if d.name in futures]
+            waits = [futures[d.name] for d in [*drv.crates, *drv.deps] if d.name in futures]
             futures[drv.name] = coordinators.submit(realise_one, drv, waits)
         built = []
         for name, future in futures.items():

@@ -13,7 +13,7 @@ Staging layout, relative to the staging folder (the working folder of every acti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from engine.documents.models import Output, Project, TargetSpec
 from engine.toolchain import flags
@@ -40,10 +40,16 @@ class Action:
     inputs: list[str]  # files it reads, relative to the staging folder
     outputs: list[str]  # files it writes, relative to the staging folder
     needs: list[int]  # indexes of the actions whose outputs it reads
+    # Variables added to the build's fixed environment (crates: CARGO_PKG_*, OUT_DIR, ...),
+    # templates like argv; recorded only when there are some.
+    env: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, object]:
-        return {"kind": self.kind, "argv": self.argv, "inputs": self.inputs,
-                "outputs": self.outputs}
+        data: dict[str, object] = {"kind": self.kind, "argv": self.argv,
+                                   "inputs": self.inputs, "outputs": self.outputs}
+        if self.env:
+            data["env"] = self.env
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, list[str] | str]) -> Action:
@@ -52,7 +58,9 @@ class Action:
         kind, inputs, outputs = str(data["kind"]), list(data["inputs"]), list(data["outputs"])
         label = inputs[0].removeprefix("w/") if kind == "compile" else \
             outputs[0].rpartition("/")[2]
-        return cls(kind, label, list(data["argv"]), inputs, outputs, [])
+        env = data.get("env", {})
+        return cls(kind, label, list(data["argv"]), inputs, outputs, [],
+                   dict(env) if isinstance(env, dict) else {})
 
 
 def object_of(source: str) -> str:

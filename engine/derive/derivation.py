@@ -19,12 +19,14 @@ Nothing else (no clock, no absolute path of the sources or the store, no environ
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from engine.derive.actions import Action, DepLib, output_file, plan_actions
-from engine.derive.rust_actions import plan_rust_actions
+from engine.derive.crate_actions import CrateDerivation, link_name
+from engine.derive.crates import CrateDeriver
+from engine.derive.rust_actions import LIB_ROOT, plan_rust_actions, rust_crates
 from engine.documents.models import Plan, Project, TargetSpec
 from engine.errors import RecipeError, UsageError
 from engine.hashing import DigestCache, canonical
@@ -44,6 +46,8 @@ class Derivation:
     data: dict[str, Any]  # the derivation object
     deps: list[Derivation]  # the whole dependency closure, dependencies first
     actions: list[Action]
+    # Rust: the registry crates its crate and its Rust dependencies use, dependencies first
+    crates: list[CrateDerivation] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -146,6 +150,7 @@ class Deriver:
         self.rust: dict[str, RustToolchain] = {}
         self.derived: dict[tuple[str, str], Derivation] = {}
         self.digests = DigestCache(cache_dir / "digests.json")
+        self.crates = CrateDeriver(plan, make_name, self.digests)
 
     def toolchain(self, target: TargetSpec) -> Toolchain:
         if target.name not in self.toolchains:
@@ -165,11 +170,16 @@ class Deriver:
         target = self.plan.targets[target_name]
         toolchain = self.toolchain(target)
         deps = [self.derive(dep, target_name) for dep in closure(self.plan, project_name)]
-        dep_libs = [lib for dep in reversed(deps) for lib in _libraries(dep)]
+        dep_libs = [lib for dep in reversed(_linked(project, deps)) for lib in _libraries(dep)]
         cxx = any(p.language == "c++" for p in [project, *(d.project for d in deps)])
+        crate_drvs: list[CrateDerivation] = []
         if project.language == "rust":
             rust = self.rust_toolchain(target)
-            actions = plan_rust_actions(project, target, toolchain, rust, dep_libs, cxx)
+            crates = rust_crates(project, [d.project for d in deps])
+            crate_drvs, registry_flags = self.crates.for_project(project, deps, target,
+                                                                 toolchain, rust)
+            actions = plan_rust_actions(project, target, toolchain, rust, dep_libs, cxx,
+                                        crates, registry_flags)
         else:
             actions = plan_actions(project, target, toolchain, [d.project.name for d in deps],
                                    dep_libs, cxx)
@@ -186,9 +196,12 @@ class Deriver:
         }
         if project.language == "rust":  # C and C++ derivations keep their exact form
             data["rust"] = self.rust_toolchain(target).identity
+        if crate_drvs:  # the resolved graph: crate, version, checksum, features
+            data["depends"].update({link_name(c.node): c.name for c in crate_drvs})
+            data["crates"] = [{"node": c.node, **c.data["crate"]} for c in crate_drvs]
         label = f"{project.name}-{project.version}-{target.name}"
         drv = Derivation(project, target, toolchain, self.make_name(canonical(data), label),
-                         data, deps, actions)
+                         data, deps, actions, crate_drvs)
         self.derived[key] = drv
         return drv
 
@@ -203,6 +216,7 @@ class Deriver:
             for p in self.plan.projects:
                 if p in needed:
                     self.derive(p, t)
+        self.crates.plan_crates.finish()
         self.digests.save()
         return [self.derive(p, t) for t in targets for p in chosen]
 
@@ -228,15 +242,27 @@ def check_selection(plan: Plan, targets: list[str], projects: list[str] | None,
             if plan.targets[target].triple != "host":
                 rust_cross.refuse(plan.targets[target], name)
         for dep in closure(plan, name):
-            if plan.projects[dep].language == "rust":
+            other = plan.projects[dep]
+            if other.language == "rust" and LIB_ROOT not in other.sources:
                 raise UnsupportedLanguage(
-                    f"project '{name}': a rust project cannot depend on another rust project "
-                    f"('{dep}') yet", "put the shared code in one crate, or depend on C or "
-                    "C++ projects only", pos=project.pos)
+                    f"project '{name}' depends on the rust project '{dep}', which has no "
+                    f"library crate ({LIB_ROOT} is not in its sources)",
+                    f"add {LIB_ROOT} to the sources of '{dep}', or drop the dependency",
+                    pos=project.pos)
 
 
 class UnsupportedLanguage(RecipeError):
     """A combination of languages this version cannot build."""
+
+
+def _linked(project: Project, deps: list[Derivation]) -> list[Derivation]:
+    """The dependencies whose libraries a project links. A Rust project uses its Rust
+    dependencies' rlibs (by ``--extern``), not their static or shared libraries; any project
+    links a Rust dependency of another Rust dependency through that one (a Rust static or
+    shared library holds its whole crate graph), never twice."""
+    inside = {n for d in deps if d.project.language == "rust" for n in d.data["depends"]}
+    return [d for d in deps if d.project.language != "rust"
+            or (project.language != "rust" and d.project.name not in inside)]
 
 
 def _libraries(dep: Derivation) -> list[DepLib]:

@@ -7,7 +7,10 @@ built as an ``rlib`` into ``lib/`` of the store path (for executables and eval c
 (``staticlib`` for a static library, ``cdylib`` for a shared one); an executable output's single
 source is its crate root. Every run
 reads all the project's declared files (a crate's modules are found by rustc), so its key
-covers them all. Dependencies on C and C++ projects are linked in by their libraries.
+covers them all. Dependencies on C and C++ projects are linked in by their libraries; a Rust
+project of the plan that is depended on is used as cargo does: its rlib by ``--extern`` (direct
+dependencies only) and ``-L dependency=`` over the ``lib/`` of every Rust project of the
+closure, so rustc finds the crates those rlibs were compiled against.
 
 Determinism: ``--remap-path-prefix`` maps the build and store folders away, ``-C metadata``
 comes from the project's name, version and the output (never from a path or a time), and the
@@ -17,6 +20,7 @@ linker is the target's C compiler, named by absolute path.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from engine.derive.actions import STAGING, STORE, Action, DepLib, output_file
 from engine.documents.models import Output, Project, TargetSpec
@@ -38,6 +42,31 @@ def crate_name(name: str) -> str:
     return name.replace("-", "_").replace(".", "_")
 
 
+@dataclass(frozen=True)
+class RustDep:
+    """A Rust project of the closure as a dependent compiles against it."""
+
+    project: str  # its name in the plan: d/<project> in the staging folder
+    crate: str
+    direct: bool  # named in the dependent's depends: (an --extern)
+
+    @property
+    def rlib(self) -> str:
+        return f"../d/{self.project}/lib/lib{self.crate}.rlib"
+
+
+def rust_crates(project: Project, closure: list[Project]) -> list[RustDep]:
+    """The Rust projects among a project's dependency closure (plan order)."""
+    return [RustDep(p.name, crate_name(p.name), p.name in project.depends)
+            for p in closure if p.language == "rust"]
+
+
+def crate_flags(crates: list[RustDep]) -> list[str]:
+    """``--extern`` for the direct Rust dependencies, ``-L dependency=`` for all of them."""
+    flags = [a for c in crates if c.direct for a in ("--extern", f"{c.crate}={c.rlib}")]
+    return flags + [f"-Ldependency=../d/{c.project}/lib" for c in crates]
+
+
 def target_flags(spec: TargetSpec) -> list[str]:
     flags = list(OPT[spec.opt])
     if spec.cpu:
@@ -50,9 +79,11 @@ def target_flags(spec: TargetSpec) -> list[str]:
 
 
 def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
-                      rust: RustToolchain, dep_libs: list[DepLib], cxx: bool) -> list[Action]:
+                      rust: RustToolchain, dep_libs: list[DepLib], cxx: bool,
+                      crates: list[RustDep], registry_flags: list[str]) -> list[Action]:
     """One rustc action per output (and one for the rlib that executables use); ``cxx``: a
-    C++ dependency is linked in (the C++ runtime is needed)."""
+    C++ dependency is linked in (the C++ runtime is needed); ``crates``: the Rust projects of
+    the closure; ``registry_flags``: ``--extern`` and ``-L dependency=`` for registry crates."""
     inputs = [f"w/{f}" for f in sorted({*project.sources, *project.headers,
                                         *(s for o in project.outputs for s in o.sources or ())})]
     has_lib = LIB_ROOT in project.sources
@@ -60,7 +91,8 @@ def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
     common = [rust.rustc, "--edition", project.standard or DEFAULT_EDITION,
               *target_flags(spec),
               f"--remap-path-prefix={STORE}=/recipe/store", f"--remap-path-prefix={STAGING}=.",
-              "-C", f"linker={toolchain.cc}", *project.compile_flags]
+              "-C", f"linker={toolchain.cc}", *crate_flags(crates), *registry_flags,
+              *project.compile_flags]
     links = [a for lib in dep_libs for a in ("-C", f"link-arg=../d/{lib.project}/{lib.file}")]
     links += ["-C", "link-arg=-lstdc++"] if cxx else []
     actions: list[Action] = []
@@ -68,7 +100,7 @@ def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
     rlib = f"out/lib/lib{crate}.rlib"
     if has_lib:
         argv = [*common, "--crate-name", crate, "--crate-type", "rlib",
-                "-C", f"metadata={_metadata(project, 'rlib')}", "-o", f"../{rlib}", LIB_ROOT]
+                "-C", f"metadata={_metadata(project, ':rlib')}", "-o", f"../{rlib}", LIB_ROOT]
         actions.append(Action("rustc", f"lib{crate}.rlib", argv, inputs, [rlib], []))
     for output in project.outputs:
         actions.append(_output_action(project, spec, output, common, links, inputs, crate,
@@ -97,5 +129,7 @@ def _output_action(project: Project, spec: TargetSpec, output: Output, common: l
 
 
 def _metadata(project: Project, what: str) -> str:
-    """rustc's symbol disambiguator: from names only, so equal inputs give equal outputs."""
+    """rustc's symbol disambiguator: from names only, so equal inputs give equal outputs.
+    The rlib's ``what`` is no output name (``:`` is not allowed in one): rustc names its
+    temporary files after it, and two runs of one wave write into the same lib/ folder."""
     return hashlib.sha256(f"{project.name}\0{project.version}\0{what}".encode()).hexdigest()[:16]

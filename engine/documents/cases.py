@@ -300,6 +300,11 @@ def _function(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case,
     case.signature = signature
     case.tolerance = _finite(doc, [*at, "tolerance"], raw.get("tolerance", 0.0))
     case.timeout = _finite(doc, [*at, "timeout"], raw.get("timeout", 10.0))  # per row
+    case.free = raw.get("free")
+    if case.free is not None and signature.returns.kind not in ("json", "string"):
+        raise DocumentError(f"free: '{case.free}' frees a returned string, but "
+                            f"{signature.name}() returns {signature.returns.spelling}",
+                            "drop free:", pos=doc.pos([*at, "free"]))
     table = raw.get("table", [])
     if not rows_fit(signature, table):
         _first_bad_row(doc, at, case, signature, table)
@@ -390,6 +395,8 @@ def value_problem(ctype: CType, value: Any) -> str | None:
             return f"is {shown}, not a single ASCII character"
     elif ctype.kind == "string" and value is not None and not isinstance(value, str):
         return f"is {shown}, not a string"
+    elif ctype.kind == "json":
+        return None  # any value a document can hold is JSON
     elif ctype.kind == "void" and value is not None:
         return f"is {shown}, but the function returns void"
     return None
@@ -404,5 +411,6 @@ def _int_range(ctype: CType) -> tuple[int, int]:
 def _spell(ctype: CType) -> str:
     return {"int": f"an integer that fits {ctype.spelling}", "float": "a number",
             "bool": "true or false", "char": "a one-character string such as 'a'",
-            "string": "a string (or null for NULL)", "void": "null (~)"}[ctype.kind]
+            "string": "a string (or null for NULL)", "void": "null (~)",
+            "json": "any value"}[ctype.kind]
 

@@ -119,9 +119,12 @@ def _plan(doc: Doc, allow_missing_goldens: bool) -> Plan:
         projects[project.name] = project
     _check_depends(projects, depends_at)
     ordered = _dependency_order(projects)
+    registry = Path(os.path.normpath(folder / d["registry"])) if "registry" in d else None
     return Plan(file=doc.file, dir=folder, store=store,
                 projects={name: projects[name] for name in ordered},
-                targets=targets, default_targets=defaults, remote_cache=_remote_cache(doc))
+                targets=targets, default_targets=defaults, registry=registry,
+                registry_pos=doc.pos(["registry"]) if "registry" in d else None,
+                remote_cache=_remote_cache(doc))
 
 
 def _remote_cache(doc: Doc) -> tuple[str, str | None, Pos] | None:

@@ -31,7 +31,7 @@ class CType:
     """One C type of a function signature, e.g. ``const char *`` or ``uint8_t``."""
 
     spelling: str  # canonical spelling: "int32_t", "const char *", "double", "void", ...
-    kind: Literal["bool", "char", "int", "float", "string", "void"]
+    kind: Literal["bool", "char", "int", "float", "string", "void", "json"]
     bits: int = 0  # 8..64 for integers and char, 32/64 for floats, 0 otherwise
     signed: bool = True
 
@@ -100,6 +100,7 @@ class Case:
     signature: Signature | None = None
     table: list[list[Any]] = field(default_factory=list)
     tolerance: float = 0.0
+    free: str | None = None  # the library's function that frees a returned string
     # process and eval cases: placeholder -> regular expression (the file's, then the case's)
     redact: dict[str, str] = field(default_factory=dict)
     # The case exactly as written (plain JSON types), for hashing and re-recording.
@@ -113,6 +114,17 @@ class Case:
     @property
     def folder(self) -> Path:
         return self.file.parent
+
+
+@dataclass(frozen=True)
+class CrateReq:
+    """One entry of a Rust project's ``crates:`` (the requirement is checked to parse)."""
+
+    name: str
+    version: str  # Cargo's requirement syntax
+    features: tuple[str, ...]
+    default_features: bool
+    pos: Pos
 
 
 @dataclass
@@ -135,6 +147,7 @@ class Project:
     outputs: tuple[Output, ...]
     repl_scope: tuple[str, ...]
     cases: list[Case]
+    crates: tuple[CrateReq, ...] = ()  # Rust: crates from the plan's registry
 
     def output(self, name: str) -> Output | None:
         return next((o for o in self.outputs if o.name == name), None)
@@ -184,5 +197,7 @@ class Plan:
     projects: dict[str, Project]  # in dependency order: a project comes after its depends
     targets: dict[str, TargetSpec]
     default_targets: tuple[str, ...]
+    registry: Path | None = None  # where crates come from (absolute), or None
+    registry_pos: Pos | None = None
     #: the plan's ``remote_cache:``: (url, token_env or None, position of the key), or None
     remote_cache: tuple[str, str | None, Pos] | None = None

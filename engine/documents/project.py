@@ -7,9 +7,10 @@ import posixpath
 from pathlib import Path
 from typing import Any
 
+from engine.crates.semver import Requirement, SemverError
 from engine.documents.cases import Context, load_cases_doc
 from engine.documents.errors import DocumentError
-from engine.documents.models import Output, Project
+from engine.documents.models import CrateReq, Output, Project
 from engine.documents.paths import check_relative
 from engine.documents.schema import check_schema
 from engine.documents.yaml_load import Doc, read_doc
@@ -75,7 +76,8 @@ def load_project_doc(doc: Doc, ctx: Context) -> tuple[Project, dict[str, Pos]]:
         sources=sources, headers=headers, public_headers=public, include_dirs=include_dirs,
         defines={k: define_value(v) for k, v in d.get("defines", {}).items()},
         compile_flags=tuple(flags.get("compile", ())), link_flags=tuple(flags.get("link", ())),
-        depends=depends, outputs=outputs, repl_scope=scope, cases=cases)
+        depends=depends, outputs=outputs, repl_scope=scope, cases=cases,
+        crates=_crates(doc))
     return project, {dep: doc.pos(["depends", j]) for j, dep in enumerate(depends)}
 
 
@@ -93,6 +95,28 @@ def _check_rust(doc: Doc, sources: tuple[str, ...], outputs: tuple[Output, ...])
                                 "source: its crate root", "write sources: [src/main.rs] (other "
                                 "modules go in the project's sources:)",
                                 pos=doc.pos(["outputs", j]))
+
+
+def _crates(doc: Doc) -> tuple[CrateReq, ...]:
+    """``crates:``, Rust only, each requirement in Cargo's syntax."""
+    raw = doc.data.get("crates", {})
+    if raw and doc.data["language"] != "rust":
+        raise DocumentError(f"crates: is for rust projects, not {doc.data['language']}",
+                            "drop crates:, or make the project language: rust",
+                            pos=doc.pos(["crates"], key=True))
+    crates = []
+    for name, spec in raw.items():
+        spec = {"version": spec} if isinstance(spec, str) else spec
+        try:
+            Requirement.parse(spec["version"])
+        except SemverError as error:
+            raise DocumentError(f"crate '{name}': {error}", "write a requirement such as "
+                                '"1", "^1.2", "~0.3.1" or ">=1.2, <2"',
+                                pos=doc.pos(["crates", name])) from None
+        crates.append(CrateReq(name, spec["version"], tuple(spec.get("features", ())),
+                               spec.get("default-features", True),
+                               doc.pos(["crates", name], key=True)))
+    return tuple(crates)
 
 
 def define_value(value: str | int | bool | None) -> str:

@@ -16,7 +16,7 @@ from engine.documents.models import CType, Signature
 from engine.errors import Pos
 
 SUPPORTED = ("use bool, char, a signed or unsigned integer (int8_t..uint64_t, short, int, long, "
-             "long long, size_t, ssize_t), float, double or const char *")
+             "long long, size_t, ssize_t), float, double, const char * or json")
 
 _TOKEN = re.compile(r"\s*(?:([A-Za-z_]\w*)|(\.\.\.|\S))")
 _SIGN = {"signed", "unsigned"}
@@ -39,6 +39,9 @@ _NAMED |= {
     "void": CType("void", "void"), "char": CType("char", "char", 8),
 }
 STRING = CType("const char *", "string")
+# A const char * that holds JSON: an argument is its cell's value as compact JSON, a result is
+# parsed and compared structurally (engine.verify.table).
+JSON = CType("json", "json")
 
 _Fail = Callable[..., DocumentError]
 
@@ -87,12 +90,15 @@ def parse_signature(text: str, pos: Pos) -> Signature:
 def _declaration(tokens: list[str], fail: _Fail, role: str) -> tuple[CType, str | None]:
     """``const char *name`` -> (CType, "name"); the name is optional."""
     name = None
-    if role == "return type" and len(tokens) == 1 and tokens[0] not in _KEYWORDS:
+    if role == "return type" and len(tokens) == 1 and tokens[0] not in _KEYWORDS | {"json"}:
         raise fail("missing the return type", "write it as 'type name(type param, ...)'")
-    if tokens and re.match(r"[A-Za-z_]\w*$", tokens[-1]) and tokens[-1] not in _KEYWORDS:
+    if tokens and re.match(r"[A-Za-z_]\w*$", tokens[-1]) and tokens[-1] not in _KEYWORDS \
+            and tokens != ["json"]:
         if len(tokens) > 1 and tokens[-2] not in ("struct", "union", "enum"):
             name, tokens = tokens[-1], tokens[:-1]
     spelled = " ".join(tokens)
+    if tokens in (["json"], ["const", "json"]):
+        return JSON, name
     if not tokens:
         raise fail(f"missing {role}")
     for bad, why in (("...", "variadic functions are not supported"),

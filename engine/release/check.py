@@ -63,7 +63,7 @@ def check(plan: Plan, store: Store, targets: list[str], projects: list[str] | No
     result = realise(plan, store, targets, projects, jobs, reporter=reporter, cache=cache)
     everything: dict[str, Derivation] = {}
     for drv in result.derivations:
-        for d in [*drv.deps, drv]:
+        for d in [*drv.crates, *drv.deps, drv]:  # registry crates are paths of their own
             everything.setdefault(d.name, d)
     folder = Path(tempfile.mkdtemp(prefix="recipe-check-"))
     try:
@@ -86,13 +86,18 @@ def _by_key(infos: list[PathInfo]) -> dict[tuple[str, str], PathInfo]:
     found = {}
     for info in infos:
         data = json.loads(info.derivation)
-        found[(data["project"]["name"], data["target"]["name"])] = info
+        if "crate" in data:  # a registry crate: its node in the crate graph
+            node = f"{data['project']['name']}-{data['project']['version']}"
+            found[(node + ("-host" if data["crate"]["host"] else ""), "crate")] = info
+        else:
+            found[(data["project"]["name"], data["target"]["name"])] = info
     return found
 
 
 def _compare(drv: Derivation, first: Store, second: Store, other: PathInfo | None,
              use_diffoscope: bool) -> Verdict:
-    verdict = Verdict(drv.project.name, drv.target.name, drv.name, "differs")
+    project, target = drv.key
+    verdict = Verdict(project, target, drv.name, "differs")
     mine = first.info(drv.name)
     if other is None or mine is None:  # the rebuild realised the whole closure, so cannot be
         verdict.files = ["(not realised by the rebuild)"]

@@ -98,6 +98,14 @@ class CombinedCache:
                 raise
             self.store.copy_blob(digest, dest, executable)
 
+    def link_blob(self, digest: str, dest: Path) -> None:
+        try:
+            self.store.link_blob(digest, dest)
+        except BlobError:
+            if not self._download(digest):
+                raise
+            self.store.link_blob(digest, dest)
+
     def read_blob(self, digest: str) -> bytes:
         try:
             return self.store.read_blob(digest)

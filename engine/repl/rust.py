@@ -46,7 +46,13 @@ class Submission:
             drv.data["rust"]["rustc"], "--edition", proj.standard or DEFAULT_EDITION,
             *target_flags(spec), "-C", f"linker={self.cc}",
             f"--remap-path-prefix={_FOLDER}=.", "--extern",
-            f"{crate}={path}/lib/lib{crate}.rlib", "-o", "runner", "runner.rs"]
+            f"{crate}={path}/lib/lib{crate}.rlib",
+            # The crates the rlib was compiled against: the Rust projects of its closure and
+            # the registry crates they use.
+            *(f"-Ldependency={store.path(d.name)}/lib" for d in drv.deps
+              if d.project.language == "rust"),
+            *(f"-Ldependency={store.path(c.name)}/lib" for c in drv.crates),
+            "-o", "runner", "runner.rs"]
         self.text = runner_source(proj.repl_scope, code)
         self.key = canonical_hash({
             "format": FORMAT, "source": self.text, "library": path.name,

@@ -10,8 +10,6 @@ is read, and a damaged one is deleted so that the next build writes it again.
 from __future__ import annotations
 
 import errno
-import hashlib
-import json
 import os
 import re
 from collections import namedtuple
@@ -29,6 +27,10 @@ _CHUNK = 1 << 20
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{1,199}")
+#: An action key that starts so is kept by every collection, as if a path kept it (a tool the
+#: store's user needs on every run and no path names, such as the build's reaper); ``--max-size``
+#: still evicts it when it is the least recently used.
+PINNED = "pin."
 
 
 class Cas:
@@ -53,7 +55,7 @@ class Cas:
         return os.path.isfile(f"{self._blob_root}/{digest[:2]}/{digest}")
 
     def put_blob(self, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
+        digest = _hashlib().sha256(data).hexdigest()
         target = self.blob_path(digest)
         if not _present(target, len(data)):
             self._publish(target, lambda f: f.write(data), 0o444)
@@ -62,14 +64,13 @@ class Cas:
     def put_file(self, path: Path) -> str:
         """Store a file's content; its digest. A blob already present is not written again
         (it is read once to hash it), only touched, as if it had just been written."""
-        with open(path, "rb") as src:
-            digest = hashlib.file_digest(src, "sha256").hexdigest()
+        digest = sha256_file(path)
         if _present(self.blob_path(digest), os.path.getsize(path)):
             return digest
         return self._copy_in(path)
 
     def _copy_in(self, path: Path) -> str:
-        own = hashlib.sha256()
+        own = _hashlib().sha256()
         temp = self._temp("-blob")
         try:
             with _writing(), open(path, "rb") as src, open(temp, "wb") as dst:
@@ -92,13 +93,13 @@ class Cas:
             data = path.read_bytes()
         except FileNotFoundError:
             raise _missing(digest) from None
-        if hashlib.sha256(data).hexdigest() != digest:
+        if _hashlib().sha256(data).hexdigest() != digest:
             raise self._damaged(digest)
         return data
 
     def copy_blob(self, digest: str, dest: Path, executable: bool = False) -> None:
         source = self.blob_path(digest)
-        own = hashlib.sha256()
+        own = _hashlib().sha256()
         dest.unlink(missing_ok=True)
         try:
             with open(source, "rb") as src, open(dest, "xb") as dst:
@@ -113,6 +114,27 @@ class Cas:
             dest.unlink()
             raise self._damaged(digest)
         os.chmod(dest, 0o755 if executable else 0o644)
+
+    def link_blob(self, digest: str, dest: Path) -> None:
+        """Put a blob at ``dest`` as a hard link (ccache's ``hard_link``, Nix's optimised
+        store): the same read-only inode, for a file that a build only reads and no path
+        holds (a path's files are sealed: their modes and mtimes would be the blob's). Checked
+        against its digest, as ``copy_blob`` checks a copy (hashing costs a third of copying);
+        copied where the file system cannot link (another file system, too many links)."""
+        source = self.blob_path(digest)
+        dest.unlink(missing_ok=True)
+        try:
+            os.link(source, dest)
+        except FileNotFoundError:
+            if not source.exists():
+                raise _missing(digest) from None
+            raise
+        except OSError:
+            self.copy_blob(digest, dest)
+            return
+        if sha256_file(dest) != digest:
+            dest.unlink()
+            raise self._damaged(digest)
 
     def _damaged(self, digest: str) -> BlobError:
         self.blob_path(digest).unlink(missing_ok=True)
@@ -134,7 +156,7 @@ class Cas:
         touched: its mtime is its last use, which ``gc --max-size`` evicts by."""
         path = self._action_path(key)
         try:
-            result = json.loads(path.read_bytes())
+            result = _json().loads(path.read_bytes())
         except (OSError, ValueError):
             return None
         if not isinstance(result, dict):
@@ -155,7 +177,7 @@ class Cas:
     def put_action(self, key: str, result: dict[str, Any]) -> None:
         target = self._action_path(key)
         try:
-            data = json.dumps(result, sort_keys=True, separators=(",", ":")).encode()
+            data = _json().dumps(result, sort_keys=True, separators=(",", ":")).encode()
         except (TypeError, ValueError) as error:
             raise StoreError(f"the result of action {key} is not JSON: {error}",
                              "record only strings, numbers, lists and objects") from None
@@ -194,7 +216,7 @@ class Cas:
     @staticmethod
     def _outputs(path: Path) -> tuple[str, ...]:
         try:
-            outputs = json.loads(path.read_bytes()).get("outputs", {})
+            outputs = _json().loads(path.read_bytes()).get("outputs", {})
             return tuple(d for d in outputs.values() if isinstance(d, str))
         except (OSError, ValueError, AttributeError):
             return ()
@@ -215,6 +237,32 @@ class Cas:
 #: An action result or a blob, as ``Cas.entries`` lists it: ``kind`` "action" or "blob";
 #: ``name``, the action key or the blob's hex digest; ``size`` in bytes; ``mtime`` (for an action,
 #: its last use); ``outputs``, an action's blob digests; ``path``.
+def _json() -> Any:
+    """json, imported when an action result is read or written: a no-op realise opens the CAS
+    but reads none, and importing json is 4 % of its instructions."""
+    import json
+
+    return json
+
+
+def _hashlib() -> Any:
+    """hashlib, imported when a blob is hashed: importing it starts OpenSSL (11 M instructions,
+    7 % of a no-op realise, which opens the CAS but hashes nothing)."""
+    import hashlib
+
+    return hashlib
+
+
+def sha256_file(path: Path | str) -> str:
+    """The hex sha256 of a file. A small one (an object, a source) is read whole:
+    ``hashlib.file_digest`` zeroes a 256 KiB buffer per call, most of what hashing a 10 KB
+    object costs."""
+    with open(path, "rb", buffering=0) as f:
+        if os.fstat(f.fileno()).st_size <= _CHUNK:
+            return _hashlib().sha256(f.read()).hexdigest()
+        return _hashlib().file_digest(f, "sha256").hexdigest()
+
+
 CacheEntry = namedtuple("CacheEntry", "kind name size mtime outputs path")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from engine.store import fsutil, locks, space, temproots
-from engine.store.cas import CacheEntry, Cas
+from engine.store.cas import PINNED, CacheEntry, Cas
 from engine.store.db import Database
 from engine.store.records import GcReport
 
@@ -56,6 +56,7 @@ def collect(store: Locking, db: Database, cas: Cas, dry_run: bool,
         # snapshot; a dry run deleted nothing, so it asks for the live ones.
         kept = db.kept(None if not dry_run else live)
         actions = {k[7:] for k in kept if k.startswith("action:")} | temp["action"]
+        actions |= {e.name for e in entries if e.kind == "action" and e.name.startswith(PINNED)}
         blobs = {k[5:] for k in kept if k.startswith("blob:")} | temp["blob"]
         for entry in cache_garbage(entries, actions, blobs, since, max_size):
             if not dry_run:

@@ -351,6 +351,9 @@ class Store:
     def copy_blob(self, digest: str, dest: Path, executable: bool = False) -> None:
         self._cas.copy_blob(digest, Path(dest), executable)
 
+    def link_blob(self, digest: str, dest: Path) -> None:
+        self._cas.link_blob(digest, Path(dest))
+
     def get_action(self, key: str) -> dict[str, Any] | None:
         return self._cas.get_action(key)
 

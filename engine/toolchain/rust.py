@@ -23,13 +23,27 @@ from engine.documents.models import TargetSpec
 from engine.hashing import file_digest
 from engine.toolchain.detect import ToolchainError
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
 class RustToolchain:
     rustc: str  # the real compiler, <sysroot>/bin/rustc
     identity: dict[str, Any] = field(hash=False, compare=False)
+    # What ``rustc --print cfg`` says of the host (``unix``, ``target_os="linux"``, ...):
+    # which target-specific dependencies of crates apply, and their build scripts' CARGO_CFG_*.
+    cfg: frozenset[str] = field(default=frozenset(), hash=False, compare=False)
+
+    @property
+    def host(self) -> str:
+        return next(line.split(": ", 1)[1] for line in self.identity["version"].splitlines()
+                    if line.startswith("host: "))
+
+    @property
+    def release(self) -> str:
+        """The compiler's version, e.g. ``1.63.0``."""
+        return next(line.split(": ", 1)[1] for line in self.identity["version"].splitlines()
+                    if line.startswith("release: "))
 
 
 def resolve_rustc(spec: TargetSpec, cache_dir: Path) -> RustToolchain:
@@ -48,7 +62,8 @@ def resolve_rustc(spec: TargetSpec, cache_dir: Path) -> RustToolchain:
     if not os.access(real, os.X_OK):
         raise ToolchainError(f"target '{spec.name}': {found} names sysroot {sysroot}, which "
                              "has no bin/rustc", "check the Rust installation", pos=spec.pos)
-    return RustToolchain(real, _cached_identity(real, sysroot, cache_dir, spec))
+    identity, cfg = _cached_identity(real, sysroot, cache_dir, spec)
+    return RustToolchain(real, identity, frozenset(cfg))
 
 
 def _run(argv: list[str], spec: TargetSpec) -> str:
@@ -87,7 +102,8 @@ def _stat_key(path: str) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
-def _cached_identity(real: str, sysroot: str, cache_dir: Path, spec: TargetSpec) -> dict:
+def _cached_identity(real: str, sysroot: str, cache_dir: Path,
+                     spec: TargetSpec) -> tuple[dict, list[str]]:
     file = cache_dir / "rust-toolchains.json"
     try:
         data = json.loads(file.read_text())
@@ -106,7 +122,8 @@ def _cached_identity(real: str, sysroot: str, cache_dir: Path, spec: TargetSpec)
         digests = {os.path.relpath(p, sysroot): file_digest(p) for p in files}
         entry = {"stats": {p: _stat_key(p) for p in files},
                  "identity": {"family": "rustc", "rustc": real, "version": version,
-                              "digests": digests}}
+                              "digests": digests},
+                 "cfg": _run([real, "--print", "cfg"], spec).splitlines()}
         data.setdefault("entries", {})[real] = entry
         data["version"] = CACHE_VERSION
         temp = file.with_name(f".{file.name}.{os.getpid()}")
@@ -118,4 +135,4 @@ def _cached_identity(real: str, sysroot: str, cache_dir: Path, spec: TargetSpec)
             temp.unlink(missing_ok=True)  # a cache: losing it costs only time
     for path in entry["stats"]:
         watch.seen(path)
-    return entry["identity"]
+    return entry["identity"], entry["cfg"]

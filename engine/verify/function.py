@@ -117,7 +117,9 @@ def run_function_case(job: Job, settings: Settings) -> Outcome:
                       time.monotonic() - start, detail=detail, source=case,
                       message=f"{len(failing)} of {n} rows failed" if failing else f"{n} rows",
                       cached=cached)
-    outcome.rows = {i: plain(rows.values[i]) for i in failing if i not in rows.problems}
+    returns = case.signature.returns if case.signature else None
+    outcome.rows = {i: plain(rows.values[i], returns) for i in failing
+                    if i not in rows.problems}
     outcome.crashed = sorted(rows.problems)
     outcome.rows_shown = settings.failing_rows
     return outcome

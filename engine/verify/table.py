@@ -80,7 +80,7 @@ def call_rows(case: Case, library: Path, scratch: Path, *, cache: ActionCache | 
             marshal.dump({"library": str(library), "function": sig.name,
                           "returns": _triple(sig.returns),
                           "params": [_triple(p) for p in sig.params],
-                          "rows": rows, "timeout": case.timeout}, f)
+                          "rows": rows, "timeout": case.timeout, "free": case.free}, f)
         progress.write_bytes(table_worker.NOT_STARTED.to_bytes(8, sys.byteorder, signed=True))
         results.write_bytes(b"")
         observed = run_argv(
@@ -130,6 +130,9 @@ def judge(case: Case, results: Results, shown: int = SHOWN_ROWS) -> tuple[list[i
         if i in results.problems:
             lines.append(f"{row_label(case, i)}: {call} {results.problems[i]}; "
                          f"expected {show(want)}")
+        elif returns.kind == "json":
+            lines.append(f"{row_label(case, i)}: {call} returned other JSON than expected:\n"
+                         + json_diff(want, results.values[i]))
         else:
             lines.append(f"{row_label(case, i)}: {call} returned "
                          f"{show(plain(results.values[i]))}, expected {show(want)}")
@@ -154,6 +157,9 @@ def more_rows(count: int) -> str:
 def matches(ctype: CType, want: Any, got: Any, tolerance: float) -> bool:
     if ctype.kind == "void":
         return True
+    if ctype.kind == "json":
+        parsed = parse_json(got)
+        return parsed is not _INVALID and same_json(want, parsed, tolerance)
     if ctype.kind == "string":
         return got is None if want is None else got == want.encode()
     if ctype.kind == "char":
@@ -169,9 +175,57 @@ def matches(ctype: CType, want: Any, got: Any, tolerance: float) -> bool:
     return isinstance(got, int) and not isinstance(got, bool) and got == want
 
 
-def plain(value: Any) -> Any:
-    """A result as a document writes it: bytes become text."""
+def plain(value: Any, ctype: CType | None = None) -> Any:
+    """A result as a document writes it: bytes become text; JSON its value."""
+    if ctype is not None and ctype.kind == "json":
+        parsed = parse_json(value)
+        if parsed is not _INVALID:
+            return parsed
     return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+
+
+_INVALID = object()
+
+
+def parse_json(raw: Any) -> Any:
+    """A returned JSON text's value (NULL is null); ``_INVALID`` when it is not JSON."""
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, TypeError):
+        return _INVALID
+
+
+def same_json(want: Any, got: Any, tolerance: float) -> bool:
+    """Structural equality: object key order does not matter; numbers compare by value
+    (``1`` equals ``1.0``) within ``tolerance``; booleans are not numbers."""
+    if isinstance(want, bool) or isinstance(got, bool):
+        return want is got
+    if isinstance(want, int | float) and isinstance(got, int | float):
+        if math.isnan(want) or math.isnan(got):
+            return math.isnan(want) and math.isnan(got)
+        return want == got or abs(want - got) <= tolerance
+    if isinstance(want, dict) and isinstance(got, dict):
+        return want.keys() == got.keys() and all(same_json(want[k], got[k], tolerance)
+                                                 for k in want)
+    if isinstance(want, list) and isinstance(got, list):
+        return len(want) == len(got) and all(same_json(w, g, tolerance)
+                                             for w, g in zip(want, got, strict=True))
+    return type(want) is type(got) and want == got
+
+
+def json_diff(want: Any, raw: Any) -> str:
+    """A unified diff of the expected and the returned JSON, both pretty-printed with sorted
+    keys (so only real differences show); a result that is not JSON is shown as text."""
+    import difflib
+
+    got = parse_json(raw)
+    got_text = json.dumps(got, indent=2, sort_keys=True, ensure_ascii=False) \
+        if got is not _INVALID else f"(not JSON) {plain(raw)}"
+    want_text = json.dumps(want, indent=2, sort_keys=True, ensure_ascii=False)
+    return "\n".join(difflib.unified_diff(want_text.splitlines(), got_text.splitlines(),
+                                           "expected", "returned", lineterm=""))
 
 
 def show(value: Any) -> str:
@@ -188,7 +242,7 @@ def _arguments(case: Case) -> list[Any]:
     """Every row's arguments as ctypes takes them (only text needs converting)."""
     assert case.signature is not None
     params = case.signature.params
-    converted = [c for c, p in enumerate(params) if p.kind in ("string", "char")]
+    converted = [c for c, p in enumerate(params) if p.kind in ("string", "char", "json")]
     if not converted:
         return [row[:-1] for row in case.table]
     return [[_argument(params[c], v) if c in converted else v for c, v in enumerate(row[:-1])]
@@ -199,6 +253,8 @@ def _argument(ctype: CType, value: Any) -> Any:
     """A document value as ctypes takes it for ``ctype``."""
     if ctype.kind == "string":
         return None if value is None else value.encode()
+    if ctype.kind == "json":
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
     if ctype.kind == "char":
         return value.encode() if isinstance(value, str) else bytes([value & 0xFF])
     return value

@@ -37,7 +37,8 @@ def c_type(kind: str, bits: int, signed: bool) -> object:
     if kind == "int":
         return _INTS[(bits, signed)]
     return {"bool": ctypes.c_bool, "char": ctypes.c_char, "string": ctypes.c_char_p,
-            "void": None, "float": ctypes.c_float if bits == 32 else ctypes.c_double}[kind]
+            "json": ctypes.c_char_p, "void": None,
+            "float": ctypes.c_float if bits == 32 else ctypes.c_double}[kind]
 
 
 def _watchdog(progress: memoryview, timeout: float) -> None:
@@ -49,6 +50,18 @@ def _watchdog(progress: memoryview, timeout: float) -> None:
             last, since = now, time.monotonic()
         elif time.monotonic() - since > timeout:
             os.kill(os.getpid(), SIGALRM)  # no handler: the process ends of it
+
+
+def _freeing(function: object, release: object) -> object:
+    def call(*arguments: object) -> object:
+        pointer = function(*arguments)
+        if not pointer:
+            return None
+        try:
+            return ctypes.string_at(pointer)
+        finally:
+            release(pointer)
+    return call
 
 
 def main(spec_file: str, results_file: str, progress_file: str) -> int:
@@ -63,6 +76,15 @@ def main(spec_file: str, results_file: str, progress_file: str) -> int:
         return SETUP_FAILED  # PROGRESS still holds NOT_STARTED
     function.argtypes = [c_type(*p) for p in spec["params"]]
     function.restype = c_type(*spec["returns"])
+    if spec.get("free"):  # a returned string is copied, then given back to the library
+        try:
+            release = getattr(ctypes.CDLL(spec["library"]), spec["free"])
+        except AttributeError as error:
+            print(error, file=sys.stderr)
+            return SETUP_FAILED
+        release.argtypes, release.restype = [ctypes.c_void_p], None
+        function.restype = ctypes.c_void_p
+        function = _freeing(function, release)
     threading.Thread(target=_watchdog, args=(progress, spec["timeout"]), daemon=True).start()
     rows = spec["rows"]
     with open(results_file, "wb") as out:

@@ -206,7 +206,9 @@ def test_gc_deletes_the_cache_entries_only_deleted_paths_kept(tmp_path) -> None:
     assert len(report["deleted"]) == 2 and report["cache"]["actions"] > 0
     after = cache_files(store)
     live_actions = {k[7:] for k in kept_by_release if k.startswith("action:")}
-    assert after["ac"] == live_actions  # exactly the results the live paths were built from
+    # Exactly the results the live paths were built from, and the pinned reaper.
+    assert {a for a in after["ac"] if not a.startswith("pin.")} == live_actions
+    assert len([a for a in after["ac"] if a.startswith("pin.reaper-")]) == 1
     sources = {k[5:] for k in kept_by_release if k.startswith("blob:")}
     assert sources <= after["cas"] and after["cas"] < before["cas"]
     # What stayed is enough: the live paths rebuild from the cache alone.
@@ -214,6 +216,24 @@ def test_gc_deletes_the_cache_entries_only_deleted_paths_kept(tmp_path) -> None:
         (release[1] / "bin/hello").write_bytes(b"damaged")
     assert run_recipe("store", "verify", "--repair", "--store", store).returncode == 0
     assert hello_runs(release[1]) == "hello 4 1\n"
+
+
+def test_gc_keeps_the_builds_reaper_so_the_next_build_does_not_compile_it(tmp_path) -> None:
+    """No path keeps the reaper (engine/build/reaper.py), yet every build and case needs it: a
+    collection that took it made the next realise compile it again (about a second)."""
+    src = write_tree(tmp_path / "src", GREET_LIB)
+    store = tmp_path / "store"
+    realise(src / "plan.yaml", store)
+    with Store.open(store) as s:
+        assert s.remove_root(f"realise:{src / 'plan.yaml'}/greet/release") == 1
+        assert s.remove_root(f"realise:{src / 'plan.yaml'}/hello/release") == 1
+    age_cache(store)
+    done = run_recipe("store", "gc", "--store", store)
+    assert done.returncode == 0 and not done.stdout.startswith("deleted 0 paths"), done.stdout
+    (pin,) = (store / ".recipe/ac").glob("pi/pin.reaper-*.json")
+    blob = json.loads(pin.read_text())["outputs"]["reaper"]
+    assert (store / ".recipe/cas" / blob[:2] / blob).is_file()
+    assert run_recipe("store", "verify", "--store", store).returncode == 0
 
 
 def test_gc_max_size_evicts_least_recently_used_results_first(tmp_path) -> None:

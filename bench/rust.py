@@ -1,0 +1,190 @@
+"""``python3 -m bench.rust``: recipe against cargo on the bundled generated-functions pair.
+
+The same crates (recipes/generated/: tvalue, tvgen), the same registry (Debian's packaged
+crates as a Cargo directory source), the same checks (tvgen's function table as a cargo integration
+test), the same profile (recipe's ``opt: debug`` target, cargo's dev profile), side by side in
+one run, ``--reps`` times (median; wall time and the CPU time of the processes each ran):
+
+  cold   ``recipe verify`` into a fresh store    vs  ``cargo build --offline`` + ``cargo test
+                                                      --offline`` in a fresh target/
+  edit   one generated function edited, then     vs  ``cargo test --offline`` with a warm
+         ``recipe verify -k applies``                 target/
+  reuse  a second plan with the same crates into the same store: how many crates it compiles
+
+Targets (issue 15): edit <= 0.5 x cargo's; reuse compiles no crate. Needs cargo (rustup's) and
+Debian's librust-serde-derive-dev and librust-serde-json-dev.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+REGISTRY = Path("/usr/share/cargo/registry")
+GENERATED = "tvgen/src/generated.rs"
+MEAN = "numbers.iter().sum::<f64>() / numbers.len() as f64"
+
+CARGO = {
+    "Cargo.toml": '[workspace]\nmembers = ["tvalue", "tvgen"]\nresolver = "2"\n',
+    ".cargo/config.toml": '[source.crates-io]\nreplace-with = "registry"\n'
+                          f'[source.registry]\ndirectory = "{REGISTRY}"\n'
+                          '[net]\noffline = true\n',
+    "tvalue/Cargo.toml": '[package]\nname = "tvalue"\nversion = "0.1.0"\nedition = "2021"\n'
+                         '[dependencies]\nserde = { version = "1", features = ["derive"] }\n'
+                         'serde_json = "1"\n[[bin]]\nname = "tvnorm"\npath = "src/main.rs"\n',
+    "tvgen/Cargo.toml": '[package]\nname = "tvgen"\nversion = "0.1.0"\nedition = "2021"\n'
+                        '[lib]\ncrate-type = ["cdylib", "rlib"]\n'
+                        '[dependencies]\ntvalue = { path = "../tvalue" }\n'
+                        '[dev-dependencies]\nserde_json = "1"\n'
+                        '[[bin]]\nname = "tvrun"\npath = "src/main.rs"\n',
+    # The function table of recipes/generated/tvgen/cases/functions.yaml, as cargo users write it.
+    "tvgen/tests/cases.rs": """
+fn same(got: &str, want: &str) {
+    let got: serde_json::Value = serde_json::from_str(got).unwrap();
+    let want: serde_json::Value = serde_json::from_str(want).unwrap();
+    assert_eq!(got, want);
+}
+#[test]
+fn applies() {
+    same(&tvgen::apply("add", "[1, 2, 3]"), "6");
+    same(&tvgen::apply("add", "[1, 0.5]"), "1.5");
+    same(&tvgen::apply("mean", "[[1, 2, 3, 4]]"), "2.5");
+    same(&tvgen::apply("tag", r#"["point", {"x": 1, "y": [2, 3]}]"#),
+         r#"{"tag": "point", "value": {"x": 1, "y": [2, 3]}}"#);
+}
+""",
+}
+
+
+CPU: dict[str, list[float]] = {}  # scenario -> CPU seconds of the processes it ran
+
+
+def _cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def run(argv: list[str | Path], cwd: Path, ok: tuple[int, ...] = (0,)) -> float:
+    start = time.perf_counter()
+    done = subprocess.run([str(a) for a in argv], cwd=cwd, capture_output=True, text=True)
+    if done.returncode not in ok:
+        raise SystemExit(f"bench.rust: {' '.join(map(str, argv))} failed:\n"
+                         f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def measured(name: str, times: dict[str, list[float]], cwd: Path,
+             *commands: list[str | Path]) -> None:
+    """Run the commands (``recipe ...`` runs recipe) as one sample of ``name``: wall time,
+    and the CPU time of every process they ran (the fairer figure on a busy machine)."""
+    before = _cpu()
+    times[name].append(sum(recipe(*argv[1:], cwd=cwd)[0] if argv[0] == "recipe"
+                           else run(argv, cwd) for argv in commands))
+    CPU.setdefault(name, []).append(_cpu() - before)
+
+
+def recipe(*args: str | Path, cwd: Path, ok: tuple[int, ...] = (0,)) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "engine.cli.main", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    if done.returncode not in ok:
+        raise SystemExit(f"bench.rust: recipe {' '.join(map(str, args))} failed:\n"
+                         f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return time.perf_counter() - start, done.stderr
+
+
+def plan_folder(where: Path) -> Path:
+    for name in ("tvalue", "tvgen"):
+        shutil.copytree(REPO / "recipes" / "generated" / name, where / name)
+    # The debug target: cargo build and cargo test use the dev profile (opt-level 0).
+    (where / "plan.yaml").write_text(f"kind: plan\nregistry: {REGISTRY}\n"
+                                     "projects: ['*/project.yaml']\n"
+                                     "targets: {debug: {opt: debug}}\n")
+    shutil.copy(REPO / "recipes" / "generated" / "recipe.lock", where / "recipe.lock")
+    return where / "plan.yaml"
+
+
+def cargo_folder(where: Path) -> Path:
+    for name in ("tvalue", "tvgen"):
+        shutil.copytree(REPO / "recipes" / "generated" / name / "src", where / name / "src")
+    for rel, text in CARGO.items():
+        (where / rel).parent.mkdir(parents=True, exist_ok=True)
+        (where / rel).write_text(text.lstrip("\n"))
+    return where
+
+
+def edit(folder: Path, n: int) -> None:
+    """A different generated function each time (the mean plus n), as a generator writes."""
+    file = folder / GENERATED
+    text = (REPO / "recipes" / "generated" / GENERATED).read_text()
+    file.write_text(text.replace(MEAN, f"{MEAN} + {n}.0 - {n}.0"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m bench.rust", description=__doc__.split(
+        "\n")[0])
+    parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args(argv)
+    cargo = shutil.which("cargo")
+    if cargo is None or not (REGISTRY / "serde_json-1.0.87").is_dir():
+        print("bench.rust: needs cargo and Debian's librust-serde-json-dev", file=sys.stderr)
+        return 1
+    work = Path(tempfile.mkdtemp(prefix="recipe-bench-rust-"))
+    times: dict[str, list[float]] = {k: [] for k in ("recipe cold", "cargo cold",
+                                                     "recipe edit", "cargo edit")}
+    reused: list[int] = []
+    try:
+        for rep in range(args.reps):
+            base = work / f"rep{rep}"
+            plan = plan_folder(base / "plan")
+            store = base / "store"
+            crates = cargo_folder(base / "cargo")
+            measured("recipe cold", times, base, ["recipe", "verify", plan, "--store", store])
+            measured("cargo cold", times, crates, [cargo, "build", "--offline"],
+                     [cargo, "test", "--offline"])
+            edit(plan.parent, rep + 1)
+            edit(crates, rep + 1)
+            measured("recipe edit", times, base,
+                     ["recipe", "verify", plan, "--store", store, "-k", "applies"])
+            measured("cargo edit", times, crates, [cargo, "test", "--offline"])
+            second = plan_folder(base / "second")
+            edit(second.parent, 100 + rep)
+            _, log = recipe("realise", second, "--store", store, cwd=base)
+            reused.append(sum(1 for line in log.splitlines() if line.startswith("building ")
+                              and not line.rsplit("-", 2)[0].endswith(("tvalue", "tvgen"))))
+            print(f"rep {rep + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items())
+                  + f", crates compiled by a second plan: {reused[-1]}", file=sys.stderr)
+    finally:
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    cpu = {k: statistics.median(v) for k, v in CPU.items()}
+    ratio = med["recipe edit"] / med["cargo edit"]
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; wall (CPU) "
+          f"seconds, median of {args.reps}")
+    print(f"{'scenario':<8} {'recipe':>15} {'cargo':>15} {'ratio':>6}  target")
+    for name, target in (("cold", "-"), ("edit", "<= 0.50")):
+        r, c = f"recipe {name}", f"cargo {name}"
+        met = "" if name == "cold" else (" met" if ratio <= 0.5 else " NOT met")
+        print(f"{name:<8} {med[r]:>7.2f} ({cpu[r]:>5.2f}) {med[c]:>7.2f} ({cpu[c]:>5.2f}) "
+              f"{med[r] / med[c]:>6.2f}  {target}{met}")
+    print(f"{'reuse':<8} {max(reused):>9} crates compiled{'':>3}  0 "
+          f"{'met' if max(reused) == 0 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

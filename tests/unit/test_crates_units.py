@@ -1,0 +1,91 @@
+"""The pure parts of crate support: build-script directives, platform conditions, feature
+resolution against a registry written here (no compiler)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.crates.cfg import CfgError, applies
+from engine.crates.directives import DirectiveError, parse
+from engine.crates.registry import DepSpec, Registry
+from engine.crates.resolve import ResolveError, Root, resolve
+from engine.crates.semver import Requirement
+from engine.errors import Pos
+from tests.conftest import write_tree
+
+LINUX = frozenset({"unix", 'target_os="linux"', 'target_arch="x86_64"', 'target_env="gnu"'})
+
+
+def test_directives_in_both_forms() -> None:
+    out = parse("hello\ncargo:rustc-cfg=has_x\ncargo::rustc-cfg=feature=\"y\"\n"
+                "cargo:rustc-check-cfg=cfg(has_x)\ncargo::rustc-env=A=b=c\n"
+                "cargo:rustc-link-lib=static=z\ncargo:rustc-link-search=native=/opt\n"
+                "cargo:rustc-flags=-l m -L/usr/lib\ncargo:rustc-link-arg=-Wl,-z,now\n"
+                "cargo:warning=  spaced\ncargo:root=/x\ncargo::metadata=include=/inc\n"
+                "cargo:rerun-if-changed=build.rs\n")
+    assert out.cfgs == ["has_x", 'feature="y"'] and out.check_cfgs == ["cfg(has_x)"]
+    assert out.env == {"A": "b=c"} and out.link_libs == ["static=z", "m"]
+    assert out.link_search == ["native=/opt", "/usr/lib"] and out.warnings == ["  spaced"]
+    assert out.metadata == {"root": "/x", "include": "/inc"}
+    assert out.rustc_args() == ["--cfg", "has_x", "--cfg", 'feature="y"', "-L", "native=/opt",
+                                "-L", "/usr/lib", "-l", "static=z", "-l", "m",
+                                "-C", "link-arg=-Wl,-z,now"]
+
+
+@pytest.mark.parametrize("line", ["cargo:rustc-cfg", "cargo::nonsense=1",
+                                  "cargo:rustc-env=NOVALUE", "cargo:rustc-flags=-O"])
+def test_bad_directives_are_refused(line: str) -> None:
+    with pytest.raises(DirectiveError):
+        parse(line + "\n")
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    (None, True), ("cfg(unix)", True), ("cfg(windows)", False),
+    ('cfg(target_os = "linux")', True), ('cfg(not(target_os = "linux"))', False),
+    ('cfg(any(windows, all(unix, target_arch = "x86_64"),))', True),
+    ("x86_64-unknown-linux-gnu", True), ("i686-pc-windows-msvc", False),
+])
+def test_platform_conditions(spec: str | None, expected: bool) -> None:
+    assert applies(spec, "x86_64-unknown-linux-gnu", LINUX) is expected
+
+
+@pytest.mark.parametrize("spec", ["cfg(", "cfg(not(a, b))", "cfg(a = b)", "cfg(a b)"])
+def test_bad_platform_conditions(spec: str) -> None:
+    with pytest.raises(CfgError):
+        applies(spec, "x", LINUX)
+
+
+def _crate(registry: Path, name: str, version: str, toml: str = "") -> None:
+    write_tree(registry / f"{name}-{version}", {
+        "Cargo.toml": f'[package]\nname = "{name}"\nversion = "{version}"\n{toml}',
+        "src/lib.rs": ""})
+
+
+def test_features_unify_and_build_dependencies_resolve_apart(tmp_path: Path) -> None:
+    reg = tmp_path / "reg"
+    _crate(reg, "base", "1.0.0", "[features]\ndefault = ['std']\nstd = []\nextra = []\n")
+    _crate(reg, "base", "1.1.0", "[features]\ndefault = ['std']\nstd = []\nextra = []\n")
+    _crate(reg, "base", "2.0.0")
+    _crate(reg, "opt", "0.3.1")
+    _crate(reg, "mid", "0.2.0", "[dependencies.base]\nversion = '1.0'\n"
+           "default-features = false\n[dependencies.opt]\nversion = '0.3'\noptional = true\n"
+           "[build-dependencies.base]\nversion = '1'\nfeatures = ['extra']\n"
+           "[target.'cfg(windows)'.dependencies.nowhere]\nversion = '1'\n"
+           "[features]\nwith-opt = ['dep:opt', 'base?/extra']\n")
+    roots = [Root("p", DepSpec("mid", "mid", Requirement.parse("0.2"), ("with-opt",)),
+                  Pos(tmp_path / "p.yaml", 1, 1)),
+             Root("q", DepSpec("base", "base", Requirement.parse("2")), Pos(tmp_path, 2, 1))]
+    graph = resolve(Registry(reg), roots, "x86_64-unknown-linux-gnu", LINUX)
+    assert sorted(graph.nodes) == ["base-1.1.0", "base-1.1.0-host", "base-2.0.0", "mid-0.2.0",
+                                   "opt-0.3.1"]
+    # The weak base?/extra applies (base is a normal dependency anyway); the build
+    # dependency's features stay on the host node.
+    assert graph.nodes["base-1.1.0"].features == {"extra"}
+    assert graph.nodes["base-1.1.0-host"].features == {"default", "std", "extra"}
+    assert graph.roots == {"p": {"mid": "mid-0.2.0"}, "q": {"base": "base-2.0.0"}}
+    with pytest.raises(ResolveError, match="crate opt-0.3.1 has no feature 'x'"):
+        resolve(Registry(reg), [Root("p", DepSpec("opt", "opt", Requirement.parse("*"),
+                                                  ("x",)), Pos(tmp_path, 1, 1))],
+                "x86_64-unknown-linux-gnu", LINUX)
