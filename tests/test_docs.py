@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import _build
+from tests.conftest import run_recipe
 
 ROOT = Path(__file__).parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -108,3 +109,42 @@ def anchors(page: Path) -> set[str]:
             title = line.lstrip("#").strip().lower()
             found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
     return found
+
+
+def example_blocks() -> list[tuple[str, list[str]]]:
+    """The fenced blocks of README's "An example" section: (language, lines)."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## An example\n", 1)[1].split("\n## ", 1)[0]
+    return [(lang, body.splitlines())
+            for lang, body in re.findall(r"^```(\w*)\n(.*?)^```$", section, re.S | re.M)]
+
+
+def test_the_readme_example_verifies_as_shown(tmp_path):
+    # the files: a yaml block of documents each headed '# PATH', a c block headed '// PATH'
+    files: dict[str, list[str]] = {}
+    shown: list[str] = []
+    for lang, lines in example_blocks():
+        for line in lines:
+            head = re.fullmatch(r"(?:# |// )(\S+\.(?:yaml|c))", line)
+            if lang in {"yaml", "c"} and head:
+                current = files.setdefault(head.group(1), [])
+            elif lang in {"yaml", "c"}:
+                current.append(line)
+            elif lang == "console":
+                shown.append(line)
+    assert set(files) == {"plan.yaml", "greet/project.yaml", "greet/cases/basic.yaml",
+                          "greet/src/greet.c"}
+    for name, lines in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+    assert shown[0] == "$ recipe verify plan.yaml"
+    done = run_recipe("verify", "plan.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # what README shows: stderr's line naming the store path built, then stdout; times vary
+    times = re.compile(r"\d+\.\d+s$")
+    assert [times.sub("", line) for line in done.stdout.splitlines()] == \
+        [times.sub("", line) for line in shown[2:]]
+    # the store path's hash names this machine's compiler too
+    store_hash = re.compile(r"\b[0-9a-z]{32}-")
+    assert [store_hash.sub("HASH-", line) for line in done.stderr.splitlines()] == \
+        [store_hash.sub("HASH-", shown[1])]
