@@ -1,6 +1,6 @@
 """Real servers for the tests of recipe past one machine, on 127.0.0.1 only.
 
-``Nginx``: Debian's nginx as a Bazel HTTP remote cache (WebDAV PUT, as README's "Sharing a cache"
+``Nginx``: Debian's nginx as a Bazel HTTP remote cache (WebDAV PUT, as docs/remote.md
 shows), started in the foreground (``daemon off;``, one process) with its configuration, pid
 file, logs, temporary folders and data in a folder of the test's own, on a free port; stopped by
 its pid. Never the system's nginx, never another address.

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-# Listed in README.md ("Reproducible releases"); not varied: user_group (needs sudo and a
+# Listed in docs/releases.md; not varied: user_group (needs sudo and a
 # second user), fileordering (disorderfs, a FUSE mount), domain_host (user namespaces/sudo).
 VARIATIONS = ("environment", "build_path", "kernel", "aslr", "num_cpus", "time", "home",
               "locales", "exec_path", "timezone", "umask")

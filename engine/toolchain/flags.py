@@ -141,7 +141,7 @@ def link_argv(driver: str, project: Project, spec: TargetSpec, output: str, kind
     elif spec.toolchain == "zig" and "-g" not in OPT_FLAGS[spec.opt]:
         # zig's libc objects carry debug information naming zig's cache and the folder of the
         # build that filled it; a target that asks for none gets none, and stays the same
-        # bytes whichever store and checkout built it (see README, Cross targets). zig has one
+        # bytes whichever store and checkout built it (see docs/cross.md). zig has one
         # strip switch: this drops the symbol table too.
         argv.append("-Wl,--strip-debug")
     argv += ["-o", output, *objects, *libraries]
