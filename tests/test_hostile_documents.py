@@ -48,6 +48,7 @@ BASE = {
     **GREET_LIB,
     "hello/cases/basic.yaml": """
         kind: cases
+        redact: {"[N]": "[0-9]+"}
         cases:
           - name: greets
             run: hello
@@ -55,7 +56,8 @@ BASE = {
             env: {LANG: C}
             files: ["data/*"]
             timeout: 5
-            expect: {stdout: "hello 4 1\\n", exit: 0}
+            redact: {"[WORD]": "[a-z]+"}
+            expect: {stdout: "[WORD] [N] 1\\n", exit: 0, files: {out/none.txt: {absent: true}}}
           - name: hello/ends
             run: hello
             files: [{from: ../src/main.c, to: in/main.c}]
@@ -182,7 +184,9 @@ def _cases_strategy() -> st.SearchStrategy[dict[str, Any]]:
     defs = schema_json("cases")["$defs"]
     shapes = [from_schema({**defs[name], "$defs": defs}) for name in ("process", "eval",
                                                                        "function")]
-    return st.fixed_dictionaries({"cases": st.lists(st.one_of(shapes), max_size=4)})
+    return st.fixed_dictionaries({"cases": st.lists(st.one_of(shapes), max_size=4)},
+                                 optional={"redact": from_schema({**defs["redact"],
+                                                                  "$defs": defs})})
 
 
 def _with_kind(kind: str, doc: Any) -> Any:

@@ -11,11 +11,12 @@ most CI runners) do not have. So the helper is compiled once, with the C compile
 cached as a blob in the store's action cache (the store knows nothing of compilers: this module
 does), and run from an in-memory file (``memfd``), so it needs no writable or executable folder.
 
-Protocol: ``reaper CONTROL_FD PROGRAM [ARG...]``. It runs PROGRAM in a new process group, and once
-PROGRAM ends, or on SIGTERM, SIGINT or SIGHUP, or when CONTROL_FD (a socket recipe holds)
-reaches EOF because recipe died, it SIGKILLs every descendant still there, reaps them all,
-writes one line to CONTROL_FD: ``exit N``, ``signal N`` or ``error ERRNO`` (PROGRAM could not be
-executed), and exits 0.
+Protocol: ``reaper CONTROL_FD PROGRAM ARGV0 [ARG...]``. It runs PROGRAM, which sees ARGV0 as
+its ``argv[0]`` (a case's program sees its own name, not its store path), in a new process
+group, and once PROGRAM ends, or on SIGTERM, SIGINT or SIGHUP, or when CONTROL_FD (a socket
+recipe holds) reaches EOF because recipe died, it SIGKILLs every descendant still there, reaps
+them all, writes one line to CONTROL_FD: ``exit N``, ``signal N`` or ``error ERRNO`` (PROGRAM
+could not be executed), and exits 0.
 
 Why the control socket and not a parent-death signal (``PR_SET_PDEATHSIG``) for the reaper
 itself: that signal fires when the *thread* that forked the child ends, not the process, and
@@ -127,7 +128,7 @@ static void kill_children(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3) return 125;
+    if (argc < 4) return 125;
     ctl = atoi(argv[1]);
     cloexec_all();
     prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -149,7 +150,7 @@ int main(int argc, char **argv) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(127);
         setpgid(0, 0);  /* its own group: a `kill 0` in the program spares us */
-        execv(argv[2], argv + 2);
+        execv(argv[2], argv + 3);  /* argv[3] is the program's argv[0] */
         int e = errno;
         if (write(errp[1], &e, sizeof e) < 0) { /* nothing to do */ }
         _exit(127);
@@ -302,24 +303,28 @@ class Contained:
     def start(cls, argv: list[str], cache: ActionCache | None, *, group: bool = True,
               spawn: Callable[[Callable[[], subprocess.Popen[bytes]]],
                               subprocess.Popen[bytes]] | None = None,
-              **popen: Any) -> Contained:
+              program: str | None = None, **popen: Any) -> Contained:
         """Start ``argv`` (``popen``: the rest of ``subprocess.Popen``'s arguments). ``group``:
         the reaper (or the program) gets a process group of its own, in the terminal's
         background, so that ^C reaches recipe alone; else it shares ours and takes a ^C as an
         order to stop. ``spawn(start)`` calls ``start`` where the process must be started (a
-        Landlock-restricted thread)."""
+        Landlock-restricted thread). ``program``: the file to run when ``argv[0]`` is only the
+        name it should see (a shell's ``exec -a``)."""
         import socket
 
         fd = executable(cache)
         control = child_end = None
+        path = program or argv[0]
         full: list[str] = argv
         if fd is not None:
             control, child_end = socket.socketpair()
-            full = [f"/proc/self/fd/{fd}", str(child_end.fileno()), *argv]
+            full = [f"/proc/self/fd/{fd}", str(child_end.fileno()), path, *argv]
             popen["pass_fds"] = (fd, child_end.fileno())
+        run = full[0] if fd is not None else path
 
         def start() -> subprocess.Popen[bytes]:
-            return subprocess.Popen(full, process_group=0 if group else None, **popen)
+            return subprocess.Popen(full, executable=run, process_group=0 if group else None,
+                                    **popen)
 
         try:
             return cls(spawn(start) if spawn is not None else start(), control, group)
@@ -329,7 +334,8 @@ class Contained:
             if fd is not None and error.filename == full[0]:
                 disable()  # its memfd cannot be executed here (vm.memfd_noexec=2)
                 popen.pop("pass_fds", None)
-                return cls.start(argv, cache, group=group, spawn=spawn, **popen)
+                return cls.start(argv, cache, group=group, spawn=spawn, program=program,
+                                 **popen)
             raise
         except BaseException:
             if control is not None:

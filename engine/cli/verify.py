@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from engine.cli.common import action_cache, check_destination, open_plan_and_store, print_json
 from engine.cli.realise import add_build_options
-from engine.errors import UsageError, display_path
+from engine.errors import UsageError
 
 if TYPE_CHECKING:
-    from engine.documents.models import Case, Plan
+    from engine.documents.models import Plan
     from engine.verify.outcome import Outcome
 
 
@@ -28,6 +28,13 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
                         "repeat it for any of several; '!PATTERN' leaves those out")
     parser.add_argument("--update", action="store_true",
                         help="re-record the expectations of the cases that did not match")
+    parser.add_argument("--interactive", action="store_true",
+                        help="with --update: show each change and ask before recording it")
+    parser.add_argument("--prune", action="store_true",
+                        help="delete the golden files no case references")
+    parser.add_argument("--diff-tool", metavar="CMD",
+                        help="run CMD EXPECTED OBSERVED for each mismatch (default: "
+                        "$RECIPE_DIFF_TOOL)")
     parser.add_argument("--no-cache", action="store_true",
                         help="run every case even when its outcome is cached")
     parser.add_argument("--failing-rows", type=_count, default=20, metavar="N",
@@ -47,6 +54,7 @@ def _count(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from engine.build.realise import realise
+    from engine.cli import review
     from engine.cli.progress import Progress
     from engine.verify import function, report, runner, update
 
@@ -78,8 +86,13 @@ def run(args: argparse.Namespace) -> int:
     passed = all(o.ok for o in outcomes)  # xfailed, skipped and runner: none leave it green
     updated = None
     if args.update:
-        updated = update.update(outcomes, plan.dir)
+        updated = update.update(outcomes, plan.dir,
+                                review=review.ask if args.interactive else None)
+        updated.mark(outcomes)
         passed = updated.all_match(outcomes)
+    if args.differ:
+        review.hand_to_differ(args.differ, store, outcomes, json=args.json)
+    orphans, pruned = review.orphans(args, plan)
     if args.junit:
         report.write_junit(outcomes, Path(args.junit))
     if args.html:
@@ -96,15 +109,13 @@ def run(args: argparse.Namespace) -> int:
                                for r in updated.recorded]
             data["not_updated"] = [{"file": str(case.file), "case": case.name, "why": why}
                                    for case, why in updated.refused]
+        if orphans is not None:
+            data["orphaned"] = [str(p) for p in orphans]
+            data["pruned"] = [str(p) for p in pruned]
         print_json(data)
     else:
-        sys.stdout.write(report.render_text(outcomes))
-        if updated is not None:
-            for r in updated.recorded:
-                done = "already recorded" if r.already else ", ".join(r.fields)
-                print(f"updated {_where(r.case)}: {done}")
-            for case, why in updated.refused:
-                print(f"not updated {_where(case)}: {why}")
+        notes = review.notes(updated, orphans or [], pruned, args.prune)
+        sys.stdout.write(report.render_text(outcomes, notes))
     return 0 if passed else 1
 
 
@@ -123,6 +134,9 @@ def _check(args: argparse.Namespace, plan: Plan) -> None:
         _check_patterns(args.pattern, plan, args.project)
     for name in args.target or plan.default_targets:  # a runner the target names is missing
         runners.choose(plan.targets[name])
+    from engine.cli import review
+
+    review.check(args)  # --interactive, --prune, --diff-tool
     if args.junit:
         check_destination("--junit", args.junit)
     if args.html:
@@ -145,10 +159,6 @@ def _check_patterns(patterns: list[str], plan: Plan, projects: list[str] | None)
     if not any(matches(name, patterns) for name in names):
         raise UsageError(f"-k {' -k '.join(repr(p) for p in patterns)} selects no case",
                          "a case runs when it matches one -k and no -k '!...'")
-
-
-def _where(case: Case) -> str:
-    return f"{display_path(case.file)}: {case.name}"
 
 
 class _Progress:

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.documents.errors import DocumentError, did_you_mean
-from engine.documents.models import Case, CType, Expect, Output, Signature
+from engine.documents.models import Case, CType, Expect, FileExpect, Output, Signature
 from engine.documents.paths import Tree, check_relative
+from engine.documents.patterns import BUILTINS, redaction_problem, unknown_placeholder
 from engine.documents.schema import check_schema
 from engine.documents.signature import parse_signature
 from engine.documents.yaml_load import Doc, PathElem
@@ -56,6 +57,7 @@ def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None
     ``project_dir``: how far up ``files: [{from: ...}]`` may reach (None: the file's folder)."""
     check_schema(doc)
     seen = {} if seen is None else seen
+    shared = _redactions(doc, ["redact"], doc.data.get("redact", {}))
     cases = []
     for i, raw in enumerate(doc.data["cases"]):
         at: list[PathElem] = ["cases", i]
@@ -78,6 +80,8 @@ def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None
             case.scratch_limit = _size(doc, [*at, "scratch_limit"], raw["scratch_limit"])
         if kind == "function":
             _function(doc, at, raw, case, ctx)
+        else:
+            _patterns(doc, at, raw, case, shared)
         cases.append(case)
     return cases
 
@@ -95,7 +99,46 @@ def _expect(doc: Doc, at: list[PathElem], raw: dict[str, Any], ctx: Context) -> 
                                        must_exist=not ctx.allow_missing_goldens,
                                        missing_fix=RECORD_FIX)
             setattr(expect, key, path)
+    if "files" in raw or "tree" in raw:
+        _expect_files(doc, at, raw, ctx, expect)
     return expect
+
+
+def _expect_files(doc: Doc, at: list[PathElem], raw: dict[str, Any], ctx: Context,
+                  expect: Expect) -> None:
+    """``files:`` (each path below the scratch working folder) and ``tree:``."""
+    base = doc.file.parent
+    for name, want in raw.get("files", {}).items():
+        pos = doc.pos([*at, "files", name])
+        rel = scratch_path(name)
+        if rel is None:
+            raise DocumentError(f"expect files: '{name}' is not inside the case's scratch folder",
+                                "name a file below its working folder, such as out/result.txt "
+                                "(no '..', not absolute)", pos=pos)
+        if isinstance(want, str):
+            expect.files[rel] = FileExpect(text=want.encode("utf-8"))
+        elif "file" in want:
+            path = ctx.tree.check_path(want["file"], base, doc.pos([*at, "files", name, "file"]),
+                                       must_exist=not ctx.allow_missing_goldens,
+                                       missing_fix=RECORD_FIX)
+            expect.files[rel] = FileExpect(file=path)
+        else:
+            expect.files[rel] = FileExpect(absent=True)
+    if "tree" in raw:
+        expect.tree = ctx.tree.check_path(raw["tree"], base, doc.pos([*at, "tree"]),
+                                          what="folder",
+                                          must_exist=not ctx.allow_missing_goldens,
+                                          missing_fix=RECORD_FIX)
+
+
+def scratch_path(text: str) -> str | None:
+    """``text`` as a normalised path below a scratch folder, or None when it is not one."""
+    if text.startswith("/"):
+        return None
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        return None
+    return "/".join(parts)
 
 
 def _signal(doc: Doc, at: list[PathElem], value: str | int) -> int:
@@ -131,6 +174,37 @@ def _process(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case, ctx:
             case.files = ctx.tree.expand(patterns, base)
         case.copies = _copies(doc, [*at, "files"], raw["files"], ctx, project_dir)
     case.timeout = _finite(doc, [*at, "timeout"], raw.get("timeout", 10.0))
+
+
+def _redactions(doc: Doc, at: list[PathElem], raw: dict[str, str]) -> dict[str, str]:
+    """Declared redactions, each name and expression checked."""
+    for name, expression in raw.items():
+        problem = redaction_problem(name, expression)
+        if problem:
+            raise DocumentError(*problem, pos=doc.pos([*at, name]))
+    return dict(raw)
+
+
+def _patterns(doc: Doc, at: list[PathElem], raw: dict[str, Any], case: Case,
+              shared: dict[str, str]) -> None:
+    """The case's redactions (the file's, then its own), and its inline expectations checked
+    against them: a pattern may use only declared placeholders."""
+    case.redact = {**shared, **_redactions(doc, [*at, "redact"], raw.get("redact", {}))}
+    names = set(case.redact)
+    inline = [(stream, getattr(case.expect, stream), [*at, "expect", stream])
+              for stream in ("stdout", "stderr")]
+    raw_files = raw.get("expect", {}).get("files", {})
+    inline += [(f"file {name}", want.encode("utf-8"), [*at, "expect", "files", name])
+               for name, want in raw_files.items() if isinstance(want, str)]
+    for what, text, where in inline:
+        found = unknown_placeholder(text, names) if text is not None else None
+        if found:
+            token, _ = found
+            known = ", ".join([*sorted(names), *BUILTINS])
+            raise DocumentError(
+                f"unknown placeholder {token} in {what} (known here: {known})",
+                f'declare it, e.g. redact: {{"{token}": "[0-9]+"}}, or match the text with [..]',
+                pos=doc.pos(where))
 
 
 def _copies(doc: Doc, at: list[PathElem], entries: list[Any], ctx: Context,

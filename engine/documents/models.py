@@ -46,6 +46,15 @@ class Signature:
 
 
 @dataclass
+class FileExpect:
+    """What one file of the scratch working folder must hold (``expect: files:``)."""
+
+    text: bytes | None = None  # inline, patterns allowed
+    file: str | None = None  # a golden file, relative to the cases file's folder
+    absent: bool = False  # the file must not exist
+
+
+@dataclass
 class Expect:
     stdout: bytes | None = None  # None: see stdout_file, or unchecked
     stdout_file: str | None = None  # relative to the cases file's folder
@@ -53,6 +62,9 @@ class Expect:
     stderr_file: str | None = None
     exit: int = 0
     signal: int | None = None  # the signal the process must die by (then ``exit`` is unused)
+    # path below the working folder (normalised, '/'-separated) -> what it must hold
+    files: dict[str, FileExpect] = field(default_factory=dict)
+    tree: str | None = None  # a golden folder, relative to the cases file's folder
 
 
 #: What a case's scratch folder may hold on disk unless it says ``scratch_limit:``.
@@ -89,6 +101,8 @@ class Case:
     table: list[list[Any]] = field(default_factory=list)
     tolerance: float = 0.0
     free: str | None = None  # the library's function that frees a returned string
+    # process and eval cases: placeholder -> regular expression (the file's, then the case's)
+    redact: dict[str, str] = field(default_factory=dict)
     # The case exactly as written (plain JSON types), for hashing and re-recording.
     raw: dict[str, Any] = field(default_factory=dict)
     # function cases with rows: from a data file: the file (relative to the cases file's

@@ -69,12 +69,13 @@ def environment(works: Path, tmp: Path) -> dict[str, str]:
 def run(executable: Path, works: Path, tmp: Path, *, stdin: int | IO[bytes] | None = None,
         stdout: int | IO[bytes] | None = None, stderr: int | IO[bytes] | None = None,
         confine: Confine | None = None, cache: ActionCache | None = None,
-        timeout: float | None = None) -> Ended:
+        timeout: float | None = None, argv0: str | None = None) -> Ended:
     """Run ``executable`` in the workspace ``works`` until it ends, ^C, or ``timeout`` seconds;
     ``stdin`` defaults to /dev/null (the terminal belongs to recipe). It runs under the reaper
     (``engine/build/reaper.py``, kept in ``cache``): whatever it started dies with it, and all
     of it dies with recipe, even a SIGKILLed one. SIGTERM or SIGHUP to recipe meanwhile stops
-    it all and raises ``Terminated``."""
+    it all and raises ``Terminated``. ``argv0``: the name it sees as ``argv[0]`` (the
+    project's), not the runner's temporary path."""
     import time
 
     from engine.build.reaper import Contained
@@ -90,7 +91,8 @@ def run(executable: Path, works: Path, tmp: Path, *, stdin: int | IO[bytes] | No
     wake = _catch_signals()
     why: int | str | None = None
     try:
-        started = Contained.start([str(executable)], cache, spawn=spawn, cwd=works,
+        started = Contained.start([argv0 or str(executable)], cache, spawn=spawn,
+                                  program=str(executable), cwd=works,
                                   env=environment(works, tmp),
                                   stdin=subprocess.DEVNULL if stdin is None else stdin,
                                   stdout=stdout, stderr=stderr)

@@ -100,6 +100,12 @@ class Session:
     def title(self) -> str:
         return str(self.spec.title)
 
+    @property
+    def program(self) -> str:
+        """What a submission sees as ``argv[0]``: the project's name (the title is
+        ``project (target)``), never the runner's temporary path."""
+        return self.title.rsplit(" (", 1)[0]
+
     def compile(self, code: str, keep: bool = False) -> Runner:
         """The runner of a submission (``keep``: its generated source stays on disk)."""
         check_code(code)
@@ -126,7 +132,7 @@ class Session:
         try:
             ended = child.run(runner.executable, self.works, tmp, stdin=stdin, stdout=stdout,
                               stderr=stderr, confine=self.confine, cache=self.store,
-                              timeout=timeout)
+                              timeout=timeout, argv0=self.program)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         wrote = watch.changes() if watch is not None else []

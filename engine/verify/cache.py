@@ -4,14 +4,20 @@ again without running anything.
 
 Key: sha256 (hex) of the canonical JSON (sorted keys, ``(',', ':')`` separators) of::
 
-    {"v": 1, "kind": "case",
+    {"v": 2, "kind": "case",
      "path": <basename of the store path the executable comes from>,
-     "case": <the case as written, without "name", "expect", "xfail" and "skip">,
+     "case": <the case as written, without "name", "expect", "xfail", "skip" and "redact">,
      "inputs": {<relative path>: <sha256 hex of its content>, ...}}   # stdin_file and files
                                                    # (a ``from:`` path may start with ../)
 
 Result: ``{"outputs": {"stdout": <blob digest>, "stderr": <blob digest>},
-"exit": <int: the exit code, or minus the signal number>, "signal": <name or null>}``.
+"exit": <int: the exit code, or minus the signal number>, "signal": <name or null>,
+"root": <the scratch folder it ran in, or null>, "files": [[<path>, <blob digest or null>]],
+"tree": [[<path>, <blob digest>]] or null}`` (``root``: what ``[ROOT]`` stands for in that
+output; ``files``/``tree``: what ``expect: files:``/``tree:`` read of its working folder, the
+key then holding ``"capture": {"files": [<path>...], "tree": <bool>}``).
+Version 2: the program sees its name as ``argv[0]`` and the project's ``bin/``
+first on ``PATH``; version 1 observations saw its store path.
 Runs that timed out or passed the output cap are never cached.
 """
 
@@ -26,7 +32,7 @@ from engine.errors import RecipeError
 from engine.hashing import canonical_hash, file_digest
 from engine.verify.outcome import Observed
 
-VERSION = 1
+VERSION = 2
 
 
 class ActionCache(Protocol):
@@ -42,8 +48,10 @@ class ActionCache(Protocol):
 def case_key(case: Case, store_path: Path, runner: tuple[str, ...] = ()) -> str:
     """``runner``: the command that runs a foreign program (a different runner may see
     differently); empty for the host, whose keys stay as they were."""
-    # Only what changes the run: a new expectation or xfail mark is judged from the cache.
-    raw = {k: v for k, v in case.raw.items() if k not in ("name", "expect", "xfail", "skip")}
+    # Only what changes the run: a new expectation, xfail mark or redaction is judged from the
+    # cache.
+    raw = {k: v for k, v in case.raw.items()
+           if k not in ("name", "expect", "xfail", "skip", "redact")}
     inputs = {}
     sources = [source for source, _ in case.copies]  # their places are in "case"
     for rel in ([case.stdin_file] if case.stdin_file else []) + list(case.files) + sources:
@@ -52,6 +60,9 @@ def case_key(case: Case, store_path: Path, runner: tuple[str, ...] = ()) -> str:
               "inputs": inputs}
     if runner:
         action["runner"] = list(runner)
+    if case.expect.files or case.expect.tree:  # what is read of the files it writes
+        action["capture"] = {"files": sorted(case.expect.files),
+                             "tree": case.expect.tree is not None}
     return canonical_hash(action)
 
 
@@ -64,7 +75,10 @@ def lookup(store: ActionCache, key: str) -> Observed | None:
         sig = result.get("signal")
         return Observed(stdout=store.read_blob(result["outputs"]["stdout"]),
                         stderr=store.read_blob(result["outputs"]["stderr"]),
-                        exit=None if sig else int(result["exit"]), signal=sig)
+                        exit=None if sig else int(result["exit"]), signal=sig,
+                        root=result.get("root"), files=_files(store, result.get("files")),
+                        tree=None if result.get("tree") is None else
+                        _files(store, result["tree"]))
     except (RecipeError, OSError, KeyError, TypeError, ValueError):
         return None
 
@@ -85,8 +99,18 @@ def record(store: ActionCache, key: str, observed: Observed, owner: str) -> None
                     "stderr": store.put_blob(observed.stderr)},
         "exit": returncode,
         "signal": observed.signal,
+        "root": observed.root,
+        "files": [[rel, None if data is None else store.put_blob(data)]
+                  for rel, data in observed.files],
+        "tree": None if observed.tree is None else [[rel, store.put_blob(data or b"")]
+                                                    for rel, data in observed.tree],
     })
     store.attach(owner, actions=[key])
+
+
+def _files(store: ActionCache, entries: Any) -> tuple[tuple[str, bytes | None], ...]:
+    return tuple((str(rel), None if digest is None else store.read_blob(digest))
+                 for rel, digest in entries or ())
 
 
 def _digest_input(path: Path) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from engine.documents.cases import signal_name, signal_number
 from engine.documents.models import Case
 from engine.verify.outcome import Observed, Status
+from engine.verify.patterns import matches, normalize, redactions
 
 WRITES_NOTE = ("a case may write only into its working folder and $TMPDIR; a write anywhere "
                "else fails with EACCES (Permission denied)")
@@ -76,13 +77,22 @@ def compare(case: Case, observed: Observed, cap: int) -> tuple[Status, str, str]
     """``(status, one-line message, detail)`` of an observation against the case's expectation."""
     observed = with_newlines(case, observed)
     want = expected(case)
+    marks = redactions(case, observed)
     differs: list[str] = []
     details: list[str] = [f"{m} does not exist (re-record with --update)\n" for m in want.missing]
     for name, exp, got in (("stdout", want.stdout, observed.stdout),
                            ("stderr", want.stderr, observed.stderr)):
-        if exp is not None and (exp != got or name in want.missing_streams):
+        if exp is not None and (not matches(exp, got, marks) or name in want.missing_streams):
             differs.append(name)
-            details.append(unified_diff(exp, got, name))
+            # Lines a pattern still matches show as the pattern: only real changes differ.
+            details.append(unified_diff(exp, normalize(got, exp, marks, substitute=False),
+                                        name))
+    if case.expect.files or case.expect.tree:
+        from engine.verify import files_expect
+
+        more, more_details = files_expect.compare(case, observed, marks)
+        differs += more
+        details += more_details
     exit_differs = want.signal is None and observed.exit is not None and \
         observed.exit != want.exit
     if exit_differs:

@@ -7,9 +7,11 @@ Landlock or the write check, a timeout, output caps) in a fresh scratch folder w
 is the case's ``RECIPE_WORKS``: empty at the start of every case, so cases stay independent.
 
 Outcome cache key: sha256 (hex) of the canonical JSON of
-``{"v": 1, "kind": "eval-case", "runner": <the runner's key>}`` (the runner key covers the
-submission, the scope, the library's store path name, flags and toolchain); the result is an
-observation as for process cases (``cache.py``), attached to the library's store path.
+``{"v": 2, "kind": "eval-case", "runner": <the runner's key>}`` (version 2: the runner sees
+the project's name as ``argv[0]`` and the project's ``bin/`` first on ``PATH``; the runner
+key covers the submission, the scope, the library's store path name, flags and toolchain);
+the result is an observation as for process cases (``cache.py``), attached to the library's
+store path.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from engine.repl.runner import CompileError, build, runner_key
 from engine.repl.rust import Submission
 from engine.repl.scope import Scope, prepare
 from engine.store import Store
-from engine.verify import cache, landlock, runners
+from engine.verify import cache, files_expect, landlock, runners
 from engine.verify.compare import compare, with_newlines
 from engine.verify.outcome import Observed, Outcome, Status
-from engine.verify.process import CannotRun, new_scratch, run_argv
+from engine.verify.process import CannotRun, captured, new_scratch, run_argv
 from engine.verify.writeguard import Guard
 
 if TYPE_CHECKING:
@@ -66,8 +68,10 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
             spec = scope.spec()
             runner_id, owner = runner_key(spec, code), scope.library
             make = partial(build, spec, store, code)
-        key = canonical_hash({"v": 1, "kind": "eval-case", "runner": runner_id,
-                              **({"on": chosen.name} if chosen is not None else {})})
+        capture = files_expect.capture_key(job.case)
+        key = canonical_hash({"v": 2, "kind": "eval-case", "runner": runner_id,
+                              **({"on": chosen.name} if chosen is not None else {}),
+                              **({"capture": capture} if capture else {})})
         outcomes = settings.outcomes or store
         observed = cache.lookup(outcomes, key) if settings.use_cache else None
         cached = observed is not None
@@ -78,6 +82,7 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
             finally:
                 runner.remove()
             cache.record(outcomes, key, observed, owner=owner)
+        observed = dataclasses.replace(observed, store=str(job.path.parent))
     except CompileError as error:
         return _outcome(job, "failed", start, "the submission does not compile",
                         detail=error.detail or "")
@@ -111,23 +116,28 @@ def _run(job: Job, executable: Path, store: Store, cap: int,
     protect = [job.path] + ([job.plan_dir] if job.plan_dir is not None else [])
     guard = Guard(protect, [job.path.parent]) if landlock.abi() == 0 else None
     try:
-        argv, env = [str(executable)], child.environment(works, tmp)
+        env = child.environment(works, tmp)
+        env["PATH"] = f"{job.path / 'bin'}:{env['PATH']}"  # the project's programs, by name
+        # argv[0] is the project's name: the runner's own path is a temporary folder's (a
+        # foreign runner, qemu or wine, gets the path, as it must)
+        argv, program = [job.project], str(executable)
         timeout, writable = job.case.timeout, [scratch]
         if on is not None:  # a program of the target, run by its runner
-            argv, env = on.wrap(argv), {**env, **on.env}
+            argv, program, env = on.wrap([str(executable)]), None, {**env, **on.env}
             timeout, writable = timeout * on.factor, [scratch, *on.writable]
         observed = run_argv(argv, cwd=works, env=env, stdin=b"", timeout=timeout, cap=cap,
                             writable=writable, cache=store,
-                            limit=(scratch, job.case.scratch_limit))
+                            limit=(scratch, job.case.scratch_limit), executable=program)
         if on is not None and on.clean is not None:
             observed = on.clean(observed)
+        extra = captured(job.case, works, cap)  # files it wrote, before the folder goes
     finally:
         wrote = guard.changes() if guard is not None else []
         _remove(scratch)
     if wrote:
         assert guard is not None
         observed = dataclasses.replace(observed, wrote=tuple(wrote), wrote_alone=guard.alone)
-    return observed
+    return dataclasses.replace(observed, root=str(scratch), **extra)
 
 
 def _remove(folder: Path) -> None:

@@ -34,6 +34,14 @@ class Observed:
     scratch_full: bool = False  # its scratch folder passed the case's scratch_limit
     wrote: tuple[str, ...] = ()  # read-only paths it changed (seen where Landlock is missing)
     wrote_alone: bool = True  # no other case ran meanwhile: ``wrote`` is surely its doing
+    # Where it ran: its scratch folder (``[ROOT]``) and the store folder (``[STORE]``); text
+    # holding them differs per run and per machine, so it is matched and never recorded.
+    root: str | None = None
+    store: str | None = None
+    # What it left in its working folder, for ``expect: files:`` (path -> bytes, None: no
+    # file) and ``expect: tree:`` (every file it wrote); see ``files_expect``.
+    files: tuple[tuple[str, bytes | None], ...] = ()
+    tree: tuple[tuple[str, bytes | None], ...] | None = None
 
     @property
     def completed(self) -> bool:
@@ -63,6 +71,8 @@ class Outcome:
     rows_shown: int = field(default=20, repr=False, compare=False)  # as the text report lists
     runner: str = ""  # what ran the program, when not the host itself (e.g. "qemu-aarch64")
     ignored: bool = False  # not run because the target says runner: none: no exit code
+    # --update re-recorded its expectation from this run: it did not match, and now does.
+    updated: bool = False
 
     @property
     def passed(self) -> bool:
@@ -85,7 +95,8 @@ class Outcome:
     @property
     def label(self) -> str:
         """The status as a summary shows it, e.g. ``passed (cached)``."""
-        return f"{self.status} (cached)" if self.cached else self.status
+        status = "updated" if self.updated else self.status
+        return f"{status} (cached)" if self.cached else status
 
     @property
     def ident(self) -> str:
@@ -105,6 +116,7 @@ class Outcome:
             "reason": self.reason,
             **({"runner": self.runner} if self.runner else {}),
             **({"ignored": True} if self.ignored else {}),
+            **({"updated": True} if self.updated else {}),
         }
 
     @property

@@ -93,6 +93,34 @@ def write(plan_dir: Path, real: str, data: bytes, pos: Pos) -> None:
         os.close(fd)
 
 
+def remove(plan_dir: Path, real: str, pos: Pos) -> None:
+    """Delete the file ``real`` (from :func:`destination`), walking the folders on the way as
+    :func:`write` does; a file already gone is fine."""
+    root = os.path.realpath(plan_dir)
+    parts = os.path.relpath(real, root).split(os.sep)
+    if not below(real, root) or not parts or ".." in parts or parts == ["."]:
+        raise _outside(Path(real), real, pos)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts[:-1]:
+            try:
+                inner = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                return
+            except OSError as error:
+                if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise _outside(Path(real), real, pos) from None
+                raise
+            os.close(fd)
+            fd = inner
+        try:
+            os.unlink(parts[-1], dir_fd=fd)  # a symlink itself, never its target
+        except FileNotFoundError:
+            pass
+    finally:
+        os.close(fd)
+
+
 def _replace(folder: int, name: str, data: bytes) -> None:
     try:
         info = os.stat(name, dir_fd=folder, follow_symlinks=False)

@@ -66,13 +66,17 @@ class CannotRun(Exception):
     """The executable could not be started (missing, not executable, wrong machine)."""
 
 
-def case_env(case: Case, tmp: Path | None = None) -> dict[str, str]:
+def case_env(case: Case, tmp: Path | None = None, bin_dir: Path | None = None) -> dict[str, str]:
     """The clean, fixed environment (with ``TMPDIR``, if given) updated with the case's ``env``;
-    nothing of ours leaks."""
+    nothing of ours leaks. ``bin_dir`` (the project's ``bin/``) goes first on ``PATH``, so a
+    program or script that runs the project's programs by name finds them."""
     env = dict(CLEAN_ENV)
     if tmp is not None:
         env["TMPDIR"] = str(tmp)
-    return {**env, **case.env}
+    env = {**env, **case.env}
+    if bin_dir is not None:
+        env["PATH"] = f"{bin_dir}:{env['PATH']}" if env.get("PATH") else str(bin_dir)
+    return env
 
 
 def case_stdin(case: Case) -> bytes:
@@ -130,14 +134,19 @@ def run_process(case: Case, executable: Path, scratch: Path, *, cap: int = CAP,
     confined = landlock.abi() > 0
     guard = Guard(protect, skip) if protect and not confined else None
     try:
-        argv, env = [str(executable), *case.args], case_env(case, tmp)
+        # The program sees its own name as argv[0] (as when a shell finds it on PATH), never
+        # its store path: that would put the store's hash into usage lines and error prefixes.
+        # A foreign program's runner (qemu, wine) gets the path, as it must.
+        argv, env = [executable.name, *case.args], case_env(case, tmp, executable.parent)
+        program: str | None = str(executable)
         timeout, writable = case.timeout, [scratch]
         if runner is not None:  # the same containment, the command wrapped, more time
-            argv, env = runner.wrap(argv), {**env, **runner.env}
+            argv, env = runner.wrap([str(executable), *case.args]), {**env, **runner.env}
+            program = None
             timeout, writable = timeout * runner.factor, [scratch, *runner.writable]
         observed = run_argv(argv, cwd=work, env=env, stdin=case_stdin(case), timeout=timeout,
                             cap=cap, writable=writable, cache=cache,
-                            limit=(scratch, case.scratch_limit))
+                            limit=(scratch, case.scratch_limit), executable=program)
         if runner is not None and runner.clean is not None:
             observed = runner.clean(observed)
     finally:
@@ -145,17 +154,28 @@ def run_process(case: Case, executable: Path, scratch: Path, *, cap: int = CAP,
     if wrote:
         assert guard is not None
         observed = dataclasses.replace(observed, wrote=tuple(wrote), wrote_alone=guard.alone)
-    return observed
+    return dataclasses.replace(observed, root=str(scratch), **captured(case, work, cap))
+
+
+def captured(case: Case, work: Path, cap: int) -> dict[str, object]:
+    """The files the case's expectation looks at, read before the scratch folder goes."""
+    from engine.verify import files_expect
+
+    if not files_expect.wanted(case):
+        return {}
+    files, tree, over = files_expect.capture(case, work, cap)
+    return {"files": files, "tree": tree, **({"capped": "files written"} if over else {})}
 
 
 def run_argv(argv: list[str], *, cwd: Path, env: dict[str, str], stdin: bytes,
              timeout: float, cap: int = CAP, writable: Sequence[Path] | None = None,
              cache: ActionCache | None = None,
-             limit: tuple[Path, int] | None = None) -> Observed:
+             limit: tuple[Path, int] | None = None, executable: str | None = None) -> Observed:
     """Run ``argv`` in its own session; read stdout and stderr concurrently up to ``cap`` each.
     ``writable``: where Landlock lets it write (None: anywhere). ``limit``: a folder and the
-    bytes it may hold on disk; past them the process is stopped."""
-    child = _Child.start(argv, cwd, env, writable, cache)
+    bytes it may hold on disk; past them the process is stopped. ``executable``: the program
+    to run when ``argv[0]`` is only the name it should see (as a shell's ``exec -a``)."""
+    child = _Child.start(argv, cwd, env, writable, cache, executable or argv[0])
     proc = child.proc
     with _live_lock:
         _live[proc.pid] = child.control is not None
@@ -179,7 +199,7 @@ def run_argv(argv: list[str], *, cwd: Path, env: dict[str, str], stdin: bytes,
         if feeder is not None:
             feeder.join(_DRAIN_GRACE)  # an escaped descendant may still hold stdin open
     assert watch is not None
-    code = child.returncode(argv[0])
+    code = child.returncode(executable or argv[0])
     name = None
     if code < 0:
         try:
@@ -211,17 +231,18 @@ class _Child:
 
     @classmethod
     def start(cls, argv: list[str], cwd: Path, env: dict[str, str],
-              writable: Sequence[Path] | None, cache: ActionCache | None) -> _Child:
+              writable: Sequence[Path] | None, cache: ActionCache | None,
+              program: str) -> _Child:
         fd = reaper.executable(cache)
         control = child_end = None
-        full, pass_fds = argv, ()
+        full, pass_fds, run = argv, (), program
         if fd is not None:
             control, child_end = socket.socketpair()
-            full = [f"/proc/self/fd/{fd}", str(child_end.fileno()), *argv]
-            pass_fds = (fd, child_end.fileno())
+            full = [f"/proc/self/fd/{fd}", str(child_end.fileno()), program, *argv]
+            pass_fds, run = (fd, child_end.fileno()), full[0]
 
         def popen() -> subprocess.Popen[bytes]:
-            return subprocess.Popen(full, cwd=cwd, env=env, stdin=subprocess.PIPE,
+            return subprocess.Popen(full, executable=run, cwd=cwd, env=env, stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     start_new_session=True, pass_fds=pass_fds)
 
@@ -238,8 +259,8 @@ class _Child:
                 control.close()
             if fd is not None and error.filename == full[0]:
                 reaper.disable()  # its memfd cannot be executed here (vm.memfd_noexec=2)
-                return cls.start(argv, cwd, env, writable, cache)
-            raise CannotRun(f"cannot run {argv[0]}: {error.strerror or error}") from error
+                return cls.start(argv, cwd, env, writable, cache, program)
+            raise CannotRun(f"cannot run {program}: {error.strerror or error}") from error
         finally:
             if child_end is not None:
                 child_end.close()

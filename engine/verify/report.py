@@ -27,19 +27,23 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 def summary(outcomes: Sequence[Outcome]) -> dict[str, int]:
+    """Outcomes per status; a case ``--update`` re-recorded counts as ``updated``, not as what
+    it was before."""
     # "not run" is counted only where a target has no runner: host-only reports keep their keys
     counts = {status: 0 for status in STATUSES if status != "not run"}
     for outcome in outcomes:
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        if not outcome.updated:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    counts["updated"] = sum(o.updated for o in outcomes)
     counts["cached"] = sum(o.cached for o in outcomes)
     counts["total"] = len(outcomes)
     return counts
 
 
 def summary_line(outcomes: Sequence[Outcome]) -> str:
-    """E.g. ``12 passed, 1 failed, 2 error (5 cached)``."""
+    """E.g. ``12 passed, 1 failed, 2 error (5 cached)``; after ``--update``, ``3 updated``."""
     counts = summary(outcomes)
-    parts = [f"{counts[s]} {s}" for s in STATUSES if counts.get(s)]
+    parts = [f"{counts[s]} {s}" for s in (*STATUSES, "updated") if counts.get(s)]
     line = ", ".join(parts) or "no cases"
     return f"{line} ({counts['cached']} cached)" if counts["cached"] else line
 
@@ -59,21 +63,24 @@ def render_details(outcomes: Sequence[Outcome]) -> str:
             continue
         if o.ignored:
             continue  # listed in the table; runner: none says why
-        block = visible(f"=== {o.status.upper()} {o.ident}: {o.message}") + "\n"
+        block = visible(f"=== {o.label.split()[0].upper()} {o.ident}: {o.message}") + "\n"
         if o.detail and not o.ok:  # an expected failure's diff is known: its line is enough
             block += visible(o.detail if o.detail.endswith("\n") else o.detail + "\n")
         blocks.append(block)
     return "\n".join(blocks)
 
 
-def render_text(outcomes: Sequence[Outcome]) -> str:
-    """The whole human report: the table, the details of what did not pass, the summary line."""
+def render_text(outcomes: Sequence[Outcome], notes: Sequence[str] = ()) -> str:
+    """The whole human report: the table, the details of what did not pass, ``notes`` (lines
+    such as what ``--update`` did), the summary line."""
     if not outcomes:
-        return summary_line(outcomes) + "\n"
+        return "".join(f"{n}\n" for n in notes) + summary_line(outcomes) + "\n"
     parts = [render_table(outcomes) + "\n"]
     details = render_details(outcomes)
     if details:
         parts.append(details)
+    if notes:
+        parts.append("".join(f"{visible(n)}\n" for n in notes))
     parts.append(summary_line(outcomes) + "\n")
     return "\n".join(parts)
 
@@ -96,7 +103,7 @@ def junit_xml(outcomes: Sequence[Outcome]) -> ET.ElementTree:
         for o in members:
             case = ET.SubElement(suite, "testcase", classname=f"{project}.{target}",
                                  name=_xml_text(o.case), time=f"{o.seconds:.3f}")
-            if o.passed:
+            if o.passed or o.updated:
                 continue
             if o.ignored:  # the target says runner: none
                 ET.SubElement(case, "skipped", message=_xml_text(o.message))
@@ -138,6 +145,7 @@ def replace_file(path: Path, data: bytes) -> None:
 def _counts(node: ET.Element, outcomes: Sequence[Outcome]) -> None:
     counts = summary(outcomes)
     node.set("tests", str(counts["total"]))
+    # an updated case matches now: no failure (``summary`` counts it as updated)
     node.set("failures", str(counts["failed"] + counts["xpassed"] + sum(
         o.status == "not run" and not o.ignored for o in outcomes)))
     node.set("errors", str(counts["error"]))

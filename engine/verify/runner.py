@@ -7,6 +7,7 @@ watches outcomes as they complete (in the calling thread, one at a time); it nev
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import stat
@@ -200,6 +201,7 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
             _remove_tree(scratch)
         if store is not None and key is not None:
             cache.record(settings.outcomes or store, key, observed, owner=job.path.name)
+    observed = dataclasses.replace(observed, store=str(job.path.parent))
     status, message, detail = compare(case, observed, settings.cap)
     outcome = _outcome(job, status, start, message=message, detail=detail, cached=cached)
     outcome.observed = with_newlines(case, observed)  # what --update records

@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,15 +31,17 @@ from ruamel.yaml.error import YAMLError
 
 from engine.documents.cases import SIGNALS, signal_number
 from engine.documents.models import Case, Expect
-from engine.verify import plan_writes
+from engine.verify import files_expect, plan_writes
 from engine.verify.compare import Expected, expected
 from engine.verify.outcome import Observed, Outcome
+from engine.verify.patterns import Redactions, leak, matches, normalize, redactions
 from engine.verify.update_rows import edit_rows
 from engine.verify.yaml_edit import round_trip, splice, styled
 
 INLINE_LIMIT = 2048  # bytes; a longer output goes to a golden file
 Rows = dict[int, Any]  # a function case's failing rows: index -> what the function returned
-_EXPECT_KEYS = ("stdout", "stdout_file", "stderr", "stderr_file", "exit", "signal")
+_EXPECT_KEYS = ("stdout", "stdout_file", "stderr", "stderr_file", "exit", "signal", "files",
+                "tree")
 EDITED = ("its expectation was changed during the run, and not to what this run observed; "
           "left as it is: run verify --update again to record over it")
 
@@ -62,20 +64,36 @@ class UpdateResult:
         return all(o.ok or (o.source is not None and (o.source.file, o.source.index) in fixed)
                    for o in outcomes)
 
+    def mark(self, outcomes: Sequence[Outcome]) -> None:
+        """Mark the outcomes of the cases re-recorded (or found recorded) as ``updated``."""
+        fixed = {(r.case.file, r.case.index) for r in self.recorded}
+        for o in outcomes:
+            if not o.ok and o.source is not None and (o.source.file, o.source.index) in fixed:
+                o.updated = True
+
 
 @dataclass
 class _Edit:
     """What one cases file's re-recording will write: golden files, then the file itself."""
 
-    writes: list[tuple[Path, bytes, Case]] = field(default_factory=list)
+    writes: list[tuple[Path, bytes | None, Case]] = field(default_factory=list)  # None: delete
     recorded: list[Recorded] = field(default_factory=list)
     refused: list[tuple[Case, str]] = field(default_factory=list)
 
 
-def update(outcomes: Sequence[Outcome], plan_dir: Path) -> UpdateResult:
+#: ``review(case, what would be recorded)``: "accept", "skip", "all" (this and the rest) or
+#: "quit" (neither this nor the rest); see ``engine.verify.review``.
+Review = Callable[[Case, "Observed | Rows"], str]
+SKIPPED = "skipped in review; run verify --update again to record it"
+QUIT = "not reviewed (review ended); run verify --update again to record it"
+
+
+def update(outcomes: Sequence[Outcome], plan_dir: Path,
+           review: Review | None = None) -> UpdateResult:
     """Re-record every case with a failed outcome whose process ran to its end and whose every
     target observed the same thing; refuse (and leave alone) the others. Every file written
-    lies inside ``plan_dir`` (else ``OutsidePlanError`` before anything is written)."""
+    lies inside ``plan_dir`` (else ``OutsidePlanError`` before anything is written).
+    ``review``: asked about each case before anything is written; only what it accepts is."""
     result = UpdateResult()
     by_case: dict[tuple[Path, int], list[Outcome]] = {}
     for o in outcomes:
@@ -108,6 +126,8 @@ def update(outcomes: Sequence[Outcome], plan_dir: Path) -> UpdateResult:
         else:
             assert runs[0].observed is not None
             edits.setdefault(case.file, []).append((case, runs[0].observed))
+    if review is not None:
+        edits, data_edits = _reviewed(edits, data_edits, review, result)
     with plan_writes.locked_files(plan_dir, [*edits, *data_edits]):
         planned = [edit(file, cases) for file, cases in edits.items()] + \
             [_edit_data(file, cases) for file, cases in data_edits.items()]
@@ -115,10 +135,48 @@ def update(outcomes: Sequence[Outcome], plan_dir: Path) -> UpdateResult:
                     for path, data, case in e.writes] for e in planned]
         for e, writes in zip(planned, checked, strict=True):
             for real, data, pos in writes:
-                plan_writes.write(plan_dir, real, data, pos)
+                if data is None:  # a file a golden tree no longer holds
+                    plan_writes.remove(plan_dir, real, pos)
+                else:
+                    plan_writes.write(plan_dir, real, data, pos)
             result.recorded += e.recorded
             result.refused += e.refused
     return result
+
+
+Edits = dict[Path, list[tuple[Case, "Observed | Rows"]]]
+DataEdits = dict[Path, list[tuple[Case, Rows]]]
+
+
+def _reviewed(edits: Edits, data_edits: DataEdits, review: Review,
+              result: UpdateResult) -> tuple[Edits, DataEdits]:
+    """The edits ``review`` accepts, asked once per case in the order of the cases (a function
+    case's rows in its cases file and in its data file together); the others refused."""
+    asked: dict[tuple[Path, int], tuple[Case, Any]] = {}
+    for file_edits in (edits, data_edits):
+        for cases in file_edits.values():
+            for case, data in cases:
+                key = (case.file, case.index)
+                if key in asked and isinstance(data, dict):
+                    asked[key] = (case, {**asked[key][1], **data})
+                else:
+                    asked.setdefault(key, (case, data))
+    accepted = set()
+    answer = "accept"
+    for key, (case, data) in asked.items():
+        if answer not in ("all", "quit"):
+            answer = review(case, data)
+        if answer in ("accept", "all"):
+            accepted.add(key)
+        else:
+            result.refused.append((case, QUIT if answer == "quit" else SKIPPED))
+
+    def keep(file_edits: dict[Path, list[Any]]) -> dict[Path, list[Any]]:
+        kept = {file: [(c, d) for c, d in cases if (c.file, c.index) in accepted]
+                for file, cases in file_edits.items()}
+        return {file: cases for file, cases in kept.items() if cases}
+
+    return keep(edits), keep(data_edits)
 
 
 def _edit_data(file: Path, cases: Sequence[tuple[Case, Rows]]) -> _Edit:
@@ -146,13 +204,46 @@ def _why_not(runs: list[Outcome]) -> str | None:
         return (f"killed by {crash}: a signal is re-recorded only for a case that expects one; "
                 f"write expect: {{signal: {crash}}} if it must die so")
     checks_stderr = case.expect.stderr is not None or case.expect.stderr_file is not None
+    want = expected(case)
 
     def recorded(obs: Observed | None) -> tuple[object, ...]:
         assert obs is not None
-        return obs.stdout, obs.exit, obs.signal, obs.stderr if checks_stderr else None
+        marks = redactions(case, obs)
+        return (normalize(obs.stdout, want.stdout or b"", marks), obs.exit,
+                normalize(obs.stderr, want.stderr or b"", marks) if checks_stderr else None,
+                obs.files, obs.tree, obs.signal)
 
+    for o in runs:
+        assert o.observed is not None
+        why = _leaks(case, o.observed, recorded(o.observed))
+        if why:
+            return why
     if len({recorded(o.observed) for o in runs}) > 1:
         return "the targets disagree on its output"
+    return None
+
+
+def _leaks(case: Case, observed: Observed, texts: tuple[object, ...],
+           what: str = "") -> str | None:
+    """Why what would be recorded cannot be: it holds the store or the scratch folder, which
+    differ per machine and per run (a suggested spelling with the built-in placeholder)."""
+    marks = redactions(case, observed)
+    for stream, text in (("stdout", texts[0]), ("stderr", texts[2])):
+        if not isinstance(text, bytes):
+            continue
+        name = leak(text, marks)
+        if name is None:
+            continue
+        folder = observed.store if name == "[STORE]" else observed.root
+        line = next(x for x in text.splitlines() if leak(x, marks))
+        for spelled in dict(marks.paths)[name]:
+            line = line.replace(spelled, name.encode())
+        shown = line.decode("utf-8", "replace")
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        place = "the store folder" if name == "[STORE]" else "the case's scratch folder"
+        differs = "per machine" if name == "[STORE]" else "per run"
+        return (f"{what or 'its ' + stream} holds {place} ({folder}), which differs {differs}: not "
+                f"recorded; write {name} where it shows, e.g. {shown!r}")
     return None
 
 
@@ -226,17 +317,33 @@ def _record(entry: CommentedMap, case: Case, observed: Observed, taken: set[str]
     now = _expected_now(case, expect)
     if now is None:
         return None, EDITED
-    fields = _differing(now, expect, observed)
-    if not fields:
+    marks = redactions(case, observed)
+    fields = _differing(now, expect, observed, marks)
+    files = files_expect.record(expect, case, observed, marks, f"golden/{slug(case.name)}") \
+        if files_expect.wanted(case) and isinstance(expect, dict) else None
+    if files is not None and files.edited:
+        return None, EDITED
+    if not fields and not (files and files.fields):
         return None, None
     if _expect_keys(expect) != _expect_keys(case.raw.get("expect", {})):
         return None, EDITED
+    # Placeholders whose text still matches stay; literal text only where the output changed.
+    texts = {stream: normalize(getattr(observed, stream), getattr(now, stream) or b"", marks)
+             for stream in ("stdout", "stderr") if stream in fields}
+    why = _leaks(case, observed, (texts.get("stdout"), None, texts.get("stderr")))
+    for text in files.texts if files else []:
+        why = why or _leaks(case, observed, (text, None, None), what="a file it wrote")
+    if why:
+        return None, why
+    if files:
+        files.apply()
+        out.writes += [(path, data, case) for path, data in files.writes]
+        fields += files.fields
     if not isinstance(entry.get("expect"), dict):
         entry["expect"] = CommentedMap()
     expect = entry["expect"]
-    for stream in ("stdout", "stderr"):
-        if stream in fields:
-            _set_stream(expect, stream, getattr(observed, stream), case, taken, out)
+    for stream, text in texts.items():
+        _set_stream(expect, stream, text, case, taken, out)
     if "signal" in fields:
         name = observed.signal or ""
         spelt = expect.get("signal")  # keep the case's way of writing it: a name or a number
@@ -274,13 +381,16 @@ def _expected_now(case: Case, expect: Any) -> Expected | None:
         return None
 
 
-def _differing(want: Expected, expect: dict[str, Any], observed: Observed) -> list[str]:
+def _differing(want: Expected, expect: dict[str, Any], observed: Observed,
+               marks: Redactions) -> list[str]:
     """The fields of ``expect`` that re-recording ``observed`` would change."""
     fields = []
-    if want.stdout != observed.stdout or "stdout" in want.missing_streams:
+    if not matches(want.stdout or b"", observed.stdout, marks) or \
+            "stdout" in want.missing_streams:
         fields.append("stdout")
     has_stderr = "stderr" in expect or "stderr_file" in expect
-    if has_stderr and (want.stderr != observed.stderr or "stderr" in want.missing_streams):
+    if has_stderr and (not matches(want.stderr or b"", observed.stderr, marks) or
+                       "stderr" in want.missing_streams):
         fields.append("stderr")
     if observed.signal:  # only a case that expects a signal gets here (see _why_not)
         if signal_number(observed.signal) != want.signal:

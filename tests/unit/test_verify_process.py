@@ -154,7 +154,8 @@ def test_environment_is_clean_plus_the_cases_env(store_path: Path, tmp_path: Pat
                   tmp_path)
     seen = dict(line.split("=", 1) for line in obs.stdout.decode().splitlines())
     tmp = str(tmp_path / "scratch" / "tmp")  # the case's own temporary folder
-    assert seen == {**CLEAN_ENV, "GREETING": "hi", "TZ": "X", "TMPDIR": tmp}
+    path = f"{store_path / 'bin'}:{CLEAN_ENV['PATH']}"  # the project's programs come first
+    assert seen == {**CLEAN_ENV, "GREETING": "hi", "TZ": "X", "TMPDIR": tmp, "PATH": path}
 
 
 def test_files_are_copied_with_their_layout(store_path: Path, tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ def test_junit_counts_failures_and_errors(tmp_path: Path) -> None:
 def test_json_has_outcomes_and_summary() -> None:
     data = json.loads(json.dumps(to_json(OUTCOMES)))
     assert data["summary"] == {"passed": 2, "failed": 2, "error": 1, "xfailed": 0, "xpassed": 0,
-                               "skipped": 0, "cached": 1, "total": 5}
+                               "skipped": 0, "updated": 0, "cached": 1, "total": 5}
     assert data["outcomes"][2] == {
         "project": "wc", "target": "debug", "case": "counts lines", "status": "failed",
         "seconds": 0.02, "message": "stdout differs", "detail": OUTCOMES[2].detail,

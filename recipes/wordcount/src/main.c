@@ -15,14 +15,17 @@
 #include "wc_report.h"
 #include "wordcount.h"
 
-static const char usage[] = "usage: wc [-lwmc] [--] [FILE]...\n";
+/* Messages name the program as it was run (argv[0]), as most Unix tools do; under
+ * `recipe verify` that is "wc", never the store path it runs from. */
+static const char *prog = "wc";
+static const char usage[] = "usage: %s [-lwmc] [--] [FILE]...\n";
 
 static int count_one(wc_report *r, wc_counts *total, const char *path)
 {
     bool use_stdin = path == NULL || strcmp(path, "-") == 0;
     FILE *f = use_stdin ? stdin : fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "wc: %s: cannot open\n", path);
+        fprintf(stderr, "%s: %s: cannot open\n", prog, path);
         return 1;
     }
     wc_counts c;
@@ -30,7 +33,7 @@ static int count_one(wc_report *r, wc_counts *total, const char *path)
     if (!use_stdin)
         fclose(f);
     if (status != 0) {
-        fprintf(stderr, "wc: %s: cannot read\n", use_stdin ? "-" : path);
+        fprintf(stderr, "%s: %s: cannot read\n", prog, use_stdin ? "-" : path);
         return 1;
     }
     wc_counts_add(total, &c);
@@ -41,9 +44,11 @@ static int count_one(wc_report *r, wc_counts *total, const char *path)
 int main(int argc, char **argv)
 {
     wc_report r = {stdout, WC_TEXT, {false, false, false, false}, 0};
+    if (argc > 0 && argv[0][0] != '\0')
+        prog = argv[0];
     const char *format = getenv("WC_FORMAT");
     if (!wc_parse_format(format, &r.format)) {
-        fprintf(stderr, "wc: unknown WC_FORMAT '%s'; use text or json\n", format);
+        fprintf(stderr, "%s: unknown WC_FORMAT '%s'; use text or json\n", prog, format);
         return 2;
     }
 
@@ -54,11 +59,12 @@ int main(int argc, char **argv)
             break;
         }
         if (strcmp(argv[i], "--help") == 0) {
-            fputs(usage, stdout);
+            printf(usage, prog);
             return 0;
         }
         if (argv[i][1] == '-') {
-            fprintf(stderr, "wc: unrecognized option '%s'\n%s", argv[i], usage);
+            fprintf(stderr, "%s: unrecognized option '%s'\n", prog, argv[i]);
+            fprintf(stderr, usage, prog);
             return 2;
         }
         for (const char *o = argv[i] + 1; *o; o++) {
@@ -68,7 +74,8 @@ int main(int argc, char **argv)
             case 'm': r.fields.chars = true; break;
             case 'c': r.fields.bytes = true; break;
             default:
-                fprintf(stderr, "wc: invalid option -- '%c'\n%s", *o, usage);
+                fprintf(stderr, "%s: invalid option -- '%c'\n", prog, *o);
+                fprintf(stderr, usage, prog);
                 return 2;
             }
         }
