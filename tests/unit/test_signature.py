@@ -87,16 +87,16 @@ def test_parameters_and_returns() -> None:
                                  "supported"),
     ("int f(struct point p)", "struct types are not supported in function 'int f(struct point "
                               "p)'; use bool, char, a signed or unsigned integer (int8_t..uint64_t"
-                              ", short, int, long, long long, size_t, ssize_t), float, double or "
-                              "const char *"),
+                              ", short, int, long, long long, size_t, ssize_t), float, double, "
+                              "const char * or json"),
     ("int f(int values[4])", "arrays are not supported in function 'int f(int values[4])'; use "
                              "bool, char, a signed or unsigned integer (int8_t..uint64_t, short, "
-                             "int, long, long long, size_t, ssize_t), float, double or const "
-                             "char *"),
+                             "int, long, long long, size_t, ssize_t), float, double, const "
+                             "char * or json"),
     ("int f(const char *fmt, ...)", "variadic functions are not supported in function 'int f("
                                     "const char *fmt, ...)'; use bool, char, a signed or unsigned"
                                     " integer (int8_t..uint64_t, short, int, long, long long, "
-                                    "size_t, ssize_t), float, double or const char *"),
+                                    "size_t, ssize_t), float, double, const char * or json"),
     ("int (int a)", "missing the function's name in function 'int (int a)'; write it as 'type "
                     "name(type param, ...)'"),
     ("f(int a)", "missing the return type in function 'f(int a)'; write it as 'type name(type "
@@ -108,7 +108,7 @@ def test_parameters_and_returns() -> None:
     ("int f(int (*cb)(int))", "function pointers are not supported in function 'int f(int "
                               "(*cb)(int))'; use bool, char, a signed or unsigned integer ("
                               "int8_t..uint64_t, short, int, long, long long, size_t, ssize_t), "
-                              "float, double or const char *"),
+                              "float, double, const char * or json"),
 ])
 def test_unsupported_signatures(text: str, message: str) -> None:
     assert error(text) == message
