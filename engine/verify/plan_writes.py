@@ -26,7 +26,7 @@ import os
 import secrets
 import stat
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 from engine.documents.paths import below
@@ -69,6 +69,32 @@ def destination(plan_dir: Path, path: Path, pos: Pos) -> str:
 def write(plan_dir: Path, real: str, data: bytes, pos: Pos) -> None:
     """Write ``data`` to ``real`` (from :func:`destination`): beside it, then renamed into
     place, keeping the mode of a file that was there. Missing folders are created."""
+    fd, name = _folder(plan_dir, real, pos, create=True)
+    try:
+        _replace(fd, name, data)
+    finally:
+        os.close(fd)
+
+
+def remove(plan_dir: Path, real: str, pos: Pos) -> None:
+    """Delete the file ``real`` (from :func:`destination`), walking the folders on the way as
+    :func:`write` does; a file already gone is fine."""
+    try:
+        fd, name = _folder(plan_dir, real, pos, create=False)
+    except FileNotFoundError:
+        return
+    try:
+        os.unlink(name, dir_fd=fd)  # a symlink itself, never its target
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _folder(plan_dir: Path, real: str, pos: Pos, create: bool) -> tuple[int, str]:
+    """An open descriptor of the folder ``real`` is in and its last name, reached from the plan
+    folder one name at a time without following a symlink (one swapped in after
+    :func:`destination` is refused); ``create``: make missing folders on the way."""
     root = os.path.realpath(plan_dir)
     parts = os.path.relpath(real, root).split(os.sep)
     if not below(real, root) or not parts or ".." in parts or parts == ["."]:
@@ -76,10 +102,9 @@ def write(plan_dir: Path, real: str, data: bytes, pos: Pos) -> None:
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for part in parts[:-1]:
-            try:
-                os.mkdir(part, 0o777, dir_fd=fd)
-            except FileExistsError:
-                pass
+            if create:
+                with suppress(FileExistsError):
+                    os.mkdir(part, 0o777, dir_fd=fd)
             try:
                 inner = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except OSError as error:
@@ -88,37 +113,10 @@ def write(plan_dir: Path, real: str, data: bytes, pos: Pos) -> None:
                 raise
             os.close(fd)
             fd = inner
-        _replace(fd, parts[-1], data)
-    finally:
+    except BaseException:
         os.close(fd)
-
-
-def remove(plan_dir: Path, real: str, pos: Pos) -> None:
-    """Delete the file ``real`` (from :func:`destination`), walking the folders on the way as
-    :func:`write` does; a file already gone is fine."""
-    root = os.path.realpath(plan_dir)
-    parts = os.path.relpath(real, root).split(os.sep)
-    if not below(real, root) or not parts or ".." in parts or parts == ["."]:
-        raise _outside(Path(real), real, pos)
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        for part in parts[:-1]:
-            try:
-                inner = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except FileNotFoundError:
-                return
-            except OSError as error:
-                if error.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise _outside(Path(real), real, pos) from None
-                raise
-            os.close(fd)
-            fd = inner
-        try:
-            os.unlink(parts[-1], dir_fd=fd)  # a symlink itself, never its target
-        except FileNotFoundError:
-            pass
-    finally:
-        os.close(fd)
+        raise
+    return fd, parts[-1]
 
 
 def _replace(folder: int, name: str, data: bytes) -> None:
