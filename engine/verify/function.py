@@ -18,18 +18,16 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.derive.repl_library import library_sources
 from engine.documents.data_rows import paused_gc
 from engine.documents.models import Output, Plan
 from engine.verify.function_cache import lookup_rows, record_rows, rows_key
+from engine.verify.job import Job, Settings
 from engine.verify.outcome import Outcome
 from engine.verify.process import new_scratch
 from engine.verify.table import TableError, call_rows, judge, missing_symbol, plain
-
-if TYPE_CHECKING:
-    from engine.verify.runner import Job, Settings
 
 SUFFIX = "-cases"
 _libraries: dict[tuple[str, ...], Path] = {}  # (store, plan, project, target) -> library
