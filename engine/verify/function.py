@@ -23,11 +23,14 @@ from typing import Any
 from engine.derive.repl_library import library_sources
 from engine.documents.data_rows import paused_gc
 from engine.documents.models import Output, Plan
+from engine.repl.runner import runner_key
+from engine.store import Store
+from engine.verify import harness, harness_source, runners
 from engine.verify.function_cache import lookup_rows, record_rows, rows_key
-from engine.verify.job import Job, Settings
+from engine.verify.job import Job, Settings, not_run, remove_tree, target_runner
 from engine.verify.outcome import Outcome
 from engine.verify.process import new_scratch
-from engine.verify.table import TableError, call_rows, judge, missing_symbol, plain
+from engine.verify.table import Results, TableError, call_rows, judge, missing_symbol, plain
 
 SUFFIX = "-cases"
 _libraries: dict[tuple[str, ...], Path] = {}  # (store, plan, project, target) -> library
@@ -90,24 +93,25 @@ def check_symbols(plan: Plan, store: Any, jobs: Sequence[Job]) -> None:
 
 
 def run_function_case(job: Job, settings: Settings) -> Outcome:
-    """The format of ``function:`` cases (see engine.verify.runner)."""
+    """The format of ``function:`` cases (see engine.verify.runner): through a table harness
+    built for the target (C and C++ projects, on every target a runner runs), else through the
+    Python worker (on the host)."""
     start = time.monotonic()
     case = job.case
     assert job.plan is not None, "a function case needs the plan it comes from"
-    library = shared_library(job.plan, settings.store, job.project, job.target, job.path)
+    chosen = target_runner(job, settings)
+    if isinstance(chosen, runners.NoRunner):
+        return not_run(job, chosen)
     store = settings.store
-    key = rows_key(case, library) if store is not None else None
-    rows = lookup_rows(store, key) if store is not None and key and settings.use_cache else None
-    cached = rows is not None
-    if rows is None:
-        scratch = new_scratch(store, "table")
-        try:
-            with paused_gc():
-                rows = call_rows(case, library, scratch, cache=store, protect=[job.path])
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        if store is not None and key:
-            record_rows(store, key, rows, owner=library.parent.parent.name)
+    if isinstance(store, Store) and harness.usable(job.plan, job.project):
+        rows, cached = _harness_rows(job, settings, store, chosen)
+    elif chosen is not None:
+        language = job.plan.projects[job.project].language
+        return not_run(job, runners.NoRunner(
+            f"function cases of {language} projects run on host targets only (a table "
+            "harness is built for C and C++ projects)"))
+    else:
+        rows, cached = _worker_rows(job, settings)
     with paused_gc():
         failing, detail = judge(case, rows, settings.failing_rows)
     n = len(case.table)
@@ -120,4 +124,54 @@ def run_function_case(job: Job, settings: Settings) -> Outcome:
                     if i not in rows.problems}
     outcome.crashed = sorted(rows.problems)
     outcome.rows_shown = settings.failing_rows
+    outcome.runner = chosen.name if chosen is not None else ""
     return outcome
+
+
+def _harness_rows(job: Job, settings: Settings, store: Store,
+                  chosen: runners.Runner | None) -> tuple[Results, bool]:
+    """The rows' results, called by the case's harness (built, or found in the cache)."""
+    assert job.plan is not None
+    spec, _ = harness.spec_for(job.plan, store, job.project, job.target, job.path)
+    code = harness_source.generate(job.case.signature, job.case.free, spec.title) \
+        if job.case.signature is not None else ""
+    on = (chosen.name, *chosen.prefix[1:]) if chosen is not None else ()
+    key = rows_key(job.case, "harness:" + runner_key(spec, code), on)
+    rows = lookup_rows(store, key) if key and settings.use_cache else None
+    if rows is not None:
+        return rows, True
+    made, _ = harness.build(spec, store, job.case)
+    scratch = new_scratch(store, "table")
+    try:
+        executable = made.executable
+        if chosen is not None and chosen.name == "wine64":  # wine runs what is named .exe
+            executable = executable.rename(executable.with_suffix(".exe"))
+        with paused_gc():
+            rows = harness.call_rows(job.case, executable, scratch, runner=chosen, cache=store)
+    finally:
+        made.remove()
+        remove_tree(scratch)
+    if key:
+        record_rows(store, key, rows, owner=spec.library)
+    return rows, False
+
+
+def _worker_rows(job: Job, settings: Settings) -> tuple[Results, bool]:
+    """The rows' results, called by the Python worker from the project's shared library."""
+    assert job.plan is not None
+    case = job.case
+    library = shared_library(job.plan, settings.store, job.project, job.target, job.path)
+    store = settings.store
+    key = rows_key(case, library.parent.parent.name) if store is not None else None
+    rows = lookup_rows(store, key) if store is not None and key and settings.use_cache else None
+    if rows is not None:
+        return rows, True
+    scratch = new_scratch(store, "table")
+    try:
+        with paused_gc():
+            rows = call_rows(case, library, scratch, cache=store, protect=[job.path])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if store is not None and key:
+        record_rows(store, key, rows, owner=library.parent.parent.name)
+    return rows, False

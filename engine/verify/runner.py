@@ -151,22 +151,8 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
     return outcome
 
 
-def run_function_case_on_target(job: Job, settings: Settings) -> Outcome:
-    """Function cases call the library from a Python worker: on the host only, for now. On
-    another target they are reported not run (never passed)."""
-    chosen = target_runner(job, settings)
-    if isinstance(chosen, runners.NoRunner):
-        return not_run(job, chosen)
-    if chosen is not None:
-        triple = job.plan.targets[job.target].triple if job.plan is not None else job.target
-        return not_run(job, runners.NoRunner(
-            f"function cases do not run on {triple} yet (they need a harness built for the "
-            "target); run them on a host target"))
-    return run_function_case(job, settings)
-
-
 FORMATS: dict[str, Format] = {
     "process": run_process_case,
     "eval": run_eval_case,
-    "function": run_function_case_on_target,
+    "function": run_function_case,
 }
