@@ -73,17 +73,22 @@ def check_symbols(plan: Plan, store: Any, jobs: Sequence[Job]) -> None:
         case = job.case
         if case.kind != "function" or case.signature is None or case.skip is not None:
             continue  # a skipped case's function may not be written yet
-        if plan.targets[job.target].triple != "host":
-            continue  # not run there (see runner.run_function_case_on_target)
+        if isinstance(runners.choose(plan.targets[job.target]), runners.NoRunner):
+            continue  # not run there
         project = plan.projects[job.project]
-        if not any(o.kind == "shared-library" for o in project.outputs) \
+        if not any(o.kind in ("shared-library", "static-library") for o in project.outputs) \
                 and not library_sources(project):
-            raise TableError(f"case '{case.name}': project '{job.project}' has no code to call "
-                             f"but in sources that define main",
-                             "move the functions into a source of their own (the cases library "
-                             "is built from every source that does not define main)",
-                             pos=case.pos)
-        library = shared_library(plan, store, job.project, job.target, job.path)
+            raise TableError(f"case '{case.name}': project '{job.project}' has no code to "
+                             "call but in sources that define main",
+                             "move the functions into a source of their own (the cases "
+                             "library is built from every source that does not define "
+                             "main)", pos=case.pos)
+        if isinstance(store, Store) and harness.usable(plan, job.project):
+            _, library = harness.spec_for(plan, store, job.project, job.target, job.path)
+        elif plan.targets[job.target].triple != "host":
+            continue  # not run there: a Rust project's cases run on host targets only
+        else:
+            library = shared_library(plan, store, job.project, job.target, job.path)
         if missing_symbol(library, case.signature.name):
             raise TableError(f"case '{case.name}': {library.name} of project '{job.project}' "
                              f"has no function '{case.signature.name}'",

@@ -1,0 +1,159 @@
+"""Function cases on foreign targets (issue 14, point 4): the rows are called by a table harness
+built for the target with zig, linked against the project's library, and run under the target's
+runner (qemu-aarch64, wine64, wasmtime). Real zig, real runners, real processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_tree
+from tests.test_cross import outcomes, verify, zig_cache  # noqa: F401 - the shared zig cache
+
+pytestmark = pytest.mark.slow
+
+TREE = {
+    "plan.yaml": """
+        kind: plan
+        projects: ["*/project.yaml"]
+        targets:
+          release: {opt: release}
+          arm64: {triple: aarch64-linux-musl, toolchain: zig}
+          windows: {triple: x86_64-windows-gnu, toolchain: zig}
+          wasi: {triple: wasm32-wasi, toolchain: zig}
+        default_targets: [release]
+    """,
+    "calc/project.yaml": """
+        kind: project
+        name: calc
+        version: 1.0.0
+        language: c
+        standard: c17
+        sources: ["src/*.c"]
+        outputs:
+          - {name: calc, kind: executable}
+        cases: ["cases/*.yaml"]
+    """,
+    "calc/src/calc.c": r"""
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include <string.h>
+        int add(int a, int b) { return a + b; }
+        int crash(int x) {
+            if (x == 0) { volatile int *p = 0; return *p; }
+            return x * 10;
+        }
+        double scale(double x, double by) { return x * by / 3.0 * 3.0; }
+        long long pointer_bits(void) { return (long long)sizeof(void *) * 8; }
+        const char *shout(const char *word) {
+            static char out[64];
+            size_t i = 0;
+            if (!word) return NULL;
+            for (; word[i] && i < 62; i++) out[i] = word[i] >= 'a' && word[i] <= 'z'
+                ? word[i] - 32 : word[i];
+            out[i++] = '!';
+            out[i] = 0;
+            return out;
+        }
+        char *reverse(const char *word) {
+            size_t n = strlen(word);
+            char *out = malloc(n + 1);
+            for (size_t i = 0; i < n; i++) out[i] = word[n - 1 - i];
+            out[n] = 0;
+            return out;
+        }
+        void release(char *p) { free(p); }
+    """,
+    "calc/src/main.c": """
+        #include <stdio.h>
+        int add(int a, int b);
+        int main(void) { printf("%d\\n", add(2, 3)); return 0; }
+    """,
+    "calc/cases/tables.yaml": """
+        kind: cases
+        cases:
+          - name: adds
+            function: int add(int a, int b)
+            table:
+              - [1, 2, 3]
+              - [-5, 5, 0]
+              - [2147483647, 1, -2147483648]
+          - name: adds wrongly
+            function: int add(int a, int b)
+            table:
+              - [1, 2, 3]
+              - [2, 2, 5]
+          - name: crashes alone
+            function: int crash(int x)
+            table:
+              - [1, 10]
+              - [0, 0]
+              - [2, 20]
+              - [3, 30]
+          - name: scales
+            function: double scale(double x, double by)
+            tolerance: 1e-9
+            table:
+              - [1.5, 2, 3.0]
+              - [0.1, 0.2, 0.02]
+          - name: shouts
+            function: const char *shout(const char *word)
+            table:
+              - [hey, "HEY!"]
+              - ["", "!"]
+              - [null, null]
+              - [ünï, "üNï!"]
+          - name: reverses
+            function: const char *reverse(const char *word)
+            free: release
+            table:
+              - [abc, cba]
+              - [x, x]
+          - name: knows its pointers
+            function: long long pointer_bits()
+            table:
+              - [64]
+    """,
+}
+
+
+def test_function_cases_run_on_aarch64_under_qemu(tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", TREE)
+    code, data, err = verify(src, tmp_path / "store", "-t", "arm64", "-k", "calc/")
+    assert code == 1, (err, data)  # the wrong expectation
+    seen = outcomes(data)
+    assert {o["runner"] for o in seen.values()} == {"qemu-aarch64"}
+    status = {case: o["status"] for (_, case), o in seen.items()}
+    assert status == {"adds": "passed", "adds wrongly": "failed", "crashes alone": "failed",
+                      "scales": "passed", "shouts": "passed", "reverses": "passed",
+                      "knows its pointers": "passed"}, seen
+    wrong = seen[("calc", "adds wrongly")]
+    assert wrong["message"] == "1 of 2 rows failed"
+    assert "row 2: add(2, 2) returned 4, expected 5" in wrong["detail"]
+    crashed = seen[("calc", "crashes alone")]
+    assert crashed["message"] == "1 of 4 rows failed", crashed
+    assert "row 2: crash(0) crashed: SIGSEGV; expected 0" in crashed["detail"]
+    # a second run calls nothing: every row's results come from the cache
+    code, data, err = verify(src, tmp_path / "store", "-t", "arm64", "-k", "calc/")
+    assert all(o["cached"] for o in data["outcomes"]), data
+
+
+@pytest.mark.parametrize("target, runner, bits", [("windows", "wine64", 64),
+                                                  ("wasi", "wasmtime", 32)])
+def test_function_cases_run_on_windows_and_wasi(tmp_path: Path, target: str, runner: str,
+                                                bits: int) -> None:
+    tree = {**TREE, "calc/cases/tables.yaml": TREE["calc/cases/tables.yaml"].replace(
+        "- [64]", f"- [{bits}]")}
+    src = write_tree(tmp_path / "src", tree)
+    code, data, err = verify(src, tmp_path / "store", "-t", target, "-k", "calc/",
+                             "-k", "!wrongly")
+    seen = outcomes(data)
+    assert {o["runner"] for o in seen.values()} == {runner}, (err, data)
+    status = {case: o["status"] for (_, case), o in seen.items()}
+    assert status == {"adds": "passed", "crashes alone": "failed", "scales": "passed",
+                      "shouts": "passed", "reverses": "passed",
+                      "knows its pointers": "passed"}, seen
+    crashed = seen[("calc", "crashes alone")]
+    assert crashed["message"] == "1 of 4 rows failed", crashed
+    assert "row 2: crash(0)" in crashed["detail"]
