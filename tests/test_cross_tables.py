@@ -64,6 +64,7 @@ TREE = {
             return out;
         }
         void release(char *p) { free(p); }
+        size_t length(const char *s) { return strlen(s); }  /* 32 bits on WASI */
     """,
     "calc/src/main.c": """
         #include <stdio.h>
@@ -110,6 +111,11 @@ TREE = {
             table:
               - [abc, cba]
               - [x, x]
+          - name: measures
+            function: size_t length(const char *s)
+            table:
+              - [abc, 3]
+              - ["", 0]
           - name: knows its pointers
             function: long long pointer_bits()
             table:
@@ -127,7 +133,7 @@ def test_function_cases_run_on_aarch64_under_qemu(tmp_path: Path) -> None:
     status = {case: o["status"] for (_, case), o in seen.items()}
     assert status == {"adds": "passed", "adds wrongly": "failed", "crashes alone": "failed",
                       "scales": "passed", "shouts": "passed", "reverses": "passed",
-                      "knows its pointers": "passed"}, seen
+                      "measures": "passed", "knows its pointers": "passed"}, seen
     wrong = seen[("calc", "adds wrongly")]
     assert wrong["message"] == "1 of 2 rows failed"
     assert "row 2: add(2, 2) returned 4, expected 5" in wrong["detail"]
@@ -152,7 +158,7 @@ def test_function_cases_run_on_windows_and_wasi(tmp_path: Path, target: str, run
     assert {o["runner"] for o in seen.values()} == {runner}, (err, data)
     status = {case: o["status"] for (_, case), o in seen.items()}
     assert status == {"adds": "passed", "crashes alone": "failed", "scales": "passed",
-                      "shouts": "passed", "reverses": "passed",
+                      "shouts": "passed", "reverses": "passed", "measures": "passed",
                       "knows its pointers": "passed"}, seen
     crashed = seen[("calc", "crashes alone")]
     assert crashed["message"] == "1 of 4 rows failed", crashed

@@ -30,8 +30,9 @@ _HEAD = r"""/* recipe table harness (%(format)s): %(title)s */
 #if !defined(_WIN32) && !defined(__wasi__)
 #define _POSIX_C_SOURCE 200809L  /* sigaction, setitimer */
 #endif
-#include <stdint.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,15 @@ def c_type(ctype: CType) -> str:
     return {"bool": "bool", "char": "char", "void": "void"}[ctype.kind]
 
 
+def declared(ctype: CType) -> str:
+    """How the function's prototype spells a type: as the signature does, so that ``long``
+    and ``size_t`` have the target's width (32 bits on Windows and WASI); the harness reads
+    and writes values at the signature's width and C converts."""
+    if ctype.kind == "int":
+        return "ptrdiff_t" if ctype.spelling == "ssize_t" else ctype.spelling
+    return c_type(ctype)
+
+
 def width(ctype: CType) -> int:
     """Bytes of one value of a fixed-width column (0: a text)."""
     if ctype.kind in ("string", "json"):
@@ -278,8 +288,8 @@ def generate(signature: Signature, free: str | None, title: str) -> str:
                  if free else "")
     text = _HEAD % {
         "format": FORMAT, "title": title.replace("*/", "* /"), "batch": BATCH, "hung": HUNG,
-        "returns": c_type(signature.returns), "name": signature.name,
-        "params": ", ".join(c_type(p) for p in params) or "void", "free": free_decl,
+        "returns": declared(signature.returns), "name": signature.name,
+        "params": ", ".join(declared(p) for p in params) or "void", "free": free_decl,
         "columns": "\n".join(columns), "call": call}
     return text.replace("/* A text column:", loaders + "\n/* A text column:")
 
