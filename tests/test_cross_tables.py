@@ -41,7 +41,13 @@ TREE = {
         #include <string.h>
         int add(int a, int b) { return a + b; }
         int crash(int x) {
-            if (x == 0) { volatile int *p = 0; return *p; }
+            if (x == 0) {
+        #ifdef __wasm__
+                __builtin_trap();  /* address 0 is readable in wasm's linear memory */
+        #endif
+                volatile int *p = 0;
+                return *p;
+            }
             return x * 10;
         }
         double scale(double x, double by) { return x * by / 3.0 * 3.0; }
@@ -65,6 +71,7 @@ TREE = {
         }
         void release(char *p) { free(p); }
         size_t length(const char *s) { return strlen(s); }  /* 32 bits on WASI */
+        const char *echo(const char *json) { return json; }
     """,
     "calc/src/main.c": """
         #include <stdio.h>
@@ -116,6 +123,10 @@ TREE = {
             table:
               - [abc, 3]
               - ["", 0]
+          - name: echoes json
+            function: json echo(json value)
+            table:
+              - [{a: [1, 2.5], b: null}, {b: null, a: [1.0, 2.5]}]
           - name: knows its pointers
             function: long long pointer_bits()
             table:
@@ -133,7 +144,8 @@ def test_function_cases_run_on_aarch64_under_qemu(tmp_path: Path) -> None:
     status = {case: o["status"] for (_, case), o in seen.items()}
     assert status == {"adds": "passed", "adds wrongly": "failed", "crashes alone": "failed",
                       "scales": "passed", "shouts": "passed", "reverses": "passed",
-                      "measures": "passed", "knows its pointers": "passed"}, seen
+                      "measures": "passed", "echoes json": "passed",
+                      "knows its pointers": "passed"}, seen
     wrong = seen[("calc", "adds wrongly")]
     assert wrong["message"] == "1 of 2 rows failed"
     assert "row 2: add(2, 2) returned 4, expected 5" in wrong["detail"]
@@ -159,7 +171,7 @@ def test_function_cases_run_on_windows_and_wasi(tmp_path: Path, target: str, run
     status = {case: o["status"] for (_, case), o in seen.items()}
     assert status == {"adds": "passed", "crashes alone": "failed", "scales": "passed",
                       "shouts": "passed", "reverses": "passed", "measures": "passed",
-                      "knows its pointers": "passed"}, seen
+                      "echoes json": "passed", "knows its pointers": "passed"}, seen
     crashed = seen[("calc", "crashes alone")]
     assert crashed["message"] == "1 of 4 rows failed", crashed
     assert "row 2: crash(0)" in crashed["detail"]

@@ -160,8 +160,8 @@ def call_rows(case: Case, executable: Path, scratch: Path, *, runner: Runner | N
     while pending:
         results = work / "results.bin"
         results.unlink(missing_ok=True)
-        argv = [str(executable), str(len(pending)), str(careful), f"{case.timeout:g}",
-                results.name]
+        argv = [str(executable), str(len(pending)), str(careful),
+                f"{case.timeout * factor:g}", results.name]  # a row's time, as the runner runs
         program: str | None = str(executable)
         if runner is not None:
             argv, program = runner.wrap(argv), None
