@@ -101,9 +101,12 @@ def _spec(plan: Plan, store: Store, project: str, target: str,
         link = link_template(drv, cxx, spec)
         archive = static_library(rplan.projects[selected])
         library = store.path(drv.name) / "lib" / f"lib{archive.name if archive else selected}.a"
-    pic = ["-fPIC"] if flags.object_format(spec) in ("elf", "macho") else []
+    # Linked as the project's own executables are (flags.link_argv: no -fPIC, the same strip
+    # switch), so that zig finds the libc it built for them in its cache.
+    strip = ["-s"] if spec.strip else ["-Wl,--strip-debug"] \
+        if spec.toolchain == "zig" and "-g" not in flags.OPT_FLAGS[spec.opt] else []
     compile_argv = [*flags.driver_argv(drv.toolchain.cc, spec), "-std=c11", "-w",
-                    *flags.target_flags(spec), *pic]
+                    *flags.target_flags(spec), *strip]
     env = {"PATH": drv.toolchain.env_path, "LC_ALL": "C", "TZ": "UTC", "HOME": "/homeless-shelter",
            "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH), **zig_cache.env(store, drv.data)}
     root = str(store.root)
