@@ -186,16 +186,21 @@ def call_rows(case: Case, executable: Path, scratch: Path, *, runner: Runner | N
                              "report this as a bug of recipe", pos=case.pos)
         rest = pending[len(got):]
         if careful and len(got) < careful or len(rest) == 1:
-            problems[rest[0]] = _problem(observed, case.timeout)  # the row that ended it
+            problems[rest[0]] = _problem(observed, case.timeout, runner)  # the row that ended it
             pending, careful = rest[1:], 0
         else:  # somewhere in the batch after the last result: again, row by row
             pending, careful = rest, min(harness_source.BATCH, len(rest))
     return Results(values, problems)
 
 
-def _problem(observed: Observed, timeout: float) -> str:
+def _problem(observed: Observed, timeout: float, runner: Runner | None) -> str:
     if observed.exit == harness_source.HUNG and observed.signal is None:
         return f"timed out after {timeout:g} s"
+    if observed.signal is None and not observed.timed_out:
+        # wine reports a crash as an exit code: 5 for an access violation (0xC0000005)
+        wine = runner is not None and runner.name.startswith("wine")
+        known = " (an access violation)" if wine and observed.exit == 5 else ""
+        return f"ended the harness with exit code {observed.exit}{known}"
     return _why(observed.signal, observed.exit, observed.timed_out, timeout)
 
 
