@@ -10,7 +10,7 @@ from engine.documents.cases import signal_name, signal_number
 from engine.documents.models import Case
 from engine.verify.diffs import escaped, format_size, unified_diff
 from engine.verify.outcome import Observed, Status
-from engine.verify.patterns import matches, normalize, redactions
+from engine.verify.patterns import PatternTooSlow, matches, normalize, redactions
 
 WRITES_NOTE = ("a case may write only into its working folder and $TMPDIR; a write anywhere "
                "else fails with EACCES (Permission denied)")
@@ -61,7 +61,15 @@ def with_newlines(case: Case, observed: Observed) -> Observed:
 
 
 def compare(case: Case, observed: Observed, cap: int) -> tuple[Status, str, str]:
-    """``(status, one-line message, detail)`` of an observation against the case's expectation."""
+    """``(status, one-line message, detail)`` of an observation against the case's expectation.
+    A redaction that backtracks without end makes it an ``error``: the case cannot be judged."""
+    try:
+        return _compare(case, observed, cap)
+    except PatternTooSlow as error:
+        return "error", error.render(), ""
+
+
+def _compare(case: Case, observed: Observed, cap: int) -> tuple[Status, str, str]:
     observed = with_newlines(case, observed)
     want = expected(case)
     marks = redactions(case, observed)
