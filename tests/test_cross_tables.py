@@ -176,3 +176,13 @@ def test_function_cases_run_on_windows_and_wasi(tmp_path: Path, target: str, run
     crashed = seen[("calc", "crashes alone")]
     assert crashed["message"] == "1 of 4 rows failed", crashed
     assert f"row 2: crash(0) {crash}; expected 0" in crashed["detail"]
+
+
+def test_the_bundled_function_case_runs_on_arm64(tmp_path: Path) -> None:
+    plan = Path(__file__).resolve().parents[1] / "recipes" / "plan.yaml"
+    code, data, err = verify(plan.parent, tmp_path / "store", "-t", "arm64", "-p", "wordcount",
+                             "-k", "wordcount/counts the words")
+    assert code == 0, (err, data)
+    [outcome] = data["outcomes"]
+    assert outcome["status"] == "passed" and outcome["runner"] == "qemu-aarch64", outcome
+    assert outcome["message"] == "5 rows"

@@ -185,6 +185,8 @@ def call_rows(case: Case, executable: Path, scratch: Path, *, runner: Runner | N
                              f"cannot run: {observed.stderr.decode(errors='replace').strip()}",
                              "report this as a bug of recipe", pos=case.pos)
         rest = pending[len(got):]
+        if not rest:
+            break  # every row has its result: how the harness ended after them is no row's
         if careful and len(got) < careful or len(rest) == 1:
             problems[rest[0]] = _problem(observed, case.timeout, runner)  # the row that ended it
             pending, careful = rest[1:], 0
