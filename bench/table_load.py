@@ -176,9 +176,13 @@ def data_file_figures(work: Path, reps: int, rows: int) -> list[list[str]]:
     subprocess.run(command, capture_output=True, check=False)  # builds the library once
     library = next(store.glob("*-add-*")) / "lib" / "libadd.so"
     case = load_cases_file(plan / "add/cases/add.yaml")[0]
+    from bench.table import harness_program
+    from engine.verify import harness
+
+    program = harness_program(work, case, library)  # as recipe verify calls them
 
     def rows_alone() -> None:
-        failing, _ = judge(case, call_rows(case, library, work / "scratch"))
+        failing, _ = judge(case, harness.call_rows(case, program, work / "scratch"))
         remove_tree(work / "scratch")
         assert not failing
 

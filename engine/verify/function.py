@@ -1,11 +1,13 @@
-"""The function-case format: find the project's shared library, call the table's rows in a
-worker (``engine.verify.table``), judge every row.
+"""The function-case format: call the table's rows, judge every row.
 
-The shared object: a project's own ``shared-library`` output when it has one; otherwise a
-*cases library* realised for it — a derivation of the project as ``<name>-cases`` whose only
-output is ``lib<name>-cases.so``, built from every source that does not define ``main`` (as
-the REPL library of ``engine.derive.repl_library``). Every compile is position-independent, so
-its compiles are the project's own, found in the action cache; only the link is new.
+A C or C++ project's rows are called by a table harness built for the case's target
+(``engine.verify.harness``), on the host and through a foreign target's runner alike. A Rust
+project's rows are called on the host by the Python worker (``engine.verify.table``) from its
+shared object: the project's own ``shared-library`` output when it has one; otherwise a *cases
+library* realised for it — a derivation of the project as ``<name>-cases`` whose only output is
+``lib<name>-cases.so``, built from every source that does not define ``main`` (as the REPL
+library of ``engine.derive.repl_library``). Every compile is position-independent, so its
+compiles are the project's own, found in the action cache; only the link is new.
 
 What the rows returned is cached as a process case's observation is (``function_cache``).
 """
@@ -25,6 +27,7 @@ from engine.documents.data_rows import paused_gc
 from engine.documents.models import Output, Plan
 from engine.repl.runner import runner_key
 from engine.store import Store
+from engine.toolchain import flags
 from engine.verify import harness, harness_source, runners
 from engine.verify.function_cache import lookup_rows, record_rows, rows_key
 from engine.verify.job import Job, Settings, not_run, remove_tree, target_runner
@@ -149,7 +152,7 @@ def _harness_rows(job: Job, settings: Settings, store: Store,
     scratch = new_scratch(store, "table")
     try:
         executable = made.executable
-        if chosen is not None and chosen.name == "wine64":  # wine runs what is named .exe
+        if flags.object_format(job.plan.targets[job.target]) == "coff":  # wine wants .exe
             executable = executable.rename(executable.with_suffix(".exe"))
         with paused_gc():
             rows = harness.call_rows(job.case, executable, scratch, runner=chosen, cache=store)

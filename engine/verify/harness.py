@@ -26,6 +26,7 @@ import sys
 import threading
 from array import array
 from collections.abc import Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -61,22 +62,25 @@ def usable(plan: Plan, project: str) -> bool:
 
 # ---------------------------------------------------------------- building
 
-_prepared: dict[tuple[str, ...], tuple[compiled.Spec, Path]] = {}
+# (id(plan), id(store), project, target) -> (plan, store, spec, library): holding the plan and
+# the store keeps their ids from being reused by a later run in the same process (a server's),
+# which loads the plan again and so prepares again.
+_prepared: dict[tuple[int, int, str, str], tuple[Plan, Store, compiled.Spec, Path]] = {}
 _guard = threading.Lock()
-_locks: dict[tuple[str, ...], threading.Lock] = {}
+_locks: dict[tuple[int, int, str, str], threading.Lock] = {}
 
 
 def spec_for(plan: Plan, store: Store, project: str, target: str,
              path: Path) -> tuple[compiled.Spec, Path]:
     """How to compile a harness for ``project`` x ``target``, and the library it links (realised
     once per run, however many cases and threads ask)."""
-    key = (str(store.root), str(plan.file), project, target)
+    key = (id(plan), id(store), project, target)
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())
     with lock:
         if key not in _prepared:
-            _prepared[key] = _spec(plan, store, project, target, path)
-        return _prepared[key]
+            _prepared[key] = (plan, store, *_spec(plan, store, project, target, path))
+        return _prepared[key][2], _prepared[key][3]
 
 
 def _spec(plan: Plan, store: Store, project: str, target: str,
@@ -213,7 +217,7 @@ def pack(case: Case, rows: Sequence[int]) -> bytes:
     every = isinstance(rows, range) and len(rows) == len(table)
     chunks: list[bytes] = []
     for k, ctype in enumerate(case.signature.params):
-        column = [row[k] for row in table] if every else [table[i][k] for i in rows]
+        column = list(map(itemgetter(k), table)) if every else [table[i][k] for i in rows]
         chunks += _column(ctype, column)
     return b"".join(chunks)
 

@@ -20,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,7 @@ def judge(case: Case, results: Results, shown: int = SHOWN_ROWS) -> tuple[list[i
     returns, tolerance = sig.returns, case.tolerance
     exact = returns.kind == "int"
     if exact and not results.problems and \
-            results.values == [row[-1] for row in case.table] and \
+            results.values == list(map(itemgetter(-1), case.table)) and \
             set(map(type, results.values)) == {int}:  # every row passed: no loop
         return [], ""
     failing = [i for i, (row, got) in enumerate(zip(case.table, results.values, strict=True))
