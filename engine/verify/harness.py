@@ -98,6 +98,8 @@ def _spec(plan: Plan, store: Store, project: str, target: str,
         lib = f"{STORE}/{drv.name}/lib"
         link = [*flags.target_flags(spec), f"{lib}/lib{own.name}.so", f"-Wl,-rpath,{lib}"]
         library = store.path(drv.name) / "lib" / f"lib{own.name}.so"
+        # the program names the store's folder (its rpath): a store moved elsewhere differs
+        loads: dict[str, str] = {"rpath": str(store.root)}
     else:
         result = realise(rplan, store, [target], [selected])
         drv = result.derivations[0]
@@ -105,6 +107,7 @@ def _spec(plan: Plan, store: Store, project: str, target: str,
         link = link_template(drv, cxx, spec)
         archive = static_library(rplan.projects[selected])
         library = store.path(drv.name) / "lib" / f"lib{archive.name if archive else selected}.a"
+        loads = {}
     # Linked as the project's own executables are (flags.link_argv: no -fPIC, the same strip
     # switch), so that zig finds the libc it built for them in its cache.
     strip = ["-s"] if spec.strip else ["-Wl,--strip-debug"] \
@@ -121,7 +124,7 @@ def _spec(plan: Plan, store: Store, project: str, target: str,
             {"kind": "link", "argv": [*concrete, *concrete_link]}]}, env)
     key = {"format": harness_source.FORMAT, "kind": "table-harness", "library": drv.name,
            "compile": compile_argv, "link": link, "toolchain": drv.toolchain.identity,
-           "title": f"{project} ({target})"}
+           "title": f"{project} ({target})", **loads}
     return compiled.Spec(key=key, language="c", title=f"{project} ({target})", folder="",
                          compile=concrete, link=concrete_link, env=env,
                          library=drv.name), library
