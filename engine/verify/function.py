@@ -155,7 +155,8 @@ def _harness_rows(job: Job, settings: Settings, store: Store,
         if flags.object_format(job.plan.targets[job.target]) == "coff":  # wine wants .exe
             executable = executable.rename(executable.with_suffix(".exe"))
         with paused_gc():
-            rows = harness.call_rows(job.case, executable, scratch, runner=chosen, cache=store)
+            rows = harness.call_rows(job.case, executable, scratch, runner=chosen, cache=store,
+                                     cap=settings.cap)
     finally:
         made.remove()
         remove_tree(scratch)
