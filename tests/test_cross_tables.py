@@ -72,6 +72,7 @@ TREE = {
         void release(char *p) { free(p); }
         size_t length(const char *s) { return strlen(s); }  /* 32 bits on WASI */
         const char *echo(const char *json) { return json; }
+        int spin(int x) { while (x == 7) {} return x; }
     """,
     "calc/src/main.c": """
         #include <stdio.h>
@@ -123,6 +124,10 @@ TREE = {
             table:
               - [abc, 3]
               - ["", 0]
+          - name: hangs alone
+            function: int spin(int x)
+            timeout: 0.3
+            table: [[1, 1], [7, 7], [8, 8]]
           - name: echoes json
             function: json echo(json value)
             table:
@@ -145,16 +150,20 @@ def test_function_cases_run_on_aarch64_under_qemu(tmp_path: Path) -> None:
     assert status == {"adds": "passed", "adds wrongly": "failed", "crashes alone": "failed",
                       "scales": "passed", "shouts": "passed", "reverses": "passed",
                       "measures": "passed", "echoes json": "passed",
-                      "knows its pointers": "passed"}, seen
+                      "hangs alone": "failed", "knows its pointers": "passed"}, seen
+    # the row past its timeout (0.3 s, times qemu's factor) fails alone, ended by the watchdog
+    assert "row 2: spin(7) timed out after 0.3 s; expected 7" in \
+        seen[("calc", "hangs alone")]["detail"]
     wrong = seen[("calc", "adds wrongly")]
     assert wrong["message"] == "1 of 2 rows failed"
     assert "row 2: add(2, 2) returned 4, expected 5" in wrong["detail"]
     crashed = seen[("calc", "crashes alone")]
     assert crashed["message"] == "1 of 4 rows failed", crashed
     assert "row 2: crash(0) crashed: SIGSEGV; expected 0" in crashed["detail"]
-    # a second run calls nothing: every row's results come from the cache
+    # a second run calls nothing: the rows' results come from the cache (but those of a run
+    # in which a row timed out, which is never cached)
     code, data, err = verify(src, tmp_path / "store", "-t", "arm64", "-k", "calc/")
-    assert all(o["cached"] for o in data["outcomes"]), data
+    assert {o["case"] for o in data["outcomes"] if not o["cached"]} == {"hangs alone"}, data
 
 
 @pytest.mark.parametrize("target, runner, bits, crash", [
@@ -165,14 +174,19 @@ def test_function_cases_run_on_windows_and_wasi(tmp_path: Path, target: str, run
     tree = {**TREE, "calc/cases/tables.yaml": TREE["calc/cases/tables.yaml"].replace(
         "- [64]", f"- [{bits}]")}
     src = write_tree(tmp_path / "src", tree)
+    # (a hung row under WASI waits for the run's own timeout: no watchdog there)
     code, data, err = verify(src, tmp_path / "store", "-t", target, "-k", "calc/",
-                             "-k", "!wrongly")
+                             "-k", "!wrongly", *(["-k", "!hangs"] if target == "wasi" else []))
     seen = outcomes(data)
     assert {o["runner"] for o in seen.values()} == {runner}, (err, data)
     status = {case: o["status"] for (_, case), o in seen.items()}
     assert status == {"adds": "passed", "crashes alone": "failed", "scales": "passed",
                       "shouts": "passed", "reverses": "passed", "measures": "passed",
-                      "echoes json": "passed", "knows its pointers": "passed"}, seen
+                      "echoes json": "passed", "knows its pointers": "passed",
+                      **({"hangs alone": "failed"} if target != "wasi" else {})}, seen
+    if target != "wasi":
+        assert "row 2: spin(7) timed out after 0.3 s; expected 7" in \
+            seen[("calc", "hangs alone")]["detail"]
     crashed = seen[("calc", "crashes alone")]
     assert crashed["message"] == "1 of 4 rows failed", crashed
     assert f"row 2: crash(0) {crash}; expected 0" in crashed["detail"]
