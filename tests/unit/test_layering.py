@@ -30,12 +30,7 @@ LAYERS: list[set[str]] = [
 
 #: Import edges that close a cycle, allowed for now. Each names why; none may be added without
 #: an issue to remove it.
-CYCLE_ALLOWED = {
-    # TO BE REMOVED: runner.py imports the eval and function case runners lazily while they
-    # import runner.py's shared helpers; another change is untying them.
-    ("engine.verify.runner", "engine.verify.eval"),
-    ("engine.verify.runner", "engine.verify.function"),
-}
+CYCLE_ALLOWED: set[tuple[str, str]] = set()  # empty: keep it so
 
 #: Imports that run up a layer, allowed for now, with why. Empty: keep it so.
 UP_ALLOWED: set[tuple[str, str]] = set()
