@@ -92,8 +92,10 @@ def plan_needs(plan: Any) -> set[str]:
     needs: set[str] = set()
     for spec in plan.targets.values():
         chain = spec.toolchain
-        if chain == "zig":
+        if spec.uses_zig:
             needs.add("zig")
+            if "rust" in languages and isinstance(chain, dict):
+                needs.add(chain.get("rustc", "rustc"))
         else:
             named = chain if isinstance(chain, dict) else {}
             if languages & {"c", "rust"}:  # rustc links with the target's C compiler
