@@ -81,6 +81,8 @@ class Case:
     expect: Expect
     xfail: str | None = None  # the reason it is expected to fail
     skip: str | None = None  # the reason it is not run
+    # Skipped on some targets only: a part of a triple ("windows", "aarch64-linux") -> reason.
+    skip_on: dict[str, str] = field(default_factory=dict)
     # process cases
     run: str | None = None
     args: tuple[str, ...] = ()

@@ -44,6 +44,10 @@ def check(spec: TargetSpec, project: str) -> None:
         else "rustc"
     target = rust_triple(spec.triple)
     found = shutil.which(wanted)
+    if found is None:
+        raise ToolchainError(f"target '{spec.name}': compiler '{wanted}' not found",
+                             "install rustc, or name it by absolute path in toolchain: "
+                             "{rustc: ...}", pos=spec.at("toolchain"))
     has_std = False
     if found:
         try:

@@ -96,6 +96,25 @@ def choose_auto(spec: TargetSpec, state: Path | None) -> Choice:
     return NoRunner(f"no runner for {triple} (nothing here runs {os_name} programs)")
 
 
+def skip_reason(skip_on: dict[str, str], triple: str) -> str | None:
+    """The reason of the first key of a case's ``skip:`` map that names part of ``triple``:
+    ``windows`` skips on x86_64-windows-gnu, ``aarch64-linux`` on aarch64-linux-musl and
+    aarch64-linux-gnu.2.28, ``host`` on the host's own targets (a glibc floor is ignored)."""
+    words = _words(triple) if triple != "host" else \
+        [host_arch(), platform.system().lower(), "gnu"]
+    for key, reason in skip_on.items():
+        if key == "host" and triple == "host":
+            return reason
+        want = _words(key)
+        if any(words[i:i + len(want)] == want for i in range(len(words) - len(want) + 1)):
+            return reason
+    return None
+
+
+def _words(triple: str) -> list[str]:
+    return [word.split(".")[0] for word in triple.split("-")]
+
+
 def host_arch() -> str:
     machine = platform.machine()
     return {"amd64": "x86_64", "arm64": "aarch64", "i686": "x86", "i386": "x86"}.get(
