@@ -122,11 +122,13 @@ def _run(job: Job, executable: Path, store: Store, cap: int,
         # foreign runner, qemu or wine, gets the path, as it must)
         argv, program = [job.project], str(executable)
         timeout, writable = job.case.timeout, [scratch]
+        restrict: list[Path] | None = writable
         if on is not None:  # a program of the target, run by its runner
-            argv, program, env = on.wrap([str(executable)]), None, {**env, **on.env}
             timeout, writable = timeout * on.factor, [scratch, *on.writable]
+            argv, program, env = on.wrap([str(executable)], writable), None, {**env, **on.env}
+            restrict = None if on.confines else writable
         observed = run_argv(argv, cwd=works, env=env, stdin=b"", timeout=timeout, cap=cap,
-                            writable=writable, cache=store,
+                            writable=restrict, cache=store,
                             limit=(scratch, job.case.scratch_limit), executable=program)
         if on is not None and on.clean is not None:
             observed = on.clean(observed)

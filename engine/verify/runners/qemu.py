@@ -10,11 +10,15 @@ host's: timeouts are scaled by 5.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from engine.verify.outcome import Observed
+from engine.verify.runners import binfmt_main
 
 FACTOR = 5.0
 # zig's architecture name -> (qemu's, Debian's architecture, the GNU triplet of its cross libc)
@@ -55,6 +59,7 @@ def runner(triple: str):  # type: ignore[no-untyped-def]
     # qemu writes the target's core file itself (often large) unless core dumps are off.
     prlimit = shutil.which("prlimit")
     prefix: tuple[str, ...] = (prlimit, "--core=0", program) if prlimit else (program,)
+    env: dict[str, str] = {}
     abi = triple.split("-")[2] if triple.count("-") >= 2 else ""
     if abi.startswith("gnu"):
         sysroot = Path("/usr") / gnu if gnu else None
@@ -63,7 +68,30 @@ def runner(triple: str):  # type: ignore[no-untyped-def]
             return NoRunner(f"no runner for {triple} (its glibc is not installed: "
                             f"apt-get install {package})")
         prefix += ("-L", str(sysroot))
-    return Runner(name, prefix, FACTOR, clean=clean)
+        env = {"QEMU_LD_PREFIX": str(sysroot)}  # for its children, started through binfmt_misc
+    return Runner(name, prefix, FACTOR, clean=clean, env=env,
+                  namespace=namespace(program, qemu_arch))
+
+
+def namespace(qemu: str, qemu_arch: str) -> tuple[str, ...]:
+    """The command that gives a case a binfmt_misc of its own in which ``qemu`` runs the
+    programs of its architecture, so that a program starting another one of its target works;
+    () where the kernel does not allow it (before Linux 6.7; user namespaces off)."""
+    if qemu_arch not in binfmt_main.MACHINES:
+        return ()
+    command = (sys.executable, "-m", "engine.verify.runners.binfmt_main", "--qemu", qemu,
+               "--machine", qemu_arch)
+    return command if _works(command) else ()
+
+
+@functools.cache
+def _works(command: tuple[str, ...]) -> bool:
+    try:
+        done = subprocess.run([*command, "--probe"], capture_output=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def clean(observed: Observed) -> Observed:
