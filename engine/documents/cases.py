@@ -71,7 +71,7 @@ def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None
         case = Case(name=name, kind=kind, file=doc.file, index=i, pos=doc.pos(at),
                     expect=_expect(doc, [*at, "expect"], raw.get("expect", {}), ctx), raw=raw,
                     xfail=raw.get("xfail"), **_skip(raw.get("skip")))
-        case.newlines = raw.get("newlines", "as-is")
+        case.newlines = raw.get("newlines", doc.data.get("newlines", "as-is"))
         if kind == "process":
             _process(doc, at, raw, case, ctx, outputs, project_dir or doc.file.parent)
         elif kind == "eval":

@@ -94,6 +94,10 @@ def compile_flags(project: Project, spec: TargetSpec, include_dirs: list[str],
         # CodeView names the object file by its absolute path (in the build folder or zig's
         # cache), which no prefix map reaches: it is left empty.
         *(["-Xclang", "-object-file-name="] if object_format(spec) == "coff" else []),
+        # zig's libc++ for WASI has no exceptions: the library's own throws become aborts
+        # (what a user of wasi-sdk writes); a try or throw in the project is a compile error.
+        *(["-fno-exceptions"] if project.language == "c++" and object_format(spec) == "wasm"
+          else []),
         *prefix_maps(staging, store_root),
         *define_flags(project, spec),
         *[f"-I{d}" for d in include_dirs],

@@ -70,7 +70,8 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
             make = partial(build, spec, store, code)
         capture = files_expect.capture_key(job.case)
         key = canonical_hash({"v": 2, "kind": "eval-case", "runner": runner_id,
-                              **({"on": chosen.name} if chosen is not None else {}),
+                              **({"on": list(runners.identity(chosen))}
+                                 if chosen is not None else {}),
                               **({"capture": capture} if capture else {})})
         outcomes = settings.outcomes or store
         observed = cache.lookup(outcomes, key) if settings.use_cache else None
@@ -125,7 +126,8 @@ def _run(job: Job, executable: Path, store: Store, cap: int,
         restrict: list[Path] | None = writable
         if on is not None:  # a program of the target, run by its runner
             timeout, writable = timeout * on.factor, [scratch, *on.writable]
-            argv, program, env = on.wrap([str(executable)], writable), None, {**env, **on.env}
+            argv, program = on.wrap([str(executable)], writable, job.project), None
+            env = {**env, **on.env}
             restrict = None if on.confines else writable
         observed = run_argv(argv, cwd=works, env=env, stdin=b"", timeout=timeout, cap=cap,
                             writable=restrict, cache=store,

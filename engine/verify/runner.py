@@ -186,7 +186,7 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
         return _outcome(job, "error", start,
                         message=f"no executable {case.run!r} in {job.path / 'bin'}")
     store = settings.store
-    wrapper = (chosen.name, *chosen.prefix[1:]) if chosen is not None else ()
+    wrapper = runners.identity(chosen) if chosen is not None else ()
     key = cache.case_key(case, job.path, wrapper) if store is not None else None
     observed = None
     if store is not None and key is not None and settings.use_cache:

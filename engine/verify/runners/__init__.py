@@ -39,11 +39,16 @@ class Runner:
     # A command that sets up the process's namespaces (qemu's private binfmt_misc), restricts
     # it to the folders it may write (given after it as --write DIR), then runs the rest.
     namespace: tuple[str, ...] = ()
+    argv0: str | None = None  # its option naming the program's argv[0] (qemu's -0)
 
-    def wrap(self, argv: list[str], writable: Sequence[Path] | None = None) -> list[str]:
-        """The runner's command for ``argv``; with ``writable``, through its namespace
-        command, which then restricts writes itself (the caller must not: see ``confines``)."""
-        command = [*self.prefix, *argv]
+    def wrap(self, argv: list[str], writable: Sequence[Path] | None = None,
+             name: str | None = None) -> list[str]:
+        """The runner's command for ``argv``, the program's path first. ``name``: the
+        program's argv[0] (as natively: its name, not its store path), where the runner can
+        say it. With ``writable``, through its namespace command, which then restricts writes
+        itself (the caller must not: see ``confines``)."""
+        named = [self.argv0, name] if self.argv0 and name else []
+        command = [*self.prefix, *named, *argv]
         if not self.namespace or writable is None:
             return command
         return [*self.namespace, *(a for w in writable for a in ("--write", str(w))), "--",
@@ -65,6 +70,13 @@ class NoRunner:
 
 
 Choice = Runner | NoRunner | None  # None: the host runs the program itself
+
+
+def identity(runner: Runner) -> tuple[str, ...]:
+    """What of a runner changes what a case observes (its outcome cache key): its command
+    (not where it is installed), how it names the program and whether children run too."""
+    return (runner.name, *runner.prefix[1:], *(["argv0"] if runner.argv0 else []),
+            *(["binfmt"] if runner.namespace else []))
 
 
 def choose(spec: TargetSpec, state: Path | None = None) -> Choice:

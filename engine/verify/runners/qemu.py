@@ -70,7 +70,7 @@ def runner(triple: str):  # type: ignore[no-untyped-def]
         prefix += ("-L", str(sysroot))
         env = {"QEMU_LD_PREFIX": str(sysroot)}  # for its children, started through binfmt_misc
     return Runner(name, prefix, FACTOR, clean=clean, env=env,
-                  namespace=namespace(program, qemu_arch))
+                  namespace=namespace(program, qemu_arch), argv0="-0")
 
 
 def namespace(qemu: str, qemu_arch: str) -> tuple[str, ...]:
