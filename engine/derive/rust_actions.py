@@ -92,10 +92,6 @@ def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
     crate = crate_name(project.name)
     linker, env = (["-C", f"linker={toolchain.cc}"], {}) if spec.triple == "host" \
         else rust_cross.linker(spec, toolchain.cc)
-    if spec.triple != "host" and spec.uses_zig and "debuginfo=2" not in OPT[spec.opt]:
-        # As for C (flags.link_argv): zig's own C runtime objects carry debug information
-        # naming zig's cache folder; a target that asks for none gets none.
-        linker += ["-C", "strip=debuginfo"]
     common = [rust.rustc, "--edition", project.standard or DEFAULT_EDITION,
               *target_flags(spec),
               f"--remap-path-prefix={STORE}=/recipe/store", f"--remap-path-prefix={STAGING}=.",

@@ -74,7 +74,10 @@ def linker(spec: TargetSpec, cc: str) -> tuple[list[str], dict[str, str]]:
     if not spec.uses_zig:
         return [*target, "-C", f"linker={cc}"], {}
     env = {"RECIPE_ZIG": cc, "RECIPE_ZIG_TARGET": spec.triple, "RECIPE_PYTHON": sys.executable}
-    return [*target, "-C", f"linker={LINKER}"], env
+    # As for C (flags.link_argv): zig's own C runtime objects carry debug information naming
+    # zig's cache folder; a target that asks for none gets none (and one libc variant).
+    strip = ["-C", "strip=debuginfo"] if spec.opt in ("release", "min-size") else []
+    return [*target, "-C", f"linker={LINKER}", *strip], env
 
 
 def _env() -> dict[str, str]:
