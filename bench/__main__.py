@@ -89,7 +89,8 @@ def main_cross(args: argparse.Namespace) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="recipe-bench-cross-"))
     started = time.perf_counter()
-    config = {"units": args.units, "seed": args.seed, "jobs": args.jobs, "reps": args.reps}
+    config = {"units": args.units, "hot": hot_users(args.units), "projects": 0,
+              "seed": args.seed, "jobs": args.jobs, "reps": args.reps}
     try:
         info = report.machine("gcc")
         print(report.header(info, config), flush=True)
