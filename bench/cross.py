@@ -61,7 +61,8 @@ def run(work: Path, units: int, seed: int, jobs: int, reps: int,
     for tree in trees.values():
         corpus.write_app(tree, units, seed)
     plan = trees["recipe"] / "plan.yaml"
-    plan.write_text(plan.read_text().replace("default_targets:", CROSS + "default_targets:"))
+    plan.write_text(plan.read_text().replace("\ndefault_targets:",
+                                             "\n" + CROSS + "default_targets:"))
     make = Make(trees["make"] / "app", f"{zig()} cc -target {TRIPLE}", jobs)
     make.env["ZIG_GLOBAL_CACHE_DIR"] = make.env["ZIG_LOCAL_CACHE_DIR"] = str(cache)
     stores = work / "stores"
@@ -108,7 +109,7 @@ def bundled(work: Path, recipe: Recipe, jobs: int,
     targets = [name for name in ("arm64", "riscv64", "arm64-gnu", "windows", "wasi", "macos")
                if f"\n  {name}: " in text]
     again = "".join(f"  {name}-again:{_spec(text, name)}\n" for name in targets)
-    plan.write_text(text.replace("default_targets:", again + "default_targets:"))
+    plan.write_text(text.replace("\ndefault_targets:", "\n" + again + "default_targets:"))
     results = {}
     for name in targets:
         store = work / "stores" / f"bundled-{name}"
