@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from engine.verify.outcome import Observed
-from engine.verify.runners import binfmt_main
+from engine.verify.runners.base import NoRunner, Runner
+from engine.verify.runners.binfmt_main import MACHINES
 
 FACTOR = 5.0
 # zig's architecture name -> (qemu's, Debian's architecture, the GNU triplet of its cross libc)
@@ -46,9 +47,7 @@ ARCHES = {
 _SIGNAL_LINE = re.compile(rb"^qemu: uncaught target signal \d+ \([^)]*\)[^\n]*\n?", re.M)
 
 
-def runner(triple: str):  # type: ignore[no-untyped-def]
-    from engine.verify.runners import NoRunner, Runner
-
+def runner(triple: str) -> Runner | NoRunner:
     arch = triple.split("-")[0]
     qemu_arch, debian, gnu = ARCHES.get(arch, (arch, None, None))
     name = f"qemu-{qemu_arch}"
@@ -77,7 +76,7 @@ def namespace(qemu: str, qemu_arch: str) -> tuple[str, ...]:
     """The command that gives a case a binfmt_misc of its own in which ``qemu`` runs the
     programs of its architecture, so that a program starting another one of its target works;
     () where the kernel does not allow it (before Linux 6.7; user namespaces off)."""
-    if qemu_arch not in binfmt_main.MACHINES:
+    if qemu_arch not in MACHINES:
         return ()
     command = (sys.executable, "-m", "engine.verify.runners.binfmt_main", "--qemu", qemu,
                "--machine", qemu_arch)
