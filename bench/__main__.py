@@ -6,7 +6,8 @@ one-unit edit (callgrind, when valgrind is installed), then measures the other t
 (``bench.others``: verify with outcomes cached, per-case overhead, function table, recipe eval).
 Prints the machine and one table of every row with its target and ``met`` or ``missed``; with
 ``--json FILE`` writes everything, every sample included. Exit code 0 when the runs worked (met
-targets or not), 1 when a scenario failed its checks."""
+targets or not), 1 when a scenario failed its checks. ``--remote`` and ``--cross`` measure
+instead recipe past one machine (bench/remote.py) and cross builds with zig (bench/cross.py)."""
 
 from __future__ import annotations
 

@@ -120,7 +120,7 @@ def _run(job: Job, executable: Path, store: Store, cap: int,
         env = child.environment(works, tmp)
         env["PATH"] = f"{job.path / 'bin'}:{env['PATH']}"  # the project's programs, by name
         # argv[0] is the project's name: the runner's own path is a temporary folder's (a
-        # foreign runner, qemu or wine, gets the path, as it must)
+        # foreign runner gets the path, as it must, and the name where it can say it: qemu)
         argv, program = [job.project], str(executable)
         timeout, writable = job.case.timeout, [scratch]
         restrict: list[Path] | None = writable
