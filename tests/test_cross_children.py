@@ -74,6 +74,7 @@ TREE = {
             run: parent
             expect:
               stdout: "child: from the parent\\nchild exited 7\\nescaped: no\\n"
+              stderr: ""   # nothing of the namespace's wrapper
               files: {written: ""}
     """,
 }
@@ -109,7 +110,7 @@ def test_a_program_starting_another_of_its_target_runs_both_under_qemu(tmp_path:
 
 
 def test_the_registration_line_matches_aarch64_executables() -> None:
-    from engine.verify.runners.binfmt_main import registration
+    from engine.verify.binfmt import registration
 
     line = registration("recipe-aarch64", "/usr/bin/qemu-aarch64", "aarch64")
     name, kind, offset, magic, mask, interpreter, flags = line[1:].split(":")

@@ -17,9 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from engine.verify.binfmt import MACHINES
 from engine.verify.outcome import Observed
 from engine.verify.runners.base import NoRunner, Runner
-from engine.verify.runners.binfmt_main import MACHINES
 
 FACTOR = 5.0
 # zig's architecture name -> (qemu's, Debian's architecture, the GNU triplet of its cross libc)
@@ -78,7 +78,7 @@ def namespace(qemu: str, qemu_arch: str) -> tuple[str, ...]:
     () where the kernel does not allow it (before Linux 6.7; user namespaces off)."""
     if qemu_arch not in MACHINES:
         return ()
-    command = (sys.executable, "-m", "engine.verify.runners.binfmt_main", "--qemu", qemu,
+    command = (sys.executable, "-m", "engine.verify.binfmt", "--qemu", qemu,
                "--machine", qemu_arch)
     return command if _works(command) else ()
 

@@ -1,4 +1,4 @@
-"""``python -m engine.verify.runners.binfmt_main --qemu PATH [--write DIR]... -- ARGV...``:
+"""``python -m engine.verify.binfmt --qemu PATH --machine ARCH [--write DIR]... -- ARGV...``:
 run a foreign Linux program so that the programs of its architecture it starts run too.
 
 binfmt_misc is what lets the kernel hand a foreign ELF file to qemu; the machine's own table is
