@@ -6,7 +6,8 @@ one-unit edit (callgrind, when valgrind is installed), then measures the other t
 (``bench.others``: verify with outcomes cached, per-case overhead, function table, recipe eval).
 Prints the machine and one table of every row with its target and ``met`` or ``missed``; with
 ``--json FILE`` writes everything, every sample included. Exit code 0 when the runs worked (met
-targets or not), 1 when a scenario failed its checks."""
+targets or not), 1 when a scenario failed its checks. ``--remote`` and ``--cross`` measure
+instead recipe past one machine (bench/remote.py) and cross builds with zig (bench/cross.py)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="instead: a fresh clone with a warm shared cache against make and "
                              "ccache's remote storage, and 2 Dask workers against -j 2 "
                              "(bench/remote.py; needs nginx and the distributed extra)")
+    parser.add_argument("--cross", action="store_true",
+                        help="instead: cross builds with zig for aarch64-linux-musl against "
+                             "make with zig cc, and each cross target of the bundled plan "
+                             "(bench/cross.py; needs the cross extra)")
     args = parser.parse_args(argv)
     if args.quick:
         args.reps = 1
@@ -80,6 +85,36 @@ def main_remote(args: argparse.Namespace) -> int:
     return 0
 
 
+def main_cross(args: argparse.Namespace) -> int:
+    from bench import cross
+
+    work = Path(tempfile.mkdtemp(prefix="recipe-bench-cross-"))
+    started = time.perf_counter()
+    config = {"units": args.units, "hot": hot_users(args.units), "projects": 0,
+              "seed": args.seed, "jobs": args.jobs, "reps": args.reps}
+    try:
+        info = report.machine("gcc")
+        print(report.header(info, config), flush=True)
+        summary = cross.run(work, args.units, args.seed, args.jobs, args.reps, progress)
+    except BenchError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if args.keep:
+            progress(f"kept {work}")
+        else:
+            remove_tree(work)
+    info["load_average_end"] = list(os.getloadavg())
+    print()
+    print(cross.table(summary))
+    print(f"\n{time.perf_counter() - started:.0f} s in all; load average at the end "
+          f"{' '.join(f'{x:.1f}' for x in info['load_average_end'])}")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "config": config,
+                                         "cross": summary}, indent=2) + "\n")
+    return 0
+
+
 def progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -88,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.remote:
         return main_remote(args)
+    if args.cross:
+        return main_cross(args)
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="recipe-bench-"))
     config = {"units": args.units, "hot": hot_users(args.units), "projects": args.projects,

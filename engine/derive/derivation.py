@@ -240,7 +240,7 @@ def check_selection(plan: Plan, targets: list[str], projects: list[str] | None,
             continue
         for target in targets:
             if plan.targets[target].triple != "host":
-                rust_cross.refuse(plan.targets[target], name)
+                rust_cross.check(plan.targets[target], name)
         for dep in closure(plan, name):
             other = plan.projects[dep]
             if other.language == "rust" and LIB_ROOT not in other.sources:

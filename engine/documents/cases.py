@@ -71,8 +71,8 @@ def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None
         kind = "process" if "run" in raw else "eval" if "eval" in raw else "function"
         case = Case(name=name, kind=kind, file=doc.file, index=i, pos=doc.pos(at),
                     expect=_expect(doc, [*at, "expect"], raw.get("expect", {}), ctx), raw=raw,
-                    xfail=raw.get("xfail"), skip=raw.get("skip"))
-        case.newlines = raw.get("newlines", "as-is")
+                    xfail=raw.get("xfail"), **_skip(raw.get("skip")))
+        case.newlines = raw.get("newlines", doc.data.get("newlines", "as-is"))
         if kind == "process":
             _process(doc, at, raw, case, ctx, outputs, project_dir or doc.file.parent)
         elif kind == "eval":
@@ -85,6 +85,13 @@ def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None
             _patterns(doc, at, raw, case, shared)
         cases.append(case)
     return cases
+
+
+def _skip(raw: str | dict[str, str] | None) -> dict[str, Any]:
+    """``skip: reason`` skips everywhere; ``skip: {windows: reason}`` on some targets only."""
+    if isinstance(raw, dict):
+        return {"skip_on": dict(raw)}
+    return {"skip": raw}
 
 
 def _expect(doc: Doc, at: list[PathElem], raw: dict[str, Any], ctx: Context) -> Expect:

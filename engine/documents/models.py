@@ -81,6 +81,8 @@ class Case:
     expect: Expect
     xfail: str | None = None  # the reason it is expected to fail
     skip: str | None = None  # the reason it is not run
+    # Skipped on some targets only: a part of a triple ("windows", "aarch64-linux") -> reason.
+    skip_on: dict[str, str] = field(default_factory=dict)
     # process cases
     run: str | None = None
     args: tuple[str, ...] = ()
@@ -175,6 +177,15 @@ class TargetSpec:
 
     def at(self, key: str) -> Pos | None:
         return self.key_pos.get(key, self.pos)
+
+    @property
+    def uses_zig(self) -> bool:
+        """zig builds this target's C and C++ (and links its Rust): ``toolchain: zig``, or a
+        foreign triple whose toolchain map names no C compiler (``{rustc: /usr/bin/rustc}``)."""
+        if self.toolchain == "zig":
+            return True
+        return isinstance(self.toolchain, dict) and self.triple != "host" \
+            and not {"cc", "cxx"} & self.toolchain.keys()
 
     def as_json(self) -> dict[str, Any]:
         """The spec as it enters a derivation (no name, no position)."""

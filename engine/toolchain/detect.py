@@ -50,7 +50,7 @@ class Toolchain:
 def check_spec(spec: TargetSpec, cache_dir: Path | None = None) -> None:
     """What can be told of a target spec before anything builds (for zig: whether zig is
     installed and has the triple, the glibc floor and the CPU)."""
-    if spec.toolchain == "zig":
+    if spec.uses_zig:
         zig.check(spec, cache_dir or Path(os.devnull))
         return
     if not isinstance(spec.toolchain, dict) and spec.triple != "host":
@@ -63,7 +63,7 @@ def check_spec(spec: TargetSpec, cache_dir: Path | None = None) -> None:
 def resolve(spec: TargetSpec, cache_dir: Path) -> Toolchain:
     """The C/C++ toolchain of a target spec, with its (cached) identity."""
     check_spec(spec, cache_dir)
-    if spec.toolchain == "zig":
+    if spec.uses_zig:
         identity = zig.check(spec, cache_dir)
         return Toolchain(cc=identity["cc"], cxx=identity["cxx"], ar=identity["ar"],
                          path_dirs=(str(Path(identity["cc"]).parent),), identity=identity)

@@ -22,6 +22,7 @@ from engine import watch
 from engine.documents.models import TargetSpec
 from engine.hashing import file_digest
 from engine.toolchain.detect import ToolchainError
+from engine.toolchain.rust_cross import rust_triple
 
 CACHE_VERSION = 2
 
@@ -33,6 +34,7 @@ class RustToolchain:
     # What ``rustc --print cfg`` says of the host (``unix``, ``target_os="linux"``, ...):
     # which target-specific dependencies of crates apply, and their build scripts' CARGO_CFG_*.
     cfg: frozenset[str] = field(default=frozenset(), hash=False, compare=False)
+    target: str | None = None  # rustc's --target for a foreign triple; None: the host
 
     @property
     def host(self) -> str:
@@ -62,8 +64,17 @@ def resolve_rustc(spec: TargetSpec, cache_dir: Path) -> RustToolchain:
     if not os.access(real, os.X_OK):
         raise ToolchainError(f"target '{spec.name}': {found} names sysroot {sysroot}, which "
                              "has no bin/rustc", "check the Rust installation", pos=spec.pos)
-    identity, cfg = _cached_identity(real, sysroot, cache_dir, spec)
-    return RustToolchain(real, identity, frozenset(cfg))
+    target = rust_target(spec)
+    identity, cfg = _cached_identity(real, sysroot, cache_dir, spec, target)
+    return RustToolchain(real, identity, frozenset(cfg), target)
+
+
+def rust_target(spec: TargetSpec) -> str | None:
+    """rustc's ``--target`` for a foreign triple (``wasm32-wasi``, ``x86_64-pc-windows-gnu``),
+    None for the host."""
+    if spec.triple == "host":
+        return None
+    return rust_triple(spec.triple)
 
 
 def _run(argv: list[str], spec: TargetSpec) -> str:
@@ -79,14 +90,18 @@ def _run(argv: list[str], spec: TargetSpec) -> str:
     return done.stdout.strip()
 
 
-def _hashed_files(real: str, sysroot: str) -> list[str]:
-    """The compiler, the shared libraries beside it, and the host's standard library."""
+def _hashed_files(real: str, sysroot: str, target: str | None) -> list[str]:
+    """The compiler, the shared libraries beside it, and the standard library of the host
+    (build scripts, proc macros) and of the target (what gets linked into outputs)."""
     files = [real]
     lib = Path(sysroot, "lib")
     files += sorted(str(p) for p in lib.glob("*.so*") if p.is_file())
     host = _host(real)
     files += sorted(str(p) for p in (lib / "rustlib" / host / "lib").glob("*")
                     if p.is_file())
+    if target and target != host:  # with its self-contained/ C runtime (WASI's libc)
+        files += sorted(str(p) for p in (lib / "rustlib" / target / "lib").rglob("*")
+                        if p.is_file())
     return files
 
 
@@ -102,8 +117,8 @@ def _stat_key(path: str) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
-def _cached_identity(real: str, sysroot: str, cache_dir: Path,
-                     spec: TargetSpec) -> tuple[dict, list[str]]:
+def _cached_identity(real: str, sysroot: str, cache_dir: Path, spec: TargetSpec,
+                     target: str | None) -> tuple[dict, list[str]]:
     file = cache_dir / "rust-toolchains.json"
     try:
         data = json.loads(file.read_text())
@@ -111,20 +126,22 @@ def _cached_identity(real: str, sysroot: str, cache_dir: Path,
             data = {}
     except (OSError, ValueError):
         data = {}
-    entry = data.get("entries", {}).get(real)
+    name = f"{real} --target {target}" if target else real
+    entry = data.get("entries", {}).get(name)
     try:
         fresh = entry is not None and all(_stat_key(p) == k for p, k in entry["stats"].items())
     except OSError:
         fresh = False
     if not fresh:
-        files = _hashed_files(real, sysroot)
+        files = _hashed_files(real, sysroot, target)
         version = _run([real, "-vV"], spec)
         digests = {os.path.relpath(p, sysroot): file_digest(p) for p in files}
+        on = ["--target", target] if target else []
         entry = {"stats": {p: _stat_key(p) for p in files},
                  "identity": {"family": "rustc", "rustc": real, "version": version,
-                              "digests": digests},
-                 "cfg": _run([real, "--print", "cfg"], spec).splitlines()}
-        data.setdefault("entries", {})[real] = entry
+                              "digests": digests, **({"target": target} if target else {})},
+                 "cfg": _run([real, "--print", "cfg", *on], spec).splitlines()}
+        data.setdefault("entries", {})[name] = entry
         data["version"] = CACHE_VERSION
         temp = file.with_name(f".{file.name}.{os.getpid()}")
         try:

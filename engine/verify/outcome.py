@@ -121,6 +121,8 @@ class Outcome:
 
     @property
     def reason(self) -> str | None:
-        """The case's ``xfail`` or ``skip`` reason."""
+        """The case's ``xfail`` or ``skip`` reason (a ``skip:`` map's, on a target it names)."""
         case = self.source
+        if case is not None and self.status == "skipped" and case.skip is None:
+            return self.message or None
         return None if case is None else case.skip or case.xfail

@@ -136,16 +136,19 @@ def run_process(case: Case, executable: Path, scratch: Path, *, cap: int = CAP,
     try:
         # The program sees its own name as argv[0] (as when a shell finds it on PATH), never
         # its store path: that would put the store's hash into usage lines and error prefixes.
-        # A foreign program's runner (qemu, wine) gets the path, as it must.
+        # A foreign program's runner gets the path, as it must, and the name where it can say
+        # it (qemu's -0; not wine).
         argv, env = [executable.name, *case.args], case_env(case, tmp, executable.parent)
         program: str | None = str(executable)
         timeout, writable = case.timeout, [scratch]
+        restrict: list[Path] | None = writable
         if runner is not None:  # the same containment, the command wrapped, more time
-            argv, env = runner.wrap([str(executable), *case.args]), {**env, **runner.env}
-            program = None
             timeout, writable = timeout * runner.factor, [scratch, *runner.writable]
+            argv, env = runner.wrap([str(executable), *case.args], writable,
+                                    executable.name), {**env, **runner.env}
+            program, restrict = None, None if runner.confines else writable
         observed = run_argv(argv, cwd=work, env=env, stdin=case_stdin(case), timeout=timeout,
-                            cap=cap, writable=writable, cache=cache,
+                            cap=cap, writable=restrict, cache=cache,
                             limit=(scratch, case.scratch_limit), executable=program)
         if runner is not None and runner.clean is not None:
             observed = runner.clean(observed)
