@@ -20,9 +20,21 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
                         help="actions run at once (default: the number of cores)")
     parser.add_argument("--keep-going", action="store_true",
                         help="after a failure, go on with everything that does not depend on it")
-    from engine.cli.common import add_remote_options
-
     add_remote_options(parser)
+
+
+def add_remote_options(parser: argparse.ArgumentParser) -> None:
+    """The shared cache's options, on every command that realises (see engine/remote/); here,
+    not in engine.cli.common, so that a no-op realise does not import that module."""
+    parser.add_argument("--remote-cache", metavar="URL",
+                        help="a shared cache on Bazel's HTTP remote-cache protocol, read after "
+                             "the store's own (default: $RECIPE_REMOTE_CACHE, the plan's "
+                             "remote_cache:; '' for none)")
+    parser.add_argument("--remote-upload", action="store_true",
+                        help="also write what this run builds to the remote cache (for CI)")
+    parser.add_argument("--executor", metavar="dask://HOST:PORT",
+                        help="run missed actions on a Dask cluster (default: $RECIPE_EXECUTOR); "
+                             "needs a remote cache")
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:

@@ -138,3 +138,30 @@ def test_db_peek_refuses_another_schema(tmp_path: Path) -> None:
     assert not db.peek(file, [], {})
     assert not db.peek(tmp_path / "missing.sqlite", [], {})
     assert not (tmp_path / "missing.sqlite").exists()
+
+
+# What only Rust, registry crates, zig or a remote cache need (and 40 M instructions of a
+# one-unit edit when imported anyway): a C plan's full run loads none of it.
+NOT_FOR_C = ("engine.crates", "engine.derive.crate", "engine.derive.rust", "engine.toolchain.rust",
+             "engine.toolchain.zig", "engine.remote", "engine.executors",
+             "engine.build.build_script", "tomllib", "netrc", "difflib")
+
+
+def test_a_c_plans_full_run_imports_nothing_of_rust_zig_or_the_remote_cache(
+        tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", GREET_LIB)
+    plan, store = src / "plan.yaml", tmp_path / "store"
+    code = ("import sys\nfrom engine.cli.main import main\n"
+            f"code = main(['realise', {str(plan)!r}, '--store', {str(store)!r}])\n"
+            f"print('imported:', *sorted(m for m in sys.modules if m.startswith({NOT_FOR_C!r})),"
+            " file=sys.stderr)\nsys.exit(code)")
+    edited = src / "greet" / "src" / "greet.c"
+    # The cold build loads the documents; the first edit loads them again (the cold build made
+    # .recipe/ in the plan's folder, racily) and caches them; the second reads that cache.
+    for run in ("cold", "first edit", "second edit"):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        if run == "second edit":
+            assert done.stderr.splitlines()[-1] == "imported:"
+        time.sleep(SETTLE)
+        edited.write_text(edited.read_text() + f"\nint greet_{run[0]}(void) {{ return 1; }}\n")
