@@ -51,6 +51,8 @@ Buildable = Derivation | Recorded
 
 @dataclass
 class ActionRun:
+    """What running (or looking up) one action gave."""
+
     cached: bool
     digests: dict[str, str]  # output path -> blob digest
     log: str  # command line and what it printed

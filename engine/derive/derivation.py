@@ -44,6 +44,8 @@ FORMAT = "recipe-derivation-1"
 
 @dataclass
 class Derivation:
+    """A project x target: its derivation object, store path name and actions."""
+
     project: Project
     target: TargetSpec
     toolchain: Toolchain

@@ -12,7 +12,7 @@ A runner only wraps the command line: the process still runs under the case's co
 from __future__ import annotations
 
 import dataclasses
-import platform
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +29,8 @@ class RunnerMissing(RecipeError):
 
 @dataclass(frozen=True)
 class Runner:
+    """How a program built for another machine runs here."""
+
     name: str  # what reports show, e.g. "qemu-aarch64"
     prefix: tuple[str, ...]  # the command before the program and its arguments
     factor: float = 1.0  # a case's timeout is multiplied by it
@@ -97,7 +99,7 @@ def choose_auto(spec: TargetSpec, state: Path | None) -> Choice:
 
 
 def host_arch() -> str:
-    machine = platform.machine()
+    machine = os.uname().machine  # platform.machine()'s answer, without importing platform
     return {"amd64": "x86_64", "arm64": "aarch64", "i686": "x86", "i386": "x86"}.get(
         machine.lower(), machine)
 
