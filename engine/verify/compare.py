@@ -12,8 +12,8 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from engine.documents.cases import signal_name, signal_number
 from engine.documents.models import Case
+from engine.documents.signals import signal_name, signal_number
 from engine.verify.outcome import Observed, Status
 from engine.verify.patterns import matches, normalize, redactions
 
