@@ -165,3 +165,24 @@ def test_a_c_plans_full_run_imports_nothing_of_rust_zig_or_the_remote_cache(
             assert done.stderr.splitlines()[-1] == "imported:"
         time.sleep(SETTLE)
         edited.write_text(edited.read_text() + f"\nint greet_{run[0]}(void) {{ return 1; }}\n")
+
+
+def test_a_no_op_is_answered_before_argparse_and_other_spellings_still_work(
+        tmp_path: Path) -> None:
+    # Parsing was half of a no-op's instructions: the record is found from the words. A
+    # spelling only argparse reads (-j2) is a record of its own, found after it.
+    src = write_tree(tmp_path / "src", GREET_LIB)
+    plan, store = src / "plan.yaml", tmp_path / "store"
+    full = remembered(plan, store, "-j", "2")
+    code = ("import sys\nfrom engine.cli.main import main\n"
+            f"code = main(['realise', {str(plan)!r}, '--store', {str(store)!r}, '-j', '2'])\n"
+            "print('argparse' in sys.modules, file=sys.stderr)\nsys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr.split()[-1]) == (0, full, "False")
+    other = ["-j2"]
+    assert remembered(plan, store, *other) == full
+    out, imported = realise(plan, store, *other)
+    assert (out, imported) == (full, set())
+    # A word realise does not take is argparse's to refuse, remembered or not.
+    done = run_recipe("realise", plan, "--store", store, "-j", "2", "--no-such")
+    assert done.returncode == 2 and "unrecognized arguments: --no-such" in done.stderr
