@@ -11,13 +11,15 @@ from __future__ import annotations
 import shutil
 
 from engine.build.actions import Buildable
-from engine.build.cache import PathCache
+from engine.build.cache import LocalCache, PathCache
 from engine.errors import RecipeError
 from engine.store import Store
 
 
 def substitute(store: Store, drv: Buildable, cache: PathCache) -> bool:
     """Whether ``drv``'s path is now valid, fetched from ``cache``; the caller holds its lock."""
+    if type(cache) is LocalCache:  # the store's own holds no path: no folder to make and remove
+        return False
     folder = store.temp_dir(f"substitute-{drv.name[:8]}")
     try:
         fetched = cache.fetch_path(drv.name, folder / "out")

@@ -7,6 +7,9 @@ expanded from their patterns, checked to stay inside the plan's folder, and sort
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+# Every dataclass here has a docstring: without one, @dataclass computes inspect.signature() of
+# the class for it, about a fifth of this module's import (which every command pays).
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +22,8 @@ CaseKind = Literal["process", "eval", "function"]
 
 @dataclass(frozen=True)
 class Output:
+    """An output of a project: a library or an executable."""
+
     name: str
     kind: OutputKind
     # Own sources (relative to the project folder); None means "the project's library sources".
@@ -38,6 +43,8 @@ class CType:
 
 @dataclass(frozen=True)
 class Signature:
+    """A function case's C signature, parsed."""
+
     name: str
     returns: CType
     params: tuple[CType, ...]
@@ -56,6 +63,8 @@ class FileExpect:
 
 @dataclass
 class Expect:
+    """What a process or eval case must produce."""
+
     stdout: bytes | None = None  # None: see stdout_file, or unchecked
     stdout_file: str | None = None  # relative to the cases file's folder
     stderr: bytes | None = None  # None with no stderr_file: unchecked
@@ -73,6 +82,8 @@ SCRATCH_LIMIT = 256 << 20
 
 @dataclass
 class Case:
+    """One case of a cases document."""
+
     name: str
     kind: CaseKind
     file: Path  # absolute path of the cases document
@@ -131,6 +142,8 @@ class CrateReq:
 
 @dataclass
 class Project:
+    """A project document, its files expanded and checked."""
+
     name: str
     version: str
     language: Language
@@ -157,6 +170,8 @@ class Project:
 
 @dataclass(frozen=True)
 class TargetSpec:
+    """A target of the plan: what to build for and how."""
+
     name: str
     triple: str = "host"
     # "system" | "zig" | {"cc": ..., "cxx": ..., "rustc": ...}
@@ -202,6 +217,8 @@ class TargetSpec:
 
 @dataclass
 class Plan:
+    """The plan document with its projects and targets."""
+
     file: Path  # absolute path of plan.yaml
     dir: Path  # absolute, resolved folder of the plan: nothing may leave it
     store: Path | None  # the plan's `store:` resolved against its folder, or None

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ from engine.toolchain.detect import ToolchainError
 from engine.toolchain.rust_cross import rust_triple
 
 CACHE_VERSION = 2
+RACY_NS = 2_000_000_000  # as engine.memo: a file changed this recently may change unseen
+#: What rustup's proxy reads from the environment to pick a toolchain.
+RUSTUP_ENV = ("RUSTUP_TOOLCHAIN", "RUSTUP_HOME", "HOME", "CARGO_HOME")
+_sysroots: dict[str, str] = {}  # this process's answers, by _sysroot's key
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ def resolve_rustc(spec: TargetSpec, cache_dir: Path) -> RustToolchain:
         raise ToolchainError(f"target '{spec.name}': compiler '{wanted}' not found",
                              "install rustc, or name it by absolute path in toolchain: "
                              "{rustc: ...}", pos=spec.pos)
-    sysroot = _run([found, "--print", "sysroot"], spec)
+    sysroot = _sysroot(found, spec, cache_dir)
     real = os.path.join(sysroot, "bin", "rustc")
     if not os.access(real, os.X_OK):
         raise ToolchainError(f"target '{spec.name}': {found} names sysroot {sysroot}, which "
@@ -75,6 +80,70 @@ def rust_target(spec: TargetSpec) -> str | None:
     if spec.triple == "host":
         return None
     return rust_triple(spec.triple)
+
+
+def _sysroot(found: str, spec: TargetSpec, cache_dir: Path) -> str:
+    """``found --print sysroot``, remembered (in this process, and in the checkout's cache
+    against the stat data of everything rustup's proxy reads to choose a toolchain): a proxy
+    costs 30 ms a run, and a verify derives Rust projects several times."""
+    key = repr((found, os.getcwd(), [os.environ.get(name) for name in RUSTUP_ENV]))
+    inputs = _rustup_inputs(found)
+    for path in inputs:
+        watch.seen(path)  # a no-op remembered depends on the choice, too
+    if key in _sysroots:
+        return _sysroots[key]
+    started = time.time_ns()
+    stats = {path: watch.stat_of(path) for path in inputs}
+    file = cache_dir / "rust-sysroots.json"
+    try:
+        data = json.loads(file.read_text())
+        entry = data["entries"][key] if data.get("version") == CACHE_VERSION else None
+    except (OSError, ValueError, KeyError, TypeError):
+        data, entry = {}, None
+    if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
+        data = {}
+    if isinstance(entry, dict) and entry.get("stats") == {p: list(st) if st else None
+                                                           for p, st in stats.items()} \
+            and os.access(os.path.join(str(entry.get("sysroot")), "bin", "rustc"), os.X_OK):
+        sysroot = str(entry["sysroot"])
+    else:
+        sysroot = _run([found, "--print", "sysroot"], spec)
+        # The racily-clean rule: a choice read right after a change is not remembered.
+        if all(st is None or max(st[2], st[3]) < started - RACY_NS for st in stats.values()):
+            data.setdefault("entries", {})[key] = {
+                "sysroot": sysroot, "stats": {p: list(st) if st else None
+                                              for p, st in stats.items()}}
+            data["version"] = CACHE_VERSION
+            _save(file, data)
+    _sysroots[key] = sysroot
+    return sysroot
+
+
+def _rustup_inputs(found: str) -> list[str]:
+    """The files whose change can change what ``found`` (rustup's proxy or a real rustc)
+    says its sysroot is: the program and what it links to, rustup's settings (the default
+    toolchain and the folder overrides), and the ``rust-toolchain`` files of the working
+    folder and its parents."""
+    home = os.environ.get("RUSTUP_HOME") or os.path.join(os.path.expanduser("~"), ".rustup")
+    inputs = [found, os.path.realpath(found), os.path.join(home, "settings.toml")]
+    folder = os.getcwd()
+    while True:
+        inputs += [os.path.join(folder, "rust-toolchain"),
+                   os.path.join(folder, "rust-toolchain.toml")]
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return inputs
+        folder = parent
+
+
+def _save(file: Path, data: dict[str, Any]) -> None:
+    temp = file.with_name(f".{file.name}.{os.getpid()}")
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        temp.write_text(json.dumps(data, sort_keys=True))
+        os.replace(temp, file)
+    except OSError:
+        temp.unlink(missing_ok=True)  # a cache: losing it costs only time
 
 
 def _run(argv: list[str], spec: TargetSpec) -> str:
@@ -143,13 +212,7 @@ def _cached_identity(real: str, sysroot: str, cache_dir: Path, spec: TargetSpec,
                  "cfg": _run([real, "--print", "cfg", *on], spec).splitlines()}
         data.setdefault("entries", {})[name] = entry
         data["version"] = CACHE_VERSION
-        temp = file.with_name(f".{file.name}.{os.getpid()}")
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            temp.write_text(json.dumps(data, sort_keys=True))
-            os.replace(temp, file)
-        except OSError:
-            temp.unlink(missing_ok=True)  # a cache: losing it costs only time
+        _save(file, data)
     for path in entry["stats"]:
         watch.seen(path)
     return entry["identity"], entry["cfg"]

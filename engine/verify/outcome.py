@@ -53,6 +53,8 @@ class Observed:
 
 @dataclass
 class Outcome:
+    """What a case gave: its status, and what to show of it."""
+
     project: str
     target: str
     case: str  # the case's name

@@ -12,7 +12,7 @@ A runner only wraps the command line: the process still runs under the case's co
 from __future__ import annotations
 
 import dataclasses
-import platform
+import os
 import shutil
 from pathlib import Path
 
@@ -81,7 +81,7 @@ def skip_reason(skip_on: dict[str, str], triple: str) -> str | None:
     ``windows`` skips on x86_64-windows-gnu, ``aarch64-linux`` on aarch64-linux-musl and
     aarch64-linux-gnu.2.28, ``host`` on the host's own targets (a glibc floor is ignored)."""
     words = _words(triple) if triple != "host" else \
-        [host_arch(), platform.system().lower(), "gnu"]
+        [host_arch(), os.uname().sysname.lower(), "gnu"]
     for key, reason in skip_on.items():
         if key == "host" and triple == "host":
             return reason
@@ -96,7 +96,7 @@ def _words(triple: str) -> list[str]:
 
 
 def host_arch() -> str:
-    machine = platform.machine()
+    machine = os.uname().machine  # platform.machine()'s answer, without importing platform
     return {"amd64": "x86_64", "arm64": "aarch64", "i686": "x86", "i386": "x86"}.get(
         machine.lower(), machine)
 

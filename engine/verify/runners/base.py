@@ -17,6 +17,8 @@ class RunnerMissing(RecipeError):
 
 @dataclass(frozen=True)
 class Runner:
+    """How a program built for another machine runs here."""
+
     name: str  # what reports show, e.g. "qemu-aarch64"
     prefix: tuple[str, ...]  # the command before the program and its arguments
     factor: float = 1.0  # a case's timeout is multiplied by it
