@@ -173,7 +173,7 @@ def test_rust_eval_cases_run_in_the_crate_scope_and_update(project: Path) -> Non
     assert list(tmp.iterdir()) == []  # the runner's folder is gone with it
 
 
-def test_a_missing_rustc_and_the_repl_of_a_rust_project_are_one_line_exit_2(
+def test_a_missing_rustc_and_the_repl_of_a_rust_project_without_scope_are_one_line_exit_2(
         project: Path) -> None:
     (project / "counter/cases/cases.yaml").unlink()
     plan = project / "plan.yaml"
@@ -190,4 +190,5 @@ def test_a_missing_rustc_and_the_repl_of_a_rust_project_are_one_line_exit_2(
     plan.write_text(text)
     done = run_recipe("eval", plan, "-p", "word-counter", "-e", "println!();", "--store", store)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
-    assert "the REPL supports C and C++ projects, not rust" in done.stderr
+    assert "project 'word-counter' has no REPL scope; add 'repl: {scope: [<use path>]}'" \
+        in done.stderr
