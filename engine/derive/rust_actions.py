@@ -98,14 +98,35 @@ def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
     actions: list[Action] = []
     # The rlib is part of the output tree: executables use it, and so do eval cases.
     rlib = f"out/lib/lib{crate}.rlib"
+    outputs = list(project.outputs)
     if has_lib:
-        argv = [*common, "--crate-name", crate, "--crate-type", "rlib",
-                "-C", f"metadata={_metadata(project, ':rlib')}", "-o", f"../{rlib}", LIB_ROOT]
-        actions.append(Action("rustc", f"lib{crate}.rlib", argv, inputs, [rlib], []))
-    for output in project.outputs:
+        # The library outputs named after the crate are compiled with the rlib in one rustc run,
+        # as cargo does for crate-type = ["rlib", "cdylib"]: the crate is analysed and
+        # code-generated once. Not under LTO, which an rlib cannot take part in.
+        joined = [] if spec.lto else [o for o in outputs if o.kind in LIBRARY_TYPE
+                                      and output_file(o) == _named_file(o.kind, crate)]
+        types = ["rlib", *(LIBRARY_TYPE[o.kind] for o in joined)]
+        argv = [*common, "--crate-name", crate,
+                *(a for t in types for a in ("--crate-type", t)),
+                "-C", f"metadata={_metadata(project, ':rlib')}",
+                *(links if joined else []),
+                *(["--out-dir", "../out/lib"] if joined else ["-o", f"../{rlib}"]), LIB_ROOT]
+        label = ", ".join([f"lib{crate}.rlib", *(o.name for o in joined)])
+        actions.append(Action("rustc", label, argv, inputs,
+                              [rlib, *(output_file(o) for o in joined)], []))
+        outputs = [o for o in outputs if o not in joined]
+    for output in outputs:
         actions.append(_output_action(project, spec, output, common, links, inputs, crate,
                                       rlib if actions else None))
     return actions
+
+
+LIBRARY_TYPE = {"static-library": "staticlib", "shared-library": "cdylib"}
+
+
+def _named_file(kind: str, crate: str) -> str:
+    """Where rustc's ``--out-dir`` puts a crate type (on ELF targets, as ``output_file``)."""
+    return f"out/lib/lib{crate}.{'a' if kind == 'static-library' else 'so'}"
 
 
 def _output_action(project: Project, spec: TargetSpec, output: Output, common: list[str],

@@ -108,7 +108,7 @@ def runner_template(drv: Derivation) -> list[str]:
         folder, _, below = rest.partition("/")
         return f"{head}{STORE}/{depends[folder]}/{below}"
 
-    rlib_action = next(a for a in drv.actions if a.outputs == [f"out/lib/lib{crate}.rlib"])
+    rlib_action = next(a for a in drv.actions if f"out/lib/lib{crate}.rlib" in a.outputs)
     found, links = [], []
     argv = rlib_action.argv
     for i, arg in enumerate(argv):  # the crates the rlib was compiled against

@@ -38,7 +38,7 @@ from engine.build import zig_cache
 from engine.derive.actions import STORE
 from engine.derive.derivation import Derivation, check_selection
 from engine.derive.repl_library import repl_plan
-from engine.derive.rust_actions import LIB_ROOT, crate_name
+from engine.derive.rust_actions import LIB_ROOT
 from engine.documents.models import Plan, Project, TargetSpec
 from engine.errors import Failure, RecipeError
 from engine.hashing import canonical_hash
@@ -123,11 +123,8 @@ def check_project(plan: Plan, project: str, target: str) -> Project:
 
 
 def _check_rust(found: Project) -> Project:
-    """A Rust scope is ``use`` paths into the library crate: it needs both."""
-    if not found.repl_scope:
-        raise NoScope(f"project '{found.name}' has no REPL scope",
-                      f"add 'repl: {{scope: [<use path>]}}' to {found.file.name}, e.g. "
-                      f"{crate_name(found.name)}::*", pos=found.pos)
+    """A Rust submission uses the library crate (by its name, and through the scope's ``use``
+    paths, which may be none)."""
     if LIB_ROOT not in found.sources:
         raise NoScope(f"project '{found.name}' has no library crate for the REPL to use",
                       f"add {LIB_ROOT} to its sources", pos=found.pos)

@@ -173,7 +173,7 @@ def test_rust_eval_cases_run_in_the_crate_scope_and_update(project: Path) -> Non
     assert list(tmp.iterdir()) == []  # the runner's folder is gone with it
 
 
-def test_a_missing_rustc_and_the_repl_of_a_rust_project_without_scope_are_one_line_exit_2(
+def test_a_missing_rustc_is_one_line_exit_2_and_eval_needs_no_scope(
         project: Path) -> None:
     (project / "counter/cases/cases.yaml").unlink()
     plan = project / "plan.yaml"
@@ -188,7 +188,7 @@ def test_a_missing_rustc_and_the_repl_of_a_rust_project_without_scope_are_one_li
         "absolute path in toolchain: {rustc: ...}") and "Traceback" not in done.stderr
     assert [p.name for p in store.iterdir()] == [".recipe"]  # no path built
     plan.write_text(text)
-    done = run_recipe("eval", plan, "-p", "word-counter", "-e", "println!();", "--store", store)
-    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
-    assert "project 'word-counter' has no REPL scope; add 'repl: {scope: [<use path>]}'" \
-        in done.stderr
+    # Without a repl.scope, a submission names the crate's items by the crate's name.
+    done = run_recipe("eval", plan, "-p", "word-counter", "-e",
+                      'println!("{}", word_counter::scale(1.5, 2));', "--store", store)
+    assert (done.returncode, done.stdout) == (0, "3\n"), done.stderr

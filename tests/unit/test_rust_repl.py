@@ -75,7 +75,7 @@ FILES = {
         sources: [src/lib.rs]
         outputs: [{name: noscope, kind: static-library}]
     """,
-    "noscope/src/lib.rs": "",
+    "noscope/src/lib.rs": "pub fn one() -> i32 { 1 }\n",
 }
 
 SUBMISSION = ('let v: Value = serde_json::from_str(r#"{"a": [1, 2]}"#).unwrap();\n'
@@ -134,16 +134,14 @@ def test_a_debug_target_keeps_overflow_checks(plan: Path) -> None:
     assert done.returncode == 101 and "attempt to add with overflow" in done.stderr
 
 
-@pytest.mark.parametrize("project, line", [
-    ("noscope", "noscope/project.yaml:2:7: project 'noscope' has no REPL scope; add 'repl: "
-                "{scope: [<use path>]}' to project.yaml, e.g. noscope::*"),
-    ("bare", "bare/project.yaml:2:7: project 'bare' has no library crate for the REPL to use; "
-             "add src/lib.rs to its sources"),
-])
-def test_a_rust_project_without_a_scope_or_a_library_is_one_line_exit_2(
-        plan: Path, project: str, line: str) -> None:
-    done = evaluate(plan, "println!();", project=project)
-    assert done.returncode == 2 and done.stderr.strip() == f"{plan.parent}/{line}"
+def test_without_a_scope_the_crate_is_named_and_without_a_library_one_line_exit_2(
+        plan: Path) -> None:
+    done = evaluate(plan, 'println!("{}", noscope::one());', project="noscope")
+    assert (done.returncode, done.stdout) == (0, "1\n"), done.stderr
+    done = evaluate(plan, "println!();", project="bare")
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"{plan.parent}/bare/project.yaml:2:7: project 'bare' has no library crate for the "
+        "REPL to use; add src/lib.rs to its sources")
 
 
 def test_a_repl_session_of_a_rust_project(plan: Path) -> None:
