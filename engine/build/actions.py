@@ -151,6 +151,8 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
         output = raw.decode(errors="replace")
     if code != 0:
         raise ActionFailed(f"{drv.title}: {action.kind} {action.label} failed", output)
+    if action.kind == "rustc":
+        build_script.after(action, output, staging)
     log = f"$ {' '.join(argv)}\n{output}"
     outputs = {path: store.put_file(staging / path) for path in action.outputs}
     keys = [key]

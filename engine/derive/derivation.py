@@ -26,7 +26,7 @@ from typing import Any
 from engine.derive.actions import Action, DepLib, output_file, plan_actions
 from engine.derive.crate_actions import CrateDerivation, link_name
 from engine.derive.crates import CrateDeriver
-from engine.derive.rust_actions import LIB_ROOT, plan_rust_actions, rust_crates
+from engine.derive.rust_actions import LIB_ROOT, native_libs_file, plan_rust_actions, rust_crates
 from engine.documents.models import Plan, Project, TargetSpec
 from engine.errors import RecipeError, UsageError
 from engine.hashing import DigestCache, canonical
@@ -275,5 +275,8 @@ def _libraries(dep: Derivation) -> list[DepLib]:
                 file = output_file(output, dep.target).removeprefix("out/")
                 if file.endswith(".dll"):  # a DLL is linked through its import library
                     file = flags.import_library(f"out/{file}").removeprefix("out/")
-                return [DepLib(dep.name, dep.project.name, file, kind == "shared-library")]
+                native = native_libs_file(output.name).removeprefix("out/") \
+                    if dep.project.language == "rust" and kind == "static-library" else ""
+                return [DepLib(dep.name, dep.project.name, file, kind == "shared-library",
+                               native)]
     return []

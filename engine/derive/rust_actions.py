@@ -112,8 +112,11 @@ def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
                 *(links if joined else []),
                 *(["--out-dir", "../out/lib"] if joined else ["-o", f"../{rlib}"]), LIB_ROOT]
         label = ", ".join([f"lib{crate}.rlib", *(o.name for o in joined)])
+        static = [native_libs_file(o.name) for o in joined if o.kind == "static-library"]
+        if static:
+            argv[-1:-1] = NATIVE_PRINT
         actions.append(Action("rustc", label, argv, inputs,
-                              [rlib, *(output_file(o) for o in joined)], []))
+                              [rlib, *(output_file(o) for o in joined), *static], []))
         outputs = [o for o in outputs if o not in joined]
     for output in outputs:
         actions.append(_output_action(project, spec, output, common, links, inputs, crate,
@@ -143,10 +146,22 @@ def _output_action(project: Project, spec: TargetSpec, output: Output, common: l
                 "-o", f"../{target}", root]
         return Action("rustc", output.name, argv, [*inputs, *([rlib] if rlib else [])],
                       [target], [0] if rlib else [])
+    static = [native_libs_file(output.name)] if output.kind == "static-library" else []
     argv = [*common, *lto, "--crate-name", crate, "--crate-type", CRATE_TYPE[output.kind],
             "-C", f"metadata={_metadata(project, output.name)}", *links,
-            "-o", f"../{target}", LIB_ROOT]
-    return Action("rustc", output.name, argv, inputs, [target], [])
+            *(NATIVE_PRINT if static else []), "-o", f"../{target}", LIB_ROOT]
+    return Action("rustc", output.name, argv, inputs, [target, *static], [])
+
+
+#: rustc says which native libraries a static library needs (the standard library's, and those
+#: the build scripts of its crates asked for, unless bundled into it) in a note on stderr;
+#: ``engine.build.build_script.after`` writes them to ``native_libs_file``, which a C or C++
+#: dependent's link reads as ``@file``.
+NATIVE_PRINT = ["--print", "native-static-libs"]
+
+
+def native_libs_file(output: str) -> str:
+    return f"out/lib/lib{output}.native-libs"
 
 
 def _metadata(project: Project, what: str) -> str:

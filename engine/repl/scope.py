@@ -192,6 +192,9 @@ def _link_template(drv: Derivation, cxx_runtime: bool, spec: TargetSpec) -> list
             if output is not None:
                 suffix = "a" if kind == "static-library" else "so"
                 libs.append(f"{STORE}/{dep.name}/lib/lib{output.name}.{suffix}")
+                if dep.project.language == "rust" and kind == "static-library":
+                    # what rustc said the library needs (engine.derive.rust_actions)
+                    libs.append(f"@{STORE}/{dep.name}/lib/lib{output.name}.native-libs")
                 if kind == "shared-library":
                     libs.append(f"-Wl,-rpath,{STORE}/{dep.name}/lib")
                 break

@@ -89,8 +89,10 @@ def test_a_rust_project_builds_and_its_process_and_function_cases_pass(project: 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 passed" in done.stdout
     (path,) = store.glob("*-word-counter-0.1.0-release")
-    assert sorted(p.name for p in (path / "lib").iterdir()) == ["libcounter-dyn.so", "libcounter.a",
-                                                             "libword_counter.rlib"]
+    assert sorted(p.name for p in (path / "lib").iterdir()) == [
+        "libcounter-dyn.so", "libcounter.a", "libcounter.native-libs", "libword_counter.rlib"]
+    # What a C program linking libcounter.a needs besides it, as rustc says (libc at least).
+    assert "-lc" in (path / "lib/libcounter.native-libs").read_text().split()
     ran = subprocess.run([path / "bin/wc"], input="a b\n", capture_output=True, text=True)
     assert ran.stdout == "2\n"
     assert not list(store.glob("*-cases-*"))  # its own cdylib serves the function cases
