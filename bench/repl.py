@@ -86,10 +86,25 @@ def run_ok(argv: list[str], **kw: object) -> None:
         raise SystemExit(f"bench.repl: {' '.join(argv)} failed:\n{done.stderr}")
 
 
-def timed(step: Callable[[], None]) -> float:
-    start = time.perf_counter()
+CPU: dict[str, list[float]] = {}  # Rust rows: CPU seconds of recipe and its children
+
+
+def timed(step: Callable[[], None], cpu: str = "") -> float:
+    """Wall seconds of ``step``; with ``cpu``, its CPU seconds (this process's and its
+    children's: the fairer figure on a busy machine) go to ``CPU[cpu]``."""
+    import resource
+
+    def used() -> float:
+        return sum(u.ru_utime + u.ru_stime for u in (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+    before, start = used(), time.perf_counter()
     step()
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    if cpu:
+        CPU.setdefault(cpu, []).append(used() - before)
+    return wall
 
 
 def measure(root: Path, reps: int, server: bool = True) -> dict[str, list[float]]:
@@ -194,11 +209,11 @@ def measure_rust(root: Path, reps: int) -> dict[str, list[float]]:
                 "rust", RUST_SUBMISSION.format(n=n), spec.title, spec.uses))
             samples["rust plain"].append(timed(partial(_steps, [
                 [spec.compile[0], "--edition", "2021", *finds, "-o", "runner", "runner.rs"],
-                ["./runner"]], plain)))
+                ["./runner"]], plain), "rust plain"))
             samples["rust eval new"].append(timed(partial(
-                run_eval, [*cli, RUST_SUBMISSION.format(n=n + 1)])))
-            samples["rust repl new"].append(timed(partial(_in_session, session,
-                                                          RUST_SUBMISSION.format(n=n + 2))))
+                run_eval, [*cli, RUST_SUBMISSION.format(n=n + 1)]), "rust eval new"))
+            samples["rust repl new"].append(timed(partial(
+                _in_session, session, RUST_SUBMISSION.format(n=n + 2)), "rust repl new"))
         session.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -261,6 +276,14 @@ def render(samples: dict[str, list[float]], reps: int,
             ratio = med[name] / med["rust plain"]
             rows.append([f"{name} submission", med[name], "plain rustc", f"{ratio:.2f}",
                          "<= 0.6 x", "met" if ratio <= 0.6 else "missed"])
+        cpu = {k: statistics.median(v) for k, v in CPU.items()}
+        if cpu:
+            rows.append([f"(CPU: plain {cpu['rust plain']:.3f} s, eval "
+                         f"{cpu['rust eval new']:.3f} s = "
+                         f"{cpu['rust eval new'] / cpu['rust plain']:.2f} x, repl "
+                         f"{cpu['rust repl new']:.3f} s = "
+                         f"{cpu['rust repl new'] / cpu['rust plain']:.2f} x)", "", "", "", "",
+                         ""])
     table = tabulate(rows, headers=["scenario", "median s", "against", "ratio / overhead",
                                     "target", "met"], floatfmt=".3f")
     return f"medians of {reps}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}\n{table}"
