@@ -36,7 +36,7 @@ from engine.derive.rust_actions import OPT
 from engine.documents.models import TargetSpec
 from engine.hashing import DigestCache, canonical
 from engine.toolchain.detect import Toolchain
-from engine.toolchain.rust import RustToolchain
+from engine.toolchain.rust import RustToolchain, lld_args
 
 FORMAT = "recipe-derivation-1"
 # In the store path: what the build script said, so that dependents' scripts get its metadata.
@@ -157,7 +157,7 @@ def plan_crate(node: Node, graph: Graph, deps: dict[str, CrateDerivation],
               f"--remap-path-prefix={STORE}=/recipe/store",
               f"--remap-path-prefix={STAGING}=/recipe/build/{manifest.id}",
               f"--remap-path-prefix={STAGING}/w=/recipe/crates/{manifest.id}",
-              "-C", f"linker={toolchain.cc}",
+              "-C", f"linker={toolchain.cc}", *lld_args(rust.identity),
               *(f"-Ldependency=../d/{link_name(d.node)}/lib" for d in closure)]
     inputs = [f"w/{f}" for f in crate_files(manifest.folder)]
     actions: list[Action] = []

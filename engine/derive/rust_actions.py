@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from engine.derive.actions import STAGING, STORE, Action, DepLib, output_file
 from engine.documents.models import Output, Project, TargetSpec
 from engine.toolchain.detect import Toolchain
-from engine.toolchain.rust import RustToolchain
+from engine.toolchain.rust import RustToolchain, lld_args
 
 LIB_ROOT = "src/lib.rs"
 DEFAULT_EDITION = "2021"
@@ -91,7 +91,8 @@ def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
     common = [rust.rustc, "--edition", project.standard or DEFAULT_EDITION,
               *target_flags(spec),
               f"--remap-path-prefix={STORE}=/recipe/store", f"--remap-path-prefix={STAGING}=.",
-              "-C", f"linker={toolchain.cc}", *crate_flags(crates), *registry_flags,
+              "-C", f"linker={toolchain.cc}", *lld_args(rust.identity), *crate_flags(crates),
+              *registry_flags,
               *project.compile_flags]
     links = [a for lib in dep_libs for a in ("-C", f"link-arg=../d/{lib.project}/{lib.file}")]
     links += ["-C", "link-arg=-lstdc++"] if cxx else []

@@ -20,8 +20,8 @@ A new submission is one rustc run, made short where it costs the submission noth
 - ``-C prefer-dynamic``: the standard library is linked as the toolchain's ``libstd-*.so``
   (found by an rpath into the sysroot) instead of statically from its rlibs: the link, most of
   a small runner's compile, is a fraction of its time.
-- rustup's lld (``-fuse-ld=lld`` from its ``gcc-ld`` folder) where the toolchain ships it, else
-  ``-fuse-ld=gold`` where gold is installed (not under LTO), as for C runners.
+- the lld rustup's rustc ships (as for every Rust link, ``engine.toolchain.rust.lld_args``),
+  else ``-fuse-ld=gold`` where gold is installed (not under LTO), as for C runners.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from engine.documents.models import Plan, Project, TargetSpec
 from engine.repl import source
 from engine.repl.runner import Spec
 from engine.store import Store
+from engine.toolchain.rust import lld_args
 
 FORMAT = "recipe-repl-rust-2"
 
@@ -125,17 +126,11 @@ def runner_template(drv: Derivation) -> list[str]:
     host = next(line.split(": ", 1)[1] for line in drv.data["rust"]["version"].splitlines()
                 if line.startswith("host: "))
     stdlib = sysroot / "lib" / "rustlib" / host
-    # The fastest linker at hand, through the target's C compiler: rustup's rustc (1.90 on)
-    # ships lld (it uses it itself, but not through a -C linker of our choosing, and warns of
-    # gold); an older one (Debian's) gets gold where it is installed (ld.bfd is slower).
-    lld = stdlib / "bin" / "gcc-ld"
-    fast = []
-    if (lld / "ld.lld").is_file():
-        fast = [f"link-arg=-B{lld}", "link-arg=-fuse-ld=lld"]
-    elif shutil.which("ld.gold", path=drv.toolchain.env_path) is not None:
-        fast = ["link-arg=-fuse-ld=gold"]
-    if spec.lto:
-        fast = []
+    # The fastest linker at hand, through the target's C compiler: the lld rustup's rustc
+    # ships (lld_args), else gold where it is installed (ld.bfd is slower).
+    fast = lld_args(drv.data["rust"])
+    if not fast and not spec.lto and shutil.which("ld.gold", path=drv.toolchain.env_path):
+        fast = ["-C", "link-arg=-fuse-ld=gold"]
     return [rustc, "--edition", project.standard or DEFAULT_EDITION,
             "--crate-name", "runner", "--crate-type", "bin",
             "-C", "opt-level=0", "-C", f"debug-assertions={checks}",
@@ -143,6 +138,6 @@ def runner_template(drv: Derivation) -> list[str]:
             *(["-C", f"target-cpu={spec.cpu}"] if spec.cpu else []),
             "-C", "prefer-dynamic",
             "-C", f"link-arg=-Wl,-rpath,{stdlib}/lib", "-C", f"linker={drv.toolchain.cc}",
-            *(a for arg in fast for a in ("-C", arg)),
+            *fast,
             "--extern", f"{crate}={STORE}/{drv.name}/lib/lib{crate}.rlib",
             *found, *(a for link in dict.fromkeys(links) for a in ("-C", link))]

@@ -23,7 +23,7 @@ from engine.documents.models import TargetSpec
 from engine.hashing import file_digest
 from engine.toolchain.detect import ToolchainError
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: rustup's lld in the identity
 
 
 @dataclass(frozen=True)
@@ -80,14 +80,32 @@ def _run(argv: list[str], spec: TargetSpec) -> str:
 
 
 def _hashed_files(real: str, sysroot: str) -> list[str]:
-    """The compiler, the shared libraries beside it, and the host's standard library."""
+    """The compiler, the shared libraries beside it, the host's standard library, and the lld
+    it ships (rustup's, 1.90 on), which links Rust's outputs where it is there."""
     files = [real]
     lib = Path(sysroot, "lib")
     files += sorted(str(p) for p in lib.glob("*.so*") if p.is_file())
     host = _host(real)
     files += sorted(str(p) for p in (lib / "rustlib" / host / "lib").glob("*")
                     if p.is_file())
+    files += [str(p) for p in (lib / "rustlib" / host / "bin" / "rust-lld",
+                               lib / "rustlib" / host / "bin" / "gcc-ld" / "ld.lld")
+              if p.is_file()]
     return files
+
+
+def lld_args(identity: dict[str, Any]) -> list[str]:
+    """rustc's flags to link through the target's C compiler with the lld rustc ships, as
+    rustc does itself unless given a ``-C linker`` (ld.bfd takes half as long again); none
+    for a rustc without it (Debian's). Its digest is in the identity."""
+    rustc = identity["rustc"]
+    host = next(line.split(": ", 1)[1] for line in identity["version"].splitlines()
+                if line.startswith("host: "))
+    wrapper = f"lib/rustlib/{host}/bin/gcc-ld/ld.lld"
+    if wrapper not in identity["digests"]:
+        return []
+    folder = Path(rustc).parent.parent / wrapper
+    return ["-C", f"link-arg=-B{folder.parent}", "-C", "link-arg=-fuse-ld=lld"]
 
 
 def _host(real: str) -> str:
