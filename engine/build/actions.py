@@ -157,6 +157,10 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
         output = raw.decode(errors="replace")
     if code != 0:
         raise ActionFailed(f"{drv.title}: {action.kind} {action.label} failed", output)
+    if action.kind == "rustc" and any(p.endswith(".native-libs") for p in action.outputs):
+        from engine.build import build_script  # a Rust static library's native libraries
+
+        build_script.after(action, output, staging)
     log = f"$ {' '.join(argv)}\n{output}"
     outputs = {path: store.put_file(staging / path) for path in action.outputs}
     keys = [key]

@@ -51,6 +51,21 @@ def before(action: Action, argv: list[str], env: dict[str, str], staging: Path) 
     return argv
 
 
+NATIVE_NOTE = "note: native-static-libs:"
+NATIVE_SUFFIX = ".native-libs"
+
+
+def after(action: Action, output: str, staging: Path) -> None:
+    """After a rustc run that made a static library: its native libraries, from rustc's note
+    on stderr, as link arguments (one line, gcc's ``@file`` syntax) in the action's
+    ``.native-libs`` output."""
+    for path in action.outputs:
+        if path.endswith(NATIVE_SUFFIX):
+            said = [line.split(NATIVE_NOTE, 1)[1].split() for line in output.splitlines()
+                    if NATIVE_NOTE in line]
+            (staging / path).write_text(" ".join(said[-1] if said else []) + "\n")
+
+
 def run(argv: list[str], env: dict[str, str], staging: Path,
         cache: Any) -> tuple[int, str]:
     """Run the script under the reaper (``cache``: the store, where the reaper is kept); write

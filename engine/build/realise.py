@@ -91,7 +91,9 @@ def realise(plan: Plan, store: Store, targets: list[str] | None = None,
 def _with_dependencies(selected: list[Derivation]) -> list[Derivation]:
     ordered: dict[str, Derivation] = {}
     for drv in selected:
-        for d in [*drv.crates, *drv.deps, drv]:  # registry crates first: nothing below them
+        # Registry crates first (nothing below them), of every Rust project of the closure:
+        # a C program's Rust library dependency needs its crates too.
+        for d in [*(c for u in [*drv.deps, drv] for c in u.crates), *drv.deps, drv]:
             ordered.setdefault(d.name, d)
     return list(ordered.values())
 

@@ -30,6 +30,10 @@ class DepLib:
     project: str
     file: str  # e.g. "lib/libstrutil.a"
     shared: bool
+    # A Rust static library's native libraries (what rustc's ``--print native-static-libs``
+    # says: the standard library's and those its crates' build scripts asked for), a file of
+    # link arguments beside it that the link reads as ``@file``; "" for other libraries.
+    native: str = ""
 
 
 @dataclass
@@ -107,7 +111,9 @@ def plan_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
         return compiled[source]
 
     library_units = [compile_unit(source) for source in project.sources]
-    lib_args = [f"../d/{lib.project}/{lib.file}" for lib in dep_libs]
+    lib_args = [a for lib in dep_libs for a in (
+        f"../d/{lib.project}/{lib.file}", *([f"@../d/{lib.project}/{lib.native}"]
+                                            if lib.native else []))]
     rpaths = sorted({f"$ORIGIN/../../{lib.store_name}/lib" for lib in dep_libs if lib.shared})
     for output in project.outputs:
         units = library_units if output.sources is None else \

@@ -36,7 +36,7 @@ from engine.derive.rust_actions import OPT
 from engine.documents.models import TargetSpec
 from engine.hashing import DigestCache, canonical
 from engine.toolchain.detect import Toolchain
-from engine.toolchain.rust import RustToolchain
+from engine.toolchain.rust import RustToolchain, lld_args
 
 FORMAT = "recipe-derivation-1"
 # In the store path: what the build script said, so that dependents' scripts get its metadata.
@@ -132,6 +132,9 @@ def plan_crate(node: Node, graph: Graph, deps: dict[str, CrateDerivation],
     """The derivation of one node of the graph; ``deps`` holds its dependencies' (derived
     first)."""
     manifest = node.manifest
+    # Proc-macros, build scripts' dependencies and what they use run on the host: built for it
+    # whatever the target, so they are the same store paths for every target of the plan.
+    built_for = rust.host if node.host or triple == "host" else triple
     closure = [deps[k] for k in graph.closure(list(node.edges.values()))]
     features = sorted(node.features)
     opt = opt_flags(spec, node.host)
@@ -154,7 +157,7 @@ def plan_crate(node: Node, graph: Graph, deps: dict[str, CrateDerivation],
               f"--remap-path-prefix={STORE}=/recipe/store",
               f"--remap-path-prefix={STAGING}=/recipe/build/{manifest.id}",
               f"--remap-path-prefix={STAGING}/w=/recipe/crates/{manifest.id}",
-              "-C", f"linker={toolchain.cc}",
+              "-C", f"linker={toolchain.cc}", *lld_args(rust.identity),
               *(f"-Ldependency=../d/{link_name(d.node)}/lib" for d in closure)]
     inputs = [f"w/{f}" for f in crate_files(manifest.folder)]
     actions: list[Action] = []
@@ -162,8 +165,8 @@ def plan_crate(node: Node, graph: Graph, deps: dict[str, CrateDerivation],
     if manifest.build:
         host = rust.host
         script_env = {
-            **env, "OUT_DIR": f"{STAGING}/o/out-dir", "TARGET": host if triple == "host"
-            else triple, "HOST": host, "RUSTC": rust.rustc, "NUM_JOBS": "1",
+            **env, "OUT_DIR": f"{STAGING}/o/out-dir", "TARGET": built_for, "HOST": host,
+            "RUSTC": rust.rustc, "NUM_JOBS": "1",
             "PROFILE": "debug" if node.host or spec.opt == "debug" else "release",
             "OPT_LEVEL": next(f.split("=")[1] for f in opt if f.startswith("opt-level=")),
             "DEBUG": "true" if any("debuginfo=2" in f for f in opt) else "false",
@@ -206,7 +209,7 @@ def plan_crate(node: Node, graph: Graph, deps: dict[str, CrateDerivation],
         "project": {"name": manifest.name, "version": str(manifest.version),
                     "language": "rust", "standard": manifest.edition},
         "target": {"name": "host" if node.host else "crate",
-                   "spec": {"triple": triple, "opt": opt}},
+                   "spec": {"triple": built_for, "opt": opt}},
         "crate": {"checksum": manifest.checksum, "features": features, "host": node.host,
                   "kind": kind},
         "inputs": {f: digests.digest(manifest.folder / f) for f in crate_files(manifest.folder)},

@@ -300,5 +300,10 @@ def _libraries(dep: Derivation) -> list[DepLib]:
                 file = output_file(output, dep.target).removeprefix("out/")
                 if file.endswith(".dll"):  # a DLL is linked through its import library
                     file = flags.import_library(f"out/{file}").removeprefix("out/")
-                return [DepLib(dep.name, dep.project.name, file, kind == "shared-library")]
+                native = ""
+                if dep.project.language == "rust" and kind == "static-library":
+                    from engine.derive.rust_actions import native_libs_file  # Rust plans only
+                    native = native_libs_file(output.name).removeprefix("out/")
+                return [DepLib(dep.name, dep.project.name, file, kind == "shared-library",
+                               native)]
     return []

@@ -27,7 +27,7 @@ from engine.derive.actions import STAGING, STORE, Action, DepLib, output_file
 from engine.documents.models import Output, Project, TargetSpec
 from engine.toolchain import rust_cross
 from engine.toolchain.detect import Toolchain
-from engine.toolchain.rust import RustToolchain
+from engine.toolchain.rust import RustToolchain, lld_args
 
 LIB_ROOT = "src/lib.rs"
 DEFAULT_EDITION = "2021"
@@ -90,8 +90,10 @@ def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
                                         *(s for o in project.outputs for s in o.sources or ())})]
     has_lib = LIB_ROOT in project.sources
     crate = crate_name(project.name)
-    linker, env = (["-C", f"linker={toolchain.cc}"], {}) if spec.triple == "host" \
-        else rust_cross.linker(spec, toolchain.cc)
+    # On the host: the target's C compiler with the lld rustc ships (where it ships one); on
+    # another triple: zig through its wrapper, as cargo-zigbuild does.
+    linker, env = (["-C", f"linker={toolchain.cc}", *lld_args(rust.identity)], {}) \
+        if spec.triple == "host" else rust_cross.linker(spec, toolchain.cc)
     common = [rust.rustc, "--edition", project.standard or DEFAULT_EDITION,
               *target_flags(spec),
               f"--remap-path-prefix={STORE}=/recipe/store", f"--remap-path-prefix={STAGING}=.",
@@ -101,15 +103,40 @@ def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
     actions: list[Action] = []
     # The rlib is part of the output tree: executables use it, and so do eval cases.
     rlib = f"out/lib/lib{crate}.rlib"
+    outputs = list(project.outputs)
     if has_lib:
-        argv = [*common, "--crate-name", crate, "--crate-type", "rlib",
-                "-C", f"metadata={_metadata(project, ':rlib')}", "-o", f"../{rlib}", LIB_ROOT]
-        actions.append(Action("rustc", f"lib{crate}.rlib", argv, inputs, [rlib], [], env))
-    for output in project.outputs:
+        # The library outputs named after the crate are compiled with the rlib in one rustc run,
+        # as cargo does for crate-type = ["rlib", "cdylib"]: the crate is analysed and
+        # code-generated once. Not under LTO, which an rlib cannot take part in.
+        joined = [] if spec.lto else [o for o in outputs if o.kind in LIBRARY_TYPE
+                                      and output_file(o, spec) == _named_file(o.kind, crate)]
+        types = ["rlib", *(LIBRARY_TYPE[o.kind] for o in joined)]
+        argv = [*common, "--crate-name", crate,
+                *(a for t in types for a in ("--crate-type", t)),
+                "-C", f"metadata={_metadata(project, ':rlib')}",
+                *(links if joined else []),
+                *(["--out-dir", "../out/lib"] if joined else ["-o", f"../{rlib}"]), LIB_ROOT]
+        label = ", ".join([f"lib{crate}.rlib", *(o.name for o in joined)])
+        static = [native_libs_file(o.name) for o in joined if o.kind == "static-library"]
+        if static:
+            argv[-1:-1] = NATIVE_PRINT
+        actions.append(Action("rustc", label, argv, inputs,
+                              [rlib, *(output_file(o, spec) for o in joined), *static], [],
+                              env))
+        outputs = [o for o in outputs if o not in joined]
+    for output in outputs:
         action = _output_action(project, spec, output, common, links, inputs, crate,
                                 rlib if actions else None)
         actions.append(dataclasses.replace(action, env={**action.env, **env}))
     return actions
+
+
+LIBRARY_TYPE = {"static-library": "staticlib", "shared-library": "cdylib"}
+
+
+def _named_file(kind: str, crate: str) -> str:
+    """Where rustc's ``--out-dir`` puts a crate type (on ELF targets, as ``output_file``)."""
+    return f"out/lib/lib{crate}.{'a' if kind == 'static-library' else 'so'}"
 
 
 def _output_action(project: Project, spec: TargetSpec, output: Output, common: list[str],
@@ -126,10 +153,22 @@ def _output_action(project: Project, spec: TargetSpec, output: Output, common: l
                 "-o", f"../{target}", root]
         return Action("rustc", output.name, argv, [*inputs, *([rlib] if rlib else [])],
                       [target], [0] if rlib else [])
+    static = [native_libs_file(output.name)] if output.kind == "static-library" else []
     argv = [*common, *lto, "--crate-name", crate, "--crate-type", CRATE_TYPE[output.kind],
             "-C", f"metadata={_metadata(project, output.name)}", *links,
-            "-o", f"../{target}", LIB_ROOT]
-    return Action("rustc", output.name, argv, inputs, [target], [])
+            *(NATIVE_PRINT if static else []), "-o", f"../{target}", LIB_ROOT]
+    return Action("rustc", output.name, argv, inputs, [target, *static], [])
+
+
+#: rustc says which native libraries a static library needs (the standard library's, and those
+#: the build scripts of its crates asked for, unless bundled into it) in a note on stderr;
+#: ``engine.build.build_script.after`` writes them to ``native_libs_file``, which a C or C++
+#: dependent's link reads as ``@file``.
+NATIVE_PRINT = ["--print", "native-static-libs"]
+
+
+def native_libs_file(output: str) -> str:
+    return f"out/lib/lib{output}.native-libs"
 
 
 def _metadata(project: Project, what: str) -> str:

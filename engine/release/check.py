@@ -63,7 +63,8 @@ def check(plan: Plan, store: Store, targets: list[str], projects: list[str] | No
     result = realise(plan, store, targets, projects, jobs, reporter=reporter, cache=cache)
     everything: dict[str, Derivation] = {}
     for drv in result.derivations:
-        for d in [*drv.crates, *drv.deps, drv]:  # registry crates are paths of their own
+        # Registry crates are paths of their own (of every Rust project of the closure).
+        for d in [*(c for u in [*drv.deps, drv] for c in u.crates), *drv.deps, drv]:
             everything.setdefault(d.name, d)
     folder = Path(tempfile.mkdtemp(prefix="recipe-check-"))
     try:

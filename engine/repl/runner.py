@@ -35,8 +35,10 @@ if TYPE_CHECKING:
 #: ``engine.memo``): ``key``, the runner key's fields but the code; ``language``; ``title``;
 #: ``folder``, the scope folder; ``compile`` and ``link``, the concrete driver, flags and
 #: libraries; ``env``, the compiles' environment; ``library``, the store path name runners are
-#: attached to. Made by ``engine.repl.scope.Scope.spec``.
-Spec = namedtuple("Spec", "key language title folder compile link env library")
+#: attached to; ``uses``, a Rust scope's ``use`` paths. Made by ``engine.repl.scope.Scope.spec``
+#: and ``engine.repl.rust.RustScope.spec``.
+Spec = namedtuple("Spec", "key language title folder compile link env library uses",
+                  defaults=((),))
 
 
 class EmptySubmission(UsageError):
@@ -128,14 +130,17 @@ def _compile(spec: Spec, store: Store, code: str, key: str, folder: Path,
              keep: bool, wrap: bool = True) -> Runner:
     src = _write_source(spec, code, folder, wrap)
     executable = folder / "runner"
-    # One driver run compiles and links: a second one would cost its start-up again.
-    argv = [*spec.compile, f"-ffile-prefix-map={folder}=.", str(src), "-o", str(executable),
-            *spec.link]
+    if spec.language == "rust":  # rustc compiles and links in one run
+        argv = [*spec.compile, f"--remap-path-prefix={folder}=.", "-o", str(executable),
+                str(src)]
+        cwd = folder
+    else:  # one driver run compiles and links: a second one would cost its start-up again
+        argv = [*spec.compile, f"-ffile-prefix-map={folder}=.", str(src), "-o",
+                str(executable), *spec.link]
+        # From the scope's w/ (its include folders are relative to it); a harness has no scope.
+        cwd = Path(spec.folder, "w") if spec.folder else folder
     # Under the reaper: the compiler dies with recipe, however recipe ends.
-    # From the scope's w/ (its include folders are relative to it); a harness has no scope.
-    cwd = Path(spec.folder, "w") if spec.folder else folder
-    code, output = reaper.run(argv, store, cwd=cwd,
-                              env={**spec.env, "TMPDIR": str(folder)})
+    code, output = reaper.run(argv, store, cwd=cwd, env={**spec.env, "TMPDIR": str(folder)})
     diagnostics = output.decode(errors="replace")
     if code != 0:
         kept = "kept" if keep else "removed; --keep-tmp keeps it"
@@ -150,6 +155,7 @@ def _compile(spec: Spec, store: Store, code: str, key: str, folder: Path,
 
 def _write_source(spec: Spec, code: str, folder: Path, wrap: bool = True) -> Path:
     src = folder / source.runner_name(spec.language)
-    src.write_text(source.runner_source(spec.language, code, spec.title) if wrap else code)
+    src.write_text(source.runner_source(spec.language, code, spec.title, tuple(spec.uses))
+                   if wrap else code)
     return src
 

@@ -1,96 +1,157 @@
-"""Rust submissions (eval cases of ``language: rust`` projects): the scope is a list of ``use``
-paths, the submission is the body of ``fn main``.
+"""The REPL scope of a ``language: rust`` project: the scope is a list of ``use`` paths, a
+submission is the body of ``fn main``.
 
-The runner is compiled by the project's rustc, edition and target flags against the crate's
-rlib in the project's store path (``lib/lib<crate>.rlib``), linked by the target's C compiler.
+A runner is compiled by the project's rustc and edition against the crate's rlib in the
+project's store path (``lib/lib<crate>.rlib``) and its whole crate closure, as cargo compiles
+a binary of the package: ``--extern`` for the crate itself, the Rust projects it depends on and
+the registry crates it names (``crates:``), ``-L dependency=`` over every Rust project and
+registry crate of the closure, the libraries of its C and C++ dependencies as link arguments.
 It is content-addressed as the C runners are (``engine.repl.runner``): its key is the sha256 of
-the canonical JSON of the generated source, the rlib's store path name, the argument template
-and the rustc identity; result and diagnostics are CAS blobs attached to that path.
+the canonical JSON of the argument template (store paths as ``@STORE@/<name>``), the scope,
+the source template, the rustc and toolchain identities and the submission.
+
+A new submission is one rustc run, made short where it costs the submission nothing:
+
+- ``-C opt-level=0``: a submission is a few lines calling the library, whose code is compiled
+  (optimised, with the target's flags) in its rlib; what the runner itself compiles is the
+  submission and the generics it instantiates. The target's ``debug-assertions`` and
+  ``overflow-checks`` are kept (``-C debug-assertions=…``), so arithmetic behaves as in the
+  target's programs.
+- ``-C prefer-dynamic``: the standard library is linked as the toolchain's ``libstd-*.so``
+  (found by an rpath into the sysroot) instead of statically from its rlibs: the link, most of
+  a small runner's compile, is a fraction of its time.
+- the lld rustup's rustc ships (as for every Rust link, ``engine.toolchain.rust.lld_args``),
+  else ``-fuse-ld=gold`` where gold is installed (not under LTO), as for C runners.
+
+On a foreign target the runner is what the target's programs are: ``--target`` and zig as the
+linker (``engine.toolchain.rust_cross.linker``), the standard library linked statically (the
+runner runs under the target's runner, which has no sysroot of rustc's), zig's cache the one
+the target's builds filled.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.build import zig_cache
-from engine.build.realise import derive
-from engine.derive.rust_actions import DEFAULT_EDITION, crate_name, target_flags
-from engine.documents.models import Plan
-from engine.hashing import canonical_hash
-from engine.repl.runner import CompileError, Runner, check_code, lookup, runner_folder
+from engine.derive.actions import STORE
+from engine.derive.derivation import Derivation
+from engine.derive.rust_actions import DEFAULT_EDITION, crate_name
+from engine.documents.models import Plan, Project, TargetSpec
+from engine.repl import source
+from engine.repl.runner import Spec
 from engine.store import Store
 from engine.toolchain import rust_cross
+from engine.toolchain.rust import lld_args
 
-FORMAT = "recipe-repl-rust-1"
-_FOLDER = "@FOLDER@"
-
-
-def runner_source(scope: tuple[str, ...], code: str) -> str:
-    uses = "".join(f"use {path};\n" for path in scope)
-    return f"#![allow(unused_imports)]\n{uses}fn main() {{\n{code.rstrip()}\n}}\n"
+FORMAT = "recipe-repl-rust-2"
 
 
-class Submission:
-    """A Rust submission made concrete: its source, compile template and key."""
+@dataclass
+class RustScope:
+    """A Rust project x target ready for submissions (the shape of ``scope.Scope`` that a
+    session and ``recipe eval``'s record use)."""
 
-    def __init__(self, plan: Plan, store: Store, project: str, target: str, path: Path,
-                 code: str) -> None:
-        check_code(code)
-        proj, spec = plan.projects[project], plan.targets[target]
-        (drv,) = derive(plan, store, [target], [project])
-        crate = crate_name(proj.name)
-        self.store, self.library = store, path.name
-        self.cc = drv.toolchain.cc
-        # A foreign target's runner is compiled for it (zig links it) and run by its runner.
-        linker, self.env = (["-C", f"linker={self.cc}"], {}) if spec.triple == "host" \
-            else rust_cross.linker(spec, self.cc)
-        self.template = [
-            drv.data["rust"]["rustc"], "--edition", proj.standard or DEFAULT_EDITION,
-            *target_flags(spec), *linker,
-            f"--remap-path-prefix={_FOLDER}=.", "--extern",
-            f"{crate}={path}/lib/lib{crate}.rlib",
-            # The crates the rlib was compiled against: the Rust projects of its closure and
-            # the registry crates they use.
-            *(f"-Ldependency={store.path(d.name)}/lib" for d in drv.deps
-              if d.project.language == "rust"),
-            *(f"-Ldependency={store.path(c.name)}/lib" for c in drv.crates),
-            "-o", "runner", "runner.rs"]
-        self.text = runner_source(proj.repl_scope, code)
-        self.key = canonical_hash({
-            "format": FORMAT, "source": self.text, "library": path.name,
-            "argv": [a.replace(str(path), "@LIBRARY@") for a in self.template],
-            "rust": drv.data["rust"], "toolchain": drv.data["toolchain"]})
+    project: Project
+    target: TargetSpec
+    library: str  # store path name of the project, which runners are attached to
+    template: list[str]  # rustc and its flags, store paths as @STORE@/<name>
+    identity: dict[str, Any]  # the rustc's and the C toolchain's (the linker's)
+    env: dict[str, str]
+    store_root: Path
+    paths: tuple[str, ...] = ()  # the project's store path name and its dependencies'
+    closure: tuple[str, ...] = ()
+    roots: dict[str, str] = field(default_factory=dict)
+    language = "rust"
 
-    def build(self) -> Runner:
-        """The runner: from the action cache, else compiled (and cached)."""
-        folder = runner_folder(self.store)
-        try:
-            found = lookup(self.store, self.key, folder)
-            return found if found is not None else self._compile(folder)
-        except BaseException:  # a compile error too: its diagnostics are in the error
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
+    @property
+    def title(self) -> str:
+        return f"{self.project.name} ({self.target.name})"
 
-    def _compile(self, folder: Path) -> Runner:
-        (folder / "runner.rs").write_text(self.text)
-        argv = [a.replace(_FOLDER, str(folder)) for a in self.template]
-        env = {"PATH": os.pathsep.join([os.path.dirname(self.cc), "/usr/bin", "/bin"]),
-               "LC_ALL": "C", "TMPDIR": str(folder), **self.env}
-        if "RECIPE_ZIG" in self.env:  # zig's cache: the one the target's builds filled
-            env.update(zig_cache.env(self.store, {"toolchain": {"family": "zig"}}))
-        done = subprocess.run(argv, cwd=folder, env=env, stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, errors="replace")
-        diagnostics = done.stderr + done.stdout
-        if done.returncode != 0:
-            error = CompileError("the submission does not compile")
-            error.detail = diagnostics
-            raise error
-        executable = folder / "runner"
-        self.store.put_action(self.key, {"outputs": {
-            "runner": self.store.put_file(executable),
-            "diagnostics": self.store.put_blob(diagnostics.encode())}})
-        self.store.attach(self.library, actions=[self.key])
-        return Runner(self.key, executable, folder, False, diagnostics)
+    def spec(self) -> Spec:
+        uses = tuple(self.project.repl_scope)
+        key = {"format": FORMAT, "kind": "repl-runner", "template": self.template,
+               "uses": list(uses), "source": source.RUNNER_RUST_TEMPLATE,
+               "toolchain": self.identity, "title": self.title}
+        root = str(self.store_root)
+        return Spec(key=key, language="rust", title=self.title, folder="",
+                    compile=[a.replace(STORE, root) for a in self.template], link=[],
+                    env=dict(self.env), library=self.library, uses=uses)
+
+
+def prepare(plan: Plan, store: Store, project: str, target: str, reporter: Any = None,
+            cache: Any = None) -> RustScope:
+    """Realise the project for ``target`` (rooted as ``repl:<plan>/<project>/<target>``) and
+    make the runner's argument template from its derivation."""
+    from engine.build.realise import realise
+
+    result = realise(plan, store, [target], [project], reporter=reporter,
+                     root_prefix=f"repl:{plan.file}", cache=cache)
+    drv = result.derivations[0]
+    env = {"PATH": os.pathsep.join([os.path.dirname(drv.toolchain.cc), "/usr/bin", "/bin"]),
+           "LC_ALL": "C", "TZ": "UTC", "HOME": "/homeless-shelter"}
+    if drv.target.triple != "host":  # zig links it: its wrapper's variables and zig's cache
+        env.update(rust_cross.linker(drv.target, drv.toolchain.cc)[1])
+        if "RECIPE_ZIG" in env:
+            env.update(zig_cache.env(store, {"toolchain": {"family": "zig"}}))
+    return RustScope(
+        project=drv.project, target=drv.target, library=drv.name,
+        template=runner_template(drv),
+        identity={"rust": drv.data["rust"], "toolchain": drv.data["toolchain"]},
+        env=env, store_root=store.root, paths=(drv.name, *(d.name for d in drv.deps)),
+        closure=tuple(result.closure), roots=dict(result.roots))
+
+
+def runner_template(drv: Derivation) -> list[str]:
+    """rustc's arguments for a runner of ``drv`` (without ``-o`` and the source)."""
+    spec, project = drv.target, drv.project
+    rustc = drv.data["rust"]["rustc"]
+    crate = crate_name(project.name)
+    depends = drv.data["depends"]
+
+    def stored(arg: str) -> str:  # ../d/<folder>/... of a staged action -> @STORE@/<name>/...
+        head, sep, rest = arg.partition("../d/")
+        if not sep:
+            return arg
+        folder, _, below = rest.partition("/")
+        return f"{head}{STORE}/{depends[folder]}/{below}"
+
+    rlib_action = next(a for a in drv.actions if f"out/lib/lib{crate}.rlib" in a.outputs)
+    found, links = [], []
+    argv = rlib_action.argv
+    for i, arg in enumerate(argv):  # the crates the rlib was compiled against
+        if arg == "--extern":
+            found += ["--extern", stored(argv[i + 1])]
+        elif arg.startswith("-Ldependency="):
+            found.append(stored(arg))
+    for action in drv.actions:  # the C and C++ libraries its programs link
+        for i, arg in enumerate(action.argv[:-1]):
+            if arg == "-C" and action.argv[i + 1].startswith("link-arg="):
+                links.append(stored(action.argv[i + 1]))
+    checks = "on" if spec.opt == "debug" else "off"
+    sysroot = Path(rustc).parent.parent
+    host = next(line.split(": ", 1)[1] for line in drv.data["rust"]["version"].splitlines()
+                if line.startswith("host: "))
+    stdlib = sysroot / "lib" / "rustlib" / host
+    if spec.triple == "host":
+        # The fastest linker at hand, through the target's C compiler: the lld rustup's rustc
+        # ships (lld_args), else gold where it is installed (ld.bfd is slower).
+        fast = lld_args(drv.data["rust"])
+        if not fast and not spec.lto and shutil.which("ld.gold", path=drv.toolchain.env_path):
+            fast = ["-C", "link-arg=-fuse-ld=gold"]
+        linking = ["-C", "prefer-dynamic", "-C", f"link-arg=-Wl,-rpath,{stdlib}/lib",
+                   "-C", f"linker={drv.toolchain.cc}", *fast]
+    else:
+        linking = rust_cross.linker(spec, drv.toolchain.cc)[0]
+    return [rustc, "--edition", project.standard or DEFAULT_EDITION,
+            "--crate-name", "runner", "--crate-type", "bin",
+            "-C", "opt-level=0", "-C", f"debug-assertions={checks}",
+            "-C", f"overflow-checks={checks}",
+            *(["-C", f"target-cpu={spec.cpu}"] if spec.cpu else []),
+            *linking,
+            "--extern", f"{crate}={STORE}/{drv.name}/lib/lib{crate}.rlib",
+            *found, *(a for link in dict.fromkeys(links) for a in ("-C", link))]

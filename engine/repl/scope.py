@@ -38,11 +38,13 @@ from engine.build import zig_cache
 from engine.derive.actions import STORE
 from engine.derive.derivation import Derivation, check_selection
 from engine.derive.repl_library import repl_plan
+from engine.derive.rust_actions import LIB_ROOT
 from engine.documents.models import Plan, Project, TargetSpec
 from engine.errors import Failure, RecipeError
 from engine.hashing import canonical_hash
-from engine.repl import source
+from engine.repl import rust, source
 from engine.repl.runner import Spec
+from engine.repl.rust import RustScope
 from engine.store import Store
 from engine.toolchain import flags
 from engine.toolchain.flags import SOURCE_DATE_EPOCH
@@ -104,9 +106,11 @@ def check_project(plan: Plan, project: str, target: str) -> Project:
     """The errors of ``-p``/``-t`` that need no build: one line each, exit code 2."""
     check_selection(plan, [target], [project])
     found = plan.projects[project]
-    if found.language not in ("c", "c++"):
-        raise NoScope(f"project '{project}': the REPL supports C and C++ projects, not "
-                      f"{found.language}", "use a C or C++ project", pos=found.pos)
+    if found.language not in ("c", "c++", "rust"):
+        raise NoScope(f"project '{project}': the REPL supports C, C++ and Rust projects, not "
+                      f"{found.language}", "use a C, C++ or Rust project", pos=found.pos)
+    if found.language == "rust":
+        return _check_rust(found)
     if not found.repl_scope:
         raise NoScope(f"project '{project}' has no REPL scope",
                       f"add 'repl: {{scope: [<header>]}}' to {found.file.name}", pos=found.pos)
@@ -118,13 +122,25 @@ def check_project(plan: Plan, project: str, target: str) -> Project:
     return found
 
 
+def _check_rust(found: Project) -> Project:
+    """A Rust submission uses the library crate (by its name, and through the scope's ``use``
+    paths, which may be none)."""
+    if LIB_ROOT not in found.sources:
+        raise NoScope(f"project '{found.name}' has no library crate for the REPL to use",
+                      f"add {LIB_ROOT} to its sources", pos=found.pos)
+    return found
+
+
 def prepare(plan: Plan, store: Store, project: str, target: str,
-            reporter: Any = None, cache: Any = None) -> Scope:
+            reporter: Any = None, cache: Any = None) -> Scope | RustScope:
     """Realise the project's library (or its REPL library) for ``target`` and make its scope
-    folder. The library's path is rooted as ``repl:<plan>/<project>/<target>``."""
+    folder. The library's path is rooted as ``repl:<plan>/<project>/<target>``. A Rust
+    project's scope is made by ``engine.repl.rust``."""
     from engine.build.realise import realise
 
     found = check_project(plan, project, target)
+    if found.language == "rust":
+        return rust.prepare(plan, store, project, target, reporter, cache)
     rplan, selected = repl_plan(plan, project)
     result = realise(rplan, store, [target], [selected], reporter=reporter,
                      root_prefix=f"repl:{plan.file}", cache=cache)
@@ -176,6 +192,9 @@ def link_template(drv: Derivation, cxx_runtime: bool, spec: TargetSpec) -> list[
             if output is not None:
                 suffix = "a" if kind == "static-library" else "so"
                 libs.append(f"{STORE}/{dep.name}/lib/lib{output.name}.{suffix}")
+                if dep.project.language == "rust" and kind == "static-library":
+                    # what rustc said the library needs (engine.derive.rust_actions)
+                    libs.append(f"@{STORE}/{dep.name}/lib/lib{output.name}.native-libs")
                 if kind == "shared-library":
                     libs.append(f"-Wl,-rpath,{STORE}/{dep.name}/lib")
                 break

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from engine.documents.models import Plan
     from engine.repl.child import Confine, Ended
+    from engine.repl.rust import RustScope
     from engine.repl.scope import Scope
     from engine.store import Store
 
@@ -55,7 +56,7 @@ class Session:
     notices writes below ``protect`` after the run and fails the submission."""
 
     #: The prepared scope (None in a session made from a record).
-    scope: Scope | None = None
+    scope: Scope | RustScope | None = None
 
     def __init__(self, spec: Spec, store: Store, works: Path, protect: list[Path], *,
                  confine: Confine | None = None, guard: GuardFactory | None = None) -> None:

@@ -15,12 +15,22 @@ from engine.hashing import canonical_hash
 
 FORMAT = "recipe-repl-1"
 SCOPE_C, SCOPE_CXX = "scope.h", "scope.hpp"
-RUNNER_C, RUNNER_CXX = "runner.c", "runner.cpp"
+RUNNER_C, RUNNER_CXX, RUNNER_RUST = "runner.c", "runner.cpp", "runner.rs"
 
 PRELUDE = {
     "c": ("stdio.h", "stdlib.h", "string.h"),
     "c++": ("cstdio", "cstdlib", "cstring", "iostream", "string"),
 }
+
+# Rust: the scope's ``use`` paths, then the submission as the body of ``fn main`` (``return;``
+# ends it; ``std::process::exit(n)`` exits n).
+RUNNER_RUST_TEMPLATE = """\
+// recipe REPL runner of {title}: the submission is the body of fn main
+#![allow(unused_imports)]
+{uses}fn main() {{
+{code}
+}}
+"""
 
 _RUNNER = """\
 /* recipe REPL runner of {title}: the submission is the block in main() */
@@ -39,7 +49,7 @@ def scope_name(language: str) -> str:
 
 
 def runner_name(language: str) -> str:
-    return RUNNER_CXX if language == "c++" else RUNNER_C
+    return {"c++": RUNNER_CXX, "rust": RUNNER_RUST}.get(language, RUNNER_C)
 
 
 def scope_header(language: str, scope: tuple[str, ...], staged: str = "w") -> str:
@@ -51,8 +61,11 @@ def scope_header(language: str, scope: tuple[str, ...], staged: str = "w") -> st
     return "\n".join(lines) + "\n"
 
 
-def runner_source(language: str, code: str, title: str) -> str:
-    """The runner translation unit of a submission."""
+def runner_source(language: str, code: str, title: str, uses: tuple[str, ...] = ()) -> str:
+    """The runner translation unit of a submission (``uses``: a Rust scope)."""
+    if language == "rust":
+        return RUNNER_RUST_TEMPLATE.format(title=title.replace("\n", " "), code=code.rstrip("\n"),
+                                   uses="".join(f"use {path};\n" for path in uses))
     params = "void" if language == "c" else ""
     return _RUNNER.format(title=title.replace("*/", "* /"), scope=scope_name(language),
                           params=params, code=code.rstrip("\n"))

@@ -25,7 +25,7 @@ from engine.hashing import file_digest
 from engine.toolchain.detect import ToolchainError
 from engine.toolchain.rust_cross import rust_triple
 
-CACHE_VERSION = 2
+CACHE_VERSION = 4  # 3: rustup's lld in the identity; 4: and the target's std
 RACY_NS = 2_000_000_000  # as engine.memo: a file changed this recently may change unseen
 #: What rustup's proxy reads from the environment to pick a toolchain.
 RUSTUP_ENV = ("RUSTUP_TOOLCHAIN", "RUSTUP_HOME", "HOME", "CARGO_HOME")
@@ -160,8 +160,9 @@ def _run(argv: list[str], spec: TargetSpec) -> str:
 
 
 def _hashed_files(real: str, sysroot: str, target: str | None) -> list[str]:
-    """The compiler, the shared libraries beside it, and the standard library of the host
-    (build scripts, proc macros) and of the target (what gets linked into outputs)."""
+    """The compiler, the shared libraries beside it, the standard library of the host (build
+    scripts, proc macros) and of the target (what gets linked into outputs), and the lld it
+    ships (rustup's, 1.90 on), which links Rust's outputs where it is there."""
     files = [real]
     lib = Path(sysroot, "lib")
     files += sorted(str(p) for p in lib.glob("*.so*") if p.is_file())
@@ -171,7 +172,24 @@ def _hashed_files(real: str, sysroot: str, target: str | None) -> list[str]:
     if target and target != host:  # with its self-contained/ C runtime (WASI's libc)
         files += sorted(str(p) for p in (lib / "rustlib" / target / "lib").rglob("*")
                         if p.is_file())
+    files += [str(p) for p in (lib / "rustlib" / host / "bin" / "rust-lld",
+                               lib / "rustlib" / host / "bin" / "gcc-ld" / "ld.lld")
+              if p.is_file()]
     return files
+
+
+def lld_args(identity: dict[str, Any]) -> list[str]:
+    """rustc's flags to link through the target's C compiler with the lld rustc ships, as
+    rustc does itself unless given a ``-C linker`` (ld.bfd takes half as long again); none
+    for a rustc without it (Debian's). Its digest is in the identity."""
+    rustc = identity["rustc"]
+    host = next(line.split(": ", 1)[1] for line in identity["version"].splitlines()
+                if line.startswith("host: "))
+    wrapper = f"lib/rustlib/{host}/bin/gcc-ld/ld.lld"
+    if wrapper not in identity["digests"]:
+        return []
+    folder = Path(rustc).parent.parent / wrapper
+    return ["-C", f"link-arg=-B{folder.parent}", "-C", "link-arg=-fuse-ld=lld"]
 
 
 def _host(real: str) -> str:

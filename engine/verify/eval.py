@@ -27,7 +27,7 @@ from engine.errors import RecipeError
 from engine.hashing import canonical_hash
 from engine.repl import child
 from engine.repl.runner import CompileError, build, runner_key
-from engine.repl.rust import Submission
+from engine.repl.rust import RustScope
 from engine.repl.scope import Scope, prepare
 from engine.store import Store
 from engine.verify import cache, files_expect, landlock, runners
@@ -39,7 +39,7 @@ from engine.verify.writeguard import Guard
 
 # (id(plan), id(store), project, target) -> (plan, store, scope): holding the plan and the
 # store keeps their ids from being reused by a later run in the same process.
-_scopes: dict[tuple[int, int, str, str], tuple[Plan, Store, Scope]] = {}
+_scopes: dict[tuple[int, int, str, str], tuple[Plan, Store, Scope | RustScope]] = {}
 _preparing: dict[tuple[int, int, str, str], threading.Lock] = {}
 _guard = threading.Lock()
 
@@ -55,14 +55,10 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
     if isinstance(chosen, runners.NoRunner):
         return not_run(job, chosen)
     try:
-        if plan.projects[job.project].language == "rust":
-            rust = Submission(plan, store, job.project, job.target, job.path, code)
-            runner_id, make, owner = rust.key, rust.build, rust.library
-        else:
-            scope = _scope(plan, store, job.project, job.target)
-            spec = scope.spec()
-            runner_id, owner = runner_key(spec, code), scope.library
-            make = partial(build, spec, store, code)
+        scope = _scope(plan, store, job.project, job.target)
+        spec = scope.spec()
+        runner_id, owner = runner_key(spec, code), scope.library
+        make = partial(build, spec, store, code)
         capture = files_expect.capture_key(job.case)
         key = canonical_hash({"v": 2, "kind": "eval-case", "runner": runner_id,
                               **({"on": list(runners.identity(chosen))}
@@ -92,7 +88,7 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
     return outcome
 
 
-def _scope(plan: Plan, store: Store, project: str, target: str) -> Scope:
+def _scope(plan: Plan, store: Store, project: str, target: str) -> Scope | RustScope:
     """Each project x target is prepared once per run, however many cases and threads ask."""
     key = (id(plan), id(store), project, target)
     with _guard:

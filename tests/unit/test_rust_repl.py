@@ -1,0 +1,170 @@
+"""recipe eval and recipe repl of Rust projects (issue 15 point 6): the submission is the body of
+fn main in the scope of repl.scope's `use` paths, compiled against the project's rlib and its
+whole crate closure (serde_json from Debian's registry), cached like C runners."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_recipe, write_tree
+
+DEBIAN = Path("/usr/share/cargo/registry")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("rustc") is None and not os.environ.get("CI"),
+                       reason="needs rustc"),
+    pytest.mark.skipif(not (DEBIAN / "serde_json-1.0.87").is_dir() and not os.environ.get("CI"),
+                       reason="needs Debian's librust-serde-json-dev")]
+
+FILES = {
+    "plan.yaml": f"""
+        kind: plan
+        registry: {DEBIAN}
+        projects: ["*/project.yaml"]
+        targets: {{release: {{opt: release}}, debug: {{opt: debug}}}}
+        default_targets: [release]
+    """,
+    # A Rust project of the plan that jtotal depends on: usable by its crate name.
+    "units/project.yaml": """
+        kind: project
+        name: units
+        version: 0.1.0
+        language: rust
+        sources: [src/lib.rs]
+        outputs: [{name: units, kind: static-library}]
+    """,
+    "units/src/lib.rs": "pub fn per_cent(x: f64) -> f64 { x * 100.0 }\n",
+    "jtotal/project.yaml": """
+        kind: project
+        name: jtotal
+        version: 0.1.0
+        language: rust
+        sources: ["src/*.rs"]
+        depends: [units]
+        crates: {serde_json: "1"}
+        outputs: [{name: jtotal, kind: static-library}]
+        repl: {scope: ["jtotal::total", "serde_json::Value"]}
+    """,
+    "jtotal/src/lib.rs": """
+        /// The sum of the numbers of a JSON array.
+        pub fn total(text: &str) -> f64 {
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            value.as_array().map_or(0.0, |v| v.iter().filter_map(|x| x.as_f64()).sum())
+        }
+    """,
+    "bare/project.yaml": """
+        kind: project
+        name: bare
+        version: 0.1.0
+        language: rust
+        sources: [src/main.rs]
+        outputs: [{name: bare, kind: executable, sources: [src/main.rs]}]
+        repl: {scope: ["std::fmt"]}
+    """,
+    "bare/src/main.rs": "fn main() {}\n",
+    "noscope/project.yaml": """
+        kind: project
+        name: noscope
+        version: 0.1.0
+        language: rust
+        sources: [src/lib.rs]
+        outputs: [{name: noscope, kind: static-library}]
+    """,
+    "noscope/src/lib.rs": "pub fn one() -> i32 { 1 }\n",
+}
+
+SUBMISSION = ('let v: Value = serde_json::from_str(r#"{"a": [1, 2]}"#).unwrap();\n'
+              'println!("{} {} {}", total("[1, 2.5]"), v["a"][1], units::per_cent(0.5));')
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tree(tmp_path_factory.mktemp("rust-repl") / "src", FILES) / "plan.yaml"
+
+
+def evaluate(plan: Path, code: str, *args: str, project: str = "jtotal"):  # noqa: ANN201
+    return run_recipe("eval", plan, "-p", project, "--store", plan.parent.parent / "store",
+                      "-e", code, *args)
+
+
+def test_eval_sees_the_scope_the_crates_and_direct_dependencies(plan: Path) -> None:
+    done = evaluate(plan, SUBMISSION + "\nstd::process::exit(3);")
+    assert (done.stdout, done.returncode) == ("3.5 2 50\n", 3), done.stderr
+
+
+def test_a_repeated_submission_does_not_compile(plan: Path) -> None:
+    code = 'println!("{}", total("[4, 5]"));'
+    first = evaluate(plan, code, "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["stdout"] == "9\n"
+    assert json.loads(first.stdout)["cached"] is False
+    # A new process: the runner comes from the store's action cache, rustc does not run.
+    runners = _runner_actions(plan)
+    second = evaluate(plan, code, "--json")
+    assert json.loads(second.stdout)["cached"] is True
+    assert json.loads(second.stdout)["stdout"] == "9\n"
+    assert _runner_actions(plan) == runners
+
+
+def _runner_actions(plan: Path) -> int:
+    """How many runners the store's action cache holds: one per compile."""
+    store = plan.parent.parent / "store"
+    return sum('"runner"' in path.read_text() for path in store.rglob("*.json")
+               if "actions" in path.parts)
+
+
+def test_a_compile_error_shows_rustc_s_words_and_exits_1(plan: Path) -> None:
+    done = evaluate(plan, 'let x: u8 = "no";')
+    assert done.returncode == 1 and done.stdout == ""
+    assert "error[E0308]: mismatched types" in done.stderr
+    assert "./runner.rs:" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "recipe: the submission does not compile (generated file: ")
+
+
+def test_a_debug_target_keeps_overflow_checks(plan: Path) -> None:
+    code = 'let x: u8 = std::hint::black_box(255); println!("{}", x + 1);'
+    assert evaluate(plan, code).stdout == "0\n"  # release: wraps, as its programs do
+    done = evaluate(plan, code, "-t", "debug")
+    assert done.returncode == 101 and "attempt to add with overflow" in done.stderr
+
+
+def test_without_a_scope_the_crate_is_named_and_without_a_library_one_line_exit_2(
+        plan: Path) -> None:
+    done = evaluate(plan, 'println!("{}", noscope::one());', project="noscope")
+    assert (done.returncode, done.stdout) == (0, "1\n"), done.stderr
+    done = evaluate(plan, "println!();", project="bare")
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"{plan.parent}/bare/project.yaml:2:7: project 'bare' has no library crate for the "
+        "REPL to use; add src/lib.rs to its sources")
+
+
+def test_a_repl_session_of_a_rust_project(plan: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    child = pexpect.spawn(sys.executable, ["-m", "engine.cli.main", "repl", str(plan), "-p",
+                                           "jtotal", "--store",
+                                           str(plan.parent.parent / "store")],
+                          cwd=str(plan.parent), env={**os.environ, "TERM": "dumb"},
+                          encoding="utf-8", timeout=300, dimensions=(40, 200))
+    child.expect_exact("recipe> ")
+
+    def submit(line: str) -> str:
+        child.sendline(line)
+        child.expect_exact("recipe> ")
+        return str(child.before).replace("\r\n", "\n")
+
+    assert submit('println!("{}", total("[1, 2, 3]"));').endswith("\n6\n")
+    assert "error[E0425]" in submit("println!(\"{}\", nothing_here);")
+    assert "recipe: exit 4" in submit("std::process::exit(4);")
+    child.sendline('let v: Value = serde_json::json!({"k": [true]}); \\')
+    child.expect_exact("   ...> ")
+    assert submit('println!("{}", v);').endswith('\n{"k":[true]}\n')
+    child.sendline("%quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
