@@ -15,56 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from engine.store import tree_hash
 from tests.conftest import run_recipe, write_tree
 from tests.projects import GREET_LIB
+from tests.remote import checkout, realise, trees, warnings
 from tests.servers import NGINX, Nginx, free_port
-from tests.toolchains import WrapperToolchain, make_toolchain
+from tests.toolchains import WrapperToolchain
 
 # CI installs nginx (.ci/run): there a missing one fails rather than skips.
 pytestmark = pytest.mark.skipif(not os.path.exists(NGINX) and not os.environ.get("CI"),
                                 reason="needs Debian's nginx (apt-get install nginx)")
-
-
-def checkout(root: Path, tc: WrapperToolchain, extra: str = "") -> Path:
-    """GREET_LIB at ``root``, its targets built by the wrappers; the plan's path."""
-    files = dict(GREET_LIB)
-    files["plan.yaml"] = (f"kind: plan\nprojects: ['*/project.yaml']\n{extra}"
-                          f"targets:\n  release: {{opt: release, toolchain: {tc.spec_yaml()}}}\n")
-    return write_tree(root, files) / "plan.yaml"
-
-
-def realise(plan: Path, store: Path, *args: str, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("RECIPE_REMOTE")}
-    return run_recipe("realise", plan, "--store", store, *args, env={**environ, **(env or {})})
-
-
-def trees(store: Path, stdout: str) -> dict[str, tuple[str, dict[str, bytes]]]:
-    """Each printed store path's name: its NAR hash and every file's bytes."""
-    found = {}
-    for line in stdout.splitlines():
-        path = Path(line)
-        assert path.parent == store, line
-        files = {p.relative_to(path).as_posix(): p.read_bytes()
-                 for p in sorted(path.rglob("*")) if p.is_file()}
-        found[path.name] = (tree_hash(path), files)
-    return found
-
-
-def warnings(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("recipe: warning:")]
-
-
-@pytest.fixture
-def tc(tmp_path: Path) -> WrapperToolchain:
-    return make_toolchain(tmp_path / "toolchain")
-
-
-@pytest.fixture
-def server(tmp_path: Path):
-    with Nginx(tmp_path / "nginx") as running:
-        yield running
 
 
 @pytest.fixture

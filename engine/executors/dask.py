@@ -39,6 +39,18 @@ from engine.store.nar import scan
 CONNECT_TIMEOUT = 10  # seconds to reach the scheduler
 
 
+def gone_errors() -> tuple[type[BaseException], ...]:
+    """What Dask raises when the scheduler, or the connection to it, is gone: a closed or
+    refused connection (``CommClosedError`` is an ``OSError``), no answer in time, and the
+    futures it cancels when it loses the scheduler. Anything else is a bug of recipe's, and
+    must show as one rather than turn into a quiet local build."""
+    from concurrent.futures import CancelledError
+
+    from distributed.comm.core import CommClosedError
+
+    return (CommClosedError, OSError, TimeoutError, CancelledError)
+
+
 class DaskExecutor:
     def __init__(self, address: str, store: Store, remote: HttpCache, config: RemoteConfig,
                  warn: Callable[[str], None]) -> None:
@@ -59,6 +71,8 @@ class DaskExecutor:
         task = self._task(drv, action, digests) if client is not None else None
         if task is None:
             return None
+        from distributed import KilledWorker
+
         from engine.executors.worker import Refused, TaskFailed, run_task
 
         refused = self._refused.setdefault(canonical_hash(drv.data["toolchain"]["digests"]),
@@ -76,9 +90,9 @@ class DaskExecutor:
             except Refused as error:
                 with self._lock:
                     refused.add(error.worker)
-            except TaskFailed:
+            except (TaskFailed, KilledWorker):  # failed there, or killed too many workers
                 return None
-            except Exception as error:  # the scheduler is gone: from now on, here
+            except gone_errors() as error:  # the scheduler is gone: from now on, here
                 self.lost(error)
         return None
 
@@ -160,7 +174,7 @@ class DaskExecutor:
                 try:
                     self._client = Client(self.address, timeout=CONNECT_TIMEOUT,
                                           set_as_default=False)
-                except Exception as error:
+                except (OSError, TimeoutError) as error:  # nothing there, or no answer
                     self.down = True
                     self._say(error)
             return None if self.down else self._client
@@ -183,5 +197,5 @@ class DaskExecutor:
         if client is not None:
             try:
                 client.close(timeout=5)
-            except Exception:
+            except gone_errors():
                 pass  # a scheduler already gone: nothing to close

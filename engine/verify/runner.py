@@ -58,6 +58,9 @@ class Settings:
     #: how a process case runs: here (``run_process``), or on a cluster
     #: (``engine.verify.distributed``), with the same arguments and the same containment
     spawn: Callable[..., Any] = run_process
+    #: per case kind, the format that replaces ``FORMATS``' (a cluster's eval and function
+    #: cases, ``engine.verify.distributed.on_cluster``; each runs here what it cannot ship)
+    formats: Mapping[str, Format] = field(default_factory=dict)
     use_cache: bool = True  # False: run everything (results are still recorded)
     cap: int = CAP
     failing_rows: int = SHOWN_ROWS  # of a function case, listed in the report
@@ -124,7 +127,8 @@ def execute(job: Job, settings: Settings) -> Outcome:
     if job.case.skip is not None:
         return _outcome(job, "skipped", start, message=job.case.skip)
     try:
-        outcome = FORMATS[job.case.kind](job, settings)
+        kind = job.case.kind
+        outcome = settings.formats.get(kind, FORMATS[kind])(job, settings)
     except Exception as error:  # noqa: BLE001 - one broken case must not stop the others
         return _outcome(job, "error", start, message=f"{type(error).__name__}: {error}",
                         detail=traceback.format_exc())
