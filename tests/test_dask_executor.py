@@ -349,3 +349,84 @@ def test_eval_and_function_cases_run_on_workers(tmp_path: Path, server: Nginx) -
     outcomes = json.loads(there.stdout)["outcomes"]
     assert [(o["status"], o["cached"]) for o in outcomes] == [("passed", False)] * 2
     assert warnings(there.stderr) == []
+
+
+def _crates_checkout(root: Path) -> Path:
+    from tests.conftest import write_tree
+    from tests.unit.test_rust_crates import SCRIPTED_MAIN, app, plan, write_registry
+
+    registry = write_registry(root / "registry")
+    files = {"plan.yaml": plan(registry), **app("{tally: '1', scripted: '0.1'}", SCRIPTED_MAIN)}
+    return write_tree(root / "src", files) / "plan.yaml"
+
+
+needs_rustc = pytest.mark.skipif(shutil.which("rustc") is None and not os.environ.get("CI"),
+                                 reason="needs rustc")
+RUST_ACTIONS = 9  # tally: rustc; linked, scripted: rustc build.rs, its run, rustc; app: 2
+
+
+@needs_rustc
+def test_crates_and_build_scripts_run_on_workers(tmp_path: Path, server: Nginx,
+                                                 cluster: DaskCluster) -> None:
+    plan = _crates_checkout(tmp_path)
+    local = realise(plan, tmp_path / "store-local")
+    assert local.returncode == 0, local.stderr
+    store = tmp_path / "store-a"
+    done = realise(plan, store, "--remote-cache", server.url, "--executor", cluster.url,
+                   "-j", "2")
+    assert done.returncode == 0 and warnings(done.stderr) == [], done.stderr
+    # every crate's store path, the same names and bytes as built here
+    names = sorted(p.name for p in store.iterdir() if not p.name.startswith("."))
+    assert names == sorted(p.name for p in (tmp_path / "store-local").iterdir()
+                           if not p.name.startswith("."))
+    listed = "\n".join(str(store / n) for n in names)
+    assert trees(store, listed) == trees(tmp_path / "store-local", listed.replace(
+        str(store), str(tmp_path / "store-local")))
+    workers = executed_on(store, listed)
+    assert len(workers) == RUST_ACTIONS and set(workers) <= set(cluster.worker_addresses()
+                                                                 .values())
+    [app] = done.stdout.split()
+    out = subprocess.run([Path(app) / "bin/app"], capture_output=True, text=True).stdout
+    assert out == "magic 7 generated 5 fast linux\n"
+
+
+@needs_rustc
+def test_a_worker_with_another_rustc_never_serves(tmp_path: Path, server: Nginx) -> None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare for a worker with its own mount namespace")
+    sysroot = subprocess.run(["rustc", "--print", "sysroot"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    # One file of the rustc identity, another in this worker's mount namespace: the same
+    # compiler path, another standard library.
+    std = min((p for p in Path(sysroot, "lib", "rustlib").glob("*/lib/*.rlib")),
+              key=lambda p: p.stat().st_size)
+    other = tmp_path / "other.rlib"
+    other.write_bytes(std.read_bytes() + b"\0")
+    odd = ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" "$1" && shift && exec "$@"',
+           str(other), str(std)]
+    plan = _crates_checkout(tmp_path)
+    with DaskCluster(tmp_path / "dask", workers=0) as cluster:
+        cluster.add_worker("odd", wrap=odd)
+        done = realise(plan, tmp_path / "store-a", "--remote-cache", server.url, "--executor",
+                       cluster.url, "-j", "2")
+        log = (cluster.root / "odd.log").read_text()
+    assert done.returncode == 0, done.stderr
+    every = [str(p) for p in (tmp_path / "store-a").iterdir() if not p.name.startswith(".")]
+    assert len(every) == 4 and executed_on(tmp_path / "store-a", "\n".join(every)) == []
+    assert "Refused" in log and std.name in log  # it was asked, and named the file
+
+
+def test_release_runs_its_cases_on_workers(tmp_path: Path, server: Nginx,
+                                           cluster: DaskCluster) -> None:
+    from tests.conftest import write_tree
+
+    plan = write_tree(tmp_path / "src", ELSEWHERE) / "plan.yaml"
+    # ELSEWHERE's cases pass only on a worker: here, nothing is released
+    here = run_recipe("release", plan, "--store", tmp_path / "store", "--out", tmp_path / "here")
+    assert here.returncode == 1 and "2 of 2 cases did not pass" in here.stderr, here.stderr
+    there = run_recipe("release", plan, "--store", tmp_path / "store-there", "--out",
+                       tmp_path / "there", "--remote-cache", server.url, "--executor",
+                       cluster.url)
+    assert there.returncode == 0, there.stderr
+    assert "(2 cases passed;" in there.stderr and warnings(there.stderr) == []
+    assert (tmp_path / "there" / "SHA256SUMS").is_file()

@@ -18,9 +18,10 @@ gives: the outputs stay on the shared cache until the builder copies one out.
   runs here, where its error shows in its own words.
 - The scheduler unreachable or lost: one warning, and every action from then on runs here.
 
-Only derivations of gcc-family toolchains go to workers (Rust's actions run here for now); an
-action occupies one of the build's ``-j`` threads while it runs on a worker, so ``-j`` sets how
-many run at once on the cluster.
+Only derivations of gcc-family toolchains go to workers (C, C++, and Rust, whose derivations
+link with it: crate compiles and build scripts too; zig's run here); an action occupies one of
+the build's ``-j`` threads while it runs on a worker, so ``-j`` sets how many run at once on
+the cluster.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ class DaskExecutor:
         for path in action.inputs:
             if not path.startswith("w/") and path in digests:
                 hex_digest = digests[path].removeprefix("sha256:")
-                files[path] = [hex_digest, False]
+                # an earlier output this action runs (a crate's compiled build script)
+                files[path] = [hex_digest, action.argv[0] == f"../{path}"]
                 readers.setdefault(hex_digest, lambda d=hex_digest: self.store.read_blob(d))
         for project, name in drv.data["depends"].items():
             tree, links = self.tree(name)
