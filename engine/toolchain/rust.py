@@ -104,19 +104,28 @@ def _stat_key(path: str) -> list[int]:
 
 def _cached_identity(real: str, sysroot: str, cache_dir: Path,
                      spec: TargetSpec) -> tuple[dict, list[str]]:
-    file = cache_dir / "rust-toolchains.json"
-    try:
-        data = json.loads(file.read_text())
-        if data.get("version") != CACHE_VERSION:
+    """The identity from the checkout's cache, else the user's (``detect.user_cache``: a fresh
+    clone does not hash the sysroot again), else computed; each validated by stat data."""
+    from engine.toolchain.detect import user_cache
+
+    missed = []
+    for file in [cache_dir / "rust-toolchains.json", *user_cache("rust-toolchains.json")]:
+        try:
+            data = json.loads(file.read_text())
+            if data.get("version") != CACHE_VERSION:
+                data = {}
+        except (OSError, ValueError):
             data = {}
-    except (OSError, ValueError):
-        data = {}
-    entry = data.get("entries", {}).get(real)
-    try:
-        fresh = entry is not None and all(_stat_key(p) == k for p, k in entry["stats"].items())
-    except OSError:
-        fresh = False
-    if not fresh:
+        entry = data.get("entries", {}).get(real)
+        try:
+            fresh = entry is not None and all(_stat_key(p) == k
+                                              for p, k in entry["stats"].items())
+        except OSError:
+            fresh = False
+        if fresh:
+            break
+        missed.append((file, data))
+    else:
         files = _hashed_files(real, sysroot)
         version = _run([real, "-vV"], spec)
         digests = {os.path.relpath(p, sysroot): file_digest(p) for p in files}
@@ -124,6 +133,8 @@ def _cached_identity(real: str, sysroot: str, cache_dir: Path,
                  "identity": {"family": "rustc", "rustc": real, "version": version,
                               "digests": digests},
                  "cfg": _run([real, "--print", "cfg"], spec).splitlines()}
+    assert entry is not None
+    for file, data in missed:
         data.setdefault("entries", {})[real] = entry
         data["version"] = CACHE_VERSION
         temp = file.with_name(f".{file.name}.{os.getpid()}")
