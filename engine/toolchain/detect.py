@@ -5,7 +5,7 @@ digest of each program the driver runs (``cc1``, ``cc1plus``, ``lto1``, ``collec
 ``ld``). Hashing ~100 MB of compiler binaries on every run would dominate a no-op build, so the
 identity is cached in a JSON file keyed by each program's path, size and mtime (like ccache's
 compiler check ``mtime``), and recomputed only when one of those changes: the checkout's
-(``.recipe/cache/toolchains.json``), then the user's (``user_cache``), which every checkout
+(``.recipe/cache/toolchains.json``), then the user's (``engine.user_cache``), which every checkout
 shares, so that a fresh clone does not hash the same compilers again.
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import watch
+from engine import user_cache, watch
 from engine.documents.models import TargetSpec
 from engine.errors import RecipeError
 from engine.hashing import file_digest
@@ -75,7 +75,7 @@ def resolve(spec: TargetSpec, cache_dir: Path) -> Toolchain:
     else:
         cc, cxx = _find("gcc", spec), _find("g++", spec)
     ar = _sibling(cc, "gcc", "gcc-ar") or _find("ar", spec)
-    cache = _IdentityCache([cache_dir / "toolchains.json", *user_cache("toolchains.json")])
+    cache = _IdentityCache([cache_dir / "toolchains.json", *user_cache.file("toolchains.json")])
     identity = cache.get(cc, cxx, ar)
     dirs = tuple(dict.fromkeys(str(Path(p).parent) for p in
                                (cc, cxx, ar, *identity["programs"].values())))
@@ -164,15 +164,6 @@ def changed_programs(identity: dict[str, Any]) -> list[str]:
     return changed
 
 
-def user_cache(name: str) -> list[Path]:
-    """``$XDG_CACHE_HOME/recipe/NAME`` (default ``~/.cache/recipe/NAME``): a cache of what
-    every checkout of this user computes alike, validated as the checkout's is; none without a
-    home folder."""
-    base = os.environ.get("XDG_CACHE_HOME") or \
-        (os.path.join(os.environ["HOME"], ".cache") if os.environ.get("HOME") else "")
-    return [Path(base, "recipe", name)] if os.path.isabs(base) else []
-
-
 class _IdentityCache:
     """Toolchain identities, keyed by driver paths and validated by every program's stat data,
     in the first of ``files`` that has a fresh entry (it is then copied to those before it)."""
@@ -223,12 +214,4 @@ class _IdentityCache:
 
     @staticmethod
     def _save(file: Path, data: dict[str, Any]) -> None:
-        # Written to a temporary name and renamed, so concurrent runs never read half a file.
-        # A cache that cannot be written (a read-only checkout) only costs time.
-        tmp = file.with_name(f".{file.name}.{os.getpid()}")
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(data, sort_keys=True))
-            os.replace(tmp, file)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+        user_cache.write_json(file, data)  # one that cannot be written only costs time

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import watch
+from engine import user_cache, watch
 from engine.documents.models import TargetSpec
 from engine.hashing import file_digest
 from engine.toolchain.detect import ToolchainError
@@ -104,12 +104,10 @@ def _stat_key(path: str) -> list[int]:
 
 def _cached_identity(real: str, sysroot: str, cache_dir: Path,
                      spec: TargetSpec) -> tuple[dict, list[str]]:
-    """The identity from the checkout's cache, else the user's (``detect.user_cache``: a fresh
+    """The identity from the checkout's cache, else the user's (``engine.user_cache``: a fresh
     clone does not hash the sysroot again), else computed; each validated by stat data."""
-    from engine.toolchain.detect import user_cache
-
     missed = []
-    for file in [cache_dir / "rust-toolchains.json", *user_cache("rust-toolchains.json")]:
+    for file in [cache_dir / "rust-toolchains.json", *user_cache.file("rust-toolchains.json")]:
         try:
             data = json.loads(file.read_text())
             if data.get("version") != CACHE_VERSION:
@@ -137,13 +135,7 @@ def _cached_identity(real: str, sysroot: str, cache_dir: Path,
     for file, data in missed:
         data.setdefault("entries", {})[real] = entry
         data["version"] = CACHE_VERSION
-        temp = file.with_name(f".{file.name}.{os.getpid()}")
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            temp.write_text(json.dumps(data, sort_keys=True))
-            os.replace(temp, file)
-        except OSError:
-            temp.unlink(missing_ok=True)  # a cache: losing it costs only time
+        user_cache.write_json(file, data)  # a cache: losing it costs only time
     for path in entry["stats"]:
         watch.seen(path)
     return entry["identity"], entry["cfg"]
