@@ -21,18 +21,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.derive.actions import Action, DepLib, output_file, plan_actions
-from engine.derive.crate_actions import CrateDerivation, link_name
-from engine.derive.crates import CrateDeriver
-from engine.derive.rust_actions import LIB_ROOT, plan_rust_actions, rust_crates
 from engine.documents.models import Plan, Project, TargetSpec
 from engine.errors import RecipeError, UsageError
 from engine.hashing import DigestCache, canonical
-from engine.toolchain import flags, rust_cross
+from engine.toolchain import flags
 from engine.toolchain.detect import Toolchain, check_spec, resolve
-from engine.toolchain.rust import RustToolchain, resolve_rustc
+
+if TYPE_CHECKING:  # Rust's modules are imported only by a plan that has Rust in it
+    from engine.derive.crate_actions import CrateDerivation
+    from engine.derive.crates import CrateDeriver
+    from engine.toolchain.rust import RustToolchain
 
 FORMAT = "recipe-derivation-1"
 
@@ -150,7 +151,16 @@ class Deriver:
         self.rust: dict[str, RustToolchain] = {}
         self.derived: dict[tuple[str, str], Derivation] = {}
         self.digests = DigestCache(cache_dir / "digests.json")
-        self.crates = CrateDeriver(plan, make_name, self.digests)
+        self._crates: CrateDeriver | None = None
+
+    @property
+    def crates(self) -> CrateDeriver:
+        """The registry crates' deriver, made when a Rust project first needs it."""
+        if self._crates is None:
+            from engine.derive.crates import CrateDeriver
+
+            self._crates = CrateDeriver(self.plan, self.make_name, self.digests)
+        return self._crates
 
     def toolchain(self, target: TargetSpec) -> Toolchain:
         if target.name not in self.toolchains:
@@ -159,6 +169,8 @@ class Deriver:
 
     def rust_toolchain(self, target: TargetSpec) -> RustToolchain:
         if target.name not in self.rust:
+            from engine.toolchain.rust import resolve_rustc
+
             self.rust[target.name] = resolve_rustc(target, self.cache_dir)
         return self.rust[target.name]
 
@@ -174,6 +186,8 @@ class Deriver:
         cxx = any(p.language == "c++" for p in [project, *(d.project for d in deps)])
         crate_drvs: list[CrateDerivation] = []
         if project.language == "rust":
+            from engine.derive.rust_actions import plan_rust_actions, rust_crates
+
             rust = self.rust_toolchain(target)
             crates = rust_crates(project, [d.project for d in deps])
             crate_drvs, registry_flags = self.crates.for_project(project, deps, target,
@@ -197,6 +211,8 @@ class Deriver:
         if project.language == "rust":  # C and C++ derivations keep their exact form
             data["rust"] = self.rust_toolchain(target).identity
         if crate_drvs:  # the resolved graph: crate, version, checksum, features
+            from engine.derive.crate_actions import link_name
+
             data["depends"].update({link_name(c.node): c.name for c in crate_drvs})
             data["crates"] = [{"node": c.node, **c.data["crate"]} for c in crate_drvs]
         label = f"{project.name}-{project.version}-{target.name}"
@@ -216,7 +232,8 @@ class Deriver:
             for p in self.plan.projects:
                 if p in needed:
                     self.derive(p, t)
-        self.crates.plan_crates.finish()
+        if self._crates is not None:
+            self._crates.plan_crates.finish()
         self.digests.save()
         return [self.derive(p, t) for t in targets for p in chosen]
 
@@ -238,6 +255,9 @@ def check_selection(plan: Plan, targets: list[str], projects: list[str] | None,
         project = plan.projects[name]
         if project.language != "rust":
             continue
+        from engine.derive.rust_actions import LIB_ROOT
+        from engine.toolchain import rust_cross
+
         for target in targets:
             if plan.targets[target].triple != "host":
                 rust_cross.refuse(plan.targets[target], name)
