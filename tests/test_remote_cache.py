@@ -78,6 +78,21 @@ def test_a_path_that_does_not_match_its_nar_hash_is_built(tmp_path: Path, tc: Wr
     assert log == "# cached src/main.c\n# cached hello\n"
 
 
+def test_a_paths_files_are_fetched_at_once(tmp_path: Path, tc: WrapperToolchain,
+                                           server: Nginx, uploaded: dict) -> None:
+    # one path (greet: its description, library and headers) on one build thread, yet its
+    # blobs come over several connections at once, not one after the other over one
+    before = len((server.root / "access.log").read_text().splitlines())
+    done = realise(checkout(tmp_path / "b", tc), tmp_path / "store-b", "--remote-cache",
+                   server.url, "-j", "1", "-p", "greet")
+    assert done.returncode == 0 and tc.invocations() == [], done.stderr
+    [greet] = trees(tmp_path / "store-b", done.stdout).items()
+    assert uploaded[greet[0]] == greet[1]
+    lines = (server.root / "access.log").read_text().splitlines()[before:]
+    blobs = [line for line in lines if '"GET /cas/' in line]
+    assert len(blobs) > 2 and len({line.rsplit(" c", 1)[1] for line in blobs}) > 1, lines
+
+
 def _puts(server: Nginx) -> int:
     log = (server.root / "access.log").read_text()
     return sum('"PUT ' in line for line in log.splitlines())
