@@ -53,6 +53,11 @@ def test_a_fresh_checkout_elsewhere_compiles_nothing(tmp_path: Path, tc: Wrapper
         assert log == f"# substituted from {server.url}\n"
     verified = run_recipe("store", "verify", "--store", tmp_path / "store-b")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # a substituted path keeps its sources too (for store verify --repair), as a built one does
+    for source in b.parent.rglob("*"):
+        if source.is_file() and source.suffix in (".c", ".h"):
+            digest = hashlib.sha256(source.read_bytes()).hexdigest()
+            assert (tmp_path / "store-b" / ".recipe" / "cas" / digest[:2] / digest).is_file()
 
 
 def test_a_path_that_does_not_match_its_nar_hash_is_built(tmp_path: Path, tc: WrapperToolchain,
