@@ -21,6 +21,7 @@
           ruamel-yaml
           pathspec
           tabulate
+          regex
         ];
 
       # What the test suite runs besides Python: the system toolchain that C and C++ projects are

@@ -4,8 +4,8 @@ reference in the same run (medians of ``reps``):
   verify_cached  ``recipe verify recipes/plan.yaml`` (a copy) with every outcome cached
   case_overhead  ``recipe verify --no-cache`` of N cases whose program does nothing, against
                  one case: (T(N) - T(1)) / (N - 1), less the program's own run from Python
-  table          ``int add(int, int)`` rows/s through recipe's worker (``bench.table``), and
-                 that rate over one process per row
+  table          ``int add(int, int)`` rows/s through recipe's table harness (``bench.table``),
+                 and that rate over one process per row
   eval_new       a new ``recipe eval`` (C++ scope with ``<iostream>``) over plain g++
                  compile+link+run of the same unit (``bench.repl``)
   eval_repeated  the same submission again, over the submission's own run
@@ -115,15 +115,16 @@ def case_overhead(recipe: Recipe, work: Path, reps: int) -> dict[str, Any]:
 
 
 def table(work: Path, reps: int, rows: int, exec_rows: int) -> list[dict[str, Any]]:
-    """Function-case throughput: recipe's worker, and one process per row."""
+    """Function-case throughput: recipe's table harness, and one process per row."""
     folder = work / "table"
     folder.mkdir()
     library, program = table_bench.build(folder)
     case = table_bench.table_case(rows)
-    worker = [table_bench.worker_rate(library, case, folder) for _ in range(reps)]
+    native = table_bench.harness_program(folder, case, library)
+    worker = [table_bench.harness_rate(native, case, folder) for _ in range(reps)]
     execs = [table_bench.exec_rate(program, case, exec_rows) for _ in range(reps)]
     rate, per_process = _median(worker), _median(execs)
-    samples = {"worker rows/s": worker, "process per row rows/s": execs}
+    samples = {"harness rows/s": worker, "process per row rows/s": execs}
     return [_row("table_rate", "function table, int add(int, int)", rate, "rows/s", "",
                  1_000_000, True, samples),
             _row("table_ratio", "function table over one process per row",

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -127,15 +128,23 @@ def typed_rates(work: Path, library: Path, reps: int, rows: int) -> list[list[st
             "size_t span(const char *s, const char *t)",
             [[f"row{i}", "x" * (i % 17), len(f"row{i}") + i % 17] for i in range(rows)])),
     ]
+    from bench.table import harness_program
+    from engine.verify import harness
+
     out = []
     for title, case in cases:
-        def run(case: Case = case, title: str = title) -> None:
-            failing, _ = judge(case, call_rows(case, library, work / "scratch"))
+        program = harness_program(work, case, library)
+
+        def run(case: Case = case, title: str = title, program: Path | None = None) -> None:
+            rows = harness.call_rows(case, program, work / "scratch") if program else \
+                call_rows(case, library, work / "scratch")
+            failing, _ = judge(case, rows)
             remove_tree(work / "scratch")
             if failing:
                 raise SystemExit(f"bench.table: {title}: {len(failing)} rows failed")
 
-        out.append([title, f"{rows / median_of(reps, run):,.0f}"])
+        out.append([title, f"{rows / median_of(reps, partial(run, program=program)):,.0f}",
+                    f"{rows / median_of(reps, run):,.0f}"])
     return out
 
 
@@ -167,9 +176,13 @@ def data_file_figures(work: Path, reps: int, rows: int) -> list[list[str]]:
     subprocess.run(command, capture_output=True, check=False)  # builds the library once
     library = next(store.glob("*-add-*")) / "lib" / "libadd.so"
     case = load_cases_file(plan / "add/cases/add.yaml")[0]
+    from bench.table import harness_program
+    from engine.verify import harness
+
+    program = harness_program(work, case, library)  # as recipe verify calls them
 
     def rows_alone() -> None:
-        failing, _ = judge(case, call_rows(case, library, work / "scratch"))
+        failing, _ = judge(case, harness.call_rows(case, program, work / "scratch"))
         remove_tree(work / "scratch")
         assert not failing
 

@@ -130,5 +130,5 @@ def test_bench_table_measures_issue_19_on_small_tables() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     for title in ("300-row inline table", "bundled plan, every document",
                   "double scale(double, double), tolerance", "1,000-row CSV, CPU s",
-                  "load average after"):
+                  "recipe table harness", "load average after"):
         assert title in done.stdout, done.stdout

@@ -4,12 +4,15 @@ is loaded into a real bash and asked for completions as bash's programmable comp
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,6 +87,10 @@ def test_bash_completes_commands_options_choices_files_and_the_plans_names(
         "fast", "slow", "tiny"]
     assert complete(bash_script, tmp_path, "recipe", "realise", "plan.yaml", "-t", "fast",
                     "-p", "b") == ["beta"]
+    # eval and repl take one project and one target: the same names
+    assert complete(bash_script, tmp_path, "recipe", "eval", "plan.yaml", "-p", "") == [
+        "alpha", "beta"]
+    assert complete(bash_script, tmp_path, "recipe", "repl", "plan.yaml", "-t", "s") == ["slow"]
     # no plan on the line yet, or one that does not load: nothing, and no error
     assert complete(bash_script, tmp_path, "recipe", "verify", "-t", "") == []
     assert complete(bash_script, tmp_path, "recipe", "verify", "nowhere.yaml", "-t", "") == []
@@ -156,3 +163,23 @@ def test_completion_errors_are_one_line_exit_2(tmp_path: Path, args: list[str],
     done = run_recipe(*args, cwd=tmp_path)
     assert done.returncode == 2 and done.stdout == ""
     assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith(line), done.stderr
+
+
+def test_every_target_and_project_option_is_the_one_helpers() -> None:
+    # -t and -p are declared once (engine.cli.common.add_selection), which marks them for
+    # completion: an option declared by hand would parse but complete nothing.
+    from engine.cli.main import build_parser
+
+    def options(parser: argparse.ArgumentParser, path: str) -> Iterator[tuple[str, Any]]:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    yield from options(child, f"{path} {name}")
+            elif {"-t", "-p", "--target", "--project"} & set(action.option_strings):
+                yield path, action
+
+    found = list(options(build_parser(), "recipe"))
+    assert len(found) >= 16  # eight commands, each with both
+    for path, action in found:
+        assert getattr(action, "plan_names", None) in ("targets", "projects"), \
+            f"{path} {'/'.join(action.option_strings)} is declared by hand"

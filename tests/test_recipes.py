@@ -19,8 +19,8 @@ def test_bundled_recipes_verify(tmp_path, target):
     # 45 + rstats (10) + tally (7) + the wordcount eval case, then one example per kind of
     # ending and input: a crash expected by tally, wc's file placed by from/to, strutil's
     # expected failure (xfail) and wordcount's skipped case; then tally's 2 cases of files it
-    # writes and wordcount's 4 of patterns
-    assert done.stdout.splitlines()[-1] == "71 passed, 1 xfailed, 1 skipped"
+    # writes and wordcount's 4 of patterns; then wordcount's function case
+    assert done.stdout.splitlines()[-1] == "72 passed, 1 xfailed, 1 skipped"
 
 
 def test_the_generated_functions_plan_verifies(tmp_path):

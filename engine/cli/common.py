@@ -28,6 +28,31 @@ def store_dir(args: argparse.Namespace, plan_file: Path | None = None,
     raise UsageError("no store given", "pass --store DIR or set RECIPE_STORE")
 
 
+def add_selection(parser: argparse.ArgumentParser, *, single: bool = False) -> None:
+    """``-t/--target`` and ``-p/--project``, declared here for every command.
+
+    Repeatable by default: ``args.target`` and ``args.project`` are lists, or None for the
+    plan's default_targets and all its projects. ``single`` (eval, repl): one project, required,
+    and at most one target, in ``args.repl_project`` and ``args.repl_target``. Each option is
+    marked with the kind of plan names it takes (``plan_names``), which completion offers.
+    """
+    if single:
+        project = parser.add_argument("-p", "--project", dest="repl_project", required=True,
+                                      metavar="PROJECT",
+                                      help="the project whose repl.scope the code sees")
+        target = parser.add_argument("-t", "--target", dest="repl_target", metavar="TARGET",
+                                     help="the target to build for (default: the plan's first "
+                                          "default)")
+    else:
+        target = parser.add_argument("-t", "--target", action="append", metavar="TARGET",
+                                     help="a target of the plan (repeatable; default: "
+                                          "default_targets)")
+        project = parser.add_argument("-p", "--project", action="append", metavar="PROJECT",
+                                      help="a project of the plan (repeatable; default: all)")
+    target.plan_names = "targets"  # type: ignore[attr-defined]
+    project.plan_names = "projects"  # type: ignore[attr-defined]
+
+
 def json_text(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 

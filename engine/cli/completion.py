@@ -118,8 +118,8 @@ def _annotate(parser: argparse.ArgumentParser, shtab: object) -> None:
                 _annotate(child, shtab)
             continue
         metavar = action.metavar if isinstance(action.metavar, str) else ""
-        if action.dest in ("target", "project") and action.option_strings:
-            action.complete = _names(f"{action.dest}s")  # type: ignore[attr-defined]
+        if getattr(action, "plan_names", None):  # -t, -p (engine.cli.common.add_selection)
+            action.complete = _names(action.plan_names)  # type: ignore[attr-defined]
         elif metavar == "PLAN":
             action.complete = plan_files  # type: ignore[attr-defined]
         elif metavar == "FILE":

@@ -31,10 +31,9 @@ EXIT_TIMEOUT = 124  # as timeout(1) says: the submission ran past --timeout and 
 def add_repl_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by eval and repl."""
     parser.add_argument("plan", metavar="PLAN", help="the plan document (plan.yaml)")
-    parser.add_argument("-p", "--project", dest="repl_project", required=True,
-                        metavar="PROJECT", help="the project whose repl.scope the code sees")
-    parser.add_argument("-t", "--target", dest="repl_target", metavar="TARGET",
-                        help="the target to build for (default: the plan's first default)")
+    from engine.cli.common import add_selection
+
+    add_selection(parser, single=True)
     parser.add_argument("--works", metavar="DIR", help="the workspace, $RECIPE_WORKS of the "
                         "submission (default: .recipe/works/<project> beside the plan)")
     parser.add_argument("--keep-tmp", action="store_true",

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from typing import Any
 
-from engine.cli.common import open_plan_and_store, print_json
+from engine.cli.common import add_selection, open_plan_and_store, print_json
 from engine.errors import Failure, UsageError
 
 FORMATS = ("dot", "svg", "json")
@@ -26,10 +26,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     parser = sub.add_parser("graph", parents=[parent], help="the derivation graph: projects x "
                             "targets and their dependencies, as DOT, SVG or JSON")
     parser.add_argument("plan", metavar="PLAN", help="the plan document (plan.yaml)")
-    parser.add_argument("-t", "--target", action="append", metavar="TARGET",
-                        help="a target of the plan (repeatable; default: default_targets)")
-    parser.add_argument("-p", "--project", action="append", metavar="PROJECT",
-                        help="a project of the plan (repeatable; default: all)")
+    add_selection(parser)
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="dot (default), svg (needs Graphviz's dot) or json (as --json)")
     parser.set_defaults(func=run)

@@ -8,14 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.cli.common import add_selection
+
 
 def add_build_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by the commands that realise: realise, verify."""
     parser.add_argument("plan", metavar="PLAN", help="the plan document (plan.yaml)")
-    parser.add_argument("-t", "--target", action="append", metavar="TARGET",
-                        help="a target of the plan (repeatable; default: default_targets)")
-    parser.add_argument("-p", "--project", action="append", metavar="PROJECT",
-                        help="a project of the plan (repeatable; default: all)")
+    add_selection(parser)
     parser.add_argument("-j", "--jobs", type=int, metavar="N",
                         help="actions run at once (default: the number of cores)")
     parser.add_argument("--keep-going", action="store_true",

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from engine.cli.common import add_selection
+
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("release", parents=[parent], help="realise, verify, and write "
@@ -14,10 +16,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     parser.add_argument("plan", metavar="PLAN", help="the plan document (plan.yaml)")
     parser.add_argument("--out", metavar="DIR", required=True,
                         help="the release folder (must be new or empty unless --force)")
-    parser.add_argument("-t", "--target", action="append", metavar="TARGET",
-                        help="a target of the plan (repeatable; default: default_targets)")
-    parser.add_argument("-p", "--project", action="append", metavar="PROJECT",
-                        help="a project of the plan (repeatable; default: all)")
+    add_selection(parser)
     parser.add_argument("-j", "--jobs", type=int, metavar="N",
                         help="actions and cases run at once (default: the number of cores)")
     parser.add_argument("--force", action="store_true",

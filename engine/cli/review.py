@@ -26,7 +26,7 @@ _RED, _GREEN, _CYAN, _OFF = "\x1b[31m", "\x1b[32m", "\x1b[36m", "\x1b[0m"
 
 def ask(case: Case, data: Observed | dict[int, Any]) -> str:
     """Show what re-recording ``case`` would change and ask; end of input quits."""
-    from engine.verify.compare import visible
+    from engine.verify.diffs import visible
     from engine.verify.review import PROMPT, answer, proposal
 
     out = sys.stdout

@@ -46,9 +46,10 @@ def run(args: argparse.Namespace) -> int:
         return _say(args, pid, f"already running (pid {pid})")
     if args.action == "run":
         from engine.cli.main import main
+        from engine.serving import serve
 
         try:
-            server.serve(args.idle, main, _warm)
+            serve(args.idle, main, _warm)
         except OSError as error:
             raise UsageError(f"cannot serve: {error.strerror or error}",
                              "is another server starting?") from None

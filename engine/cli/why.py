@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli.common import open_plan_and_store, print_json
+from engine.cli.common import add_selection, open_plan_and_store, print_json
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("why", parents=[parent], help="why a derivation is not valid: "
                             "what changed since its last valid path")
     parser.add_argument("plan", metavar="PLAN", help="the plan document (plan.yaml)")
-    parser.add_argument("-t", "--target", action="append", metavar="TARGET",
-                        help="a target of the plan (repeatable; default: default_targets)")
-    parser.add_argument("-p", "--project", action="append", metavar="PROJECT",
-                        help="a project of the plan (repeatable; default: all)")
+    add_selection(parser)
     parser.set_defaults(func=run)
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from engine.crates import lockfile
 from engine.crates.registry import DepSpec, Registry
 from engine.crates.resolve import Graph, ResolveError, Root, resolve
-from engine.crates.semver import Requirement
 from engine.documents.models import Plan
+from engine.semver import Requirement
 from engine.toolchain.rust import RustToolchain
 
 

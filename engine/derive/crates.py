@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from engine.crates.resolve import Graph, ResolveError
-from engine.crates.semver import SemverError, Version
 from engine.derive.crate_actions import CrateDerivation, link_name, plan_crate
 from engine.derive.crate_graph import PlanCrates, platform
 from engine.documents.models import Plan, Project, TargetSpec
 from engine.hashing import DigestCache
+from engine.semver import SemverError, Version
 from engine.toolchain.detect import Toolchain
 from engine.toolchain.rust import RustToolchain
 

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.documents.errors import DocumentError, did_you_mean
-from engine.documents.models import Case, CType, Expect, FileExpect, Output, Signature
+from engine.documents.models import Case, Expect, FileExpect, Output, Signature
 from engine.documents.paths import Tree, check_relative
 from engine.documents.patterns import BUILTINS, redaction_problem, unknown_placeholder
 from engine.documents.schema import check_schema
 from engine.documents.signature import parse_signature
+from engine.documents.values import rows_fit, spell, value_problem
 from engine.documents.yaml_load import Doc, PathElem
 from engine.errors import Pos, display_path
 
@@ -332,7 +333,7 @@ def _first_bad_row(doc: Doc, at: list[PathElem], case: Case, signature: Signatur
             if problem:
                 role = "the expected result" if c == want - 1 else f"argument {c + 1}"
                 raise DocumentError(f"{role} of row {r + 1} {problem}",
-                                    f"write {_spell(ctype)}",
+                                    f"write {spell(ctype)}",
                                     pos=doc.pos([*at, "table", r, c]))
 
 
@@ -347,70 +348,3 @@ def _rows_file(doc: Doc, at: list[PathElem], text: str, case: Case, ctx: Context
     case.rows_file = rel
     case.row_lines = [0] * len(case.table) + lines
     case.table += rows
-
-
-def rows_fit(signature: Signature, rows: list[Any]) -> bool:
-    """Whether every row has the signature's arity and fits its types: the quick check of a
-    large table, column by column (``value_problem`` then says what is wrong, and where)."""
-    types = (*signature.params, signature.returns)
-    if any(type(row) is not list or len(row) != len(types) for row in rows):
-        return False
-    for c, ctype in enumerate(types):
-        column = [row[c] for row in rows]
-        kinds = set(map(type, column))  # C-speed passes: a million rows in a fraction of a second
-        if ctype.kind == "int":
-            lo, hi = _int_range(ctype)
-            ok = kinds <= {int} and (not column or lo <= min(column) and max(column) <= hi)
-        elif ctype.kind == "float":
-            ok = kinds <= {int, float}
-        elif ctype.kind == "bool":
-            ok = kinds <= {bool}
-        elif ctype.kind == "string":
-            ok = kinds <= {str, type(None)}
-        else:
-            ok = not any(value_problem(ctype, v) for v in column)
-        if not ok:
-            return False
-    return True
-
-
-def value_problem(ctype: CType, value: Any) -> str | None:
-    """Why ``value`` cannot stand for a C value of ``ctype`` (None when it can)."""
-    shown = repr(value) if not isinstance(value, bool) else str(value).lower()
-    if ctype.kind == "int":
-        if not isinstance(value, int) or isinstance(value, bool):
-            return f"is {shown}, not an integer"
-        lo, hi = _int_range(ctype)
-        if not lo <= value <= hi:
-            return f"is {value}, which does not fit {ctype.spelling} ({lo}..{hi})"
-    elif ctype.kind == "float":
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            return f"is {shown}, not a number"
-    elif ctype.kind == "bool" and not isinstance(value, bool):
-        return f"is {shown}, not true or false"
-    elif ctype.kind == "char":
-        ok = (isinstance(value, str) and len(value.encode("utf-8")) == 1) or (
-            isinstance(value, int) and not isinstance(value, bool) and -128 <= value <= 127)
-        if not ok:
-            return f"is {shown}, not a single ASCII character"
-    elif ctype.kind == "string" and value is not None and not isinstance(value, str):
-        return f"is {shown}, not a string"
-    elif ctype.kind == "json":
-        return None  # any value a document can hold is JSON
-    elif ctype.kind == "void" and value is not None:
-        return f"is {shown}, but the function returns void"
-    return None
-
-
-def _int_range(ctype: CType) -> tuple[int, int]:
-    if ctype.signed:
-        return -(1 << (ctype.bits - 1)), (1 << (ctype.bits - 1)) - 1
-    return 0, (1 << ctype.bits) - 1
-
-
-def _spell(ctype: CType) -> str:
-    return {"int": f"an integer that fits {ctype.spelling}", "float": "a number",
-            "bool": "true or false", "char": "a one-character string such as 'a'",
-            "string": "a string (or null for NULL)", "void": "null (~)",
-            "json": "any value"}[ctype.kind]
-

@@ -37,6 +37,7 @@ from typing import Any
 from engine import watch
 from engine.documents.errors import DocumentError
 from engine.documents.models import CType, Signature
+from engine.documents.values import int_range, rows_fit, value_problem
 from engine.errors import Pos
 
 MAX_DATA_BYTES = 1 << 30  # 1 GiB: about 40 million rows of three integers
@@ -313,8 +314,6 @@ def _field(ctype: CType, text: str) -> tuple[Any, str | None]:
 
 
 def _jsonl_rows(file: Path, text: str, sig: Signature) -> tuple[list[list[Any]], list[int]]:
-    from engine.documents.cases import rows_fit, value_problem
-
     texts, lines = [], []
     # Lines as a CSV reader and --update count them: not at U+2028 and the like, as splitlines()
     for n, line in enumerate(re.split("\r\n|\r|\n", text), 1):
@@ -392,9 +391,3 @@ def _spell(ctype: CType) -> str:
     return {"int": f"an integer that fits {ctype.spelling}", "float": "a number",
             "bool": "true or false", "char": "one ASCII character",
             "string": f"text (or {NULL} for NULL)", "void": "nothing"}[ctype.kind]
-
-
-def int_range(ctype: CType) -> tuple[int, int]:
-    if ctype.signed:
-        return -(1 << (ctype.bits - 1)), (1 << (ctype.bits - 1)) - 1
-    return 0, (1 << ctype.bits) - 1

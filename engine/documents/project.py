@@ -7,7 +7,6 @@ import posixpath
 from pathlib import Path
 from typing import Any
 
-from engine.crates.semver import Requirement, SemverError
 from engine.documents.cases import Context, load_cases_doc
 from engine.documents.errors import DocumentError
 from engine.documents.models import CrateReq, Output, Project
@@ -15,6 +14,7 @@ from engine.documents.paths import check_relative
 from engine.documents.schema import check_schema
 from engine.documents.yaml_load import Doc, read_doc
 from engine.errors import Pos
+from engine.semver import Requirement, SemverError
 
 # Passed to gcc as -std= (the GNU dialects keep GNU extensions and leave __STRICT_ANSI__
 # undefined); Rust: the edition.

@@ -66,13 +66,14 @@ class SeqPos:
 
 @functools.cache
 def _parser() -> Any:
-    """PyYAML's libyaml parser and its event classes, or None without them."""
+    """PyYAML's libyaml parser, its event classes and the base of the errors it raises, or None
+    without them."""
     try:
         import yaml
         from yaml._yaml import CParser
     except ImportError:
         return None
-    return CParser, yaml.events
+    return CParser, yaml.events, yaml.YAMLError
 
 
 @functools.cache
@@ -95,13 +96,16 @@ def fast_load(text: str) -> tuple[dict[str, Any], MapPos] | None:
     tools = _parser()
     if tools is None or _UNSAFE_TEXT.search(text):
         return None
-    parser_class, events = tools
+    parser_class, events, yaml_error = tools
     parser = parser_class(text)
     try:
         return _build(parser.get_event, events)
     except _GiveUp:
         return None
-    except Exception:  # libyaml's errors (and anything odd) are the round trip's to report
+    except yaml_error:
+        # libyaml's ReaderError, ScannerError and ParserError: the document is not well formed,
+        # and the round trip's reader reports it in its own words. Anything else (MemoryError,
+        # a bug of this module) is not the document's fault and propagates.
         return None
     finally:
         parser.dispose()

@@ -103,19 +103,21 @@ def lookup(store: Store, key: str, folder: Path) -> Runner | None:
     return Runner(key, executable, folder, True, diagnostics)
 
 
-def build(spec: Spec, store: Store, code: str, keep: bool = False) -> Runner:
+def build(spec: Spec, store: Store, code: str, keep: bool = False, wrap: bool = True) -> Runner:
     """The runner of ``code``: from the cache, else compiled and linked (and cached). The
-    generated source stays in the runner's folder with ``keep``."""
+    generated source stays in the runner's folder with ``keep``. ``wrap``: ``code`` is a
+    submission, put inside the runner's ``main``; else it is a whole translation unit (a
+    function case's table harness, ``engine.verify.harness``), compiled as it is."""
     check_code(code)
     key = runner_key(spec, code)
     folder = runner_folder(store, keep)
     try:
         if keep:
-            _write_source(spec, code, folder)
+            _write_source(spec, code, folder, wrap)
         found = lookup(store, key, folder)
         if found is not None:
             return found
-        return _compile(spec, store, code, key, folder, keep)
+        return _compile(spec, store, code, key, folder, keep, wrap)
     except BaseException:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
@@ -123,14 +125,16 @@ def build(spec: Spec, store: Store, code: str, keep: bool = False) -> Runner:
 
 
 def _compile(spec: Spec, store: Store, code: str, key: str, folder: Path,
-             keep: bool) -> Runner:
-    src = _write_source(spec, code, folder)
+             keep: bool, wrap: bool = True) -> Runner:
+    src = _write_source(spec, code, folder, wrap)
     executable = folder / "runner"
     # One driver run compiles and links: a second one would cost its start-up again.
     argv = [*spec.compile, f"-ffile-prefix-map={folder}=.", str(src), "-o", str(executable),
             *spec.link]
     # Under the reaper: the compiler dies with recipe, however recipe ends.
-    code, output = reaper.run(argv, store, cwd=Path(spec.folder, "w"),
+    # From the scope's w/ (its include folders are relative to it); a harness has no scope.
+    cwd = Path(spec.folder, "w") if spec.folder else folder
+    code, output = reaper.run(argv, store, cwd=cwd,
                               env={**spec.env, "TMPDIR": str(folder)})
     diagnostics = output.decode(errors="replace")
     if code != 0:
@@ -144,8 +148,8 @@ def _compile(spec: Spec, store: Store, code: str, key: str, folder: Path,
     return Runner(key, executable, folder, False, diagnostics)
 
 
-def _write_source(spec: Spec, code: str, folder: Path) -> Path:
+def _write_source(spec: Spec, code: str, folder: Path, wrap: bool = True) -> Path:
     src = folder / source.runner_name(spec.language)
-    src.write_text(source.runner_source(spec.language, code, spec.title))
+    src.write_text(source.runner_source(spec.language, code, spec.title) if wrap else code)
     return src
 

@@ -140,7 +140,7 @@ def prepare(plan: Plan, store: Store, project: str, target: str,
         project=found, target=spec, language=found.language, library=drv.name,
         folder=Path(), store_root=store.root, pch_key="",
         compile_template=compile_template,
-        link_template=_link_template(drv, cxx and found.language == "c", spec),
+        link_template=link_template(drv, cxx and found.language == "c", spec),
         identity=drv.toolchain.identity,
         env={"PATH": drv.toolchain.env_path, "LC_ALL": "C", "TZ": "UTC",
              "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH), "HOME": "/homeless-shelter",
@@ -166,7 +166,7 @@ def prepare(plan: Plan, store: Store, project: str, target: str,
     return scope
 
 
-def _link_template(drv: Derivation, cxx_runtime: bool, spec: TargetSpec) -> list[str]:
+def link_template(drv: Derivation, cxx_runtime: bool, spec: TargetSpec) -> list[str]:
     """The libraries in link order (the project's, then its dependencies', dependents first)
     and the link flags of all of them."""
     libs = []

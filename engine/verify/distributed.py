@@ -1,6 +1,6 @@
 """verify's cases on a Dask cluster (``--executor``), with the containment they get here.
 
-The client side is a ``spawn`` for ``engine.verify.runner.Settings``: it takes the arguments of
+The client side is a ``spawn`` for ``engine.verify.job.Settings``: it takes the arguments of
 ``run_process`` and returns its ``Observed``. For a case it ships, as digests on the shared cache,
 the store path the program comes from with every path it refers to (laid out side by side, so
 ``$ORIGIN``-relative rpaths resolve), the case's ``files:`` and its stdin, and submits
@@ -40,12 +40,12 @@ from engine.verify.outcome import Observed
 from engine.verify.process import case_stdin, run_process
 
 if TYPE_CHECKING:
+    from engine.verify.job import Job, Settings
     from engine.verify.outcome import Outcome
-    from engine.verify.runner import Job, Settings
 
 
 def on_cluster(executor: Any) -> dict[str, Any]:
-    """The ``engine.verify.runner.Settings`` fields that send cases to ``executor``'s cluster:
+    """The ``engine.verify.job.Settings`` fields that send cases to ``executor``'s cluster:
     process cases (``spawn``), eval and function cases (``formats``)."""
     cases = DistributedCases(executor)
     return {"spawn": cases, "formats": {"eval": cases.eval_case,
@@ -286,7 +286,7 @@ def _run_case(task: dict[str, Any], store: Any, cache: Any, folder: Path) -> Obs
 
 def _run_eval(task: dict[str, Any], store: Any, cache: Any, folder: Path) -> Observed:
     from engine.verify.eval import _run
-    from engine.verify.runner import Job
+    from engine.verify.job import Job
 
     runner = folder / "runner"
     cache.copy_blob(task["runner"], runner, True)  # checked against its digest

@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from engine.documents.models import Plan
 from engine.errors import RecipeError
@@ -34,12 +33,10 @@ from engine.repl.scope import Scope, prepare
 from engine.store import Store
 from engine.verify import cache, files_expect, landlock, runners
 from engine.verify.compare import compare, with_newlines
+from engine.verify.job import Job, Settings, not_run, remove_tree, target_runner
 from engine.verify.outcome import Observed, Outcome, Status
 from engine.verify.process import CannotRun, captured, new_scratch, run_argv
 from engine.verify.writeguard import Guard
-
-if TYPE_CHECKING:
-    from engine.verify.runner import Job, Settings
 
 # (id(plan), id(store), project, target) -> (plan, store, scope): holding the plan and the
 # store keeps their ids from being reused by a later run in the same process.
@@ -57,8 +54,6 @@ def run_eval_case(job: Job, settings: Settings, run: Callable[..., Observed] | N
     if not isinstance(store, Store) or plan is None:
         return _outcome(job, "error", start, "eval cases need the plan and its store")
     code = job.case.code or ""
-    from engine.verify.runner import not_run, target_runner  # runner.py imports this module
-
     chosen = target_runner(job, settings)
     if isinstance(chosen, runners.NoRunner):
         return not_run(job, chosen)
@@ -140,17 +135,11 @@ def _run(job: Job, executable: Path, store: Store, cap: int,
         extra = captured(job.case, works, cap)  # files it wrote, before the folder goes
     finally:
         wrote = guard.changes() if guard is not None else []
-        _remove(scratch)
+        remove_tree(scratch)  # a case may leave its folder read-only
     if wrote:
         assert guard is not None
         observed = dataclasses.replace(observed, wrote=tuple(wrote), wrote_alone=guard.alone)
     return dataclasses.replace(observed, root=str(scratch), **extra)
-
-
-def _remove(folder: Path) -> None:
-    from engine.verify.runner import _remove_tree  # a case may leave its folder read-only
-
-    _remove_tree(folder)
 
 
 def _outcome(job: Job, status: Status, start: float, message: str, *,

@@ -26,7 +26,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from engine.documents.cases import scratch_path
 from engine.documents.models import Case
-from engine.verify.compare import unified_diff
+from engine.verify.diffs import unified_diff
 from engine.verify.outcome import Observed
 from engine.verify.patterns import Redactions, matches, normalize
 

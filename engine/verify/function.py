@@ -1,11 +1,13 @@
-"""The function-case format: find the project's shared library, call the table's rows in a
-worker (``engine.verify.table``), judge every row.
+"""The function-case format: call the table's rows, judge every row.
 
-The shared object: a project's own ``shared-library`` output when it has one; otherwise a
-*cases library* realised for it — a derivation of the project as ``<name>-cases`` whose only
-output is ``lib<name>-cases.so``, built from every source that does not define ``main`` (as
-the REPL library of ``engine.derive.repl_library``). Every compile is position-independent, so
-its compiles are the project's own, found in the action cache; only the link is new.
+A C or C++ project's rows are called by a table harness built for the case's target
+(``engine.verify.harness``), on the host and through a foreign target's runner alike. A Rust
+project's rows are called on the host by the Python worker (``engine.verify.table``) from its
+shared object: the project's own ``shared-library`` output when it has one; otherwise a *cases
+library* realised for it — a derivation of the project as ``<name>-cases`` whose only output is
+``lib<name>-cases.so``, built from every source that does not define ``main`` (as the REPL
+library of ``engine.derive.repl_library``). Every compile is position-independent, so its
+compiles are the project's own, found in the action cache; only the link is new.
 
 What the rows returned is cached as a process case's observation is (``function_cache``).
 """
@@ -18,18 +20,20 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.derive.repl_library import library_sources
 from engine.documents.data_rows import paused_gc
 from engine.documents.models import Output, Plan
+from engine.repl.runner import runner_key
+from engine.store import Store
+from engine.toolchain import flags
+from engine.verify import harness, harness_source, runners
 from engine.verify.function_cache import lookup_rows, record_rows, rows_key
+from engine.verify.job import Job, Settings, not_run, remove_tree, target_runner
 from engine.verify.outcome import Outcome
 from engine.verify.process import new_scratch
-from engine.verify.table import TableError, call_rows, judge, missing_symbol, plain
-
-if TYPE_CHECKING:
-    from engine.verify.runner import Job, Settings
+from engine.verify.table import Results, TableError, call_rows, judge, missing_symbol, plain
 
 SUFFIX = "-cases"
 _libraries: dict[tuple[str, ...], Path] = {}  # (store, plan, project, target) -> library
@@ -72,17 +76,22 @@ def check_symbols(plan: Plan, store: Any, jobs: Sequence[Job]) -> None:
         case = job.case
         if case.kind != "function" or case.signature is None or case.skip is not None:
             continue  # a skipped case's function may not be written yet
-        if plan.targets[job.target].triple != "host":
-            continue  # not run there (see runner.run_function_case_on_target)
+        if isinstance(runners.choose(plan.targets[job.target]), runners.NoRunner):
+            continue  # not run there
         project = plan.projects[job.project]
-        if not any(o.kind == "shared-library" for o in project.outputs) \
+        if not any(o.kind in ("shared-library", "static-library") for o in project.outputs) \
                 and not library_sources(project):
-            raise TableError(f"case '{case.name}': project '{job.project}' has no code to call "
-                             f"but in sources that define main",
-                             "move the functions into a source of their own (the cases library "
-                             "is built from every source that does not define main)",
-                             pos=case.pos)
-        library = shared_library(plan, store, job.project, job.target, job.path)
+            raise TableError(f"case '{case.name}': project '{job.project}' has no code to "
+                             "call but in sources that define main",
+                             "move the functions into a source of their own (the cases "
+                             "library is built from every source that does not define "
+                             "main)", pos=case.pos)
+        if isinstance(store, Store) and harness.usable(plan, job.project):
+            _, library = harness.spec_for(plan, store, job.project, job.target, job.path)
+        elif plan.targets[job.target].triple != "host":
+            continue  # not run there: a Rust project's cases run on host targets only
+        else:
+            library = shared_library(plan, store, job.project, job.target, job.path)
         if missing_symbol(library, case.signature.name):
             raise TableError(f"case '{case.name}': {library.name} of project '{job.project}' "
                              f"has no function '{case.signature.name}'",
@@ -92,24 +101,25 @@ def check_symbols(plan: Plan, store: Any, jobs: Sequence[Job]) -> None:
 
 
 def run_function_case(job: Job, settings: Settings) -> Outcome:
-    """The format of ``function:`` cases (see engine.verify.runner)."""
+    """The format of ``function:`` cases (see engine.verify.runner): through a table harness
+    built for the target (C and C++ projects, on every target a runner runs), else through the
+    Python worker (on the host)."""
     start = time.monotonic()
     case = job.case
     assert job.plan is not None, "a function case needs the plan it comes from"
-    library = shared_library(job.plan, settings.store, job.project, job.target, job.path)
+    chosen = target_runner(job, settings)
+    if isinstance(chosen, runners.NoRunner):
+        return not_run(job, chosen)
     store = settings.store
-    key = rows_key(case, library) if store is not None else None
-    rows = lookup_rows(store, key) if store is not None and key and settings.use_cache else None
-    cached = rows is not None
-    if rows is None:
-        scratch = new_scratch(store, "table")
-        try:
-            with paused_gc():
-                rows = call_rows(case, library, scratch, cache=store, protect=[job.path])
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        if store is not None and key:
-            record_rows(store, key, rows, owner=library.parent.parent.name)
+    if isinstance(store, Store) and harness.usable(job.plan, job.project):
+        rows, cached = _harness_rows(job, settings, store, chosen)
+    elif chosen is not None:
+        language = job.plan.projects[job.project].language
+        return not_run(job, runners.NoRunner(
+            f"function cases of {language} projects run on host targets only (a table "
+            "harness is built for C and C++ projects)"))
+    else:
+        rows, cached = _worker_rows(job, settings)
     with paused_gc():
         failing, detail = judge(case, rows, settings.failing_rows)
     n = len(case.table)
@@ -122,4 +132,55 @@ def run_function_case(job: Job, settings: Settings) -> Outcome:
                     if i not in rows.problems}
     outcome.crashed = sorted(rows.problems)
     outcome.rows_shown = settings.failing_rows
+    outcome.runner = chosen.name if chosen is not None else ""
     return outcome
+
+
+def _harness_rows(job: Job, settings: Settings, store: Store,
+                  chosen: runners.Runner | None) -> tuple[Results, bool]:
+    """The rows' results, called by the case's harness (built, or found in the cache)."""
+    assert job.plan is not None
+    spec, _ = harness.spec_for(job.plan, store, job.project, job.target, job.path)
+    code = harness_source.generate(job.case.signature, job.case.free, spec.title) \
+        if job.case.signature is not None else ""
+    on = (chosen.name, *chosen.prefix[1:]) if chosen is not None else ()
+    key = rows_key(job.case, "harness:" + runner_key(spec, code), on)
+    rows = lookup_rows(store, key) if key and settings.use_cache else None
+    if rows is not None:
+        return rows, True
+    made, _ = harness.build(spec, store, job.case)
+    scratch = new_scratch(store, "table")
+    try:
+        executable = made.executable
+        if flags.object_format(job.plan.targets[job.target]) == "coff":  # wine wants .exe
+            executable = executable.rename(executable.with_suffix(".exe"))
+        with paused_gc():
+            rows = harness.call_rows(job.case, executable, scratch, runner=chosen, cache=store,
+                                     cap=settings.cap)
+    finally:
+        made.remove()
+        remove_tree(scratch)
+    if key:
+        record_rows(store, key, rows, owner=spec.library)
+    return rows, False
+
+
+def _worker_rows(job: Job, settings: Settings) -> tuple[Results, bool]:
+    """The rows' results, called by the Python worker from the project's shared library."""
+    assert job.plan is not None
+    case = job.case
+    library = shared_library(job.plan, settings.store, job.project, job.target, job.path)
+    store = settings.store
+    key = rows_key(case, library.parent.parent.name) if store is not None else None
+    rows = lookup_rows(store, key) if store is not None and key and settings.use_cache else None
+    if rows is not None:
+        return rows, True
+    scratch = new_scratch(store, "table")
+    try:
+        with paused_gc():
+            rows = call_rows(case, library, scratch, cache=store, protect=[job.path])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if store is not None and key:
+        record_rows(store, key, rows, owner=library.parent.parent.name)
+    return rows, False

@@ -4,7 +4,9 @@ of the store's action cache, so that a run with nothing changed calls nothing.
 Key: sha256 (hex) of the canonical JSON of::
 
     {"v": 1, "kind": "function-case", "marshal": <marshal.version>,
-     "library": <basename of the store path of the shared library>,
+     "library": <basename of the store path of the shared library (the Python worker), or
+                 "harness:" and the key of the table harness (engine.verify.harness)>,
+     "on": <the runner's name and arguments, when a runner runs the harness (absent: none)>,
      "case": <the case as written, without "name", "expect", "xfail" and "skip">,
      "inputs": {<rows: file>: <sha256 hex of its content>}}
 
@@ -15,7 +17,6 @@ A run in which a row timed out is never cached (as a process case that timed out
 from __future__ import annotations
 
 import marshal
-from pathlib import Path
 
 from engine.documents.models import Case
 from engine.errors import RecipeError
@@ -26,8 +27,9 @@ from engine.verify.table import Results
 VERSION = 1
 
 
-def rows_key(case: Case, library: Path) -> str | None:
-    """The key of the case's run against ``library`` (None: not cacheable)."""
+def rows_key(case: Case, library: str, on: tuple[str, ...] = ()) -> str | None:
+    """The key of the case's run against ``library`` (a store path name, or ``harness:KEY``),
+    run by the runner ``on`` (None: not cacheable)."""
     raw = {k: v for k, v in case.raw.items() if k not in ("name", "expect", "xfail", "skip")}
     inputs = {}
     if case.rows_file is not None:
@@ -36,8 +38,8 @@ def rows_key(case: Case, library: Path) -> str | None:
         except OSError:
             return None
     return canonical_hash({"v": VERSION, "kind": "function-case", "marshal": marshal.version,
-                           "library": library.parent.parent.name, "case": raw,
-                           "inputs": inputs})
+                           "library": library, "case": raw, "inputs": inputs,
+                           **({"on": list(on)} if on else {})})
 
 
 def lookup_rows(store: ActionCache, key: str) -> Results | None:

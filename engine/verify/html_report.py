@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.verify.compare import visible
+from engine.verify.diffs import visible
 from engine.verify.outcome import STATUSES, Outcome
 from engine.verify.report import replace_file
 from engine.verify.table import more_rows, row_label, show

@@ -15,21 +15,69 @@ and the observed lines in between are written literally, with the
 case's declared redactions put in place of what they match (as insta applies redactions to
 every snapshot). The result always matches the observation: if it would not, the observation
 itself (redacted, else as it is) is recorded.
+
+Matching runs on the ``regex`` module (the dialect of Python's ``re``, which checks the
+expressions when a document is read), for its time bound: a redaction written so that some text
+can be matched in exponentially many ways (``(a|a)+``) would otherwise hold a case, and verify,
+for ever. One call of ``matches``, ``normalize`` or ``redact`` gets ``MATCH_SECONDS`` in all;
+past that it raises ``PatternTooSlow``.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+import regex
 
 from engine.documents.models import Case
 from engine.documents.patterns import ANY, ELIDE, TOKEN, is_pattern
+from engine.errors import RecipeError
 from engine.verify.outcome import Observed
 
 _RESYNC = 200  # lines looked ahead on each side for where expectation and output agree again
 _LINE = rb"[^\n]*"
+#: Seconds one comparison may spend matching: a large output against a sane pattern takes a
+#: small part of one.
+MATCH_SECONDS = 10.0
+
+
+class PatternTooSlow(RecipeError):
+    """Matching an output against a case's patterns ran past ``MATCH_SECONDS``: a redaction that
+    backtracks without end."""
+
+
+class _Clock:
+    """The time one call has left; each regex call gets what remains."""
+
+    def __init__(self, r: Redactions) -> None:
+        self.end = time.monotonic() + MATCH_SECONDS
+        self.names = sorted(r.names)
+
+    def left(self) -> float:
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise self.too_slow()
+        return left
+
+    def too_slow(self) -> PatternTooSlow:
+        which = ", ".join(self.names) or "none"
+        return PatternTooSlow(
+            f"matching the output against the case's patterns took over {MATCH_SECONDS:g}s "
+            f"(declared redactions: {which}): an expression that can match the same text in "
+            "very many ways, such as (a|a)+, backtracks without end",
+            "rewrite it so that each text matches in one way (no repeated group whose parts "
+            "overlap), or use [..]")
+
+    def run(self, call: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return call(*args, timeout=self.left())
+        except TimeoutError:
+            raise self.too_slow() from None
 
 
 @dataclass(frozen=True)
@@ -82,10 +130,11 @@ def matches(expected: bytes, observed: bytes, r: Redactions) -> bool:
     """Whether ``observed`` is what ``expected`` (exact bytes, or a pattern) allows."""
     if not uses_patterns(expected, r):
         return expected == observed
-    return _compile(expected, r).fullmatch(observed) is not None
+    clock = _Clock(r)
+    return clock.run(_compile(expected, r).fullmatch, observed) is not None
 
 
-def _compile(expected: bytes, r: Redactions) -> re.Pattern[bytes]:
+def _compile(expected: bytes, r: Redactions) -> Any:
     lines = _lines(expected)
     parts = []
     for n, line in enumerate(lines):
@@ -94,7 +143,7 @@ def _compile(expected: bytes, r: Redactions) -> re.Pattern[bytes]:
             parts.append(rb"(?s:.*)" if last else rb"(?:[^\n]*\n)*?")
         else:
             parts.append(_line_regex(line, r))
-    return re.compile(b"".join(parts))
+    return regex.compile(b"".join(parts))
 
 
 def _line_regex(line: bytes, r: Redactions) -> bytes:
@@ -125,10 +174,12 @@ def _is_elide(line: bytes) -> bool:
     return line.rstrip(b"\n") == ELIDE
 
 
-def redact(text: bytes, r: Redactions) -> bytes:
+def redact(text: bytes, r: Redactions, clock: _Clock | None = None) -> bytes:
     """``text`` with every match of a declared redaction replaced by its name."""
+    clock = clock or _Clock(r)
     for name, expression in r.named:
-        text = re.sub(expression, name.encode().replace(b"\\", b"\\\\"), text)
+        text = clock.run(regex.compile(expression).sub, name.encode().replace(b"\\", b"\\\\"),
+                         text)
     return text
 
 
@@ -136,19 +187,20 @@ def normalize(observed: bytes, expected: bytes, r: Redactions, *, substitute: bo
     """What to record for ``observed`` in place of ``expected``: ``expected``'s lines where they
     still match, the observed lines where the output changed (redacted when ``substitute``).
     Also what a diff shows: only real changes differ from the expectation."""
+    clock = _Clock(r)
     if not uses_patterns(expected, r):
-        new = redact(observed, r) if substitute else observed
+        new = redact(observed, r, clock) if substitute else observed
         return new if new != observed and matches(new, observed, r) else observed
     pattern = _lines(expected)
     got = _lines(observed)
-    rx = [None if _is_elide(p) else re.compile(_line_regex(p, r)) for p in pattern]
+    rx = [None if _is_elide(p) else regex.compile(_line_regex(p, r)) for p in pattern]
 
     def fits(i: int, j: int) -> bool:
-        regex = rx[i]
-        return regex is not None and j < len(got) and regex.fullmatch(got[j]) is not None
+        line = rx[i]
+        return line is not None and j < len(got) and clock.run(line.fullmatch, got[j]) is not None
 
     def fresh(lines: list[bytes]) -> list[bytes]:
-        return [redact(x, r) for x in lines] if substitute else list(lines)
+        return [redact(x, r, clock) for x in lines] if substitute else list(lines)
 
     out: list[bytes] = []
     i = j = 0
@@ -193,7 +245,7 @@ def normalize(observed: bytes, expected: bytes, r: Redactions, *, substitute: bo
     return whole if matches(whole, observed, r) else observed
 
 
-def _resync(i: int, j: int, rx: list[re.Pattern[bytes] | None], n_got: int,
+def _resync(i: int, j: int, rx: list[Any], n_got: int,
             fits: Callable[[int, int], bool]) -> tuple[int, int] | None:
     """The nearest ``(di, dj)`` after a mismatch at ``(i, j)`` where a pattern line (before
     the next ``...``) matches an observed line again."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from engine.verify.compare import visible
+from engine.verify.diffs import visible
 from engine.verify.outcome import STATUSES, Outcome
 
 # Characters XML 1.0 cannot hold at all, even escaped.

@@ -7,7 +7,8 @@ from typing import Any
 
 from engine.documents.models import Case
 from engine.verify import files_expect
-from engine.verify.compare import expected, unified_diff
+from engine.verify.compare import expected
+from engine.verify.diffs import unified_diff
 from engine.verify.outcome import Observed
 from engine.verify.patterns import matches, normalize, redactions
 

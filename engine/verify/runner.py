@@ -8,65 +8,29 @@ watches outcomes as they complete (in the calling thread, one at a time); it nev
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
-import stat
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from engine.documents.models import Case, Plan
+from engine.documents.models import Plan
 from engine.verify import cache, runners
 from engine.verify.compare import compare, with_newlines
 from engine.verify.eval import run_eval_case
 from engine.verify.function import run_function_case
-from engine.verify.outcome import Outcome, Status
-from engine.verify.process import CAP, CannotRun, kill_running, new_scratch, run_process
-from engine.verify.table import SHOWN_ROWS
+from engine.verify.job import Job, Settings, not_run, remove_tree, target_runner
+from engine.verify.job import outcome_of as _outcome
+from engine.verify.outcome import Outcome
+from engine.verify.process import CannotRun, kill_running, new_scratch
 
 Observer = Callable[[Outcome], None]
-
-
-@dataclass(frozen=True)
-class Job:
-    """One case to run against one realised (project, target)."""
-
-    project: str
-    target: str
-    case: Case
-    path: Path  # the store path of the (project, target)
-    plan_dir: Path | None = None  # read-only to the case, as the store is
-    # the plan the case comes from: an eval case prepares the project's REPL scope from it
-    plan: Plan | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def selector(self) -> str:
-        """What ``-k PATTERN`` is matched against."""
-        return f"{self.project}/{self.case.name}"
-
-
-@dataclass(frozen=True)
-class Settings:
-    store: cache.ActionCache | None = None  # None: no outcome cache at all
-    #: where outcomes are looked up and recorded, when not in ``store`` alone (a shared cache)
-    outcomes: cache.ActionCache | None = None
-    #: how a process case runs: here (``run_process``), or on a cluster
-    #: (``engine.verify.distributed``), with the same arguments and the same containment
-    spawn: Callable[..., Any] = run_process
-    #: per case kind, the format that replaces ``FORMATS``' (a cluster's eval and function
-    #: cases, ``engine.verify.distributed.on_cluster``; each runs here what it cannot ship)
-    formats: Mapping[str, Format] = field(default_factory=dict)
-    use_cache: bool = True  # False: run everything (results are still recorded)
-    cap: int = CAP
-    failing_rows: int = SHOWN_ROWS  # of a function case, listed in the report
+__all__ = ["Job", "Settings", "execute", "matches", "not_run", "run_jobs", "select",
+           "target_runner"]
 
 
 Format = Callable[[Job, Settings], Outcome]
+_DEFAULTS = Settings()
 
 
 def matches(selector: str, patterns: Sequence[str]) -> bool:
@@ -98,7 +62,7 @@ def select(plan: Plan, paths: Mapping[tuple[str, str], Path],
     return jobs
 
 
-def run_jobs(jobs: Iterable[Job], settings: Settings = Settings(), *, workers: int = 1,
+def run_jobs(jobs: Iterable[Job], settings: Settings = _DEFAULTS, *, workers: int = 1,
              observe: Observer | None = None) -> list[Outcome]:
     """Run the jobs on ``workers`` threads; outcomes come back in the order of ``jobs``."""
     jobs = list(jobs)
@@ -142,31 +106,6 @@ def execute(job: Job, settings: Settings) -> Outcome:
     return outcome
 
 
-def target_runner(job: Job, settings: Settings) -> runners.Choice:
-    """The runner of the job's target (None: the host runs it), prepared once per run."""
-    if job.plan is None or job.target not in job.plan.targets:
-        return None
-    state_folder = getattr(settings.store, "state_folder", None)
-    state = state_folder("wine") if state_folder is not None else None
-    chosen = runners.choose(job.plan.targets[job.target], state)
-    if isinstance(chosen, runners.Runner) and chosen.prepare is not None:
-        with _prepared_lock:
-            if chosen.name not in _prepared:
-                chosen.prepare()
-                _prepared.add(chosen.name)
-    return chosen
-
-
-_prepared: set[str] = set()
-_prepared_lock = threading.Lock()
-
-
-def not_run(job: Job, chosen: runners.NoRunner) -> Outcome:
-    outcome = _outcome(job, "not run", time.monotonic(), message=chosen.reason)
-    outcome.ignored = chosen.declared
-    return outcome
-
-
 def program(folder: Path, name: str) -> Path:
     """``bin/NAME``, or the name a target gives it: ``NAME.exe``, ``NAME.wasm``."""
     for candidate in (name, f"{name}.exe", f"{name}.wasm"):
@@ -202,7 +141,7 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
         except CannotRun as error:  # e.g. not an executable for this machine
             return _outcome(job, "error", start, message=str(error))
         finally:
-            _remove_tree(scratch)
+            remove_tree(scratch)
         if store is not None and key is not None:
             cache.record(settings.outcomes or store, key, observed, owner=job.path.name)
     observed = dataclasses.replace(observed, store=str(job.path.parent))
@@ -213,43 +152,8 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
     return outcome
 
 
-def run_function_case_on_target(job: Job, settings: Settings) -> Outcome:
-    """Function cases call the library from a Python worker: on the host only, for now. On
-    another target they are reported not run (never passed)."""
-    chosen = target_runner(job, settings)
-    if isinstance(chosen, runners.NoRunner):
-        return not_run(job, chosen)
-    if chosen is not None:
-        triple = job.plan.targets[job.target].triple if job.plan is not None else job.target
-        return not_run(job, runners.NoRunner(
-            f"function cases do not run on {triple} yet (they need a harness built for the "
-            "target); run them on a host target"))
-    return run_function_case(job, settings)
-
-
 FORMATS: dict[str, Format] = {
     "process": run_process_case,
     "eval": run_eval_case,
-    "function": run_function_case_on_target,
+    "function": run_function_case,
 }
-
-
-def _outcome(job: Job, status: Status, start: float, *, message: str = "", detail: str = "",
-             cached: bool = False) -> Outcome:
-    return Outcome(job.project, job.target, job.case.name, status,
-                   seconds=time.monotonic() - start, message=message, detail=detail,
-                   cached=cached, source=job.case)
-
-
-def _remove_tree(path: Path) -> None:
-    """Delete a scratch folder, even one the case left read-only."""
-    def make_writable(func: Callable[..., object], name: str, _exc: object) -> None:
-        os.chmod(os.path.dirname(name), stat.S_IRWXU)
-        if os.path.isdir(name) and not os.path.islink(name):
-            os.chmod(name, stat.S_IRWXU)
-        func(name)
-
-    try:
-        shutil.rmtree(path, onerror=make_writable)
-    except OSError:
-        pass  # best effort: a leftover in the temporary folder must not fail the case

@@ -20,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +52,14 @@ class Results:
 
 
 def missing_symbol(library: Path, name: str) -> bool:
-    """Whether ``library`` does not export ``name`` (read with ``nm``, not by loading it)."""
-    done = subprocess.run(["nm", "-D", "--defined-only", "--format=posix", str(library)],
+    """Whether ``library`` (a shared object, or a static archive) does not export ``name``
+    (read with ``nm``, not by loading it; a format ``nm`` cannot read is left to the link)."""
+    dynamic = ["-D"] if library.suffix != ".a" else []
+    done = subprocess.run(["nm", *dynamic, "--defined-only", "--format=posix", str(library)],
                           capture_output=True, text=True, env={"PATH": "/usr/bin:/bin",
                                                                "LC_ALL": "C"})
-    if done.returncode != 0:
-        return False  # let the worker say what is wrong with the library
+    if done.returncode != 0 or done.stderr.strip():
+        return False  # nm cannot read it (a WASI archive): let the worker or the link say
     return not any(line.split(" ", 1)[0] == name for line in done.stdout.splitlines())
 
 
@@ -119,6 +122,10 @@ def judge(case: Case, results: Results, shown: int = SHOWN_ROWS) -> tuple[list[i
     sig = case.signature
     returns, tolerance = sig.returns, case.tolerance
     exact = returns.kind == "int"
+    if exact and not results.problems and \
+            results.values == list(map(itemgetter(-1), case.table)) and \
+            set(map(type, results.values)) == {int}:  # every row passed: no loop
+        return [], ""
     failing = [i for i, (row, got) in enumerate(zip(case.table, results.values, strict=True))
                if i in results.problems or not (
                    (got == row[-1] and type(got) is int) if exact

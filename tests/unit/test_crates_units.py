@@ -11,8 +11,8 @@ from engine.crates.cfg import CfgError, applies
 from engine.crates.directives import DirectiveError, parse
 from engine.crates.registry import DepSpec, Registry
 from engine.crates.resolve import ResolveError, Root, resolve
-from engine.crates.semver import Requirement
 from engine.errors import Pos
+from engine.semver import Requirement
 from tests.conftest import write_tree
 
 LINUX = frozenset({"unix", 'target_os="linux"', 'target_arch="x86_64"', 'target_env="gnu"'})

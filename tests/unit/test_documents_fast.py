@@ -164,3 +164,26 @@ def test_an_error_in_a_large_table_has_its_position(tmp_path: Path, bad: str,
     with pytest.raises(DocumentError) as error:
         load_cases_file(file)
     assert error.value.render().endswith(message)
+
+
+@pytest.mark.parametrize("text", ["a: [1, 2\n", "a: b: c\n", 'a: "open\n', "- a\nb: c\n",
+                                  "a: 1\n  b: 2\n"])
+def test_a_document_libyaml_refuses_is_left_to_the_round_trip(tmp_path: Path,
+                                                               text: str) -> None:
+    # libyaml raises its ParserError or ScannerError: the round trip reports it, in its words
+    assert fast_load(text) is None
+    with pytest.raises(DocumentError):
+        _round_trip(tmp_path / "bad.yaml", text, None)
+
+
+def test_a_fault_of_the_fast_reader_itself_is_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only libyaml's errors mean "read it the other way": a bug here must show, not turn every
+    # document silently into a slow read.
+    from engine.documents import yaml_fast
+
+    def broken(value: str) -> Any:
+        raise ZeroDivisionError("a bug in the fast reader")
+
+    monkeypatch.setattr(yaml_fast, "_plain", broken)
+    with pytest.raises(ZeroDivisionError):
+        fast_load("kind: cases\ncount: 12\n")

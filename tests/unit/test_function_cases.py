@@ -147,9 +147,9 @@ def test_every_row_is_judged_and_each_failure_named(project: Path) -> None:
     # Only row 4 of adds fails, on both targets; every other case passes.
     assert done.stdout.count("FAILED") == 2 and "14 passed, 2 failed" in done.stdout
     assert "row 4: add(2, 2) returned 4, expected 5" in done.stdout
-    # The library was built as a shared object of the project's non-main sources.
-    libs = sorted(p.name for p in (project.parent / "store").glob("*-mathx-cases-*/lib/*"))
-    assert libs == ["libmathx-cases.so", "libmathx-cases.so"]
+    # The harness linked the project's own static library: no other library was built.
+    paths = sorted(p.name.split("-", 1)[1] for p in (project.parent / "store").glob("*-*"))
+    assert paths == ["mathx-1.0.0-debug", "mathx-1.0.0-release"]
 
 
 def test_a_crash_or_a_hang_fails_its_row_and_the_next_rows_run(project: Path) -> None:

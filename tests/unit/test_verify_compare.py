@@ -6,7 +6,8 @@ from pathlib import Path
 
 from engine.documents.models import Case, Expect
 from engine.errors import Pos
-from engine.verify.compare import compare, escape_lines, format_size, unified_diff
+from engine.verify.compare import compare
+from engine.verify.diffs import escape_lines, format_size, unified_diff
 from engine.verify.outcome import Observed
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -85,3 +88,52 @@ def test_syntax_checks() -> None:
     assert redaction_problem("[A]", "(?P<x>a)")[0] == "the expression of [A] names a group"
     assert redaction_problem("[A]", "a" * 1001)[0].endswith("longer than 1000 characters")
     assert redaction_problem("[A]", "0x[0-9a-f]+") is None
+
+
+@pytest.mark.parametrize(("expression", "problem"), [
+    ("id-[[a-z]+", "the expression of [A] is ambiguous: possible nested set at position 4"),
+    ("[a--z]+", "the expression of [A] is ambiguous: possible set difference at position 2"),
+    ("[a&&b]", "the expression of [A] is ambiguous: possible set intersection at position 2"),
+])
+def test_what_python_warns_of_in_an_expression_is_an_error(expression: str,
+                                                            problem: str) -> None:
+    # A future Python reads these otherwise (a nested set, set operations): refused with the
+    # usual one line, and nothing is printed on the way (no FutureWarning reaches the user).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = redaction_problem("[A]", expression)
+    assert found is not None and found[0] == problem
+    assert redaction_problem("[A]", expression.replace("[[", "[\\[").replace("--", "\\--")
+                             .replace("&&", "\\&&")) is None  # escaped as the fix says
+
+
+# Run in a child process: on a matcher without a time bound the match never ends, and a thread
+# could not be stopped (the regular expression engine holds the GIL).
+_PATHOLOGICAL = """
+import sys, time
+from pathlib import Path
+from engine.documents.models import Case, Expect
+from engine.errors import Pos
+from engine.verify import compare, patterns
+from engine.verify.outcome import Observed
+
+patterns.MATCH_SECONDS = 1.0
+case = Case(name="c", kind="process", file=Path("cases.yaml"), index=0, pos=Pos(Path(".")),
+            expect=Expect(stdout=b"id [ID]\\n"), redact={"[ID]": "(?:a|a)+"})
+seen = Observed(b"id " + b"a" * 60 + b"!\\n", b"", 0)
+start = time.monotonic()
+status, message, _ = compare.compare(case, seen, 1 << 20)
+print(status, round(time.monotonic() - start), message, sep="\\n")
+"""
+
+
+def test_a_redaction_that_backtracks_without_end_is_an_error_in_bounded_time() -> None:
+    # (a|a)+ matches a run of n a's in 2**n ways; followed by a '!' every way is tried.
+    done = subprocess.run([sys.executable, "-c", _PATHOLOGICAL], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr
+    status, seconds, message = done.stdout.splitlines()
+    assert status == "error" and int(seconds) <= 3
+    assert message.startswith("matching the output against the case's patterns took over 1s "
+                              "(declared redactions: [ID]): ")
+    assert "; rewrite it so that each text matches in one way" in message

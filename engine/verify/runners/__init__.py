@@ -14,39 +14,13 @@ from __future__ import annotations
 import dataclasses
 import platform
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.documents.models import TargetSpec
-from engine.errors import RecipeError
-from engine.verify.outcome import Observed
+from engine.verify.runners import qemu, wasi, wine
+from engine.verify.runners.base import NoRunner, Runner, RunnerMissing
 
-
-class RunnerMissing(RecipeError):
-    """A runner the target names is not installed (a wrong input: exit 2)."""
-
-
-@dataclass(frozen=True)
-class Runner:
-    name: str  # what reports show, e.g. "qemu-aarch64"
-    prefix: tuple[str, ...]  # the command before the program and its arguments
-    factor: float = 1.0  # a case's timeout is multiplied by it
-    env: dict[str, str] = field(default_factory=dict)
-    writable: tuple[Path, ...] = ()  # folders it writes besides the case's scratch folder
-    clean: Callable[[Observed], Observed] | None = None  # its own words removed
-    prepare: Callable[[], None] | None = None  # once, before its first case
-
-    def wrap(self, argv: list[str]) -> list[str]:
-        return [*self.prefix, *argv]
-
-
-@dataclass(frozen=True)
-class NoRunner:
-    """Nothing here runs the target: its cases are not run."""
-
-    reason: str  # e.g. "no runner for aarch64-macos (nothing runs macOS programs here)"
-    declared: bool = False  # the target says runner: none: the exit code ignores its cases
+__all__ = ["Choice", "NoRunner", "Runner", "RunnerMissing", "choose", "choose_auto", "host_arch"]
 
 
 Choice = Runner | NoRunner | None  # None: the host runs the program itself
@@ -78,8 +52,6 @@ def choose(spec: TargetSpec, state: Path | None = None) -> Choice:
 
 def choose_auto(spec: TargetSpec, state: Path | None) -> Choice:
     """The runner the triple calls for."""
-    from engine.verify.runners import qemu, wasi, wine  # they import this module
-
     triple = spec.triple
     if triple == "host":
         return None

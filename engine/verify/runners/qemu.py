@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from engine.verify.outcome import Observed
+from engine.verify.runners.base import NoRunner, Runner
 
 FACTOR = 5.0
 # zig's architecture name -> (qemu's, Debian's architecture, the GNU triplet of its cross libc)
@@ -42,9 +43,7 @@ ARCHES = {
 _SIGNAL_LINE = re.compile(rb"^qemu: uncaught target signal \d+ \([^)]*\)[^\n]*\n?", re.M)
 
 
-def runner(triple: str):  # type: ignore[no-untyped-def]
-    from engine.verify.runners import NoRunner, Runner
-
+def runner(triple: str) -> Runner | NoRunner:
     arch = triple.split("-")[0]
     qemu_arch, debian, gnu = ARCHES.get(arch, (arch, None, None))
     name = f"qemu-{qemu_arch}"

@@ -11,12 +11,12 @@ from __future__ import annotations
 import importlib.util
 import sys
 
+from engine.verify.runners.base import NoRunner, Runner
+
 FACTOR = 4.0
 
 
-def runner(triple: str):  # type: ignore[no-untyped-def]
-    from engine.verify.runners import NoRunner, Runner
-
+def runner(triple: str) -> Runner | NoRunner:
     if importlib.util.find_spec("wasmtime") is None:
         return NoRunner(f"no runner for {triple} (wasmtime is not installed: "
                         "pip install -e '.[cross]')")

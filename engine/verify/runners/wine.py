@@ -17,6 +17,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from engine.verify.runners.base import NoRunner, Runner
+
 FACTOR = 4.0
 _CANDIDATES = ("wine64", "/usr/lib/wine/wine64", "wine")
 _OVERRIDES = "winedbg.exe=d;mscoree=d;mshtml=d"
@@ -30,9 +32,7 @@ def find() -> str | None:
     return None
 
 
-def runner(triple: str, state: Path | None):  # type: ignore[no-untyped-def]
-    from engine.verify.runners import NoRunner, Runner
-
+def runner(triple: str, state: Path | None) -> Runner | NoRunner:
     if not triple.startswith("x86_64-"):
         return NoRunner(f"no runner for {triple} (wine64 runs x86_64 Windows programs only)")
     program = find()

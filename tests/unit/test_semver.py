@@ -1,11 +1,11 @@
-"""Cargo's version requirement rules (engine/crates/semver.py), case by case as the Cargo book
+"""Cargo's version requirement rules (engine/semver.py), case by case as the Cargo book
 states them (https://doc.rust-lang.org/cargo/reference/specifying-dependencies.html)."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.crates.semver import Requirement, SemverError, Version
+from engine.semver import Requirement, SemverError, Version
 
 CASES = [
     # requirement, matching, not matching

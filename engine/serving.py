@@ -1,0 +1,264 @@
+"""The server's side of ``recipe server`` (the protocol and the caller's side: ``engine.server``).
+
+A warm process that has imported what ``recipe eval`` needs forks, for each caller, a child that
+takes on the caller's streams, folder, environment and umask, and runs the command there.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+import time
+
+import engine
+from engine import server
+from engine.server import IDENTITY, _peer, _read, address
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Callable
+
+# What an eval imports, imported once in the server for all of its children.
+_PRELOAD = ("engine.memo", "engine.repl.session", "engine.repl.scope", "engine.build.reaper",
+            "engine.store", "engine.store.store", "engine.store.peek", "engine.verify.landlock",
+            "engine.verify.writeguard", "engine.documents.load", "engine.build.realise",
+            "tempfile", "json", "subprocess")
+
+def serve(idle: float, main: Callable[[list[str]], int], warm: Callable[[], object]) -> None:
+    """Serve until ``idle`` seconds pass without a request, a stop request, or a module of ours
+    changes. Returns in the server; a child raises SystemExit with its command's exit code.
+    ``main(argv)`` runs a command (``engine.cli.main.main``); ``warm()`` does once what each
+    command would (build the parser). Both are given by ``engine.cli.server``: the server
+    imports nothing of the command line, which imports it.
+
+    A spare child is always forked ahead and waits in ``accept``: the fork is not part of any
+    command's time. The spare alone decides whether a connection comes (so no command is ever
+    cut short by the server leaving) and tells the server on a pipe: ``A``, it took one (fork
+    the next spare); ``S``, the server must leave (stop, idle or stale)."""
+    import gc
+    import importlib
+    import signal
+    import socket
+
+    server._serving = True
+    modules = _own_modules()  # before importing them: an upgrade meanwhile shows
+    for name in _PRELOAD:  # what an eval imports, once for every child
+        importlib.import_module(name)
+    warm()  # and argparse's own lazy imports
+    gc.freeze()  # a child's collections leave the server's objects (and their pages) alone
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    listener.bind(address())  # OSError (EADDRINUSE) when one runs already
+    listener.listen(64)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    alive, keep = os.pipe()  # a spare sees its end (EOF) when the server is gone
+    lost = 0  # spares in a row that died before saying anything
+    while lost < 10:
+        said, told = os.pipe()
+        if os.fork() == 0:
+            os.close(said)
+            os.close(keep)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # ^C of a foreground 'server run'
+            raise SystemExit(_spare(listener, alive, told, idle, modules, main))
+        os.close(told)
+        word = os.read(said, 1)
+        os.close(said)
+        if word == b"S":
+            break
+        lost = 0 if word == b"A" else lost + 1
+        if lost:
+            time.sleep(0.1)  # do not spin
+    listener.close()
+
+
+def _spare(listener: socket.socket, alive: int, told: int, idle: float,
+           modules: dict[str, tuple[int, int]], main: object) -> int:
+    """Wait for one connection (or ``idle``, or the server's end); become its command or
+    refuse it."""
+    import select
+    import signal
+
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # a command's children are its own to reap
+    own = _limits("self")  # ahead of any caller
+    ready = select.select([listener, alive], [], [], idle)[0]
+    if listener not in ready:  # idle, or the server is gone
+        try:
+            os.write(told, b"S")
+        except OSError:
+            pass
+        return 0
+    conn, _ = listener.accept()
+    listener.close()
+    os.close(alive)
+    conn.settimeout(5.0)  # a caller says everything at once; a mute one is dropped
+    # Another user's bytes are never unmarshalled: marshal trusts what it reads.
+    request, fds = _receive(conn) if _peer(conn)[1] == os.getuid() else (None, [])
+    ours = request is not None and request.get("identity") == IDENTITY
+    leave = _changed(modules) or (ours and request.get("stop"))  # type: ignore[union-attr]
+    os.write(told, b"S" if leave else b"A")
+    os.close(told)
+    if not ours or leave or len(fds) != 4:
+        _refuse(conn, fds)
+        return 0
+    conn.settimeout(None)
+    return _child(conn, fds, request, main, own)
+
+
+def _receive(conn: socket.socket) -> tuple[dict | None, list[int]]:
+    import socket
+
+    try:
+        message, fds, _flags, _addr = socket.recv_fds(conn, 1 << 20, 4)
+    except OSError:
+        return None, []
+    try:
+        request = marshal.loads(message)
+    except (EOFError, ValueError, TypeError):
+        return None, fds
+    return (request if isinstance(request, dict) else None), fds
+
+
+def _refuse(conn: socket.socket | None, fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+    if conn is not None:
+        try:
+            conn.send(b"R")
+        except OSError:
+            pass
+        conn.close()
+
+
+#: What a process passes on to the submission besides its arguments and environment: resource
+#: limits, control group, namespaces, privileges and seccomp, ignored signals. A caller whose
+#: differ from the server's (``ulimit``, ``systemd-run``, a sandbox, ``nohup``) runs in-process.
+_STATUS = ("NoNewPrivs:", "Seccomp:", "SigIgn:", "Uid:", "Gid:", "Groups:", "Cpus_allowed:")
+_NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
+
+
+def _same_limits(caller: int, own: tuple[object, ...]) -> bool:
+    try:
+        return _limits(str(caller)) == own
+    except OSError:
+        return False
+
+
+def _limits(pid: str) -> tuple[object, ...]:
+    def read(name: str) -> str:
+        with open(f"/proc/{pid}/{name}") as f:
+            return f.read()
+
+    status = [line for line in read("status").splitlines() if line.startswith(_STATUS)]
+    spaces = [os.stat(f"/proc/{pid}/ns/{name}").st_ino for name in _NAMESPACES]
+    return read("limits"), read("cgroup"), status, spaces
+
+
+def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
+           own: tuple[object, ...]) -> int:
+    """Become the caller's command: its folder, streams, environment and umask; run it.
+    Nothing is written to the caller's streams before it said ``G``."""
+    import io
+    import signal
+    import threading
+    import traceback
+
+    try:
+        if not _same_limits(_peer(conn)[0], own):
+            _refuse(conn, fds)
+            os._exit(0)
+        os.fchdir(fds[3])
+        for target, fd in enumerate(fds[:3]):
+            os.dup2(fd, target)
+        for fd in fds:
+            os.close(fd)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.umask(request["umask"])
+        for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
+            old = getattr(sys, name)
+            setattr(sys, name, io.TextIOWrapper(
+                io.FileIO(fd, mode, closefd=False), encoding=old.encoding, errors=old.errors,
+                line_buffering=name == "stderr" or os.isatty(fd),
+                write_through=name == "stderr"))
+        sys.argv = ["recipe", *request["argv"]]
+        conn.send(b"A")
+        go = _read(conn, 1) == b"G"
+    except (OSError, KeyError, TypeError, ValueError):
+        go = False
+    if not go:  # the caller runs the command itself: nothing was done here
+        os._exit(0)
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        threading.Thread(target=_interrupted_by, args=(conn,), daemon=True).start()
+        try:
+            code = main(request["argv"])  # type: ignore[operator]
+        except SystemExit as error:  # argparse's usage errors and --help
+            code = error.code if isinstance(error.code, int) else \
+                0 if error.code is None else 2
+    except KeyboardInterrupt:  # a ^C before main took it, or after it returned
+        print("recipe: interrupted", file=sys.stderr)
+        code = 130
+    except BaseException:  # as Python reports what escapes it in-process
+        traceback.print_exc()
+        code = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller leaving now is no ^C
+        _answer(conn, int(code))
+    return int(code)
+
+
+def _answer(conn: socket.socket, code: int) -> None:
+    """Flush, let go of the caller's streams (whoever reads them to their end, a pipe or
+    ``$(recipe eval ...)``, must not wait for this process's exit too), send the exit code."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    try:
+        conn.send(code.to_bytes(4, "little", signed=True))
+    except OSError:
+        pass
+
+
+def _interrupted_by(conn: socket.socket) -> None:
+    """The caller's ^C, or its end: as a ^C here."""
+    import signal
+    import threading
+
+    try:
+        data = conn.recv(1)
+    except OSError:
+        data = b""
+    if data in (b"I", b""):
+        # To the main thread itself: one this thread took would not end its blocking call.
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+
+def _own_modules() -> dict[str, tuple[int, int]]:
+    """Stat data of every module and schema of recipe's, loaded or not: a child may import more.
+    (An upgrade that only adds modules changes some that import them.)"""
+    found = {}
+    for folder, _dirs, files in os.walk(os.path.dirname(engine.__file__)):
+        for name in files:
+            if name.endswith((".py", ".json")):
+                st = os.stat(os.path.join(folder, name))
+                found[os.path.join(folder, name)] = (st.st_mtime_ns, st.st_size)
+    return found
+
+
+def _changed(modules: dict[str, tuple[int, int]]) -> bool:
+    for file, stamp in modules.items():
+        try:
+            st = os.stat(file)
+        except OSError:
+            return True
+        if (st.st_mtime_ns, st.st_size) != stamp:
+            return True
+    return False
