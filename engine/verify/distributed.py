@@ -110,10 +110,7 @@ class DistributedCases:
         if _interpreter(data) is False:  # not an ELF file of this machine's kind: here
             return None
         runner = _sha256(data)
-        named = {m.decode() for m in re.findall(
-            re.escape(str(store.root).encode()) + rb"/([0-9a-z]{32}-[^/\x00\s:]+)", data)}
-        names = [job.path.name, *sorted(n for n in named if store.info(n) is not None)]
-        paths = self._ship(names, {runner: lambda: data})
+        paths = self._ship(_named(store, data, [job.path.name]), {runner: lambda: data})
         if paths is None:
             return None
         task = {"case": job.case, "project": job.project, "target": job.target,
@@ -126,39 +123,82 @@ class DistributedCases:
     # -- function cases -----------------------------------------------------------------------
 
     def function_case(self, job: Job, settings: Settings) -> Outcome:
-        """The function format, its rows called on a worker: they are recorded in the rows
-        cache as a local call's are, then judged here by the local format, which finds them."""
-        from engine.verify.function import shared_library
-        from engine.verify.function_cache import lookup_rows, record_rows, rows_key
+        """The function format, its rows called on a worker — by the case's native harness
+        (C and C++, built here) or by the Python worker from the library — then recorded in
+        the rows cache under the key the local format looks up, which finds them and judges
+        them here. A key computed otherwise than the local format's only costs a local run."""
+        from engine.store import Store
+        from engine.verify import harness
+        from engine.verify.function_cache import lookup_rows, record_rows
+        from engine.verify.job import target_runner
         from engine.verify.runner import FORMATS
 
         local = FORMATS["function"]
-        store, plan = settings.store, job.plan
-        if store is None or plan is None or plan.targets[job.target].triple != "host" or \
-                job.case.skip is not None:
-            return local(job, settings)
-        library = shared_library(plan, store, job.project, job.target, job.path)
-        key = rows_key(job.case, library)
+        store, plan, case = settings.store, job.plan, job.case
+        if not isinstance(store, Store) or plan is None or case.skip is not None or \
+                case.signature is None or target_runner(job, settings) is not None:
+            return local(job, settings)  # a foreign target's runner: here
+        if harness.usable(plan, job.project):
+            key, owner, call = self._harness_rows(job, store)
+        else:
+            key, owner, call = self._worker_rows(job, store)
         if key is None or (settings.use_cache and lookup_rows(store, key) is not None):
             return local(job, settings)
-        rows = self._rows_remote(job, library)
+        rows = call()
         if rows is None:
             return local(job, settings)
-        record_rows(store, key, rows, owner=library.parent.parent.name)
+        record_rows(store, key, rows, owner=owner)
         outcome = local(job, dataclasses.replace(settings, use_cache=True))
         outcome.cached = False  # called just now, on a worker
         return outcome
 
-    def _rows_remote(self, job: Job, library: Path) -> Any:
+    def _harness_rows(self, job: Job, store: Any) -> tuple[str | None, str, Any]:
+        from engine.repl.runner import runner_key
+        from engine.verify import harness, harness_source
+        from engine.verify.function_cache import rows_key
+
+        assert job.plan is not None and job.case.signature is not None
+        spec, _ = harness.spec_for(job.plan, store, job.project, job.target, job.path)
+        code = harness_source.generate(job.case.signature, job.case.free, spec.title)
+        key = rows_key(job.case, "harness:" + runner_key(spec, code))
+
+        def call() -> Any:
+            made, _ = harness.build(spec, store, job.case)
+            try:
+                data = made.executable.read_bytes()
+            finally:
+                made.remove()
+            if _interpreter(data) is False:
+                return None
+            program = _sha256(data)
+            paths = self._ship(_named(store, data, [job.path.name]), {program: lambda: data})
+            if paths is None:
+                return None
+            task = {"case": job.case, "paths": paths, "program": program,
+                    "remote": self.executor.remote_spec()}
+            return self._submit(run_harness_task, task, f"recipe-harness-{key}")
+
+        return key, spec.library, call
+
+    def _worker_rows(self, job: Job, store: Any) -> tuple[str | None, str, Any]:
+        from engine.verify.function import shared_library
+        from engine.verify.function_cache import rows_key
+
+        assert job.plan is not None
+        library = shared_library(job.plan, store, job.project, job.target, job.path)
         name = library.parent.parent.name
-        paths = self._ship([name], {})
-        if paths is None:
-            return None
-        rel = library.relative_to(library.parent.parent).as_posix()
-        task = {"case": job.case, "path": name, "library": rel, "paths": paths,
-                "remote": self.executor.remote_spec()}
-        key = canonical_hash({"rows": job.case.raw, "path": name, "library": rel})
-        return self._submit(run_rows_task, task, f"recipe-rows-{key}")
+        key = rows_key(job.case, name)
+
+        def call() -> Any:
+            paths = self._ship([name], {})
+            if paths is None:
+                return None
+            rel = library.relative_to(library.parent.parent).as_posix()
+            task = {"case": job.case, "path": name, "library": rel, "paths": paths,
+                    "remote": self.executor.remote_spec()}
+            return self._submit(run_rows_task, task, f"recipe-rows-{key}")
+
+        return key, name, call
 
     # -- shipping and submitting --------------------------------------------------------------
 
@@ -200,6 +240,13 @@ class DistributedCases:
             return None
 
 
+def _named(store: Any, data: bytes, names: list[str]) -> list[str]:
+    """``names`` and the store paths a program's bytes name (its rpath: this store's)."""
+    named = {m.decode() for m in re.findall(
+        re.escape(str(store.root).encode()) + rb"/([0-9a-z]{32}-[^/\x00\s:]+)", data)}
+    return [*names, *sorted(n for n in named - set(names) if store.info(n) is not None)]
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -226,6 +273,11 @@ def run_case_task(task: dict[str, Any]) -> Observed:
 def run_eval_task(task: dict[str, Any]) -> Observed:
     """On a worker: lay the paths and the runner out, run it as ``eval._run`` runs it here."""
     return _on_worker(_run_eval, task)
+
+
+def run_harness_task(task: dict[str, Any]) -> Any:
+    """On a worker: lay the paths and the case's harness out, call the rows with it."""
+    return _on_worker(_run_harness, task)
 
 
 def run_rows_task(task: dict[str, Any]) -> Any:
@@ -293,11 +345,31 @@ def _run_eval(task: dict[str, Any], store: Any, cache: Any, folder: Path) -> Obs
     interpreter = _interpreter(runner.read_bytes())
     via = None
     if interpreter:  # dynamically linked: its libraries are the laid-out paths', not the rpath's
-        libraries = [str(folder / "store" / n / "lib") for n in task["paths"]
-                     if (folder / "store" / n / "lib").is_dir()]
-        via = [interpreter, "--argv0", task["project"], "--library-path", ":".join(libraries)]
+        via = [interpreter, "--argv0", task["project"], "--library-path",
+               ":".join(_libraries(folder, task["paths"]))]
     job = Job(task["project"], task["target"], task["case"], folder / "store" / task["path"])
     return _run(job, runner, store, task["cap"], via=via)
+
+
+def _run_harness(task: dict[str, Any], store: Any, cache: Any, folder: Path) -> Any:
+    from engine.verify import harness
+    from engine.verify.runners import Runner
+
+    program = folder / "harness"
+    cache.copy_blob(task["program"], program, True)  # checked against its digest
+    interpreter = _interpreter(program.read_bytes())
+    loader = None
+    if interpreter:  # as for an eval runner: the laid-out paths' libraries, not the rpath's
+        loader = Runner("", (interpreter, "--argv0", "harness", "--library-path",
+                             ":".join(_libraries(folder, task["paths"]))))
+    scratch = folder / "scratch"
+    scratch.mkdir()
+    return harness.call_rows(task["case"], program, scratch, runner=loader, cache=store)
+
+
+def _libraries(folder: Path, paths: dict[str, Any]) -> list[str]:
+    return [str(folder / "store" / n / "lib") for n in paths
+            if (folder / "store" / n / "lib").is_dir()]
 
 
 def _run_rows(task: dict[str, Any], store: Any, cache: Any, folder: Path) -> Any:
