@@ -6,7 +6,8 @@ one-unit edit (callgrind, when valgrind is installed), then measures the other t
 (``bench.others``: verify with outcomes cached, per-case overhead, function table, recipe eval).
 Prints the machine and one table of every row with its target and ``met`` or ``missed``; with
 ``--json FILE`` writes everything, every sample included. Exit code 0 when the runs worked (met
-targets or not), 1 when a scenario failed its checks."""
+targets or not), 1 when a scenario failed its checks. ``--remote`` and ``--cross`` measure
+instead recipe past one machine (bench/remote.py) and cross builds with zig (bench/cross.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench import others, report
 from bench.corpus import hot_users
@@ -43,6 +45,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="instead: a fresh clone with a warm shared cache against make and "
                              "ccache's remote storage, and 2 Dask workers against -j 2 "
                              "(bench/remote.py; needs nginx and the distributed extra)")
+    parser.add_argument("--cross", action="store_true",
+                        help="instead: cross builds with zig for aarch64-linux-musl against "
+                             "make with zig cc, and each cross target of the bundled plan "
+                             "(bench/cross.py; needs the cross extra)")
     args = parser.parse_args(argv)
     if args.quick:
         args.reps = 1
@@ -51,60 +57,65 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main_remote(args: argparse.Namespace) -> int:
-    from bench import remote
-
-    work = Path(tempfile.mkdtemp(prefix="recipe-bench-remote-"))
-    started = time.perf_counter()
-    try:
-        bench_cc = "gcc"
-        info = report.machine(bench_cc)
-        config = {"units": args.units, "hot": hot_users(args.units), "projects": 0,
-                  "seed": args.seed, "jobs": args.jobs, "reps": args.reps}
-        print(report.header(info, config), flush=True)
-        summary = remote.run(work, args.units, args.seed, args.jobs, args.reps, progress)
-    except BenchError as error:
-        print(f"bench: {error}", file=sys.stderr)
-        return 1
-    finally:
-        if args.keep:
-            progress(f"kept {work}")
-        else:
-            remove_tree(work)
-    print()
-    print(remote.table(summary))
-    print(f"\n{time.perf_counter() - started:.0f} s in all")
-    if args.json:
-        args.json.write_text(json.dumps({"machine": info, "config": config,
-                                         "remote": summary}, indent=2) + "\n")
-    return 0
-
-
 def progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def measure_remote(args: argparse.Namespace, work: Path, config: dict[str, Any]
+                   ) -> tuple[str, dict[str, Any]]:
+    """``--remote``: the table to print and what ``--json`` writes."""
+    from bench import remote
+
+    info = report.machine("gcc")
+    print(report.header(info, config), flush=True)
+    summary = remote.run(work, args.units, args.seed, args.jobs, args.reps, progress)
+    return remote.table(summary), {"machine": info, "config": config, "remote": summary}
+
+
+def measure_cross(args: argparse.Namespace, work: Path, config: dict[str, Any]
+                  ) -> tuple[str, dict[str, Any]]:
+    """``--cross``: the table to print and what ``--json`` writes."""
+    from bench import cross
+
+    info = report.machine("gcc")
+    print(report.header(info, config), flush=True)
+    summary = cross.run(work, args.units, args.seed, args.jobs, args.reps, progress)
+    info["load_average_end"] = list(os.getloadavg())
+    return cross.table(summary), {"machine": info, "config": config, "cross": summary}
+
+
+def measure(args: argparse.Namespace, work: Path, config: dict[str, Any]
+            ) -> tuple[str, dict[str, Any]]:
+    """Every target of issue 16: the tables to print and what ``--json`` writes."""
+    progress(f"corpus in {work}")
+    bench = Bench(work, args.units, args.projects, args.seed, args.jobs, progress)
+    info = report.machine(bench.cc)
+    print(report.header(info, config), flush=True)
+    progress(f"building the {args.projects}-project plan once (not measured)")
+    bench.prepare_many()
+    for rep in range(args.reps):
+        bench.repetition(rep, args.reps)
+    progress("instruction counts of recipe's process (callgrind)")
+    instructions = bench.instructions()
+    other = others.measure(bench.recipe, work, args.reps, args.rows, args.exec_rows, progress)
+    rows = report.summarise(bench.results)
+    info["load_average_end"] = list(os.getloadavg())
+    text = f"{report.table(rows, other, instructions)}\n\n{report.cpu_table(rows)}"
+    return text, {"machine": info, "config": config, "scenarios": rows, "other": other,
+                  "instructions": instructions}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    if args.remote:
-        return main_remote(args)
     started = time.perf_counter()
-    work = Path(tempfile.mkdtemp(prefix="recipe-bench-"))
-    config = {"units": args.units, "hot": hot_users(args.units), "projects": args.projects,
-              "seed": args.seed, "jobs": args.jobs, "reps": args.reps}
+    kind = "remote" if args.remote else "cross" if args.cross else ""
+    work = Path(tempfile.mkdtemp(prefix=f"recipe-bench-{kind}-" if kind else "recipe-bench-"))
+    config = {"units": args.units, "hot": hot_users(args.units),
+              "projects": 0 if kind else args.projects, "seed": args.seed,
+              "jobs": args.jobs, "reps": args.reps}
+    chosen = {"remote": measure_remote, "cross": measure_cross}.get(kind, measure)
     try:
-        progress(f"corpus in {work}")
-        bench = Bench(work, args.units, args.projects, args.seed, args.jobs, progress)
-        info = report.machine(bench.cc)
-        print(report.header(info, config), flush=True)
-        progress(f"building the {args.projects}-project plan once (not measured)")
-        bench.prepare_many()
-        for rep in range(args.reps):
-            bench.repetition(rep, args.reps)
-        progress("instruction counts of recipe's process (callgrind)")
-        instructions = bench.instructions()
-        other = others.measure(bench.recipe, work, args.reps, args.rows, args.exec_rows,
-                               progress)
+        text, data = chosen(args, work, config)
     except BenchError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
@@ -113,19 +124,13 @@ def main(argv: list[str] | None = None) -> int:
             progress(f"kept {work}")
         else:
             remove_tree(work)
-    rows = report.summarise(bench.results)
     duration = time.perf_counter() - started
-    info["load_average_end"] = list(os.getloadavg())
     print()
-    print(report.table(rows, other, instructions))
-    print()
-    print(report.cpu_table(rows))
+    print(text)
     print(f"\n{duration:.0f} s in all")
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "config": config, "scenarios": rows,
-                                         "other": other, "instructions": instructions,
-                                         "duration_seconds": round(duration, 1)}, indent=2)
-                             + "\n")
+        data["duration_seconds"] = round(duration, 1)
+        args.json.write_text(json.dumps(data, indent=2) + "\n")
     return 0
 
 

@@ -128,3 +128,34 @@ def test_a_running_server_is_named_with_its_pid(tmp_path: Path) -> None:
             time.sleep(0.05)
         if Path(f"/proc/{pid}").exists():
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_foreign_rust_target_is_checked_against_the_rustc_it_names(
+        tmp_path: Path, bin_dir: Path) -> None:
+    if not Path("/usr/lib/rustlib/wasm32-wasi/lib").is_dir():
+        pytest.fail("Debian's std for wasm32-wasi is missing (.ci/run installs "
+                    "libstd-rust-dev-wasm32)")
+    src = write_tree(tmp_path / "src", {
+        "plan.yaml": """
+            kind: plan
+            projects: ["*/project.yaml"]
+            targets:
+              wasi: {triple: wasm32-wasi, toolchain: {rustc: /usr/bin/rustc}}
+              arm64: {triple: aarch64-linux-musl, toolchain: {rustc: /usr/bin/rustc}}
+            default_targets: [wasi]
+        """,
+        "tiny/project.yaml": """
+            kind: project
+            name: tiny
+            version: 0.1.0
+            language: rust
+            outputs: [{name: tiny, kind: executable, sources: [src/main.rs]}]
+        """,
+        "tiny/src/main.rs": "fn main() {}\n",
+    })
+    code, out = doctor("plan.yaml", path=bin_dir, cwd=src)
+    # Debian's rustc has wasm32-wasi's std, and no aarch64's (PATH has no rustc at all here)
+    assert re.search(r"^ok\s+rust-std wasm32-wasi\s+-\s+/usr/bin/rustc$", out, re.M), out
+    assert re.search(r"^missing\s+rust-std aarch64-unknown-linux-musl\s", out, re.M), out
+    assert code == 1 and out.splitlines()[-1] == (
+        "plan.yaml needs what is missing: rust-std aarch64-unknown-linux-musl, qemu-aarch64")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.build import build_script, reaper
+from engine.build import reaper
 from engine.build.cache import ActionCache, LocalCache
 from engine.derive.actions import STAGING, STORE, Action
 from engine.derive.derivation import Derivation, Recorded
@@ -51,6 +51,8 @@ Buildable = Derivation | Recorded
 
 @dataclass
 class ActionRun:
+    """What running (or looking up) one action gave."""
+
     cached: bool
     digests: dict[str, str]  # output path -> blob digest
     log: str  # command line and what it printed
@@ -138,10 +140,14 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     for out in action.outputs:
         (staging / out).parent.mkdir(parents=True, exist_ok=True)
     if action.env or action.kind == "build-script":  # crates (engine/build/build_script.py)
+        from engine.build import build_script  # only crates need it, and its directives
+
         env = {**env, **dict(zip(action.env, substitute(list(action.env.values()), staging,
                                                           store.root), strict=True))}
         argv = build_script.before(action, argv, env, staging)
     if action.kind == "build-script":  # a crate's build script: its stdout is read apart
+        from engine.build import build_script
+
         code, output = build_script.run(argv, env, staging, store)
     else:
         # A fixed umask, as the environment is fixed: the caller's must not reach a tool's

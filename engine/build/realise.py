@@ -37,6 +37,8 @@ class BuildFailed(Failure):
 
 @dataclass
 class RealiseResult:
+    """What a realise selected, built and rooted."""
+
     derivations: list[Derivation]  # the selected ones, in order
     paths: dict[tuple[str, str], Path] = field(default_factory=dict)  # (project, target) -> path
     built: list[str] = field(default_factory=list)  # store path names built by this run

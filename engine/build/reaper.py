@@ -226,8 +226,7 @@ def disable() -> None:
 
 
 def _binary(cache: ActionCache | None) -> bytes:
-    import platform  # here: a repeated ``recipe eval`` pays for no import it does not use
-    import shutil
+    import shutil  # here: a repeated ``recipe eval`` pays for no import it does not use
     import tempfile
 
     compiler = shutil.which("cc") or shutil.which("gcc")
@@ -238,7 +237,7 @@ def _binary(cache: ActionCache | None) -> bytes:
     # Pinned (engine/store/cas.py): no path keeps it, and a collection that took it would make
     # the next build compile it again (about a second of gcc -static).
     key = "pin.reaper-" + canonical_hash({
-        "v": 3, "kind": "verify-reaper", "machine": platform.machine(),
+        "v": 3, "kind": "verify-reaper", "machine": os.uname().machine,
         "source": hashlib.sha256(SOURCE.encode()).hexdigest(),
         "compiler": [str(real), info.st_size, info.st_mtime_ns]})
     if cache is not None:

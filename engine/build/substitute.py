@@ -14,7 +14,7 @@ import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from engine.build.actions import Buildable
-from engine.build.cache import PathCache
+from engine.build.cache import LocalCache, PathCache
 from engine.errors import RecipeError
 from engine.store import Store
 
@@ -23,6 +23,8 @@ KEEPERS = 4  # threads copying a derivation's sources into the CAS
 
 def substitute(store: Store, drv: Buildable, cache: PathCache) -> bool:
     """Whether ``drv``'s path is now valid, fetched from ``cache``; the caller holds its lock."""
+    if type(cache) is LocalCache:  # the store's own holds no path: no folder to make and remove
+        return False
     folder = store.temp_dir(f"substitute-{drv.name[:8]}")
     keepers = ThreadPoolExecutor(KEEPERS, thread_name_prefix="keep")
     try:

@@ -82,27 +82,17 @@ def open_plan_and_store(args: argparse.Namespace,
     return plan, Store.open(store_dir(args, plan.file, plan.store))
 
 
-def add_remote_options(parser: argparse.ArgumentParser) -> None:
-    """The shared cache's options, on every command that realises (see engine/remote/)."""
-    parser.add_argument("--remote-cache", metavar="URL",
-                        help="a shared cache on Bazel's HTTP remote-cache protocol, read after "
-                             "the store's own (default: $RECIPE_REMOTE_CACHE, the plan's "
-                             "remote_cache:; '' for none)")
-    parser.add_argument("--remote-upload", action="store_true",
-                        help="also write what this run builds to the remote cache (for CI)")
-    parser.add_argument("--executor", metavar="dask://HOST:PORT",
-                        help="run missed actions on a Dask cluster (default: $RECIPE_EXECUTOR); "
-                             "needs a remote cache")
-
-
 def remote_config(args: argparse.Namespace, plan: Any) -> Any:
     """The remote cache in force, checked (URL, scheme, token variable) before anything runs;
     None without one. The executor's address is checked too (``args.executor_address``)."""
-    from engine.executors import parse as parse_executor
-    from engine.remote.config import choose
+    option, variable = args.remote_cache, os.environ.get("RECIPE_REMOTE_CACHE")
+    in_plan = getattr(plan, "remote_cache", None)
+    config = None
+    if (option, variable, in_plan) != (None, None, None):
+        # Only a run that names a remote cache imports its modules (netrc, shlex...).
+        from engine.remote.config import choose
 
-    config = choose(args.remote_cache, os.environ.get("RECIPE_REMOTE_CACHE"),
-                    getattr(plan, "remote_cache", None), args.remote_upload)
+        config = choose(option, variable, in_plan, args.remote_upload)
     if config is None and args.remote_upload:
         raise UsageError("--remote-upload needs a remote cache",
                          "pass --remote-cache URL, set RECIPE_REMOTE_CACHE, or add "
@@ -110,7 +100,11 @@ def remote_config(args: argparse.Namespace, plan: Any) -> Any:
     executor = args.executor if args.executor is not None else \
         os.environ.get("RECIPE_EXECUTOR")
     where = "--executor" if args.executor is not None else "$RECIPE_EXECUTOR"
-    args.executor_address = parse_executor(executor, where) if executor else None
+    args.executor_address = None
+    if executor:
+        from engine.executors import parse as parse_executor
+
+        args.executor_address = parse_executor(executor, where)
     if args.executor_address and config is None:
         raise UsageError(f"{where} {executor} needs a remote cache: workers take inputs from "
                          "it and put outputs on it",

@@ -18,7 +18,7 @@ FIXES = {
     "gcc": "apt-get install gcc", "g++": "apt-get install g++",
     "rustc": "apt-get install rustc (or rustup: https://rustup.rs)",
     "zig": "pip install ziglang", "qemu": "apt-get install qemu-user",
-    "wine64": "apt-get install wine64", "wasmtime": "cargo install wasmtime-cli",
+    "wine64": "apt-get install wine64", "wasmtime": "pip install -e '.[cross]' (PyPI wasmtime)",
 }
 
 
@@ -86,14 +86,17 @@ def _where(check: Check) -> str:
 
 def plan_needs(plan: Any) -> set[str]:
     """The programs (and ``rust-std <triple>``) the plan's projects need on its targets."""
-    from engine.toolchain.machine import runner_for, rust_triple
+    from engine.toolchain.machine import runner_for
+    from engine.toolchain.rust_cross import rust_triple
 
     languages = {p.language for p in plan.projects.values()}
     needs: set[str] = set()
     for spec in plan.targets.values():
         chain = spec.toolchain
-        if chain == "zig":
+        if spec.uses_zig:
             needs.add("zig")
+            if "rust" in languages and isinstance(chain, dict):
+                needs.add(chain.get("rustc", "rustc"))
         else:
             named = chain if isinstance(chain, dict) else {}
             if languages & {"c", "rust"}:  # rustc links with the target's C compiler
@@ -102,8 +105,9 @@ def plan_needs(plan: Any) -> set[str]:
                 needs.add(named.get("cxx", "g++"))
             if "rust" in languages:
                 needs.add(named.get("rustc", "rustc"))
-        if "rust" in languages and spec.triple != "host":
-            needs.add(f"rust-std {rust_triple(spec.triple)}")
+        if "rust" in languages and spec.triple != "host":  # of the rustc the target names
+            rustc = chain.get("rustc", "rustc") if isinstance(chain, dict) else "rustc"
+            needs.add(f"rust-std {rust_triple(spec.triple)} {rustc}")
         runner = getattr(spec, "runner", None)  # a spec field once cross targets land
         if isinstance(runner, list | tuple) and runner:
             needs.add(str(runner[0]))
@@ -131,9 +135,14 @@ def machine_checks(needs: set[str], store: Path | None) -> list[Check]:
     named = sorted(n for n in needs if not n.startswith(("rust-std ", "qemu-"))
                    and n not in ("gcc", "g++", "rustc", "zig", "wine64", "wasmtime"))
     checks += [program(n) for n in named]
-    checks += [Check(n, n.split()[1] in std, path=rustc.path, needed=True,
-                     fix=f"rustup target add {n.split()[1]}")
-               for n in sorted(needs) if n.startswith("rust-std ")]
+    for need in sorted(n for n in needs if n.startswith("rust-std ")):
+        _, triple, named = need.split(" ", 2)
+        found = rustc.path if named == "rustc" else machine.program(named).path
+        has = triple in (std if named == "rustc" else
+                         machine.rust_std_targets(found) if found else [])
+        checks.append(Check(f"rust-std {triple}", has, path=found or named, needed=True,
+                            fix=f"rustup target add {triple}, or Debian's libstd-rust-dev-* "
+                                "for /usr/bin/rustc"))
     zig = machine.zig()
     checks.append(Check("zig", zig.path is not None, zig.version or "", zig.path or "",
                         fix=FIXES["zig"], needed="zig" in needs))
@@ -144,9 +153,30 @@ def machine_checks(needs: set[str], store: Path | None) -> list[Check]:
         more = f" and {len(qemus) - 3} more" if len(qemus) > 3 else ""
         checks.append(Check("qemu-user", bool(qemus), detail=", ".join(qemus[:3]) + more,
                             fix=FIXES["qemu"]))
-    checks += [program("wine64"), program("wasmtime")]
+    checks += [_wine("wine64" in needs), _wasmtime("wasmtime" in needs)]
     checks += [_landlock(), _store(store), _server()]
     return checks
+
+
+def _wine(needed: bool) -> Check:
+    """wine64 where the runner finds it (Debian's wine64 package: /usr/lib/wine/wine64)."""
+    from engine.toolchain import machine
+    from engine.verify.runners import wine
+
+    found = wine.find()
+    return Check("wine64", found is not None,
+                 (machine.version_of([found, "--version"]) or "") if found else "",
+                 found or "", fix=FIXES["wine64"], needed=needed)
+
+
+def _wasmtime(needed: bool) -> Check:
+    """wasmtime as the runner uses it: PyPI's module, in a child Python."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("wasmtime")
+    origin = str(Path(spec.origin).parent) if spec is not None and spec.origin else ""
+    return Check("wasmtime", spec is not None, "", origin, fix=FIXES["wasmtime"],
+                 needed=needed)
 
 
 def _landlock() -> Check:

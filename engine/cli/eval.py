@@ -75,7 +75,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     parser = sub.add_parser("eval", parents=[parent], help="compile and run a submission in a "
                             "project's REPL scope")
     add_repl_options(parser)
-    from engine.cli.common import add_remote_options
+    from engine.cli.realise import add_remote_options
 
     add_remote_options(parser)
     parser.add_argument("-e", "--eval", dest="code", required=True, metavar="CODE",

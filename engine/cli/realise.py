@@ -19,9 +19,21 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
                         help="actions run at once (default: the number of cores)")
     parser.add_argument("--keep-going", action="store_true",
                         help="after a failure, go on with everything that does not depend on it")
-    from engine.cli.common import add_remote_options
-
     add_remote_options(parser)
+
+
+def add_remote_options(parser: argparse.ArgumentParser) -> None:
+    """The shared cache's options, on every command that realises (see engine/remote/); here,
+    not in engine.cli.common, so that a no-op realise does not import that module."""
+    parser.add_argument("--remote-cache", metavar="URL",
+                        help="a shared cache on Bazel's HTTP remote-cache protocol, read after "
+                             "the store's own (default: $RECIPE_REMOTE_CACHE, the plan's "
+                             "remote_cache:; '' for none)")
+    parser.add_argument("--remote-upload", action="store_true",
+                        help="also write what this run builds to the remote cache (for CI)")
+    parser.add_argument("--executor", metavar="dask://HOST:PORT",
+                        help="run missed actions on a Dask cluster (default: $RECIPE_EXECUTOR); "
+                             "needs a remote cache")
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -62,10 +74,14 @@ def _outputs(drv: Any, path: Path) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     # Only what answering a no-op needs is imported before it is known to be one.
     from engine import memo
+    from engine.cli import noop
 
-    request = memo.request_of(args)
+    words = getattr(args, "words", None)  # the command line, given by engine.cli.main
+    request = noop.request(words) if words is not None else memo.request_of(args)
     started = time.time_ns()
-    record = memo.recall(args.plan, "noop", request)
+    # engine.cli.main has looked the record up already when it could read the words itself.
+    looked = words is not None and noop.plan_of(list(words)) is not None
+    record = None if looked else memo.recall(args.plan, "noop", request)
     if record is not None:
         sys.stdout.write(record["output"])
         return 0

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
                         help="replace the content of a non-empty --out folder")
     parser.add_argument("--skip-verify", action="store_true",
                         help="release even if cases fail (or without running them)")
-    from engine.cli.common import add_remote_options
+    from engine.cli.realise import add_remote_options
 
     add_remote_options(parser)
     parser.set_defaults(func=run)

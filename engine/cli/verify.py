@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.build.realise import realise
     from engine.cli import review
     from engine.cli.progress import Progress
-    from engine.verify import function, report, runner, update
+    from engine.verify import function, report, runner
 
     start = time.monotonic()
     # --update may be the run that records a golden file the cases name but that is not there yet
@@ -86,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     passed = all(o.ok for o in outcomes)  # xfailed, skipped and runner: none leave it green
     updated = None
     if args.update:
+        from engine.verify import update  # ruamel's round trip: only --update writes YAML
+
         updated = update.update(outcomes, plan.dir,
                                 review=review.ask if args.interactive else None)
         updated.mark(outcomes)

@@ -34,6 +34,8 @@ class DepLib:
 
 @dataclass
 class Action:
+    """One step of a derivation's build: a compile, an archive or a link."""
+
     kind: str  # "compile" | "archive" | "link"
     label: str  # what a person reads in progress lines: a source or an output name
     argv: list[str]  # template, relative to the working folder w/

@@ -19,11 +19,13 @@ linker is the target's C compiler, named by absolute path.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 
 from engine.derive.actions import STAGING, STORE, Action, DepLib, output_file
 from engine.documents.models import Output, Project, TargetSpec
+from engine.toolchain import rust_cross
 from engine.toolchain.detect import Toolchain
 from engine.toolchain.rust import RustToolchain
 
@@ -88,11 +90,12 @@ def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
                                         *(s for o in project.outputs for s in o.sources or ())})]
     has_lib = LIB_ROOT in project.sources
     crate = crate_name(project.name)
+    linker, env = (["-C", f"linker={toolchain.cc}"], {}) if spec.triple == "host" \
+        else rust_cross.linker(spec, toolchain.cc)
     common = [rust.rustc, "--edition", project.standard or DEFAULT_EDITION,
               *target_flags(spec),
               f"--remap-path-prefix={STORE}=/recipe/store", f"--remap-path-prefix={STAGING}=.",
-              "-C", f"linker={toolchain.cc}", *crate_flags(crates), *registry_flags,
-              *project.compile_flags]
+              *linker, *crate_flags(crates), *registry_flags, *project.compile_flags]
     links = [a for lib in dep_libs for a in ("-C", f"link-arg=../d/{lib.project}/{lib.file}")]
     links += ["-C", "link-arg=-lstdc++"] if cxx else []
     actions: list[Action] = []
@@ -101,17 +104,18 @@ def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
     if has_lib:
         argv = [*common, "--crate-name", crate, "--crate-type", "rlib",
                 "-C", f"metadata={_metadata(project, ':rlib')}", "-o", f"../{rlib}", LIB_ROOT]
-        actions.append(Action("rustc", f"lib{crate}.rlib", argv, inputs, [rlib], []))
+        actions.append(Action("rustc", f"lib{crate}.rlib", argv, inputs, [rlib], [], env))
     for output in project.outputs:
-        actions.append(_output_action(project, spec, output, common, links, inputs, crate,
-                                      rlib if actions else None))
+        action = _output_action(project, spec, output, common, links, inputs, crate,
+                                rlib if actions else None)
+        actions.append(dataclasses.replace(action, env={**action.env, **env}))
     return actions
 
 
 def _output_action(project: Project, spec: TargetSpec, output: Output, common: list[str],
                    links: list[str], inputs: list[str], crate: str,
                    rlib: str | None) -> Action:
-    target = output_file(output)
+    target = output_file(output, spec)
     lto = ["-C", "lto=fat"] if spec.lto else []
     if output.kind == "executable":
         root = (output.sources or ("src/main.rs",))[0]

@@ -6,7 +6,6 @@ import math
 import os
 import posixpath
 import re
-import signal as signals
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,30 +15,14 @@ from engine.documents.models import Case, Expect, FileExpect, Output, Signature
 from engine.documents.paths import Tree, check_relative
 from engine.documents.patterns import BUILTINS, redaction_problem, unknown_placeholder
 from engine.documents.schema import check_schema
+from engine.documents.signals import SIGNALS
 from engine.documents.signature import parse_signature
 from engine.documents.values import rows_fit, spell, value_problem
 from engine.documents.yaml_load import Doc, PathElem
 from engine.errors import Pos, display_path
 
 RECORD_FIX = "run recipe verify --update to record it"
-# Every signal name this system knows (aliases such as SIGIOT included) -> its number.
-SIGNALS = {name: int(sig) for name, sig in signals.Signals.__members__.items()}
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
-
-
-def signal_name(number: int) -> str:
-    """The usual name of a signal number (as a process's observation names it)."""
-    try:
-        return signals.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
-def signal_number(name: str) -> int | None:
-    """The number of a signal as an observation names it (``SIGSEGV`` or ``signal 40``)."""
-    if name.startswith("signal ") and name[7:].isdigit():
-        return int(name[7:])
-    return SIGNALS.get(name)
 
 
 @dataclass
@@ -71,8 +54,8 @@ def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None
         kind = "process" if "run" in raw else "eval" if "eval" in raw else "function"
         case = Case(name=name, kind=kind, file=doc.file, index=i, pos=doc.pos(at),
                     expect=_expect(doc, [*at, "expect"], raw.get("expect", {}), ctx), raw=raw,
-                    xfail=raw.get("xfail"), skip=raw.get("skip"))
-        case.newlines = raw.get("newlines", "as-is")
+                    xfail=raw.get("xfail"), **_skip(raw.get("skip")))
+        case.newlines = raw.get("newlines", doc.data.get("newlines", "as-is"))
         if kind == "process":
             _process(doc, at, raw, case, ctx, outputs, project_dir or doc.file.parent)
         elif kind == "eval":
@@ -85,6 +68,13 @@ def load_cases_doc(doc: Doc, ctx: Context, *, outputs: tuple[Output, ...] | None
             _patterns(doc, at, raw, case, shared)
         cases.append(case)
     return cases
+
+
+def _skip(raw: str | dict[str, str] | None) -> dict[str, Any]:
+    """``skip: reason`` skips everywhere; ``skip: {windows: reason}`` on some targets only."""
+    if isinstance(raw, dict):
+        return {"skip_on": dict(raw)}
+    return {"skip": raw}
 
 
 def _expect(doc: Doc, at: list[PathElem], raw: dict[str, Any], ctx: Context) -> Expect:

@@ -7,6 +7,9 @@ expanded from their patterns, checked to stay inside the plan's folder, and sort
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+# Every dataclass here has a docstring: without one, @dataclass computes inspect.signature() of
+# the class for it, about a fifth of this module's import (which every command pays).
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +22,8 @@ CaseKind = Literal["process", "eval", "function"]
 
 @dataclass(frozen=True)
 class Output:
+    """An output of a project: a library or an executable."""
+
     name: str
     kind: OutputKind
     # Own sources (relative to the project folder); None means "the project's library sources".
@@ -38,6 +43,8 @@ class CType:
 
 @dataclass(frozen=True)
 class Signature:
+    """A function case's C signature, parsed."""
+
     name: str
     returns: CType
     params: tuple[CType, ...]
@@ -56,6 +63,8 @@ class FileExpect:
 
 @dataclass
 class Expect:
+    """What a process or eval case must produce."""
+
     stdout: bytes | None = None  # None: see stdout_file, or unchecked
     stdout_file: str | None = None  # relative to the cases file's folder
     stderr: bytes | None = None  # None with no stderr_file: unchecked
@@ -73,6 +82,8 @@ SCRATCH_LIMIT = 256 << 20
 
 @dataclass
 class Case:
+    """One case of a cases document."""
+
     name: str
     kind: CaseKind
     file: Path  # absolute path of the cases document
@@ -81,6 +92,8 @@ class Case:
     expect: Expect
     xfail: str | None = None  # the reason it is expected to fail
     skip: str | None = None  # the reason it is not run
+    # Skipped on some targets only: a part of a triple ("windows", "aarch64-linux") -> reason.
+    skip_on: dict[str, str] = field(default_factory=dict)
     # process cases
     run: str | None = None
     args: tuple[str, ...] = ()
@@ -129,6 +142,8 @@ class CrateReq:
 
 @dataclass
 class Project:
+    """A project document, its files expanded and checked."""
+
     name: str
     version: str
     language: Language
@@ -155,6 +170,8 @@ class Project:
 
 @dataclass(frozen=True)
 class TargetSpec:
+    """A target of the plan: what to build for and how."""
+
     name: str
     triple: str = "host"
     # "system" | "zig" | {"cc": ..., "cxx": ..., "rustc": ...}
@@ -176,6 +193,15 @@ class TargetSpec:
     def at(self, key: str) -> Pos | None:
         return self.key_pos.get(key, self.pos)
 
+    @property
+    def uses_zig(self) -> bool:
+        """zig builds this target's C and C++ (and links its Rust): ``toolchain: zig``, or a
+        foreign triple whose toolchain map names no C compiler (``{rustc: /usr/bin/rustc}``)."""
+        if self.toolchain == "zig":
+            return True
+        return isinstance(self.toolchain, dict) and self.triple != "host" \
+            and not {"cc", "cxx"} & self.toolchain.keys()
+
     def as_json(self) -> dict[str, Any]:
         """The spec as it enters a derivation (no name, no position)."""
         return {
@@ -191,6 +217,8 @@ class TargetSpec:
 
 @dataclass
 class Plan:
+    """The plan document with its projects and targets."""
+
     file: Path  # absolute path of plan.yaml
     dir: Path  # absolute, resolved folder of the plan: nothing may leave it
     store: Path | None  # the plan's `store:` resolved against its folder, or None

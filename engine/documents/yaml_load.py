@@ -33,6 +33,8 @@ _CORE_TAGS = "tag:yaml.org,2002:"
 
 @dataclass
 class Doc:
+    """A document as read: its data, text and positions."""
+
     file: Path  # absolute, as the user reached it (not resolved): positions render it
     data: dict[str, Any]  # plain Python: dict, list, str, int, float, bool, None
     text: str

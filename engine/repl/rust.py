@@ -15,12 +15,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from engine.build import zig_cache
 from engine.build.realise import derive
 from engine.derive.rust_actions import DEFAULT_EDITION, crate_name, target_flags
 from engine.documents.models import Plan
 from engine.hashing import canonical_hash
 from engine.repl.runner import CompileError, Runner, check_code, lookup, runner_folder
 from engine.store import Store
+from engine.toolchain import rust_cross
 
 FORMAT = "recipe-repl-rust-1"
 _FOLDER = "@FOLDER@"
@@ -42,9 +44,12 @@ class Submission:
         crate = crate_name(proj.name)
         self.store, self.library = store, path.name
         self.cc = drv.toolchain.cc
+        # A foreign target's runner is compiled for it (zig links it) and run by its runner.
+        linker, self.env = (["-C", f"linker={self.cc}"], {}) if spec.triple == "host" \
+            else rust_cross.linker(spec, self.cc)
         self.template = [
             drv.data["rust"]["rustc"], "--edition", proj.standard or DEFAULT_EDITION,
-            *target_flags(spec), "-C", f"linker={self.cc}",
+            *target_flags(spec), *linker,
             f"--remap-path-prefix={_FOLDER}=.", "--extern",
             f"{crate}={path}/lib/lib{crate}.rlib",
             # The crates the rlib was compiled against: the Rust projects of its closure and
@@ -73,7 +78,9 @@ class Submission:
         (folder / "runner.rs").write_text(self.text)
         argv = [a.replace(_FOLDER, str(folder)) for a in self.template]
         env = {"PATH": os.pathsep.join([os.path.dirname(self.cc), "/usr/bin", "/bin"]),
-               "LC_ALL": "C", "TMPDIR": str(folder)}
+               "LC_ALL": "C", "TMPDIR": str(folder), **self.env}
+        if "RECIPE_ZIG" in self.env:  # zig's cache: the one the target's builds filled
+            env.update(zig_cache.env(self.store, {"toolchain": {"family": "zig"}}))
         done = subprocess.run(argv, cwd=folder, env=env, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, errors="replace")
         diagnostics = done.stderr + done.stdout

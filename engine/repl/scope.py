@@ -182,7 +182,7 @@ def link_template(drv: Derivation, cxx_runtime: bool, spec: TargetSpec) -> list[
     link_flags = list(dict.fromkeys(f for d in [drv, *drv.deps] for f in d.project.link_flags))
     gold = shutil.which("ld.gold", path=drv.toolchain.env_path)
     fast = ["-fuse-ld=gold"] if gold and not spec.lto else []  # links in half the time
-    zig = spec.toolchain == "zig"
+    zig = spec.uses_zig
     runtime = (["-lc++"] if zig else ["-lstdc++", "-lm"]) if cxx_runtime else []
     return [*flags.target_flags(spec), *fast, *libs, *link_flags, *runtime]
 

@@ -54,6 +54,8 @@ class Entry(NamedTuple):
 
 @dataclass
 class Scan:
+    """A tree's NAR hash, size and entries."""
+
     nar_hash: str
     size: int
     entries: list[Entry] = field(default_factory=list)

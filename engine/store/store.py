@@ -12,38 +12,38 @@ Layout of a store folder ``root``::
     root/.recipe/cas/aa/<sha256>       blobs;  root/.recipe/ac/<k[:2]>/<key>.json  actions
     root/.recipe/logs/                 free for logs of builds that never registered
 
-A path becomes valid in this order: built in ``tmp``, normalised, hashed, renamed to
-``root/<name>``, sealed, and only then inserted in the database (one transaction), all under
-the path's lock. A process killed at any step leaves either a temporary entry (removed once
-its owner is gone) or an unregistered ``root/<name>`` (removed by the next ``open`` that
-can take its lock); nothing half-made is ever valid.
+A path becomes valid in this order (``engine.store.register``): built in ``tmp``, normalised,
+hashed, renamed to ``root/<name>``, sealed, and only then inserted in the database (one
+transaction), all under the path's lock. A process killed at any step leaves either a temporary
+entry (removed once its owner is gone) or an unregistered ``root/<name>`` (removed by the next
+``open`` that can take its lock); nothing half-made is ever valid. Names and labels:
+``engine.store.names``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
-import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from engine import faults
-from engine.store import check, fsutil, gc, locks, nar, space, temproots
-from engine.store.base32 import ALPHABET, nix_base32
+from engine.store import check, fsutil, gc, locks, space, temproots
+from engine.store import register as registration
+from engine.store.base32 import nix_base32
 from engine.store.cas import Cas
 from engine.store.db import Database
 from engine.store.errors import StoreError
+from engine.store.names import NAME as _NAME
+from engine.store.names import checked as _checked
+from engine.store.names import label as _label
 from engine.store.records import Damage, GcReport, PathInfo
 
 STATE = ".recipe"
 _LAYOUT = ("tmp", "locks", "cas", "ac", "logs", "build")
 _KEEP_FILES = {".gitkeep", ".gitignore", ".keep"}
-_LABEL = re.compile(r"[A-Za-z0-9+._?=-]{1,200}")
-_NAME = re.compile(rf"[{ALPHABET}]{{32}}-[A-Za-z0-9+._?=-]{{1,200}}")
 _FIX_FOLDER = "pass --store with a recipe store, or with a new or empty folder"
 
 
@@ -250,89 +250,17 @@ class Store:
         The caller holds ``lock(name)``; when this process does not, it is taken here."""
         keeps = _keeps(actions, blobs)
         if locks.held_here(self._lock_file(_checked(name))):
-            return self._register(name, Path(tree), derivation, references, log, keeps,
-                                  expected)
+            return registration.register(self.root, self._db, name, Path(tree), derivation,
+                                     references, log, keeps, expected)
         with self.lock(name):
-            return self._register(name, Path(tree), derivation, references, log, keeps,
-                                  expected)
-
-    def _register(self, name: str, tree: Path, derivation: str, references: Iterable[str],
-                  log: bytes, keeps: list[str], expected: str | None = None) -> PathInfo:
-        if self._db.is_valid(name):
-            raise StoreError(f"{name} is already a valid store path",
-                             "a valid path never changes; register under another name")
-        refs = tuple(sorted(set(references)))
-        for ref in refs:
-            if ref != name and not self.is_valid(ref):
-                raise StoreError(f"{name} refers to {ref}, which is not a valid store path",
-                                 "register the paths it refers to first")
-        if not os.path.lexists(tree):
-            raise StoreError(f"cannot register {name}: {tree} does not exist",
-                             "build into a folder made by temp_dir()")
-        if os.lstat(tree).st_dev != os.stat(self.root).st_dev:
-            raise StoreError(f"cannot register {name}: {tree} is on another file system",
-                             "build into a folder made by temp_dir()")
-        target = self.root / name
-        try:
-            result = _scan_normalised(tree)
-            if expected is not None and result.nar_hash != expected:
-                raise StoreError(f"cannot register {name}: its content hash is "
-                                 f"{result.nar_hash}, not the expected {expected}",
-                                 "build it instead of fetching it")
-            fsutil.remove_tree(target)  # a stale, unregistered attempt: we hold the lock
-            os.rename(tree, target)
-            fsutil.seal(target)
-            faults.point("register:after-rename")
-        except OSError as error:
-            raise StoreError(f"cannot register {name}: {error}",
-                             "check the permissions and the space of the store") from None
-        info = PathInfo(name, derivation, result.nar_hash, result.size, refs)
-        try:
-            self._db.add_path(info, result.entries, bytes(log), keeps)
-        except BaseException:
-            if not self._db.is_valid(name):
-                fsutil.remove_tree(target)  # never leave a folder that looks valid but is not
-            raise
-        return info
+            return registration.register(self.root, self._db, name, Path(tree), derivation,
+                                     references, log, keeps, expected)
 
     def replace(self, name: str, tree: Path) -> None:
         """Put ``tree`` in place of the damaged valid path ``name`` (repair). It must be
         identical to what was registered: same content hash, so the record stays true. The
         caller holds ``lock(name)``."""
-        info = self._db.info(_checked(name))
-        if info is None:
-            raise StoreError(f"cannot repair {name}: it is not a valid store path",
-                             "realise it instead")
-        target = self.root / name
-        try:
-            result = _scan_normalised(Path(tree))
-        except OSError as error:
-            raise StoreError(f"cannot repair {name}: {error}",
-                             "check the permissions and the space of the store") from None
-        if result.nar_hash != info.nar_hash:
-            raise StoreError(f"cannot repair {name}: the rebuilt tree differs from the "
-                             f"registered one ({result.nar_hash}, registered {info.nar_hash})",
-                             "its build is not reproducible; delete it with 'recipe store gc' "
-                             "after removing its roots, and realise it again")
-        tree = Path(tree)
-        try:
-            if not os.path.lexists(target):
-                os.rename(tree, target)
-            else:
-                if stat.S_ISDIR(os.lstat(target).st_mode):
-                    # Moving a folder rewrites its '..': it must be writable. Never chmod
-                    # through a symlink: a damaged path may be one, pointing anywhere.
-                    os.chmod(target, 0o755)
-                if not fsutil.exchange(tree, target):
-                    aside = self.temp_dir("damaged")  # no atomic swap: a short gap
-                    os.rename(target, aside / "tree")
-                    os.rename(tree, target)
-                faults.point("replace:after-exchange")
-                fsutil.remove_tree(tree)  # now the damaged tree
-            fsutil.seal(target)
-        except OSError as error:
-            raise StoreError(f"cannot repair {name}: {error}",
-                             "check the permissions and the space of the store") from None
+        registration.replace(self.root, self._db, _checked(name), Path(tree), self.temp_dir)
 
     # -- content-addressed blobs and actions ------------------------------------------------
 
@@ -421,35 +349,11 @@ def _keeps(actions: Iterable[str], blobs: Iterable[str]) -> list[str]:
     return [*(f"action:{key}" for key in actions), *(f"blob:{digest}" for digest in blobs)]
 
 
-def _scan_normalised(tree: Path) -> nar.Scan:
-    """Normalise ``tree`` and hash it, recording the top with the mode it will have once it
-    is sealed in place (until then it stays writable, to be renamed)."""
-    fsutil.normalise(tree)
-    result = nar.scan(tree)
-    top = result.entries[0]
-    result.entries[0] = top._replace(mode=fsutil.canonical_mode(os.lstat(tree).st_mode))
-    return result
-
-
 def _listdir(folder: Path) -> list[str]:
     try:
         return os.listdir(folder)
     except FileNotFoundError:
         return []
-
-
-def _checked(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise StoreError(f"{name!r} is not a store path name",
-                         "a name is 32 base-32 characters, '-', and a label")
-    return name
-
-
-def _label(label: str) -> str:
-    if not _LABEL.fullmatch(label):
-        raise StoreError(f"{label!r} cannot be part of a store name",
-                         "use 1 to 200 of the characters A-Z a-z 0-9 + . _ ? = -")
-    return label
 
 
 def _creatable(root: Path) -> bool:

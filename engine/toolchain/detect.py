@@ -23,7 +23,6 @@ from engine import user_cache, watch
 from engine.documents.models import TargetSpec
 from engine.errors import RecipeError
 from engine.hashing import file_digest
-from engine.toolchain import zig
 
 CACHE_VERSION = 2
 # Programs the gcc driver runs, as `gcc -print-prog-name=<name>` reports them.
@@ -52,7 +51,9 @@ class Toolchain:
 def check_spec(spec: TargetSpec, cache_dir: Path | None = None) -> None:
     """What can be told of a target spec before anything builds (for zig: whether zig is
     installed and has the triple, the glibc floor and the CPU)."""
-    if spec.toolchain == "zig":
+    if spec.uses_zig:
+        from engine.toolchain import zig  # here: a gcc target does not pay for its imports
+
         zig.check(spec, cache_dir or Path(os.devnull))
         return
     if not isinstance(spec.toolchain, dict) and spec.triple != "host":
@@ -65,7 +66,9 @@ def check_spec(spec: TargetSpec, cache_dir: Path | None = None) -> None:
 def resolve(spec: TargetSpec, cache_dir: Path) -> Toolchain:
     """The C/C++ toolchain of a target spec, with its (cached) identity."""
     check_spec(spec, cache_dir)
-    if spec.toolchain == "zig":
+    if spec.uses_zig:
+        from engine.toolchain import zig
+
         identity = zig.check(spec, cache_dir)
         return Toolchain(cc=identity["cc"], cxx=identity["cxx"], ar=identity["ar"],
                          path_dirs=(str(Path(identity["cc"]).parent),), identity=identity)
@@ -150,6 +153,8 @@ def _identity(cc: str, cxx: str, ar: str) -> dict[str, Any]:
 def changed_programs(identity: dict[str, Any]) -> list[str]:
     """The programs of a recorded identity that are missing or no longer what was hashed."""
     if identity.get("family") == "zig":
+        from engine.toolchain import zig
+
         return zig.changed(identity)
     binaries = {"cc": identity["cc"], "cxx": identity["cxx"], "ar": identity["ar"],
                 **identity["programs"]}

@@ -26,7 +26,7 @@ OPT_FLAGS = {
 
 def target_flags(spec: TargetSpec) -> list[str]:
     """Code generation flags of a target: shared by compiling and linking."""
-    if spec.toolchain == "zig":
+    if spec.uses_zig:
         return zig_target_flags(spec)
     flags = list(OPT_FLAGS[spec.opt])
     if spec.cpu:
@@ -55,7 +55,7 @@ def zig_target_flags(spec: TargetSpec) -> list[str]:
 def object_format(spec: TargetSpec) -> str:
     """``elf``, ``coff``, ``macho`` or ``wasm``: what the triple's outputs are."""
     os_name = spec.triple.split("-")[1] if spec.triple.count("-") else ""
-    if spec.triple == "host" or spec.toolchain != "zig":
+    if spec.triple == "host" or not spec.uses_zig:
         return "elf"
     if os_name == "windows" or os_name == "uefi":
         return "coff"
@@ -94,6 +94,10 @@ def compile_flags(project: Project, spec: TargetSpec, include_dirs: list[str],
         # CodeView names the object file by its absolute path (in the build folder or zig's
         # cache), which no prefix map reaches: it is left empty.
         *(["-Xclang", "-object-file-name="] if object_format(spec) == "coff" else []),
+        # zig's libc++ for WASI has no exceptions: the library's own throws become aborts
+        # (what a user of wasi-sdk writes); a try or throw in the project is a compile error.
+        *(["-fno-exceptions"] if project.language == "c++" and object_format(spec) == "wasm"
+          else []),
         *prefix_maps(staging, store_root),
         *define_flags(project, spec),
         *[f"-I{d}" for d in include_dirs],
@@ -103,7 +107,7 @@ def compile_flags(project: Project, spec: TargetSpec, include_dirs: list[str],
 
 def driver_argv(driver: str, spec: TargetSpec, cxx: bool = False) -> list[str]:
     """A compiler as a command: zig's is ``zig cc`` or ``zig c++``."""
-    if spec.toolchain == "zig":
+    if spec.uses_zig:
         return [driver, "c++" if cxx else "cc"]
     return [driver]
 
@@ -138,7 +142,7 @@ def link_argv(driver: str, project: Project, spec: TargetSpec, output: str, kind
             argv.append(f"-Wl,--out-implib,{import_library(output)}")
     if spec.strip:
         argv.append("-s")
-    elif spec.toolchain == "zig" and "-g" not in OPT_FLAGS[spec.opt]:
+    elif spec.uses_zig and "-g" not in OPT_FLAGS[spec.opt]:
         # zig's libc objects carry debug information naming zig's cache and the folder of the
         # build that filled it; a target that asks for none gets none, and stays the same
         # bytes whichever store and checkout built it (see docs/cross.md). zig has one
@@ -154,5 +158,5 @@ def link_argv(driver: str, project: Project, spec: TargetSpec, output: str, kind
 def archive_argv(ar: str, output: str, objects: list[str],
                  spec: TargetSpec | None = None) -> list[str]:
     # D: zero timestamps, uids and modes in the archive; s: write the symbol index.
-    prefix = [ar, "ar"] if spec is not None and spec.toolchain == "zig" else [ar]
+    prefix = [ar, "ar"] if spec is not None and spec.uses_zig else [ar]
     return [*prefix, "rcsD", output, *objects]

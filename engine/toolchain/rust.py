@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,13 @@ from engine import user_cache, watch
 from engine.documents.models import TargetSpec
 from engine.hashing import file_digest
 from engine.toolchain.detect import ToolchainError
+from engine.toolchain.rust_cross import rust_triple
 
 CACHE_VERSION = 2
+RACY_NS = 2_000_000_000  # as engine.memo: a file changed this recently may change unseen
+#: What rustup's proxy reads from the environment to pick a toolchain.
+RUSTUP_ENV = ("RUSTUP_TOOLCHAIN", "RUSTUP_HOME", "HOME", "CARGO_HOME")
+_sysroots: dict[str, str] = {}  # this process's answers, by _sysroot's key
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class RustToolchain:
     # What ``rustc --print cfg`` says of the host (``unix``, ``target_os="linux"``, ...):
     # which target-specific dependencies of crates apply, and their build scripts' CARGO_CFG_*.
     cfg: frozenset[str] = field(default=frozenset(), hash=False, compare=False)
+    target: str | None = None  # rustc's --target for a foreign triple; None: the host
 
     @property
     def host(self) -> str:
@@ -57,13 +64,86 @@ def resolve_rustc(spec: TargetSpec, cache_dir: Path) -> RustToolchain:
         raise ToolchainError(f"target '{spec.name}': compiler '{wanted}' not found",
                              "install rustc, or name it by absolute path in toolchain: "
                              "{rustc: ...}", pos=spec.pos)
-    sysroot = _run([found, "--print", "sysroot"], spec)
+    sysroot = _sysroot(found, spec, cache_dir)
     real = os.path.join(sysroot, "bin", "rustc")
     if not os.access(real, os.X_OK):
         raise ToolchainError(f"target '{spec.name}': {found} names sysroot {sysroot}, which "
                              "has no bin/rustc", "check the Rust installation", pos=spec.pos)
-    identity, cfg = _cached_identity(real, sysroot, cache_dir, spec)
-    return RustToolchain(real, identity, frozenset(cfg))
+    target = rust_target(spec)
+    identity, cfg = _cached_identity(real, sysroot, cache_dir, spec, target)
+    return RustToolchain(real, identity, frozenset(cfg), target)
+
+
+def rust_target(spec: TargetSpec) -> str | None:
+    """rustc's ``--target`` for a foreign triple (``wasm32-wasi``, ``x86_64-pc-windows-gnu``),
+    None for the host."""
+    if spec.triple == "host":
+        return None
+    return rust_triple(spec.triple)
+
+
+def _sysroot(found: str, spec: TargetSpec, cache_dir: Path) -> str:
+    """``found --print sysroot``, remembered (in this process, and in the checkout's cache
+    against the stat data of everything rustup's proxy reads to choose a toolchain): a proxy
+    costs 30 ms a run, and a verify derives Rust projects several times."""
+    key = repr((found, os.getcwd(), [os.environ.get(name) for name in RUSTUP_ENV]))
+    inputs = _rustup_inputs(found)
+    for path in inputs:
+        watch.seen(path)  # a no-op remembered depends on the choice, too
+    if key in _sysroots:
+        return _sysroots[key]
+    started = time.time_ns()
+    stats = {path: watch.stat_of(path) for path in inputs}
+    file = cache_dir / "rust-sysroots.json"
+    try:
+        data = json.loads(file.read_text())
+        entry = data["entries"][key] if data.get("version") == CACHE_VERSION else None
+    except (OSError, ValueError, KeyError, TypeError):
+        data, entry = {}, None
+    if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
+        data = {}
+    if isinstance(entry, dict) and entry.get("stats") == {p: list(st) if st else None
+                                                           for p, st in stats.items()} \
+            and os.access(os.path.join(str(entry.get("sysroot")), "bin", "rustc"), os.X_OK):
+        sysroot = str(entry["sysroot"])
+    else:
+        sysroot = _run([found, "--print", "sysroot"], spec)
+        # The racily-clean rule: a choice read right after a change is not remembered.
+        if all(st is None or max(st[2], st[3]) < started - RACY_NS for st in stats.values()):
+            data.setdefault("entries", {})[key] = {
+                "sysroot": sysroot, "stats": {p: list(st) if st else None
+                                              for p, st in stats.items()}}
+            data["version"] = CACHE_VERSION
+            _save(file, data)
+    _sysroots[key] = sysroot
+    return sysroot
+
+
+def _rustup_inputs(found: str) -> list[str]:
+    """The files whose change can change what ``found`` (rustup's proxy or a real rustc)
+    says its sysroot is: the program and what it links to, rustup's settings (the default
+    toolchain and the folder overrides), and the ``rust-toolchain`` files of the working
+    folder and its parents."""
+    home = os.environ.get("RUSTUP_HOME") or os.path.join(os.path.expanduser("~"), ".rustup")
+    inputs = [found, os.path.realpath(found), os.path.join(home, "settings.toml")]
+    folder = os.getcwd()
+    while True:
+        inputs += [os.path.join(folder, "rust-toolchain"),
+                   os.path.join(folder, "rust-toolchain.toml")]
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return inputs
+        folder = parent
+
+
+def _save(file: Path, data: dict[str, Any]) -> None:
+    temp = file.with_name(f".{file.name}.{os.getpid()}")
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        temp.write_text(json.dumps(data, sort_keys=True))
+        os.replace(temp, file)
+    except OSError:
+        temp.unlink(missing_ok=True)  # a cache: losing it costs only time
 
 
 def _run(argv: list[str], spec: TargetSpec) -> str:
@@ -79,14 +159,18 @@ def _run(argv: list[str], spec: TargetSpec) -> str:
     return done.stdout.strip()
 
 
-def _hashed_files(real: str, sysroot: str) -> list[str]:
-    """The compiler, the shared libraries beside it, and the host's standard library."""
+def _hashed_files(real: str, sysroot: str, target: str | None) -> list[str]:
+    """The compiler, the shared libraries beside it, and the standard library of the host
+    (build scripts, proc macros) and of the target (what gets linked into outputs)."""
     files = [real]
     lib = Path(sysroot, "lib")
     files += sorted(str(p) for p in lib.glob("*.so*") if p.is_file())
     host = _host(real)
     files += sorted(str(p) for p in (lib / "rustlib" / host / "lib").glob("*")
                     if p.is_file())
+    if target and target != host:  # with its self-contained/ C runtime (WASI's libc)
+        files += sorted(str(p) for p in (lib / "rustlib" / target / "lib").rglob("*")
+                        if p.is_file())
     return files
 
 
@@ -102,10 +186,11 @@ def _stat_key(path: str) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
-def _cached_identity(real: str, sysroot: str, cache_dir: Path,
-                     spec: TargetSpec) -> tuple[dict, list[str]]:
+def _cached_identity(real: str, sysroot: str, cache_dir: Path, spec: TargetSpec,
+                     target: str | None) -> tuple[dict, list[str]]:
     """The identity from the checkout's cache, else the user's (``engine.user_cache``: a fresh
     clone does not hash the sysroot again), else computed; each validated by stat data."""
+    name = f"{real} --target {target}" if target else real
     missed = []
     for file in [cache_dir / "rust-toolchains.json", *user_cache.file("rust-toolchains.json")]:
         try:
@@ -114,7 +199,7 @@ def _cached_identity(real: str, sysroot: str, cache_dir: Path,
                 data = {}
         except (OSError, ValueError):
             data = {}
-        entry = data.get("entries", {}).get(real)
+        entry = data.get("entries", {}).get(name)
         try:
             fresh = entry is not None and all(_stat_key(p) == k
                                               for p, k in entry["stats"].items())
@@ -124,18 +209,19 @@ def _cached_identity(real: str, sysroot: str, cache_dir: Path,
             break
         missed.append((file, data))
     else:
-        files = _hashed_files(real, sysroot)
+        files = _hashed_files(real, sysroot, target)
         version = _run([real, "-vV"], spec)
         digests = {os.path.relpath(p, sysroot): file_digest(p) for p in files}
+        on = ["--target", target] if target else []
         entry = {"stats": {p: _stat_key(p) for p in files},
                  "identity": {"family": "rustc", "rustc": real, "version": version,
-                              "digests": digests},
-                 "cfg": _run([real, "--print", "cfg"], spec).splitlines()}
+                              "digests": digests, **({"target": target} if target else {})},
+                 "cfg": _run([real, "--print", "cfg", *on], spec).splitlines()}
     assert entry is not None
     for file, data in missed:
-        data.setdefault("entries", {})[real] = entry
+        data.setdefault("entries", {})[name] = entry
         data["version"] = CACHE_VERSION
-        user_cache.write_json(file, data)  # a cache: losing it costs only time
+        _save(file, data)
     for path in entry["stats"]:
         watch.seen(path)
     return entry["identity"], entry["cfg"]

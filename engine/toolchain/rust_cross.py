@@ -1,9 +1,9 @@
-"""Rust on a foreign target: refused, before anything builds, in one line naming the target.
+"""Rust on a foreign target: rustc ``--target`` with zig as its linker, as cargo-zigbuild does.
 
 rustc builds for a triple only where that triple's standard library is installed
 (``<sysroot>/lib/rustlib/<rust triple>/lib``): rustup's ``rustup target add``, or Debian's
-``libstd-rust-dev-<arch>`` packages. Building Rust with zig as the linker is not done yet, so a
-foreign target is refused either way; the message says which of the two is missing.
+``libstd-rust-dev-wasm32`` and ``libstd-rust-dev-windows`` for its ``/usr/bin/rustc``. A target
+without one is refused before anything builds, in one line naming how to get it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from engine.documents.models import TargetSpec
@@ -26,6 +27,7 @@ _ARCH = {"riscv64": "riscv64gc", "x86": "i686", "arm": "arm", "thumb": "thumbv7n
 # The foreign standard libraries Debian packages for its rustc.
 _DEBIAN = {"wasm32-wasi": "libstd-rust-dev-wasm32",
            "x86_64-pc-windows-gnu": "libstd-rust-dev-windows"}
+LINKER = str(Path(__file__).with_name("zig-linker"))
 
 
 def rust_triple(triple: str) -> str:
@@ -35,12 +37,17 @@ def rust_triple(triple: str) -> str:
     return f"{_ARCH.get(arch, arch)}-{_OS.get(rest, rest)}"
 
 
-def refuse(spec: TargetSpec, project: str) -> None:
-    """Raise the one-line refusal of a Rust project on a foreign target."""
+def check(spec: TargetSpec, project: str) -> None:
+    """Refuse, in one line, a Rust project on a foreign target whose standard library is not
+    installed; say nothing when it is."""
     wanted = spec.toolchain.get("rustc", "rustc") if isinstance(spec.toolchain, dict) \
         else "rustc"
     target = rust_triple(spec.triple)
     found = shutil.which(wanted)
+    if found is None:
+        raise ToolchainError(f"target '{spec.name}': compiler '{wanted}' not found",
+                             "install rustc, or name it by absolute path in toolchain: "
+                             "{rustc: ...}", pos=spec.at("toolchain"))
     has_std = False
     if found:
         try:
@@ -50,15 +57,27 @@ def refuse(spec: TargetSpec, project: str) -> None:
         except (OSError, subprocess.CalledProcessError):
             pass
     if not has_std:
-        debian = f", or Debian's {_DEBIAN[target]}" if target in _DEBIAN else ""
+        debian = f", or Debian's {_DEBIAN[target]} for /usr/bin/rustc" \
+            if target in _DEBIAN else ""
         raise ToolchainError(
             f"project '{project}': rust has no standard library for {spec.triple} ({target})",
-            f"install one (rustup target add {target}{debian}), or build this project for "
-            "host targets only (-t)", pos=spec.at("triple"))
-    raise ToolchainError(
-        f"project '{project}': building rust for {spec.triple} is not supported yet "
-        f"(its standard library is installed)", "build this project for host targets only "
-        "(-t), or realise the C and C++ projects with -p", pos=spec.at("triple"))
+            f"install one (rustup target add {target}{debian}) and name that rustc in "
+            "toolchain: {rustc: ...}, or build this project for host targets only (-t)",
+            pos=spec.at("triple"))
+
+
+def linker(spec: TargetSpec, cc: str) -> tuple[list[str], dict[str, str]]:
+    """rustc's flags naming the target and its linker, and the variables the linker needs.
+    A zig target links through ``zig-linker`` (see zig_linker.py); a cross gcc named in
+    ``toolchain:`` is the linker itself. ``cc`` is the target's C compiler (zig, or that gcc)."""
+    target = ["--target", rust_triple(spec.triple)]
+    if not spec.uses_zig:
+        return [*target, "-C", f"linker={cc}"], {}
+    env = {"RECIPE_ZIG": cc, "RECIPE_ZIG_TARGET": spec.triple, "RECIPE_PYTHON": sys.executable}
+    # As for C (flags.link_argv): zig's own C runtime objects carry debug information naming
+    # zig's cache folder; a target that asks for none gets none (and one libc variant).
+    strip = ["-C", "strip=debuginfo"] if spec.opt in ("release", "min-size") else []
+    return [*target, "-C", f"linker={LINKER}", *strip], env
 
 
 def _env() -> dict[str, str]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from engine.documents.cases import signal_name, signal_number
 from engine.documents.models import Case
+from engine.documents.signals import signal_name, signal_number
 from engine.verify.diffs import escaped, format_size, unified_diff
 from engine.verify.outcome import Observed, Status
 from engine.verify.patterns import PatternTooSlow, matches, normalize, redactions

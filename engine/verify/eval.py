@@ -68,7 +68,8 @@ def run_eval_case(job: Job, settings: Settings, run: Callable[..., Observed] | N
             make = partial(build, spec, store, code)
         capture = files_expect.capture_key(job.case)
         key = canonical_hash({"v": 2, "kind": "eval-case", "runner": runner_id,
-                              **({"on": chosen.name} if chosen is not None else {}),
+                              **({"on": list(runners.identity(chosen))}
+                                 if chosen is not None else {}),
                               **({"capture": capture} if capture else {})})
         outcomes = settings.outcomes or store
         observed = cache.lookup(outcomes, key) if settings.use_cache else None
@@ -119,16 +120,19 @@ def _run(job: Job, executable: Path, store: Store, cap: int,
         env = child.environment(works, tmp)
         env["PATH"] = f"{job.path / 'bin'}:{env['PATH']}"  # the project's programs, by name
         # argv[0] is the project's name: the runner's own path is a temporary folder's (a
-        # foreign runner, qemu or wine, gets the path, as it must)
+        # foreign runner gets the path, as it must, and the name where it can say it: qemu)
         argv, program = [job.project], str(executable)
         if via is not None:
             argv, program = [*via, str(executable)], via[0]
         timeout, writable = job.case.timeout, [scratch]
+        restrict: list[Path] | None = writable
         if on is not None:  # a program of the target, run by its runner
-            argv, program, env = on.wrap([str(executable)]), None, {**env, **on.env}
             timeout, writable = timeout * on.factor, [scratch, *on.writable]
+            argv, program = on.wrap([str(executable)], writable, job.project), None
+            env = {**env, **on.env}
+            restrict = None if on.confines else writable
         observed = run_argv(argv, cwd=works, env=env, stdin=b"", timeout=timeout, cap=cap,
-                            writable=writable, cache=store,
+                            writable=restrict, cache=store,
                             limit=(scratch, job.case.scratch_limit), executable=program)
         if on is not None and on.clean is not None:
             observed = on.clean(observed)

@@ -20,15 +20,15 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ruamel.yaml.comments import CommentedMap
-
-from engine.documents.cases import scratch_path
 from engine.documents.models import Case
 from engine.verify.diffs import unified_diff
 from engine.verify.outcome import Observed
 from engine.verify.patterns import Redactions, matches, normalize
+
+if TYPE_CHECKING:  # ruamel is imported where --update writes YAML, not by every verify
+    from ruamel.yaml.comments import CommentedMap
 
 Files = tuple[tuple[str, bytes | None], ...]
 INLINE_LIMIT = 2048
@@ -189,6 +189,8 @@ def record(expect: CommentedMap, case: Case, observed: Observed, marks: Redactio
     fields, writes, texts = out.fields, out.writes, out.texts
     got = dict(observed.files)
     entries = expect.get("files") if isinstance(expect.get("files"), dict) else {}
+    from engine.documents.cases import scratch_path  # the document loader: --update only
+
     keys = {scratch_path(str(k)): k for k in entries}
     for rel, want in sorted(case.expect.files.items()):
         have = got.get(rel)
@@ -242,6 +244,8 @@ def record(expect: CommentedMap, case: Case, observed: Observed, marks: Redactio
 
 def _flow(**items: Any) -> CommentedMap:
     """A small mapping written on one line: ``{file: golden/...}``, ``{absent: true}``."""
+    from ruamel.yaml.comments import CommentedMap
+
     mapping = CommentedMap(items)
     mapping.fa.set_flow_style()
     return mapping

@@ -44,6 +44,8 @@ class Job:
 
 @dataclass(frozen=True)
 class Settings:
+    """How cases run and where their outcomes are kept."""
+
     store: cache.ActionCache | None = None  # None: no outcome cache at all
     #: where outcomes are looked up and recorded, when not in ``store`` alone (a shared cache)
     outcomes: cache.ActionCache | None = None

@@ -112,6 +112,14 @@ def spawn(writable: Sequence[Path], start: Callable[[], T]) -> T:
     return result[0]
 
 
+def restrict_self(writable: Sequence[Path]) -> None:
+    """Let this (single-threaded) process and what it starts write only below ``writable``:
+    for a runner that must set up its namespace first (a mount is refused under Landlock)."""
+    version = abi()
+    if version > 0:
+        _restrict_this_thread(version, writable)
+
+
 def _restrict_this_thread(version: int, writable: Sequence[Path]) -> None:
     dir_rights = _WRITE_FILE | _REMOVE_DIR | _REMOVE_FILE | _MAKE
     if version >= 2:

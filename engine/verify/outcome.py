@@ -53,6 +53,8 @@ class Observed:
 
 @dataclass
 class Outcome:
+    """What a case gave: its status, and what to show of it."""
+
     project: str
     target: str
     case: str  # the case's name
@@ -121,6 +123,8 @@ class Outcome:
 
     @property
     def reason(self) -> str | None:
-        """The case's ``xfail`` or ``skip`` reason."""
+        """The case's ``xfail`` or ``skip`` reason (a ``skip:`` map's, on a target it names)."""
         case = self.source
+        if case is not None and self.status == "skipped" and case.skip is None:
+            return self.message or None
         return None if case is None else case.skip or case.xfail

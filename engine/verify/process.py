@@ -28,12 +28,11 @@ import select
 import selectors
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -136,16 +135,19 @@ def run_process(case: Case, executable: Path, scratch: Path, *, cap: int = CAP,
     try:
         # The program sees its own name as argv[0] (as when a shell finds it on PATH), never
         # its store path: that would put the store's hash into usage lines and error prefixes.
-        # A foreign program's runner (qemu, wine) gets the path, as it must.
+        # A foreign program's runner gets the path, as it must, and the name where it can say
+        # it (qemu's -0; not wine).
         argv, env = [executable.name, *case.args], case_env(case, tmp, executable.parent)
         program: str | None = str(executable)
         timeout, writable = case.timeout, [scratch]
+        restrict: list[Path] | None = writable
         if runner is not None:  # the same containment, the command wrapped, more time
-            argv, env = runner.wrap([str(executable), *case.args]), {**env, **runner.env}
-            program = None
             timeout, writable = timeout * runner.factor, [scratch, *runner.writable]
+            argv, env = runner.wrap([str(executable), *case.args], writable,
+                                    executable.name), {**env, **runner.env}
+            program, restrict = None, None if runner.confines else writable
         observed = run_argv(argv, cwd=work, env=env, stdin=case_stdin(case), timeout=timeout,
-                            cap=cap, writable=writable, cache=cache,
+                            cap=cap, writable=restrict, cache=cache,
                             limit=(scratch, case.scratch_limit), executable=program)
         if runner is not None and runner.clean is not None:
             observed = runner.clean(observed)
@@ -175,20 +177,21 @@ def run_argv(argv: list[str], *, cwd: Path, env: dict[str, str], stdin: bytes,
     ``writable``: where Landlock lets it write (None: anywhere). ``limit``: a folder and the
     bytes it may hold on disk; past them the process is stopped. ``executable``: the program
     to run when ``argv[0]`` is only the name it should see (as a shell's ``exec -a``)."""
-    child = _Child.start(argv, cwd, env, writable, cache, executable or argv[0])
+    program = executable or argv[0]
+    child = _start(argv, cwd, env, writable, cache, program)
     proc = child.proc
     with _live_lock:
-        _live[proc.pid] = child.control is not None
+        _live[proc.pid] = child.reaped
     feeder = _feed(proc.stdin, stdin)
     watch: _Watch | None = None
     try:
         watch = _Watch(proc, cap, limit)
         watch.until_exit(time.monotonic() + timeout)
-        child.stop(watch.pidfd)  # the case has ended: whatever remains of it goes too
+        _stop(child, watch.pidfd)  # the case has ended: whatever remains of it goes too
         watch.measure()  # what it wrote since the last look, or all of it in a short case
         watch.drain(time.monotonic() + _DRAIN_GRACE)
     finally:
-        child.kill()
+        _kill(child)
         with _live_lock:  # before the wait reaps the leader and frees its pid for reuse
             _live.pop(proc.pid, None)
         if watch is not None:
@@ -199,7 +202,10 @@ def run_argv(argv: list[str], *, cwd: Path, env: dict[str, str], stdin: bytes,
         if feeder is not None:
             feeder.join(_DRAIN_GRACE)  # an escaped descendant may still hold stdin open
     assert watch is not None
-    code = child.returncode(executable or argv[0])
+    try:
+        code = child.wait()  # the reaper's last word, read once it has ended
+    except OSError as error:
+        raise CannotRun(f"cannot run {program}: {error.strerror or error}") from None
     name = None
     if code < 0:
         try:
@@ -222,81 +228,40 @@ def kill_running() -> None:
                 kill_group(pid)
 
 
-class _Child:
-    """The started process: the reaper running the case's program, or the program itself."""
+def _start(argv: list[str], cwd: Path, env: dict[str, str], writable: Sequence[Path] | None,
+           cache: ActionCache | None, program: str) -> reaper.Contained:
+    """The case's program under the reaper (or alone, where there is none), in a session of
+    its own, started in a Landlock-restricted thread when ``writable`` is given."""
+    spawn = None
+    if writable is not None and landlock.abi() > 0:
+        def spawn(start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+            return landlock.spawn(writable, start)
+    try:
+        return reaper.Contained.start(argv, cache, group=False, spawn=spawn, program=program,
+                                      cwd=cwd, env=env, stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      start_new_session=True)
+    except landlock.LandlockError as error:
+        raise CannotRun(str(error)) from error
+    except OSError as error:
+        raise CannotRun(f"cannot run {program}: {error.strerror or error}") from error
 
-    def __init__(self, proc: subprocess.Popen[bytes], control: socket.socket | None) -> None:
-        self.proc, self.control = proc, control
-        self.status = ""  # the reaper's last word: "exit N", "signal N" or "error ERRNO"
 
-    @classmethod
-    def start(cls, argv: list[str], cwd: Path, env: dict[str, str],
-              writable: Sequence[Path] | None, cache: ActionCache | None,
-              program: str) -> _Child:
-        fd = reaper.executable(cache)
-        control = child_end = None
-        full, pass_fds, run = argv, (), program
-        if fd is not None:
-            control, child_end = socket.socketpair()
-            full = [f"/proc/self/fd/{fd}", str(child_end.fileno()), program, *argv]
-            pass_fds, run = (fd, child_end.fileno()), full[0]
+def _stop(child: reaper.Contained, pidfd: int | None) -> None:
+    """End the case and everything it started; wait (a little) until that is done."""
+    if not child.reaped:
+        kill_group(child.proc.pid)
+        return
+    _signal(child.proc.pid, signal.SIGTERM)  # a no-op once the reaper has ended by itself
+    _await_exit(child.proc.pid, pidfd, time.monotonic() + _DRAIN_GRACE)
 
-        def popen() -> subprocess.Popen[bytes]:
-            return subprocess.Popen(full, executable=run, cwd=cwd, env=env, stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    start_new_session=True, pass_fds=pass_fds)
 
-        try:
-            if writable is not None and landlock.abi() > 0:
-                return cls(landlock.spawn(writable, popen), control)
-            return cls(popen(), control)
-        except landlock.LandlockError as error:
-            if control is not None:
-                control.close()
-            raise CannotRun(str(error)) from error
-        except OSError as error:
-            if control is not None:
-                control.close()
-            if fd is not None and error.filename == full[0]:
-                reaper.disable()  # its memfd cannot be executed here (vm.memfd_noexec=2)
-                return cls.start(argv, cwd, env, writable, cache, program)
-            raise CannotRun(f"cannot run {program}: {error.strerror or error}") from error
-        finally:
-            if child_end is not None:
-                child_end.close()
-
-    def stop(self, pidfd: int | None) -> None:
-        """End the case and everything it started; wait (a little) until that is done."""
-        if self.control is None:
-            kill_group(self.proc.pid)
-            return
-        _signal(self.proc.pid, signal.SIGTERM)  # a no-op once the reaper has ended by itself
-        _await_exit(self.proc.pid, pidfd, time.monotonic() + _DRAIN_GRACE)
-
-    def kill(self) -> None:
-        """Last resort, and the end: the reaper gets its chance to clean up first; then its
-        status is read and the control socket closed."""
-        if self.control is not None:
-            self.stop(None)
-            if has_exited(self.proc.pid):
-                try:
-                    self.control.setblocking(False)
-                    self.status = self.control.recv(256).decode("ascii", "replace").strip()
-                except OSError:
-                    pass
-            self.control.close()
-        kill_group(self.proc.pid)
-
-    def returncode(self, program: str) -> int:
-        """The program's exit code, or minus the signal that ended it."""
-        kind, _, value = self.status.partition(" ")
-        if kind == "exit" and value.isdigit():
-            return int(value)
-        if kind == "signal" and value.isdigit():
-            return -int(value)
-        if kind == "error" and value.isdigit():
-            raise CannotRun(f"cannot run {program}: {os.strerror(int(value))}")
-        return self.proc.returncode  # no reaper, or the reaper itself was killed
+def _kill(child: reaper.Contained) -> None:
+    """Last resort, before the leader is reaped: the reaper gets its chance to clean up first,
+    then the session's group is killed (its status stays in the socket for ``wait``)."""
+    if child.reaped:
+        _stop(child, None)
+    kill_group(child.proc.pid)
 
 
 def _feed(pipe: IO[bytes] | None, data: bytes) -> threading.Thread | None:

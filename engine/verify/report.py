@@ -12,15 +12,15 @@ import io
 import os
 import re
 import tempfile
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from tabulate import tabulate
+from typing import TYPE_CHECKING, Any
 
 from engine.verify.diffs import visible
 from engine.verify.outcome import STATUSES, Outcome
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
 
 # Characters XML 1.0 cannot hold at all, even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -48,11 +48,34 @@ def summary_line(outcomes: Sequence[Outcome]) -> str:
     return f"{line} ({counts['cached']} cached)" if counts["cached"] else line
 
 
+HEADERS = ("project", "target", "case", "outcome", "time")
+
+
 def render_table(outcomes: Sequence[Outcome]) -> str:
     rows = [(o.project, f"{o.target} ({o.runner})" if o.runner else o.target, visible(o.case),
              o.label, f"{o.seconds:.2f}s") for o in outcomes]
-    return tabulate(rows, headers=("project", "target", "case", "outcome", "time"),
-                    tablefmt="simple", disable_numparse=True)
+    if all(cell.isascii() and cell.isprintable() for row in rows for cell in row):
+        return simple_table(rows, HEADERS)
+    # Line breaks and wide characters: tabulate's rules for them (and wcwidth's, if installed).
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=HEADERS, tablefmt="simple", disable_numparse=True)
+
+
+def simple_table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
+    """What ``tabulate(rows, headers, tablefmt="simple", disable_numparse=True)`` prints for
+    cells of printable ASCII (tests/unit/test_verify_report.py compares the two), without
+    importing tabulate: its import asks importlib.metadata for its own version, which reads
+    the metadata of every installed distribution (144 M instructions, a sixth of a verify
+    whose outcomes are all cached)."""
+    cells = [[cell.strip() for cell in row] for row in rows]
+    widths = [max([len(h) + 2, *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths),
+                      *(line(row) for row in cells)])
 
 
 def render_details(outcomes: Sequence[Outcome]) -> str:
@@ -90,6 +113,7 @@ def to_json(outcomes: Sequence[Outcome]) -> dict[str, Any]:
 
 
 def junit_xml(outcomes: Sequence[Outcome]) -> ET.ElementTree:
+    import xml.etree.ElementTree as ET  # only a JUnit report needs it
     """``testsuites`` > one ``testsuite`` per project/target > ``testcase``; not passed is a
     ``failure`` (``error`` when the runner itself could not run the case)."""
     suites: dict[tuple[str, str], list[Outcome]] = {}

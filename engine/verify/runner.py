@@ -88,8 +88,12 @@ def execute(job: Job, settings: Settings) -> Outcome:
     A ``skip`` case is not run; an ``xfail`` case's verdict is turned around (an error stays
     an error: the case could not be judged)."""
     start = time.monotonic()
-    if job.case.skip is not None:
-        return _outcome(job, "skipped", start, message=job.case.skip)
+    reason = job.case.skip
+    if reason is None and job.case.skip_on:
+        spec = job.plan.targets.get(job.target) if job.plan is not None else None
+        reason = runners.skip_reason(job.case.skip_on, spec.triple if spec else "host")
+    if reason is not None:
+        return _outcome(job, "skipped", start, message=reason)
     try:
         kind = job.case.kind
         outcome = settings.formats.get(kind, FORMATS[kind])(job, settings)
@@ -125,7 +129,7 @@ def run_process_case(job: Job, settings: Settings) -> Outcome:
         return _outcome(job, "error", start,
                         message=f"no executable {case.run!r} in {job.path / 'bin'}")
     store = settings.store
-    wrapper = (chosen.name, *chosen.prefix[1:]) if chosen is not None else ()
+    wrapper = runners.identity(chosen) if chosen is not None else ()
     key = cache.case_key(case, job.path, wrapper) if store is not None else None
     observed = None
     if store is not None and key is not None and settings.use_cache:

@@ -18,8 +18,8 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
-from engine.documents.cases import SIGNALS, signal_number
 from engine.documents.models import Case, Expect
+from engine.documents.signals import SIGNALS, signal_number
 from engine.verify import files_expect
 from engine.verify.compare import Expected, expected
 from engine.verify.outcome import Observed

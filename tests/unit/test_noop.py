@@ -138,3 +138,51 @@ def test_db_peek_refuses_another_schema(tmp_path: Path) -> None:
     assert not db.peek(file, [], {})
     assert not db.peek(tmp_path / "missing.sqlite", [], {})
     assert not (tmp_path / "missing.sqlite").exists()
+
+
+# What only Rust, registry crates, zig or a remote cache need (and 40 M instructions of a
+# one-unit edit when imported anyway): a C plan's full run loads none of it.
+NOT_FOR_C = ("engine.crates", "engine.derive.crate", "engine.derive.rust", "engine.toolchain.rust",
+             "engine.toolchain.zig", "engine.remote", "engine.executors",
+             "engine.build.build_script", "tomllib", "netrc", "difflib")
+
+
+def test_a_c_plans_full_run_imports_nothing_of_rust_zig_or_the_remote_cache(
+        tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", GREET_LIB)
+    plan, store = src / "plan.yaml", tmp_path / "store"
+    code = ("import sys\nfrom engine.cli.main import main\n"
+            f"code = main(['realise', {str(plan)!r}, '--store', {str(store)!r}])\n"
+            f"print('imported:', *sorted(m for m in sys.modules if m.startswith({NOT_FOR_C!r})),"
+            " file=sys.stderr)\nsys.exit(code)")
+    edited = src / "greet" / "src" / "greet.c"
+    # The cold build loads the documents; the first edit loads them again (the cold build made
+    # .recipe/ in the plan's folder, racily) and caches them; the second reads that cache.
+    for run in ("cold", "first edit", "second edit"):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        if run == "second edit":
+            assert done.stderr.splitlines()[-1] == "imported:"
+        time.sleep(SETTLE)
+        edited.write_text(edited.read_text() + f"\nint greet_{run[0]}(void) {{ return 1; }}\n")
+
+
+def test_a_no_op_is_answered_before_argparse_and_other_spellings_still_work(
+        tmp_path: Path) -> None:
+    # Parsing was half of a no-op's instructions: the record is found from the words. A
+    # spelling only argparse reads (-j2) is a record of its own, found after it.
+    src = write_tree(tmp_path / "src", GREET_LIB)
+    plan, store = src / "plan.yaml", tmp_path / "store"
+    full = remembered(plan, store, "-j", "2")
+    code = ("import sys\nfrom engine.cli.main import main\n"
+            f"code = main(['realise', {str(plan)!r}, '--store', {str(store)!r}, '-j', '2'])\n"
+            "print('argparse' in sys.modules, file=sys.stderr)\nsys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr.split()[-1]) == (0, full, "False")
+    other = ["-j2"]
+    assert remembered(plan, store, *other) == full
+    out, imported = realise(plan, store, *other)
+    assert (out, imported) == (full, set())
+    # A word realise does not take is argparse's to refuse, remembered or not.
+    done = run_recipe("realise", plan, "--store", store, "-j", "2", "--no-such")
+    assert done.returncode == 2 and "unrecognized arguments: --no-such" in done.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,29 @@ def test_a_missing_rustc_and_the_repl_of_a_rust_project_are_one_line_exit_2(
     done = run_recipe("eval", plan, "-p", "word-counter", "-e", "println!();", "--store", store)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "the REPL supports C and C++ projects, not rust" in done.stderr
+
+
+def test_the_sysroot_is_asked_once_and_again_when_what_picks_it_changes(
+        project: Path, tmp_path: Path) -> None:
+    # rustup's proxy costs ~30 ms a run and a verify derives several times: `--print sysroot`
+    # is remembered against the stat data of the program, rustup's settings and the
+    # rust-toolchain files of the working folder and its parents.
+    wrapper, log = tmp_path / "bin" / "rustc", tmp_path / "rustc.log"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {shutil.which("rustc")} "$@"\n')
+    wrapper.chmod(0o755)
+    plan = project / "plan.yaml"
+    plan.write_text(plan.read_text().replace(
+        "release: {opt: release}", f"release: {{opt: release, toolchain: {{rustc: {wrapper}}}}}"))
+    time.sleep(2.2)  # the racily-clean rule: nothing just written is remembered
+
+    def asked() -> int:
+        return log.read_text().count("--print sysroot") if log.exists() else 0
+
+    for _ in range(2):
+        done = run_recipe("show", plan, "--store", tmp_path / "store", cwd=project)
+        assert done.returncode == 0, done.stderr
+    assert asked() == 1
+    (project / "rust-toolchain").write_text("stable\n")
+    assert run_recipe("show", plan, "--store", tmp_path / "store", cwd=project).returncode == 0
+    assert asked() == 2

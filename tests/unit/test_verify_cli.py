@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
@@ -87,3 +90,33 @@ def test_a_pattern_that_matches_nothing_is_a_usage_error(
         plan: SimpleNamespace, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", "plan.yaml", "--store", plan.store_arg, "-k", "nothing"]) == 2
     assert "no case matches -k 'nothing'" in capsys.readouterr().err
+
+
+def test_a_verify_from_the_cache_loads_no_documents_nor_their_writers(
+        plan: SimpleNamespace) -> None:
+    # A case killed by a signal too: comparing its cached outcome names the signal, which
+    # once imported the whole document loader. Neither that, nor ruamel (--update's), nor
+    # tabulate (whose import reads every installed distribution's metadata) is needed here.
+    (plan.dir / "greet/die.c").write_text("#include <signal.h>\n"
+                                          "int main(void) { raise(SIGABRT); return 0; }\n")
+    project = plan.dir / "greet/project.yaml"
+    project.write_text(project.read_text().replace(
+        "cases:", "  - {name: die, kind: executable, sources: [die.c]}\ncases:"))
+    (plan.dir / "greet/cases.yaml").write_text(
+        "kind: cases\ncases:\n  - {name: says hi, run: hi, expect: {stdout: \"hi\\n\"}}\n"
+        "  - {name: dies, run: die, expect: {signal: SIGABRT}}\n")
+    code = ("import sys\nfrom engine.cli.main import main\n"
+            f"code = main(['verify', 'plan.yaml', '--store', {plan.store_arg!r}])\n"
+            "print('imported:', *sorted(m for m in sys.modules if m.startswith(("
+            "'engine.documents.cases', 'engine.documents.load', 'ruamel', 'tabulate'))),"
+            " file=sys.stderr)\nsys.exit(code)")
+    runs = []
+    for _ in range(3):  # built, then cached twice
+        # Apart by more than the racily-clean window: the plan's cache is written by a run
+        # that finds its documents (and the folder the first run added .recipe/ to) settled.
+        time.sleep(2.2)
+        runs.append(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                   text=True, cwd=plan.dir))
+    assert [r.returncode for r in runs] == [0, 0, 0], runs[0].stderr
+    assert "(2 cached)" in runs[2].stdout
+    assert runs[2].stderr.splitlines()[-1] == "imported:"

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tabulate import tabulate
+
 from engine.verify.outcome import Outcome
-from engine.verify.report import render_text, summary_line, to_json, write_junit
+from engine.verify.report import (
+    HEADERS,
+    render_text,
+    simple_table,
+    summary_line,
+    to_json,
+    write_junit,
+)
 
 OUTCOMES = [
     Outcome("wc", "release", "counts words", "passed", 0.01),
@@ -68,3 +81,24 @@ def test_text_report_escapes_control_characters() -> None:
     text = render_text(OUTCOMES)
     assert "\x1b" not in text and "\x00" not in text and "\x07" not in text
     assert "=== ERROR str/release: bad \\x1b name: boom\\x00\nTraceback\\x07\n" in text
+
+
+_ASCII = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_ASCII, _ASCII, _ASCII, _ASCII, _ASCII), max_size=6))
+def test_the_table_is_what_tabulate_prints_without_importing_it(rows: list[tuple]) -> None:
+    # The report's own table (tabulate's import alone is a sixth of an all-cached verify):
+    # exactly tabulate's "simple" format for the cells it is used for, printable ASCII.
+    assert simple_table(rows, HEADERS) == tabulate(rows, headers=HEADERS, tablefmt="simple",
+                                                   disable_numparse=True)
+
+
+def test_the_text_report_imports_neither_tabulate_nor_elementtree() -> None:
+    code = ("import sys\nfrom engine.verify.outcome import Outcome\n"
+            "from engine.verify.report import render_text\n"
+            "render_text([Outcome('wc', 'release', 'counts', 'passed', 0.01)])\n"
+            "print(sorted(m for m in ('tabulate', 'xml.etree.ElementTree') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "[]", done.stderr

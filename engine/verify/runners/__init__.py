@@ -12,7 +12,7 @@ A runner only wraps the command line: the process still runs under the case's co
 from __future__ import annotations
 
 import dataclasses
-import platform
+import os
 import shutil
 from pathlib import Path
 
@@ -20,10 +20,18 @@ from engine.documents.models import TargetSpec
 from engine.verify.runners import qemu, wasi, wine
 from engine.verify.runners.base import NoRunner, Runner, RunnerMissing
 
-__all__ = ["Choice", "NoRunner", "Runner", "RunnerMissing", "choose", "choose_auto", "host_arch"]
+__all__ = ["Choice", "NoRunner", "Runner", "RunnerMissing", "choose", "choose_auto", "host_arch",
+           "identity", "skip_reason"]
 
 
 Choice = Runner | NoRunner | None  # None: the host runs the program itself
+
+
+def identity(runner: Runner) -> tuple[str, ...]:
+    """What of a runner changes what a case observes (its outcome cache key): its command
+    (not where it is installed), how it names the program and whether children run too."""
+    return (runner.name, *runner.prefix[1:], *(["argv0"] if runner.argv0 else []),
+            *(["binfmt"] if runner.namespace else []))
 
 
 def choose(spec: TargetSpec, state: Path | None = None) -> Choice:
@@ -68,8 +76,27 @@ def choose_auto(spec: TargetSpec, state: Path | None) -> Choice:
     return NoRunner(f"no runner for {triple} (nothing here runs {os_name} programs)")
 
 
+def skip_reason(skip_on: dict[str, str], triple: str) -> str | None:
+    """The reason of the first key of a case's ``skip:`` map that names part of ``triple``:
+    ``windows`` skips on x86_64-windows-gnu, ``aarch64-linux`` on aarch64-linux-musl and
+    aarch64-linux-gnu.2.28, ``host`` on the host's own targets (a glibc floor is ignored)."""
+    words = _words(triple) if triple != "host" else \
+        [host_arch(), os.uname().sysname.lower(), "gnu"]
+    for key, reason in skip_on.items():
+        if key == "host" and triple == "host":
+            return reason
+        want = _words(key)
+        if any(words[i:i + len(want)] == want for i in range(len(words) - len(want) + 1)):
+            return reason
+    return None
+
+
+def _words(triple: str) -> list[str]:
+    return [word.split(".")[0] for word in triple.split("-")]
+
+
 def host_arch() -> str:
-    machine = platform.machine()
+    machine = os.uname().machine  # platform.machine()'s answer, without importing platform
     return {"amd64": "x86_64", "arm64": "aarch64", "i686": "x86", "i386": "x86"}.get(
         machine.lower(), machine)
 

@@ -10,10 +10,14 @@ host's: timeouts are scaled by 5.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+from engine.verify.binfmt import MACHINES
 from engine.verify.outcome import Observed
 from engine.verify.runners.base import NoRunner, Runner
 
@@ -54,6 +58,7 @@ def runner(triple: str) -> Runner | NoRunner:
     # qemu writes the target's core file itself (often large) unless core dumps are off.
     prlimit = shutil.which("prlimit")
     prefix: tuple[str, ...] = (prlimit, "--core=0", program) if prlimit else (program,)
+    env: dict[str, str] = {}
     abi = triple.split("-")[2] if triple.count("-") >= 2 else ""
     if abi.startswith("gnu"):
         sysroot = Path("/usr") / gnu if gnu else None
@@ -62,7 +67,30 @@ def runner(triple: str) -> Runner | NoRunner:
             return NoRunner(f"no runner for {triple} (its glibc is not installed: "
                             f"apt-get install {package})")
         prefix += ("-L", str(sysroot))
-    return Runner(name, prefix, FACTOR, clean=clean)
+        env = {"QEMU_LD_PREFIX": str(sysroot)}  # for its children, started through binfmt_misc
+    return Runner(name, prefix, FACTOR, clean=clean, env=env,
+                  namespace=namespace(program, qemu_arch), argv0="-0")
+
+
+def namespace(qemu: str, qemu_arch: str) -> tuple[str, ...]:
+    """The command that gives a case a binfmt_misc of its own in which ``qemu`` runs the
+    programs of its architecture, so that a program starting another one of its target works;
+    () where the kernel does not allow it (before Linux 6.7; user namespaces off)."""
+    if qemu_arch not in MACHINES:
+        return ()
+    command = (sys.executable, "-m", "engine.verify.binfmt", "--qemu", qemu,
+               "--machine", qemu_arch)
+    return command if _works(command) else ()
+
+
+@functools.cache
+def _works(command: tuple[str, ...]) -> bool:
+    try:
+        done = subprocess.run([*command, "--probe"], capture_output=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def clean(observed: Observed) -> Observed:

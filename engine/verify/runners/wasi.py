@@ -2,8 +2,9 @@
 
 The program runs in a child Python (``python -m engine.verify.runners.wasi_main``), so that it
 gets the same containment as any case: its stdin, stdout and stderr are the child's, its
-arguments and environment are the case's, and the case's working folder is its ``.``. A trap
-(``abort()``, an out-of-bounds access) ends it as SIGABRT would on the host.
+arguments and environment are the case's, and the case's working folder is its ``.`` (and is
+there by its absolute path too). A trap (``abort()``, an out-of-bounds access) ends it as
+SIGABRT would on the host.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ def main(argv: list[str]) -> int:
     config.inherit_stdout()
     config.inherit_stderr()
     config.preopen_dir(".", ".")
+    # and by its absolute path, which the case's environment names (RECIPE_WORKS, a scratch
+    # folder): WASI sees nothing of the host's file system but what is opened for it.
+    config.preopen_dir(os.getcwd(), os.getcwd())
     store.set_wasi(config)
     instance = linker.instantiate(store, module)
     start = instance.exports(store)["_start"]

@@ -1,5 +1,6 @@
 #include "tally.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +33,7 @@ int tally_open(tally *t, const char *dir)
     int n = snprintf(t->path, sizeof t->path, "%s/tally.txt", dir);
     if (n < 0 || (size_t)n >= sizeof t->path)
         return -1;
-    FILE *f = fopen(t->path, "r");
+    FILE *f = fopen(t->path, "rb"); /* binary: the file is the same bytes on every OS */
     if (f == NULL)
         return 0; /* nothing counted yet */
     char name[TALLY_NAME];
@@ -78,11 +79,17 @@ int tally_save(const tally *t)
     int n = snprintf(temp, sizeof temp, "%s.new", t->path);
     if (n < 0 || (size_t)n >= sizeof temp)
         return -1;
-    FILE *f = fopen(temp, "w");
+    FILE *f = fopen(temp, "wb");
     if (f == NULL)
         return -1;
     tally_print(t, f);
+#ifdef _WIN32
+    /* Windows' rename() does not replace an existing file (no longer atomic there). */
+    if (fclose(f) != 0 || (remove(t->path) != 0 && errno != ENOENT) ||
+        rename(temp, t->path) != 0) {
+#else
     if (fclose(f) != 0 || rename(temp, t->path) != 0) {
+#endif
         remove(temp);
         return -1;
     }
