@@ -36,3 +36,31 @@ def tree(tmp_path: Path):
     def make(files: dict[str, str], where: str = "src") -> Path:
         return write_tree(tmp_path / where, files)
     return make
+
+
+# -- past one machine (tests/remote.py, tests/servers.py): one definition for every test module
+
+@pytest.fixture
+def tc(tmp_path: Path):
+    """Wrapper compilers that log every compile and link (tests/toolchains.py)."""
+    from tests.toolchains import make_toolchain
+
+    return make_toolchain(tmp_path / "toolchain")
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    """Debian's nginx as a Bazel HTTP remote cache on 127.0.0.1 (tests/servers.py)."""
+    from tests.servers import Nginx
+
+    with Nginx(tmp_path / "nginx") as running:
+        yield running
+
+
+@pytest.fixture
+def cluster(tmp_path: Path):
+    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1 (tests/servers.py)."""
+    from tests.servers import DaskCluster
+
+    with DaskCluster(tmp_path / "dask") as running:
+        yield running

@@ -26,7 +26,10 @@ pid {root}/nginx.pid;
 error_log {root}/error.log;
 events {{ worker_connections 64; }}
 http {{
-    access_log {root}/access.log;
+    # nginx's "combined" format, and the connection's serial number (which requests shared one)
+    log_format recipe '$remote_addr - $remote_user [$time_local] "$request" $status '
+                      '$body_bytes_sent "$http_referer" "$http_user_agent" c$connection';
+    access_log {root}/access.log recipe;
     client_body_temp_path {root}/tmp/body;
     proxy_temp_path {root}/tmp/proxy;
     fastcgi_temp_path {root}/tmp/fastcgi;

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_recipe
+from tests.remote import checkout, executed_on, realise, trees, warnings
 from tests.servers import NGINX, DaskCluster, Nginx
-from tests.test_remote_cache import checkout, realise, trees, warnings
 from tests.toolchains import WrapperToolchain, make_toolchain
 
 pytest.importorskip("distributed")
@@ -23,17 +23,6 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not os.path.exists(NGINX) and not os.environ.get("CI"),
                                  reason="needs Debian's nginx (apt-get install nginx)")]
 ACTIONS = 5  # greet: two compiles and an archive; hello: a compile and a link
-
-
-@pytest.fixture
-def tc(tmp_path: Path) -> WrapperToolchain:
-    return make_toolchain(tmp_path / "toolchain")
-
-
-@pytest.fixture
-def server(tmp_path: Path):
-    with Nginx(tmp_path / "nginx") as running:
-        yield running
 
 
 @pytest.fixture
@@ -45,22 +34,12 @@ def local(tmp_path: Path, tc: WrapperToolchain) -> dict:
     return trees(tmp_path / "store-local", done.stdout)
 
 
-def executed_on(store: Path, stdout: str) -> list[str]:
-    """The worker each action of the printed paths ran on, from their build logs."""
-    found = []
-    for path in stdout.split():
-        log = run_recipe("store", "log", path, "--store", store).stdout
-        found += [line.split()[-1] for line in log.splitlines()
-                  if line.startswith("# executed on ")]
-    return found
-
-
 def test_d_a_realise_on_the_cluster_gives_the_local_paths_and_hashes(
-        tmp_path: Path, tc: WrapperToolchain, server: Nginx, local: dict) -> None:
-    with DaskCluster(tmp_path / "dask") as cluster:
-        addresses = set(cluster.worker_addresses().values())
-        done = realise(checkout(tmp_path / "a", tc), tmp_path / "store-a", "--remote-cache",
-                       server.url, "--executor", cluster.url, "-j", "2")
+        tmp_path: Path, tc: WrapperToolchain, server: Nginx, local: dict,
+        cluster: DaskCluster) -> None:
+    addresses = set(cluster.worker_addresses().values())
+    done = realise(checkout(tmp_path / "a", tc), tmp_path / "store-a", "--remote-cache",
+                   server.url, "--executor", cluster.url, "-j", "2")
     assert done.returncode == 0 and warnings(done.stderr) == [], done.stderr
     assert trees(tmp_path / "store-a", done.stdout) == local  # same names, NAR hashes, bytes
     workers = executed_on(tmp_path / "store-a", done.stdout)
@@ -86,25 +65,24 @@ def _holder(cluster: DaskCluster, drv_dir: str) -> str:
 
 
 def test_e_a_worker_killed_mid_build(tmp_path: Path, tc: WrapperToolchain, server: Nginx,
-                                     local: dict) -> None:
-    with DaskCluster(tmp_path / "dask") as cluster:
-        hold = tc.hold("compile", "greet", "src/twice.c")
-        proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "realise",
-                                 str(checkout(tmp_path / "a", tc)), "--store",
-                                 str(tmp_path / "store-a"), "--remote-cache", server.url,
-                                 "--executor", cluster.url, "-j", "2"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            held = hold.wait(alive=proc)
-            victim = _holder(cluster, held)
-            survivor = cluster.worker_addresses()["w2" if victim == "w1" else "w1"]
-            cluster.kill(victim)  # kill -9, mid-compile
-            hold.go()
-            out, err = proc.communicate(timeout=240)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+                                     local: dict, cluster: DaskCluster) -> None:
+    hold = tc.hold("compile", "greet", "src/twice.c")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "realise",
+                             str(checkout(tmp_path / "a", tc)), "--store",
+                             str(tmp_path / "store-a"), "--remote-cache", server.url,
+                             "--executor", cluster.url, "-j", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        held = hold.wait(alive=proc)
+        victim = _holder(cluster, held)
+        survivor = cluster.worker_addresses()["w2" if victim == "w1" else "w1"]
+        cluster.kill(victim)  # kill -9, mid-compile
+        hold.go()
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 0, err
     assert trees(tmp_path / "store-a", out) == local
     greet = next(p for p in out.split() if "-greet-" in p)
@@ -146,23 +124,22 @@ def test_f_a_worker_with_another_compiler_never_serves(tmp_path: Path, tc: Wrapp
 
 
 def test_the_scheduler_lost_mid_build(tmp_path: Path, tc: WrapperToolchain, server: Nginx,
-                                      local: dict) -> None:
-    with DaskCluster(tmp_path / "dask") as cluster:
-        hold = tc.hold("compile", "greet", "src/twice.c")
-        proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "realise",
-                                 str(checkout(tmp_path / "a", tc)), "--store",
-                                 str(tmp_path / "store-a"), "--remote-cache", server.url,
-                                 "--executor", cluster.url, "-j", "2"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            hold.wait(alive=proc)
-            cluster.kill("scheduler")
-            hold.go()
-            out, err = proc.communicate(timeout=240)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+                                      local: dict, cluster: DaskCluster) -> None:
+    hold = tc.hold("compile", "greet", "src/twice.c")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "realise",
+                             str(checkout(tmp_path / "a", tc)), "--store",
+                             str(tmp_path / "store-a"), "--remote-cache", server.url,
+                             "--executor", cluster.url, "-j", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        hold.wait(alive=proc)
+        cluster.kill("scheduler")
+        hold.go()
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 0, err
     [warning] = warnings(err)
     assert warning.startswith(f"recipe: warning: executor {cluster.url}: unreachable")
@@ -234,16 +211,16 @@ WHERE = {
 }
 
 
-def test_cases_run_on_workers_contained_like_here(tmp_path: Path, server: Nginx) -> None:
+def test_cases_run_on_workers_contained_like_here(tmp_path: Path, server: Nginx,
+                                                  cluster: DaskCluster) -> None:
     import json
 
     from tests.conftest import write_tree
 
     plan = write_tree(tmp_path / "src", WHERE) / "plan.yaml"
     here = run_recipe("verify", plan, "--store", tmp_path / "store-here", "--json")
-    with DaskCluster(tmp_path / "dask") as cluster:
-        there = run_recipe("verify", plan, "--store", tmp_path / "store-there", "--json",
-                           "--remote-cache", server.url, "--executor", cluster.url)
+    there = run_recipe("verify", plan, "--store", tmp_path / "store-there", "--json",
+                       "--remote-cache", server.url, "--executor", cluster.url)
     for done, ran_on_worker in ((here, False), (there, True)):
         assert done.returncode == 1, done.stderr  # the second case fails on purpose
         outcomes = {o["case"]: o for o in json.loads(done.stdout)["outcomes"]}
@@ -251,3 +228,205 @@ def test_cases_run_on_workers_contained_like_here(tmp_path: Path, server: Nginx)
         detail = outcomes["says where it ran"]["detail"]
         # its TMPDIR: the scratch folder of a worker's store, or here
         assert ("/dask/store-w" in detail) == ran_on_worker, detail
+
+
+def test_a_bug_is_not_turned_into_a_local_build(tmp_path: Path, server: Nginx,
+                                                cluster: DaskCluster) -> None:
+    # Only what Dask raises when the scheduler is gone turns the executor off; a task that
+    # breaks in another way (here a derivation without the archiver its identity must name)
+    # is a bug of recipe's, and must show as one, not as an "unreachable" warning and a
+    # quiet local build.
+    from types import SimpleNamespace
+
+    from engine.executors.dask import DaskExecutor
+    from engine.remote.config import parse
+    from engine.remote.http import HttpCache
+    from engine.store import Store
+
+    said: list[str] = []
+    config = parse(server.url)
+    store = Store.open(tmp_path / "store")
+    executor = DaskExecutor(f"tcp://{cluster.address}", store, HttpCache(config, said.append),
+                            config, said.append)
+    toolchain = {"family": "gcc", "cc": "/usr/bin/gcc", "cxx": "/usr/bin/g++", "programs": {},
+                 "digests": {}}  # no "ar": a KeyError on the worker
+    drv = SimpleNamespace(name="0" * 32 + "-x-1-host", sources=None,
+                          data={"toolchain": toolchain, "inputs": {}, "depends": {}})
+    action = SimpleNamespace(inputs=[], as_json=lambda: {})
+    try:
+        with pytest.raises(KeyError, match="ar"):
+            executor.execute(drv, action, {}, "1" * 64)
+    finally:
+        executor.close()
+    assert not executor.down and said == []
+
+
+ELSEWHERE = {
+    "plan.yaml": "kind: plan\nprojects: ['*/project.yaml']\n",
+    "core/project.yaml": """
+        kind: project
+        name: core
+        version: 1.0.0
+        language: c
+        sources: ["src/*.c"]
+        headers: ["include/*.h"]
+        public_headers: ["include/core.h"]
+        include_dirs: [include]
+        outputs: [{name: core, kind: shared-library}]
+    """,
+    "core/include/core.h": """
+        #include <stdlib.h>
+        #include <string.h>
+        /* 1 on a worker of the test's cluster (its scratch is in the worker's store), else 0 */
+        int core_on_worker(void);
+    """,
+    "core/src/core.c": """
+        #include "core.h"
+        int core_on_worker(void) {
+            const char *tmp = getenv("TMPDIR");
+            return tmp != NULL && strstr(tmp, "/dask/store-w") != NULL;
+        }
+    """,
+    "where/project.yaml": """
+        kind: project
+        name: where
+        version: 1.0.0
+        language: c
+        sources: ["src/*.c"]
+        headers: ["include/*.h"]
+        public_headers: ["include/where.h"]
+        include_dirs: [include]
+        depends: [core]
+        outputs: [{name: where, kind: static-library}]
+        repl:
+          scope: [include/where.h]
+    """,
+    "where/include/where.h": """
+        #include <stdio.h>
+        #include "core.h"
+        int plus_worker(int x);
+    """,
+    "where/src/where.c": """
+        #include "where.h"
+        int plus_worker(int x) { return x + core_on_worker(); }
+    """,
+    "where/cases/cases.yaml": """
+        kind: cases
+        cases:
+          - name: eval on a worker
+            eval: 'printf("%d\\n", plus_worker(1)); return 3;'
+            expect: {stdout: "2\\n", exit: 3}
+          - name: function on a worker
+            function: int plus_worker(int x)
+            table: [[1, 2], [40, 41]]
+    """,
+}
+
+
+def test_eval_and_function_cases_run_on_workers(tmp_path: Path, server: Nginx) -> None:
+    import json
+
+    from tests.conftest import write_tree
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare for workers that cannot see the client's store")
+    plan = write_tree(tmp_path / "src", ELSEWHERE) / "plan.yaml"
+    here = run_recipe("verify", plan, "--store", tmp_path / "store-here", "--json")
+    assert here.returncode == 1, here.stderr  # here, not on a worker: both fail
+    assert {o["status"] for o in json.loads(here.stdout)["outcomes"]} == {"failed"}
+    # Workers that see an empty folder where the client's store is: everything a case
+    # needs must come to them through the shared cache (the runner's rpath names that store).
+    store = tmp_path / "store-there"
+    store.mkdir()
+    hide = ["unshare", "--mount", "sh", "-c", 'mount -t tmpfs none "$0" && exec "$@"',
+            str(store)]
+    with DaskCluster(tmp_path / "dask", workers=0) as cluster:
+        cluster.add_worker("w1", wrap=hide)
+        cluster.add_worker("w2", wrap=hide)
+        there = run_recipe("verify", plan, "--store", store, "--json", "--remote-cache",
+                           server.url, "--executor", cluster.url)
+    assert there.returncode == 0, there.stdout + there.stderr
+    outcomes = json.loads(there.stdout)["outcomes"]
+    assert [(o["status"], o["cached"]) for o in outcomes] == [("passed", False)] * 2
+    assert warnings(there.stderr) == []
+
+
+def _crates_checkout(root: Path) -> Path:
+    from tests.conftest import write_tree
+    from tests.unit.test_rust_crates import SCRIPTED_MAIN, app, plan, write_registry
+
+    registry = write_registry(root / "registry")
+    files = {"plan.yaml": plan(registry), **app("{tally: '1', scripted: '0.1'}", SCRIPTED_MAIN)}
+    return write_tree(root / "src", files) / "plan.yaml"
+
+
+needs_rustc = pytest.mark.skipif(shutil.which("rustc") is None and not os.environ.get("CI"),
+                                 reason="needs rustc")
+RUST_ACTIONS = 9  # tally: rustc; linked, scripted: rustc build.rs, its run, rustc; app: 2
+
+
+@needs_rustc
+def test_crates_and_build_scripts_run_on_workers(tmp_path: Path, server: Nginx,
+                                                 cluster: DaskCluster) -> None:
+    plan = _crates_checkout(tmp_path)
+    local = realise(plan, tmp_path / "store-local")
+    assert local.returncode == 0, local.stderr
+    store = tmp_path / "store-a"
+    done = realise(plan, store, "--remote-cache", server.url, "--executor", cluster.url,
+                   "-j", "2")
+    assert done.returncode == 0 and warnings(done.stderr) == [], done.stderr
+    # every crate's store path, the same names and bytes as built here
+    names = sorted(p.name for p in store.iterdir() if not p.name.startswith("."))
+    assert names == sorted(p.name for p in (tmp_path / "store-local").iterdir()
+                           if not p.name.startswith("."))
+    listed = "\n".join(str(store / n) for n in names)
+    assert trees(store, listed) == trees(tmp_path / "store-local", listed.replace(
+        str(store), str(tmp_path / "store-local")))
+    workers = executed_on(store, listed)
+    assert len(workers) == RUST_ACTIONS and set(workers) <= set(cluster.worker_addresses()
+                                                                 .values())
+    [app] = done.stdout.split()
+    out = subprocess.run([Path(app) / "bin/app"], capture_output=True, text=True).stdout
+    assert out == "magic 7 generated 5 fast linux\n"
+
+
+@needs_rustc
+def test_a_worker_with_another_rustc_never_serves(tmp_path: Path, server: Nginx) -> None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare for a worker with its own mount namespace")
+    sysroot = subprocess.run(["rustc", "--print", "sysroot"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    # One file of the rustc identity, another in this worker's mount namespace: the same
+    # compiler path, another standard library.
+    std = min((p for p in Path(sysroot, "lib", "rustlib").glob("*/lib/*.rlib")),
+              key=lambda p: p.stat().st_size)
+    other = tmp_path / "other.rlib"
+    other.write_bytes(std.read_bytes() + b"\0")
+    odd = ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" "$1" && shift && exec "$@"',
+           str(other), str(std)]
+    plan = _crates_checkout(tmp_path)
+    with DaskCluster(tmp_path / "dask", workers=0) as cluster:
+        cluster.add_worker("odd", wrap=odd)
+        done = realise(plan, tmp_path / "store-a", "--remote-cache", server.url, "--executor",
+                       cluster.url, "-j", "2")
+        log = (cluster.root / "odd.log").read_text()
+    assert done.returncode == 0, done.stderr
+    every = [str(p) for p in (tmp_path / "store-a").iterdir() if not p.name.startswith(".")]
+    assert len(every) == 4 and executed_on(tmp_path / "store-a", "\n".join(every)) == []
+    assert "Refused" in log and std.name in log  # it was asked, and named the file
+
+
+def test_release_runs_its_cases_on_workers(tmp_path: Path, server: Nginx,
+                                           cluster: DaskCluster) -> None:
+    from tests.conftest import write_tree
+
+    plan = write_tree(tmp_path / "src", ELSEWHERE) / "plan.yaml"
+    # ELSEWHERE's cases pass only on a worker: here, nothing is released
+    here = run_recipe("release", plan, "--store", tmp_path / "store", "--out", tmp_path / "here")
+    assert here.returncode == 1 and "2 of 2 cases did not pass" in here.stderr, here.stderr
+    there = run_recipe("release", plan, "--store", tmp_path / "store-there", "--out",
+                       tmp_path / "there", "--remote-cache", server.url, "--executor",
+                       cluster.url)
+    assert there.returncode == 0, there.stderr
+    assert "(2 cases passed;" in there.stderr and warnings(there.stderr) == []
+    assert (tmp_path / "there" / "SHA256SUMS").is_file()

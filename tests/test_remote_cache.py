@@ -15,56 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from engine.store import tree_hash
 from tests.conftest import run_recipe, write_tree
 from tests.projects import GREET_LIB
+from tests.remote import checkout, realise, trees, warnings
 from tests.servers import NGINX, Nginx, free_port
-from tests.toolchains import WrapperToolchain, make_toolchain
+from tests.toolchains import WrapperToolchain
 
 # CI installs nginx (.ci/run): there a missing one fails rather than skips.
 pytestmark = pytest.mark.skipif(not os.path.exists(NGINX) and not os.environ.get("CI"),
                                 reason="needs Debian's nginx (apt-get install nginx)")
-
-
-def checkout(root: Path, tc: WrapperToolchain, extra: str = "") -> Path:
-    """GREET_LIB at ``root``, its targets built by the wrappers; the plan's path."""
-    files = dict(GREET_LIB)
-    files["plan.yaml"] = (f"kind: plan\nprojects: ['*/project.yaml']\n{extra}"
-                          f"targets:\n  release: {{opt: release, toolchain: {tc.spec_yaml()}}}\n")
-    return write_tree(root, files) / "plan.yaml"
-
-
-def realise(plan: Path, store: Path, *args: str, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("RECIPE_REMOTE")}
-    return run_recipe("realise", plan, "--store", store, *args, env={**environ, **(env or {})})
-
-
-def trees(store: Path, stdout: str) -> dict[str, tuple[str, dict[str, bytes]]]:
-    """Each printed store path's name: its NAR hash and every file's bytes."""
-    found = {}
-    for line in stdout.splitlines():
-        path = Path(line)
-        assert path.parent == store, line
-        files = {p.relative_to(path).as_posix(): p.read_bytes()
-                 for p in sorted(path.rglob("*")) if p.is_file()}
-        found[path.name] = (tree_hash(path), files)
-    return found
-
-
-def warnings(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("recipe: warning:")]
-
-
-@pytest.fixture
-def tc(tmp_path: Path) -> WrapperToolchain:
-    return make_toolchain(tmp_path / "toolchain")
-
-
-@pytest.fixture
-def server(tmp_path: Path):
-    with Nginx(tmp_path / "nginx") as running:
-        yield running
 
 
 @pytest.fixture
@@ -94,6 +53,11 @@ def test_a_fresh_checkout_elsewhere_compiles_nothing(tmp_path: Path, tc: Wrapper
         assert log == f"# substituted from {server.url}\n"
     verified = run_recipe("store", "verify", "--store", tmp_path / "store-b")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # a substituted path keeps its sources too (for store verify --repair), as a built one does
+    for source in b.parent.rglob("*"):
+        if source.is_file() and source.suffix in (".c", ".h"):
+            digest = hashlib.sha256(source.read_bytes()).hexdigest()
+            assert (tmp_path / "store-b" / ".recipe" / "cas" / digest[:2] / digest).is_file()
 
 
 def test_a_path_that_does_not_match_its_nar_hash_is_built(tmp_path: Path, tc: WrapperToolchain,
@@ -117,6 +81,25 @@ def test_a_path_that_does_not_match_its_nar_hash_is_built(tmp_path: Path, tc: Wr
     log = run_recipe("store", "log", str(tmp_path / "store-b" / name), "--store",
                      tmp_path / "store-b").stdout
     assert log == "# cached src/main.c\n# cached hello\n"
+
+
+def test_a_paths_files_are_fetched_at_once(tmp_path: Path, tc: WrapperToolchain,
+                                           server: Nginx, uploaded: dict) -> None:
+    # one path (greet: its description, library and headers) on one build thread: its blobs
+    # come through the fetchers, over connections of their own, not one after the other over
+    # the build thread's (which a thread pool may not spread over several, so that is not
+    # asserted: only that the build thread's connection fetched the entry alone)
+    before = len((server.root / "access.log").read_text().splitlines())
+    done = realise(checkout(tmp_path / "b", tc), tmp_path / "store-b", "--remote-cache",
+                   server.url, "-j", "1", "-p", "greet")
+    assert done.returncode == 0 and tc.invocations() == [], done.stderr
+    [greet] = trees(tmp_path / "store-b", done.stdout).items()
+    assert uploaded[greet[0]] == greet[1]
+    lines = (server.root / "access.log").read_text().splitlines()[before:]
+    [entry] = [line.rsplit(" c", 1)[1] for line in lines if '"GET /ac/' in line]
+    blobs = {line.rsplit(" c", 1)[1] for line in lines if '"GET /cas/' in line}
+    assert len([line for line in lines if '"GET /cas/' in line]) > 2, lines
+    assert entry not in blobs, lines
 
 
 def _puts(server: Nginx) -> int:

@@ -39,7 +39,7 @@ import pytest
 
 from tests.conftest import write_tree
 from tests.projects import GREET_LIB
-from tests.toolchains import WrapperToolchain, make_toolchain
+from tests.toolchains import WrapperToolchain
 
 NAME = re.compile(r"[0-9a-z]{32}-(.+)-([^-]+)-([^-]+)")  # <hash>-<project>-<version>-<target>
 TIMEOUT = 300  # for one command; generous, for a loaded 2-core machine
@@ -246,11 +246,6 @@ def stack_tree(root: Path, tc: WrapperToolchain) -> Path:
         files[plan] = (f"kind: plan\nprojects: [{', '.join(f'{p}/project.yaml' for p in projects)}]"
                        f"\n{targets_yaml(tc)}")
     return write_tree(root, files)
-
-
-@pytest.fixture
-def tc(tmp_path: Path) -> WrapperToolchain:
-    return make_toolchain(tmp_path / "toolchain")
 
 
 # -- 1. concurrency --------------------------------------------------------------------------

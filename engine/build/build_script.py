@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from engine.build import reaper
-from engine.crates.directives import DirectiveError, parse
 from engine.derive.actions import STAGING, Action
 
 RESULT = "build-script.json"
@@ -85,6 +84,8 @@ def run(argv: list[str], env: dict[str, str], staging: Path,
     shown = f"--- build script stdout\n{stdout}--- build script stderr\n{stderr}"
     if code != 0:
         return code, shown
+    from engine.crates.directives import DirectiveError, parse  # only a crate's build needs it
+
     try:
         directives = parse(stdout)
     except DirectiveError as error:

@@ -2,18 +2,23 @@
 substituters) instead of being built. Under the derivation's lock, into a temporary folder on the
 store's file system; the store registers it only if its content hash is the one the cache gave
 with it, and only with the references the derivation allows. The derivation's declared inputs go
-into the CAS as a build would put them (a valid path keeps its sources, for ``--repair``).
+into the CAS as a build would put them (a valid path keeps its sources, for ``--repair``), once
+the path is fetched (a build after a miss copies its new sources itself), on ``KEEPERS``
+threads so that the copies overlap each other (their system calls let the others run).
 Anything wrong is a plain "no": the derivation is built.
 """
 
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from engine.build.actions import Buildable
 from engine.build.cache import LocalCache, PathCache
 from engine.errors import RecipeError
 from engine.store import Store
+
+KEEPERS = 4  # threads copying a derivation's sources into the CAS
 
 
 def substitute(store: Store, drv: Buildable, cache: PathCache) -> bool:
@@ -21,34 +26,37 @@ def substitute(store: Store, drv: Buildable, cache: PathCache) -> bool:
     if type(cache) is LocalCache:  # the store's own holds no path: no folder to make and remove
         return False
     folder = store.temp_dir(f"substitute-{drv.name[:8]}")
+    keepers = ThreadPoolExecutor(KEEPERS, thread_name_prefix="keep")
     try:
         fetched = cache.fetch_path(drv.name, folder / "out")
         if fetched is None or not set(fetched.references) <= \
                 {drv.name, *drv.data["depends"].values()}:
             return False
-        sources = _keep_sources(store, drv)
-        if sources is None:
+        # only now: a build after a miss must find its new sources absent, and copy them
+        keeping = _keep_sources(store, drv, keepers)
+        if keeping is None or not all(future.result() for future in keeping):
             return False
         store.register(drv.name, folder / "out", drv.fingerprint, fetched.references,
-                       log=f"# substituted from {fetched.origin}\n".encode(), blobs=sources,
+                       log=f"# substituted from {fetched.origin}\n".encode(),
+                       blobs=[d.removeprefix("sha256:") for d in drv.data["inputs"].values()],
                        expected=fetched.nar_hash)
         return True
     except (RecipeError, OSError):
         return False
     finally:
+        keepers.shutdown(wait=True)  # nothing writes into the store once this returns
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _keep_sources(store: Store, drv: Buildable) -> list[str] | None:
-    """The digests of the declared inputs, each put in the CAS from the checkout if it is not
-    there; None when one cannot be (a recorded derivation, or a source changed since it was
-    hashed)."""
-    digests = []
-    for rel, digest in drv.data["inputs"].items():
-        hex_digest = digest.removeprefix("sha256:")
-        digests.append(hex_digest)
-        if store.has_blob(hex_digest):
-            continue
-        if drv.sources is None or store.put_file(drv.sources / rel) != hex_digest:
-            return None
-    return digests
+def _keep_sources(store: Store, drv: Buildable, keepers: ThreadPoolExecutor
+                  ) -> list[Future[bool]] | None:
+    """For each declared input not in the CAS yet, its copy from the checkout into it, started
+    on ``keepers`` (each answers whether the source still has the digest the derivation has);
+    None for a recorded derivation that misses one (its sources are nowhere else)."""
+    missing = [(rel, digest.removeprefix("sha256:")) for rel, digest in drv.data["inputs"].items()
+               if not store.has_blob(digest.removeprefix("sha256:"))]
+    if missing and drv.sources is None:
+        return None
+    sources = drv.sources
+    return [keepers.submit(lambda r=rel, d=hex_digest: store.put_file(sources / r) == d)
+            for rel, hex_digest in missing]

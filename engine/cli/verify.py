@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         function.check_symbols(plan, store, jobs)  # a function not in its library: exit 2
         progress = _Progress(len(jobs), quiet=args.json)
         on_cluster = {} if cache is None or cache.executor is None else \
-            {"spawn": _cases_on(cache.executor)}
+            _cases_on(cache.executor)
         settings = runner.Settings(store=store, outcomes=cache, use_cache=not args.no_cache,
                                    failing_rows=args.failing_rows,
                                    **on_cluster)
@@ -121,11 +121,11 @@ def run(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
-def _cases_on(executor: object) -> object:
-    """Process cases run on the executor's cluster (engine/verify/distributed.py)."""
-    from engine.verify.distributed import DistributedCases
+def _cases_on(executor: object) -> dict[str, object]:
+    """Cases run on the executor's cluster (engine/verify/distributed.py)."""
+    from engine.verify.distributed import on_cluster
 
-    return DistributedCases(executor)
+    return on_cluster(executor)
 
 
 def _check(args: argparse.Namespace, plan: Plan) -> None:

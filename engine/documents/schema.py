@@ -4,6 +4,9 @@ The schemas live in ``schema/`` (package ``engine.schema``). Besides standard ke
 two annotations that only this module reads: ``x-message`` (the sentence for a failing
 ``oneOf``/``anyOf``/``not``, with ``{label}`` standing for the node) and ``x-fix`` (how to fix a
 failing ``pattern``).
+
+A document that passed is remembered (``schema_passed``), so a fresh clone of the same plan
+neither imports jsonschema nor validates it again.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
 
+from engine.documents import schema_passed as passed
 from engine.documents.errors import DocumentError, did_you_mean
 from engine.documents.yaml_load import KINDS, Doc, PathElem
 from engine.errors import Pos
@@ -86,9 +90,15 @@ def _same_key(value: Any) -> str:
 
 def check_schema(doc: Doc) -> None:
     """Raise a DocumentError for the first schema violation of ``doc`` (in document order)."""
-    errors = list(_validator(doc.kind).iter_errors(_without_tables(doc)))
+    data = _without_tables(doc)
+    key = passed.key(doc.kind, data)
+    if key is not None and passed.known(key):
+        return
+    errors = list(_validator(doc.kind).iter_errors(data))
     if errors:
         raise _Explain(doc).error(_first(errors, doc))
+    if key is not None:
+        passed.remember(key)
 
 
 def _without_tables(doc: Doc) -> Any:

@@ -18,9 +18,10 @@ gives: the outputs stay on the shared cache until the builder copies one out.
   runs here, where its error shows in its own words.
 - The scheduler unreachable or lost: one warning, and every action from then on runs here.
 
-Only derivations of gcc-family toolchains go to workers (Rust's actions run here for now); an
-action occupies one of the build's ``-j`` threads while it runs on a worker, so ``-j`` sets how
-many run at once on the cluster.
+Only derivations of gcc-family toolchains go to workers (C, C++, and Rust, whose derivations
+link with it: crate compiles and build scripts too; zig's run here); an action occupies one of
+the build's ``-j`` threads while it runs on a worker, so ``-j`` sets how many run at once on
+the cluster.
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ from engine.store import BlobError, Store
 from engine.store.nar import scan
 
 CONNECT_TIMEOUT = 10  # seconds to reach the scheduler
+
+
+def gone_errors() -> tuple[type[BaseException], ...]:
+    """What Dask raises when the scheduler, or the connection to it, is gone: a closed or
+    refused connection (``CommClosedError`` is an ``OSError``), no answer in time, and the
+    futures it cancels when it loses the scheduler. Anything else is a bug of recipe's, and
+    must show as one rather than turn into a quiet local build."""
+    from concurrent.futures import CancelledError
+
+    from distributed.comm.core import CommClosedError
+
+    return (CommClosedError, OSError, TimeoutError, CancelledError)
 
 
 class DaskExecutor:
@@ -59,6 +72,8 @@ class DaskExecutor:
         task = self._task(drv, action, digests) if client is not None else None
         if task is None:
             return None
+        from distributed import KilledWorker
+
         from engine.executors.worker import Refused, TaskFailed, run_task
 
         refused = self._refused.setdefault(canonical_hash(drv.data["toolchain"]["digests"]),
@@ -76,9 +91,9 @@ class DaskExecutor:
             except Refused as error:
                 with self._lock:
                     refused.add(error.worker)
-            except TaskFailed:
+            except (TaskFailed, KilledWorker):  # failed there, or killed too many workers
                 return None
-            except Exception as error:  # the scheduler is gone: from now on, here
+            except gone_errors() as error:  # the scheduler is gone: from now on, here
                 self.lost(error)
         return None
 
@@ -96,7 +111,8 @@ class DaskExecutor:
         for path in action.inputs:
             if not path.startswith("w/") and path in digests:
                 hex_digest = digests[path].removeprefix("sha256:")
-                files[path] = [hex_digest, False]
+                # an earlier output this action runs (a crate's compiled build script)
+                files[path] = [hex_digest, action.argv[0] == f"../{path}"]
                 readers.setdefault(hex_digest, lambda d=hex_digest: self.store.read_blob(d))
         for project, name in drv.data["depends"].items():
             tree, links = self.tree(name)
@@ -160,7 +176,7 @@ class DaskExecutor:
                 try:
                     self._client = Client(self.address, timeout=CONNECT_TIMEOUT,
                                           set_as_default=False)
-                except Exception as error:
+                except (OSError, TimeoutError) as error:  # nothing there, or no answer
                     self.down = True
                     self._say(error)
             return None if self.down else self._client
@@ -183,5 +199,5 @@ class DaskExecutor:
         if client is not None:
             try:
                 client.close(timeout=5)
-            except Exception:
+            except gone_errors():
                 pass  # a scheduler already gone: nothing to close

@@ -4,8 +4,9 @@ A task is a dict (see ``engine.executors.dask``): the derivation (its canonical 
 action, the digests of everything it may read with their staging paths, and the shared cache's
 URL. The worker
 
-1. refuses (``Refused``) unless every program of the derivation's toolchain identity is, on this
-   machine, the file the derivation hashed (``changed_programs``): a worker with another
+1. refuses (``Refused``) unless every program of the derivation's toolchain identity (and of a
+   Rust derivation's rustc identity: the compiler, its libraries, the standard library) is, on
+   this machine, the file the derivation hashed (``changed_programs``): a worker with another
    compiler never serves an action, and the client sends it elsewhere or runs it itself;
 2. lays out the same clean staging the action gets locally — ``<worker store>/.recipe/build/
    <derivation>/`` with ``w/`` (the declared inputs), ``o/`` (earlier outputs), ``d/<project>/``
@@ -56,7 +57,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     from distributed import get_worker
 
     worker = get_worker().address
-    changed = _changed_programs(task["drv"]["toolchain"])
+    changed = _changed_programs(task["drv"])
     if changed:
         raise Refused(worker, changed)
     try:
@@ -65,30 +66,41 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         raise TaskFailed(f"{type(error).__name__}: {error}") from None
 
 
-def _changed_programs(identity: dict[str, Any]) -> list[str]:
-    """The programs of the identity that are missing here or are other files (as
-    ``engine.toolchain.detect.changed_programs``, each file hashed once while its stat data
-    stays the same)."""
-    from engine.hashing import file_digest
-
+def _changed_programs(drv: dict[str, Any]) -> list[str]:
+    """The programs of the derivation's toolchain identity that are missing here or are other
+    files (as ``engine.toolchain.detect.changed_programs``), and for a Rust derivation every
+    file of its rustc identity (the compiler, its libraries, the host's standard library:
+    ``engine.toolchain.rust``) below the sysroot of the rustc it names. Each file is hashed
+    once while its stat data stays the same."""
+    identity = drv["toolchain"]
     binaries = {"cc": identity["cc"], "cxx": identity["cxx"], "ar": identity["ar"],
                 **identity["programs"]}
-    changed = []
-    for name, path in sorted(binaries.items()):
-        try:
-            st = os.stat(path)
-            stat_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-            with _lock:
-                digest = _digests.get((path, stat_key))
-            if digest is None:
-                digest = file_digest(Path(path))
-                with _lock:
-                    _digests[(path, stat_key)] = digest
-        except OSError:
-            digest = None
-        if digest != identity["digests"].get(name):
-            changed.append(path)
+    changed = [path for name, path in sorted(binaries.items())
+               if _digest(path) != identity["digests"].get(name)]
+    rust = drv.get("rust")
+    if rust is not None:
+        sysroot = os.path.dirname(os.path.dirname(rust["rustc"]))  # <sysroot>/bin/rustc
+        changed += [os.path.join(sysroot, rel) for rel, digest in sorted(rust["digests"].items())
+                    if _digest(os.path.join(sysroot, rel)) != digest]
     return changed
+
+
+def _digest(path: str) -> str | None:
+    """The file's digest (``engine.hashing.file_digest``), None when it cannot be read."""
+    from engine.hashing import file_digest
+
+    try:
+        st = os.stat(path)
+        stat_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        with _lock:
+            digest = _digests.get((path, stat_key))
+        if digest is None:
+            digest = file_digest(Path(path))
+            with _lock:
+                _digests[(path, stat_key)] = digest
+    except OSError:
+        return None
+    return digest
 
 
 def worker_store() -> Any:

@@ -28,7 +28,7 @@ from engine.release.rebuild import plan_files
 from engine.store import Store
 from engine.store.fsutil import exchange, remove_tree
 from engine.toolchain.flags import SOURCE_DATE_EPOCH
-from engine.verify import runner
+from engine.verify import distributed, runner
 from engine.verify.outcome import Outcome
 
 PROVENANCE = "provenance.intoto.jsonl"
@@ -109,7 +109,10 @@ def release(plan: Plan, store: Store, out: Path, *, targets: list[str],
     done = Release(out, epoch, verified=not skip_verify)
     if not skip_verify:
         cases = runner.select(plan, result.paths)
-        outcomes = runner.run_jobs(cases, runner.Settings(store=store, outcomes=cache),
+        executor = getattr(cache, "executor", None)
+        on_cluster = {} if executor is None else distributed.on_cluster(executor)
+        outcomes = runner.run_jobs(cases, runner.Settings(store=store, outcomes=cache,
+                                                          **on_cluster),
                                    workers=jobs or os.cpu_count() or 1, observe=observe)
         failed = [o for o in outcomes if not o.ok]  # xfailed and skipped do not stop it
         if failed:

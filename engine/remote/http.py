@@ -12,6 +12,8 @@ failure of a run is reported once, through ``warn``; none after it.
 
 One keep-alive connection per thread (http.client's connections are not thread-safe); a request
 on a reused connection that the server had closed meanwhile is tried once more on a new one.
+``iter_blobs`` downloads many blobs at once on ``FETCHERS`` threads of its own, which live as
+long as the cache does and so keep their connections from one store path to the next.
 Timeouts: ``connect_timeout`` to open a connection, ``read_timeout`` for each read after it.
 """
 
@@ -21,7 +23,9 @@ import hashlib
 import http.client
 import ssl
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from engine.remote.config import RemoteConfig
 
@@ -31,6 +35,8 @@ MAX_ENTRY = 16 << 20
 MAX_BLOB = 4 << 30
 #: The empty blob: always present, never asked for (REAPI's rule, which servers follow).
 EMPTY = hashlib.sha256(b"").hexdigest()
+#: Downloads of one ``iter_blobs`` at once; twice as many blobs may be held in memory.
+FETCHERS = 4
 
 
 class HttpCache:
@@ -44,6 +50,7 @@ class HttpCache:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[http.client.HTTPConnection] = []
+        self._fetchers: ThreadPoolExecutor | None = None
         self.down = False  # set on the first failure of the connection: no more requests
         self.warned = False
         self.stats = {"hits": 0, "misses": 0, "uploads": 0, "rejected": 0}
@@ -68,6 +75,29 @@ class HttpCache:
                         "locally instead)")
             return None
         return data
+
+    def iter_blobs(self, wanted: list[tuple[str, int]]) -> Iterator[bytes | None]:
+        """``get_blob(digest, size)`` of each, in order, downloaded ``FETCHERS`` at a time (a
+        path's files: one round trip for several, not one each)."""
+        if len(wanted) <= 1:
+            yield from (self.get_blob(digest, size) for digest, size in wanted)
+            return
+        with self._lock:
+            if self._fetchers is None:
+                self._fetchers = ThreadPoolExecutor(FETCHERS, thread_name_prefix="fetch")
+            pool = self._fetchers
+        todo = iter(wanted)
+        running: deque[Future[bytes | None]] = deque()
+        try:
+            for digest, size in todo:
+                running.append(pool.submit(self.get_blob, digest, size))
+                if len(running) >= 2 * FETCHERS:
+                    yield running.popleft().result()
+            while running:
+                yield running.popleft().result()
+        finally:  # the caller stopped early: what has not started never will
+            for future in running:
+                future.cancel()
 
     def has_blob(self, digest: str) -> bool:
         if digest == EMPTY:
@@ -180,6 +210,10 @@ class HttpCache:
             conn.close()
 
     def close(self) -> None:
+        with self._lock:
+            fetchers, self._fetchers = self._fetchers, None
+        if fetchers is not None:
+            fetchers.shutdown(wait=True)
         with self._lock:
             conns, self._all = self._all, []
         for conn in conns:

@@ -76,28 +76,39 @@ def fetch(remote: HttpCache, name: str, into: Path) -> Fetched | None:
     message = ActionResult()
     try:
         message.ParseFromString(data)
-        metas = [f for f in message.output_files if f.path == META]
-        raw = remote.get_blob(metas[0].digest.hash, metas[0].digest.size_bytes) \
-            if len(metas) == 1 else None
-        meta = json.loads(raw) if raw is not None else None
-        files = [(f.path, f.digest.hash, f.digest.size_bytes, f.is_executable)
-                 for f in message.output_files if f.path != META]
-        if not _usable(meta, name, files):
-            raise ValueError
-    except (DecodeError, ValueError, TypeError, KeyError):
+    except DecodeError:
+        message = None
+    metas = [f for f in message.output_files if f.path == META] if message is not None else []
+    if len(metas) != 1:
         remote.failed(f"the entry of {name} is not a result recipe can use (treated as a miss)")
         return None
-    into.mkdir()
-    for folder in sorted(meta["dirs"]):
-        if folder:
-            (into / folder).mkdir(parents=True, exist_ok=True)
-    for rel, digest, size, executable in files:
-        blob = remote.get_blob(digest, size)  # checked against its digest
-        if blob is None:
+    files = [(f.path, f.digest.hash, f.digest.size_bytes, f.is_executable)
+             for f in message.output_files if f.path != META]
+    # the description and every file at once, each checked against its digest
+    blobs = remote.iter_blobs([(metas[0].digest.hash, metas[0].digest.size_bytes),
+                               *((digest, size) for _, digest, size, _ in files)])
+    try:
+        raw = next(blobs)
+        try:
+            meta = json.loads(raw) if raw is not None else None
+            if not _usable(meta, name, files):
+                raise ValueError
+        except (ValueError, TypeError, KeyError):
+            remote.failed(f"the entry of {name} is not a result recipe can use (treated as a "
+                          "miss)")
             return None
-        (into / rel).parent.mkdir(parents=True, exist_ok=True)
-        (into / rel).write_bytes(blob)
-        os.chmod(into / rel, 0o755 if executable else 0o644)
+        into.mkdir()
+        for folder in sorted(meta["dirs"]):
+            if folder:
+                (into / folder).mkdir(parents=True, exist_ok=True)
+        for (rel, _digest, _size, executable), blob in zip(files, blobs, strict=True):
+            if blob is None:
+                return None
+            (into / rel).parent.mkdir(parents=True, exist_ok=True)
+            (into / rel).write_bytes(blob)
+            os.chmod(into / rel, 0o755 if executable else 0o644)
+    finally:
+        blobs.close()
     for rel, target in sorted(meta["symlinks"].items()):
         os.symlink(target, into / rel)
     nar_hash = scan(into).nar_hash

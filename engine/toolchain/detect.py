@@ -4,7 +4,9 @@ The identity enters every derivation: the resolved driver path, its ``--version`
 digest of each program the driver runs (``cc1``, ``cc1plus``, ``lto1``, ``collect2``, ``as``,
 ``ld``). Hashing ~100 MB of compiler binaries on every run would dominate a no-op build, so the
 identity is cached in a JSON file keyed by each program's path, size and mtime (like ccache's
-compiler check ``mtime``), and recomputed only when one of those changes.
+compiler check ``mtime``), and recomputed only when one of those changes: the checkout's
+(``.recipe/cache/toolchains.json``), then the user's (``engine.user_cache``), which every checkout
+shares, so that a fresh clone does not hash the same compilers again.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import watch
+from engine import user_cache, watch
 from engine.documents.models import TargetSpec
 from engine.errors import RecipeError
 from engine.hashing import file_digest
@@ -76,7 +78,7 @@ def resolve(spec: TargetSpec, cache_dir: Path) -> Toolchain:
     else:
         cc, cxx = _find("gcc", spec), _find("g++", spec)
     ar = _sibling(cc, "gcc", "gcc-ar") or _find("ar", spec)
-    cache = _IdentityCache(cache_dir / "toolchains.json")
+    cache = _IdentityCache([cache_dir / "toolchains.json", *user_cache.file("toolchains.json")])
     identity = cache.get(cc, cxx, ar)
     dirs = tuple(dict.fromkeys(str(Path(p).parent) for p in
                                (cc, cxx, ar, *identity["programs"].values())))
@@ -168,37 +170,45 @@ def changed_programs(identity: dict[str, Any]) -> list[str]:
 
 
 class _IdentityCache:
-    """Toolchain identities, keyed by driver paths and validated by every program's stat data."""
+    """Toolchain identities, keyed by driver paths and validated by every program's stat data,
+    in the first of ``files`` that has a fresh entry (it is then copied to those before it)."""
 
-    def __init__(self, file: Path) -> None:
-        self.file = file
+    def __init__(self, files: list[Path]) -> None:
+        self.files = files
 
-    def _load(self) -> dict[str, Any]:
+    @staticmethod
+    def _load(file: Path) -> dict[str, Any]:
         try:
-            data = json.loads(self.file.read_text())
+            data = json.loads(file.read_text())
         except (OSError, ValueError):
             return {}
         return data if data.get("version") == CACHE_VERSION else {}
 
     def get(self, cc: str, cxx: str, ar: str) -> dict[str, Any]:
         key = "\0".join(os.path.realpath(p) for p in (cc, cxx, ar))
-        data = self._load()
-        entry = data.get("entries", {}).get(key)
-        if entry and self._fresh(entry["stats"]):
-            for path in entry["stats"]:
-                watch.seen(path)
-                watch.seen(os.path.realpath(path))
-            return entry["identity"]
-        identity = _identity(cc, cxx, ar)
-        files = {cc, cxx, ar, *identity["programs"].values()}
-        stats = {path: _stat_key(path) for path in sorted(files)}
-        for path in stats:
+        missed: list[tuple[Path, dict[str, Any]]] = []
+        for file in self.files:
+            data = self._load(file)
+            entry = data.get("entries", {}).get(key)
+            if entry and self._fresh(entry["stats"]):
+                break
+            missed.append((file, data))
+        else:
+            identity = _identity(cc, cxx, ar)
+            files = {cc, cxx, ar, *identity["programs"].values()}
+            entry = {"stats": {path: _stat_key(path) for path in sorted(files)},
+                     "identity": identity}
+        for path in entry["stats"]:
             watch.seen(path)
             watch.seen(os.path.realpath(path))
-        data.setdefault("entries", {})[key] = {"stats": stats, "identity": identity}
-        data["version"] = CACHE_VERSION
-        self._save(data)
-        return identity
+        for file, data in missed:
+            # entries whose programs are gone (a test's wrappers, an uninstalled compiler)
+            # would only grow the file every run reads
+            entries = {k: e for k, e in data.get("entries", {}).items()
+                       if all(os.path.exists(p) for p in e["stats"])}
+            data.update(version=CACHE_VERSION, entries={**entries, key: entry})
+            self._save(file, data)
+        return entry["identity"]
 
     @staticmethod
     def _fresh(stats: dict[str, list[int]]) -> bool:
@@ -207,13 +217,6 @@ class _IdentityCache:
         except OSError:
             return False
 
-    def _save(self, data: dict[str, Any]) -> None:
-        # Written to a temporary name and renamed, so concurrent runs never read half a file.
-        # A cache that cannot be written (a read-only checkout) only costs time.
-        tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}")
-        try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(data, sort_keys=True))
-            os.replace(tmp, self.file)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+    @staticmethod
+    def _save(file: Path, data: dict[str, Any]) -> None:
+        user_cache.write_json(file, data)  # one that cannot be written only costs time

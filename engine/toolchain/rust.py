@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import watch
+from engine import user_cache, watch
 from engine.documents.models import TargetSpec
 from engine.hashing import file_digest
 from engine.toolchain.detect import ToolchainError
@@ -206,20 +206,27 @@ def _stat_key(path: str) -> list[int]:
 
 def _cached_identity(real: str, sysroot: str, cache_dir: Path, spec: TargetSpec,
                      target: str | None) -> tuple[dict, list[str]]:
-    file = cache_dir / "rust-toolchains.json"
-    try:
-        data = json.loads(file.read_text())
-        if data.get("version") != CACHE_VERSION:
-            data = {}
-    except (OSError, ValueError):
-        data = {}
+    """The identity from the checkout's cache, else the user's (``engine.user_cache``: a fresh
+    clone does not hash the sysroot again), else computed; each validated by stat data."""
     name = f"{real} --target {target}" if target else real
-    entry = data.get("entries", {}).get(name)
-    try:
-        fresh = entry is not None and all(_stat_key(p) == k for p, k in entry["stats"].items())
-    except OSError:
-        fresh = False
-    if not fresh:
+    missed = []
+    for file in [cache_dir / "rust-toolchains.json", *user_cache.file("rust-toolchains.json")]:
+        try:
+            data = json.loads(file.read_text())
+            if data.get("version") != CACHE_VERSION:
+                data = {}
+        except (OSError, ValueError):
+            data = {}
+        entry = data.get("entries", {}).get(name)
+        try:
+            fresh = entry is not None and all(_stat_key(p) == k
+                                              for p, k in entry["stats"].items())
+        except OSError:
+            fresh = False
+        if fresh:
+            break
+        missed.append((file, data))
+    else:
         files = _hashed_files(real, sysroot, target)
         version = _run([real, "-vV"], spec)
         digests = {os.path.relpath(p, sysroot): file_digest(p) for p in files}
@@ -228,6 +235,8 @@ def _cached_identity(real: str, sysroot: str, cache_dir: Path, spec: TargetSpec,
                  "identity": {"family": "rustc", "rustc": real, "version": version,
                               "digests": digests, **({"target": target} if target else {})},
                  "cfg": _run([real, "--print", "cfg", *on], spec).splitlines()}
+    assert entry is not None
+    for file, data in missed:
         data.setdefault("entries", {})[name] = entry
         data["version"] = CACHE_VERSION
         _save(file, data)

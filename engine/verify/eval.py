@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -44,8 +45,10 @@ _preparing: dict[tuple[int, int, str, str], threading.Lock] = {}
 _guard = threading.Lock()
 
 
-def run_eval_case(job: Job, settings: Settings) -> Outcome:
-    """Compile (or find) the case's runner, run it contained, compare."""
+def run_eval_case(job: Job, settings: Settings, run: Callable[..., Observed] | None = None
+                  ) -> Outcome:
+    """Compile (or find) the case's runner, run it contained (``run``: ``_run``, here; or on
+    a cluster, ``engine.verify.distributed``), compare."""
     start = time.monotonic()
     store, plan = settings.store, job.plan
     if not isinstance(store, Store) or plan is None:
@@ -70,7 +73,7 @@ def run_eval_case(job: Job, settings: Settings) -> Outcome:
         if observed is None:
             runner = make()
             try:
-                observed = _run(job, runner.executable, store, settings.cap, chosen)
+                observed = (run or _run)(job, runner.executable, store, settings.cap, chosen)
             finally:
                 runner.remove()
             cache.record(outcomes, key, observed, owner=owner)
@@ -100,7 +103,9 @@ def _scope(plan: Plan, store: Store, project: str, target: str) -> Scope | RustS
 
 
 def _run(job: Job, executable: Path, store: Store, cap: int,
-         on: runners.Runner | None = None) -> Observed:
+         on: runners.Runner | None = None, via: list[str] | None = None) -> Observed:
+    """``via``: the loader and its arguments that start the runner (on a worker: the ELF
+    interpreter with ``--library-path``, ``engine.verify.distributed``)."""
     scratch = new_scratch(store, "case")
     works, tmp = scratch / "works", scratch / "tmp"
     works.mkdir()
@@ -113,6 +118,8 @@ def _run(job: Job, executable: Path, store: Store, cap: int,
         # argv[0] is the project's name: the runner's own path is a temporary folder's (a
         # foreign runner gets the path, as it must, and the name where it can say it: qemu)
         argv, program = [job.project], str(executable)
+        if via is not None:
+            argv, program = [*via, str(executable)], via[0]
         timeout, writable = job.case.timeout, [scratch]
         restrict: list[Path] | None = writable
         if on is not None:  # a program of the target, run by its runner

@@ -12,7 +12,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,10 @@ class Settings:
     #: how a process case runs: here (``run_process``), or on a cluster
     #: (``engine.verify.distributed``), with the same arguments and the same containment
     spawn: Callable[..., Any] = run_process
+    #: per case kind, the format that replaces ``runner.FORMATS``' (a cluster's eval and
+    #: function cases, ``engine.verify.distributed.on_cluster``; each runs here what it cannot
+    #: ship)
+    formats: Mapping[str, Callable[..., Outcome]] = field(default_factory=dict)
     use_cache: bool = True  # False: run everything (results are still recorded)
     cap: int = CAP
     failing_rows: int = SHOWN_ROWS  # of a function case, listed in the report

@@ -95,7 +95,8 @@ def execute(job: Job, settings: Settings) -> Outcome:
     if reason is not None:
         return _outcome(job, "skipped", start, message=reason)
     try:
-        outcome = FORMATS[job.case.kind](job, settings)
+        kind = job.case.kind
+        outcome = settings.formats.get(kind, FORMATS[kind])(job, settings)
     except Exception as error:  # noqa: BLE001 - one broken case must not stop the others
         return _outcome(job, "error", start, message=f"{type(error).__name__}: {error}",
                         detail=traceback.format_exc())
