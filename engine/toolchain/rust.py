@@ -114,7 +114,7 @@ def _sysroot(found: str, spec: TargetSpec, cache_dir: Path) -> str:
                 "sysroot": sysroot, "stats": {p: list(st) if st else None
                                               for p, st in stats.items()}}
             data["version"] = CACHE_VERSION
-            _save(file, data)
+            user_cache.write_json(file, data)  # a cache: losing it costs only time
     _sysroots[key] = sysroot
     return sysroot
 
@@ -134,16 +134,6 @@ def _rustup_inputs(found: str) -> list[str]:
         if parent == folder:
             return inputs
         folder = parent
-
-
-def _save(file: Path, data: dict[str, Any]) -> None:
-    temp = file.with_name(f".{file.name}.{os.getpid()}")
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        temp.write_text(json.dumps(data, sort_keys=True))
-        os.replace(temp, file)
-    except OSError:
-        temp.unlink(missing_ok=True)  # a cache: losing it costs only time
 
 
 def _run(argv: list[str], spec: TargetSpec) -> str:
@@ -239,7 +229,7 @@ def _cached_identity(real: str, sysroot: str, cache_dir: Path, spec: TargetSpec,
     for file, data in missed:
         data.setdefault("entries", {})[name] = entry
         data["version"] = CACHE_VERSION
-        _save(file, data)
+        user_cache.write_json(file, data)  # a cache: losing it costs only time
     for path in entry["stats"]:
         watch.seen(path)
     return entry["identity"], entry["cfg"]

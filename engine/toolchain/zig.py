@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from engine import watch
+from engine import user_cache, watch
 from engine.documents.models import TargetSpec
 from engine.errors import RecipeError
 
@@ -137,13 +137,8 @@ def identity(cache_dir: Path) -> dict[str, Any]:
                         "version": f"zig {version}", "programs": {},
                         "digests": {"zig": _file_digest(zig),
                                     "lib": _tree_digest(zig.parent / "lib")}}}
-            tmp = file.with_name(f".{file.name}.{os.getpid()}")
-            try:  # a cache that cannot be written (a read-only checkout) only costs time
-                file.parent.mkdir(parents=True, exist_ok=True)
-                tmp.write_text(json.dumps(data, sort_keys=True))
-                os.replace(tmp, file)
-            except OSError:
-                tmp.unlink(missing_ok=True)
+            # a cache that cannot be written (a read-only checkout) only costs time
+            user_cache.write_json(file, data)
         for path in stats:
             watch.seen(path)
         _memo[key] = data
