@@ -163,18 +163,23 @@ class _Resolver:
         graph_roots: dict[str, dict[str, str]] = {}
         for root in roots:
             self.pos = root.pos
-            node = self._enable(root.spec, host=False, who=f"project '{root.project}'")
+            node = self._enable(root.spec, host=False, who=f"project '{root.project}'",
+                                root=True)
             graph_roots.setdefault(root.project, {})[root.spec.name] = node.key
         return Graph(self.nodes, graph_roots)
 
-    def _select(self, spec: DepSpec, who: str) -> Manifest:
+    def _select(self, spec: DepSpec, who: str, root: bool) -> Manifest:
         found = self.registry.versions(spec.package)
+        # A project's own entry that no version in the registry meets: no choice of versions
+        # elsewhere can cure that, so it is reported at once, without trying them.
+        hopeless = root and not any(spec.req.matches(m.version) for m in found)
         if not found:
-            raise ResolveError(f"unknown crate '{spec.package}' (wanted by {who}): the registry "
-                               f"{self.registry.path} has no such crate",
-                               "check the name, or add the crate to the registry (e.g. "
-                               f"apt install librust-{spec.package.replace('_', '-')}-dev)",
-                               pos=self.pos)
+            error = ResolveError(f"unknown crate '{spec.package}' (wanted by {who}): the "
+                                 f"registry {self.registry.path} has no such crate",
+                                 "check the name, or add the crate to the registry (e.g. "
+                                 f"apt install librust-{spec.package.replace('_', '-')}-dev)",
+                                 pos=self.pos)
+            raise _Final(error) if root else error
         for manifest in found:  # a version already in the graph, if it fits
             if self.chosen.get((spec.package, manifest.version.compat())) is manifest and \
                     spec.req.matches(manifest.version):
@@ -197,14 +202,15 @@ class _Resolver:
             also = f"; {', '.join(taken)} is already chosen" if taken else ""
             also += "".join(f"; {m.id} already declares links = '{m.links}'"
                             for m in dict.fromkeys(clashes))
-            raise ResolveError(f"no version of crate '{spec.package}' matches '{spec.req}' "
-                               f"(wanted by {who}); the registry holds {held}{also}",
-                               "loosen the requirement, or add a matching version to the "
-                               "registry", pos=self.pos)
+            error = ResolveError(f"no version of crate '{spec.package}' matches '{spec.req}' "
+                                 f"(wanted by {who}); the registry holds {held}{also}",
+                                 "loosen the requirement, or add a matching version to the "
+                                 "registry", pos=self.pos)
+            raise _Final(error) if hopeless else error
         step = len(self.trail)
-        taken = self.script[step] if step < len(self.script) else 0
-        self.trail.append((taken, len(candidates)))
-        manifest = candidates[taken]
+        pick = self.script[step] if step < len(self.script) else 0
+        self.trail.append((pick, len(candidates)))
+        manifest = candidates[pick]
         self.chosen[(spec.package, manifest.version.compat())] = manifest
         if manifest.links is not None:
             self.links[manifest.links] = manifest
@@ -235,8 +241,8 @@ class _Resolver:
                              who=f"crate {node.manifest.id}")
         node.edges[(dep.kind, dep.name)] = child.key
 
-    def _enable(self, dep: DepSpec, host: bool, who: str) -> Node:
-        manifest = self._select(dep, who)
+    def _enable(self, dep: DepSpec, host: bool, who: str, root: bool = False) -> Node:
+        manifest = self._select(dep, who, root)
         child = self._node(manifest, host or manifest.proc_macro)
         if dep.default_features:
             self._feature(child, "default", who)

@@ -159,3 +159,9 @@ def test_a_hopeless_graph_ends_after_a_bounded_number_of_tries(tmp_path: Path) -
     with pytest.raises(ResolveError, match=r"matches '=1.0.0' .* \(no combination of versions "
                        r"found in 2000 tries\)"):
         _resolve(reg, tmp_path, pinned="=1.1.0", layer0="1")
+    # A project's own entry no version meets is reported at once, whatever the other choices.
+    for crates, message in (({"nosuch": "1"}, "unknown crate 'nosuch'"),
+                            ({"pinned": "2"}, "no version of crate 'pinned' matches '2'")):
+        with pytest.raises(ResolveError) as caught:
+            _resolve(reg, tmp_path, layer0="1", **crates)
+        assert caught.value.what.startswith(message) and "tries" not in caught.value.what
