@@ -210,6 +210,31 @@ def test_bad_crates_are_one_line_exit_2_and_write_nothing(tmp_path: Path, crates
     assert not store.exists() or [p.name for p in store.iterdir()] == [".recipe"]
 
 
+def test_crates_resolve_by_backtracking_and_a_graph_without_a_solution_is_one_line(
+        tmp_path: Path) -> None:
+    # The newest tally (1.2.0) conflicts with pinner's ~1.0: Cargo takes tally 1.0.0.
+    registry = write_registry(tmp_path / "registry")
+    src = write_tree(tmp_path / "src", {"plan.yaml": plan(registry),
+                                        **app("{tally: '1', pinner: '1'}", TALLY_MAIN)})
+    done = run_recipe("lock", src / "plan.yaml")
+    assert done.returncode == 0, done.stderr
+    lock = (src / "recipe.lock").read_text()
+    assert 'name = "tally"\nversion = "1.0.0"\n' in lock and '"1.2.0"' not in lock
+    # tally 1.2 and either picky (each wants tally =1.0.0) cannot be one graph; the error is
+    # placed at the entry whose crates meet the conflict (picky).
+    (src / "recipe.lock").unlink()
+    project = src / "app/project.yaml"
+    project.write_text(project.read_text().replace("{tally: '1', pinner: '1'}",
+                                                   "{tally: '1.2', picky: '1'}"))
+    done = run_recipe("lock", src / "plan.yaml")
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        f"{project}:6:24: no version of crate 'tally' matches '=1.0.0' (wanted by crate "
+        "picky-1.1.0); the registry holds 1.2.0, 1.0.0; 1.2.0 is already chosen (and no older "
+        "choice of versions avoids it); loosen the requirement, or add a matching version to "
+        "the registry"], done.stderr
+    assert not (src / "recipe.lock").exists()
+
+
 def test_lock_of_a_plan_without_crates_writes_nothing(tmp_path: Path) -> None:
     src = write_tree(tmp_path / "src", {"plan.yaml": plan(tmp_path / "nowhere"),
                                         **app("{}", "fn main() {}\n")})
@@ -288,6 +313,10 @@ def write_registry(registry: Path) -> Path:
     write_crate(registry, "tally", "1.0.0", TALLY_LIB, "[features]\nfast = []\n")
     write_crate(registry, "tally", "1.2.0", TALLY_LIB, "[features]\nfast = []\n")
     write_crate(registry, "future", "1.0.0", "", 'rust-version = "99.0"\n')
+    # Only older versions of tally fit these: resolving must backtrack (or fail) to use them.
+    write_crate(registry, "pinner", "1.0.0", "", '[dependencies.tally]\nversion = "~1.0"\n')
+    for version in ("1.0.0", "1.1.0"):
+        write_crate(registry, "picky", version, "", '[dependencies.tally]\nversion = "=1.0.0"\n')
     write_crate(registry, "ouro", "1.0.0", "", '[dependencies.boros]\nversion = "1"\n')
     write_crate(registry, "boros", "1.0.0", "", '[dependencies.ouro]\nversion = "1"\n')
     write_crate(registry, "linked", "0.3.0", "", 'links = "linked"\n',
