@@ -3,12 +3,13 @@
 A C or C++ project's rows are called by a table harness built for the case's target
 (``engine.verify.harness``), on the host and through a foreign target's runner alike; so are a
 Rust project's on a foreign target (the harness links its static library and the native
-libraries rustc said it needs). A Rust project's rows are called on the host by the Python worker (``engine.verify.table``) from its
-shared object: the project's own ``shared-library`` output when it has one; otherwise a *cases
-library* realised for it — a derivation of the project as ``<name>-cases`` whose only output is
-``lib<name>-cases.so``, built from every source that does not define ``main`` (as the REPL
-library of ``engine.derive.repl_library``). Every compile is position-independent, so its
-compiles are the project's own, found in the action cache; only the link is new.
+libraries rustc said it needs). A Rust project's rows are called on the host by the Python
+worker (``engine.verify.table``) from its shared object: the project's own ``shared-library``
+output when it has one; otherwise a *cases library* realised for it — a derivation of the
+project as ``<name>-cases`` whose only output is ``lib<name>-cases.so``, built from every source
+that does not define ``main`` (as the REPL library of ``engine.derive.repl_library``). Every
+compile is position-independent, so its compiles are the project's own, found in the action
+cache; only the link is new.
 
 What the rows returned is cached as a process case's observation is (``function_cache``).
 """
