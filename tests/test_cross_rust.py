@@ -238,3 +238,21 @@ def test_rust_function_cases_run_on_the_target_through_the_harness(
     panicked = seen["panics alone"]
     assert panicked["message"] == "1 of 4 rows failed", panicked
     assert "row 2: fns_checked(0)" in panicked["detail"], panicked
+
+
+def test_a_rust_function_the_library_lacks_on_a_foreign_target_is_one_line_exit_2(
+        tmp_path: Path) -> None:
+    tree = {**RUST, **FUNCTIONS, "fns/cases/tables.yaml": """
+        kind: cases
+        cases:
+          - {name: absent, function: int fns_nothing(int a), table: [[1, 1]]}
+    """}
+    src = write_tree(tmp_path / "src", tree)
+    done = run_recipe("verify", src / "plan.yaml", "--store", tmp_path / "store", "-t", "windows",
+                      "-p", "fns")
+    assert done.returncode == 2, done.stderr
+    # (the library is built first: it is what is read)
+    said = [line for line in done.stderr.splitlines() if not line.startswith("building ")]
+    assert len(said) == 1, done.stderr
+    assert said[0].startswith(f"{src / 'fns' / 'cases' / 'tables.yaml'}:3:5: "), done.stderr
+    assert "has no function 'fns_nothing'" in said[0]
