@@ -205,13 +205,18 @@ def call_rows(case: Case, executable: Path, scratch: Path, *, runner: Runner | N
     return Results(values, problems)
 
 
+_WINE = {5: " (an access violation)", 9: " (a fail-fast abort)"}
+
+
 def _problem(observed: Observed, timeout: float, runner: Runner | None) -> str:
     if observed.exit == harness_source.HUNG and observed.signal is None:
         return f"timed out after {timeout:g} s"
     if observed.signal is None and not observed.timed_out:
-        # wine reports a crash as an exit code: 5 for an access violation (0xC0000005)
+        # wine reports a crash as an exit code, the status's low byte: 5 for an access
+        # violation (0xC0000005), 9 for a fail-fast abort (0xC0000409: how a Rust panic that
+        # reaches an extern "C" boundary ends a windows-gnu program)
         wine = runner is not None and runner.name.startswith("wine")
-        known = " (an access violation)" if wine and observed.exit == 5 else ""
+        known = _WINE.get(observed.exit, "") if wine else ""
         return f"ended the harness with exit code {observed.exit}{known}"
     return _why(observed.signal, observed.exit, observed.timed_out, timeout)
 
