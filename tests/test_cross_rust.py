@@ -141,3 +141,120 @@ def test_a_rust_target_that_cannot_build_is_one_line_exit_2(
     assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"{src / 'plan.yaml'}:{line}:")
     assert words in done.stderr
     assert not (tmp_path / "store").exists()
+
+
+# Function cases of Rust projects on a foreign target (issue 14, point 4): called by the table
+# harness, linked against the project's static library (``fns``) or, for a project without one
+# (``lone``), the one built for the harness; and the native libraries rustc reported.
+FUNCTIONS = {
+    "fns/project.yaml": """
+        kind: project
+        name: fns
+        version: 0.1.0
+        language: rust
+        sources: ["src/lib.rs"]
+        outputs:
+          - {name: fns, kind: static-library}
+        cases: ["cases/*.yaml"]
+    """,
+    "fns/src/lib.rs": """
+        use std::ffi::CStr;
+        use std::os::raw::c_char;
+        #[no_mangle]
+        pub extern "C" fn fns_add(a: i32, b: i32) -> i32 { a.wrapping_add(b) }
+        #[no_mangle]
+        pub extern "C" fn fns_words(text: *const c_char) -> usize {
+            if text.is_null() { return 0; }
+            let text = unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned();
+            text.split_whitespace().collect::<Vec<_>>().len()
+        }
+        #[no_mangle]
+        pub extern "C" fn fns_half(x: f64) -> f64 { x / 2.0 }
+        #[no_mangle]
+        pub extern "C" fn fns_checked(x: i32) -> i32 {
+            if x == 0 { panic!("zero"); }
+            100 / x
+        }
+    """,
+    "fns/cases/tables.yaml": """
+        kind: cases
+        cases:
+          - name: adds
+            function: int fns_add(int a, int b)
+            table: [[1, 2, 3], [-4, 4, 0], [2147483647, 1, -2147483648]]
+          - name: counts words
+            function: size_t fns_words(const char *text)
+            table: [["one two three", 3], ["", 0], [null, 0]]
+          - name: halves
+            function: double fns_half(double x)
+            table: [[3.0, 1.5], [-1.0, -0.5]]
+          - name: wrongly
+            function: int fns_add(int a, int b)
+            table: [[1, 1, 2], [2, 2, 5]]
+          - name: panics alone
+            function: int fns_checked(int x)
+            table: [[5, 20], [0, 0], [50, 2], [-1, -100]]
+    """,
+    "lone/project.yaml": """
+        kind: project
+        name: lone
+        version: 0.1.0
+        language: rust
+        sources: ["src/lib.rs"]
+        outputs:
+          - {name: lone, kind: executable, sources: [src/main.rs]}
+        cases: ["cases/*.yaml"]
+    """,
+    "lone/src/lib.rs": """
+        #[no_mangle]
+        pub extern "C" fn lone_square(x: i64) -> i64 { x * x }
+    """,
+    "lone/src/main.rs": """
+        fn main() { println!("{}", lone::lone_square(7)); }
+    """,
+    "lone/cases/tables.yaml": """
+        kind: cases
+        cases:
+          - {name: squares, function: long long lone_square(long long x),
+             table: [[3, 9], [-4, 16]]}
+    """,
+}
+
+
+@pytest.mark.parametrize(("target", "runner"), [("wasi", "wasmtime"), ("windows", "wine64")])
+def test_rust_function_cases_run_on_the_target_through_the_harness(
+        tmp_path: Path, target: str, runner: str) -> None:
+    src = write_tree(tmp_path / "src", {**RUST, **FUNCTIONS})
+    code, data, err = verify(src, tmp_path / "store", "-t", target, "-p", "fns", "-p", "lone")
+    assert code == 1, (err, data)  # the wrong expectation and the panicking row
+    seen = {o["case"]: o for o in data["outcomes"]}
+    assert {c: o["status"] for c, o in seen.items()} == {
+        "adds": "passed", "counts words": "passed", "halves": "passed", "squares": "passed",
+        "wrongly": "failed", "panics alone": "failed"}, seen
+    assert {o["runner"] for o in seen.values()} == {runner}
+    assert seen["wrongly"]["message"] == "1 of 2 rows failed", seen["wrongly"]
+    # A panic cannot unwind out of extern "C": the harness aborts at that row, which alone
+    # fails; a fresh harness calls the rows after it.
+    panicked = seen["panics alone"]
+    assert panicked["message"] == "1 of 4 rows failed", panicked
+    assert "row 2: fns_checked(0) " + ("crashed: SIGABRT" if target == "wasi" else
+                                       "ended the harness with exit code 9 (a fail-fast abort)") \
+        in panicked["detail"], panicked
+
+
+def test_a_rust_function_the_library_lacks_on_a_foreign_target_is_one_line_exit_2(
+        tmp_path: Path) -> None:
+    tree = {**RUST, **FUNCTIONS, "fns/cases/tables.yaml": """
+        kind: cases
+        cases:
+          - {name: absent, function: int fns_nothing(int a), table: [[1, 1]]}
+    """}
+    src = write_tree(tmp_path / "src", tree)
+    done = run_recipe("verify", src / "plan.yaml", "--store", tmp_path / "store", "-t", "windows",
+                      "-p", "fns")
+    assert done.returncode == 2, done.stderr
+    # (the library is built first: it is what is read)
+    said = [line for line in done.stderr.splitlines() if not line.startswith("building ")]
+    assert len(said) == 1, done.stderr
+    assert said[0].startswith(f"{src / 'fns' / 'cases' / 'tables.yaml'}:3:5: "), done.stderr
+    assert "has no function 'fns_nothing'" in said[0]

@@ -195,6 +195,11 @@ def link_template(drv: Derivation, cxx_runtime: bool, spec: TargetSpec) -> list[
                 if dep.project.language == "rust" and kind == "static-library":
                     # what rustc said the library needs (engine.derive.rust_actions)
                     libs.append(f"@{STORE}/{dep.name}/lib/lib{output.name}.native-libs")
+                    if spec.uses_zig and flags.object_format(spec) == "coff":
+                        # rustc links gcc's unwinder into its own windows-gnu programs but does
+                        # not list it among a static library's needs: zig's is libunwind
+                        # (as engine/toolchain/zig_linker.py maps -lgcc_eh).
+                        libs.append("-lunwind")
                 if kind == "shared-library":
                     libs.append(f"-Wl,-rpath,{STORE}/{dep.name}/lib")
                 break

@@ -138,7 +138,7 @@ class DistributedCases:
         if not isinstance(store, Store) or plan is None or case.skip is not None or \
                 case.signature is None or target_runner(job, settings) is not None:
             return local(job, settings)  # a foreign target's runner: here
-        if harness.usable(plan, job.project):
+        if harness.usable(plan, job.project, job.target):
             key, owner, call = self._harness_rows(job, store)
         else:
             key, owner, call = self._worker_rows(job, store)

@@ -1,13 +1,15 @@
 """The function-case format: call the table's rows, judge every row.
 
 A C or C++ project's rows are called by a table harness built for the case's target
-(``engine.verify.harness``), on the host and through a foreign target's runner alike. A Rust
-project's rows are called on the host by the Python worker (``engine.verify.table``) from its
-shared object: the project's own ``shared-library`` output when it has one; otherwise a *cases
-library* realised for it — a derivation of the project as ``<name>-cases`` whose only output is
-``lib<name>-cases.so``, built from every source that does not define ``main`` (as the REPL
-library of ``engine.derive.repl_library``). Every compile is position-independent, so its
-compiles are the project's own, found in the action cache; only the link is new.
+(``engine.verify.harness``), on the host and through a foreign target's runner alike; so are a
+Rust project's on a foreign target (the harness links its static library and the native
+libraries rustc said it needs). A Rust project's rows are called on the host by the Python
+worker (``engine.verify.table``) from its shared object: the project's own ``shared-library``
+output when it has one; otherwise a *cases library* realised for it — a derivation of the
+project as ``<name>-cases`` whose only output is ``lib<name>-cases.so``, built from every source
+that does not define ``main`` (as the REPL library of ``engine.derive.repl_library``). Every
+compile is position-independent, so its compiles are the project's own, found in the action
+cache; only the link is new.
 
 What the rows returned is cached as a process case's observation is (``function_cache``).
 """
@@ -86,10 +88,10 @@ def check_symbols(plan: Plan, store: Any, jobs: Sequence[Job]) -> None:
                              "move the functions into a source of their own (the cases "
                              "library is built from every source that does not define "
                              "main)", pos=case.pos)
-        if isinstance(store, Store) and harness.usable(plan, job.project):
+        if isinstance(store, Store) and harness.usable(plan, job.project, job.target):
             _, library = harness.spec_for(plan, store, job.project, job.target, job.path)
         elif plan.targets[job.target].triple != "host":
-            continue  # not run there: a Rust project's cases run on host targets only
+            continue  # not run there: a foreign target's harness needs the store
         else:
             library = shared_library(plan, store, job.project, job.target, job.path)
         if missing_symbol(library, case.signature.name):
@@ -102,8 +104,8 @@ def check_symbols(plan: Plan, store: Any, jobs: Sequence[Job]) -> None:
 
 def run_function_case(job: Job, settings: Settings) -> Outcome:
     """The format of ``function:`` cases (see engine.verify.runner): through a table harness
-    built for the target (C and C++ projects, on every target a runner runs), else through the
-    Python worker (on the host)."""
+    built for the target (C and C++ projects on every target a runner runs, Rust projects on
+    foreign ones), else through the Python worker (on the host)."""
     start = time.monotonic()
     case = job.case
     assert job.plan is not None, "a function case needs the plan it comes from"
@@ -111,13 +113,13 @@ def run_function_case(job: Job, settings: Settings) -> Outcome:
     if isinstance(chosen, runners.NoRunner):
         return not_run(job, chosen)
     store = settings.store
-    if isinstance(store, Store) and harness.usable(job.plan, job.project):
+    if isinstance(store, Store) and harness.usable(job.plan, job.project, job.target):
         rows, cached = _harness_rows(job, settings, store, chosen)
     elif chosen is not None:
         language = job.plan.projects[job.project].language
         return not_run(job, runners.NoRunner(
-            f"function cases of {language} projects run on host targets only (a table "
-            "harness is built for C and C++ projects)"))
+            f"function cases of {language} projects run on a foreign target through a table "
+            "harness, which is built into a store"))
     else:
         rows, cached = _worker_rows(job, settings)
     with paused_gc():

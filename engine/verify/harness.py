@@ -46,7 +46,7 @@ from engine.verify.process import CAP, CLEAN_ENV, run_argv
 from engine.verify.runners import Runner
 from engine.verify.table import _GRACE, _MAX_RUN, Results, TableError, _why
 
-LANGUAGES = ("c", "c++")  # projects whose function cases a harness calls
+LANGUAGES = ("c", "c++")  # projects whose function cases a harness calls on every target
 _NULL = 0xFFFFFFFF
 _LITTLE = sys.byteorder == "little"
 _CODES: dict[tuple[int, bool], str] = {}
@@ -54,10 +54,13 @@ for _code in "bBhHiIlLqQ":
     _CODES.setdefault((array(_code).itemsize * 8, _code.islower()), _code)
 
 
-def usable(plan: Plan, project: str) -> bool:
-    """Whether a harness can call the project's functions (C and C++: its libraries link
-    into a C program)."""
-    return plan.projects[project].language in LANGUAGES
+def usable(plan: Plan, project: str, target: str) -> bool:
+    """Whether a harness calls the project's functions on ``target``: C and C++ everywhere
+    (their libraries link into a C program); Rust on a foreign target, through its static
+    library and the native libraries rustc said it needs (on the host, the Python worker
+    calls a Rust project's shared library, as it always has)."""
+    language = plan.projects[project].language
+    return language in LANGUAGES or language == "rust" and plan.targets[target].triple != "host"
 
 
 # ---------------------------------------------------------------- building
@@ -202,13 +205,18 @@ def call_rows(case: Case, executable: Path, scratch: Path, *, runner: Runner | N
     return Results(values, problems)
 
 
+_WINE = {5: " (an access violation)", 9: " (a fail-fast abort)"}
+
+
 def _problem(observed: Observed, timeout: float, runner: Runner | None) -> str:
     if observed.exit == harness_source.HUNG and observed.signal is None:
         return f"timed out after {timeout:g} s"
     if observed.signal is None and not observed.timed_out:
-        # wine reports a crash as an exit code: 5 for an access violation (0xC0000005)
+        # wine reports a crash as an exit code, the status's low byte: 5 for an access
+        # violation (0xC0000005), 9 for a fail-fast abort (0xC0000409: how a Rust panic that
+        # reaches an extern "C" boundary ends a windows-gnu program)
         wine = runner is not None and runner.name.startswith("wine")
-        known = " (an access violation)" if wine and observed.exit == 5 else ""
+        known = _WINE.get(observed.exit, "") if wine else ""
         return f"ended the harness with exit code {observed.exit}{known}"
     return _why(observed.signal, observed.exit, observed.timed_out, timeout)
 
