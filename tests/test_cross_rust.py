@@ -258,3 +258,18 @@ def test_a_rust_function_the_library_lacks_on_a_foreign_target_is_one_line_exit_
     assert len(said) == 1, done.stderr
     assert said[0].startswith(f"{src / 'fns' / 'cases' / 'tables.yaml'}:3:5: "), done.stderr
     assert "has no function 'fns_nothing'" in said[0]
+
+
+def test_a_rust_shared_library_builds_for_the_host_and_foreign_targets(tmp_path: Path) -> None:
+    # On the host the rlib and the library named after the crate come from one rustc run
+    # (--out-dir); on another triple rustc names its files otherwise (foo.dll, foo.wasm), so
+    # they are compiled apart there, each to the name recipe gives it.
+    tree = {**RUST, "tally/project.yaml": RUST["tally/project.yaml"].replace(
+        "kind: static-library}", "kind: shared-library}")}
+    src = write_tree(tmp_path / "src", tree)
+    done = run_recipe("realise", src / "plan.yaml", "--store", tmp_path / "store",
+                      "-t", "release", "-t", "wasi", "-t", "windows", "-p", "tally", "--json")
+    assert done.returncode == 0, done.stderr
+    names = {Path(o["file"]).name for p in json.loads(done.stdout) for o in p["outputs"]}
+    assert "libtally.so" in names, names
+    assert any(n.endswith(".dll") for n in names), names

@@ -107,9 +107,11 @@ def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
     if has_lib:
         # The library outputs named after the crate are compiled with the rlib in one rustc run,
         # as cargo does for crate-type = ["rlib", "cdylib"]: the crate is analysed and
-        # code-generated once. Not under LTO, which an rlib cannot take part in.
-        joined = [] if spec.lto else [o for o in outputs if o.kind in LIBRARY_TYPE
-                                      and output_file(o, spec) == _named_file(o.kind, crate)]
+        # code-generated once. Not under LTO, which an rlib cannot take part in, nor on another
+        # triple, where rustc's --out-dir names (foo.dll, foo.wasm) are not _named_file's.
+        joined = [] if spec.lto or spec.triple != "host" else [
+            o for o in outputs
+            if o.kind in LIBRARY_TYPE and output_file(o, spec) == _named_file(o.kind, crate)]
         types = ["rlib", *(LIBRARY_TYPE[o.kind] for o in joined)]
         argv = [*common, "--crate-name", crate,
                 *(a for t in types for a in ("--crate-type", t)),

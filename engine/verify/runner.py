@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from engine.documents.models import Plan
+from engine.errors import RecipeError
 from engine.verify import cache, runners
 from engine.verify.compare import compare, with_newlines
 from engine.verify.eval import run_eval_case
@@ -97,6 +98,9 @@ def execute(job: Job, settings: Settings) -> Outcome:
     try:
         kind = job.case.kind
         outcome = settings.formats.get(kind, FORMATS[kind])(job, settings)
+    except RecipeError as error:  # a case that cannot run, said in recipe's words
+        return _outcome(job, "error", start, message=error.render(),
+                        detail=getattr(error, "detail", None) or "")
     except Exception as error:  # noqa: BLE001 - one broken case must not stop the others
         return _outcome(job, "error", start, message=f"{type(error).__name__}: {error}",
                         detail=traceback.format_exc())

@@ -114,3 +114,16 @@ def test_the_harness_is_cached_in_the_store_like_a_repl_runner(tmp_path: Path) -
     # what the rows returned is cached too: an unchanged run calls nothing
     again = run_recipe("verify", src / "plan.yaml", "--store", root, "--json")
     assert json.loads(again.stdout)["outcomes"][0]["cached"] is True
+
+
+def test_a_harness_that_does_not_build_is_an_error_in_words_not_a_traceback(
+        tmp_path: Path) -> None:
+    # The static library links (an archive resolves nothing), the harness does not: add()
+    # calls a function no source defines.
+    tree = {**PROJECT, "m/m.c": "int gone(int);\nint add(int a, int b) { return gone(a) + b; }\n"}
+    src = write_tree(tmp_path / "src", tree)
+    done = run_recipe("verify", src / "plan.yaml", "--store", tmp_path / "store")
+    assert done.returncode == 1, done.stderr
+    assert "the table harness of add() does not build" in done.stdout
+    assert "gone" in done.stdout  # the linker's words
+    assert "Traceback" not in done.stdout + done.stderr
