@@ -24,6 +24,13 @@ from engine.errors import Pos, display_path
 
 _GLOB = re.compile(r"[*?\[\\]")
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
+# Patterns read without pathspec (its import is 20 ms, on every full run): names of letters,
+# digits and '_.+-' in segments of one '*' at most, positive, not a folder's
+# ("x/"). gitignore's meaning: '*' is any run of characters but '/'; a pattern with a '/' is
+# anchored at the document's folder, one without matches at any depth; a match of a folder
+# selects everything below it. tests/unit/test_paths_simple.py holds them to pathspec's answers.
+_SEGMENT = r"(?:(?:[\w.+-]*\*)?[\w.+-]+|[\w.+-]*\*)"
+_SIMPLE = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*\Z", re.ASCII)
 # pathspec turns each '*' into a backtracking '[^/]*': '*a*a*a*a*b' takes seconds per file name.
 MAX_STARS = 3
 _OUTSIDE = "is a symlink that leaves the plan's folder"
@@ -140,26 +147,32 @@ class Tree:
 
         Every positive pattern must select a file unless ``allow_empty`` (an unwritten default).
         """
-        import pathspec
-
         checked = [(check_relative(text, pos, "pattern"), pos) for text, pos in patterns]
-        compiled = [_compile(text, pos) for text, pos in checked]
+        simple = all(_SIMPLE.match(text) and "." not in text.split("/") for text, _ in checked)
+        compiled = [] if simple else [_compile(text, pos) for text, pos in checked]
         positives = [(text, pos) for text, pos in checked if not text.startswith("!")]
         candidates: dict[str, str | None] = {}
         for prefix in dict.fromkeys(static_prefix(text) for text, _ in positives):
             candidates.update(self.files(base, prefix))
-        spec = pathspec.GitIgnoreSpec(compiled)
-        selected = sorted(f for f in candidates if spec.match_file(f))
-        singles = [(pathspec.GitIgnoreSpec([pattern]), text, pos)
-                   for pattern, (text, pos) in zip(compiled, checked, strict=True)
-                   if not text.startswith("!")]
+        singles: list[tuple[Any, str, Pos]]
+        if simple:  # every pattern positive, plain names and one '*' a segment at most
+            singles = [(_simple_regex(text).match, text, pos) for text, pos in checked]
+            selected = sorted(f for f in candidates if any(m(f) for m, _, _ in singles))
+        else:
+            import pathspec
+
+            spec = pathspec.GitIgnoreSpec(compiled)
+            selected = sorted(f for f in candidates if spec.match_file(f))
+            singles = [(pathspec.GitIgnoreSpec([pattern]).match_file, text, pos)
+                       for pattern, (text, pos) in zip(compiled, checked, strict=True)
+                       if not text.startswith("!")]
         for name in selected:
             if candidates[name]:
-                pos = next(p for single, _, p in singles if single.match_file(name))
+                pos = next(p for match, _, p in singles if match(name))
                 raise _unusable(name, candidates[name], pos)
         if not allow_empty:
-            for single, text, pos in singles:
-                if not any(single.match_file(f) for f in candidates):
+            for match, text, pos in singles:
+                if not any(match(f) for f in candidates):
                     _raise_unmatched(text, pos, base, candidates)
         return tuple(selected)
 
@@ -192,6 +205,12 @@ class Tree:
             raise DocumentError(f"'{text}' is not a {what}",
                                 f"name a {what} here", pos=pos)
         return rel
+
+
+def _simple_regex(text: str) -> re.Pattern[str]:
+    """A ``_SIMPLE`` pattern as gitignore reads it (as pathspec translates it)."""
+    body = "[^/]*".join(re.escape(part) for part in text.split("*"))
+    return re.compile(("" if "/" in text else "(?:.*/)?") + body + "(?:/.*)?\\Z", re.DOTALL)
 
 
 def _compile(text: str, pos: Pos) -> Any:

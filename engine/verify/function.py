@@ -35,7 +35,8 @@ from engine.verify.function_cache import lookup_rows, record_rows, rows_key
 from engine.verify.job import Job, Settings, not_run, remove_tree, target_runner
 from engine.verify.outcome import Outcome
 from engine.verify.process import new_scratch
-from engine.verify.table import Results, TableError, call_rows, judge, missing_symbol, plain
+from engine.verify.symbols import missing_symbol
+from engine.verify.table import Results, TableError, call_rows, judge, plain
 
 SUFFIX = "-cases"
 _libraries: dict[tuple[str, ...], Path] = {}  # (store, plan, project, target) -> library

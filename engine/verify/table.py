@@ -16,7 +16,6 @@ import marshal
 import math
 import signal
 import struct
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,20 +48,6 @@ class Results:
 
     values: list[Any]
     problems: dict[int, str]
-
-
-def missing_symbol(library: Path, name: str) -> bool:
-    """Whether ``library`` (a shared object, or a static archive) does not export ``name``
-    (read with ``nm``, not by loading it; a format ``nm`` cannot read is left to the link)."""
-    dynamic = ["-D"] if library.suffix != ".a" else []
-    done = subprocess.run(["nm", *dynamic, "--defined-only", "--format=posix", str(library)],
-                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin",
-                                                               "LC_ALL": "C"})
-    # A member without symbols (a Rust staticlib has several) is no reason to doubt the rest.
-    said = [line for line in done.stderr.splitlines() if not line.endswith(": no symbols")]
-    if done.returncode != 0 or any(line.strip() for line in said):
-        return False  # nm cannot read it (a WASI archive): let the worker or the link say
-    return not any(line.split(" ", 1)[0] == name for line in done.stdout.splitlines())
 
 
 def call_rows(case: Case, library: Path, scratch: Path, *, cache: ActionCache | None = None,
