@@ -129,11 +129,10 @@ class DistributedCases:
         them here. A key computed otherwise than the local format's only costs a local run."""
         from engine.store import Store
         from engine.verify import harness
+        from engine.verify.function import run_function_case as local
         from engine.verify.function_cache import lookup_rows, record_rows
         from engine.verify.job import target_runner
-        from engine.verify.runner import FORMATS
 
-        local = FORMATS["function"]
         store, plan, case = settings.store, job.plan, job.case
         if not isinstance(store, Store) or plan is None or case.skip is not None or \
                 case.signature is None or target_runner(job, settings) is not None:

@@ -86,7 +86,7 @@ def test_a_c_program_links_a_rust_static_library_with_its_crates_native_librarie
                     and not os.environ.get("CI"), reason="needs librust-serde-derive-dev")
 def test_proc_macros_and_build_scripts_are_built_for_the_host_whatever_the_target(
         tmp_path: Path) -> None:
-    """Derived for a foreign target (not built: rustc builds for host targets only so far),
+    """Derived for a foreign target (not built: this rustc has no std for it),
     the crates that run on the host (serde_derive and its closure, build scripts' crates) are
     the very derivations of the host target; the crates of the target are not."""
     import dataclasses
