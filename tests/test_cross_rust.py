@@ -273,3 +273,25 @@ def test_a_rust_shared_library_builds_for_the_host_and_foreign_targets(tmp_path:
     names = {Path(o["file"]).name for p in json.loads(done.stdout) for o in p["outputs"]}
     assert "libtally.so" in names, names
     assert any(n.endswith(".dll") for n in names), names
+
+
+def test_no_path_of_recipes_installation_enters_a_rust_cross_derivation(tmp_path: Path) -> None:
+    # zig's linker wrapper lives in recipe's own folder and runs on recipe's Python: both differ
+    # per checkout and machine, so an action names them by placeholders and the wrapper enters
+    # by its digest; otherwise two checkouts of recipe would name the same output differently.
+    import sys
+
+    import engine
+    from engine.derive.derivation import Deriver
+    from engine.documents.load import load_plan
+    from engine.store import Store
+    from engine.toolchain import rust_cross
+
+    src = write_tree(tmp_path / "src", RUST)
+    plan = load_plan(src / "plan.yaml")
+    deriver = Deriver(plan, Store.open(tmp_path / "store").make_name, tmp_path / "cache")
+    drv = deriver.derive("tally", "wasi")
+    text = json.dumps([a.as_json() for a in drv.actions])
+    assert str(Path(engine.__file__).parent) not in text
+    assert sys.executable not in text
+    assert rust_cross.wrapper_digest() in text

@@ -102,7 +102,12 @@ def result_key(manifest: str, headers: dict[str, str]) -> str:
 
 
 def substitute(argv: list[str], staging: Path, store_root: Path) -> list[str]:
-    return [a.replace(STAGING, str(staging)).replace(STORE, str(store_root)) for a in argv]
+    out = [a.replace(STAGING, str(staging)).replace(STORE, str(store_root)) for a in argv]
+    if any("@RECIPE_" in a for a in out):  # zig's linker wrapper (Rust on a cross target)
+        from engine.toolchain.rust_cross import concrete
+
+        out = [concrete(a) for a in out]
+    return out
 
 
 def run_action(store: Store, drv: Buildable, action: Action, staging: Path,

@@ -79,8 +79,10 @@ class RustScope:
                "toolchain": self.identity, "title": self.title}
         root = str(self.store_root)
         return Spec(key=key, language="rust", title=self.title, folder="",
-                    compile=[a.replace(STORE, root) for a in self.template], link=[],
-                    env=dict(self.env), library=self.library, uses=uses)
+                    compile=[rust_cross.concrete(a.replace(STORE, root))
+                             for a in self.template],
+                    link=[], env={k: rust_cross.concrete(v) for k, v in self.env.items()},
+                    library=self.library, uses=uses)
 
 
 def prepare(plan: Plan, store: Store, project: str, target: str, reporter: Any = None,

@@ -27,7 +27,31 @@ _ARCH = {"riscv64": "riscv64gc", "x86": "i686", "arm": "arm", "thumb": "thumbv7n
 # The foreign standard libraries Debian packages for its rustc.
 _DEBIAN = {"wasm32-wasi": "libstd-rust-dev-wasm32",
            "x86_64-pc-windows-gnu": "libstd-rust-dev-windows"}
-LINKER = str(Path(__file__).with_name("zig-linker"))
+# Where recipe is installed and the Python running it differ per checkout and per machine, so
+# actions name them by placeholders (made concrete by ``concrete`` when an action runs) and the
+# wrapper's own code enters them by its digest: the store path of a Rust program linked by zig
+# is the same from any checkout, and changes when the wrapper does.
+TOOLS, PYTHON = "@RECIPE_TOOLS@", "@RECIPE_PYTHON@"
+LINKER = f"{TOOLS}/zig-linker"
+_WRAPPER = ("zig-linker", "zig_linker.py")
+_digest: list[str] = []
+
+
+def concrete(text: str) -> str:
+    """``text`` with the placeholders of this installation made concrete."""
+    return text.replace(TOOLS, str(Path(__file__).parent)).replace(PYTHON, sys.executable)
+
+
+def wrapper_digest() -> str:
+    """The sha256 of the linker wrapper's files (once per process)."""
+    if not _digest:
+        import hashlib
+
+        sha = hashlib.sha256()
+        for name in _WRAPPER:
+            sha.update(Path(__file__).with_name(name).read_bytes())
+        _digest.append(sha.hexdigest())
+    return _digest[0]
 
 
 def rust_triple(triple: str) -> str:
@@ -73,7 +97,8 @@ def linker(spec: TargetSpec, cc: str) -> tuple[list[str], dict[str, str]]:
     target = ["--target", rust_triple(spec.triple)]
     if not spec.uses_zig:
         return [*target, "-C", f"linker={cc}"], {}
-    env = {"RECIPE_ZIG": cc, "RECIPE_ZIG_TARGET": spec.triple, "RECIPE_PYTHON": sys.executable}
+    env = {"RECIPE_ZIG": cc, "RECIPE_ZIG_TARGET": spec.triple, "RECIPE_PYTHON": PYTHON,
+           "RECIPE_LINKER_DIGEST": wrapper_digest()}
     # As for C (flags.link_argv): zig's own C runtime objects carry debug information naming
     # zig's cache folder; a target that asks for none gets none (and one libc variant).
     strip = ["-C", "strip=debuginfo"] if spec.opt in ("release", "min-size") else []
