@@ -190,7 +190,9 @@ def call_rows(case: Case, executable: Path, scratch: Path, *, runner: Runner | N
             values[row] = value
         if observed.exit == 0 and len(got) == len(pending):
             break
-        if observed.exit == 3 and not got and observed.signal is None:
+        # the harness's own failure (rh_fail), not a function that happened to exit(3)
+        if observed.exit == 3 and not got and observed.signal is None and \
+                b"recipe harness: " in observed.stderr:
             raise TableError(f"case '{case.name}': the table harness of {case.signature.name}() "
                              f"cannot run: {observed.stderr.decode(errors='replace').strip()}",
                              "report this as a bug of recipe", pos=case.pos)
@@ -209,13 +211,15 @@ _WINE = {5: " (an access violation)", 9: " (a fail-fast abort)"}
 
 
 def _problem(observed: Observed, timeout: float, runner: Runner | None) -> str:
-    if observed.exit == harness_source.HUNG and observed.signal is None:
+    wine = runner is not None and runner.name.startswith("wine")
+    # Only where there are no signals does the watchdog end the harness with an exit code; a
+    # POSIX function may exit(124) itself.
+    if wine and observed.exit == harness_source.HUNG and observed.signal is None:
         return f"timed out after {timeout:g} s"
     if observed.signal is None and not observed.timed_out:
         # wine reports a crash as an exit code, the status's low byte: 5 for an access
         # violation (0xC0000005), 9 for a fail-fast abort (0xC0000409: how a Rust panic that
         # reaches an extern "C" boundary ends a windows-gnu program)
-        wine = runner is not None and runner.name.startswith("wine")
         known = _WINE.get(observed.exit, "") if wine else ""
         return f"ended the harness with exit code {observed.exit}{known}"
     return _why(observed.signal, observed.exit, observed.timed_out, timeout)

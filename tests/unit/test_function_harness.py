@@ -28,6 +28,7 @@ int twice(int x) {
 }
 int noisy(int x) { printf("row %d\n", x); fflush(stdout); return x + 1; }
 long labs(long x) { return x < 0 ? -x : x; }  /* named like libc's: no clash */
+int quits(int x) { if (x == 3 || x == 124) exit(x); return x; }
 """
 
 
@@ -74,6 +75,17 @@ def test_a_function_named_like_a_libc_one(tmp_path: Path) -> None:
     case = _case("long labs(long x)", [[-3, 3], [-(2**40), 2**40]])
     results = harness.call_rows(case, _program(tmp_path, case), tmp_path / "scratch")
     assert results.values == [3, 2**40]
+
+
+def test_a_function_that_exits_with_the_harness_own_codes_fails_its_row_alone(
+        tmp_path: Path) -> None:
+    # exit(3) is also the harness's own "cannot run", exit(124) the Windows watchdog's: from a
+    # function on the host, each is that row's exit code and nothing more.
+    case = _case("int quits(int x)", [[3, 3], [1, 1], [124, 124], [2, 2]])
+    results = harness.call_rows(case, _program(tmp_path, case), tmp_path / "scratch")
+    assert results.problems == {0: "ended the harness with exit code 3",
+                                2: "ended the harness with exit code 124"}
+    assert results.values[1] == 1 and results.values[3] == 2
 
 
 PROJECT = {
