@@ -72,11 +72,15 @@ def main(argv: list[str]) -> int:
             return 1
     if "--probe" in options:
         return 0
-    if "--write" in options:
-        from engine.verify import landlock
+    try:
+        if "--write" in options:
+            from engine.verify import landlock
 
-        landlock.restrict_self(writable)
-    os.execv(command[0], command)
+            landlock.restrict_self(writable)  # a LandlockError is an OSError
+        os.execv(command[0], command)
+    except OSError as error:  # one line in the case's stderr, as a host case's CannotRun
+        print(f"recipe: cannot run {command[0]}: {error.strerror or error}", file=sys.stderr)
+        return 127
     return 127  # not reached
 
 

@@ -78,7 +78,8 @@ def namespace(qemu: str, qemu_arch: str) -> tuple[str, ...]:
     () where the kernel does not allow it (before Linux 6.7; user namespaces off)."""
     if qemu_arch not in MACHINES:
         return ()
-    command = (sys.executable, "-m", "engine.verify.binfmt", "--qemu", qemu,
+    # -P: the case's folder, its working folder, must not shadow recipe's own modules
+    command = (sys.executable, "-P", "-m", "engine.verify.binfmt", "--qemu", qemu,
                "--machine", qemu_arch)
     return command if _works(command) else ()
 

@@ -21,5 +21,5 @@ def runner(triple: str) -> Runner | NoRunner:
     if importlib.util.find_spec("wasmtime") is None:
         return NoRunner(f"no runner for {triple} (wasmtime is not installed: "
                         "pip install -e '.[cross]')")
-    return Runner("wasmtime", (sys.executable, "-m", "engine.verify.runners.wasi_main"),
+    return Runner("wasmtime", (sys.executable, "-P", "-m", "engine.verify.runners.wasi_main"),
                   FACTOR)
