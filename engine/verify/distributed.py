@@ -106,6 +106,11 @@ class DistributedCases:
 
     def _eval_remote(self, job: Job, executable: Path, store: Any, cap: int
                      ) -> Observed | None:
+        plan = job.plan
+        if plan is not None and plan.projects[job.project].language == "rust":
+            # its runner links the toolchain's libstd-*.so by an rpath into this machine's
+            # sysroot (-C prefer-dynamic), which a worker need not have: here
+            return None
         data = executable.read_bytes()
         if _interpreter(data) is False:  # not an ELF file of this machine's kind: here
             return None
