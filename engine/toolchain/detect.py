@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from engine.documents.models import TargetSpec
 from engine.errors import RecipeError
 from engine.hashing import file_digest
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: ctime and device in the stat key
 # Programs the gcc driver runs, as `gcc -print-prog-name=<name>` reports them.
 GCC_PROGRAMS = ("cc1", "cc1plus", "lto1", "lto-wrapper", "collect2", "as", "ld")
 
@@ -107,8 +108,12 @@ def _sibling(driver: str, word: str, replacement: str) -> str | None:
 
 
 def _stat_key(path: str) -> list[int]:
+    # ctime too: a rewrite in place that keeps size and mtime (cp -p, install -p) changes it
     st = os.stat(path)
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+RACY_NS = 2_000_000_000  # as engine.memo: a file changed this recently may change unseen
 
 
 def _run(argv: list[str]) -> str:
@@ -201,6 +206,9 @@ class _IdentityCache:
         for path in entry["stats"]:
             watch.seen(path)
             watch.seen(os.path.realpath(path))
+        now = time.time_ns()
+        if any(now - k[1] < RACY_NS or now - k[2] < RACY_NS for k in entry["stats"].values()):
+            missed = []  # a program changed just now may change again unseen: not remembered
         for file, data in missed:
             # entries whose programs are gone (a test's wrappers, an uninstalled compiler)
             # would only grow the file every run reads

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from tests.conftest import run_recipe, write_tree
@@ -40,6 +41,7 @@ def test_a_fresh_clone_does_not_hash_the_compilers_again(tmp_path: Path) -> None
     plan = ("kind: plan\nprojects: ['*/project.yaml']\ntargets:\n  release: {opt: release, "
             f"toolchain: {{cc: {bin_dir / 'cc'}, cxx: {bin_dir / 'c++'}}}}}\n")
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    time.sleep(2.1)  # the racily-clean rule: a compiler written just now is not remembered
 
     def realise(checkout: str) -> str:
         src = write_tree(tmp_path / checkout, {"plan.yaml": plan, **PROJECT})
@@ -58,3 +60,14 @@ def test_a_fresh_clone_does_not_hash_the_compilers_again(tmp_path: Path) -> None
     (bin_dir / "cc").write_text((bin_dir / "cc").read_text() + "# another compiler\n")
     other = realise("c")
     assert _detections(log) > before and other != first  # changed: detected, hashed again
+
+    # rewritten in place, its size and mtime kept (as cp -p or install -p would): its ctime
+    # still tells, and a compiler changed just now is not remembered until it has settled
+    text = (bin_dir / "cc").read_text()
+    kept = (bin_dir / "cc").stat()
+    (bin_dir / "cc").write_text(text.replace("# another compiler", "# a third compiler"))
+    os.utime(bin_dir / "cc", ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    assert (bin_dir / "cc").stat().st_size == kept.st_size
+    again = _detections(log)
+    third = realise("d")
+    assert _detections(log) > again and third not in (first, other)
