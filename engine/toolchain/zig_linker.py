@@ -12,6 +12,11 @@ process. ``RECIPE_ZIG`` is zig, ``RECIPE_ZIG_TARGET`` the zig triple.
 - WebAssembly: rustc speaks to ``wasm-ld`` (``-flavor wasm``); zig's LLD is newer than the
   compiler's and refuses an rlib's ``lib.rmeta`` member (not a wasm object), so each rlib is
   linked from a copy without it.
+
+rustc passes the arguments in a response file (``@FILE``, one argument a line, ``\\`` and space
+escaped by a backslash) when the command line is too long for the system; the wrapper reads
+them (as gcc does) before translating them, and hands zig a response file of its own when the
+translated command line would be as long.
 """
 
 from __future__ import annotations
@@ -28,6 +33,71 @@ _WINDOWS_DROP = frozenset({
     "-lssp_nonshared", "-lssp", "-nodefaultlibs", "-fno-use-linker-plugin",
     "-Wl,--disable-auto-image-base"})
 _REPLACE = {"-lgcc_eh": "-lunwind", "-lstdc++": "-lc++"}
+
+
+#: Bytes of arguments above which zig gets them in a response file (Linux's limit of one argument
+#: is 128 KiB, of all of them with the environment 2 MiB; rustc switches at about 6 KiB less).
+_LONG = 64 * 1024
+
+
+def split_response(text: str) -> list[str]:
+    """The arguments of a response file, as GNU's libiberty reads it (gcc, ld and clang on Unix):
+    whitespace separates, single or double quotes group, a backslash takes the next character."""
+    args: list[str] = []
+    word: list[str] = []
+    in_word = False  # a word may be empty: ``""``
+    quote = ""
+    chars = iter(text)
+    for c in chars:
+        if c == "\\":
+            word.append(next(chars, ""))
+            in_word = True
+        elif quote:
+            if c == quote:
+                quote = ""
+            else:
+                word.append(c)
+        elif c in "'\"":
+            quote, in_word = c, True
+        elif c.isspace():
+            if in_word:
+                args.append("".join(word))
+            word, in_word = [], False
+        else:
+            word.append(c)
+            in_word = True
+    if in_word:
+        args.append("".join(word))
+    return args
+
+
+def expand(args: list[str], depth: int = 0) -> list[str]:
+    """``args`` with every ``@FILE`` that names a readable file replaced by its arguments (a
+    response file may name others, as gcc allows; ``@`` of no file stays an argument)."""
+    out: list[str] = []
+    for arg in args:
+        if arg.startswith("@") and depth < 16:
+            try:
+                with open(arg[1:], encoding="utf-8") as file:
+                    text = file.read()
+            except (OSError, UnicodeDecodeError):
+                out.append(arg)
+                continue
+            out.extend(expand(split_response(text), depth + 1))
+        else:
+            out.append(arg)
+    return out
+
+
+def response_file(args: list[str], folder: str) -> str:
+    """``args`` written to a response file in ``folder``, for zig: each in double quotes with
+    ``\\`` and ``"`` escaped (zig's reader takes a backslash as an escape only in quotes; GNU's
+    reads the same file the same way)."""
+    path = os.path.join(folder, "args")
+    with open(path, "w", encoding="utf-8") as file:
+        for arg in args:
+            file.write('"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"\n')
+    return path
 
 
 def cc_args(target: str, args: list[str]) -> list[str]:
@@ -58,11 +128,18 @@ def wasm_args(args: list[str], scratch: str) -> list[str]:
 
 def main(args: list[str]) -> int:
     zig, target = os.environ["RECIPE_ZIG"], os.environ["RECIPE_ZIG_TARGET"]
-    if target.startswith("wasm"):
-        with tempfile.TemporaryDirectory(prefix="recipe-zig-linker-") as scratch:
-            return subprocess.run([zig, "wasm-ld", *wasm_args(args, scratch)]).returncode
-    os.execv(zig, [zig, "cc", "-target", target, *cc_args(target, args)])
-    return 127  # not reached
+    args = expand(args)
+    wasm = target.startswith("wasm")
+    if not wasm:
+        argv = [zig, "cc", "-target", target, *cc_args(target, args)]
+        if sum(len(a) + 1 for a in argv) <= _LONG:
+            os.execv(zig, argv)  # nothing to remove afterwards: no Python waits on the link
+    with tempfile.TemporaryDirectory(prefix="recipe-zig-linker-") as scratch:
+        if wasm:
+            argv = [zig, "wasm-ld", *wasm_args(args, scratch)]
+        if sum(len(a) + 1 for a in argv) > _LONG:
+            argv = [*argv[:2], f"@{response_file(argv[2:], scratch)}"]
+        return subprocess.run(argv).returncode
 
 
 if __name__ == "__main__":
