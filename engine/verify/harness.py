@@ -41,6 +41,7 @@ from engine.toolchain import flags
 from engine.toolchain.flags import SOURCE_DATE_EPOCH
 from engine.verify import harness_source
 from engine.verify.cache import ActionCache
+from engine.verify.diffs import format_size
 from engine.verify.outcome import Observed
 from engine.verify.process import CAP, CLEAN_ENV, run_argv
 from engine.verify.runners import Runner
@@ -200,7 +201,8 @@ def call_rows(case: Case, executable: Path, scratch: Path, *, runner: Runner | N
         if not rest:
             break  # every row has its result: how the harness ended after them is no row's
         if careful and len(got) < careful or len(rest) == 1:
-            problems[rest[0]] = _problem(observed, case.timeout, runner)  # the row that ended it
+            # the row that ended it
+            problems[rest[0]] = _problem(observed, case.timeout, runner, cap)
             pending, careful = rest[1:], 0
         else:  # somewhere in the batch after the last result: again, row by row
             pending, careful = rest, min(harness_source.BATCH, len(rest))
@@ -210,7 +212,12 @@ def call_rows(case: Case, executable: Path, scratch: Path, *, runner: Runner | N
 _WINE = {5: " (an access violation)", 9: " (a fail-fast abort)"}
 
 
-def _problem(observed: Observed, timeout: float, runner: Runner | None) -> str:
+def _problem(observed: Observed, timeout: float, runner: Runner | None, cap: int) -> str:
+    if observed.capped:
+        # The harness was stopped for what the function printed, not killed by the row: the
+        # cap counts all that the rows of one run printed, as for one process case.
+        return f"{observed.capped} exceeded {format_size(cap)} (the output cap; the rows run " \
+               "together share it)"
     wine = runner is not None and runner.name.startswith("wine")
     # Only where there are no signals does the watchdog end the harness with an exit code; a
     # POSIX function may exit(124) itself.

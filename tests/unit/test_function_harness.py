@@ -29,6 +29,7 @@ int twice(int x) {
 int noisy(int x) { printf("row %d\n", x); fflush(stdout); return x + 1; }
 long labs(long x) { return x < 0 ? -x : x; }  /* named like libc's: no clash */
 int quits(int x) { if (x == 3 || x == 124) exit(x); return x; }
+int loud(int x) { if (x == 7) for (int i = 0; i < 100000; i++) puts("loud"); return x; }
 """
 
 
@@ -139,3 +140,13 @@ def test_a_harness_that_does_not_build_is_an_error_in_words_not_a_traceback(
     assert "the table harness of add() does not build" in done.stdout
     assert "gone" in done.stdout  # the linker's words
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_row_that_prints_past_the_output_cap_fails_for_that_not_as_a_crash(
+        tmp_path: Path) -> None:
+    case = _case("int loud(int x)", [[i, i] for i in range(20)])
+    results = harness.call_rows(case, _program(tmp_path, case), tmp_path / "scratch",
+                                cap=64 * 1024)
+    assert results.problems == {
+        7: "stdout exceeded 64 KiB (the output cap; the rows run together share it)"}
+    assert results.values[:7] == list(range(7)) and results.values[8:] == list(range(8, 20))
