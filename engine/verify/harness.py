@@ -45,6 +45,7 @@ from engine.verify.diffs import format_size
 from engine.verify.outcome import Observed
 from engine.verify.process import CAP, CLEAN_ENV, run_argv
 from engine.verify.runners import Runner
+from engine.verify.runners.wasi import WATCHDOG
 from engine.verify.table import _GRACE, _MAX_RUN, Results, TableError, _why
 
 LANGUAGES = ("c", "c++")  # projects whose function cases a harness calls on every target
@@ -126,6 +127,11 @@ def _spec(plan: Plan, store: Store, project: str, target: str,
     if zig_cache.is_zig(drv.data):  # zig's libc for this link, built once under its lock
         zig_cache.warm(store, {**drv.data, "actions": [
             {"kind": "link", "argv": [*concrete, *concrete_link]}]}, env)
+    if flags.object_format(spec) == "wasm":
+        # WASI's runner watches the row being called through this export (harness_source); not
+        # in the warm-up's link above, whose program has no such symbol.
+        compile_argv.append("-Wl,--export=recipe_harness_watch")
+        concrete.append(compile_argv[-1])
     key = {"format": harness_source.FORMAT, "kind": "table-harness", "library": drv.name,
            "compile": compile_argv, "link": link, "toolchain": drv.toolchain.identity,
            "title": f"{project} ({target})", **loads}
@@ -170,6 +176,8 @@ def call_rows(case: Case, executable: Path, scratch: Path, *, runner: Runner | N
     careful = 0
     factor = runner.factor if runner is not None else 1.0
     env = {**CLEAN_ENV, "TMPDIR": str(tmp), **(runner.env if runner is not None else {})}
+    if runner is not None and runner.name == "wasmtime":  # its watchdog's row timeout
+        env[WATCHDOG] = f"{case.timeout * factor:g}"
     writable = [scratch, *(runner.writable if runner is not None else ())]
     while pending:
         results = work / "results.bin"
@@ -221,7 +229,8 @@ def _problem(observed: Observed, timeout: float, runner: Runner | None, cap: int
     wine = runner is not None and runner.name.startswith("wine")
     # Only where there are no signals does the watchdog end the harness with an exit code; a
     # POSIX function may exit(124) itself.
-    if wine and observed.exit == harness_source.HUNG and observed.signal is None:
+    no_signals = wine or runner is not None and runner.name == "wasmtime"
+    if no_signals and observed.exit == harness_source.HUNG and observed.signal is None:
         return f"timed out after {timeout:g} s"
     if observed.signal is None and not observed.timed_out:
         # wine reports a crash as an exit code, the status's low byte: 5 for an access

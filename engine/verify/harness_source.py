@@ -10,8 +10,9 @@ writes the results to the file RESULTS (not to stdout: the function may print th
 batches: a u32 count K, then K results (the same encodings; a ``void`` function writes none). A
 batch is written whole or not at all, every ``BATCH`` rows (every row for the first CAREFUL
 rows: after a crash, the row that ends the harness is then the one after the last result). A
-row that runs longer than TIMEOUT seconds ends the harness with SIGALRM (POSIX), exit code 124
-(Windows), or not at all (WASI: the outer timeout of the run ends it).
+row that runs longer than TIMEOUT seconds ends the harness with SIGALRM (POSIX) or exit code 124
+(Windows; WASI, where the runner watches the row being called, ``recipe_harness_watch``, which
+the link exports, and stops the program: ``engine.verify.runners.wasi_main``).
 
 The function is declared under a name of the harness's own (``recipe_fn``) bound to the real
 symbol with an assembler label, so that a function named like a libc one (``abs``) clashes
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from engine.documents.models import CType, Signature
 
-FORMAT = "recipe-harness-1"
+FORMAT = "recipe-harness-2"
 BATCH = 4096
 HUNG = 124  # the harness's exit code for a row past its timeout, where there are no signals
 
@@ -52,8 +53,16 @@ _HEAD = r"""/* recipe table harness (%(format)s): %(title)s */
 
 extern %(returns)s recipe_fn(%(params)s) __asm__(RH_SYMBOL("%(name)s"));
 %(free)s
+#if defined(__wasi__)
+/* The row being called, and whether one is: read from the linear memory by the runner's
+ * watchdog (WASI has no signals or threads), at the address the link exports. */
+volatile struct { uint64_t at; uint32_t running; } recipe_harness_watch;
+#define rh_at recipe_harness_watch.at
+#define rh_running recipe_harness_watch.running
+#else
 static volatile uint64_t rh_at;  /* the row being called */
 static volatile int rh_running;
+#endif
 
 static void rh_fail(const char *what) {
     fprintf(stderr, "recipe harness: %%s\n", what);
