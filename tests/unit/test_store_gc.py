@@ -177,6 +177,28 @@ def test_verify_names_damaged_files(store: Store) -> None:
     ]
 
 
+def test_verify_in_threads_reports_what_one_thread_reports_in_path_order(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.store import check
+
+    names = [_add(store, f"p{i:02d}", files={"bin/p": bytes([i]) * (3000 + 70_000 * (i % 3)),
+                                             "lib/l": b"l"}) for i in range(24)]
+    damaged = sorted(names)[1::5]
+    for name in damaged:
+        out = store.path(name)
+        _writable(out)
+        (out / "bin" / "p").chmod(0o644)
+        (out / "bin" / "p").write_bytes(b"tampered")
+        (out / "bin" / "p").chmod(0o444)
+        for folder in ("bin", "lib", ""):
+            (out / folder).chmod(0o555)
+    expected = [Damage(name, "bin/p", "modified") for name in damaged]
+    monkeypatch.setattr(check, "WORKERS", 4)
+    assert store.verify() == expected
+    monkeypatch.setattr(check, "WORKERS", 1)
+    assert store.verify() == expected
+
+
 def test_verify_symlink_target_and_missing_path(store: Store) -> None:
     tree = store.temp_dir("l")
     (tree / "run").symlink_to("a")
