@@ -186,17 +186,17 @@ class Cas:
     # -- listing, for collection ------------------------------------------------------------
 
     def entries(self) -> list[CacheEntry]:
-        """Every action result and blob: kind, name, bytes, mtime, an action's outputs, and
-        where it is. Files that are neither (a stray note, a half-written temporary) are
-        not the cache's: they are left alone. One ``scandir`` per folder and plain strings:
-        a ``Path`` joined and ``stat``-ed per entry cost 90 % of a ``gc --dry-run`` of
-        100,000 blobs."""
+        """Every action result and blob, in no particular order: kind, name, bytes, mtime,
+        an action's outputs, and where it is (a str). Files that are neither (a stray note, a
+        half-written temporary) are not the cache's: they are left alone. One ``scandir`` per
+        folder and plain strings: a ``Path`` joined and ``stat``-ed per entry cost 90 % of a
+        ``gc --dry-run`` of 100,000 blobs."""
         found = []
         for folder, kind in ((self.actions, "action"), (self.blobs, "blob")):
             for sub in _listdir(folder):
                 try:
                     with os.scandir(f"{folder}/{sub}") as listing:
-                        files = sorted(listing, key=lambda e: e.name)
+                        files = list(listing)
                 except (FileNotFoundError, NotADirectoryError):
                     continue
                 for file in files:
@@ -248,7 +248,7 @@ class Cas:
 
 #: An action result or a blob, as ``Cas.entries`` lists it: ``kind`` "action" or "blob";
 #: ``name``, the action key or the blob's hex digest; ``size`` in bytes; ``mtime`` (for an action,
-#: its last use); ``outputs``, an action's blob digests; ``path``, a str.
+#: its last use); ``outputs``, an action's blob digests; ``path``.
 def _json() -> Any:
     """json, imported when an action result is read or written: a no-op realise opens the CAS
     but reads none, and importing json is 4 % of its instructions."""
