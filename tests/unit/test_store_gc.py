@@ -89,6 +89,22 @@ def test_gc_deletes_an_unrooted_path_that_refers_to_a_live_one(store: Store) -> 
     assert [info.name for info in store.paths()] == [lib] and store.verify() == []
 
 
+def test_gc_gives_back_the_cycle_collector_as_it_found_it(store: Store) -> None:
+    import gc as cyclic
+
+    _add(store, "loose")
+    assert cyclic.isenabled()
+    store.gc(dry_run=True)
+    assert cyclic.isenabled()
+    cyclic.disable()
+    try:
+        store.gc()
+        assert not cyclic.isenabled()
+    finally:
+        cyclic.enable()
+    assert store.paths() == []
+
+
 def test_deletion_order_puts_referrers_first_and_breaks_ties_by_name() -> None:
     import random
 
