@@ -228,8 +228,25 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
         code = 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller leaving now is no ^C
+        _at_exit()
         _answer(conn, int(code))
-    return int(code)
+    os._exit(int(code) & 0xFF)  # all that Python's exit does that one can see was done
+
+
+def _at_exit() -> None:
+    """What Python does at exit that shows, before the caller hears the exit code (as it would
+    in-process): wait for the command's threads, run its ``atexit`` functions (the store's
+    locks let go, the user cache written)."""
+    import atexit
+    import threading
+
+    try:
+        threading._shutdown()  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - as Python's exit: it reports and goes on
+        import traceback
+
+        traceback.print_exc()
+    atexit._run_exitfuncs()
 
 
 def _answer(conn: socket.socket, code: int) -> None:
