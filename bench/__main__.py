@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -119,6 +120,10 @@ def measure(args: argparse.Namespace, work: Path, config: dict[str, Any]
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    # As a terminal runs commands, even when the bench runs in the background (``&`` ignores
+    # SIGINT and SIGQUIT in what it starts: a server refuses such a caller, as it must).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     started = time.perf_counter()
     kind = "remote" if args.remote else "cross" if args.cross else ""
     work = Path(tempfile.mkdtemp(prefix=f"recipe-bench-{kind}-" if kind else "recipe-bench-"))

@@ -55,6 +55,8 @@ IDENTITY = repr((sys.executable, sys.version, os.path.dirname(engine.__file__),
 _serving = False
 
 
+#: The signals a caller sends on to the server's child, and the byte that says each.
+_RELAYED = {_signal.SIGINT: b"I", _signal.SIGTERM: b"T", _signal.SIGHUP: b"H"}
 _ANSWER = 10.0  # seconds a caller waits for a server to take its command, before running it
 
 
@@ -188,18 +190,30 @@ def forward(argv: list[str]) -> int | None:
 
 
 def _await_code(sock: _socket.socket) -> int:
-    def interrupt(_signum: int, _frame: object) -> None:
+    """The command's exit code; meanwhile ^C, SIGTERM and SIGHUP go to the server's child (a
+    signal this process ignores stays ignored, as it would in-process)."""
+    relayed: list[int] = []
+
+    def relay(signum: int, _frame: object) -> None:
+        relayed.append(signum)
         try:
-            sock.send(b"I")
+            sock.send(_RELAYED[signum])
         except OSError:
             pass
 
-    previous = _signal.signal(_signal.SIGINT, interrupt)
+    previous = {}
+    for signum in _RELAYED:
+        if _signal.getsignal(signum) != _signal.SIG_IGN:
+            previous[signum] = _signal.signal(signum, relay)
     try:
         code = _read(sock, 4)
     finally:
-        _signal.signal(_signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            _signal.signal(signum, handler)
     if len(code) != 4:
+        if relayed:  # the signal ended the command before it could answer: end the same way
+            _signal.signal(relayed[-1], _signal.SIG_DFL)
+            os.kill(os.getpid(), relayed[-1])
         from engine.errors import Failure
 
         raise Failure("the recipe server ended the command without an exit code",

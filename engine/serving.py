@@ -42,6 +42,10 @@ def serve(idle: float, main: Callable[[list[str]], int], warm: Callable[[], obje
     listener.bind(address())  # OSError (EADDRINUSE) when one runs already
     listener.listen(64)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    # A server started from a script run in the background (``cmd &`` ignores SIGINT and
+    # SIGQUIT) still serves a terminal's callers: its children take what a terminal's command
+    # has (SIGINT: by the spare), and a caller that ignores them runs in-process.
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     alive, keep = os.pipe()  # a spare sees its end (EOF) when the server is gone
     lost = 0  # spares in a row that died before saying anything
     while lost < 10:
