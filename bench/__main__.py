@@ -4,6 +4,9 @@ Generates the corpus in a temporary folder; runs every make scenario ``--reps`` 
 make -j2 and make + ccache interleaved), counts recipe's own instructions for a no-op and a
 one-unit edit (callgrind, when valgrind is installed), then measures the other targets
 (``bench.others``: verify with outcomes cached, per-case overhead, function table, recipe eval).
+The no-op, one .c edited, warm rebuild, 200-project no-op, verify and eval rows run twice:
+in-process and served (``recipe server start``, the native client as README puts it on
+``PATH``).
 Prints the machine and one table of every row with its target and ``met`` or ``missed``; with
 ``--json FILE`` writes everything, every sample included. Exit code 0 when the runs worked (met
 targets or not), 1 when a scenario failed its checks. ``--remote`` and ``--cross`` measure
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -41,6 +45,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel jobs (default 2)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--no-server", action="store_true",
+                        help="without the served rows (recipe server and its native client)")
     parser.add_argument("--remote", action="store_true",
                         help="instead: a fresh clone with a warm shared cache against make and "
                              "ccache's remote storage, and 2 Dask workers against -j 2 "
@@ -93,11 +99,18 @@ def measure(args: argparse.Namespace, work: Path, config: dict[str, Any]
     print(report.header(info, config), flush=True)
     progress(f"building the {args.projects}-project plan once (not measured)")
     bench.prepare_many()
-    for rep in range(args.reps):
-        bench.repetition(rep, args.reps)
-    progress("instruction counts of recipe's process (callgrind)")
-    instructions = bench.instructions()
-    other = others.measure(bench.recipe, work, args.reps, args.rows, args.exec_rows, progress)
+    try:
+        if not args.no_server:  # served rows: the server started, its native client as on PATH
+            bench.recipe.start_server()
+        for rep in range(args.reps):
+            bench.repetition(rep, args.reps)
+        progress("instruction counts of recipe's process (callgrind)")
+        instructions = bench.instructions()
+        other = others.measure(bench.recipe, work, args.reps, args.rows, args.exec_rows,
+                               progress)
+    finally:
+        if not args.no_server:
+            bench.recipe.stop_server()
     rows = report.summarise(bench.results)
     info["load_average_end"] = list(os.getloadavg())
     text = f"{report.table(rows, other, instructions)}\n\n{report.cpu_table(rows)}"
@@ -107,6 +120,10 @@ def measure(args: argparse.Namespace, work: Path, config: dict[str, Any]
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    # As a terminal runs commands, even when the bench runs in the background (``&`` ignores
+    # SIGINT and SIGQUIT in what it starts: a server refuses such a caller, as it must).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     started = time.perf_counter()
     kind = "remote" if args.remote else "cross" if args.cross else ""
     work = Path(tempfile.mkdtemp(prefix=f"recipe-bench-{kind}-" if kind else "recipe-bench-"))

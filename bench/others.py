@@ -26,7 +26,7 @@ from typing import Any
 from bench import repl as repl_bench
 from bench import table as table_bench
 from bench.process import BenchError, output, remove_tree, timed
-from bench.tools import REPO, Recipe
+from bench.tools import REPO, Recipe, check_served
 
 CASES = 40  # cases of the per-case overhead plan
 
@@ -63,17 +63,27 @@ def _median(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
-def verify_cached(recipe: Recipe, work: Path, reps: int) -> dict[str, Any]:
+def verify_cached(recipe: Recipe, work: Path, reps: int) -> list[dict[str, Any]]:
     """``recipe verify`` of a copy of the bundled plan, every outcome cached (one run first,
-    not measured, builds and records them)."""
+    not measured, builds and records them); and by the native client, if a server runs."""
     plans = work / "recipes"
     shutil.copytree(REPO / "recipes", plans, ignore=shutil.ignore_patterns(".recipe"))
     plan, store = plans / "plan.yaml", work / "stores" / "verify"
-    argv = [*recipe.argv, "verify", str(plan), "--store", str(store), "-j", str(recipe.jobs)]
-    output(argv, plans, recipe.env)
-    samples = [timed(argv, plans, recipe.env).seconds for _ in range(reps)]
-    return _row("verify_cached", "verify, every outcome cached", _median(samples), "s",
-                "", 0.15, False, {"recipe": samples})
+    args = ["verify", str(plan), "--store", str(store), "-j", str(recipe.jobs)]
+    output([*recipe.argv, *args], plans, recipe.env)
+    samples, served = [], []
+    for _ in range(reps):
+        samples.append(timed([*recipe.argv, *args], plans, recipe.env).seconds)
+        if recipe.client:
+            sample = timed([*recipe.client, *args], plans, recipe.served_env)
+            check_served(sample)
+            served.append(sample.seconds)
+    rows = [_row("verify_cached", "verify, every outcome cached", _median(samples), "s",
+                 "", 0.15, False, {"recipe": samples})]
+    if served:
+        rows.append(_row("verify_cached_served", "verify, every outcome cached, served",
+                         _median(served), "s", "", 0.15, False, {"served": served}))
+    return rows
 
 
 def _nop_plan(root: Path, cases: int) -> Path:
@@ -132,16 +142,24 @@ def table(work: Path, reps: int, rows: int, exec_rows: int) -> list[dict[str, An
                  1000, True, samples)]
 
 
-def evals(work: Path, reps: int) -> list[dict[str, Any]]:
-    """A new and a repeated ``recipe eval``, in-process (``bench.repl`` without the server)."""
-    samples = repl_bench.measure(work / "repl", reps, server=False)
+def evals(work: Path, reps: int, server: bool) -> list[dict[str, Any]]:
+    """A new and a repeated ``recipe eval``, in-process and (``server``) by the native client
+    and the server (``bench.repl``)."""
+    samples = repl_bench.measure(work / "repl", reps, server=server)
     plain, own = _median(samples["plain"]), _median(samples["own run"])
-    new, repeated = _median(samples["eval new"]), _median(samples["eval repeated"])
     keep = {k: v for k, v in samples.items() if v}
-    return [_row("eval_new", "new recipe eval, C++ <iostream>", new / plain, "x",
-                 f"plain g++ {plain:.3f} s (eval {new:.3f} s)", 0.35, False, keep),
-            _row("eval_repeated", "repeated recipe eval", repeated - own, "s",
-                 f"own run {own:.3f} s (eval {repeated:.3f} s)", 0.015, False, keep)]
+    rows = []
+    for kind, suffix in (("eval", ""), ("server", "_served")):
+        if not samples[f"{kind} new"]:
+            continue
+        new, repeated = _median(samples[f"{kind} new"]), _median(samples[f"{kind} repeated"])
+        title = ", served" if suffix else ""
+        rows += [_row(f"eval_new{suffix}", f"new recipe eval, C++ <iostream>{title}",
+                      new / plain, "x", f"plain g++ {plain:.3f} s (eval {new:.3f} s)", 0.35,
+                      False, keep),
+                 _row(f"eval_repeated{suffix}", f"repeated recipe eval{title}", repeated - own,
+                      "s", f"own run {own:.3f} s (eval {repeated:.3f} s)", 0.015, False, keep)]
+    return rows
 
 
 def measure(recipe: Recipe, work: Path, reps: int, rows: int, exec_rows: int,
@@ -149,10 +167,10 @@ def measure(recipe: Recipe, work: Path, reps: int, rows: int, exec_rows: int,
     """Every row, in the order of the issue's table."""
     found: list[dict[str, Any]] = []
     steps: list[tuple[str, Callable[[], list[dict[str, Any]]]]] = [
-        ("verify, every outcome cached", lambda: [verify_cached(recipe, work, reps)]),
+        ("verify, every outcome cached", lambda: verify_cached(recipe, work, reps)),
         ("per-case overhead", lambda: [case_overhead(recipe, work, reps)]),
         ("function table", lambda: table(work, reps, rows, exec_rows)),
-        ("recipe eval", lambda: evals(work, reps)),
+        ("recipe eval", lambda: evals(work, reps, bool(recipe.client))),
     ]
     for title, step in steps:
         log(f"{title} ({reps} repetition(s))")
@@ -168,13 +186,13 @@ def render(rows: list[dict[str, Any]]) -> list[list[str]]:
         unit, value = row["unit"], row["value"]
         figure = {"s": f"{value:.3f} s", "ms": f"{value:.2f} ms", "x": f"{value:,.2f} x",
                   "rows/s": f"{value:,.0f} rows/s"}[unit]
-        if row["scenario"] == "eval_repeated":
+        if row["scenario"].startswith("eval_repeated"):
             figure = f"+{value:.3f} s"
         limit = row["target"]["limit"]
         sign = ">=" if row["target"]["at_least"] else "<="
         target = {"s": f"{sign} {limit:g} s", "ms": f"{sign} {limit:g} ms",
                   "x": f"{sign} {limit:g} x", "rows/s": f"{sign} {limit:,.0f} rows/s"}[unit]
-        if row["scenario"] == "eval_repeated":
+        if row["scenario"].startswith("eval_repeated"):
             target = f"<= +{limit:g} s"
         lines.append([row["title"], figure, row["reference"] or "-", target,
                       "met" if row["met"] else "missed"])

@@ -57,33 +57,54 @@ def machine(cc: str) -> dict[str, Any]:
 
 
 def summarise(results: Results) -> list[dict[str, Any]]:
-    """Per scenario: the samples, each tool's medians (wall and CPU), the ratio and the target."""
+    """Per scenario: the samples, each tool's medians (wall and CPU), the ratio and the target;
+    then, for a scenario also run through the server (``served``), a row of its own, against
+    the same references of the same run."""
     rows = []
     for scenario in SCENARIOS:
         samples = results.samples.get(scenario.name, {})
         median = {t: statistics.median(s.seconds for s in ss) for t, ss in samples.items()}
         cpu = {t: statistics.median(s.cpu for s in ss) for t, ss in samples.items()}
-        reference = median.get(scenario.reference)
-        ratio = median["recipe"] / reference if "recipe" in median and reference else None
-        figure = median.get("recipe") if scenario.absolute else ratio
-        cpu_ratio = cpu["recipe"] / cpu[scenario.reference] \
-            if scenario.cpu_limit and cpu.get(scenario.reference) and "recipe" in cpu else None
-        met = None if figure is None else figure <= scenario.limit
-        if met is not None and scenario.cpu_limit is not None:
-            met = met and cpu_ratio is not None and cpu_ratio <= scenario.cpu_limit
-        rows.append({
-            "scenario": scenario.name, "title": scenario.title,
-            "reference": scenario.reference, "reference_seconds": reference,
-            "median_seconds": median, "median_cpu_seconds": cpu,
-            "ratio": ratio, "cpu_ratio": cpu_ratio,
-            "target": {"limit": scenario.limit, "of": "seconds" if scenario.absolute
-                       else "ratio", "cpu_limit": scenario.cpu_limit},
-            "met": met,
-            "samples": {t: [round(s.seconds, 4) for s in ss] for t, ss in samples.items()},
-            "cpu_samples": {t: [round(s.cpu, 4) for s in ss] for t, ss in samples.items()},
-            "compiled": results.compiled.get(scenario.name, {}),
-        })
+        for tool in ("recipe", "served"):
+            if tool == "served" and tool not in median:
+                continue
+            rows.append(_row(scenario, tool, samples, median, cpu,
+                             results.compiled.get(scenario.name, {})))
     return rows
+
+
+def _row(scenario: Scenario, tool: str, samples: dict[str, list[Any]],
+         median: dict[str, float], cpu: dict[str, float],
+         compiled: dict[str, list[int]]) -> dict[str, Any]:
+    reference = median.get(scenario.reference)
+    ratio = median[tool] / reference if tool in median and reference else None
+    figure = median.get(tool) if scenario.absolute else ratio
+    # The CPU of a served command is the server's child's, not the client's: no CPU row.
+    cpu_ratio = cpu[tool] / cpu[scenario.reference] \
+        if scenario.cpu_limit and tool == "recipe" and cpu.get(scenario.reference) \
+        and tool in cpu else None
+    met = None if figure is None else figure <= scenario.limit
+    if met is not None and scenario.cpu_limit is not None and tool == "recipe":
+        met = met and cpu_ratio is not None and cpu_ratio <= scenario.cpu_limit
+    others = [t for t in TOOLS if t != "recipe"]
+    pick = {tool: "recipe", **{t: t for t in others}}  # the served one in recipe's column
+    return {
+        "scenario": scenario.name if tool == "recipe" else f"{scenario.name}_served",
+        "base": scenario.name, "served": tool == "served",
+        "title": scenario.title if tool == "recipe" else f"{scenario.title}, served",
+        "reference": scenario.reference, "reference_seconds": reference,
+        "median_seconds": {pick[t]: v for t, v in median.items() if t in pick},
+        "median_cpu_seconds": {pick[t]: v for t, v in cpu.items() if t in pick},
+        "ratio": ratio, "cpu_ratio": cpu_ratio,
+        "target": {"limit": scenario.limit, "of": "seconds" if scenario.absolute
+                   else "ratio", "cpu_limit": scenario.cpu_limit if tool == "recipe" else None},
+        "met": met,
+        "samples": {pick[t]: [round(s.seconds, 4) for s in ss]
+                    for t, ss in samples.items() if t in pick},
+        "cpu_samples": {pick[t]: [round(s.cpu, 4) for s in ss]
+                        for t, ss in samples.items() if t in pick},
+        "compiled": {pick[t]: v for t, v in compiled.items() if t in pick},
+    }
 
 
 def _target(scenario: Scenario) -> str:
@@ -112,7 +133,9 @@ def table(rows: list[dict[str, Any]], other: list[dict[str, Any]] | None = None,
     recipe / reference), then the others (``bench.others``), then recipe's instruction
     counts (callgrind)."""
     lines = []
-    for row, scenario in zip(rows, SCENARIOS, strict=True):
+    by_name = {scenario.name: scenario for scenario in SCENARIOS}
+    for row in rows:
+        scenario = by_name[row["base"]]
         med = row["median_seconds"]
         compiled = row["compiled"]
         units = " / ".join(_span(compiled.get(t, [])) for t in ("recipe", scenario.reference))
@@ -124,7 +147,7 @@ def table(rows: list[dict[str, Any]], other: list[dict[str, Any]] | None = None,
             "-" if row["ratio"] is None else f"{row['ratio']:.2f}", _target(scenario),
             _met(met), units,
         ])
-        if scenario.cpu_limit is not None:
+        if scenario.cpu_limit is not None and not row["served"]:
             cpu = row["median_cpu_seconds"]
             ratio = row["cpu_ratio"]
             lines.append([
@@ -151,7 +174,7 @@ def cpu_table(rows: list[dict[str, Any]]) -> str:
     """Median CPU seconds (user + system of each command and its children): less sensitive to
     a busy machine than wall time."""
     return tabulate([[row["title"], *(_seconds(row["median_cpu_seconds"].get(t)) for t in TOOLS)]
-                     for row in rows],
+                     for row in rows if not row["served"]],
                     headers=["CPU seconds", *(HEADS[t] for t in TOOLS)], disable_numparse=True)
 
 

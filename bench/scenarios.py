@@ -28,6 +28,9 @@ from bench.process import BenchError, Sample, remove_tree
 from bench.tools import Make, Recipe
 
 TOOLS = ("recipe", "make", "ccache")
+#: Scenarios also run through ``recipe server`` and the native client (tool ``served``), each
+#: right after recipe's in-process run, from the state that left.
+SERVED = ("noop", "edit_c", "warm", "noop_200")
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,12 @@ class Bench:
                 self.log(f"rep {rep + 1}/{reps}  {scenario.name:<8}  {tool:<6}  "
                          f"{sample.seconds:8.3f} s  cpu {sample.cpu:7.3f} s  "
                          f"compiled {compiled}")
+            if scenario.name in SERVED and self.recipe.client:
+                sample, compiled = self._served(scenario.name)
+                self.results.add(scenario.name, "served", sample, compiled)
+                self.log(f"rep {rep + 1}/{reps}  {scenario.name:<8}  served  "
+                         f"{sample.seconds:8.3f} s  cpu {sample.cpu:7.3f} s  "
+                         f"compiled {compiled}")
 
     def instructions(self) -> dict[str, int]:
         """recipe's own instruction counts (callgrind) for a no-op and for one .c edited (in
@@ -176,6 +185,29 @@ class Bench:
         if scenario == "warm" and compiled:
             raise BenchError(f"warm: recipe compiled {len(compiled)} units: the action cache "
                              "was not kept, so this was no warm rebuild")
+        return sample, len(compiled)
+
+    def _served(self, scenario: str) -> tuple[Sample, int]:
+        """The scenario again, by the native client and the server: a no-op; another new
+        value in the edited unit (recipe's tree alone); the path dropped again."""
+        if scenario == "noop_200":
+            return self.recipe.realise(self.many_plan, self.stores / "many", served=True), 0
+        before = self.path
+        if scenario == "edit_c":
+            self.edits += 1
+            corpus.edit(self.trees["recipe"] / "app" / self.edited_unit, self.edits)
+        elif scenario == "warm":
+            self.recipe.drop_outputs(self.plan, self.store)
+        sample = self.recipe.realise(self.plan, self.store, served=True)
+        self.path, valid = self.recipe.path(self.plan, self.store)
+        if not valid or (self.path == before) != (scenario != "edit_c"):
+            raise BenchError(f"{scenario}, served: the path went from {before} to "
+                             f"{self.path} ({'valid' if valid else 'invalid'})")
+        if scenario == "noop":
+            return sample, 0
+        compiled = [c.removeprefix("w/") for c in self.recipe.compiled(self.store, self.path)]
+        if (self.edited_unit not in compiled) if scenario == "edit_c" else compiled:
+            raise BenchError(f"{scenario}, served: recipe compiled {compiled[:5]}")
         return sample, len(compiled)
 
     # -- make, plain and with ccache --------------------------------------------------------

@@ -1,7 +1,9 @@
 """The build tools under test, each driven through its command line as a user drives it.
 
 ``Recipe`` runs this checkout installed in a virtual environment of the bench's own (see
-``Recipe.install``); ``Make`` runs ``make -j N`` on a generated Makefile, with plain gcc or
+``Recipe.install``), in-process (``RECIPE_SERVER=off``) and, once ``start_server`` ran, also
+served: by the native client ``recipe server client-dir`` names, as a user who put it first on
+``PATH`` runs it; ``Make`` runs ``make -j N`` on a generated Makefile, with plain gcc or
 with ``ccache gcc`` and a private ``CCACHE_DIR``. Timed calls go through ``process.timed``;
 everything that checks a scenario did what it says runs untimed.
 """
@@ -17,7 +19,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from bench.process import Sample, output, timed
+from bench.process import BenchError, Sample, output, timed
 
 REPO = Path(__file__).resolve().parent.parent
 _COMPILED = re.compile(r"\s-c\s+(\S+\.c)\b")
@@ -44,16 +46,39 @@ if __name__ == "__main__":
 """
 
 
+#: CPU seconds above which the native client must have run Python (the client alone takes
+#: under a millisecond; Python's start alone ~10 ms): a served row that was not served.
+SERVED_CPU = 0.008
+
+
+def check_served(sample: Sample) -> None:
+    if sample.cpu > SERVED_CPU:
+        raise BenchError(f"the native client used {sample.cpu:.3f} s of CPU: it ran the "
+                         "command in Python, not in the server")
+
+
 class Recipe:
     """This checkout's recipe as a user runs it: installed by pip into a virtual environment,
     started through its console script."""
 
     def __init__(self, jobs: int, venv: Path) -> None:
         self.jobs = jobs
-        self.env = base_env()
+        self.env = {**base_env(), "RECIPE_SERVER": "off"}  # in-process, server or not
+        self.served_env = base_env()
         self.script = self.install(venv)
         self.python = venv / "bin" / "python"
         self.argv = [str(self.script)]
+        self.client: list[str] = []  # the native client, while a server runs
+
+    def start_server(self) -> None:
+        """``recipe server start``, and the native client it compiled (as README says)."""
+        output([*self.argv, "server", "start", "--idle", "3600"], REPO, self.served_env)
+        folder = output([*self.argv, "server", "client-dir"], REPO, self.served_env).strip()
+        self.client = [str(Path(folder) / "recipe")]
+
+    def stop_server(self) -> None:
+        output([*self.argv, "server", "stop"], REPO, self.served_env)
+        self.client = []
 
     @staticmethod
     def install(venv: Path) -> Path:
@@ -89,10 +114,16 @@ class Recipe:
     def _run(self, *args: str | Path) -> str:
         return output([*self.argv, *map(str, args)], REPO, self.env)
 
-    def realise(self, plan: Path, store: Path) -> Sample:
-        """The timed command: ``recipe realise PLAN --store DIR -j N``."""
-        return timed([*self.argv, "realise", str(plan), "--store", str(store),
-                      "-j", str(self.jobs)], plan.parent, self.env)
+    def realise(self, plan: Path, store: Path, served: bool = False) -> Sample:
+        """The timed command: ``recipe realise PLAN --store DIR -j N``; ``served``: by the
+        native client and the server."""
+        argv = self.client if served else self.argv
+        sample = timed([*argv, "realise", str(plan), "--store", str(store),
+                        "-j", str(self.jobs)], plan.parent,
+                       self.served_env if served else self.env)
+        if served:
+            check_served(sample)
+        return sample
 
     def instructions(self, plan: Path, store: Path, out: Path) -> int | None:
         """Instructions recipe's own process executes in ``recipe realise`` (valgrind's

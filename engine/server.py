@@ -1,17 +1,19 @@
-"""A warm recipe process that runs ``recipe eval`` for the command line (Bazel's server, in the
+"""A warm recipe process that runs recipe's commands for the command line (Bazel's server, in the
 way of Android's zygote).
 
 Python's start and recipe's imports cost a short command most of its time. ``recipe server
-start`` leaves a process that has imported what ``recipe eval`` needs and waits on a Unix
-socket. An ``eval`` then sends its arguments, environment, umask, working folder and standard
-streams (as file descriptors) to it, and the server forks a child that takes all of them on and
-runs the very same ``engine.cli.main.main`` a command runs in-process. So output goes straight
-to the caller's streams, exit codes and errors are the same, and the child is a fresh process:
-nothing of one command stays for the next. ^C in the caller is sent on; the child then stops
-the submission as a command in-process does. No server, one that does not take the command
-within ``_ANSWER`` seconds, a caller whose resource limits, control group, namespaces,
-privileges or ignored signals differ from the server's, a closed standard stream, or
-``RECIPE_SERVER=off``: the command runs in-process, as always.
+start`` leaves a process that has imported what the commands need and waits on a Unix socket.
+A command (every one but ``server`` and ``repl``: ``engine.cli.main.SERVED``) then sends its
+arguments, environment, umask, working folder and standard streams (as file descriptors) to it,
+and the server forks a child that takes all of them on and runs the very same
+``engine.cli.main.main`` a command runs in-process. So output goes straight to the caller's
+streams, exit codes and errors are the same, and the child is a fresh process: nothing of one
+command stays for the next. ^C, SIGTERM and SIGHUP in the caller are sent on. The caller is
+``recipe`` in Python (``forward``, which still pays Python's start) or the native client
+(``engine.client``), which pays neither. No server, one that does not take the command within
+``_ANSWER`` seconds, a caller whose resource limits, control group, namespaces, privileges or
+ignored signals differ from the server's, a closed standard stream, or ``RECIPE_SERVER=off``:
+the command runs in-process, as always.
 
 The socket is in Linux's abstract namespace, named after the user and a checksum of
 ``IDENTITY``: the Python, recipe's folder and version, and the environment that sets how Python
@@ -20,13 +22,15 @@ starts (locale, I/O encoding). Each side checks that the other runs as the same 
 when one of its modules changed on disk (an upgrade). It leaves after ``idle`` seconds without a
 request.
 
-Protocol, one connection per command: the caller sends one message (marshal of ``identity``,
-``argv``, ``env``, ``umask``) with descriptors stdin, stdout, stderr and the working folder. The
-server answers ``b"A"`` (accepted) or ``b"R"`` (refused: run in-process; nothing was done). To
-``b"A"`` the caller says ``b"G"`` (go), unless it gave up waiting (then it runs the command
-itself), and the server's child then runs it and answers the exit code in 4 bytes. The caller
-sends ``b"I"`` on ^C; closing its end means the same. A message ``{"identity": ..., "stop":
-True}`` ends the server.
+Protocol, one connection per command, spoken by this module and by the native client
+(``engine/client/recipe.c``): the caller sends one message (``encode``: length-prefixed fields
+identity, ``run``, the umask, the arguments, the environment) with descriptors stdin, stdout,
+stderr and the working folder. The server answers ``b"A"`` (accepted) or ``b"R"`` (refused: run
+in-process; nothing was done). To ``b"A"`` the caller says ``b"G"`` (go), unless it gave up
+waiting (then it runs the command itself), and the server's child then runs it and answers the
+exit code in 4 bytes. The caller sends ``b"I"`` on ^C, ``b"T"`` on SIGTERM and ``b"H"`` on
+SIGHUP (the child takes each as that signal); closing its end means ^C. A message of fields
+identity, ``stop`` ends the server.
 
 This module is the protocol and the caller's side, imported by every command; the server's own
 side (``serve``: the spare children, the checks of a caller, running its command) is
@@ -39,7 +43,6 @@ from __future__ import annotations
 # of the 50 a repeated eval may take.
 import _signal
 import _socket
-import marshal
 import os
 import sys
 
@@ -52,6 +55,8 @@ IDENTITY = repr((sys.executable, sys.version, os.path.dirname(engine.__file__),
 _serving = False
 
 
+#: The signals a caller sends on to the server's child, and the byte that says each.
+_RELAYED = {_signal.SIGINT: b"I", _signal.SIGTERM: b"T", _signal.SIGHUP: b"H"}
 _ANSWER = 10.0  # seconds a caller waits for a server to take its command, before running it
 
 
@@ -99,10 +104,46 @@ def stop() -> None:
         sock = found[0]
         try:
             sock.settimeout(_ANSWER)
-            sock.sendall(marshal.dumps({"identity": IDENTITY, "stop": True}))
+            sock.sendall(encode([IDENTITY.encode(), b"stop"]))
             _read(sock, 1)
         finally:
             sock.close()
+
+
+# -- the message --------------------------------------------------------------------------------
+# One format for the Python caller and the native one (engine/client/recipe.c): a 4-byte
+# little-endian length of the rest, a 4-byte count of fields, then each field as a 4-byte length
+# and its bytes. Fields: identity, verb (``run`` or ``stop``); for ``run``: the umask and the
+# count of arguments in decimal, the arguments, then ``NAME=VALUE`` for each variable.
+
+MAX_MESSAGE = 16 << 20  # bytes: a larger one is refused unread
+
+
+def encode(fields: list[bytes]) -> bytes:
+    body = len(fields).to_bytes(4, "little") + b"".join(
+        len(field).to_bytes(4, "little") + field for field in fields)
+    return len(body).to_bytes(4, "little") + body
+
+
+def decode(body: bytes) -> list[bytes] | None:
+    """The fields of a message's body (past its length), or None when it is not one."""
+    if len(body) < 4:
+        return None
+    count, at, fields = int.from_bytes(body[:4], "little"), 4, []
+    for _ in range(count):
+        size = int.from_bytes(body[at:at + 4], "little")
+        if at + 4 + size > len(body):
+            return None
+        fields.append(body[at + 4:at + 4 + size])
+        at += 4 + size
+    return fields if at == len(body) else None
+
+
+def request(argv: list[str], umask: int) -> list[bytes]:
+    """The fields of a ``run`` message from this process."""
+    return [IDENTITY.encode(), b"run", str(umask).encode(), str(len(argv)).encode(),
+            *map(os.fsencode, argv),
+            *(name + b"=" + value for name, value in os.environb.items())]
 
 
 # -- the caller's side -------------------------------------------------------------------------
@@ -126,8 +167,7 @@ def forward(argv: list[str]) -> int | None:
         try:
             umask = os.umask(0o022)
             os.umask(umask)
-            message = marshal.dumps({"identity": IDENTITY, "argv": list(argv),
-                                     "env": dict(os.environ), "umask": umask})
+            message = encode(request(argv, umask))
             fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2, cwd))
             sock.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
         except OSError:
@@ -150,18 +190,30 @@ def forward(argv: list[str]) -> int | None:
 
 
 def _await_code(sock: _socket.socket) -> int:
-    def interrupt(_signum: int, _frame: object) -> None:
+    """The command's exit code; meanwhile ^C, SIGTERM and SIGHUP go to the server's child (a
+    signal this process ignores stays ignored, as it would in-process)."""
+    relayed: list[int] = []
+
+    def relay(signum: int, _frame: object) -> None:
+        relayed.append(signum)
         try:
-            sock.send(b"I")
+            sock.send(_RELAYED[signum])
         except OSError:
             pass
 
-    previous = _signal.signal(_signal.SIGINT, interrupt)
+    previous = {}
+    for signum in _RELAYED:
+        if _signal.getsignal(signum) != _signal.SIG_IGN:
+            previous[signum] = _signal.signal(signum, relay)
     try:
         code = _read(sock, 4)
     finally:
-        _signal.signal(_signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            _signal.signal(signum, handler)
     if len(code) != 4:
+        if relayed:  # the signal ended the command before it could answer: end the same way
+            _signal.signal(relayed[-1], _signal.SIG_DFL)
+            os.kill(os.getpid(), relayed[-1])
         from engine.errors import Failure
 
         raise Failure("the recipe server ended the command without an exit code",

@@ -1,12 +1,11 @@
 """The server's side of ``recipe server`` (the protocol and the caller's side: ``engine.server``).
 
-A warm process that has imported what ``recipe eval`` needs forks, for each caller, a child that
-takes on the caller's streams, folder, environment and umask, and runs the command there.
+A warm process that has imported what recipe's commands need forks, for each caller, a child
+that takes on the caller's streams, folder, environment and umask, and runs the command there.
 """
 
 from __future__ import annotations
 
-import marshal
 import os
 import sys
 import time
@@ -20,12 +19,6 @@ if TYPE_CHECKING:
     import socket
     from collections.abc import Callable
 
-# What an eval imports, imported once in the server for all of its children.
-_PRELOAD = ("engine.memo", "engine.repl.session", "engine.repl.scope", "engine.build.reaper",
-            "engine.store", "engine.store.store", "engine.store.peek", "engine.verify.landlock",
-            "engine.verify.writeguard", "engine.documents.load", "engine.build.realise",
-            "tempfile", "json", "subprocess")
-
 def serve(idle: float, main: Callable[[list[str]], int], warm: Callable[[], object]) -> None:
     """Serve until ``idle`` seconds pass without a request, a stop request, or a module of ours
     changes. Returns in the server; a child raises SystemExit with its command's exit code.
@@ -38,20 +31,21 @@ def serve(idle: float, main: Callable[[list[str]], int], warm: Callable[[], obje
     cut short by the server leaving) and tells the server on a pipe: ``A``, it took one (fork
     the next spare); ``S``, the server must leave (stop, idle or stale)."""
     import gc
-    import importlib
     import signal
     import socket
 
     server._serving = True
     modules = _own_modules()  # before importing them: an upgrade meanwhile shows
-    for name in _PRELOAD:  # what an eval imports, once for every child
-        importlib.import_module(name)
-    warm()  # and argparse's own lazy imports
+    warm()  # what the commands import, once for every child
     gc.freeze()  # a child's collections leave the server's objects (and their pages) alone
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     listener.bind(address())  # OSError (EADDRINUSE) when one runs already
     listener.listen(64)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    # A server started from a script run in the background (``cmd &`` ignores SIGINT and
+    # SIGQUIT) still serves a terminal's callers: its children take what a terminal's command
+    # has (SIGINT: by the spare), and a caller that ignores them runs in-process.
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     alive, keep = os.pipe()  # a spare sees its end (EOF) when the server is gone
     lost = 0  # spares in a row that died before saying anything
     while lost < 10:
@@ -92,31 +86,53 @@ def _spare(listener: socket.socket, alive: int, told: int, idle: float,
     listener.close()
     os.close(alive)
     conn.settimeout(5.0)  # a caller says everything at once; a mute one is dropped
-    # Another user's bytes are never unmarshalled: marshal trusts what it reads.
-    request, fds = _receive(conn) if _peer(conn)[1] == os.getuid() else (None, [])
-    ours = request is not None and request.get("identity") == IDENTITY
-    leave = _changed(modules) or (ours and request.get("stop"))  # type: ignore[union-attr]
+    # Another user's bytes are not even read.
+    fields, fds = _receive(conn) if _peer(conn)[1] == os.getuid() else (None, [])
+    ours = fields is not None and fields[:1] == [IDENTITY.encode()]
+    leave = _changed(modules) or (ours and fields[1:2] == [b"stop"])  # type: ignore[index]
+    request = _request(fields) if ours and not leave else None
     os.write(told, b"S" if leave else b"A")
     os.close(told)
-    if not ours or leave or len(fds) != 4:
+    if request is None or len(fds) != 4:
         _refuse(conn, fds)
         return 0
     conn.settimeout(None)
     return _child(conn, fds, request, main, own)
 
 
-def _receive(conn: socket.socket) -> tuple[dict | None, list[int]]:
+def _receive(conn: socket.socket) -> tuple[list[bytes] | None, list[int]]:
+    """The fields of the caller's message (``engine.server.encode``) and its descriptors."""
     import socket
 
     try:
-        message, fds, _flags, _addr = socket.recv_fds(conn, 1 << 20, 4)
+        message, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 4)
     except OSError:
         return None, []
-    try:
-        request = marshal.loads(message)
-    except (EOFError, ValueError, TypeError):
+    size = int.from_bytes(message[:4], "little")
+    if len(message) < 4 or size > server.MAX_MESSAGE:
         return None, fds
-    return (request if isinstance(request, dict) else None), fds
+    body = message[4:]
+    while len(body) < size:  # a long environment comes in several reads
+        chunk = _read(conn, min(size - len(body), 1 << 20))
+        if not chunk:
+            return None, fds
+        body += chunk
+    return server.decode(body), fds
+
+
+def _request(fields: list[bytes]) -> dict | None:
+    """A ``run`` message's umask, arguments and environment; None when it is not one."""
+    try:
+        if fields[1] != b"run":
+            return None
+        umask, count = int(fields[2]), int(fields[3])
+        argv = [os.fsdecode(word) for word in fields[4:4 + count]]
+        env = fields[4 + count:]
+        if len(argv) != count or not all(b"=" in entry for entry in env):
+            return None
+    except (IndexError, ValueError):
+        return None
+    return {"umask": umask, "argv": argv, "env": env}
 
 
 def _refuse(conn: socket.socket | None, fds: list[int]) -> None:
@@ -137,6 +153,16 @@ _STATUS = ("NoNewPrivs:", "Seccomp:", "SigIgn:", "Uid:", "Gid:", "Groups:", "Cpu
 _NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts")
 
 
+#: Signals Python ignores as it starts, whatever it inherited (and ``subprocess`` restores for
+#: the programs it starts): a caller that is no Python (the native client) has them as it got
+#: them, which makes no difference to the command.
+_PYTHON_IGNORES = (1 << (13 - 1)) | (1 << (25 - 1))  # SIGPIPE, SIGXFSZ
+
+
+def _ignored(line: str) -> str:
+    return f"SigIgn: {int(line.split()[1], 16) & ~_PYTHON_IGNORES:x}"
+
+
 def _same_limits(caller: int, own: tuple[object, ...]) -> bool:
     try:
         return _limits(str(caller)) == own
@@ -149,7 +175,8 @@ def _limits(pid: str) -> tuple[object, ...]:
         with open(f"/proc/{pid}/{name}") as f:
             return f.read()
 
-    status = [line for line in read("status").splitlines() if line.startswith(_STATUS)]
+    status = [_ignored(line) if line.startswith("SigIgn:") else line
+              for line in read("status").splitlines() if line.startswith(_STATUS)]
     spaces = [os.stat(f"/proc/{pid}/ns/{name}").st_ino for name in _NAMESPACES]
     return read("limits"), read("cgroup"), status, spaces
 
@@ -172,8 +199,8 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
             os.dup2(fd, target)
         for fd in fds:
             os.close(fd)
-        os.environ.clear()
-        os.environ.update(request["env"])
+        os.environb.clear()
+        os.environb.update(entry.split(b"=", 1) for entry in request["env"])
         os.umask(request["umask"])
         for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
             old = getattr(sys, name)
@@ -205,8 +232,25 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
         code = 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller leaving now is no ^C
+        _at_exit()
         _answer(conn, int(code))
-    return int(code)
+    os._exit(int(code) & 0xFF)  # all that Python's exit does that one can see was done
+
+
+def _at_exit() -> None:
+    """What Python does at exit that shows, before the caller hears the exit code (as it would
+    in-process): wait for the command's threads, run its ``atexit`` functions (the store's
+    locks let go, the user cache written)."""
+    import atexit
+    import threading
+
+    try:
+        threading._shutdown()  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - as Python's exit: it reports and goes on
+        import traceback
+
+        traceback.print_exc()
+    atexit._run_exitfuncs()
 
 
 def _answer(conn: socket.socket, code: int) -> None:
@@ -228,17 +272,22 @@ def _answer(conn: socket.socket, code: int) -> None:
 
 
 def _interrupted_by(conn: socket.socket) -> None:
-    """The caller's ^C, or its end: as a ^C here."""
+    """The caller's ^C, SIGTERM and SIGHUP, each as that signal here; its end as a ^C."""
     import signal
     import threading
 
-    try:
-        data = conn.recv(1)
-    except OSError:
-        data = b""
-    if data in (b"I", b""):
-        # To the main thread itself: one this thread took would not end its blocking call.
-        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+    signals = {b"I": signal.SIGINT, b"T": signal.SIGTERM, b"H": signal.SIGHUP}
+    while True:
+        try:
+            data = conn.recv(1)
+        except OSError:
+            data = b""
+        if data in signals or not data:
+            # To the main thread itself: one this thread took would not end its blocking call.
+            signal.pthread_kill(threading.main_thread().ident or 0,
+                                signals.get(data, signal.SIGINT))
+        if not data:
+            return
 
 
 def _own_modules() -> dict[str, tuple[int, int]]:

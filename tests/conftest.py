@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+# A suite started in the background by a script (`cmd &`, `nohup`) inherits SIGINT, SIGQUIT or
+# SIGHUP ignored, and so would every recipe it starts, since ignored signals survive exec: a ^C
+# test then waits forever, a SIGHUP test finds its eval still running, and the server refuses
+# its callers (their ignored signals differ from its own). The tests run recipe as a terminal's
+# user does.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+for _number in (signal.SIGHUP, signal.SIGQUIT):
+    signal.signal(_number, signal.SIG_DFL)
 
 # A `recipe server` the developer left running must not take the tests' evals (those that are
 # about the server say otherwise: tests/test_server.py).

@@ -15,16 +15,23 @@ from types import ModuleType
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SCENARIOS = ["cold", "noop", "edit_c", "edit_h", "warm", "noop_200"]
-TITLES = ["cold build", "no-op", "one .c edited", "hot header edited", "warm rebuild",
-          "no-op, 200 projects"]
+# Each with its row through recipe server and the native client (``_served``) where a user
+# types it daily.
+SCENARIOS = ["cold", "noop", "noop_served", "edit_c", "edit_c_served", "edit_h", "warm",
+             "warm_served", "noop_200", "noop_200_served"]
+TITLES = ["cold build", "no-op", "no-op, served", "one .c edited", "one .c edited, served",
+          "hot header edited", "warm rebuild", "warm rebuild, served", "no-op, 200 projects",
+          "no-op, 200 projects, served"]
 # The other targets of issue 16, each a row of the same table.
 OTHERS = {"verify_cached": "verify, every outcome cached",
+          "verify_cached_served": "verify, every outcome cached, served",
           "case_overhead": "per-case overhead, --no-cache",
           "table_rate": "function table, int add(int, int)",
           "table_ratio": "function table over one process per row",
           "eval_new": "new recipe eval, C++ <iostream>",
-          "eval_repeated": "repeated recipe eval"}
+          "eval_repeated": "repeated recipe eval",
+          "eval_new_served": "new recipe eval, C++ <iostream>, served",
+          "eval_repeated_served": "repeated recipe eval, served"}
 
 
 @pytest.fixture
@@ -89,8 +96,15 @@ def test_the_harness_measures_every_scenario_on_a_tiny_corpus(tmp_path: Path) ->
     # Checked by the harness itself, and visible in its output: what each tool compiled.
     assert {name: row["compiled"]["make"] for name, row in rows.items()
             if "make" in row["compiled"]} == {"cold": [6], "noop": [0], "edit_c": [1],
-                                              "edit_h": [1], "noop_200": [0]}
-    assert rows["warm"]["compiled"] == {"recipe": [0], "ccache": [0]}
+                                              "edit_h": [1], "noop_200": [0],
+                                              "noop_served": [0], "edit_c_served": [1],
+                                              "noop_200_served": [0]}
+    assert rows["warm"]["compiled"] == rows["warm_served"]["compiled"] == \
+        {"recipe": [0], "ccache": [0]}
+    assert rows["edit_c_served"]["compiled"]["recipe"] == [1]
+    # A served sample is the native client's alone: it never started Python.
+    assert all(row["cpu_samples"]["recipe"][0] < 0.008 for name, row in rows.items()
+               if name.endswith("_served"))
     assert rows["cold"]["compiled"]["recipe"] == [6]
     assert {"date", "cores", "cpu", "kernel", "gcc", "make", "ccache"} <= set(data["machine"])
     other = {row["scenario"]: row for row in data["other"]}

@@ -99,7 +99,11 @@ def test_the_runner_is_the_server_s_and_sees_the_caller_s_world(tmp_path: Path,
     assert proc.communicate("z", timeout=300)[0] == "z\n"
 
 
-def test_ctrl_c_stops_the_submission_in_the_server(tmp_path: Path, server: int) -> None:
+@pytest.mark.parametrize(("signum", "status", "last"), [
+    (signal.SIGINT, 130, "recipe: interrupted\n"),
+    (signal.SIGTERM, 143, "recipe: stopped by SIGTERM\n")], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_the_submission_in_the_server(tmp_path: Path, server: int, signum: int,
+                                                   status: int, last: str) -> None:
     plan = make_plan(tmp_path / "src")
     works = tmp_path / "works"
     code = ('int getpid(void); FILE *f = fopen("pid", "w"); fprintf(f, "%d", getpid()); '
@@ -109,9 +113,9 @@ def test_ctrl_c_stops_the_submission_in_the_server(tmp_path: Path, server: int) 
     assert proc.stdout is not None and proc.stdout.readline() == "looping\n"
     runner = int((works / "pid").read_text())
     assert int(Path(f"/proc/{runner}/stat").read_text().split()[3]) != proc.pid  # served
-    proc.send_signal(signal.SIGINT)
-    out, err, status = outcome(proc)
-    assert status == 130 and err.endswith("recipe: interrupted\n")
+    proc.send_signal(signum)
+    out, err, code_ = outcome(proc)
+    assert code_ == status and err.endswith(last), err
     deadline = time.monotonic() + 10
     while Path(f"/proc/{runner}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)

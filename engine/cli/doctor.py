@@ -211,6 +211,6 @@ def _server() -> Check:
     pid = server.running()
     return Check("server", None if pid is None else True,
                  path=f"pid {pid}" if pid else "", detail="" if pid else "not running",
-                 fix="" if pid else "recipe server start (optional: a faster recipe eval)")
+                 fix="" if pid else "recipe server start (optional: faster commands)")
 
 

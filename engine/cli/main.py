@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 COMMANDS = ("realise", "verify", "show", "validate", "store", "eval", "repl", "check",
             "release", "server", "why", "lock")
 COMMANDS += ("init", "completion", "graph", "doctor")  # starting, shells, drawing, the machine
-SERVED = ("eval",)
+#: What a running ``recipe server`` runs (all but ``server`` itself, and ``repl``, whose
+#: terminal must be its own: see ``engine.client.UNSERVED``).
+SERVED = tuple(c for c in COMMANDS if c not in ("server", "repl"))
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
