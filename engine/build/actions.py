@@ -144,6 +144,8 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     argv = substitute(action.argv, staging, store.root)
     for out in action.outputs:
         (staging / out).parent.mkdir(parents=True, exist_ok=True)
+        # A tool writes its output in place: never through a hard link to a CAS blob.
+        (staging / out).unlink(missing_ok=True)
     if action.env or action.kind == "build-script":  # crates (engine/build/build_script.py)
         from engine.build import build_script  # only crates need it, and its directives
 
@@ -167,7 +169,12 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
 
         build_script.after(action, output, staging)
     log = f"$ {' '.join(argv)}\n{output}"
-    outputs = {path: store.put_file(staging / path) for path in action.outputs}
+    if compile:
+        # An object and its depfile are only read from here on (by the link, by
+        # ``_headers_read``): linked into the CAS, not copied (no temporary file each).
+        outputs = {path: store.take_file(staging / path) for path in action.outputs}
+    else:  # an archive or program: copied, as files of the output tree must be
+        outputs = {path: store.put_file(staging / path) for path in action.outputs}
     keys = [key]
     if compile:
         headers = _headers_read(drv, action, staging, digests)
@@ -219,6 +226,8 @@ def depfile_names(text: str) -> list[str]:
     """The prerequisites of a make rule as gcc writes it: ``target: a b \\<newline> c``,
     with ``\\ `` for a space in a name and ``$$`` for ``$``."""
     body = text.replace("\\\n", " ").split(": ", 1)[-1]
+    if "\\" not in body and "$" not in body:
+        return body.split()  # no escapes: gcc's usual output, split at once
     names, current, i = [], [], 0
     while i < len(body):
         ch = body[i]

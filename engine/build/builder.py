@@ -150,14 +150,17 @@ class DerivationBuild:
         """The declared inputs, as hashed into the derivation: what is compiled must be what
         the derivation names (linked from the CAS; one copied from the checkout and edited
         meanwhile fails the build)."""
+        made: set[Path] = set()
         for rel, digest in self.drv.data["inputs"].items():
             dest = self.staging / "w" / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.parent not in made:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                made.add(dest.parent)
             hex_digest = digest.removeprefix("sha256:")
             if self.drv.sources is None:  # a recorded derivation: its inputs are in the CAS
                 self._copy_out(hex_digest, dest, rel, link=True)
             elif not self._link_source(hex_digest, dest):
-                self._copy_source(self.drv.sources / rel, dest, hex_digest, rel)
+                self._copy_source(self.drv.sources / rel, dest, hex_digest, rel, share=True)
             self.present.add(f"w/{rel}")
         self.staged = True
         self.log.append(f"# staged {len(self.drv.data['inputs'])} declared inputs\n")
@@ -175,8 +178,11 @@ class DerivationBuild:
         self.kept.add(hex_digest)
         return True
 
-    def _copy_source(self, source: Path, dest: Path, hex_digest: str, rel: str) -> None:
-        """One read: copy and hash together; the blob is added to the CAS if it is not there."""
+    def _copy_source(self, source: Path, dest: Path, hex_digest: str, rel: str,
+                     share: bool = False) -> None:
+        """One read: copy and hash together; the blob is added to the CAS if it is not there.
+        ``share`` (a staged input, which actions only read): the copy itself becomes the
+        blob, hard-linked into the CAS, instead of being read and copied again."""
         own = hashlib.sha256()
         with open(source, "rb") as src, open(dest, "wb") as dst:
             while chunk := src.read(1 << 20):
@@ -187,7 +193,10 @@ class DerivationBuild:
             raise SourceChanged(f"{self.drv.data['project']['name']}: {rel} changed while "
                                 "building", "run the command again")
         if not self.store.has_blob(hex_digest):
-            self.store.put_file(dest)
+            if share:  # hashed above, from the very bytes written
+                self.store.take_file(dest, hex_digest)
+            else:
+                self.store.put_file(dest)
         self.kept.add(hex_digest)
 
     def _copy_out(self, hex_digest: str, dest: Path, rel: str, link: bool = False) -> None:

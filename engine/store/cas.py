@@ -34,14 +34,17 @@ PINNED = "pin."
 
 
 class Cas:
-    """Blobs and action results under ``state``; ``temp(suffix)`` makes an empty temporary
-    file on the same file system and returns its path."""
+    """Blobs and action results under ``state``; ``temp(suffix)`` makes a new temporary
+    file on the same file system: its descriptor, open for writing, and its path."""
 
-    def __init__(self, state: Path, temp: Callable[[str], Path]) -> None:
+    def __init__(self, state: Path, temp: Callable[[str], tuple[int, Path]]) -> None:
         self.blobs = state / "cas"
         self._blob_root = str(self.blobs)
         self.actions = state / "ac"
         self._temp = temp
+        # Fan-out folders known to exist: a build writes hundreds of blobs and results, and
+        # a ``mkdir`` per write (an EEXIST each time) was a tenth of what publishing one cost.
+        self._made: set[str] = set()
 
     # -- blobs ------------------------------------------------------------------------------
 
@@ -63,17 +66,49 @@ class Cas:
 
     def put_file(self, path: Path) -> str:
         """Store a file's content; its digest. A blob already present is not written again
-        (it is read once to hash it), only touched, as if it had just been written."""
-        digest = sha256_file(path)
-        if _present(self.blob_path(digest), os.path.getsize(path)):
+        (it is read once to hash it), only touched, as if it had just been written. A small
+        file is read once: hashed and, when new, written from memory."""
+        with open(path, "rb", buffering=0) as f:
+            size = os.fstat(f.fileno()).st_size
+            data = f.read() if size <= _CHUNK else None
+        if data is None:
+            digest = sha256_file(path)
+            if _present(self.blob_path(digest), os.path.getsize(path)):
+                return digest
+            return self._copy_in(path)
+        return self.put_blob(data)
+
+    def take_file(self, path: Path, digest: str | None = None) -> str:
+        """Store a file that its maker will only read from now on (a compiler's finished
+        output in a build folder), without copying it: the blob becomes a hard link of the
+        file, made read-only. The link appears whole or not at all, as a rename would
+        (the file is complete before it is linked). ``digest``: its sha256, when the caller
+        has just hashed exactly these bytes. Copied where the file system cannot link. A
+        blob already present is only touched; the file is then left as it is."""
+        digest = sha256_file(path) if digest is None else _checked(digest)
+        target = self.blob_path(digest)
+        if _present(target, os.path.getsize(path)):
             return digest
-        return self._copy_in(path)
+        os.chmod(path, 0o444)  # the blob's mode: the file is the blob from here on
+        os.utime(path)  # written now, as a published blob is (see ``_present``)
+        self._parent(target)
+        try:
+            os.link(path, target)
+        except FileExistsError:
+            pass  # another process stored the same bytes meanwhile
+        except OSError as error:
+            if error.errno in _FULL:
+                raise StoreError(f"cannot write to the store: {error.strerror}",
+                                 "free space on the store's file system, then run the "
+                                 "command again") from None
+            return self._copy_in(path)
+        return digest
 
     def _copy_in(self, path: Path) -> str:
         own = _hashlib().sha256()
-        temp = self._temp("-blob")
+        fd, temp = self._temp("-blob")
         try:
-            with _writing(), open(path, "rb") as src, open(temp, "wb") as dst:
+            with _writing(), open(fd, "wb") as dst, open(path, "rb") as src:
                 while chunk := src.read(_CHUNK):
                     own.update(chunk)
                     dst.write(chunk)
@@ -81,7 +116,7 @@ class Cas:
             target = self.blob_path(digest)
             if not _present(target, os.path.getsize(temp)):
                 os.chmod(temp, 0o444)
-                target.parent.mkdir(exist_ok=True)
+                self._parent(target)
                 os.replace(temp, target)
         finally:
             temp.unlink(missing_ok=True)
@@ -223,15 +258,24 @@ class Cas:
 
     def _publish(self, target: Path, write: Callable[[Any], object], mode: int) -> None:
         """Write a temporary file and rename it to ``target``: all or nothing."""
-        temp = self._temp("-" + target.name[:16])
+        fd, temp = self._temp("-" + target.name[:16])
         try:
-            with _writing(), open(temp, "wb") as f:
+            with _writing(), open(fd, "wb") as f:
                 write(f)
-            os.chmod(temp, mode)
-            target.parent.mkdir(exist_ok=True)
+                os.fchmod(f.fileno(), mode)
+            self._parent(target)
             os.replace(temp, target)
-        finally:
+        except BaseException:
             temp.unlink(missing_ok=True)
+            raise
+
+    def _parent(self, target: Path) -> None:
+        """Make ``target``'s fan-out folder (once per process: none is ever removed while
+        a store is open; a collection removes files only)."""
+        folder = str(target.parent)
+        if folder not in self._made:
+            os.makedirs(folder, exist_ok=True)
+            self._made.add(folder)
 
 
 #: An action result or a blob, as ``Cas.entries`` lists it: ``kind`` "action" or "blob";
