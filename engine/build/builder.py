@@ -79,7 +79,8 @@ class DerivationBuild:
         self.present: set[str] = set()  # staging paths that are files in the build folder
         self.staged = False  # the declared inputs are in w/
         self.kept: set[str] = set()  # digests of declared inputs known to be in the CAS
-        self.files = threading.Lock()  # guards present, staged, kept and the build folder
+        self.folders: set[Path] = set()  # folders made in the build folder (one mkdir each)
+        self.files = threading.Lock()  # guards present, staged, kept, folders, build folder
         self.keys: list[str] = []
         self.log: list[str] = []
 
@@ -150,12 +151,11 @@ class DerivationBuild:
         """The declared inputs, as hashed into the derivation: what is compiled must be what
         the derivation names (linked from the CAS; one copied from the checkout and edited
         meanwhile fails the build)."""
-        made: set[Path] = set()
         for rel, digest in self.drv.data["inputs"].items():
             dest = self.staging / "w" / rel
-            if dest.parent not in made:
+            if dest.parent not in self.folders:
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                made.add(dest.parent)
+                self.folders.add(dest.parent)
             hex_digest = digest.removeprefix("sha256:")
             if self.drv.sources is None:  # a recorded derivation: its inputs are in the CAS
                 self._copy_out(hex_digest, dest, rel, link=True)
@@ -169,9 +169,7 @@ class DerivationBuild:
         """A declared input whose blob is in the CAS is linked from there, not copied from the
         checkout: checked against the digest the derivation names, so what is compiled is
         what the derivation says. False when it is not there (or damaged: then removed)."""
-        if not self.store.has_blob(hex_digest):
-            return False
-        try:
+        try:  # a missing blob is a BlobError too: no stat before
             self.store.link_blob(hex_digest, dest)
         except BlobError:
             return False
@@ -219,7 +217,9 @@ class DerivationBuild:
         producer = self.producers[path]
         try:
             dest = self.staging / path
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.parent not in self.folders:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                self.folders.add(dest.parent)
             digest = self.digests[path].removeprefix("sha256:")
             if path.startswith("out/") or _executable(path):  # the path's own files: copies
                 self.cache.copy_blob(digest, dest, executable=_executable(path))

@@ -41,6 +41,7 @@ class Cas:
         self.blobs = state / "cas"
         self._blob_root = str(self.blobs)
         self.actions = state / "ac"
+        self._action_root = str(self.actions)
         self._temp = temp
         # Fan-out folders known to exist: a build writes hundreds of blobs and results, and
         # a ``mkdir`` per write (an EEXIST each time) was a tenth of what publishing one cost.
@@ -156,19 +157,24 @@ class Cas:
         holds (a path's files are sealed: their modes and mtimes would be the blob's). Checked
         against its digest, as ``copy_blob`` checks a copy (hashing costs a third of copying);
         copied where the file system cannot link (another file system, too many links)."""
-        source = self.blob_path(digest)
-        dest.unlink(missing_ok=True)
+        digest = _checked(digest)
+        # str paths: called for every staged input and every object a link reads
+        source = f"{self._blob_root}/{digest[:2]}/{digest}"
         try:
-            os.link(source, dest)
+            try:
+                os.link(source, dest)
+            except FileExistsError:  # never in a new build folder: one syscall fewer there
+                os.unlink(dest)
+                os.link(source, dest)
         except FileNotFoundError:
-            if not source.exists():
+            if not os.path.exists(source):
                 raise _missing(digest) from None
             raise
         except OSError:
-            self.copy_blob(digest, dest)
+            self.copy_blob(digest, Path(dest))
             return
         if sha256_file(dest) != digest:
-            dest.unlink()
+            os.unlink(dest)
             raise self._damaged(digest)
 
     def _damaged(self, digest: str) -> BlobError:
@@ -180,18 +186,22 @@ class Cas:
     # -- action results ---------------------------------------------------------------------
 
     def _action_path(self, key: str) -> Path:
+        return Path(self._action_file(key))
+
+    def _action_file(self, key: str) -> str:
         if not isinstance(key, str) or not _KEY.fullmatch(key):
             raise StoreError(f"{key!r} is not an action key",
                              "use 2 to 200 letters, digits, '.', '_' or '-'")
-        return self.actions / key[:2] / f"{key}.json"
+        return f"{self._action_root}/{key[:2]}/{key}.json"
 
     def get_action(self, key: str) -> dict[str, Any] | None:
         """The result recorded for ``key``, or None when there is none, it cannot be read, or
         an output it names is no longer in the CAS (the action must run again). A hit is
         touched: its mtime is its last use, which ``gc --max-size`` evicts by."""
-        path = self._action_path(key)
+        path = self._action_file(key)
         try:
-            result = _json().loads(path.read_bytes())
+            with open(path, "rb", buffering=0) as f:
+                result = _json().loads(f.read())
         except (OSError, ValueError):
             return None
         if not isinstance(result, dict):
@@ -199,9 +209,10 @@ class Cas:
         outputs = result.get("outputs", {})
         if not isinstance(outputs, dict):
             return None
+        root = self._blob_root
         for digest in outputs.values():
             if not isinstance(digest, str) or not _DIGEST.fullmatch(digest) \
-                    or not self.has_blob(digest):
+                    or not os.path.isfile(f"{root}/{digest[:2]}/{digest}"):
                 return None
         try:
             os.utime(path)
