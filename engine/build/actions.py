@@ -257,19 +257,20 @@ def _headers_read(drv: Buildable, action: Action, staging: Path,
     include that climbs out of the staging folder (``#include "../../x.h"``) would read an
     undeclared file: it fails the action."""
     text = (staging / action.outputs[1]).read_text(errors="replace")
-    root = os.path.normpath(staging)
+    root = os.path.normpath(staging) + os.sep
+    work = f"{root}w"
     source = action.inputs[0]
     headers = {}
     for name in depfile_names(text):
-        if os.path.isabs(name):
+        if name.startswith("/"):
             continue  # the toolchain's own headers
-        full = os.path.normpath(os.path.join(staging, "w", name))
-        rel = os.path.relpath(full, root)
-        if rel != source and (digest := _digest(rel, digests, staging)) is not None:
-            headers[rel] = digest
-        if not full.startswith(root + os.sep):
+        full = os.path.normpath(os.path.join(work, name))
+        if not full.startswith(root):
             project = drv.data["project"]["name"]
             raise ActionFailed(f"{project}: {action.label} includes '{name}', which "
                                "lies outside the project's declared files", "",
                                "declare the file in headers: of a project of the plan")
+        rel = full[len(root):]  # relative to the build folder, as digests are keyed
+        if rel != source and (digest := _digest(rel, digests, staging)) is not None:
+            headers[rel] = digest
     return headers
