@@ -11,11 +11,13 @@ of later actions need; the declared inputs are staged when the first action must
 and a cached output only when an action that runs reads it or it belongs to the output tree.
 So a build whose actions are all cached reads no source and copies out only the final files.
 What only actions read (declared inputs already in the CAS, cached objects) is hard-linked from
-the CAS, read-only; the output tree's files are copies. Every blob linked or copied out of the
-CAS is checked against its digest; a damaged or missing blob makes the action that produced it
-run again. The declared inputs go through the CAS, which keeps them
-for as long as the path lives, so that ``store verify --repair`` can rebuild it from its
-recorded derivation alone.
+the CAS, read-only; the other way, a compile's object and depfile, and a declared input copied
+from the checkout, become their blobs by a hard link into the CAS (no second copy); a tool's
+output is removed before it runs, so that nothing writes through such a link. The output
+tree's files are copies. Every blob linked or copied out of the CAS is checked against its
+digest; a damaged or missing blob makes the action that produced it run again. The declared
+inputs go through the CAS, which keeps them for as long as the path lives, so that ``store
+verify --repair`` can rebuild it from its recorded derivation alone.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 Blobs live at ``cas/<hex[:2]>/<hex>``, named by the sha256 of their bytes, read-only. Action
 results live at ``ac/<key[:2]>/<key>.json``: a small JSON object whose ``outputs`` maps
 names to blob digests. Every write goes to a temporary file on the same file system and is
-renamed into place, so a reader sees a whole file or none; a blob is verified each time it
-is read, and a damaged one is deleted so that the next build writes it again.
+renamed into place, or (``take_file``: a finished file its maker only reads from then on, such
+as a compiler's object) is hard-linked into place, so a reader sees a whole file or none; a
+blob is verified each time it is read, and a damaged one is deleted so that the next build
+writes it again.
 """
 
 from __future__ import annotations
