@@ -94,9 +94,8 @@ class Cas:
             return digest
         os.chmod(path, 0o444)  # the blob's mode: the file is the blob from here on
         os.utime(path)  # written now, as a published blob is (see ``_present``)
-        self._parent(target)
         try:
-            os.link(path, target)
+            self._into(os.link, path, target)
         except FileExistsError:
             pass  # another process stored the same bytes meanwhile
         except OSError as error:
@@ -119,8 +118,7 @@ class Cas:
             target = self.blob_path(digest)
             if not _present(target, os.path.getsize(temp)):
                 os.chmod(temp, 0o444)
-                self._parent(target)
-                os.replace(temp, target)
+                self._into(os.replace, temp, target)
         finally:
             temp.unlink(missing_ok=True)
         return digest
@@ -276,19 +274,25 @@ class Cas:
             with _writing(), open(fd, "wb") as f:
                 write(f)
                 os.fchmod(f.fileno(), mode)
-            self._parent(target)
-            os.replace(temp, target)
+            self._into(os.replace, temp, target)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
 
-    def _parent(self, target: Path) -> None:
-        """Make ``target``'s fan-out folder (once per process: none is ever removed while
-        a store is open; a collection removes files only)."""
+    def _into(self, op: Callable[[Any, Any], None], source: Any, target: Path) -> None:
+        """``op(source, target)`` (a rename or a link) after making ``target``'s fan-out
+        folder, once per process; made again if it went away meanwhile (removed by hand)."""
         folder = str(target.parent)
         if folder not in self._made:
             os.makedirs(folder, exist_ok=True)
             self._made.add(folder)
+        try:
+            op(source, target)
+        except FileNotFoundError:
+            if os.path.isdir(folder):
+                raise
+            os.makedirs(folder, exist_ok=True)
+            op(source, target)
 
 
 #: An action result or a blob, as ``Cas.entries`` lists it: ``kind`` "action" or "blob";

@@ -157,3 +157,21 @@ def test_take_file_with_a_known_digest_does_not_hash_again(store: Store,
     assert store.read_blob(digest) == b"int x;\n"
     with pytest.raises(StoreError):
         store.take_file(made, "not-a-digest")
+
+
+def test_a_fan_out_folder_removed_by_hand_is_made_again(store: Store, tmp_path: Path) -> None:
+    """The CAS remembers which fan-out folders it made (one mkdir per folder per process);
+    one removed meanwhile is made again, for a blob, a linked file and an action result."""
+    import shutil
+
+    digest = store.put_blob(b"first")
+    shutil.rmtree(_blob_file(store, digest).parent)
+    assert store.put_blob(b"first") == digest and store.read_blob(digest) == b"first"
+    shutil.rmtree(_blob_file(store, digest).parent)
+    made = tmp_path / "made.o"
+    made.write_bytes(b"first")
+    assert store.take_file(made) == digest and store.read_blob(digest) == b"first"
+    store.put_action("ab-key", {"outputs": {}})
+    shutil.rmtree(store.root / ".recipe/ac/ab")
+    store.put_action("ab-key", {"outputs": {"x": digest}})
+    assert store.get_action("ab-key") == {"outputs": {"x": digest}}
