@@ -47,6 +47,8 @@ class ActionFailed(Failure):
 
 #: What can be built: a derivation from documents, or one read back from the store.
 Buildable = Derivation | Recorded
+#: Runs one action's program to its end, contained: (argv, cwd, env, umask) -> (code, output).
+Runner = Callable[[list[str], Path, dict[str, str], int], tuple[int, bytes]]
 
 
 @dataclass
@@ -113,11 +115,12 @@ def substitute(argv: list[str], staging: Path, store_root: Path) -> list[str]:
 def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
                digests: dict[str, str], env: dict[str, str], use_cache: bool = True,
                prepare: Callable[[Action], None] | None = None,
-               cache: ActionCache | None = None) -> ActionRun:
+               cache: ActionCache | None = None, runner: Runner | None = None) -> ActionRun:
     """Run one action inside a staging folder, or find its result in the action cache. A hit
     gives the digests of the outputs and writes nothing; before a real run, ``prepare`` puts
     the action's inputs in place. Results are looked up and recorded in ``cache`` (by default
-    the store's own action cache); outputs always go to the store's CAS."""
+    the store's own action cache); outputs always go to the store's CAS. ``runner``: the
+    build's reaper (``reaper_service.Service.run``); by default a reaper of its own."""
     cache = LocalCache(store) if cache is None else cache
     key = action_key(drv, action, digests)
     store.add_temp_roots(actions=[key])  # until the path that uses it is registered
@@ -160,7 +163,10 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
         # A fixed umask, as the environment is fixed: the caller's must not reach a tool's
         # output. Under the reaper: a compiler (and its cc1, as, ld) never outlives this
         # process, even a SIGKILLed one, to write into a build folder the next run is removing.
-        code, raw = reaper.run(argv, store, cwd=staging / "w", env=env, umask=0o022)
+        if runner is not None:
+            code, raw = runner(argv, staging / "w", env, 0o022)
+        else:
+            code, raw = reaper.run(argv, store, cwd=staging / "w", env=env, umask=0o022)
         output = raw.decode(errors="replace")
     if code != 0:
         raise ActionFailed(f"{drv.title}: {action.kind} {action.label} failed", output)

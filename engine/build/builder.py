@@ -31,9 +31,10 @@ from concurrent.futures import Executor, Future
 from pathlib import Path
 
 from engine.build import zig_cache
-from engine.build.actions import ActionFailed, ActionRun, Buildable, build_env, run_action
+from engine.build.actions import ActionFailed, ActionRun, Buildable, Runner, build_env, run_action
 from engine.build.cache import ActionCache, LocalCache
 from engine.build.events import Reporter
+from engine.build.reaper_service import Service
 from engine.derive.actions import Action
 from engine.errors import Failure, RecipeError
 from engine.store import BlobError, Store, StoreError
@@ -85,6 +86,7 @@ class DerivationBuild:
         self.files = threading.Lock()  # guards present, staged, kept, folders, build folder
         self.keys: list[str] = []
         self.log: list[str] = []
+        self.reaper: Service | None = None  # while the actions run
 
     def run(self, repair: bool = False) -> None:
         """Build and register the path; with ``repair``, put it in place of the damaged
@@ -95,9 +97,10 @@ class DerivationBuild:
             for dep_project, dep_name in self.drv.data["depends"].items():
                 os.symlink(self.store.path(dep_name), self.staging / "d" / dep_project)
             zig_cache.warm(self.store, self.drv.data, build_env(self.drv))
-            for wave in self._waves():
-                self._run_batch(wave)
-            self._assemble()
+            with Service(self.store) as self.reaper:  # one reaper serves every action
+                for wave in self._waves():
+                    self._run_batch(wave)
+                self._assemble()
             out = self.staging / "out"
             sources = input_blobs(self.drv)
             self._keep_sources()
@@ -236,7 +239,8 @@ class DerivationBuild:
             for needed in producer.inputs:
                 self._materialise(needed)
             self._record(run_action(self.store, self.drv, producer, self.staging,
-                                    self.digests, self.env, use_cache=False, cache=self.cache))
+                                    self.digests, self.env, use_cache=False, cache=self.cache,
+                                    runner=self._runner()))
             self.present.update(producer.outputs)
 
     def _record(self, run: ActionRun) -> None:
@@ -287,12 +291,15 @@ class DerivationBuild:
         self.reporter.action_started(self.drv, action)
         try:
             run = run_action(self.store, self.drv, action, self.staging, self.digests, self.env,
-                             prepare=self._prepare, cache=self.cache)
+                             prepare=self._prepare, cache=self.cache, runner=self._runner())
         except ActionFailed:
             self.stop.failed()
             raise
         self.reporter.action_finished(self.drv, action, run.cached)
         return run
+
+    def _runner(self) -> Runner | None:
+        return self.reaper.run if self.reaper is not None else None
 
     def _explain(self, action: Action, error: ActionFailed) -> ActionFailed:
         """A missing include that exists in the project but was not declared gets a fix."""
