@@ -9,7 +9,8 @@ from threads) and starting a Python interpreter per case would cost more than th
 with ``cgroup.kill`` would need a writable, delegated cgroup tree, which unprivileged users (and
 most CI runners) do not have. So the helper is compiled once, with the C compiler on ``PATH``,
 cached as a blob in the store's action cache (the store knows nothing of compilers: this module
-does), and run from an in-memory file (``memfd``), so it needs no writable or executable folder.
+does) and in the user's cache (``engine.user_cache``: a new store does not compile it again),
+and run from an in-memory file (``memfd``), so it needs no writable or executable folder.
 
 Protocol: ``reaper CONTROL_FD PROGRAM ARGV0 [ARG...]`` (the C source, and its second mode, one
 reaper serving every action of a build: ``engine/build/reaper_source.py``, ``reaper_service``).
@@ -90,7 +91,6 @@ def disable() -> None:
 
 def _binary(cache: ActionCache | None) -> bytes:
     import shutil  # here: a repeated ``recipe eval`` pays for no import it does not use
-    import tempfile
 
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
@@ -110,6 +110,57 @@ def _binary(cache: ActionCache | None) -> bytes:
                 return cache.read_blob(result["outputs"]["reaper"])
         except Exception:  # noqa: BLE001 - a damaged or collected entry is only a miss
             pass
+    data = _from_user_cache(key)
+    if data is None:
+        data = _compile(compiler, cache)
+        _to_user_cache(key, data)
+    if cache is not None:
+        try:
+            cache.put_action(key, {"outputs": {"reaper": cache.put_blob(data)}})
+        except Exception:  # noqa: BLE001 - not caching only costs a compile next time
+            pass
+    return data
+
+
+def _from_user_cache(key: str) -> bytes | None:
+    """The reaper built by an earlier run into another store (``engine.user_cache``: a new
+    store, such as every cold build's, would otherwise pay gcc -static, 0.16 s of CPU and
+    more of wall while every action waits). Checked against the digest written beside it."""
+    from engine import user_cache
+
+    for path in user_cache.file(f"reaper/{key}"):
+        try:
+            data = path.read_bytes()
+            recorded = path.with_name(f"{key}.sha256").read_text().strip()
+        except OSError:
+            return None
+        if hashlib.sha256(data).hexdigest() == recorded:
+            return data
+    return None
+
+
+def _to_user_cache(key: str, data: bytes) -> None:
+    """Keep the built reaper for every store of this user (a cache: failing costs time)."""
+    from engine import user_cache
+
+    for path in user_cache.file(f"reaper/{key}"):
+        for name, content in ((f"{key}.sha256", hashlib.sha256(data).hexdigest().encode()),
+                              (key, data)):
+            target = path.with_name(name)
+            tmp = target.with_name(f".{name}.{os.getpid()}")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_bytes(content)
+                os.replace(tmp, target)
+            except OSError:
+                tmp.unlink(missing_ok=True)
+                return
+
+
+def _compile(compiler: str, cache: ActionCache | None) -> bytes:
+    import shutil
+    import tempfile
+
     # In the store's temporary folder when there is a store: a killed run's is removed by the
     # next run, where the system's temporary folder would keep it (the compiler's too).
     make = getattr(cache, "temp_dir", None)
@@ -127,15 +178,9 @@ def _binary(cache: ActionCache | None) -> bytes:
                 break
         else:
             raise Unavailable(f"{compiler} failed: {run.stderr.strip()}")
-        data = out.read_bytes()
+        return out.read_bytes()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if cache is not None:
-        try:
-            cache.put_action(key, {"outputs": {"reaper": cache.put_blob(data)}})
-        except Exception:  # noqa: BLE001 - not caching only costs a compile next time
-            pass
-    return data
 
 
 def _memfd(data: bytes) -> int:

@@ -164,3 +164,28 @@ def test_a_killed_recipe_takes_the_service_and_its_actions_down(store: Store,
         recipe.kill()
         recipe.wait()
         _kill_all(token)
+
+
+def test_a_new_store_takes_the_reaper_from_the_users_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built once per user, not once per store (every cold build has a new store); a copy in
+    the user's cache that does not match its recorded digest is built again."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    compiles: list[list[str]] = []
+    real_run = reaper.subprocess.run
+
+    def counted(argv: list[str], *args: object, **kw: object) -> object:
+        compiles.append(argv)
+        return real_run(argv, *args, **kw)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(reaper.subprocess, "run", counted)
+    built = {}
+    for n in range(3):
+        if n == 2:  # damaged in the user's cache (and the last store is new too)
+            (copy,) = [p for p in (tmp_path / "cache/recipe/reaper").iterdir()
+                       if not p.name.endswith(".sha256")]
+            copy.write_bytes(b"not the reaper")
+        with Store.open(tmp_path / f"store{n}") as store:
+            built[n] = reaper._binary(store)
+        assert len(compiles) == (1 if n < 2 else 2), n
+    assert built[0] == built[1] == built[2]
