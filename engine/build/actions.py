@@ -47,6 +47,8 @@ class ActionFailed(Failure):
 
 #: What can be built: a derivation from documents, or one read back from the store.
 Buildable = Derivation | Recorded
+#: Runs one action's program to its end, contained: (argv, cwd, env, umask) -> (code, output).
+Runner = Callable[[list[str], Path, dict[str, str], int], tuple[int, bytes]]
 
 
 @dataclass
@@ -113,11 +115,12 @@ def substitute(argv: list[str], staging: Path, store_root: Path) -> list[str]:
 def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
                digests: dict[str, str], env: dict[str, str], use_cache: bool = True,
                prepare: Callable[[Action], None] | None = None,
-               cache: ActionCache | None = None) -> ActionRun:
+               cache: ActionCache | None = None, runner: Runner | None = None) -> ActionRun:
     """Run one action inside a staging folder, or find its result in the action cache. A hit
     gives the digests of the outputs and writes nothing; before a real run, ``prepare`` puts
     the action's inputs in place. Results are looked up and recorded in ``cache`` (by default
-    the store's own action cache); outputs always go to the store's CAS."""
+    the store's own action cache); outputs always go to the store's CAS. ``runner``: the
+    build's reaper (``reaper_service.Service.run``); by default a reaper of its own."""
     cache = LocalCache(store) if cache is None else cache
     key = action_key(drv, action, digests)
     store.add_temp_roots(actions=[key])  # until the path that uses it is registered
@@ -144,6 +147,8 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     argv = substitute(action.argv, staging, store.root)
     for out in action.outputs:
         (staging / out).parent.mkdir(parents=True, exist_ok=True)
+        # A tool writes its output in place: never through a hard link to a CAS blob.
+        (staging / out).unlink(missing_ok=True)
     if action.env or action.kind == "build-script":  # crates (engine/build/build_script.py)
         from engine.build import build_script  # only crates need it, and its directives
 
@@ -158,7 +163,10 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
         # A fixed umask, as the environment is fixed: the caller's must not reach a tool's
         # output. Under the reaper: a compiler (and its cc1, as, ld) never outlives this
         # process, even a SIGKILLed one, to write into a build folder the next run is removing.
-        code, raw = reaper.run(argv, store, cwd=staging / "w", env=env, umask=0o022)
+        if runner is not None:
+            code, raw = runner(argv, staging / "w", env, 0o022)
+        else:
+            code, raw = reaper.run(argv, store, cwd=staging / "w", env=env, umask=0o022)
         output = raw.decode(errors="replace")
     if code != 0:
         raise ActionFailed(f"{drv.title}: {action.kind} {action.label} failed", output)
@@ -167,7 +175,12 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
 
         build_script.after(action, output, staging)
     log = f"$ {' '.join(argv)}\n{output}"
-    outputs = {path: store.put_file(staging / path) for path in action.outputs}
+    if compile:
+        # An object and its depfile are only read from here on (by the link, by
+        # ``_headers_read``): linked into the CAS, not copied (no temporary file each).
+        outputs = {path: store.take_file(staging / path) for path in action.outputs}
+    else:  # an archive or program: copied, as files of the output tree must be
+        outputs = {path: store.put_file(staging / path) for path in action.outputs}
     keys = [key]
     if compile:
         headers = _headers_read(drv, action, staging, digests)
@@ -219,6 +232,8 @@ def depfile_names(text: str) -> list[str]:
     """The prerequisites of a make rule as gcc writes it: ``target: a b \\<newline> c``,
     with ``\\ `` for a space in a name and ``$$`` for ``$``."""
     body = text.replace("\\\n", " ").split(": ", 1)[-1]
+    if "\\" not in body and "$" not in body:
+        return body.split()  # no escapes: gcc's usual output, split at once
     names, current, i = [], [], 0
     while i < len(body):
         ch = body[i]
@@ -248,19 +263,20 @@ def _headers_read(drv: Buildable, action: Action, staging: Path,
     include that climbs out of the staging folder (``#include "../../x.h"``) would read an
     undeclared file: it fails the action."""
     text = (staging / action.outputs[1]).read_text(errors="replace")
-    root = os.path.normpath(staging)
+    root = os.path.normpath(staging) + os.sep
+    work = f"{root}w"
     source = action.inputs[0]
     headers = {}
     for name in depfile_names(text):
-        if os.path.isabs(name):
+        if name.startswith("/"):
             continue  # the toolchain's own headers
-        full = os.path.normpath(os.path.join(staging, "w", name))
-        rel = os.path.relpath(full, root)
-        if rel != source and (digest := _digest(rel, digests, staging)) is not None:
-            headers[rel] = digest
-        if not full.startswith(root + os.sep):
+        full = os.path.normpath(os.path.join(work, name))
+        if not full.startswith(root):
             project = drv.data["project"]["name"]
             raise ActionFailed(f"{project}: {action.label} includes '{name}', which "
                                "lies outside the project's declared files", "",
                                "declare the file in headers: of a project of the plan")
+        rel = full[len(root):]  # relative to the build folder, as digests are keyed
+        if rel != source and (digest := _digest(rel, digests, staging)) is not None:
+            headers[rel] = digest
     return headers

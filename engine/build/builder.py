@@ -11,11 +11,13 @@ of later actions need; the declared inputs are staged when the first action must
 and a cached output only when an action that runs reads it or it belongs to the output tree.
 So a build whose actions are all cached reads no source and copies out only the final files.
 What only actions read (declared inputs already in the CAS, cached objects) is hard-linked from
-the CAS, read-only; the output tree's files are copies. Every blob linked or copied out of the
-CAS is checked against its digest; a damaged or missing blob makes the action that produced it
-run again. The declared inputs go through the CAS, which keeps them
-for as long as the path lives, so that ``store verify --repair`` can rebuild it from its
-recorded derivation alone.
+the CAS, read-only; the other way, a compile's object and depfile, and a declared input copied
+from the checkout, become their blobs by a hard link into the CAS (no second copy); a tool's
+output is removed before it runs, so that nothing writes through such a link. The output
+tree's files are copies. Every blob linked or copied out of the CAS is checked against its
+digest; a damaged or missing blob makes the action that produced it run again. The declared
+inputs go through the CAS, which keeps them for as long as the path lives, so that ``store
+verify --repair`` can rebuild it from its recorded derivation alone.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from concurrent.futures import Executor, Future
 from pathlib import Path
 
 from engine.build import zig_cache
-from engine.build.actions import ActionFailed, ActionRun, Buildable, build_env, run_action
+from engine.build.actions import ActionFailed, ActionRun, Buildable, Runner, build_env, run_action
 from engine.build.cache import ActionCache, LocalCache
 from engine.build.events import Reporter
+from engine.build.reaper_service import Service
 from engine.derive.actions import Action
 from engine.errors import Failure, RecipeError
 from engine.store import BlobError, Store, StoreError
@@ -79,9 +82,11 @@ class DerivationBuild:
         self.present: set[str] = set()  # staging paths that are files in the build folder
         self.staged = False  # the declared inputs are in w/
         self.kept: set[str] = set()  # digests of declared inputs known to be in the CAS
-        self.files = threading.Lock()  # guards present, staged, kept and the build folder
+        self.folders: set[Path] = set()  # folders made in the build folder (one mkdir each)
+        self.files = threading.Lock()  # guards present, staged, kept, folders, build folder
         self.keys: list[str] = []
         self.log: list[str] = []
+        self.reaper: Service | None = None  # while the actions run
 
     def run(self, repair: bool = False) -> None:
         """Build and register the path; with ``repair``, put it in place of the damaged
@@ -92,9 +97,10 @@ class DerivationBuild:
             for dep_project, dep_name in self.drv.data["depends"].items():
                 os.symlink(self.store.path(dep_name), self.staging / "d" / dep_project)
             zig_cache.warm(self.store, self.drv.data, build_env(self.drv))
-            for wave in self._waves():
-                self._run_batch(wave)
-            self._assemble()
+            with Service(self.store) as self.reaper:  # one reaper serves every action
+                for wave in self._waves():
+                    self._run_batch(wave)
+                self._assemble()
             out = self.staging / "out"
             sources = input_blobs(self.drv)
             self._keep_sources()
@@ -152,12 +158,14 @@ class DerivationBuild:
         meanwhile fails the build)."""
         for rel, digest in self.drv.data["inputs"].items():
             dest = self.staging / "w" / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.parent not in self.folders:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                self.folders.add(dest.parent)
             hex_digest = digest.removeprefix("sha256:")
             if self.drv.sources is None:  # a recorded derivation: its inputs are in the CAS
                 self._copy_out(hex_digest, dest, rel, link=True)
             elif not self._link_source(hex_digest, dest):
-                self._copy_source(self.drv.sources / rel, dest, hex_digest, rel)
+                self._copy_source(self.drv.sources / rel, dest, hex_digest, rel, share=True)
             self.present.add(f"w/{rel}")
         self.staged = True
         self.log.append(f"# staged {len(self.drv.data['inputs'])} declared inputs\n")
@@ -166,17 +174,18 @@ class DerivationBuild:
         """A declared input whose blob is in the CAS is linked from there, not copied from the
         checkout: checked against the digest the derivation names, so what is compiled is
         what the derivation says. False when it is not there (or damaged: then removed)."""
-        if not self.store.has_blob(hex_digest):
-            return False
-        try:
+        try:  # a missing blob is a BlobError too: no stat before
             self.store.link_blob(hex_digest, dest)
         except BlobError:
             return False
         self.kept.add(hex_digest)
         return True
 
-    def _copy_source(self, source: Path, dest: Path, hex_digest: str, rel: str) -> None:
-        """One read: copy and hash together; the blob is added to the CAS if it is not there."""
+    def _copy_source(self, source: Path, dest: Path, hex_digest: str, rel: str,
+                     share: bool = False) -> None:
+        """One read: copy and hash together; the blob is added to the CAS if it is not there.
+        ``share`` (a staged input, which actions only read): the copy itself becomes the
+        blob, hard-linked into the CAS, instead of being read and copied again."""
         own = hashlib.sha256()
         with open(source, "rb") as src, open(dest, "wb") as dst:
             while chunk := src.read(1 << 20):
@@ -187,7 +196,10 @@ class DerivationBuild:
             raise SourceChanged(f"{self.drv.data['project']['name']}: {rel} changed while "
                                 "building", "run the command again")
         if not self.store.has_blob(hex_digest):
-            self.store.put_file(dest)
+            if share:  # hashed above, from the very bytes written
+                self.store.take_file(dest, hex_digest)
+            else:
+                self.store.put_file(dest)
         self.kept.add(hex_digest)
 
     def _copy_out(self, hex_digest: str, dest: Path, rel: str, link: bool = False) -> None:
@@ -210,7 +222,9 @@ class DerivationBuild:
         producer = self.producers[path]
         try:
             dest = self.staging / path
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.parent not in self.folders:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                self.folders.add(dest.parent)
             digest = self.digests[path].removeprefix("sha256:")
             if path.startswith("out/") or _executable(path):  # the path's own files: copies
                 self.cache.copy_blob(digest, dest, executable=_executable(path))
@@ -225,7 +239,8 @@ class DerivationBuild:
             for needed in producer.inputs:
                 self._materialise(needed)
             self._record(run_action(self.store, self.drv, producer, self.staging,
-                                    self.digests, self.env, use_cache=False, cache=self.cache))
+                                    self.digests, self.env, use_cache=False, cache=self.cache,
+                                    runner=self._runner()))
             self.present.update(producer.outputs)
 
     def _record(self, run: ActionRun) -> None:
@@ -276,12 +291,15 @@ class DerivationBuild:
         self.reporter.action_started(self.drv, action)
         try:
             run = run_action(self.store, self.drv, action, self.staging, self.digests, self.env,
-                             prepare=self._prepare, cache=self.cache)
+                             prepare=self._prepare, cache=self.cache, runner=self._runner())
         except ActionFailed:
             self.stop.failed()
             raise
         self.reporter.action_finished(self.drv, action, run.cached)
         return run
+
+    def _runner(self) -> Runner | None:
+        return self.reaper.run if self.reaper is not None else None
 
     def _explain(self, action: Action, error: ActionFailed) -> ActionFailed:
         """A missing include that exists in the project but was not declared gets a fix."""

@@ -9,9 +9,12 @@ from threads) and starting a Python interpreter per case would cost more than th
 with ``cgroup.kill`` would need a writable, delegated cgroup tree, which unprivileged users (and
 most CI runners) do not have. So the helper is compiled once, with the C compiler on ``PATH``,
 cached as a blob in the store's action cache (the store knows nothing of compilers: this module
-does), and run from an in-memory file (``memfd``), so it needs no writable or executable folder.
+does) and in the user's cache (``engine.user_cache``: a new store does not compile it again),
+and run from an in-memory file (``memfd``), so it needs no writable or executable folder.
 
-Protocol: ``reaper CONTROL_FD PROGRAM ARGV0 [ARG...]``. It runs PROGRAM, which sees ARGV0 as
+Protocol: ``reaper CONTROL_FD PROGRAM ARGV0 [ARG...]`` (the C source, and its second mode, one
+reaper serving every action of a build: ``engine/build/reaper_source.py``, ``reaper_service``).
+It runs PROGRAM, which sees ARGV0 as
 its ``argv[0]`` (a case's program sees its own name, not its store path), in a new process
 group, and once PROGRAM ends, or on SIGTERM, SIGINT or SIGHUP, or when CONTROL_FD (a socket
 recipe holds) reaches EOF because recipe died, it SIGKILLs every descendant still there, reaps
@@ -35,6 +38,7 @@ import subprocess
 import threading
 from pathlib import Path
 
+from engine.build.reaper_source import SOURCE
 from engine.hashing import canonical_hash
 
 TYPE_CHECKING = False
@@ -52,146 +56,6 @@ if TYPE_CHECKING:
 
 ENABLED = True  # tests switch it off to exercise the process-group fallback
 
-SOURCE = r"""
-#define _GNU_SOURCE
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-static int ctl = -1;
-
-static void report(const char *kind, int value) {
-    char line[64];
-    int n = snprintf(line, sizeof line, "%s %d\n", kind, value);
-    /* Never block or die on it: recipe may be gone, or not reading. */
-    if (send(ctl, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) { /* nobody to tell */ }
-}
-
-/* No descriptor but 0, 1 and 2 may reach the program (the control socket, our own memfd). */
-static void cloexec_all(void) {
-    DIR *dir = opendir("/proc/self/fd");
-    if (!dir) { for (int fd = 3; fd < 1024; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC); return; }
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
-        int fd = atoi(e->d_name);
-        if (fd > 2 && fd != dirfd(dir)) fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
-    closedir(dir);
-}
-
-/* SIGKILL every child of ours; orphaned descendants are our children (we are a subreaper). */
-static void kill_children(void) {
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        long pid = 0;
-        ssize_t n;
-        while ((n = read(fd, buf, sizeof buf)) > 0)
-            for (ssize_t i = 0; i < n; i++) {
-                if (buf[i] >= '0' && buf[i] <= '9') { pid = pid * 10 + (buf[i] - '0'); continue; }
-                if (pid > 0) kill((pid_t)pid, SIGKILL);
-                pid = 0;
-            }
-        if (pid > 0) kill((pid_t)pid, SIGKILL);
-        close(fd);
-        return;
-    }
-    DIR *dir = opendir("/proc");  /* kernels without CONFIG_PROC_CHILDREN: scan every process */
-    if (!dir) return;
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
-        int pid = atoi(e->d_name);
-        if (pid <= 0) continue;
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        int sfd = open(path, O_RDONLY | O_CLOEXEC);
-        if (sfd < 0) continue;
-        ssize_t n = read(sfd, buf, sizeof buf - 1);
-        close(sfd);
-        if (n <= 0) continue;
-        buf[n] = 0;
-        char *end = strrchr(buf, ')');
-        int ppid = 0;
-        if (end && sscanf(end + 1, " %*c %d", &ppid) == 1 && ppid == getpid()) kill(pid, SIGKILL);
-    }
-    closedir(dir);
-}
-
-int main(int argc, char **argv) {
-    if (argc < 4) return 125;
-    ctl = atoi(argv[1]);
-    cloexec_all();
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
-    sigset_t mask, old;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGCHLD); sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT); sigaddset(&mask, SIGHUP);
-    sigprocmask(SIG_BLOCK, &mask, &old);
-    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    pid_t parent = getpid();
-    int errp[2];
-    if (sfd < 0 || pipe2(errp, O_CLOEXEC) < 0) { report("error", errno); return 0; }
-    pid_t child = fork();
-    if (child < 0) { report("error", errno); return 0; }
-    if (child == 0) {
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        /* Dies with us (we are single-threaded, so "us" is this process); if we died before
-           this line, the parent is another process already. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(127);
-        setpgid(0, 0);  /* its own group: a `kill 0` in the program spares us */
-        execv(argv[2], argv + 3);  /* argv[3] is the program's argv[0] */
-        int e = errno;
-        if (write(errp[1], &e, sizeof e) < 0) { /* nothing to do */ }
-        _exit(127);
-    }
-    close(errp[1]);
-    int e = 0;
-    ssize_t n;
-    while ((n = read(errp[0], &e, sizeof e)) < 0 && errno == EINTR) {}
-    close(errp[0]);
-    /* The streams are the program's: drop our copies so that nothing waits on us. */
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    for (int fd = 0; fd < 3; fd++) { if (null >= 0) dup2(null, fd); else close(fd); }
-
-    int status = 0, done = 0, stop = 0;
-    if (n == (ssize_t)sizeof e) { waitpid(child, &status, 0); report("error", e); return 0; }
-    struct pollfd fds[2] = {{sfd, POLLIN, 0}, {ctl, POLLIN, 0}};
-    while (!done && !stop) {
-        if (poll(fds, 2, -1) < 0) { if (errno == EINTR) continue; stop = 1; break; }
-        if (fds[0].revents) {
-            struct signalfd_siginfo si;
-            while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
-                if (si.ssi_signo != SIGCHLD) stop = 1;
-            pid_t pid;
-            int st;
-            while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-                if (pid == child) { status = st; done = 1; }
-        }
-        if (fds[1].revents) stop = 1;  /* recipe gone (EOF) or asking */
-    }
-    for (;;) {  /* kill, then reap one; killed processes' children come to us: repeat */
-        kill_children();
-        int st;
-        pid_t pid = waitpid(-1, &st, 0);
-        if (pid < 0) { if (errno == EINTR) continue; break; }  /* ECHILD: all gone */
-        if (pid == child) { status = st; done = 1; }
-    }
-    if (WIFSIGNALED(status)) report("signal", WTERMSIG(status));
-    else report("exit", WEXITSTATUS(status));
-    return 0;
-}
-"""
 
 _lock = threading.Lock()
 _fd: int | None = None
@@ -227,7 +91,6 @@ def disable() -> None:
 
 def _binary(cache: ActionCache | None) -> bytes:
     import shutil  # here: a repeated ``recipe eval`` pays for no import it does not use
-    import tempfile
 
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
@@ -237,7 +100,7 @@ def _binary(cache: ActionCache | None) -> bytes:
     # Pinned (engine/store/cas.py): no path keeps it, and a collection that took it would make
     # the next build compile it again (about a second of gcc -static).
     key = "pin.reaper-" + canonical_hash({
-        "v": 3, "kind": "verify-reaper", "machine": os.uname().machine,
+        "v": 4, "kind": "verify-reaper", "machine": os.uname().machine,
         "source": hashlib.sha256(SOURCE.encode()).hexdigest(),
         "compiler": [str(real), info.st_size, info.st_mtime_ns]})
     if cache is not None:
@@ -247,6 +110,57 @@ def _binary(cache: ActionCache | None) -> bytes:
                 return cache.read_blob(result["outputs"]["reaper"])
         except Exception:  # noqa: BLE001 - a damaged or collected entry is only a miss
             pass
+    data = _from_user_cache(key)
+    if data is None:
+        data = _compile(compiler, cache)
+        _to_user_cache(key, data)
+    if cache is not None:
+        try:
+            cache.put_action(key, {"outputs": {"reaper": cache.put_blob(data)}})
+        except Exception:  # noqa: BLE001 - not caching only costs a compile next time
+            pass
+    return data
+
+
+def _from_user_cache(key: str) -> bytes | None:
+    """The reaper built by an earlier run into another store (``engine.user_cache``: a new
+    store, such as every cold build's, would otherwise pay gcc -static, 0.16 s of CPU and
+    more of wall while every action waits). Checked against the digest written beside it."""
+    from engine import user_cache
+
+    for path in user_cache.file(f"reaper/{key}"):
+        try:
+            data = path.read_bytes()
+            recorded = path.with_name(f"{key}.sha256").read_text().strip()
+        except OSError:
+            return None
+        if hashlib.sha256(data).hexdigest() == recorded:
+            return data
+    return None
+
+
+def _to_user_cache(key: str, data: bytes) -> None:
+    """Keep the built reaper for every store of this user (a cache: failing costs time)."""
+    from engine import user_cache
+
+    for path in user_cache.file(f"reaper/{key}"):
+        for name, content in ((f"{key}.sha256", hashlib.sha256(data).hexdigest().encode()),
+                              (key, data)):
+            target = path.with_name(name)
+            tmp = target.with_name(f".{name}.{os.getpid()}")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_bytes(content)
+                os.replace(tmp, target)
+            except OSError:
+                tmp.unlink(missing_ok=True)
+                return
+
+
+def _compile(compiler: str, cache: ActionCache | None) -> bytes:
+    import shutil
+    import tempfile
+
     # In the store's temporary folder when there is a store: a killed run's is removed by the
     # next run, where the system's temporary folder would keep it (the compiler's too).
     make = getattr(cache, "temp_dir", None)
@@ -264,15 +178,9 @@ def _binary(cache: ActionCache | None) -> bytes:
                 break
         else:
             raise Unavailable(f"{compiler} failed: {run.stderr.strip()}")
-        data = out.read_bytes()
+        return out.read_bytes()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if cache is not None:
-        try:
-            cache.put_action(key, {"outputs": {"reaper": cache.put_blob(data)}})
-        except Exception:  # noqa: BLE001 - not caching only costs a compile next time
-            pass
-    return data
 
 
 def _memfd(data: bytes) -> int:

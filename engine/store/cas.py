@@ -3,8 +3,10 @@
 Blobs live at ``cas/<hex[:2]>/<hex>``, named by the sha256 of their bytes, read-only. Action
 results live at ``ac/<key[:2]>/<key>.json``: a small JSON object whose ``outputs`` maps
 names to blob digests. Every write goes to a temporary file on the same file system and is
-renamed into place, so a reader sees a whole file or none; a blob is verified each time it
-is read, and a damaged one is deleted so that the next build writes it again.
+renamed into place, or (``take_file``: a finished file its maker only reads from then on, such
+as a compiler's object) is hard-linked into place, so a reader sees a whole file or none; a
+blob is verified each time it is read, and a damaged one is deleted so that the next build
+writes it again.
 """
 
 from __future__ import annotations
@@ -34,14 +36,18 @@ PINNED = "pin."
 
 
 class Cas:
-    """Blobs and action results under ``state``; ``temp(suffix)`` makes an empty temporary
-    file on the same file system and returns its path."""
+    """Blobs and action results under ``state``; ``temp(suffix)`` makes a new temporary
+    file on the same file system: its descriptor, open for writing, and its path."""
 
-    def __init__(self, state: Path, temp: Callable[[str], Path]) -> None:
+    def __init__(self, state: Path, temp: Callable[[str], tuple[int, Path]]) -> None:
         self.blobs = state / "cas"
         self._blob_root = str(self.blobs)
         self.actions = state / "ac"
+        self._action_root = str(self.actions)
         self._temp = temp
+        # Fan-out folders known to exist: a build writes hundreds of blobs and results, and
+        # a ``mkdir`` per write (an EEXIST each time) was a tenth of what publishing one cost.
+        self._made: set[str] = set()
 
     # -- blobs ------------------------------------------------------------------------------
 
@@ -63,17 +69,48 @@ class Cas:
 
     def put_file(self, path: Path) -> str:
         """Store a file's content; its digest. A blob already present is not written again
-        (it is read once to hash it), only touched, as if it had just been written."""
-        digest = sha256_file(path)
-        if _present(self.blob_path(digest), os.path.getsize(path)):
+        (it is read once to hash it), only touched, as if it had just been written. A small
+        file is read once: hashed and, when new, written from memory."""
+        with open(path, "rb", buffering=0) as f:
+            size = os.fstat(f.fileno()).st_size
+            data = f.read() if size <= _CHUNK else None
+        if data is None:
+            digest = sha256_file(path)
+            if _present(self.blob_path(digest), os.path.getsize(path)):
+                return digest
+            return self._copy_in(path)
+        return self.put_blob(data)
+
+    def take_file(self, path: Path, digest: str | None = None) -> str:
+        """Store a file that its maker will only read from now on (a compiler's finished
+        output in a build folder), without copying it: the blob becomes a hard link of the
+        file, made read-only. The link appears whole or not at all, as a rename would
+        (the file is complete before it is linked). ``digest``: its sha256, when the caller
+        has just hashed exactly these bytes. Copied where the file system cannot link. A
+        blob already present is only touched; the file is then left as it is."""
+        digest = sha256_file(path) if digest is None else _checked(digest)
+        target = self.blob_path(digest)
+        if _present(target, os.path.getsize(path)):
             return digest
-        return self._copy_in(path)
+        os.chmod(path, 0o444)  # the blob's mode: the file is the blob from here on
+        os.utime(path)  # written now, as a published blob is (see ``_present``)
+        try:
+            self._into(os.link, path, target)
+        except FileExistsError:
+            pass  # another process stored the same bytes meanwhile
+        except OSError as error:
+            if error.errno in _FULL:
+                raise StoreError(f"cannot write to the store: {error.strerror}",
+                                 "free space on the store's file system, then run the "
+                                 "command again") from None
+            return self._copy_in(path)
+        return digest
 
     def _copy_in(self, path: Path) -> str:
         own = _hashlib().sha256()
-        temp = self._temp("-blob")
+        fd, temp = self._temp("-blob")
         try:
-            with _writing(), open(path, "rb") as src, open(temp, "wb") as dst:
+            with _writing(), open(fd, "wb") as dst, open(path, "rb") as src:
                 while chunk := src.read(_CHUNK):
                     own.update(chunk)
                     dst.write(chunk)
@@ -81,8 +118,7 @@ class Cas:
             target = self.blob_path(digest)
             if not _present(target, os.path.getsize(temp)):
                 os.chmod(temp, 0o444)
-                target.parent.mkdir(exist_ok=True)
-                os.replace(temp, target)
+                self._into(os.replace, temp, target)
         finally:
             temp.unlink(missing_ok=True)
         return digest
@@ -121,19 +157,24 @@ class Cas:
         holds (a path's files are sealed: their modes and mtimes would be the blob's). Checked
         against its digest, as ``copy_blob`` checks a copy (hashing costs a third of copying);
         copied where the file system cannot link (another file system, too many links)."""
-        source = self.blob_path(digest)
-        dest.unlink(missing_ok=True)
+        digest = _checked(digest)
+        # str paths: called for every staged input and every object a link reads
+        source = f"{self._blob_root}/{digest[:2]}/{digest}"
         try:
-            os.link(source, dest)
+            try:
+                os.link(source, dest)
+            except FileExistsError:  # never in a new build folder: one syscall fewer there
+                os.unlink(dest)
+                os.link(source, dest)
         except FileNotFoundError:
-            if not source.exists():
+            if not os.path.exists(source):
                 raise _missing(digest) from None
             raise
         except OSError:
-            self.copy_blob(digest, dest)
+            self.copy_blob(digest, Path(dest))
             return
         if sha256_file(dest) != digest:
-            dest.unlink()
+            os.unlink(dest)
             raise self._damaged(digest)
 
     def _damaged(self, digest: str) -> BlobError:
@@ -145,18 +186,22 @@ class Cas:
     # -- action results ---------------------------------------------------------------------
 
     def _action_path(self, key: str) -> Path:
+        return Path(self._action_file(key))
+
+    def _action_file(self, key: str) -> str:
         if not isinstance(key, str) or not _KEY.fullmatch(key):
             raise StoreError(f"{key!r} is not an action key",
                              "use 2 to 200 letters, digits, '.', '_' or '-'")
-        return self.actions / key[:2] / f"{key}.json"
+        return f"{self._action_root}/{key[:2]}/{key}.json"
 
     def get_action(self, key: str) -> dict[str, Any] | None:
         """The result recorded for ``key``, or None when there is none, it cannot be read, or
         an output it names is no longer in the CAS (the action must run again). A hit is
         touched: its mtime is its last use, which ``gc --max-size`` evicts by."""
-        path = self._action_path(key)
+        path = self._action_file(key)
         try:
-            result = _json().loads(path.read_bytes())
+            with open(path, "rb", buffering=0) as f:
+                result = _json().loads(f.read())
         except (OSError, ValueError):
             return None
         if not isinstance(result, dict):
@@ -164,9 +209,10 @@ class Cas:
         outputs = result.get("outputs", {})
         if not isinstance(outputs, dict):
             return None
+        root = self._blob_root
         for digest in outputs.values():
             if not isinstance(digest, str) or not _DIGEST.fullmatch(digest) \
-                    or not self.has_blob(digest):
+                    or not os.path.isfile(f"{root}/{digest[:2]}/{digest}"):
                 return None
         try:
             os.utime(path)
@@ -235,15 +281,30 @@ class Cas:
 
     def _publish(self, target: Path, write: Callable[[Any], object], mode: int) -> None:
         """Write a temporary file and rename it to ``target``: all or nothing."""
-        temp = self._temp("-" + target.name[:16])
+        fd, temp = self._temp("-" + target.name[:16])
         try:
-            with _writing(), open(temp, "wb") as f:
+            with _writing(), open(fd, "wb") as f:
                 write(f)
-            os.chmod(temp, mode)
-            target.parent.mkdir(exist_ok=True)
-            os.replace(temp, target)
-        finally:
+                os.fchmod(f.fileno(), mode)
+            self._into(os.replace, temp, target)
+        except BaseException:
             temp.unlink(missing_ok=True)
+            raise
+
+    def _into(self, op: Callable[[Any, Any], None], source: Any, target: Path) -> None:
+        """``op(source, target)`` (a rename or a link) after making ``target``'s fan-out
+        folder, once per process; made again if it went away meanwhile (removed by hand)."""
+        folder = str(target.parent)
+        if folder not in self._made:
+            os.makedirs(folder, exist_ok=True)
+            self._made.add(folder)
+        try:
+            op(source, target)
+        except FileNotFoundError:
+            if os.path.isdir(folder):
+                raise
+            os.makedirs(folder, exist_ok=True)
+            op(source, target)
 
 
 #: An action result or a blob, as ``Cas.entries`` lists it: ``kind`` "action" or "blob";

@@ -24,6 +24,7 @@ from pathlib import Path
 
 _held: set[str] = set()
 _owners: dict[tuple[int, str], int] = {}
+_taken: set[tuple[int, str]] = set()  # (pid, folder as given) whose owner lock is held
 _guard = threading.Lock()
 _TEMP_ENTRY = re.compile(r"(\d+)[-.]")
 
@@ -83,6 +84,9 @@ def own_temp(tmp: Path) -> str:
     prefix those entries must carry. They are removed when the process exits normally; a
     killed process's are removed by the next :func:`clean_temp`."""
     pid = os.getpid()
+    seen = (pid, str(tmp))
+    if seen in _taken:  # the common case, without resolving the folder (several lstat)
+        return f"{pid}-"
     key = (pid, os.path.realpath(tmp))
     with _guard:
         if key not in _owners:
@@ -91,6 +95,7 @@ def own_temp(tmp: Path) -> str:
             if not _owners:
                 atexit.register(_release_all)
             _owners[key] = fd
+        _taken.add(seen)
     return f"{pid}-"
 
 
@@ -101,6 +106,7 @@ def _release_all() -> None:
     with _guard:
         owned = [(tmp, fd) for (owner, tmp), fd in _owners.items() if owner == pid]
         _owners.clear()
+        _taken.clear()
     for tmp, fd in owned:
         try:
             for name in os.listdir(tmp):

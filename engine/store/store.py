@@ -23,6 +23,7 @@ entry (removed once its owner is gone) or an unregistered ``root/<name>`` (remov
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -55,6 +56,7 @@ class Store:
         self.state = root / STATE
         self._db = db
         self._cas = Cas(self.state, self._temp_file)
+        self._nonce, self._serial = os.urandom(4).hex(), itertools.count()
         self._temp_roots = temproots.TempRoots(self.state / "tmp")
 
     # -- opening ----------------------------------------------------------------------------
@@ -232,11 +234,20 @@ class Store:
         return Path(tempfile.mkdtemp(prefix=prefix, suffix=f"-{_label(label)}",
                                      dir=self.state / "tmp"))
 
-    def _temp_file(self, suffix: str) -> Path:
-        prefix = locks.own_temp(self.state / "tmp")
-        fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=self.state / "tmp")
-        os.close(fd)
-        return Path(name)
+    def _temp_file(self, suffix: str) -> tuple[int, Path]:
+        """A new file in tmp/, open for writing (its descriptor, and its path), named
+        ``<pid>-<nonce><n><suffix>``: a counter, not ``mkstemp``'s random name, and one open
+        (a build makes hundreds; the nonce, drawn once per store, keeps a reused pid's
+        leftover from colliding, and ``O_EXCL`` catches what remains)."""
+        tmp = self.state / "tmp"
+        prefix = locks.own_temp(tmp)
+        while True:
+            name = f"{tmp}/{prefix}{self._nonce}{next(self._serial)}{suffix}"
+            try:
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            except FileExistsError:
+                continue
+            return fd, Path(name)
 
     # -- registration -----------------------------------------------------------------------
 
@@ -269,6 +280,11 @@ class Store:
 
     def put_file(self, path: Path) -> str:
         return self._cas.put_file(Path(path))
+
+    def take_file(self, path: Path, digest: str | None = None) -> str:
+        """Store a finished file that will only be read from now on by hard-linking it into
+        the CAS, read-only (no copy); its digest. See ``Cas.take_file``."""
+        return self._cas.take_file(Path(path), digest)
 
     def has_blob(self, digest: str) -> bool:
         return self._cas.has_blob(digest)

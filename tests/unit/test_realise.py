@@ -306,8 +306,9 @@ TWO_UNITS = {
 
 def test_what_only_actions_read_is_hard_linked_from_the_cas_not_copied(tmp_path):
     """Zero-copy materialisation: a cached object the link reads and a declared input whose
-    blob is in the CAS are the CAS's read-only inode in the build folder; a new source is a
-    copy (and goes into the CAS). The path itself holds copies (its files are sealed)."""
+    blob is in the CAS are the CAS's read-only inode in the build folder; a new source is
+    copied from the checkout once, and that copy becomes the blob (linked into the CAS), as
+    does a new object. The path itself holds copies (its files are sealed)."""
     src = write_tree(tmp_path / "src", TWO_UNITS)
     store = tmp_path / "store"
     (first,) = realise(src / "plan.yaml", store)
@@ -328,5 +329,7 @@ def test_what_only_actions_read_is_hard_linked_from_the_cas_not_copied(tmp_path)
         assert os.path.samefile(linked, blob_of(linked)), linked
         assert not os.access(linked, os.W_OK) or os.geteuid() == 0
         assert linked.stat().st_mode & 0o777 == 0o444
-    new_source = kept / "w/src/b.c"
-    assert new_source.stat().st_nlink == 1 and blob_of(new_source).is_file()
+    for new in (kept / "w/src/b.c", kept / "o/src/b.c.o"):
+        assert os.path.samefile(new, blob_of(new)), new
+        assert new.stat().st_mode & 0o777 == 0o444
+    assert os.path.samefile(kept / "w/src/b.c", src / "two/src/b.c") is False

@@ -120,3 +120,58 @@ def test_action_keys_and_results_are_checked(store: Store) -> None:
     with pytest.raises(StoreError, match="not JSON"):
         store.put_action("key1", {"outputs": {}, "bad": object()})
     assert store.get_action("key1") is None
+
+
+def test_take_file_links_a_finished_file_into_the_cas(store: Store, tmp_path: Path) -> None:
+    """A compiler's output becomes its blob without a copy: the same inode, read-only, with
+    the right digest; nothing is left in the store's tmp/."""
+    made = tmp_path / "unit.o"
+    made.write_bytes(b"object code")
+    digest = store.take_file(made)
+    assert digest == hashlib.sha256(b"object code").hexdigest()
+    blob = _blob_file(store, digest)
+    assert os.path.samefile(made, blob)
+    assert stat.S_IMODE(blob.stat().st_mode) == 0o444
+    assert store.read_blob(digest) == b"object code"
+    assert [n for n in os.listdir(store.root / ".recipe/tmp") if not n.endswith(
+        (".owner", ".roots"))] == []
+
+
+def test_take_file_of_bytes_already_stored_leaves_the_file_alone(store: Store,
+                                                                   tmp_path: Path) -> None:
+    digest = store.put_blob(b"same bytes")
+    again = tmp_path / "again.o"
+    again.write_bytes(b"same bytes")
+    assert store.take_file(again) == digest
+    assert again.stat().st_nlink == 1 and os.access(again, os.W_OK)
+
+
+def test_take_file_with_a_known_digest_does_not_hash_again(store: Store,
+                                                             tmp_path: Path) -> None:
+    """The caller hashed these bytes as it wrote them (a staged source): trusted, and the
+    blob is still checked whenever it is read."""
+    made = tmp_path / "src.c"
+    made.write_bytes(b"int x;\n")
+    digest = hashlib.sha256(b"int x;\n").hexdigest()
+    assert store.take_file(made, digest) == digest
+    assert store.read_blob(digest) == b"int x;\n"
+    with pytest.raises(StoreError):
+        store.take_file(made, "not-a-digest")
+
+
+def test_a_fan_out_folder_removed_by_hand_is_made_again(store: Store, tmp_path: Path) -> None:
+    """The CAS remembers which fan-out folders it made (one mkdir per folder per process);
+    one removed meanwhile is made again, for a blob, a linked file and an action result."""
+    import shutil
+
+    digest = store.put_blob(b"first")
+    shutil.rmtree(_blob_file(store, digest).parent)
+    assert store.put_blob(b"first") == digest and store.read_blob(digest) == b"first"
+    shutil.rmtree(_blob_file(store, digest).parent)
+    made = tmp_path / "made.o"
+    made.write_bytes(b"first")
+    assert store.take_file(made) == digest and store.read_blob(digest) == b"first"
+    store.put_action("ab-key", {"outputs": {}})
+    shutil.rmtree(store.root / ".recipe/ac/ab")
+    store.put_action("ab-key", {"outputs": {"x": digest}})
+    assert store.get_action("ab-key") == {"outputs": {"x": digest}}
