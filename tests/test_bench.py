@@ -146,3 +146,44 @@ def test_bench_table_measures_issue_19_on_small_tables() -> None:
                   "double scale(double, double), tolerance", "1,000-row CSV, CPU s",
                   "recipe table harness", "load average after"):
         assert title in done.stdout, done.stdout
+
+
+def test_the_synthetic_store_is_what_the_store_api_makes(tmp_path: Path) -> None:
+    """``bench.store`` writes blobs in the CAS layout itself: each is the file ``put_blob``
+    would write (same place, bytes and mode); its paths are valid, verified, and collectable."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    bench_store = importlib.import_module("bench.store")
+    from engine.store import Store
+
+    made = bench_store.generate(tmp_path / "store", 30, 600, seed=3)
+    assert made["paths"] == 30 and made["file_bytes"] > 30 * 50_000
+    with Store.open(tmp_path / "store", create=False) as store:
+        assert len(store.paths()) == 30 and store.verify() == []
+        assert len(store.roots()) == 3
+        blobs = sorted((store.state / "cas").glob("*/*"))
+        assert len(blobs) == 600
+        for blob in blobs[:20]:
+            data, mode = blob.read_bytes(), blob.stat().st_mode & 0o777
+            assert store.read_blob(blob.name) == data and mode == 0o444
+            blob.chmod(0o644)
+            blob.unlink()
+            assert store.put_blob(data) == blob.name
+            assert blob.read_bytes() == data and blob.stat().st_mode & 0o777 == mode
+        report = store.gc(dry_run=True)
+        assert 0 < len(report.deleted) < 30 and report.blobs > 0
+
+
+@pytest.mark.slow
+def test_bench_store_measures_every_row_on_tiny_stores(tmp_path: Path) -> None:
+    out = tmp_path / "store.json"
+    done = subprocess.run([sys.executable, "-m", "bench.store", "--paths", "20", "--blobs",
+                           "400", "--reps", "1", "--json", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for title in ("open the store + first query", "recipe store ls", "recipe store gc --dry-run",
+                  "no-op recipe realise", "recipe store verify, 20 paths", "sha256"):
+        assert title in done.stdout, done.stdout
+    sizes = json.loads(out.read_text())["sizes"]
+    assert [s["made"]["paths"] for s in sizes] == [2, 20]
+    assert all(s["verify_gbps"] > 0 and s["sha256_gbps"] > 0 for s in sizes)

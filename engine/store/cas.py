@@ -232,37 +232,49 @@ class Cas:
     # -- listing, for collection ------------------------------------------------------------
 
     def entries(self) -> list[CacheEntry]:
-        """Every action result and blob: kind, name, bytes, mtime, an action's outputs, and
-        where it is. Files that are neither (a stray note, a half-written temporary) are
-        not the cache's: they are left alone."""
+        """Every action result and blob, in no particular order: kind, name, bytes, mtime,
+        an action's outputs, and where it is (a str). Files that are neither (a stray note, a
+        half-written temporary) are not the cache's: they are left alone. One ``scandir`` per
+        folder and plain strings: a ``Path`` joined and ``stat``-ed per entry cost 90 % of a
+        ``gc --dry-run`` of 100,000 blobs."""
         found = []
         for folder, kind in ((self.actions, "action"), (self.blobs, "blob")):
             for sub in _listdir(folder):
-                for file in _listdir(folder / sub):
+                try:
+                    with os.scandir(f"{folder}/{sub}") as listing:
+                        files = list(listing)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                for file in files:
                     if kind == "action":
-                        name = file.removesuffix(".json")
-                        ours = file.endswith(".json") and _KEY.fullmatch(name)
+                        name = file.name.removesuffix(".json")
+                        ours = file.name.endswith(".json") and _KEY.fullmatch(name)
                     else:
-                        name, ours = file, _DIGEST.fullmatch(file)
-                    path = folder / sub / file
-                    if not ours or path.parent.name != name[:2]:
+                        name = file.name
+                        ours = _DIGEST.fullmatch(name)
+                    if not ours or sub != name[:2]:
                         continue
                     try:
-                        st = path.stat()
+                        st = file.stat(follow_symlinks=False)
                     except FileNotFoundError:
                         continue
-                    outputs = self._outputs(path) if kind == "action" else ()
-                    found.append(CacheEntry(kind, name, st.st_size, st.st_mtime, outputs, path))
+                    outputs = self._outputs(file.path) if kind == "action" else ()
+                    found.append(CacheEntry(kind, name, st.st_size, st.st_mtime, outputs,
+                                            file.path))
         return found
 
     @staticmethod
     def remove(entry: CacheEntry) -> None:
-        entry.path.unlink(missing_ok=True)
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            pass
 
     @staticmethod
-    def _outputs(path: Path) -> tuple[str, ...]:
+    def _outputs(path: str) -> tuple[str, ...]:
         try:
-            outputs = _json().loads(path.read_bytes()).get("outputs", {})
+            with open(path, "rb") as f:
+                outputs = _json().loads(f.read()).get("outputs", {})
             return tuple(d for d in outputs.values() if isinstance(d, str))
         except (OSError, ValueError, AttributeError):
             return ()

@@ -3,6 +3,8 @@ action-cache entries and blobs go with them."""
 
 from __future__ import annotations
 
+import gc as cyclic
+import heapq
 import os
 from collections.abc import Iterable, Mapping, Set
 from contextlib import AbstractContextManager
@@ -31,6 +33,20 @@ def collect(store: Locking, db: Database, cas: Cas, dry_run: bool,
     """``Store.gc``: under ``gc.lock`` (exclusive; shared for a dry run), read the roots and
     temporary roots, delete the paths they do not reach, then the cache entries no remaining
     path or temporary root keeps."""
+    # Python's cycle collector off meanwhile: a store of a million blobs makes millions of
+    # small objects, none in a cycle, and its full passes over them took a third of a
+    # ``gc --dry-run`` (more than linear in the store).
+    enabled = cyclic.isenabled()
+    cyclic.disable()
+    try:
+        return _collect(store, db, cas, dry_run, max_size)
+    finally:
+        if enabled:
+            cyclic.enable()
+
+
+def _collect(store: Locking, db: Database, cas: Cas, dry_run: bool,
+             max_size: int | None) -> GcReport:
     state = store.state
     # Listed before the lock, so builders do not wait while every result is read; what is
     # written later has an mtime of at least ``since`` (the file system's own clock) and is kept.
@@ -174,22 +190,26 @@ def deletion_order(dead: Set[str], refs: Mapping[str, Set[str]]) -> list[str]:
 
     The dead set is closed under "is referred to by" (a live referrer would make its
     references live), so deleting in this order never leaves a dangling reference, even when
-    a collection is interrupted halfway. Ties are broken by name, for a stable report.
+    a collection is interrupted halfway. A dead path may refer to a live one, which is not
+    ordered. Ties are broken by name, for a stable report: the smallest ready name first, from
+    a heap (a list sorted again after each name took time quadratic in the dead paths).
     """
-    referrers = {name: 0 for name in dead}
+    referrers = dict.fromkeys(dead, 0)
     for name in dead:
-        for ref in refs[name] - {name}:
-            referrers[ref] += 1
-    ready = sorted(name for name, count in referrers.items() if count == 0)
+        for ref in refs[name]:
+            if ref != name and ref in referrers:
+                referrers[ref] += 1
+    ready = [name for name, count in referrers.items() if count == 0]
+    heapq.heapify(ready)
     order = []
     while ready:
-        name = ready.pop(0)
+        name = heapq.heappop(ready)
         order.append(name)
-        for ref in sorted(refs[name] - {name}):
-            referrers[ref] -= 1
-            if referrers[ref] == 0:
-                ready.append(ref)
-        ready.sort()
+        for ref in refs[name]:
+            if ref != name and ref in referrers:
+                referrers[ref] -= 1
+                if referrers[ref] == 0:
+                    heapq.heappush(ready, ref)
     return order
 
 

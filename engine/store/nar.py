@@ -37,6 +37,7 @@ from typing import NamedTuple
 from engine.store.errors import StoreError
 
 _CHUNK = 1 << 20
+_DIRECT = 1 << 16  # pieces this big are hashed as they are, not gathered in the buffer
 MAGIC = b"nix-archive-1"
 
 
@@ -62,24 +63,50 @@ class Scan:
 
 
 class _Archive:
-    """Feeds the archive's bytes to sha256 and counts them, without keeping them."""
+    """Feeds the archive's bytes to sha256 and counts them, without keeping them. The framing
+    (a few bytes at a time) and small files are gathered into a buffer that is hashed ~1 MB at
+    a time: one ``update`` per field cost five times the hashing itself on a tree of small
+    files (``recipe store verify`` of 1,000 paths of 100 KB ran at 0.07 GB/s)."""
 
     def __init__(self) -> None:
         self.hash = hashlib.sha256()
         self.size = 0
+        self._buffer = bytearray()
 
     def raw(self, data: bytes) -> None:
-        self.hash.update(data)
         self.size += len(data)
+        if len(data) >= _DIRECT:
+            if self._buffer:
+                self.flush()
+            self.hash.update(data)  # no copy; hashlib releases the GIL while it hashes
+            return
+        self._buffer += data
+        if len(self._buffer) >= _CHUNK:
+            self.flush()
 
-    def str(self, data: bytes) -> None:
-        self.raw(struct.pack("<Q", len(data)))
-        self.raw(data)
-        self.pad(len(data))
+    def flush(self) -> None:
+        self.hash.update(self._buffer)
+        self._buffer.clear()
 
-    def pad(self, length: int) -> None:
-        if length % 8:
-            self.raw(b"\0" * (8 - length % 8))
+    def hexdigest(self) -> str:
+        self.flush()
+        return self.hash.hexdigest()
+
+
+def _frame(data: bytes) -> bytes:
+    """``str(data)`` of the grammar: its length, its bytes, its padding."""
+    return struct.pack("<Q", len(data)) + data + b"\0" * (-len(data) % 8)
+
+
+# The fixed tokens of the grammar, framed once.
+_OPEN = _frame(b"(") + _frame(b"type")
+_FILE = _frame(b"regular") + _frame(b"contents")
+_EXECUTABLE_FILE = _frame(b"regular") + _frame(b"executable") + _frame(b"") + _frame(b"contents")
+_SYMLINK = _frame(b"symlink") + _frame(b"target")
+_DIRECTORY = _frame(b"directory")
+_ENTRY = _frame(b"entry") + _frame(b"(") + _frame(b"name")
+_NODE = _frame(b"node")
+_CLOSE = _frame(b")")
 
 
 def tree_hash(path: Path) -> tuple[str, int]:
@@ -97,57 +124,51 @@ def scan(path: Path, *, strict: bool = True) -> Scan:
     """
     archive = _Archive()
     entries: list[Entry] = []
-    archive.str(MAGIC)
-    _node(archive, os.fsencode(path), "", entries, strict)
-    return Scan(f"sha256:{archive.hash.hexdigest()}", archive.size, entries)
+    _node(archive, os.fsencode(path), "", entries, strict, _frame(MAGIC) + _OPEN, b"")
+    return Scan(f"sha256:{archive.hexdigest()}", archive.size, entries)
 
 
-def _node(out: _Archive, path: bytes, rel: str, entries: list[Entry], strict: bool) -> None:
+def _node(out: _Archive, path: bytes, rel: str, entries: list[Entry], strict: bool,
+          head: bytes, tail: bytes) -> None:
+    """One node: ``head`` (what precedes its type: the opening, and for a directory's entry the
+    entry's name), the node, then ``tail`` (what closes the entry). Written in as few pieces
+    as the grammar allows."""
     st = os.lstat(path)
     mode = stat.S_IMODE(st.st_mode)
-    out.str(b"(")
-    out.str(b"type")
     if stat.S_ISREG(st.st_mode):
-        out.str(b"regular")
-        if st.st_mode & 0o111:
-            out.str(b"executable")
-            out.str(b"")
-        out.str(b"contents")
+        kind = _EXECUTABLE_FILE if st.st_mode & 0o111 else _FILE
+        out.raw(head + kind + struct.pack("<Q", st.st_size))
         digest = _contents(out, path, st.st_size, strict)
         entries.append(Entry(rel, "regular", mode, digest, "", st.st_size))
+        pad = b"\0" * (-st.st_size % 8) if digest else b""
+        out.raw(pad + _CLOSE + tail)
     elif stat.S_ISLNK(st.st_mode):
         target = os.readlink(path)
-        out.str(b"symlink")
-        out.str(b"target")
-        out.str(target)
+        out.raw(head + _SYMLINK + _frame(target) + _CLOSE + tail)
         entries.append(Entry(rel, "symlink", mode, "", _text(target, rel, strict)))
     elif stat.S_ISDIR(st.st_mode):
-        out.str(b"directory")
+        out.raw(head + _DIRECTORY)
         entries.append(Entry(rel, "directory", mode))
         for name in sorted(os.listdir(path)):
             child = f"{rel}/{_text(name, rel, strict)}" if rel else _text(name, rel, strict)
-            out.str(b"entry")
-            out.str(b"(")
-            out.str(b"name")
-            out.str(name)
-            out.str(b"node")
-            _node(out, os.path.join(path, name), child, entries, strict)
-            out.str(b")")
+            _node(out, os.path.join(path, name), child, entries, strict,
+                  _ENTRY + _frame(name) + _NODE + _OPEN, _CLOSE)
+        out.raw(_CLOSE + tail)
     elif strict:
         raise StoreError(f"{os.fsdecode(path)} is a {_kind(st.st_mode)}",
                          "a store path can hold only files, folders and symlinks")
     else:
         entries.append(Entry(rel, "other", mode))
-    out.str(b")")
+        out.raw(head + _CLOSE + tail)
 
 
 def _contents(out: _Archive, path: bytes, size: int, strict: bool) -> str:
-    """Stream a file into the archive (length, bytes, padding); return its own sha256."""
+    """Stream a file's bytes into the archive (its length is written before, its padding
+    after); return its own sha256, or "" when it cannot be read whole (not strict)."""
     own = hashlib.sha256()
-    out.raw(struct.pack("<Q", size))
     done = 0
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb", buffering=0) as f:
             while chunk := f.read(_CHUNK):
                 own.update(chunk)
                 out.raw(chunk)
@@ -162,7 +183,6 @@ def _contents(out: _Archive, path: bytes, size: int, strict: bool) -> str:
             raise StoreError(f"{os.fsdecode(path)} changed while it was being hashed",
                              "make sure nothing writes to a tree being registered")
         return ""
-    out.pad(size)
     return own.hexdigest()
 
 

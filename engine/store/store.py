@@ -352,13 +352,9 @@ class Store:
 
     def verify(self) -> list[Damage]:
         """Recompute every valid path against what was recorded when it was registered."""
-        damage = []
         with self.gc_shared():
-            for info in self._db.infos():
-                recorded = self._db.manifest(info.name)
-                damage += check.check_path(info.name, self.root / info.name, info.nar_hash,
-                                           recorded)
-        return damage
+            infos, manifests = self._db.manifests()
+            return check.check_paths(self.root, infos, manifests)
 
 
 def _keeps(actions: Iterable[str], blobs: Iterable[str]) -> list[str]:

@@ -77,6 +77,68 @@ def test_gc_deletes_exactly_what_no_root_reaches(store: Store) -> None:
     assert store.paths() == [] and os.listdir(store.root) == [".recipe"]
 
 
+def test_gc_deletes_an_unrooted_path_that_refers_to_a_live_one(store: Store) -> None:
+    # An old build of an application, rebuilt since, refers to the library that is still
+    # rooted: the collection deletes the old build and keeps the library (it raised KeyError).
+    lib = _add(store, "lib")
+    old_app = _add(store, "oldapp", (lib,))
+    older_app = _add(store, "olderapp", (old_app, lib))
+    store.add_root("release", lib)
+    assert store.gc(dry_run=True).deleted == [older_app, old_app]
+    assert store.gc().deleted == [older_app, old_app]
+    assert [info.name for info in store.paths()] == [lib] and store.verify() == []
+
+
+def test_gc_gives_back_the_cycle_collector_as_it_found_it(store: Store) -> None:
+    import gc as cyclic
+
+    _add(store, "loose")
+    assert cyclic.isenabled()
+    store.gc(dry_run=True)
+    assert cyclic.isenabled()
+    cyclic.disable()
+    try:
+        store.gc()
+        assert not cyclic.isenabled()
+    finally:
+        cyclic.enable()
+    assert store.paths() == []
+
+
+def test_deletion_order_puts_referrers_first_and_breaks_ties_by_name() -> None:
+    import random
+
+    from engine.store.gc import deletion_order
+
+    rng = random.Random(7)
+    names = [f"p{i:04d}" for i in range(3000)]
+    refs = {n: set(rng.sample(names[:i], min(i, rng.randint(0, 3)))) for i, n in enumerate(names)}
+    for n in names[::50]:
+        refs[n].add(n)  # a path may refer to itself
+    dead = set(names[1000:])  # closed under referrers: later paths refer to earlier ones
+    order = deletion_order(dead, refs)
+    assert sorted(order) == sorted(dead)
+    at = {name: i for i, name in enumerate(order)}
+    assert all(at[n] < at[r] for n in dead for r in refs[n] if r in dead and r != n)
+    # The order the first version gave (a sorted list, its smallest name taken each time).
+    count = dict.fromkeys(dead, 0)
+    for m in dead:
+        for ref in refs[m] - {m}:
+            if ref in count:
+                count[ref] += 1
+    ready, expected = sorted(n for n in dead if count[n] == 0), []
+    while ready:
+        name = ready.pop(0)
+        expected.append(name)
+        for ref in sorted(refs[name] - {name}):
+            if ref in count:
+                count[ref] -= 1
+                if count[ref] == 0:
+                    ready.append(ref)
+        ready.sort()
+    assert order == expected
+
+
 def test_gc_waits_for_builders(store: Store) -> None:
     _add(store, "garbage")
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
@@ -129,6 +191,28 @@ def test_verify_names_damaged_files(store: Store) -> None:
         Damage(name, "lib/a.a", "modified"),
         Damage(name, "share/y", "type"),
     ]
+
+
+def test_verify_in_threads_reports_what_one_thread_reports_in_path_order(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.store import check
+
+    names = [_add(store, f"p{i:02d}", files={"bin/p": bytes([i]) * (3000 + 70_000 * (i % 3)),
+                                             "lib/l": b"l"}) for i in range(24)]
+    damaged = sorted(names)[1::5]
+    for name in damaged:
+        out = store.path(name)
+        _writable(out)
+        (out / "bin" / "p").chmod(0o644)
+        (out / "bin" / "p").write_bytes(b"tampered")
+        (out / "bin" / "p").chmod(0o444)
+        for folder in ("bin", "lib", ""):
+            (out / folder).chmod(0o555)
+    expected = [Damage(name, "bin/p", "modified") for name in damaged]
+    monkeypatch.setattr(check, "WORKERS", 4)
+    assert store.verify() == expected
+    monkeypatch.setattr(check, "WORKERS", 1)
+    assert store.verify() == expected
 
 
 def test_verify_symlink_target_and_missing_path(store: Store) -> None:

@@ -55,6 +55,30 @@ def test_directory_follows_the_written_grammar(tmp_path: Path) -> None:
     assert tree_hash(root) == (f"sha256:{hashlib.sha256(archive).hexdigest()}", len(archive))
 
 
+@pytest.mark.parametrize("sizes", [(0, 1, 7, 8, 9), (65_535, 65_536, 65_537),
+                                   ((1 << 20) - 3, 1 << 20, (1 << 20) + 5, 3 << 20),
+                                   tuple(range(300, 900, 7))])
+def test_files_of_every_size_follow_the_grammar(tmp_path: Path, sizes: tuple[int, ...]) -> None:
+    # Small pieces are gathered in a buffer and big ones hashed as they come: the archive is
+    # the same byte string whatever the sizes around the buffer's limits.
+    root = tmp_path / "t"
+    root.mkdir()
+    entries = b""
+    for i, size in enumerate(sizes):
+        name, data = f"f{i:03d}".encode(), bytes([i % 251]) * size
+        (root / name.decode()).write_bytes(data)
+        node = (_str(b"(") + _str(b"type") + _str(b"regular") + _str(b"contents") + _str(data)
+                + _str(b")"))
+        entries += _str(b"entry") + _str(b"(") + _str(b"name") + _str(name) + _str(b"node") \
+            + node + _str(b")")
+    archive = (_str(b"nix-archive-1") + _str(b"(") + _str(b"type") + _str(b"directory")
+               + entries + _str(b")"))
+    assert tree_hash(root) == (f"sha256:{hashlib.sha256(archive).hexdigest()}", len(archive))
+    found = {e.file: e.sha256 for e in scan(root).entries if e.type == "regular"}
+    assert found == {f"f{i:03d}": hashlib.sha256(bytes([i % 251]) * size).hexdigest()
+                     for i, size in enumerate(sizes)}
+
+
 def test_stable_across_copies_times_and_other_mode_bits(tmp_path: Path) -> None:
     one = _tree(tmp_path / "one")
     two = _tree(tmp_path / "two")
