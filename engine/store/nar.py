@@ -115,21 +115,28 @@ def tree_hash(path: Path) -> tuple[str, int]:
     return result.nar_hash, result.size
 
 
-def scan(path: Path, *, strict: bool = True) -> Scan:
+#: A regular file's ``sha256`` in a scan without digests: read whole, not hashed on its own.
+READ = "read"
+
+
+def scan(path: Path, *, strict: bool = True, digests: bool = True) -> Scan:
     """Hash the tree and take its manifest in one pass.
 
     ``strict`` (registration) raises ``StoreError`` on a file type or name a store path cannot
     hold and on an unreadable file; otherwise (verification) such entries are recorded as
-    ``other`` or with an empty ``sha256`` and the walk goes on.
+    ``other`` or with an empty ``sha256`` and the walk goes on. Without ``digests`` a regular
+    file's own sha256 is not taken (``READ`` in its place): each byte is hashed once, for the
+    archive only.
     """
     archive = _Archive()
     entries: list[Entry] = []
-    _node(archive, os.fsencode(path), "", entries, strict, _frame(MAGIC) + _OPEN, b"")
+    _node(archive, os.fsencode(path), "", entries, strict, _frame(MAGIC) + _OPEN, b"",
+          digests)
     return Scan(f"sha256:{archive.hexdigest()}", archive.size, entries)
 
 
 def _node(out: _Archive, path: bytes, rel: str, entries: list[Entry], strict: bool,
-          head: bytes, tail: bytes) -> None:
+          head: bytes, tail: bytes, digests: bool = True) -> None:
     """One node: ``head`` (what precedes its type: the opening, and for a directory's entry the
     entry's name), the node, then ``tail`` (what closes the entry). Written in as few pieces
     as the grammar allows."""
@@ -138,7 +145,7 @@ def _node(out: _Archive, path: bytes, rel: str, entries: list[Entry], strict: bo
     if stat.S_ISREG(st.st_mode):
         kind = _EXECUTABLE_FILE if st.st_mode & 0o111 else _FILE
         out.raw(head + kind + struct.pack("<Q", st.st_size))
-        digest = _contents(out, path, st.st_size, strict)
+        digest = _contents(out, path, st.st_size, strict, digests)
         entries.append(Entry(rel, "regular", mode, digest, "", st.st_size))
         pad = b"\0" * (-st.st_size % 8) if digest else b""
         out.raw(pad + _CLOSE + tail)
@@ -152,7 +159,7 @@ def _node(out: _Archive, path: bytes, rel: str, entries: list[Entry], strict: bo
         for name in sorted(os.listdir(path)):
             child = f"{rel}/{_text(name, rel, strict)}" if rel else _text(name, rel, strict)
             _node(out, os.path.join(path, name), child, entries, strict,
-                  _ENTRY + _frame(name) + _NODE + _OPEN, _CLOSE)
+                  _ENTRY + _frame(name) + _NODE + _OPEN, _CLOSE, digests)
         out.raw(_CLOSE + tail)
     elif strict:
         raise StoreError(f"{os.fsdecode(path)} is a {_kind(st.st_mode)}",
@@ -162,15 +169,17 @@ def _node(out: _Archive, path: bytes, rel: str, entries: list[Entry], strict: bo
         out.raw(head + _CLOSE + tail)
 
 
-def _contents(out: _Archive, path: bytes, size: int, strict: bool) -> str:
+def _contents(out: _Archive, path: bytes, size: int, strict: bool, digests: bool = True) -> str:
     """Stream a file's bytes into the archive (its length is written before, its padding
-    after); return its own sha256, or "" when it cannot be read whole (not strict)."""
-    own = hashlib.sha256()
+    after); return its own sha256 (``READ`` without ``digests``), or "" when it cannot be read
+    whole (not strict)."""
+    own = hashlib.sha256() if digests else None
     done = 0
     try:
         with open(path, "rb", buffering=0) as f:
             while chunk := f.read(_CHUNK):
-                own.update(chunk)
+                if own is not None:
+                    own.update(chunk)
                 out.raw(chunk)
                 done += len(chunk)
     except OSError as error:
@@ -183,7 +192,7 @@ def _contents(out: _Archive, path: bytes, size: int, strict: bool) -> str:
             raise StoreError(f"{os.fsdecode(path)} changed while it was being hashed",
                              "make sure nothing writes to a tree being registered")
         return ""
-    return own.hexdigest()
+    return own.hexdigest() if own is not None else READ
 
 
 def _text(name: bytes, where: str, strict: bool) -> str:

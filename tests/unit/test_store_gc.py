@@ -193,6 +193,19 @@ def test_verify_names_damaged_files(store: Store) -> None:
     ]
 
 
+def test_verify_names_damage_the_nar_hash_does_not_see(store: Store) -> None:
+    # The archive records only a file's executable bit: a clean hash must not hide the rest of
+    # its mode, nor a database row whose hash no longer matches the tree.
+    name = _add(store, "m", files={"lib/a.a": b"archive", "doc/x": b"x"})
+    out = store.path(name)
+    _writable(out)
+    mode = (out / "doc" / "x").stat().st_mode & 0o777
+    (out / "doc" / "x").chmod(mode | 0o200)  # writable: the same archive
+    for folder in ("lib", "doc", ""):
+        (out / folder).chmod(0o555)
+    assert store.verify() == [Damage(name, "doc/x", "mode")]
+
+
 def test_verify_in_threads_reports_what_one_thread_reports_in_path_order(
         store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.store import check
