@@ -2,10 +2,12 @@
 substituters) instead of being built. Under the derivation's lock, into a temporary folder on the
 store's file system; the store registers it only if its content hash is the one the cache gave
 with it, and only with the references the derivation allows. The derivation's declared inputs go
-into the CAS as a build would put them (a valid path keeps its sources, for ``--repair``), once
-the path is fetched (a build after a miss copies its new sources itself), on ``KEEPERS``
-threads so that the copies overlap each other (their system calls let the others run).
-Anything wrong is a plain "no": the derivation is built.
+into the CAS as a build would put them (a valid path keeps its sources, for ``--repair``), on
+``KEEPERS`` threads started before the fetch: the copies wait on the disk (creating a file costs
+far more than writing it), the fetch on the network and the CPU (protobuf's import, the
+requests, the NAR hash), so each hides the other. Anything wrong is a plain "no": the derivation
+is built, and finds its sources in the CAS already (it links them from there, checked, as it
+does any source whose blob is there; it would have copied them in itself).
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ def substitute(store: Store, drv: Buildable, cache: PathCache) -> bool:
     folder = store.temp_dir(f"substitute-{drv.name[:8]}")
     keepers = ThreadPoolExecutor(KEEPERS, thread_name_prefix="keep")
     try:
+        keeping = _keep_sources(store, drv, keepers)
+        if keeping is None:
+            return False
         fetched = cache.fetch_path(drv.name, folder / "out")
         if fetched is None or not set(fetched.references) <= \
                 {drv.name, *drv.data["depends"].values()}:
             return False
-        # only now: a build after a miss must find its new sources absent, and copy them
-        keeping = _keep_sources(store, drv, keepers)
-        if keeping is None or not all(future.result() for future in keeping):
+        if not all(future.result() for future in keeping):
             return False
         store.register(drv.name, folder / "out", drv.fingerprint, fetched.references,
                        log=f"# substituted from {fetched.origin}\n".encode(),
