@@ -12,8 +12,10 @@ does any source whose blob is there; it would have copied them in itself).
 
 from __future__ import annotations
 
+import os
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 from engine.build.actions import Buildable
 from engine.build.cache import LocalCache, PathCache
@@ -21,6 +23,7 @@ from engine.errors import RecipeError
 from engine.store import Store
 
 KEEPERS = 4  # threads copying a derivation's sources into the CAS
+WHOLE = 1 << 20  # a source up to this size is read whole, not streamed
 
 
 def substitute(store: Store, drv: Buildable, cache: PathCache) -> bool:
@@ -53,13 +56,27 @@ def substitute(store: Store, drv: Buildable, cache: PathCache) -> bool:
 
 def _keep_sources(store: Store, drv: Buildable, keepers: ThreadPoolExecutor
                   ) -> list[Future[bool]] | None:
-    """For each declared input not in the CAS yet, its copy from the checkout into it, started
-    on ``keepers`` (each answers whether the source still has the digest the derivation has);
-    None for a recorded derivation that misses one (its sources are nowhere else)."""
+    """The copies from the checkout into the CAS of the declared inputs not there yet, started
+    on ``keepers`` (each answers whether its sources still have the digests the derivation
+    has); None for a recorded derivation that misses one (its sources are nowhere else)."""
     missing = [(rel, digest.removeprefix("sha256:")) for rel, digest in drv.data["inputs"].items()
                if not store.has_blob(digest.removeprefix("sha256:"))]
     if missing and drv.sources is None:
         return None
     sources = drv.sources
-    return [keepers.submit(lambda r=rel, d=hex_digest: store.put_file(sources / r) == d)
-            for rel, hex_digest in missing]
+    return [keepers.submit(_keep, store, missing[i::KEEPERS], sources) for i in range(KEEPERS)
+            if missing[i::KEEPERS]]
+
+
+def _keep(store: Store, files: list[tuple[str, str]], sources: Path) -> bool:
+    """Copy ``files`` (relative path, digest) into the CAS, one after the other: one task a
+    thread, not one a file (less of the GIL taken from the fetch beside them). A source is
+    read once and its bytes checked as they are stored (a large one is streamed instead)."""
+    for rel, digest in files:
+        path = sources / rel
+        if os.path.getsize(path) > WHOLE:
+            if store.put_file(path) != digest:
+                return False
+        elif store.put_blob(path.read_bytes()) != digest:
+            return False  # changed since it was derived: the build says so
+    return True
