@@ -6,6 +6,9 @@
   make with ccache 4.7 on an empty local cache whose HTTP remote storage (``remote_storage =
   http://...|layout=bazel``, another nginx) was filled the same way. Each run is checked: recipe
   compiled nothing (its log says the path was substituted), ccache got every unit from the remote.
+  What recipe asked the server is counted from nginx's access log (requests, connections,
+  bytes), and the machine's load average is recorded at the start and the end:
+  on a shared machine, CPU seconds are the steadier figure.
 - **2 Dask workers**: a cold realise through ``--executor`` (a scheduler and two one-thread
   workers on this machine, started afresh with an empty shared cache each time, untimed) against
   a cold local ``realise -j 2``. On one machine this measures the executor's overhead, not a
@@ -16,6 +19,7 @@ Everything listens on 127.0.0.1 only (the servers of ``tests/servers.py``).
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 from collections.abc import Callable
@@ -39,6 +43,8 @@ def run(work: Path, units: int, seed: int, jobs: int, reps: int,
     recipe = Recipe(jobs, work / "venv")
     cc = recipe.compiler(origin / "plan.yaml", work / "probe-store")
     samples: dict[str, dict[str, list[Sample]]] = {"fresh_clone": {}, "dask": {}}
+    load = [os.getloadavg()[0]]
+    requests: list[dict[str, int]] = []
 
     def add(scenario: str, tool: str, sample: Sample) -> None:
         samples[scenario].setdefault(tool, []).append(sample)
@@ -65,9 +71,11 @@ def run(work: Path, units: int, seed: int, jobs: int, reps: int,
                 raise BenchError(f"ccache's remote gave {stats.get('remote_storage_hit', 0)} "
                                  f"of {units} units (misses {stats.get('cache_miss', 0)})")
             store = work / f"store-{rep}"
+            before = _log(cache)
             add("fresh_clone", "recipe", timed(
                 [*recipe.argv, "realise", str(clone / "plan.yaml"), "--store", str(store),
                  "--remote-cache", cache.url, "-j", str(jobs)], clone, recipe.env))
+            requests.append(_requests(_log(cache)[len(before):]))
             path, valid = recipe.path(clone / "plan.yaml", store)
             if not valid or recipe.compiled(store, path):
                 raise BenchError("fresh clone: recipe compiled units despite the shared cache")
@@ -93,7 +101,23 @@ def run(work: Path, units: int, seed: int, jobs: int, reps: int,
             if executed < units:
                 raise BenchError(f"2 Dask workers: only {executed} actions ran on the cluster")
         remove_tree(store)
-    return _summary(samples)
+    load.append(os.getloadavg()[0])
+    summary = _summary(samples)
+    summary["load_average"] = {"start": round(load[0], 2), "end": round(load[1], 2)}
+    summary["recipe_requests"] = requests[len(requests) // 2]
+    return summary
+
+
+def _log(server: Nginx) -> list[str]:
+    return (server.root / "access.log").read_text().splitlines()
+
+
+def _requests(lines: list[str]) -> dict[str, int]:
+    """What one run asked nginx (tests/servers.py's log format: combined, then
+    ``c$connection``)."""
+    return {"requests": len(lines),
+            "connections": len({line.rsplit(" c", 1)[1] for line in lines}),
+            "bytes": sum(int(line.split('" ', 1)[1].split()[1]) for line in lines)}
 
 
 def _clone(origin: Path, dest: Path) -> Path:
@@ -115,7 +139,10 @@ def _summary(samples: dict[str, dict[str, list[Sample]]]) -> dict[str, Any]:
            for s, tools in samples.items()}
     fresh = median["fresh_clone"]
     ratios = {ref: fresh["recipe"] / fresh[ref] for ref in ("make", "ccache_remote")}
+    cpu_ratios = {ref: cpu["fresh_clone"]["recipe"] / cpu["fresh_clone"][ref]
+                  for ref in ("make", "ccache_remote")}
     return {"median_seconds": median, "median_cpu_seconds": cpu, "ratios": ratios,
+            "cpu_ratios": cpu_ratios,
             "dask_overhead": median["dask"]["dask"] / median["dask"]["local"],
             "met": {ref: ratios[ref] <= limit
                     for ref, limit in TARGETS["fresh_clone"].items()},
@@ -134,6 +161,15 @@ def table(summary: dict[str, Any]) -> str:
              "yes" if summary["met"]["ccache_remote"] else "NO"],
             ["cold, 2 Dask workers (one machine)", f"{dask['dask']:.3f}", "recipe -j 2 local",
              f"{dask['local']:.3f}", f"{summary['dask_overhead']:.2f}", "(overhead)", "-"]]
-    return tabulate(rows, headers=["scenario", "recipe s", "reference", "reference s",
-                                   "recipe/ref", "target", "met"], disable_numparse=True)
+    table = tabulate(rows, headers=["scenario", "recipe s", "reference", "reference s",
+                                    "recipe/ref", "target", "met"], disable_numparse=True)
+    cpu, asked = summary["median_cpu_seconds"]["fresh_clone"], summary.get("recipe_requests", {})
+    load = summary.get("load_average", {})
+    return (f"{table}\n\nfresh clone, CPU seconds (median): recipe {cpu['recipe']:.3f}, make "
+            f"{cpu['make']:.3f}, make + ccache remote {cpu['ccache_remote']:.3f} (recipe/ccache "
+            f"{summary['cpu_ratios']['ccache_remote']:.2f})\n"
+            f"recipe's requests to the shared cache: {asked.get('requests', '?')} on "
+            f"{asked.get('connections', '?')} connection(s), {asked.get('bytes', '?')} bytes\n"
+            f"load average (1 min): {load.get('start', '?')} at the start, "
+            f"{load.get('end', '?')} at the end")
 

@@ -131,6 +131,10 @@ def test_the_remote_scenarios_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert set(data["median_seconds"]["fresh_clone"]) == {"recipe", "make", "ccache_remote"}
     assert set(data["median_seconds"]["dask"]) == {"local", "dask"}
     assert data["ratios"]["make"] > 0 and set(data["met"]) == {"make", "ccache_remote"}
+    # what recipe asked nginx, from its access log: one entry and a path's files
+    asked = data["recipe_requests"]
+    assert asked["requests"] >= 3 and asked["connections"] >= 1 and asked["bytes"] > 0
+    assert set(data["load_average"]) == {"start", "end"} and "load average" in done.stdout
 
 
 @pytest.mark.slow

@@ -102,6 +102,37 @@ def test_a_paths_files_are_fetched_at_once(tmp_path: Path, tc: WrapperToolchain,
     assert entry not in blobs, lines
 
 
+
+def test_a_fresh_clone_downloads_only_its_paths_files(tmp_path: Path, tc: WrapperToolchain,
+                                                     server: Nginx, uploaded: dict) -> None:
+    # build without the bytes: a substituted path's intermediate objects (whose action results
+    # are on the server too) are never downloaded; one entry a path, one GET a file, nothing else
+    from engine.remote.paths import META, path_key
+    from engine.remote.remote_execution_pb2 import ActionResult
+
+    named = {}  # each path's blobs: its files and its description
+    for name in uploaded:
+        entry = ActionResult.FromString((server.data / "ac" / path_key(name)).read_bytes())
+        named[name] = {f.digest.hash for f in entry.output_files}
+        assert any(f.path == META for f in entry.output_files)
+    objects = {f.digest.hash for key in server.files("ac")
+               for f in ActionResult.FromString(key.read_bytes()).output_files} \
+        - set().union(*named.values())
+    assert objects  # the compiles' objects are on the server
+    before = len((server.root / "access.log").read_text().splitlines())
+    done = realise(checkout(tmp_path / "b", tc), tmp_path / "store-b", "--remote-cache",
+                   server.url)
+    assert done.returncode == 0 and tc.invocations() == [], done.stderr
+    lines = (server.root / "access.log").read_text().splitlines()[before:]
+    asked = [line.split('"')[1].split() for line in lines]
+    assert sorted(path for method, path, _ in asked if method == "GET" and
+                  path.startswith("/ac/")) == sorted(f"/ac/{path_key(n)}" for n in uploaded)
+    fetched = [path.removeprefix("/cas/") for method, path, _ in asked
+               if method == "GET" and path.startswith("/cas/")]
+    assert sorted(fetched) == sorted(d for blobs in named.values() for d in blobs)
+    assert not set(fetched) & objects
+    assert len(asked) == len(uploaded) + len(fetched)  # no HEAD, no PUT, nothing twice
+
 def _puts(server: Nginx) -> int:
     log = (server.root / "access.log").read_text()
     return sum('"PUT ' in line for line in log.splitlines())

@@ -13,8 +13,6 @@ the host (``$NETRC`` names another file), as curl, ccache and Bazel read it; oth
 
 from __future__ import annotations
 
-import base64
-import netrc
 import os
 import re
 from dataclasses import dataclass, field
@@ -93,10 +91,19 @@ def _credentials(host: str, token_env: str | None, pos: Pos | None) -> dict[str,
         return {"Authorization": f"Bearer {token}"}
     if os.environ.get(TOKEN_VARIABLE):
         return {"Authorization": f"Bearer {os.environ[TOKEN_VARIABLE]}"}
+    # netrc (and shlex, which it imports) only when there is a file to read: most runs have none
+    named = os.environ.get("NETRC")
+    path = named if named is not None else os.path.join(os.path.expanduser("~"), ".netrc")
+    if not os.path.isfile(path):
+        return {}  # no ~/.netrc: no credentials, as curl does
+    import base64
+    import netrc
+
     try:
-        entry = netrc.netrc(os.environ.get("NETRC")).authenticators(host)
+        # ``None`` for ~/.netrc: netrc then refuses one that others may read, as ftp does
+        entry = netrc.netrc(named).authenticators(host)
     except (OSError, netrc.NetrcParseError):
-        entry = None  # no ~/.netrc, or one this is not for: no credentials, as curl does
+        entry = None  # an unreadable ~/.netrc, or one this is not for: no credentials
     if entry and entry[0] and entry[2] is not None:
         pair = f"{entry[0]}:{entry[2]}".encode()
         return {"Authorization": "Basic " + base64.b64encode(pair).decode()}

@@ -24,11 +24,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from google.protobuf.message import DecodeError
-
 from engine.build.cache import Fetched
+from engine.remote import messages
 from engine.remote.http import HttpCache
-from engine.remote.remote_execution_pb2 import ActionResult, Digest
 from engine.remote.results import META
 from engine.store import Store
 from engine.store.nar import scan
@@ -47,7 +45,8 @@ def describe(store: Store, name: str) -> tuple[bytes, dict[str, bytes]]:
     root, info = store.path(name), store.info(name)
     if info is None:
         raise FileNotFoundError(name)
-    message, blobs = ActionResult(), {}
+    Digest = messages.digest()  # noqa: N806
+    message, blobs = messages.action_result()(), {}
     meta: dict[str, Any] = {"kind": "store-path", "name": name, "nar_hash": info.nar_hash,
                             "references": list(info.references), "dirs": [], "symlinks": {}}
     for entry in scan(root).entries:
@@ -73,11 +72,7 @@ def fetch(remote: HttpCache, name: str, into: Path) -> Fetched | None:
     data = remote.get_entry(path_key(name))
     if data is None:
         return None
-    message = ActionResult()
-    try:
-        message.ParseFromString(data)
-    except DecodeError:
-        message = None
+    message = messages.parse(data)
     metas = [f for f in message.output_files if f.path == META] if message is not None else []
     if len(metas) != 1:
         remote.failed(f"the entry of {name} is not a result recipe can use (treated as a miss)")

@@ -26,9 +26,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from google.protobuf.message import DecodeError
-
-from engine.remote.remote_execution_pb2 import ActionResult, Digest
+from engine.remote import messages
 
 META = ".recipe/result.json"
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -39,8 +37,9 @@ def encode(result: dict[str, Any], blob: Callable[[str], bytes]) -> tuple[bytes,
     """The serialised ``ActionResult`` and the blobs it names (digest: bytes), to upload
     first; ``blob`` reads one of the result's outputs from the local CAS."""
     blobs: dict[str, bytes] = {}
+    ActionResult, Digest = messages.action_result(), messages.digest()  # noqa: N806
 
-    def digest_of(data: bytes) -> Digest:
+    def digest_of(data: bytes) -> Any:
         digest = hashlib.sha256(data).hexdigest()
         blobs[digest] = data
         return Digest(hash=digest, size_bytes=len(data))
@@ -65,10 +64,8 @@ def decode(data: bytes, fetch: Callable[[str, int], bytes | None]) -> dict[str, 
     a digest that is not sha256, a named blob that is missing or not what its digest says).
     ``fetch(digest, size)`` gives a checked blob or None; outputs are not fetched here (the
     builder copies out only what it reads), the metadata and the log are."""
-    message = ActionResult()
-    try:
-        message.ParseFromString(data)
-    except (DecodeError, ValueError):
+    message = messages.parse(data)
+    if message is None:
         return None
     outputs: dict[str, str] = {}
     extra: dict[str, Any] = {}

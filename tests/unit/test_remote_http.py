@@ -110,3 +110,43 @@ def test_connections_are_reused() -> None:
         cache, said = client(url)
         assert [cache.get_entry(c * 64) for c in "abc"] == [None, None, None]
     assert seen == [1] and said == []
+
+
+def test_a_paths_blobs_survive_a_server_that_closes_after_each_answer() -> None:
+    blobs = {hashlib.sha256(b"blob %d" % i).hexdigest(): b"blob %d" % i for i in range(5)}
+    requests: list[bytes] = []
+
+    def answer(conn: socket.socket, request: bytes) -> None:
+        requests.append(request)
+        digest = request.split(b" ", 2)[1].decode().rsplit("/", 1)[1]
+        data = blobs[digest]
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                     % (len(data), data))
+
+    with server(answer) as url:
+        cache, said = client(url)
+        wanted = [(d, len(b)) for d, b in blobs.items()]
+        assert list(cache.iter_blobs(wanted)) == list(blobs.values())  # in order, each checked
+    assert said == [] and not cache.down
+    assert sorted(r.count(b"GET /cas/") for r in requests) == [1] * 5  # one a connection
+
+
+def test_chunked_and_until_closed_bodies_are_read() -> None:
+    bodies = iter([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nTrailer: 1\r\n\r\n",
+                   b"HTTP/1.0 200 OK\r\n\r\nabcde"])
+    with server(lambda conn, _req: conn.sendall(next(bodies))) as url:
+        cache, said = client(url)
+        digest = hashlib.sha256(b"abcde").hexdigest()
+        assert cache.get_blob(digest) == b"abcde"
+        assert cache.get_blob(digest, 5) == b"abcde"
+    assert said == [] and not cache.down
+
+
+def test_an_interim_answer_is_skipped() -> None:
+    body = (b"HTTP/1.1 100 Continue\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+    with server(lambda conn, _req: conn.sendall(body)) as url:
+        cache, said = client(url)
+        assert cache.get_blob(hashlib.sha256(b"ok").hexdigest()) == b"ok"
+    assert said == []
