@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     with _Tee() as streams, watch.recording() as seen, outcome_cache.reading() as (actions,
                                                                                  blobs):
         code = _verify(args, kept)
+        for folder in sys.path:  # modules imported lazily (tabulate, wcwidth): one installed
+            watch.seen(folder or ".")
     if kept.get("all_cached") and code in (0, 1):
         # A failed verify too: its verdicts come from the expectations (watched documents) and
         # the observations (the action results read), as a passing one's do.
