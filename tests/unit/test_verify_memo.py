@@ -216,3 +216,35 @@ def test_a_deleted_action_result_or_a_damaged_record_is_a_full_run(plan: Plan) -
         action.unlink()
     again = plan.verify()
     assert again.full and again.out.splitlines()[-1] == "4 passed"
+
+
+def test_only_the_words_of_a_verify_that_writes_nothing_are_read_before_argparse() -> None:
+    from engine.cli import noop
+
+    read = [["verify", "p.yaml"], ["verify", "-k", "!slow", "p.yaml", "--json"],
+            ["verify", "p.yaml", "-t", "debug", "-p", "a", "-j", "2", "--failing-rows", "3",
+             "--keep-going", "--store", "s"]]
+    assert [noop.plan_of(words) for words in read] == ["p.yaml"] * 3
+    left = [["verify", "p.yaml", "--update"], ["verify", "p.yaml", "--no-cache"],
+            ["verify", "p.yaml", "--prune"], ["verify", "p.yaml", "--junit", "r.xml"],
+            ["verify", "p.yaml", "--html", "r.html"], ["verify", "p.yaml", "--diff-tool", "x"],
+            ["verify", "p.yaml", "--interactive"], ["verify", "p.yaml", "--remote-upload"],
+            ["verify", "p.yaml", "-kslow"], ["verify", "p.yaml", "q.yaml"], ["verify", "-k"],
+            ["verify", "p.yaml", "--root", "r"], ["verify", "--help"]]
+    assert [noop.plan_of(words) for words in left] == [None] * len(left)
+
+
+def test_a_run_that_relied_on_a_probe_of_the_kernel_is_never_remembered(tmp_path: Path) -> None:
+    from engine import watch
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("kind: plan\n")
+    later = time.time_ns() + 10 * memo.RACY_NS  # as if the run started long after the write
+    for probed in (False, True):
+        with watch.recording() as seen:
+            watch.seen(plan)
+            if probed:
+                watch.unknowable("binfmt_misc namespace probe")
+        written = memo.remember(plan, "verify", (("words", (str(probed),)),), later, seen,
+                                tmp_path / "store", [], {}, output="", code=0)
+        assert written is not probed
