@@ -86,8 +86,8 @@ def reading() -> Iterator[tuple[dict[str, Any], set[str]]]:
 
 
 def found(key: str, result: dict[str, Any], blobs: list[Any]) -> None:
-    """A hit in the outcome cache, for ``reading`` (the cases run on threads: a dict's and a
-    set's updates are atomic)."""
+    """A hit in the outcome cache, for ``reading``: its result, and the blobs it names besides
+    its ``outputs`` (the cases run on threads: a dict's and a set's updates are atomic)."""
     if _read is not None:
         _read[0][key] = result
         _read[1].update(b for b in blobs if isinstance(b, str))
@@ -106,8 +106,8 @@ def lookup(store: ActionCache, key: str) -> Observed | None:
                             root=result.get("root"), files=_files(store, result.get("files")),
                             tree=None if result.get("tree") is None else
                             _files(store, result["tree"]))
-        found(key, result, [*result["outputs"].values(),
-                            *(d for _, d in result.get("files") or ()),
+        # (its outputs' blobs are checked with the result itself: ``get_action``)
+        found(key, result, [*(d for _, d in result.get("files") or ()),
                             *(d for _, d in result.get("tree") or ())])
         return observed
     except (RecipeError, OSError, KeyError, TypeError, ValueError):
