@@ -10,9 +10,12 @@ of store path names, the roots, and what the command needs to answer again.
 
 ``recall`` gives the record back when every stat is unchanged and the store still holds the
 whole closure valid and the roots in place (``engine.store.peek``, which adds temporary roots
-before it checks, as a full run does). Anything else, a damaged record included, is a miss: the
-full run happens and explains what changed. Users: ``recipe realise`` (kind ``noop``, a realise
-with nothing to do) and ``recipe eval`` (kind ``eval``, a project's prepared REPL scope).
+before it checks, as a full run does), and every action result the run read from the action
+cache unchanged (each read again, and touched as a hit is) with the blobs it names. Anything
+else, a damaged record included, is a miss: the full run happens and explains what changed.
+Users: ``recipe realise`` (kind ``noop``, a realise with nothing to do), ``recipe verify``
+(kind ``verify``, a verify whose every outcome came from the outcome cache: what it printed
+and its exit code) and ``recipe eval`` (kind ``eval``, a project's prepared REPL scope).
 
 A record is written only when nothing it relies on changed within ``RACY_NS`` of the start of
 the run: a change made after the run read a file then always shows as a change of its stat data
@@ -29,11 +32,17 @@ from pathlib import Path
 from engine import watch
 from engine.store import peek
 
-FORMAT = 2
+FORMAT = 3
 RACY_NS = 2_000_000_000
 #: What a full run reads from the environment besides its arguments: where the store is, where
 #: compilers are found, and what picks rustup's toolchain.
 ENVIRONMENT = ("PATH", "RECIPE_STORE", "HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "CARGO_HOME")
+#: What a kind's full run reads besides: a verify, the remote cache and executor (a run with
+#: either is never remembered, a record without them must not answer a run with them), the diff
+#: tool (handed the mismatches), the user cache's folder, and where Python finds modules
+#: (wasmtime, the WASI runner).
+ALSO = {"verify": ("RECIPE_REMOTE_CACHE", "RECIPE_EXECUTOR", "RECIPE_DIFF_TOOL",
+                   "XDG_CACHE_HOME", "PYTHONPATH")}
 Request = tuple[tuple[str, object], ...]
 
 
@@ -60,7 +69,7 @@ def record_file(plan: str | os.PathLike[str], kind: str, request: Request) -> Pa
     plan_file = os.path.abspath(plan)
     # repr, not marshal: marshal's bytes depend on reference counts
     key = repr((FORMAT, kind, sys.version, sys.executable, os.getcwd(), plan_file,
-                [os.environ.get(name) for name in ENVIRONMENT], request))
+                [os.environ.get(name) for name in ENVIRONMENT + ALSO.get(kind, ())], request))
     digest = _sha256(key.encode())[:32]
     return Path(plan_file).parent / ".recipe" / "cache" / f"{kind}-{digest}.marshal"
 
@@ -80,17 +89,39 @@ def recall(plan: str | os.PathLike[str], kind: str, request: Request) -> dict | 
             return None
         if not peek.hold_valid(Path(record["store"]), record["closure"], record["roots"]):
             return None
+        if not _cache_holds(Path(record["store"]), record["actions"], record["blobs"]):
+            return None
         return record
     except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError, IndexError):
         return None
 
 
+def _cache_holds(root: Path, actions: dict[str, dict], blobs: list[str]) -> bool:
+    """Each action result as it was read (read, and touched, as a hit is: ``gc --max-size``
+    evicts by last use), and each blob named, in the store at ``root``."""
+    if not actions and not blobs:
+        return True
+    from engine.store.cas import Cas
+
+    def no_temp(suffix: str) -> Path:
+        raise AssertionError("reading only")
+
+    cas = Cas(root / peek.STATE, no_temp)
+    try:
+        return all(cas.get_action(key) == result for key, result in actions.items()) and \
+            all(cas.has_blob(digest) for digest in blobs)
+    except Exception:  # noqa: BLE001 - a key or digest the store refuses: a damaged record
+        return False
+
+
 def remember(plan: str | os.PathLike[str], kind: str, request: Request, started_ns: int,
              seen: dict[str, watch.Stat], store: Path, closure: list[str],
-             roots: dict[str, str], **answer: object) -> bool:
+             roots: dict[str, str], actions: dict[str, dict] | None = None,
+             blobs: list[str] | None = None, **answer: object) -> bool:
     """Record a run that succeeded; whether the record was written. ``seen`` is what the run
-    recorded, ``started_ns`` the time before it read anything, ``answer`` what a recalled run
-    needs (plain data: marshal writes it)."""
+    recorded, ``started_ns`` the time before it read anything, ``actions`` and ``blobs`` what
+    it read of the action cache, ``answer`` what a recalled run needs (plain data: marshal
+    writes it)."""
     seen = dict(seen)
     for module in list(sys.modules.values()):  # the code that computed the answer
         if module.__name__.startswith("engine") and getattr(module, "__file__", None):
@@ -99,7 +130,7 @@ def remember(plan: str | os.PathLike[str], kind: str, request: Request, started_
         return False  # something changed during the run, or too recently to tell
     record = {**answer, "format": FORMAT, "request": request, "started": started_ns,
               "seen": seen, "store": str(store), "closure": list(closure),
-              "roots": dict(roots)}
+              "roots": dict(roots), "actions": dict(actions or {}), "blobs": sorted(blobs or ())}
     try:
         file = record_file(plan, kind, request)
     except OSError:  # no working folder any more

@@ -1,11 +1,13 @@
 """What a run depended on: every file read, folder listed and path checked, by stat data.
 
 Loading a plan and deriving from it report each such path here (documents, folders scanned for
-sources, sources hashed, compilers and the ``PATH`` folders searched for them). A cache of the
+sources, sources hashed, compilers and the ``PATH`` folders searched for them; for a verify,
+golden files and folders, case inputs, and the runners found, by ``which``). A cache of the
 result (``engine.documents.cached``: the loaded plan; ``engine.memo``: a whole no-op realise,
-a prepared REPL session) keeps the stat data of all of them and is trusted for as long as none
-has changed, as git trusts its index. Nothing is recorded unless a recording is open; a
-recording opened inside another hands what it saw to the outer one too.
+a verify whose outcomes were all cached, a prepared REPL session) keeps the stat data of all
+of them and is trusted for as long as none has changed, as git trusts its index. Nothing is
+recorded unless a recording is open; a recording opened inside another hands what it saw to
+the outer one too.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ _recording: dict[str, Stat] | None = None
 def stat_of(path: str) -> Stat:
     try:
         st = os.lstat(path)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a name with a NUL, such as ``unknowable``'s
         return None
     return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
@@ -34,6 +36,36 @@ def seen(path: str | os.PathLike[str]) -> None:
         key = os.path.abspath(path)
         if key not in _recording:
             _recording[key] = stat_of(key)
+
+
+def which(program: str) -> str | None:
+    """``shutil.which(program)``, with what its answer depends on seen: each ``PATH`` folder
+    searched (a program put in one searched first changes it), and the program found, and the
+    file it links to. A name with a ``/`` is that path alone."""
+    import shutil
+
+    if _recording is not None:
+        if os.sep in program:
+            seen(program)
+        else:
+            for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+                seen(folder or ".")
+    found = shutil.which(program)
+    if found is not None and _recording is not None:
+        seen(found)
+        seen(os.path.realpath(found))
+    return found
+
+
+#: The stat data of something that has none: a recording holding it is never "unchanged".
+UNKNOWABLE: Stat = (-1, -1, -1, -1, -1)
+
+
+def unknowable(what: str) -> None:
+    """The run relied on something no stat data tells the change of (the kernel's answer to a
+    probe): nothing that recorded it may be remembered."""
+    if _recording is not None:
+        _recording[f"\0{what}"] = UNKNOWABLE
 
 
 def merge(recorded: dict[str, Stat]) -> None:

@@ -1,5 +1,12 @@
 """recipe verify PLAN: realise, run every selected case, compare, report (``--update``
-re-records the expectations of the cases that did not match)."""
+re-records the expectations of the cases that did not match).
+
+A verify that built nothing and found every outcome in the outcome cache is remembered
+(``engine.memo``, kind ``verify``): what it printed and its exit code, against the stat data of
+everything it read (documents, golden files, case inputs, sources, compilers, runners), the
+store paths it realised and the action results it read. The same words answer from that record
+(``engine.cli.noop``) for as long as all of them hold. Only the words ``noop`` reads are
+remembered: none of them writes a file, asks, or runs a program of the user's."""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
 from engine.cli.common import action_cache, check_destination, open_plan_and_store, print_json
 from engine.cli.realise import add_build_options
@@ -17,6 +24,7 @@ from engine.errors import UsageError
 if TYPE_CHECKING:
     from engine.documents.models import Plan
     from engine.verify.outcome import Outcome
+    from engine.watch import Stat
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -53,6 +61,57 @@ def _count(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.cli import noop
+
+    words = getattr(args, "words", None)  # the command line, given by engine.cli.main
+    if words is None or noop.plan_of(list(words)) is None:
+        return _verify(args, {})
+    from engine import memo, watch
+    from engine.verify import cache as outcome_cache
+
+    started = time.time_ns()
+    kept: dict[str, Any] = {}
+    with _Tee() as streams, watch.recording() as seen, outcome_cache.reading() as (actions,
+                                                                                 blobs):
+        code = _verify(args, kept)
+        for folder in sys.path:  # modules imported lazily (tabulate, wcwidth): one installed
+            watch.seen(folder or ".")
+    if kept.get("all_cached") and code in (0, 1):
+        # A failed verify too: its verdicts come from the expectations (watched documents) and
+        # the observations (the action results read), as a passing one's do.
+        store, result = kept["store"], kept["result"]
+        outside, names = _in_store(seen, store.root)
+        memo.remember(args.plan, "verify", noop.request(words), started, outside, store.root,
+                      sorted({*result.closure, *names}), result.roots, actions=actions,
+                      blobs=sorted(blobs), output=streams[0].text(), errors=streams[1].text(),
+                      code=code)
+    return code
+
+
+def _in_store(seen: dict[str, Stat], root: Path) -> tuple[dict[str, Stat], list[str]]:
+    """What the run saw outside the store, and the store paths it saw files of. A store path is
+    immutable while valid (``memo.recall`` checks that it is), so it is held by its name, not
+    by stat data that a rebuild, however recent, changes. The store's own state (caches of
+    REPL scopes, of nm's answers...) is left out: an outcome read from the cache does not
+    depend on them, and the action results it does depend on are checked themselves."""
+    from engine.store.names import NAME
+
+    prefix = os.path.join(os.path.abspath(root), "")
+    outside, names = {}, set()
+    for path, stat in seen.items():
+        name = path[len(prefix):].split(os.sep, 1)[0] if path.startswith(prefix) else None
+        if name == ".recipe":
+            continue
+        if name is not None and NAME.fullmatch(name):
+            names.add(name)
+        else:
+            outside[path] = stat
+    return outside, sorted(names)
+
+
+def _verify(args: argparse.Namespace, kept: dict[str, Any]) -> int:
+    """The run; ``kept`` is given the store, the realise's result and whether the run may be
+    remembered (``all_cached``)."""
     from engine.build.realise import realise
     from engine.cli import review
     from engine.cli.progress import Progress
@@ -83,6 +142,10 @@ def run(args: argparse.Namespace) -> int:
         finally:
             progress.close()
 
+    kept.update(store=store, result=result, all_cached=not result.built and cache is None and
+                not args.no_cache and not args.update and not args.prune and not args.differ
+                and not args.junit and not args.html and
+                all(o.cached or o.status in ("skipped", "not run") for o in outcomes))
     passed = all(o.ok for o in outcomes)  # xfailed, skipped and runner: none leave it green
     updated = None
     if args.update:
@@ -161,6 +224,35 @@ def _check_patterns(patterns: list[str], plan: Plan, projects: list[str] | None)
     if not any(matches(name, patterns) for name in names):
         raise UsageError(f"-k {' -k '.join(repr(p) for p in patterns)} selects no case",
                          "a case runs when it matches one -k and no -k '!...'")
+
+
+class _Copy:
+    """A stream that also keeps what is written to it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream, self.parts = stream, []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return self.stream.write(text)
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def __getattr__(self, name: str) -> object:  # flush, isatty, fileno, encoding...
+        return getattr(self.stream, name)
+
+
+class _Tee:
+    """sys.stdout and sys.stderr copied for the block: what a remembered verify says again."""
+
+    def __enter__(self) -> tuple[_Copy, _Copy]:
+        self.saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _Copy(sys.stdout), _Copy(sys.stderr)
+        return sys.stdout, sys.stderr  # type: ignore[return-value]
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout, sys.stderr = self.saved
 
 
 class _Progress:

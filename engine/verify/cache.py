@@ -24,9 +24,12 @@ Runs that timed out or passed the output cap are never cached.
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine import watch
 from engine.documents.models import Case
 from engine.errors import RecipeError
 from engine.hashing import canonical_hash, file_digest
@@ -66,6 +69,30 @@ def case_key(case: Case, store_path: Path, runner: tuple[str, ...] = ()) -> str:
     return canonical_hash(action)
 
 
+#: The action results a run read, by key, and the blobs they name (``reading``).
+_read: tuple[dict[str, Any], set[str]] | None = None
+
+
+@contextmanager
+def reading() -> Iterator[tuple[dict[str, Any], set[str]]]:
+    """Record every outcome found in the cache (its action result, and its blobs) while the
+    block runs: a verify answered later from its record (``engine.memo``) depends on them."""
+    global _read
+    _read = ({}, set())
+    try:
+        yield _read
+    finally:
+        _read = None
+
+
+def found(key: str, result: dict[str, Any], blobs: list[Any]) -> None:
+    """A hit in the outcome cache, for ``reading``: its result, and the blobs it names besides
+    its ``outputs`` (the cases run on threads: a dict's and a set's updates are atomic)."""
+    if _read is not None:
+        _read[0][key] = result
+        _read[1].update(b for b in blobs if isinstance(b, str))
+
+
 def lookup(store: ActionCache, key: str) -> Observed | None:
     """The cached observation, or None; a damaged or collected entry is simply a miss."""
     try:
@@ -73,12 +100,16 @@ def lookup(store: ActionCache, key: str) -> Observed | None:
         if result is None:
             return None
         sig = result.get("signal")
-        return Observed(stdout=store.read_blob(result["outputs"]["stdout"]),
-                        stderr=store.read_blob(result["outputs"]["stderr"]),
-                        exit=None if sig else int(result["exit"]), signal=sig,
-                        root=result.get("root"), files=_files(store, result.get("files")),
-                        tree=None if result.get("tree") is None else
-                        _files(store, result["tree"]))
+        observed = Observed(stdout=store.read_blob(result["outputs"]["stdout"]),
+                            stderr=store.read_blob(result["outputs"]["stderr"]),
+                            exit=None if sig else int(result["exit"]), signal=sig,
+                            root=result.get("root"), files=_files(store, result.get("files")),
+                            tree=None if result.get("tree") is None else
+                            _files(store, result["tree"]))
+        # (its outputs' blobs are checked with the result itself: ``get_action``)
+        found(key, result, [*(d for _, d in result.get("files") or ()),
+                            *(d for _, d in result.get("tree") or ())])
+        return observed
     except (RecipeError, OSError, KeyError, TypeError, ValueError):
         return None
 
@@ -115,8 +146,12 @@ def _files(store: ActionCache, entries: Any) -> tuple[tuple[str, bytes | None], 
 
 def _digest_input(path: Path) -> str:
     """sha256 of a file; of a folder, of its files' relative paths and digests."""
+    watch.seen(path)  # a remembered verify depends on every input of its cases
     if not path.is_dir():
         return file_digest(path)
+    found = sorted(path.rglob("*"))
+    for p in found:
+        watch.seen(p)  # a folder too: a file added to it
     return canonical_hash({p.relative_to(path).as_posix(): file_digest(p)
-                           for p in sorted(path.rglob("*")) if p.is_file()})
+                           for p in found if p.is_file()})
 

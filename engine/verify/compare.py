@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from engine import watch
 from engine.documents.models import Case
 from engine.documents.signals import signal_name, signal_number
 from engine.verify.diffs import escaped, format_size, unified_diff
@@ -35,6 +36,7 @@ def expected(case: Case) -> Expected:
     def stream(inline: bytes | None, file: str | None) -> bytes | None:
         if inline is not None or file is None:
             return inline
+        watch.seen(case.folder / file)  # a remembered verify depends on its golden files
         try:
             return (case.folder / file).read_bytes()
         except FileNotFoundError:

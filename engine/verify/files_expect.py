@@ -22,6 +22,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine import watch
 from engine.documents.models import Case
 from engine.verify.diffs import unified_diff
 from engine.verify.outcome import Observed
@@ -83,13 +84,18 @@ def _read(path: Path) -> bytes | None:
         os.close(fd)
 
 
-def _walk(folder: Path) -> list[tuple[str, Path]]:
-    """Every entry below ``folder`` that is not a folder, as ('/'-separated path, path)."""
+def _walk(folder: Path, golden: bool = False) -> list[tuple[str, Path]]:
+    """Every entry below ``folder`` that is not a folder, as ('/'-separated path, path).
+    ``golden``: a folder of the plan's, whose folders and files a remembered verify watches."""
     out = []
     for top, dirs, names in os.walk(folder):  # symlinks to folders are listed, not entered
         dirs.sort()
+        if golden:
+            watch.seen(top)
         for name in sorted(names) + [d for d in dirs if os.path.islink(os.path.join(top, d))]:
             path = Path(top) / name
+            if golden:
+                watch.seen(path)
             out.append((path.relative_to(folder).as_posix(), path))
     return sorted(out)
 
@@ -109,7 +115,8 @@ def _unchanged_input(case: Case, rel: str, data: bytes) -> bool:
 def read_tree(folder: Path) -> dict[str, bytes]:
     """The regular files below a golden folder (none when it is missing)."""
     out = {}
-    for rel, path in _walk(folder) if folder.is_dir() else []:
+    watch.seen(folder)
+    for rel, path in _walk(folder, golden=True) if folder.is_dir() else []:
         data = _read(path)
         if data is not None:
             out[rel] = data
@@ -117,6 +124,7 @@ def read_tree(folder: Path) -> dict[str, bytes]:
 
 
 def golden_file(case: Case, file: str) -> bytes | None:
+    watch.seen(case.folder / file)
     try:
         return (case.folder / file).read_bytes()
     except OSError:

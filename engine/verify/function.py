@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engine import watch
 from engine.derive.repl_library import library_sources
 from engine.documents.data_rows import paused_gc
 from engine.documents.models import Output, Plan
@@ -95,6 +96,7 @@ def check_symbols(plan: Plan, store: Any, jobs: Sequence[Job]) -> None:
             continue  # not run there: a foreign target's harness needs the store
         else:
             library = shared_library(plan, store, job.project, job.target, job.path)
+        watch.seen(library)  # a store file: a remembered verify misses when it is rebuilt
         if missing_symbol(library, case.signature.name):
             raise TableError(f"case '{case.name}': {library.name} of project '{job.project}' "
                              f"has no function '{case.signature.name}'",

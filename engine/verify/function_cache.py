@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import marshal
 
+from engine import watch
 from engine.documents.models import Case
 from engine.errors import RecipeError
 from engine.hashing import canonical_hash, file_digest
-from engine.verify.cache import ActionCache
+from engine.verify.cache import ActionCache, found
 from engine.verify.table import Results
 
 VERSION = 1
@@ -33,6 +34,7 @@ def rows_key(case: Case, library: str, on: tuple[str, ...] = ()) -> str | None:
     raw = {k: v for k, v in case.raw.items() if k not in ("name", "expect", "xfail", "skip")}
     inputs = {}
     if case.rows_file is not None:
+        watch.seen(case.folder / case.rows_file)
         try:
             inputs[case.rows_file] = file_digest(case.folder / case.rows_file)
         except OSError:
@@ -52,6 +54,7 @@ def lookup_rows(store: ActionCache, key: str) -> Results | None:
         problems = {int(k): str(v) for k, v in result["problems"].items()}
         if not isinstance(values, list):
             return None
+        found(key, result, [result["values"]])
         return Results(values, problems)
     except (RecipeError, OSError, KeyError, TypeError, ValueError, EOFError, AttributeError):
         return None

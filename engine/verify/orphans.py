@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from engine import watch
 from engine.documents.models import Case, Plan
 from engine.documents.paths import below
 
@@ -36,6 +37,7 @@ def find(plan: Plan, projects: Iterable[str]) -> list[Path]:
     for project in plan.projects.values():
         for case in project.cases:
             for path in referenced(case):
+                watch.seen(path)
                 named.add(os.path.realpath(path))
                 if path.is_dir():  # a folder among `files`, or a tree: all it holds
                     named.update(os.path.realpath(p) for p in path.rglob("*"))
@@ -43,13 +45,16 @@ def find(plan: Plan, projects: Iterable[str]) -> list[Path]:
     folders = {c.folder / "golden" for p in projects for c in plan.projects[p].cases}
     found = []
     for folder in sorted(folders):
+        watch.seen(folder)  # a remembered verify lists the orphans it found: one added shows
         if folder.is_symlink() or not folder.is_dir() or \
                 not below(os.path.realpath(folder), root):
             continue
         for top, dirs, files in os.walk(folder):  # symlinks to folders are not entered
             dirs.sort()
+            watch.seen(top)
             for name in sorted(files):
                 path = Path(top) / name
+                watch.seen(path)
                 if os.path.realpath(path) not in named and str(path) not in named:
                     found.append(path)
     return found

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 from pathlib import Path
 
+from engine import watch
 from engine.documents.models import TargetSpec
 from engine.verify.runners import qemu, wasi, wine
 from engine.verify.runners.base import NoRunner, Runner, RunnerMissing
@@ -40,7 +40,7 @@ def choose(spec: TargetSpec, state: Path | None = None) -> Choice:
     if spec.runner == "none":
         return NoRunner(f"runner: none for {spec.triple}", declared=True)
     if isinstance(spec.runner, tuple):
-        program = shutil.which(spec.runner[0])
+        program = watch.which(spec.runner[0])  # a remembered verify depends on it too
         if program is None:
             raise RunnerMissing(f"target '{spec.name}': runner {spec.runner[0]} is not "
                                 "installed", f"install it{_hint(spec)}, or write runner: none",

@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from engine import watch
 from engine.verify.binfmt import MACHINES
 from engine.verify.outcome import Observed
 from engine.verify.runners.base import NoRunner, Runner
@@ -51,17 +51,19 @@ def runner(triple: str) -> Runner | NoRunner:
     arch = triple.split("-")[0]
     qemu_arch, debian, gnu = ARCHES.get(arch, (arch, None, None))
     name = f"qemu-{qemu_arch}"
-    program = shutil.which(name) or shutil.which(f"{name}-static")
+    program = watch.which(name) or watch.which(f"{name}-static")
     if program is None:
         return NoRunner(f"no runner for {triple} ({name} is not installed: "
                         "apt-get install qemu-user)")
     # qemu writes the target's core file itself (often large) unless core dumps are off.
-    prlimit = shutil.which("prlimit")
+    prlimit = watch.which("prlimit")
     prefix: tuple[str, ...] = (prlimit, "--core=0", program) if prlimit else (program,)
     env: dict[str, str] = {}
     abi = triple.split("-")[2] if triple.count("-") >= 2 else ""
     if abi.startswith("gnu"):
         sysroot = Path("/usr") / gnu if gnu else None
+        if sysroot is not None:
+            watch.seen(sysroot / "lib")
         if sysroot is None or not (sysroot / "lib").is_dir():
             package = f"libc6-{debian}-cross" if debian else f"a {arch} glibc"
             return NoRunner(f"no runner for {triple} (its glibc is not installed: "
@@ -78,6 +80,8 @@ def namespace(qemu: str, qemu_arch: str) -> tuple[str, ...]:
     () where the kernel does not allow it (before Linux 6.7; user namespaces off)."""
     if qemu_arch not in MACHINES:
         return ()
+    # The kernel's answer (its version, user namespaces allowed) has no stat data to watch.
+    watch.unknowable("binfmt_misc namespace probe")
     # -P: the case's folder, its working folder, must not shadow recipe's own modules
     command = (sys.executable, "-P", "-m", "engine.verify.binfmt", "--qemu", qemu,
                "--machine", qemu_arch)

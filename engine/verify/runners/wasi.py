@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
+from engine import watch
 from engine.verify.runners.base import NoRunner, Runner
 
 FACTOR = 4.0
@@ -22,7 +23,14 @@ WATCHDOG = "RECIPE_WASI_WATCHDOG"  # read and removed by wasi_main: the program 
 
 
 def runner(triple: str) -> Runner | NoRunner:
-    if importlib.util.find_spec("wasmtime") is None:
+    spec = importlib.util.find_spec("wasmtime")
+    # A remembered verify depends on it: the folders Python looks in (one where it is
+    # installed, or removed, changes) and the module found.
+    for folder in sys.path:
+        watch.seen(folder or ".")
+    if spec is not None and spec.origin:
+        watch.seen(spec.origin)
+    if spec is None:
         return NoRunner(f"no runner for {triple} (wasmtime is not installed: "
                         "pip install -e '.[cross]')")
     return Runner("wasmtime", (sys.executable, "-P", "-m", "engine.verify.runners.wasi_main"),

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from engine import watch
 from engine.verify.runners.base import NoRunner, Runner
 
 FACTOR = 4.0
@@ -26,7 +27,7 @@ _OVERRIDES = "winedbg.exe=d;mscoree=d;mshtml=d"
 
 def find() -> str | None:
     for name in _CANDIDATES:
-        found = shutil.which(name)
+        found = watch.which(name)
         if found:
             return found
     return None
