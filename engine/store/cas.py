@@ -162,13 +162,13 @@ class Cas:
         source = f"{self._blob_root}/{digest[:2]}/{digest}"
         try:
             try:
-                os.link(source, dest)
-            except FileExistsError:  # never in a new build folder: one syscall fewer there
-                os.unlink(dest)
-                os.link(source, dest)
+                _link(source, dest)
+            except FileNotFoundError:
+                if not os.path.exists(source):
+                    raise _missing(digest) from None
+                # It appeared since: another action of the build stored the same bytes.
+                _link(source, dest)
         except FileNotFoundError:
-            if not os.path.exists(source):
-                raise _missing(digest) from None
             raise
         except OSError:
             self.copy_blob(digest, Path(dest))
@@ -305,6 +305,14 @@ class Cas:
                 raise
             os.makedirs(folder, exist_ok=True)
             op(source, target)
+
+
+def _link(source: str, dest: Path) -> None:
+    try:
+        os.link(source, dest)
+    except FileExistsError:  # never in a new build folder: one syscall fewer there
+        os.unlink(dest)
+        os.link(source, dest)
 
 
 #: An action result or a blob, as ``Cas.entries`` lists it: ``kind`` "action" or "blob";

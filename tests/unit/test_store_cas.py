@@ -175,3 +175,28 @@ def test_a_fan_out_folder_removed_by_hand_is_made_again(store: Store, tmp_path: 
     shutil.rmtree(store.root / ".recipe/ac/ab")
     store.put_action("ab-key", {"outputs": {"x": digest}})
     assert store.get_action("ab-key") == {"outputs": {"x": digest}}
+
+
+def test_a_blob_stored_by_another_action_while_linking_is_linked(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two targets of one build stage the same new source: one links from the CAS and finds no
+    # blob, the other stores it at that moment. The first must link what is now there (it
+    # ended the build with "No such file or directory" on the blob, under load).
+    data = b"int main(void) { return 0; }\n"
+    digest = hashlib.sha256(data).hexdigest()
+    other = tmp_path / "other.c"
+    other.write_bytes(data)
+    real_link = os.link
+    calls: list[str] = []
+
+    def link(source: str, dest: Path) -> None:
+        if not calls:  # the first attempt loses the race, the other action wins it
+            calls.append(source)
+            store.take_file(other, digest)
+            raise FileNotFoundError(2, "No such file or directory", source)
+        real_link(source, dest)
+
+    monkeypatch.setattr(os, "link", link)
+    dest = tmp_path / "staged.c"
+    store.link_blob(digest, dest)
+    assert dest.read_bytes() == data and calls
