@@ -68,12 +68,15 @@ class Store:
         the space kept in reserve so that a collection can run."""
         root = Path(root).absolute()
         state = root / STATE
-        if not (state / "db.sqlite").is_file():
+        new = not (state / "db.sqlite").is_file()
+        if new:
             if not create:
                 raise StoreError(f"there is no store at {root}",
                                  "check --store and $RECIPE_STORE; a store is made by the "
                                  "first build into it")
-            if root.exists() and not _creatable(root):
+            # The database is the first file another recipe creating this store at the same
+            # moment makes: with it there, the folder is a store, not somebody's files.
+            if root.exists() and not _creatable(root) and not (state / "db.sqlite").is_file():
                 raise StoreError(f"{root} is not a recipe store (it holds other files and no "
                                  f"{STATE}/db.sqlite)", _FIX_FOLDER)
         try:
@@ -86,7 +89,14 @@ class Store:
             if not os.access(folder, os.W_OK | os.X_OK):
                 raise StoreError(f"the store folder {folder} is not writable",
                                  "fix its permissions, or pass another --store")
-        store = cls(root, space.open_database(state, use_reserve))
+        if new:
+            # Creators of one store take turns: SQLite answers "database is locked" at once,
+            # without waiting, to a second connection switching a new database to WAL.
+            with locks.locked(state / "locks" / "create.lock"):
+                database = space.open_database(state, use_reserve)
+        else:
+            database = space.open_database(state, use_reserve)
+        store = cls(root, database)
         store.clean()
         return store
 
