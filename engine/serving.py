@@ -218,6 +218,13 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        # A process group of its own, as a command started from a shell has: the caller's ^C
+        # (and hang-up) then reaches what the command started too, the build's reaper and
+        # compilers, as a terminal's does in-process.
+        try:
+            os.setpgid(0, 0)
+        except OSError:
+            pass
         threading.Thread(target=_interrupted_by, args=(conn,), daemon=True).start()
         try:
             code = main(request["argv"])  # type: ignore[operator]
@@ -272,7 +279,10 @@ def _answer(conn: socket.socket, code: int) -> None:
 
 
 def _interrupted_by(conn: socket.socket) -> None:
-    """The caller's ^C, SIGTERM and SIGHUP, each as that signal here; its end as a ^C."""
+    """The caller's ^C, SIGTERM and SIGHUP, each as that signal here; its end as a ^C. ^C and
+    a hang-up go to the command's whole process group, as a terminal sends them (Linux gives a
+    process-directed signal to the main thread first, so its blocking call ends); SIGTERM, as
+    ``kill`` sends it, to the command alone."""
     import signal
     import threading
 
@@ -283,9 +293,11 @@ def _interrupted_by(conn: socket.socket) -> None:
         except OSError:
             data = b""
         if data in signals or not data:
-            # To the main thread itself: one this thread took would not end its blocking call.
-            signal.pthread_kill(threading.main_thread().ident or 0,
-                                signals.get(data, signal.SIGINT))
+            number = signals.get(data, signal.SIGINT)
+            if number != signal.SIGTERM and os.getpgrp() == os.getpid():
+                os.killpg(os.getpgrp(), number)
+            else:  # to the main thread itself: one this thread took would not end its wait
+                signal.pthread_kill(threading.main_thread().ident or 0, number)
         if not data:
             return
 

@@ -234,6 +234,45 @@ def test_ctrl_c_and_sigterm_reach_the_served_command(tmp_path: Path, client: Pat
         assert not Path(f"/proc/{runner}").exists()
 
 
+def test_ctrl_c_stops_a_served_build_and_its_compilers(tmp_path: Path, client: Path,
+                                                      server: int, tc) -> None:  # noqa: ANN001
+    # A served command is not in the terminal's process group: the ^C the client passes on
+    # must reach the build's reaper and compilers too, or the build goes on to its end.
+    write_tree(tmp_path, {**{k: v for k, v in PROJECTS.items() if k.startswith("hello/")},
+                          "plan.yaml": f"""
+        kind: plan
+        projects: ["hello/project.yaml"]
+        targets:
+          release: {{opt: release, toolchain: {tc.spec_yaml()}}}
+        default_targets: [release]
+    """})
+    hold = tc.hold("compile", max_wait=120)
+    proc = subprocess.Popen([str(client), "realise", "plan.yaml", "--store", "store"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=environment())
+    hold.wait(alive=proc)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.monotonic() - started < 30, err
+
+    def compilers() -> list[str]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                line = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if entry.name.isdigit() and str(tc.folder).encode() in line:
+                found.append(entry.name)
+        return found
+
+    deadline = time.monotonic() + 10
+    while compilers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert compilers() == []
+
+
 def test_a_changed_module_or_a_refused_caller_runs_in_process(tmp_path: Path, client: Path,
                                                               server: int) -> None:
     import resource
