@@ -71,7 +71,10 @@ class Service:
                              str(len(env)), *(f"{k}={v}" for k, v in env.items())]) + "\0"
         data = payload.encode()
         sock = self._socket()
-        if sock is None or len(data) > _LIMIT or "\0" in "".join(argv):
+        # A NUL in an argument, a variable or the folder would split the service's fields:
+        # reaper.run refuses such an action as the system does (ValueError).
+        if sock is None or len(data) > _LIMIT or \
+                payload.count("\0") != 5 + len(argv) + len(env):
             return reaper.run(argv, self.cache, cwd=cwd, env=env, umask=umask)
         read, write = os.pipe()
         control, theirs = socket.socketpair()

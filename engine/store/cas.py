@@ -97,7 +97,10 @@ class Cas:
         try:
             self._into(os.link, path, target)
         except FileExistsError:
-            pass  # another process stored the same bytes meanwhile
+            # Another process stored the same bytes meanwhile, or the blob there is damaged
+            # (of another size): that one is replaced, as a copy's rename replaces it.
+            if not _present(target, os.path.getsize(path)):
+                return self._copy_in(path)
         except OSError as error:
             if error.errno in _FULL:
                 raise StoreError(f"cannot write to the store: {error.strerror}",

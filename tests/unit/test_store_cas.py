@@ -200,3 +200,12 @@ def test_a_blob_stored_by_another_action_while_linking_is_linked(
     dest = tmp_path / "staged.c"
     store.link_blob(digest, dest)
     assert dest.read_bytes() == data and calls
+
+
+def test_take_file_replaces_a_damaged_blob_of_another_size(store: Store, tmp_path: Path) -> None:
+    digest = store.put_blob(b"the object's bytes")
+    _damage(_blob_file(store, digest), b"short")
+    made = tmp_path / "made.o"
+    made.write_bytes(b"the object's bytes")
+    assert store.take_file(made) == digest
+    assert store.read_blob(digest) == b"the object's bytes"

@@ -46,7 +46,8 @@ def main(argv: list[str]) -> int:
     instance = linker.instantiate(store, module)
     exports = instance.exports(store)
     start = exports["_start"]
-    hung = threading.Event()
+    hung, done = threading.Event(), threading.Event()
+    watcher = None
     if watchdog > 0:
         store.set_epoch_deadline(1)
         watch = exports.get("recipe_harness_watch")
@@ -55,8 +56,9 @@ def main(argv: list[str]) -> int:
             # The address of the harness's {u64 row; u32 running}; wasmtime reserves a 32-bit
             # memory's whole range up front, so its base does not move when it grows.
             at = ctypes.addressof(memory.data_ptr(store).contents) + int(watch.value(store))
-            threading.Thread(target=_watch, args=(engine, at, watchdog, hung),
-                             daemon=True).start()
+            watcher = threading.Thread(target=_watch, args=(engine, at, watchdog, hung, done),
+                                       daemon=True)
+            watcher.start()
     try:
         start(store)  # type: ignore[operator]
     except wasmtime.ExitTrap as exit_trap:
@@ -69,15 +71,20 @@ def main(argv: list[str]) -> int:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         signal.signal(signal.SIGABRT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGABRT)
+    finally:  # before the store, and the memory the watchdog reads, are let go
+        done.set()
+        if watcher is not None:
+            watcher.join()
     return 0
 
 
-def _watch(engine: object, at: int, seconds: float, hung: threading.Event) -> None:
+def _watch(engine: object, at: int, seconds: float, hung: threading.Event,
+           done: threading.Event) -> None:
     """Stop the program once one row has been called for ``seconds`` (as the harness's own
-    watchdog: four looks a quarter apart that see the same row running)."""
+    watchdog: four looks a quarter apart that see the same row running). Never looks once
+    ``done``: the program's memory goes with its store."""
     last, stuck = -1, 0
-    while True:
-        hung.wait(max(seconds / 4, 0.001))
+    while not done.wait(max(seconds / 4, 0.001)):
         row = ctypes.c_uint64.from_address(at).value
         running = ctypes.c_uint32.from_address(at + 8).value
         stuck = stuck + 1 if running and row == last else 0
