@@ -7,6 +7,9 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,6 +42,25 @@ def run_recipe(*args: str | Path, cwd: Path | None = None,
     """Run the real command line in a child process: exit codes and streams as a user sees them."""
     return subprocess.run([sys.executable, "-m", "engine.cli.main", *map(str, args)],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@contextmanager
+def recipe_server(env: dict[str, str] | None = None) -> Iterator[int]:
+    """``recipe server start``; its pid. Stopped, and its process gone, afterwards."""
+    import json
+
+    started = run_recipe("server", "start", "--json", env=env)
+    assert started.returncode == 0, started.stderr
+    pid = int(json.loads(started.stdout)["pid"])
+    try:
+        yield pid
+    finally:
+        run_recipe("server", "stop", env=env)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_recipe
+from tests.conftest import recipe_server, run_recipe
 from tests.repl_projects import make_plan
 
 # Who ran the submission, recipe in-process or the server's child: the parent of the reaper,
@@ -26,18 +26,8 @@ PPID = ('int getppid(void); char p[64]; int pid, ppid; char st; '
 @pytest.fixture
 def server() -> Iterator[int]:
     """A running server (stopped, and its process gone, afterwards)."""
-    started = run_recipe("server", "start", "--json")
-    assert started.returncode == 0, started.stderr
-    pid = int(started.stdout.split('"pid": ')[1].split("}")[0].split(",")[0])
-    try:
+    with recipe_server() as pid:
         yield pid
-    finally:
-        run_recipe("server", "stop")
-        deadline = time.monotonic() + 10
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if Path(f"/proc/{pid}").exists():
-            os.kill(pid, signal.SIGKILL)
 
 
 def served_env(**extra: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_recipe, write_tree
+from tests.conftest import recipe_server, run_recipe, write_tree
 
 # A process that used less CPU than this never ran Python (the client alone takes well under a
 # millisecond, Python's start and recipe's imports tens of them): how a test tells a served
@@ -122,18 +122,8 @@ def client() -> Path:
 @pytest.fixture
 def server() -> Iterator[int]:
     """A running server (stopped, and its process gone, afterwards)."""
-    started = run_recipe("server", "start", "--json", env=environment())
-    assert started.returncode == 0, started.stderr
-    pid = int(json.loads(started.stdout)["pid"])
-    try:
+    with recipe_server(environment()) as pid:
         yield pid
-    finally:
-        run_recipe("server", "stop")
-        deadline = time.monotonic() + 10
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if Path(f"/proc/{pid}").exists():
-            os.kill(pid, signal.SIGKILL)
 
 
 def run(client: Path, args: tuple[str, ...], cwd: Path, env: dict[str, str] | None = None,
