@@ -13,6 +13,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Set
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,6 +117,24 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
+def _to_wal(conn: sqlite3.Connection) -> None:
+    """Switch the database to WAL (persistent; not allowed in a transaction). The switch
+    takes an exclusive lock, and SQLite answers "database is locked" at once, without its busy
+    handler, to a connection that meets another one switching: a recipe that found the new
+    database file of another recipe creating the store at the same moment. Wait as a busy
+    handler would."""
+    deadline, delay = time.monotonic() + BUSY_TIMEOUT_MS / 1000, 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(2 * delay, 0.05)
+
+
 class Database:
     """The store's SQLite database, opened (and created or checked) at construction."""
 
@@ -190,8 +209,7 @@ class Database:
             conn.execute("COMMIT")
 
     def _prepare(self) -> None:
-        conn = self._conn()
-        conn.execute("PRAGMA journal_mode = WAL")  # persistent; not allowed in a transaction
+        _to_wal(self._conn())
         with self._write() as c:
             version = c.execute("PRAGMA user_version").fetchone()[0]
             app = c.execute("PRAGMA application_id").fetchone()[0]
