@@ -112,29 +112,62 @@ def substitute(argv: list[str], staging: Path, store_root: Path) -> list[str]:
     return out
 
 
+#: A lookup that missed: the action's key and, for a compile, the manifest it read (or None).
+Missed = tuple[str, dict[str, Any] | None]
+
+
+def look_up(store: Store, drv: Buildable, actions: list[Action], digests: dict[str, str],
+            staging: Path, cache: ActionCache) -> list[ActionRun | Missed]:
+    """Find ``actions`` (of one wave: none reads another's outputs) in ``cache``: for each, a
+    hit's ``ActionRun`` or what a run needs of the miss. Their keys are rooted in one write
+    before any entry is read (a collection keeps what it sees rooted), the hits' result keys
+    in one more."""
+    keys = [action_key(drv, action, digests) for action in actions]
+    store.add_temp_roots(actions=keys)
+    found: list[ActionRun | Missed] = []
+    used: list[str] = []
+    for action, key in zip(actions, keys, strict=True):
+        compile = action.kind == "compile"
+        manifest = cache.get_action(key) if compile else None
+        hit = _candidate(manifest, digests, staging) if compile else key
+        result = cache.get_action(hit) if hit else None
+        outputs = result.get("outputs") if isinstance(result, dict) else None
+        if isinstance(outputs, dict) and all(isinstance(outputs.get(o), str)
+                                             for o in action.outputs):
+            run_keys = [key, hit] if compile else [key]
+            used += run_keys[1:]
+            found.append(ActionRun(True, {o: outputs[o] for o in action.outputs},
+                                   f"# cached {action.label}\n", run_keys))
+        else:
+            found.append((key, manifest))
+    if used:
+        store.add_temp_roots(actions=used)
+    return found
+
+
 def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
                digests: dict[str, str], env: dict[str, str], use_cache: bool = True,
                prepare: Callable[[Action], None] | None = None,
-               cache: ActionCache | None = None, runner: Runner | None = None) -> ActionRun:
+               cache: ActionCache | None = None, runner: Runner | None = None,
+               missed: Missed | None = None) -> ActionRun:
     """Run one action inside a staging folder, or find its result in the action cache. A hit
     gives the digests of the outputs and writes nothing; before a real run, ``prepare`` puts
     the action's inputs in place. Results are looked up and recorded in ``cache`` (by default
     the store's own action cache); outputs always go to the store's CAS. ``runner``: the
-    build's reaper (``reaper_service.Service.run``); by default a reaper of its own."""
+    build's reaper (``reaper_service.Service.run``); by default a reaper of its own.
+    ``missed``: ``look_up`` already found no result in ``cache``."""
     cache = LocalCache(store) if cache is None else cache
-    key = action_key(drv, action, digests)
-    store.add_temp_roots(actions=[key])  # until the path that uses it is registered
     compile = action.kind == "compile"
-    manifest = (cache.get_action(key) if use_cache else None) if compile else None
-    hit = _candidate(manifest, digests, staging) if compile else key
-    result = cache.get_action(hit) if use_cache and hit else None
-    outputs = result.get("outputs") if isinstance(result, dict) else None
-    if isinstance(outputs, dict) and all(isinstance(outputs.get(o), str)
-                                         for o in action.outputs):
-        keys = [key, hit] if compile else [key]
-        store.add_temp_roots(actions=keys)
-        return ActionRun(True, {o: outputs[o] for o in action.outputs},
-                         f"# cached {action.label}\n", keys)
+    if missed is not None:
+        key, manifest = missed
+    elif use_cache:
+        found = look_up(store, drv, [action], digests, staging, cache)[0]
+        if isinstance(found, ActionRun):
+            return found
+        key, manifest = found
+    else:
+        key, manifest = action_key(drv, action, digests), None
+        store.add_temp_roots(actions=[key])  # until the path that uses it is registered
     ran = cache.execute(drv, action, staging, digests, key) if use_cache else None
     if ran is not None:  # run elsewhere; its outputs are in the cache, copied out on use
         store.add_temp_roots(actions=ran["keys"])

@@ -10,6 +10,10 @@ bytes"). An action found in the cache yields the digests of its outputs, which i
 of later actions need; the declared inputs are staged when the first action must really run,
 and a cached output only when an action that runs reads it or it belongs to the output tree.
 So a build whose actions are all cached reads no source and copies out only the final files.
+A wave's actions are looked up one by one in the build's own thread; a miss is prepared there and
+started at once, so that its tool runs while the rest are looked up, and the cached inputs of the
+link that reads its output are put in place meanwhile (a one-file edit waits on one compile and
+one link, not on 200 cache reads).
 What only actions read (declared inputs already in the CAS, cached objects) is hard-linked from
 the CAS, read-only; the other way, a compile's object and depfile, and a declared input copied
 from the checkout, become their blobs by a hard link into the CAS (no second copy); a tool's
@@ -24,23 +28,29 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import threading
 from concurrent.futures import Executor, Future
 from pathlib import Path
 
 from engine.build import zig_cache
-from engine.build.actions import ActionFailed, ActionRun, Buildable, Runner, build_env, run_action
+from engine.build.actions import (
+    ActionFailed,
+    ActionRun,
+    Buildable,
+    Missed,
+    Runner,
+    build_env,
+    look_up,
+    run_action,
+)
 from engine.build.cache import ActionCache, LocalCache
 from engine.build.events import Reporter
 from engine.build.reaper_service import Service
+from engine.build.wave import Many, StopFlag, explain, settle
 from engine.derive.actions import Action
 from engine.errors import Failure, RecipeError
 from engine.store import BlobError, Store, StoreError
-
-_MISSING_INCLUDE = re.compile(r"^(\S+?):\d+:\d+: fatal error: (\S+?): No such file or directory",
-                              re.MULTILINE)
 
 
 class Cancelled(Failure):
@@ -82,7 +92,7 @@ class DerivationBuild:
         self.present: set[str] = set()  # staging paths that are files in the build folder
         self.staged = False  # the declared inputs are in w/
         self.kept: set[str] = set()  # digests of declared inputs known to be in the CAS
-        self.folders: set[Path] = set()  # folders made in the build folder (one mkdir each)
+        self.folders: set[str] = set()  # folders made in the build folder (one mkdir each)
         self.files = threading.Lock()  # guards present, staged, kept, folders, build folder
         self.keys: list[str] = []
         self.log: list[str] = []
@@ -98,8 +108,9 @@ class DerivationBuild:
                 os.symlink(self.store.path(dep_name), self.staging / "d" / dep_project)
             zig_cache.warm(self.store, self.drv.data, build_env(self.drv))
             with Service(self.store) as self.reaper:  # one reaper serves every action
-                for wave in self._waves():
-                    self._run_batch(wave)
+                waves = self._waves()
+                for n, wave in enumerate(waves):
+                    self._run_batch(wave, waves[n + 1] if n + 1 < len(waves) else [])
                 self._assemble()
             out = self.staging / "out"
             sources = input_blobs(self.drv)
@@ -156,11 +167,13 @@ class DerivationBuild:
         """The declared inputs, as hashed into the derivation: what is compiled must be what
         the derivation names (linked from the CAS; one copied from the checkout and edited
         meanwhile fails the build)."""
+        work = f"{self.staging}/w"  # str paths: a Path joined per input costs as much as its link
         for rel, digest in self.drv.data["inputs"].items():
-            dest = self.staging / "w" / rel
-            if dest.parent not in self.folders:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                self.folders.add(dest.parent)
+            dest = f"{work}/{rel}"
+            folder = dest.rpartition("/")[0]
+            if folder not in self.folders:
+                os.makedirs(folder, exist_ok=True)
+                self.folders.add(folder)
             hex_digest = digest.removeprefix("sha256:")
             if self.drv.sources is None:  # a recorded derivation: its inputs are in the CAS
                 self._copy_out(hex_digest, dest, rel, link=True)
@@ -170,7 +183,7 @@ class DerivationBuild:
         self.staged = True
         self.log.append(f"# staged {len(self.drv.data['inputs'])} declared inputs\n")
 
-    def _link_source(self, hex_digest: str, dest: Path) -> bool:
+    def _link_source(self, hex_digest: str, dest: str) -> bool:
         """A declared input whose blob is in the CAS is linked from there, not copied from the
         checkout: checked against the digest the derivation names, so what is compiled is
         what the derivation says. False when it is not there (or damaged: then removed)."""
@@ -181,7 +194,7 @@ class DerivationBuild:
         self.kept.add(hex_digest)
         return True
 
-    def _copy_source(self, source: Path, dest: Path, hex_digest: str, rel: str,
+    def _copy_source(self, source: Path, dest: Path | str, hex_digest: str, rel: str,
                      share: bool = False) -> None:
         """One read: copy and hash together; the blob is added to the CAS if it is not there.
         ``share`` (a staged input, which actions only read): the copy itself becomes the
@@ -202,7 +215,8 @@ class DerivationBuild:
                 self.store.put_file(dest)
         self.kept.add(hex_digest)
 
-    def _copy_out(self, hex_digest: str, dest: Path, rel: str, link: bool = False) -> None:
+    def _copy_out(self, hex_digest: str, dest: Path | str, rel: str,
+                  link: bool = False) -> None:
         try:
             if link:
                 self.store.link_blob(hex_digest, dest)
@@ -221,10 +235,11 @@ class DerivationBuild:
             return  # a declared input (staged) or a dependency's file (d/)
         producer = self.producers[path]
         try:
-            dest = self.staging / path
-            if dest.parent not in self.folders:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                self.folders.add(dest.parent)
+            dest = f"{self.staging}/{path}"
+            folder = dest.rpartition("/")[0]
+            if folder not in self.folders:
+                os.makedirs(folder, exist_ok=True)
+                self.folders.add(folder)
             digest = self.digests[path].removeprefix("sha256:")
             if path.startswith("out/") or _executable(path):  # the path's own files: copies
                 self.cache.copy_blob(digest, dest, executable=_executable(path))
@@ -262,36 +277,79 @@ class DerivationBuild:
                 raise SourceChanged(f"{self.drv.data['project']['name']}: {rel} changed "
                                     "while building", "run the command again")
 
-    def _run_batch(self, indexes: list[int]) -> None:
-        futures: list[tuple[Action, Future[ActionRun]]] = []
-        for i in indexes:
-            action = self.drv.actions[i]
-            futures.append((action, self.pool.submit(self._run_one, action)))
+    def _run_batch(self, indexes: list[int], following: list[int]) -> None:
+        """One wave. Its actions are looked up in the store's own cache here, one by one: a
+        hit needs no thread. A miss is prepared here (the first one stages the declared
+        inputs) and handed to the pool at once, so that its tool runs while the rest are
+        looked up (a one-file edit: one compile, 99 lookups); while it runs, the cached inputs
+        of the ``following`` wave's actions that read its outputs are put in place. With a
+        cache of another level (remote), a miss is handed over unprepared: it may be a hit
+        there, and is asked in parallel."""
+        local = LocalCache(self.store)
+        again = not isinstance(self.cache, LocalCache)  # a miss here may be a hit there
+        done: list[tuple[Action, ActionRun | Future[ActionRun]]] = []
+        missed: set[str] = set()
+        try:
+            for i in indexes:
+                action = self.drv.actions[i]
+                run = look_up(self.store, self.drv, [action], self.digests, self.staging,
+                              local)[0]
+                if isinstance(run, ActionRun):
+                    self.reporter.action_started(self.drv, action)
+                    self.reporter.action_finished(self.drv, action, True)
+                    self.digests.update(run.digests)  # what the following wave's keys need
+                    done.append((action, run))
+                    continue
+                if not again and not self.stop.is_set():
+                    self._prepare(action)
+                missed.update(action.outputs)
+                done.append((action, self.pool.submit(self._run_one, action,
+                                                      None if again else run)))
+            if missed and not again:
+                self._prepare_following(following, missed)
+        except BaseException:
+            settle(done)  # a source changed, a store error: nothing may outlive the build
+            raise
         failures: list[Failure] = []
-        for action, future in futures:
+        for action, result in done:
             try:
-                run = future.result()
+                run = result if isinstance(result, ActionRun) else result.result()
             except Cancelled:
                 continue
             except ActionFailed as error:
-                failures.append(self._explain(action, error))
+                failures.append(explain(self.drv, action, error))
                 continue
+            except BaseException:
+                settle(done)
+                raise
             with self.files:
                 self._record(run)
                 if not run.cached:
                     self.present.update(action.outputs)
         if failures:
-            raise failures[0] if len(failures) == 1 else _Many(failures)
-        if any(a.outputs[0] not in self.digests for a, _ in futures):
+            raise failures[0] if len(failures) == 1 else Many(failures)
+        if any(a.outputs[0] not in self.digests for a, _ in done):
             raise Cancelled(f"{self.drv.title}: cancelled")
 
-    def _run_one(self, action: Action) -> ActionRun:
+    def _prepare_following(self, indexes: list[int], missed: set[str]) -> None:
+        """The cached inputs of the actions that read an output being made now (a link, after
+        a compile): they will run, so their other inputs are linked in while it is made."""
+        with self.files:
+            for i in indexes:
+                action = self.drv.actions[i]
+                if missed.intersection(action.inputs):
+                    for path in action.inputs:
+                        if path not in missed and path in self.digests:
+                            self._materialise(path)
+
+    def _run_one(self, action: Action, missed: Missed | None) -> ActionRun:
         if self.stop.is_set():
             raise Cancelled("cancelled")
         self.reporter.action_started(self.drv, action)
         try:
             run = run_action(self.store, self.drv, action, self.staging, self.digests, self.env,
-                             prepare=self._prepare, cache=self.cache, runner=self._runner())
+                             prepare=self._prepare, cache=self.cache, runner=self._runner(),
+                             missed=missed)
         except ActionFailed:
             self.stop.failed()
             raise
@@ -300,21 +358,6 @@ class DerivationBuild:
 
     def _runner(self) -> Runner | None:
         return self.reaper.run if self.reaper is not None else None
-
-    def _explain(self, action: Action, error: ActionFailed) -> ActionFailed:
-        """A missing include that exists in the project but was not declared gets a fix."""
-        match = _MISSING_INCLUDE.search(error.detail)
-        project = getattr(self.drv, "project", None)  # a recorded derivation has no documents
-        if match and action.kind == "compile" and project is not None:
-            name = match.group(2)
-            hits = sorted(p.relative_to(project.dir).as_posix()
-                          for p in project.dir.rglob(Path(name).name)
-                          if p.as_posix().endswith(name))
-            if hits:
-                error.what = (f"{project.name}: {match.group(1)} includes '{name}', which the "
-                              f"project does not declare ({hits[0]} is not in headers:)")
-                error.fix = f"add {hits[0]} to headers: in {project.file.name}"
-        return error
 
     def _assemble(self) -> None:
         """The output tree: the actions' outputs below out/ and the public headers."""
@@ -336,33 +379,9 @@ class DerivationBuild:
                 self._copy_out(digest, dest, header)
 
 
-class _Many(ActionFailed):
-    """Several actions of one derivation failed; their outputs are shown one after another."""
-
-    def __init__(self, failures: list[Failure]) -> None:
-        first = failures[0]
-        detail = "\n".join(getattr(f, "detail", "") for f in failures)
-        super().__init__(f"{first.what} (and {len(failures) - 1} more)", detail, first.fix)
-
-
 def input_blobs(drv: Buildable) -> list[str]:
     """The CAS digests of a derivation's declared inputs (its sources, kept for repair)."""
     return [d.removeprefix("sha256:") for d in drv.data["inputs"].values()]
-
-
-class StopFlag:
-    """Set when an action fails: no new action starts unless the build keeps going."""
-
-    def __init__(self, keep_going: bool) -> None:
-        self.keep_going = keep_going
-        self._stopped = False
-
-    def failed(self) -> None:
-        if not self.keep_going:
-            self._stopped = True
-
-    def is_set(self) -> bool:
-        return self._stopped
 
 
 def _scan_references(tree: Path, candidates: list[str]) -> list[str]:

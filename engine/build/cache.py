@@ -35,10 +35,10 @@ class ActionCache(Protocol):
     def put_action(self, key: str, result: dict[str, Any]) -> None:
         """Record a result whose outputs' blobs are in the store's CAS."""
 
-    def copy_blob(self, digest: str, dest: Path, executable: bool = False) -> None:
+    def copy_blob(self, digest: str, dest: Path | str, executable: bool = False) -> None:
         """Copy a checked blob to ``dest``; ``BlobError`` when it is missing or damaged."""
 
-    def link_blob(self, digest: str, dest: Path) -> None:
+    def link_blob(self, digest: str, dest: Path | str) -> None:
         """Hard-link a checked, read-only blob at ``dest`` (for what only actions read);
         ``BlobError`` when it is missing or damaged."""
 
@@ -68,10 +68,10 @@ class LocalCache:
     def put_action(self, key: str, result: dict[str, Any]) -> None:
         self.store.put_action(key, result)
 
-    def copy_blob(self, digest: str, dest: Path, executable: bool = False) -> None:
+    def copy_blob(self, digest: str, dest: Path | str, executable: bool = False) -> None:
         self.store.copy_blob(digest, dest, executable)
 
-    def link_blob(self, digest: str, dest: Path) -> None:
+    def link_blob(self, digest: str, dest: Path | str) -> None:
         self.store.link_blob(digest, dest)
 
     def execute(self, drv: Any, action: Any, staging: Path, digests: dict[str, str],

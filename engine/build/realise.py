@@ -32,7 +32,8 @@ class BuildFailed(Failure):
         more = f" (and {len(failures) - 1} more failures)" if len(failures) > 1 else ""
         super().__init__(first.what + more, first.fix)
         self.failures = failures
-        self.detail = "\n".join(getattr(f, "detail", "") for f in failures).rstrip("\n")
+        # A failure with nothing verbatim to show (a source changed while building) has none.
+        self.detail = "\n".join(f.detail for f in failures if f.detail).rstrip("\n")
 
 
 @dataclass

@@ -90,7 +90,7 @@ class CombinedCache:
 
     # -- blobs ----------------------------------------------------------------------------------
 
-    def copy_blob(self, digest: str, dest: Path, executable: bool = False) -> None:
+    def copy_blob(self, digest: str, dest: Path | str, executable: bool = False) -> None:
         try:
             self.store.copy_blob(digest, dest, executable)
         except BlobError:
@@ -98,7 +98,7 @@ class CombinedCache:
                 raise
             self.store.copy_blob(digest, dest, executable)
 
-    def link_blob(self, digest: str, dest: Path) -> None:
+    def link_blob(self, digest: str, dest: Path | str) -> None:
         try:
             self.store.link_blob(digest, dest)
         except BlobError:

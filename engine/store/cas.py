@@ -154,7 +154,7 @@ class Cas:
             raise self._damaged(digest)
         os.chmod(dest, 0o755 if executable else 0o644)
 
-    def link_blob(self, digest: str, dest: Path) -> None:
+    def link_blob(self, digest: str, dest: Path | str) -> None:
         """Put a blob at ``dest`` as a hard link (ccache's ``hard_link``, Nix's optimised
         store): the same read-only inode, for a file that a build only reads and no path
         holds (a path's files are sealed: their modes and mtimes would be the blob's). Checked
@@ -310,7 +310,7 @@ class Cas:
             op(source, target)
 
 
-def _link(source: str, dest: Path) -> None:
+def _link(source: str, dest: Path | str) -> None:
     try:
         os.link(source, dest)
     except FileExistsError:  # never in a new build folder: one syscall fewer there

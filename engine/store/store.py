@@ -302,11 +302,11 @@ class Store:
     def read_blob(self, digest: str) -> bytes:
         return self._cas.read_blob(digest)
 
-    def copy_blob(self, digest: str, dest: Path, executable: bool = False) -> None:
+    def copy_blob(self, digest: str, dest: Path | str, executable: bool = False) -> None:
         self._cas.copy_blob(digest, Path(dest), executable)
 
-    def link_blob(self, digest: str, dest: Path) -> None:
-        self._cas.link_blob(digest, Path(dest))
+    def link_blob(self, digest: str, dest: Path | str) -> None:
+        self._cas.link_blob(digest, dest)
 
     def get_action(self, key: str) -> dict[str, Any] | None:
         return self._cas.get_action(key)

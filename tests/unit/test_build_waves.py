@@ -1,0 +1,84 @@
+"""How a derivation's waves run (engine/build/builder.py): cached actions answered without a
+thread, a miss prepared and started at once, the cached inputs of the link that follows put in
+place while the compile runs, and a build that fails before its actions start leaves nothing
+behind. Real gcc, a real store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from engine.build import realise as building
+from engine.build.realise import BuildFailed
+from engine.documents.load import load_plan
+from engine.store import Store
+from tests.conftest import run_recipe, write_tree
+
+UNITS = 6
+SUM = " + ".join(f"u{i}()" for i in range(1, UNITS))
+
+
+def _project(root: Path) -> Path:
+    files = {
+        "plan.yaml": """
+            kind: plan
+            projects: ["app/project.yaml"]
+            targets: {release: {opt: release}}
+            default_targets: [release]
+        """,
+        "app/project.yaml": """
+            kind: project
+            name: app
+            version: 1.0.0
+            language: c
+            standard: c17
+            sources: ["src/*.c"]
+            headers: ["src/*.h"]
+            outputs:
+              - {name: app, kind: executable}
+        """,
+        "app/src/units.h": "".join(f"int u{i}(void);\n" for i in range(1, UNITS)),
+        "app/src/main.c": '#include <stdio.h>\n#include "units.h"\nint main(void) {\n'
+                          f'    printf("%d\\n", {SUM});\n    return 0;\n}}\n',
+    }
+    for i in range(1, UNITS):
+        files[f"app/src/u{i}.c"] = f'#include "units.h"\nint u{i}(void) {{ return {i}; }}\n'
+    return write_tree(root, files)
+
+
+def test_a_one_file_edit_compiles_that_file_and_links_with_the_rest_cached(tmp_path: Path) -> None:
+    src = _project(tmp_path / "src")
+    store = tmp_path / "store"
+    first = run_recipe("realise", src / "plan.yaml", "--store", store)
+    assert first.returncode == 0, first.stderr
+    (src / "app/src/u3.c").write_text('#include "units.h"\nint u3(void) { return 30; }\n')
+    again = run_recipe("realise", src / "plan.yaml", "--store", store)
+    assert again.returncode == 0, again.stderr
+    path = Path(again.stdout.split()[-1])
+    log = run_recipe("store", "--store", store, "log", path.name)
+    assert log.returncode == 0, log.stderr
+    lines = log.stdout.splitlines()
+    compiled = [line for line in lines if line.startswith("$ ") and " -c " in line]
+    assert len(compiled) == 1 and "src/u3.c" in compiled[0]
+    assert sum(line.startswith("# cached ") for line in lines) == UNITS - 1
+    ran = os.popen(str(path / "bin/app")).read()  # noqa: S605 - our own program, no shell input
+    assert ran == f"{sum(range(1, UNITS)) - 3 + 30}\n"
+
+
+def test_a_source_edited_after_it_was_hashed_fails_the_build_and_leaves_nothing(
+        tmp_path: Path) -> None:
+    src = _project(tmp_path / "src")
+    with Store.open(tmp_path / "store") as store:
+        plan = load_plan(src / "plan.yaml")
+        drv, = building.derive(plan, store, ["release"])
+        # Edited between hashing (the derivation) and staging (the build): the bytes the
+        # derivation names are nowhere, and what is there now is not them.
+        (src / "app/src/u2.c").write_text('#include "units.h"\nint u2(void) { return 7; }\n')
+        with pytest.raises(BuildFailed, match=r"app: src/u2\.c changed while building"):
+            building._build(store, [drv], 2, False, False, building.Silent(),
+                            building.LocalCache(store))
+        assert not store.is_valid(drv.name)
+        assert not store.build_dir(drv.name).exists()
+        assert not any(store.path(drv.name).parent.glob(f"{drv.name}*"))
