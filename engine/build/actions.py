@@ -19,7 +19,7 @@ reads it (see ``engine.build.builder``).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,32 +117,30 @@ Missed = tuple[str, dict[str, Any] | None]
 
 
 def look_up(store: Store, drv: Buildable, actions: list[Action], digests: dict[str, str],
-            staging: Path, cache: ActionCache) -> list[ActionRun | Missed]:
-    """Find ``actions`` (of one wave: none reads another's outputs) in ``cache``: for each, a
-    hit's ``ActionRun`` or what a run needs of the miss. Their keys are rooted in one write
-    before any entry is read (a collection keeps what it sees rooted), the hits' result keys
-    in one more."""
+            staging: Path, cache: ActionCache) -> Iterator[ActionRun | Missed]:
+    """Find ``actions`` (of one wave: none reads another's outputs) in ``cache``, one at a
+    time as the caller asks: for each, a hit's ``ActionRun`` or what a run needs of the miss.
+    Their keys are rooted in one write before any entry is read (a collection keeps what it
+    sees rooted); the hits' result keys in one more, before the last answer is given."""
     keys = [action_key(drv, action, digests) for action in actions]
     store.add_temp_roots(actions=keys)
-    found: list[ActionRun | Missed] = []
     used: list[str] = []
-    for action, key in zip(actions, keys, strict=True):
+    for n, (action, key) in enumerate(zip(actions, keys, strict=True)):
         compile = action.kind == "compile"
         manifest = cache.get_action(key) if compile else None
         hit = _candidate(manifest, digests, staging) if compile else key
         result = cache.get_action(hit) if hit else None
         outputs = result.get("outputs") if isinstance(result, dict) else None
+        found: ActionRun | Missed = (key, manifest)
         if isinstance(outputs, dict) and all(isinstance(outputs.get(o), str)
                                              for o in action.outputs):
             run_keys = [key, hit] if compile else [key]
             used += run_keys[1:]
-            found.append(ActionRun(True, {o: outputs[o] for o in action.outputs},
-                                   f"# cached {action.label}\n", run_keys))
-        else:
-            found.append((key, manifest))
-    if used:
-        store.add_temp_roots(actions=used)
-    return found
+            found = ActionRun(True, {o: outputs[o] for o in action.outputs},
+                              f"# cached {action.label}\n", run_keys)
+        if n == len(actions) - 1 and used:
+            store.add_temp_roots(actions=used)
+        yield found
 
 
 def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
@@ -161,7 +159,7 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     if missed is not None:
         key, manifest = missed
     elif use_cache:
-        found = look_up(store, drv, [action], digests, staging, cache)[0]
+        found = next(look_up(store, drv, [action], digests, staging, cache))
         if isinstance(found, ActionRun):
             return found
         key, manifest = found

@@ -289,11 +289,10 @@ class DerivationBuild:
         again = not isinstance(self.cache, LocalCache)  # a miss here may be a hit there
         done: list[tuple[Action, ActionRun | Future[ActionRun]]] = []
         missed: set[str] = set()
+        actions = [self.drv.actions[i] for i in indexes]
         try:
-            for i in indexes:
-                action = self.drv.actions[i]
-                run = look_up(self.store, self.drv, [action], self.digests, self.staging,
-                              local)[0]
+            for action, run in zip(actions, look_up(self.store, self.drv, actions, self.digests,
+                                                    self.staging, local), strict=True):
                 if isinstance(run, ActionRun):
                     self.reporter.action_started(self.drv, action)
                     self.reporter.action_finished(self.drv, action, True)
