@@ -65,3 +65,72 @@ def remove_tree(path: Path) -> None:
 
     if path.exists():
         shutil.rmtree(path, onerror=writable)
+
+
+class ServerCpu:
+    """CPU seconds of a running recipe server and of every process it forks meanwhile (the
+    spare child that takes a command, the command, what it starts), counted by ``perf stat``
+    (task-clock, which forks inherit) while the block runs; ``seconds`` is None without perf.
+
+    A served command's CPU reaches no rusage the bench can read: the server lets the kernel
+    reap its children (SIGCHLD ignored), so their times are added to no parent's. The server's
+    children already forked (its spare, waiting for the next command) are attached too."""
+
+    def __init__(self, server_pid: int, work: Path) -> None:
+        self.pids = [server_pid, *_children(server_pid)]
+        self.work = work
+        self.seconds: float | None = None
+        self._perf: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ServerCpu:
+        perf = shutil.which("perf")
+        if perf is None:
+            return self
+        self.work.mkdir(parents=True, exist_ok=True)
+        ctl, ack = self.work / "perf-ctl", self.work / "perf-ack"
+        for fifo in (ctl, ack):
+            if not fifo.exists():
+                os.mkfifo(fifo)
+        # Counting starts disabled (-D -1) and is switched on over the control fifo, whose
+        # "ack" says perf has attached: nothing of the command is missed.
+        self._perf = subprocess.Popen(
+            [perf, "stat", "-e", "task-clock", "-x,", "-o", str(self.work / "perf.out"),
+             "-D", "-1", f"--control=fifo:{ctl},{ack}", "-p", ",".join(map(str, self.pids))],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._ctl = open(ctl, "w")  # noqa: SIM115 - open while perf runs
+        self._ack = open(ack)  # noqa: SIM115
+        self._say("enable")
+        return self
+
+    def _say(self, word: str) -> None:
+        self._ctl.write(word + "\n")
+        self._ctl.flush()
+        if self._ack.readline().strip("\0\n") != "ack":  # perf sends "ack\n\0"
+            raise BenchError(f"perf stat did not acknowledge {word!r}")
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._perf is None:
+            return
+        self._say("disable")
+        self._ctl.close()
+        self._ack.close()
+        self._perf.send_signal(2)  # SIGINT: perf writes its counts and exits
+        self._perf.wait()
+        for line in (self.work / "perf.out").read_text().splitlines():
+            fields = line.split(",")
+            if len(fields) > 2 and fields[2].startswith("task-clock") and fields[1] == "msec":
+                self.seconds = float(fields[0]) / 1000
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (/proc/PID/task/*/children is not always built in)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat_line = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat_line.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
