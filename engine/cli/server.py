@@ -110,15 +110,18 @@ WARM = ("engine.memo", "engine.repl.session", "engine.repl.scope", "engine.build
         "engine.schema", "engine.documents.schema", "_sha256", "hashlib", "pickle", "socket",
         "array", "mmap", "tabulate", "tomllib", "regex", "ruamel.yaml", "pathspec",
         "importlib.metadata", "email.utils", "zipfile", "platform", "tempfile", "json",
-        "subprocess", "yaml", "importlib.resources.readers",
-        # The shared cache's client (a fresh clone with --remote-cache: ~40 ms of imports, a
-        # third of its served time). Importing creates no connection, thread or socket: each
-        # command makes its own after the fork.
+        "subprocess", "yaml", "encodings.utf_8_sig",
+        # The shared cache's client: a served fresh clone with --remote-cache took 0.115 s
+        # with them imported by the child, 0.076 s with them here. Importing them creates no
+        # connection, thread or socket (a test checks): each command makes its own after the
+        # fork.
         "engine.remote.combined", "engine.remote.http", "engine.remote.paths",
         "engine.remote.results", "http.client", "ssl")
-#: Imported too when installed (the ``distributed`` extra): the protobuf runtime and REAPI's
-#: messages, which a remote cache's first action-cache entry needs (~25 ms).
-WARM_OPTIONAL = ("engine.remote.remote_execution_pb2", "google.protobuf.message")
+#: Imported too where they can be: the protobuf runtime and REAPI's messages (the ``distributed``
+#: extra), which a remote cache's first action-cache entry needs (~25 ms), and what reads the
+#: schemas (``importlib.resources``), whose modules differ from one Python to the next.
+WARM_OPTIONAL = ("engine.remote.remote_execution_pb2", "google.protobuf.message",
+                 "importlib.resources.readers", "importlib.readers")
 
 
 def _warm() -> None:
