@@ -11,7 +11,7 @@
   A served run is checked to be one: the client used no more CPU than the client alone does,
   and the server's processes did the work. Its CPU seconds are the client's plus those of the
   server and every process it forked meanwhile (``perf stat``; the kernel reaps the server's
-  children, so no rusage holds them).
+  children, so no rusage holds them; NaN without perf).
   What recipe asked the server is counted from nginx's access log (requests, connections,
   bytes), and the machine's load average is recorded at the start and the end:
   on a shared machine, CPU seconds are the steadier figure.
@@ -25,6 +25,7 @@ Everything listens on 127.0.0.1 only (the servers of ``tests/servers.py``).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import statistics
@@ -134,14 +135,14 @@ def run(work: Path, units: int, seed: int, jobs: int, reps: int,
 
 def _served(recipe: Recipe, server: int, argv: list[str], clone: Path, work: Path) -> Sample:
     """``recipe ARGV`` by the native client and the running server: wall time, and the CPU of
-    the client plus that of the server's processes meanwhile (``ServerCpu``; the client's
-    alone when perf is missing). It must have been served: the client used no more CPU than
-    the client alone does, and the server's processes did the work."""
+    the client plus that of the server's processes meanwhile (``ServerCpu``; NaN without
+    perf). It must have been served: the client used no more CPU than the client alone does,
+    and the server's processes did the work."""
     with ServerCpu(server, work) as counted:
         sample = timed([*recipe.client, *argv], clone, recipe.served_env)
     check_served(sample)
-    if counted.seconds is None:
-        return sample
+    if counted.seconds is None:  # not measured: NaN in the table, not the client's alone
+        return Sample(sample.seconds, math.nan)
     if counted.seconds < 0.02:
         raise BenchError(f"fresh clone, served: the server's processes used only "
                          f"{counted.seconds:.3f} s of CPU: the command did not run there")
