@@ -48,8 +48,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-server", action="store_true",
                         help="without the served rows (recipe server and its native client)")
     parser.add_argument("--remote", action="store_true",
-                        help="instead: a fresh clone with a warm shared cache against make and "
-                             "ccache's remote storage, and 2 Dask workers against -j 2 "
+                        help="instead: a fresh clone with a warm shared cache (in-process and "
+                             "served) against make and ccache's remote storage, and 2 Dask "
+                             "workers against -j 2 "
                              "(bench/remote.py; needs nginx and the distributed extra)")
     parser.add_argument("--cross", action="store_true",
                         help="instead: cross builds with zig for aarch64-linux-musl against "

@@ -6,6 +6,12 @@
   make with ccache 4.7 on an empty local cache whose HTTP remote storage (``remote_storage =
   http://...|layout=bazel``, another nginx) was filled the same way. Each run is checked: recipe
   compiled nothing (its log says the path was substituted), ccache got every unit from the remote.
+  recipe runs twice, each time in a new checkout path with an empty store: in-process, and
+  served (``recipe server start`` ran before the timing, as a user has it; the native client).
+  A served run is checked to be one: the client used no more CPU than the client alone does,
+  and the server's processes did the work. Its CPU seconds are the client's plus those of the
+  server and every process it forked meanwhile (``perf stat``; the kernel reaps the server's
+  children, so no rusage holds them; NaN without perf).
   What recipe asked the server is counted from nginx's access log (requests, connections,
   bytes), and the machine's load average is recorded at the start and the end:
   on a shared machine, CPU seconds are the steadier figure.
@@ -19,6 +25,7 @@ Everything listens on 127.0.0.1 only (the servers of ``tests/servers.py``).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import statistics
@@ -29,11 +36,13 @@ from typing import Any
 from tabulate import tabulate
 
 from bench import corpus
-from bench.process import BenchError, Sample, output, remove_tree, timed
-from bench.tools import Make, Recipe
+from bench.process import BenchError, Sample, ServerCpu, output, remove_tree, timed
+from bench.tools import Make, Recipe, check_served
 from tests.servers import DaskCluster, Nginx
 
 TARGETS = {"fresh_clone": {"make": 0.15, "ccache_remote": 0.5}}
+#: The fresh clone's two rows: in-process, and served by a running ``recipe server``.
+RECIPES = ("recipe", "served")
 
 
 def run(work: Path, units: int, seed: int, jobs: int, reps: int,
@@ -58,29 +67,45 @@ def run(work: Path, units: int, seed: int, jobs: int, reps: int,
         remote = f"{ccache_server.url}|layout=bazel"
         filler = _ccache(origin / "app", cc, jobs, work / "ccache-origin", remote)
         filler.build()
-        for rep in range(reps):
-            clone = _clone(origin, work / f"clone-{rep}" / "src")  # a new path every time
-            make = Make(clone / "app", cc, jobs)
-            add("fresh_clone", "make", make.build())
-            make.untimed("clean")
-            ccache = _ccache(clone / "app", cc, jobs, work / f"ccache-{rep}", remote)
-            ccache.ccache_zero()
-            add("fresh_clone", "ccache_remote", ccache.build())
-            stats = ccache.ccache_stats()
-            if stats.get("remote_storage_hit", 0) < units or stats.get("cache_miss", 0):
-                raise BenchError(f"ccache's remote gave {stats.get('remote_storage_hit', 0)} "
-                                 f"of {units} units (misses {stats.get('cache_miss', 0)})")
-            store = work / f"store-{rep}"
-            before = _log(cache)
-            add("fresh_clone", "recipe", timed(
-                [*recipe.argv, "realise", str(clone / "plan.yaml"), "--store", str(store),
-                 "--remote-cache", cache.url, "-j", str(jobs)], clone, recipe.env))
-            requests.append(_requests(_log(cache)[len(before):]))
-            path, valid = recipe.path(clone / "plan.yaml", store)
-            if not valid or recipe.compiled(store, path):
-                raise BenchError("fresh clone: recipe compiled units despite the shared cache")
-            remove_tree(clone.parent)
-            remove_tree(store)
+        recipe.start_server()  # as a user who ran 'recipe server start' has it
+        try:
+            server = recipe.server_pid()
+            for rep in range(reps):
+                clone = _clone(origin, work / f"clone-{rep}" / "src")  # a new path every time
+                make = Make(clone / "app", cc, jobs)
+                add("fresh_clone", "make", make.build())
+                make.untimed("clean")
+                ccache = _ccache(clone / "app", cc, jobs, work / f"ccache-{rep}", remote)
+                ccache.ccache_zero()
+                add("fresh_clone", "ccache_remote", ccache.build())
+                stats = ccache.ccache_stats()
+                if stats.get("remote_storage_hit", 0) < units or stats.get("cache_miss", 0):
+                    raise BenchError(f"ccache's remote gave {stats.get('remote_storage_hit', 0)}"
+                                     f" of {units} units (misses {stats.get('cache_miss', 0)})")
+                remove_tree(clone.parent)
+                # In-process and served alternate which goes first; each its own new checkout
+                # path and empty store.
+                for tool in (("recipe", "served") if rep % 2 == 0 else ("served", "recipe")):
+                    clone = _clone(origin, work / f"clone-{rep}-{tool}" / "src")
+                    store = work / f"store-{rep}-{tool}"
+                    before = _log(cache)
+                    argv = ["realise", str(clone / "plan.yaml"), "--store", str(store),
+                            "--remote-cache", cache.url, "-j", str(jobs)]
+                    if tool == "recipe":
+                        sample = timed([*recipe.argv, *argv], clone, recipe.env)
+                    else:
+                        sample = _served(recipe, server, argv, clone, work / "perf")
+                    add("fresh_clone", tool, sample)
+                    if tool == "recipe":
+                        requests.append(_requests(_log(cache)[len(before):]))
+                    path, valid = recipe.path(clone / "plan.yaml", store)
+                    if not valid or recipe.compiled(store, path):
+                        raise BenchError(f"fresh clone ({tool}): recipe compiled units despite "
+                                         "the shared cache")
+                    remove_tree(clone.parent)
+                    remove_tree(store)
+        finally:
+            recipe.stop_server()
 
     for rep in range(reps):
         store = work / f"local-{rep}"
@@ -106,6 +131,22 @@ def run(work: Path, units: int, seed: int, jobs: int, reps: int,
     summary["load_average"] = {"start": round(load[0], 2), "end": round(load[1], 2)}
     summary["recipe_requests"] = requests[len(requests) // 2]
     return summary
+
+
+def _served(recipe: Recipe, server: int, argv: list[str], clone: Path, work: Path) -> Sample:
+    """``recipe ARGV`` by the native client and the running server: wall time, and the CPU of
+    the client plus that of the server's processes meanwhile (``ServerCpu``; NaN without
+    perf). It must have been served: the client used no more CPU than the client alone does,
+    and the server's processes did the work."""
+    with ServerCpu(server, work) as counted:
+        sample = timed([*recipe.client, *argv], clone, recipe.served_env)
+    check_served(sample)
+    if counted.seconds is None:  # not measured: NaN in the table, not the client's alone
+        return Sample(sample.seconds, math.nan)
+    if counted.seconds < 0.02:
+        raise BenchError(f"fresh clone, served: the server's processes used only "
+                         f"{counted.seconds:.3f} s of CPU: the command did not run there")
+    return Sample(sample.seconds, sample.cpu + counted.seconds)
 
 
 def _log(server: Nginx) -> list[str]:
@@ -137,39 +178,48 @@ def _summary(samples: dict[str, dict[str, list[Sample]]]) -> dict[str, Any]:
               for s, tools in samples.items()}
     cpu = {s: {t: statistics.median(x.cpu for x in xs) for t, xs in tools.items()}
            for s, tools in samples.items()}
-    fresh = median["fresh_clone"]
-    ratios = {ref: fresh["recipe"] / fresh[ref] for ref in ("make", "ccache_remote")}
-    cpu_ratios = {ref: cpu["fresh_clone"]["recipe"] / cpu["fresh_clone"][ref]
-                  for ref in ("make", "ccache_remote")}
+    fresh, fresh_cpu = median["fresh_clone"], cpu["fresh_clone"]
+    refs = ("make", "ccache_remote")
+    ratios = {tool: {ref: fresh[tool] / fresh[ref] for ref in refs} for tool in RECIPES}
+    cpu_ratios = {tool: {ref: fresh_cpu[tool] / fresh_cpu[ref] for ref in refs}
+                  for tool in RECIPES}
     return {"median_seconds": median, "median_cpu_seconds": cpu, "ratios": ratios,
             "cpu_ratios": cpu_ratios,
             "dask_overhead": median["dask"]["dask"] / median["dask"]["local"],
-            "met": {ref: ratios[ref] <= limit
-                    for ref, limit in TARGETS["fresh_clone"].items()},
+            "met": {tool: {ref: ratios[tool][ref] <= limit
+                           for ref, limit in TARGETS["fresh_clone"].items()}
+                    for tool in RECIPES},
             "samples": {s: {t: [round(x.seconds, 4) for x in xs] for t, xs in tools.items()}
-                        for s, tools in samples.items()}}
+                        for s, tools in samples.items()},
+            "cpu_samples": {s: {t: [round(x.cpu, 4) for x in xs] for t, xs in tools.items()}
+                            for s, tools in samples.items()}}
 
 
 def table(summary: dict[str, Any]) -> str:
     fresh = summary["median_seconds"]["fresh_clone"]
     dask = summary["median_seconds"]["dask"]
-    rows = [["fresh clone, warm shared cache", f"{fresh['recipe']:.3f}", "make cold",
-             f"{fresh['make']:.3f}", f"{summary['ratios']['make']:.2f}", "<= 0.15 x",
-             "yes" if summary["met"]["make"] else "NO"],
-            ["", "", "make + ccache remote", f"{fresh['ccache_remote']:.3f}",
-             f"{summary['ratios']['ccache_remote']:.2f}", "<= 0.5 x",
-             "yes" if summary["met"]["ccache_remote"] else "NO"],
-            ["cold, 2 Dask workers (one machine)", f"{dask['dask']:.3f}", "recipe -j 2 local",
-             f"{dask['local']:.3f}", f"{summary['dask_overhead']:.2f}", "(overhead)", "-"]]
+    rows = []
+    for tool, title in (("recipe", "fresh clone, warm shared cache"),
+                        ("served", "  the same, served (recipe server)")):
+        for ref, name, limit in (("make", "make cold", "<= 0.15 x"),
+                                 ("ccache_remote", "make + ccache remote", "<= 0.5 x")):
+            rows.append([title if ref == "make" else "",
+                         f"{fresh[tool]:.3f}" if ref == "make" else "", name,
+                         f"{fresh[ref]:.3f}", f"{summary['ratios'][tool][ref]:.2f}", limit,
+                         "yes" if summary["met"][tool][ref] else "NO"])
+    rows.append(["cold, 2 Dask workers (one machine)", f"{dask['dask']:.3f}",
+                 "recipe -j 2 local", f"{dask['local']:.3f}", f"{summary['dask_overhead']:.2f}",
+                 "(overhead)", "-"])
     table = tabulate(rows, headers=["scenario", "recipe s", "reference", "reference s",
                                     "recipe/ref", "target", "met"], disable_numparse=True)
     cpu, asked = summary["median_cpu_seconds"]["fresh_clone"], summary.get("recipe_requests", {})
     load = summary.get("load_average", {})
-    return (f"{table}\n\nfresh clone, CPU seconds (median): recipe {cpu['recipe']:.3f}, make "
-            f"{cpu['make']:.3f}, make + ccache remote {cpu['ccache_remote']:.3f} (recipe/ccache "
-            f"{summary['cpu_ratios']['ccache_remote']:.2f})\n"
+    return (f"{table}\n\nfresh clone, CPU seconds (median): recipe {cpu['recipe']:.3f}, served "
+            f"{cpu['served']:.3f} (client + server's processes), make {cpu['make']:.3f}, "
+            f"make + ccache remote {cpu['ccache_remote']:.3f} (recipe/ccache "
+            f"{summary['cpu_ratios']['recipe']['ccache_remote']:.2f}, served/ccache "
+            f"{summary['cpu_ratios']['served']['ccache_remote']:.2f})\n"
             f"recipe's requests to the shared cache: {asked.get('requests', '?')} on "
             f"{asked.get('connections', '?')} connection(s), {asked.get('bytes', '?')} bytes\n"
             f"load average (1 min): {load.get('start', '?')} at the start, "
             f"{load.get('end', '?')} at the end")
-

@@ -76,6 +76,13 @@ class Recipe:
         folder = output([*self.argv, "server", "client-dir"], REPO, self.served_env).strip()
         self.client = [str(Path(folder) / "recipe")]
 
+    def server_pid(self) -> int:
+        status = json.loads(output([*self.argv, "server", "status", "--json"], REPO,
+                                   self.served_env))
+        if not status.get("running"):
+            raise BenchError("the recipe server is not running")
+        return int(status["pid"])
+
     def stop_server(self) -> None:
         output([*self.argv, "server", "stop"], REPO, self.served_env)
         self.client = []

@@ -128,9 +128,17 @@ def test_the_remote_scenarios_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "fresh clone, warm shared cache" in done.stdout and "2 Dask workers" in done.stdout
     data = json.loads(out.read_text())["remote"]
-    assert set(data["median_seconds"]["fresh_clone"]) == {"recipe", "make", "ccache_remote"}
+    # in-process and served (the server's child ran it: the harness checks the client's CPU
+    # and, with perf, the server's), against the same references of the same run
+    assert set(data["median_seconds"]["fresh_clone"]) == {"recipe", "served", "make",
+                                                          "ccache_remote"}
+    assert "the same, served (recipe server)" in done.stdout
     assert set(data["median_seconds"]["dask"]) == {"local", "dask"}
-    assert data["ratios"]["make"] > 0 and set(data["met"]) == {"make", "ccache_remote"}
+    for tool in ("recipe", "served"):
+        assert data["ratios"][tool]["make"] > 0
+        assert set(data["met"][tool]) == {"make", "ccache_remote"}
+        cpu = data["median_cpu_seconds"]["fresh_clone"][tool]
+        assert cpu > 0 or (tool == "served" and cpu != cpu)  # NaN: no perf to count it
     # what recipe asked nginx, from its access log: one entry and a path's files
     asked = data["recipe_requests"]
     assert asked["requests"] >= 3 and asked["connections"] >= 1 and asked["bytes"] > 0

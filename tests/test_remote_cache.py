@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_recipe, write_tree
+from tests.conftest import recipe_server, run_recipe, write_tree
 from tests.projects import GREET_LIB
 from tests.remote import checkout, realise, trees, warnings
 from tests.servers import NGINX, Nginx, free_port
@@ -58,6 +58,34 @@ def test_a_fresh_checkout_elsewhere_compiles_nothing(tmp_path: Path, tc: Wrapper
         if source.is_file() and source.suffix in (".c", ".h"):
             digest = hashlib.sha256(source.read_bytes()).hexdigest()
             assert (tmp_path / "store-b" / ".recipe" / "cas" / digest[:2] / digest).is_file()
+
+
+def test_fresh_checkouts_served_by_a_warm_server(tmp_path: Path, tc: WrapperToolchain,
+                                                server: Nginx, uploaded: dict) -> None:
+    # issue 17's fresh clone as a user of 'recipe server start' has it: the server started
+    # before the checkouts and their stores existed, and has the remote cache's client imported
+    # (engine.cli.server.WARM); each command's child makes its own connections and fetch
+    # threads after the fork. Two in a row: nothing of the first is left for the second.
+    env = {k: v for k, v in os.environ.items()
+           if k != "RECIPE_SERVER" and not k.startswith("RECIPE_REMOTE")}
+    with recipe_server(env):
+        for name in ("b", "c"):
+            plan = checkout(tmp_path / "elsewhere" / name, tc)
+            store = tmp_path / f"store-{name}"
+            done = subprocess.run(
+                [sys.executable, "-X", "importtime", "-m", "engine.cli.main", "realise",
+                 str(plan), "--store", str(store), "--remote-cache", server.url],
+                env=env, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr
+            imports = [line for line in done.stderr.splitlines()
+                       if line.startswith("import time:")]
+            # served: this process only forwarded; in-process it would import the client here
+            assert imports and not [line for line in imports if "engine.remote" in line]
+            assert warnings(done.stderr) == [], done.stderr
+            assert tc.invocations() == []
+            assert trees(store, done.stdout) == uploaded
+            verified = run_recipe("store", "verify", "--store", store)
+            assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_a_path_that_does_not_match_its_nar_hash_is_built(tmp_path: Path, tc: WrapperToolchain,

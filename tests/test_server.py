@@ -220,3 +220,20 @@ def test_a_closed_standard_stream_runs_in_process(tmp_path: Path, server: int) -
     proc = subprocess.Popen(shell, stdout=subprocess.PIPE, text=True, env=served_env())
     out = proc.communicate(timeout=300)[0]
     assert proc.returncode == 0 and int(out) == proc.pid
+
+
+def test_what_the_server_imports_opens_nothing_a_fork_would_share() -> None:
+    # engine.cli.server.WARM, the remote cache's client and protobuf included: importing it
+    # starts no thread and opens no socket, so that no child of the server shares one
+    code = ("import os, threading\n"
+            "from engine.cli.server import _warm\n"
+            "_warm()\n"
+            "import sys\n"
+            "assert 'engine.remote.http' in sys.modules and 'http.client' in sys.modules\n"
+            "print(threading.active_count(), sum(os.readlink(f'/proc/self/fd/{fd}')"
+            ".startswith('socket:') for fd in os.listdir('/proc/self/fd')"
+            " if os.path.islink(f'/proc/self/fd/{fd}')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "0"]
