@@ -300,6 +300,8 @@ class DerivationBuild:
                     done.append((action, run))
                     continue
                 if not again and not self.stop.is_set():
+                    if self.reaper is not None and not missed:
+                        self.reaper.start()  # it starts while the inputs are staged
                     self._prepare(action)
                 missed.update(action.outputs)
                 done.append((action, self.pool.submit(self._run_one, action,

@@ -62,6 +62,11 @@ class Service:
         finally:
             theirs.close()
 
+    def start(self) -> None:
+        """Start the service now (a build that knows an action will run: its exec overlaps
+        the staging of the action's inputs), not at the first ``run``."""
+        self._socket()
+
     def run(self, argv: list[str], cwd: os.PathLike[str] | str, env: dict[str, str],
             umask: int) -> tuple[int, bytes]:
         """As ``reaper.run(argv, cache, cwd=, env=, umask=)``: the exit code (minus the
