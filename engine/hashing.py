@@ -51,6 +51,7 @@ class DigestCache:
     def __init__(self, file: Path) -> None:
         self.file = file
         self.changed = False
+        self.hashed = 0  # files hashed anew (not answered from their stat data) by this run
         try:
             data = json.loads(file.read_text())
             valid = data.get("version") == self.VERSION
@@ -71,6 +72,7 @@ class DigestCache:
         digest = file_digest(key)
         self.entries[key] = [*stat, digest]
         self.changed = True
+        self.hashed += 1
         return digest
 
     def save(self) -> None:

@@ -117,15 +117,22 @@ Missed = tuple[str, dict[str, Any] | None]
 
 
 def look_up(store: Store, drv: Buildable, actions: list[Action], digests: dict[str, str],
-            staging: Path, cache: ActionCache) -> Iterator[ActionRun | Missed]:
+            staging: Path, cache: ActionCache, first: int = 0) -> Iterator[ActionRun | Missed]:
     """Find ``actions`` (of one wave: none reads another's outputs) in ``cache``, one at a
     time as the caller asks: for each, a hit's ``ActionRun`` or what a run needs of the miss.
-    Their keys are rooted in one write before any entry is read (a collection keeps what it
-    sees rooted); the hits' result keys in one more, before the last answer is given."""
-    keys = [action_key(drv, action, digests) for action in actions]
-    store.add_temp_roots(actions=keys)
+    Keys are rooted before their entries are read (a collection keeps what it sees rooted):
+    the ``first`` actions' in one write, the rest's in one more (the first are likely misses,
+    whose tools can start before the rest's keys are computed); the hits' result keys in a
+    last one, before the last answer is given."""
+    keys: list[str] = []
     used: list[str] = []
-    for n, (action, key) in enumerate(zip(actions, keys, strict=True)):
+    for n, action in enumerate(actions):
+        if n == len(keys):  # the next batch: the first ones, then all the others
+            batch = actions[n:first] if n < first else actions[n:]
+            more = [action_key(drv, a, digests) for a in batch]
+            store.add_temp_roots(actions=more)
+            keys += more
+        key = keys[n]
         compile = action.kind == "compile"
         manifest = cache.get_action(key) if compile else None
         hit = _candidate(manifest, digests, staging) if compile else key

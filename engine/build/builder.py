@@ -128,7 +128,7 @@ class DerivationBuild:
             raise
         finally:
             if self.staging.exists():
-                shutil.rmtree(self.staging, ignore_errors=True)
+                self.store.discard(self.staging)
 
     def _keep(self) -> Path:
         """Move a failed build out of the store's tmp/, which the next run cleans."""
@@ -289,10 +289,13 @@ class DerivationBuild:
         again = not isinstance(self.cache, LocalCache)  # a miss here may be a hit there
         done: list[tuple[Action, ActionRun | Future[ActionRun]]] = []
         missed: set[str] = set()
-        actions = [self.drv.actions[i] for i in indexes]
+        edited = getattr(self.drv, "edited", frozenset())  # a recorded derivation has none
+        actions = sorted((self.drv.actions[i] for i in indexes),
+                         key=lambda a: edited.isdisjoint(a.inputs))  # likely misses first
+        likely = sum(not edited.isdisjoint(a.inputs) for a in actions)
         try:
             for action, run in zip(actions, look_up(self.store, self.drv, actions, self.digests,
-                                                    self.staging, local), strict=True):
+                                                    self.staging, local, likely), strict=True):
                 if isinstance(run, ActionRun):
                     self.reporter.action_started(self.drv, action)
                     self.reporter.action_finished(self.drv, action, True)
@@ -311,6 +314,8 @@ class DerivationBuild:
         except BaseException:
             settle(done)  # a source changed, a store error: nothing may outlive the build
             raise
+        order = {id(action): n for n, action in enumerate(self.drv.actions)}
+        done.sort(key=lambda item: order[id(item[0])])  # the log in the actions' order
         failures: list[Failure] = []
         for action, result in done:
             try:

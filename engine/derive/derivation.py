@@ -55,6 +55,9 @@ class Derivation:
     actions: list[Action]
     # Rust: the registry crates its crate and its Rust dependencies use, dependencies first
     crates: list[CrateDerivation] = field(default_factory=list)
+    # Declared inputs this run hashed anew (edited since the last one): the actions reading
+    # them are likely misses, which the builder looks up first, to start them first.
+    edited: frozenset[str] = frozenset()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -202,12 +205,18 @@ class Deriver:
         else:
             actions = plan_actions(project, target, toolchain, [d.project.name for d in deps],
                                    dep_libs, cxx)
+        inputs, edited = {}, []
+        for f in declared_files(project):
+            hashed = self.digests.hashed
+            inputs[f] = self.digests.digest(project.dir / f)
+            if self.digests.hashed != hashed:
+                edited.append(f"w/{f}")
         data = {
             "format": FORMAT,
             "project": {"name": project.name, "version": project.version,
                         "language": project.language, "standard": project.standard},
             "target": {"name": target.name, "spec": target.as_json()},
-            "inputs": {f: self.digests.digest(project.dir / f) for f in declared_files(project)},
+            "inputs": inputs,
             "public": public_layout(project),
             "toolchain": toolchain.identity,
             "depends": {d.project.name: d.name for d in deps},
@@ -222,7 +231,7 @@ class Deriver:
             data["crates"] = [{"node": c.node, **c.data["crate"]} for c in crate_drvs]
         label = f"{project.name}-{project.version}-{target.name}"
         drv = Derivation(project, target, toolchain, self.make_name(canonical(data), label),
-                         data, deps, actions, crate_drvs)
+                         data, deps, actions, crate_drvs, frozenset(edited))
         self.derived[key] = drv
         return drv
 

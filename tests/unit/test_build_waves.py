@@ -6,6 +6,7 @@ behind. Real gcc, a real store."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,19 @@ def test_a_source_edited_after_it_was_hashed_fails_the_build_and_leaves_nothing(
         assert not store.is_valid(drv.name)
         assert not store.build_dir(drv.name).exists()
         assert not any(store.path(drv.name).parent.glob(f"{drv.name}*"))
+
+
+def test_a_derivation_names_the_inputs_edited_since_the_last_run(
+        tmp_path: Path) -> None:
+    src = _project(tmp_path / "src")
+    time.sleep(2.1)  # older than the digest cache's racily-clean window
+    with Store.open(tmp_path / "store") as store:
+        plan = load_plan(src / "plan.yaml")
+        first, = building.derive(plan, store, ["release"])
+        assert first.edited == {f"w/src/{name}" for name in
+                                ["units.h", "main.c", *(f"u{i}.c" for i in range(1, UNITS))]}
+        (src / "app/src/u4.c").write_text('#include "units.h"\nint u4(void) { return 40; }\n')
+        again, = building.derive(load_plan(src / "plan.yaml"), store, ["release"])
+        assert again.edited == {"w/src/u4.c"}  # the rest answered from their stat data
+        unchanged, = building.derive(load_plan(src / "plan.yaml"), store, ["release"])
+        assert unchanged.edited == {"w/src/u4.c"}  # written just now: racily clean, hashed
