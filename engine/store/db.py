@@ -209,7 +209,14 @@ class Database:
             conn.execute("COMMIT")
 
     def _prepare(self) -> None:
-        _to_wal(self._conn())
+        conn = self._conn()
+        # A store of this version, as every open but its first finds it: nothing to create
+        # or upgrade, and its journal has been WAL (a persistent setting) since it was made.
+        # Two reads, not a write transaction (which waits for the write lock).
+        if conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID and \
+                conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
+        _to_wal(conn)
         with self._write() as c:
             version = c.execute("PRAGMA user_version").fetchone()[0]
             app = c.execute("PRAGMA application_id").fetchone()[0]
