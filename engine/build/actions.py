@@ -157,9 +157,11 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
                missed: Missed | None = None) -> ActionRun:
     """Run one action inside a staging folder, or find its result in the action cache. A hit
     gives the digests of the outputs and writes nothing; before a real run, ``prepare`` puts
-    the action's inputs in place. Results are looked up and recorded in ``cache`` (by default
-    the store's own action cache); outputs always go to the store's CAS. ``runner``: the
-    build's reaper (``reaper_service.Service.run``); by default a reaper of its own.
+    the action's inputs in place, and its outputs' folders with no file at an output's place
+    (a tool writes its output in place: never through a hard link to a CAS blob). Results
+    are looked up and recorded in ``cache`` (by default the store's own action cache);
+    outputs always go to the store's CAS. ``runner``: the build's reaper
+    (``reaper_service.Service.run``); by default a reaper of its own.
     ``missed``: ``look_up`` already found no result in ``cache``."""
     cache = LocalCache(store) if cache is None else cache
     compile = action.kind == "compile"
@@ -182,11 +184,12 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
         if not compile:  # an input made again (its blob was damaged) may have a new digest
             key = action_key(drv, action, digests)
             store.add_temp_roots(actions=[key])
+    else:
+        for out in action.outputs:
+            (staging / out).parent.mkdir(parents=True, exist_ok=True)
+            # A tool writes its output in place: never through a hard link to a CAS blob.
+            (staging / out).unlink(missing_ok=True)
     argv = substitute(action.argv, staging, store.root)
-    for out in action.outputs:
-        (staging / out).parent.mkdir(parents=True, exist_ok=True)
-        # A tool writes its output in place: never through a hard link to a CAS blob.
-        (staging / out).unlink(missing_ok=True)
     if action.env or action.kind == "build-script":  # crates (engine/build/build_script.py)
         from engine.build import build_script  # only crates need it, and its directives
 

@@ -93,6 +93,7 @@ class DerivationBuild:
         self.staged = False  # the declared inputs are in w/
         self.kept: set[str] = set()  # digests of declared inputs known to be in the CAS
         self.folders: set[str] = set()  # folders made in the build folder (one mkdir each)
+        self.prepared: set[int] = set()  # actions whose inputs and outputs' places are ready
         self.files = threading.Lock()  # guards present, staged, kept, folders, build folder
         self.keys: list[str] = []
         self.log: list[str] = []
@@ -155,13 +156,27 @@ class DerivationBuild:
     # -- files in the build folder ------------------------------------------------------------
 
     def _prepare(self, action: Action) -> None:
-        """Before ``action`` really runs: the declared inputs in w/, and its inputs that
-        earlier actions produced (found in the cache) in place."""
+        """Before ``action`` really runs: the declared inputs in w/, its inputs that earlier
+        actions produced (found in the cache) in place, and its outputs' folders, with no
+        file where it writes (what this build put there: a cached output, before it runs
+        again). Once: the build's thread prepares a miss before handing it over, so that
+        the thread that runs it goes straight to its tool."""
         with self.files:
+            if id(action) in self.prepared:
+                return
             if not self.staged:
                 self._stage()
             for path in action.inputs:
                 self._materialise(path)
+            for path in action.outputs:
+                folder = f"{self.staging}/{path}".rpartition("/")[0]
+                if folder not in self.folders:
+                    os.makedirs(folder, exist_ok=True)
+                    self.folders.add(folder)
+                if path in self.present:
+                    os.unlink(f"{self.staging}/{path}")
+                    self.present.discard(path)
+            self.prepared.add(id(action))
 
     def _stage(self) -> None:
         """The declared inputs, as hashed into the derivation: what is compiled must be what
