@@ -9,7 +9,15 @@ one run, ``--reps`` times (median; wall time and the CPU time of the processes e
                                                       --offline`` in a fresh target/
   edit   one generated function edited, then     vs  ``cargo test --offline`` with a warm
          ``recipe verify -k applies``                 target/
+         in-process (``RECIPE_SERVER=off``) and served (``recipe server start`` first, then the
+         native client ``recipe server client-dir`` names, as README puts it on ``PATH``)
   reuse  a second plan with the same crates into the same store: how many crates it compiles
+
+recipe is this checkout installed in a virtual environment of the bench's own (``bench.tools``'s
+``Recipe``: byte code written and read, as a user's install does). A served command's CPU time is
+that of the server's child that ran it and of everything it started: ``perf stat -e task-clock``
+attached to the server's spare child before the command (without perf: not given); the client
+must use under 8 ms of CPU, or it ran Python itself and the bench stops.
 
 Targets (issue 15): edit <= 0.5 x cargo's; reuse compiles no crate. Needs cargo (rustup's) and
 Debian's librust-serde-derive-dev and librust-serde-json-dev.
@@ -18,15 +26,20 @@ Debian's librust-serde-derive-dev and librust-serde-json-dev.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.process import output, remove_tree, timed
+from bench.tools import Recipe, check_served
 
 REPO = Path(__file__).resolve().parent.parent
 REGISTRY = Path("/usr/share/cargo/registry")
@@ -66,6 +79,7 @@ fn applies() {
 
 
 CPU: dict[str, list[float]] = {}  # scenario -> CPU seconds of the processes it ran
+RECIPE: Recipe | None = None  # this checkout, installed (main)
 
 
 def _cpu() -> float:
@@ -84,8 +98,8 @@ def run(argv: list[str | Path], cwd: Path, ok: tuple[int, ...] = (0,)) -> float:
 
 def measured(name: str, times: dict[str, list[float]], cwd: Path,
              *commands: list[str | Path]) -> None:
-    """Run the commands (``recipe ...`` runs recipe) as one sample of ``name``: wall time,
-    and the CPU time of every process they ran (the fairer figure on a busy machine)."""
+    """Run the commands (``recipe ...`` runs recipe in-process) as one sample of ``name``: wall
+    time, and the CPU time of every process they ran (the fairer figure on a busy machine)."""
     before = _cpu()
     times[name].append(sum(recipe(*argv[1:], cwd=cwd)[0] if argv[0] == "recipe"
                            else run(argv, cwd) for argv in commands))
@@ -93,14 +107,50 @@ def measured(name: str, times: dict[str, list[float]], cwd: Path,
 
 
 def recipe(*args: str | Path, cwd: Path, ok: tuple[int, ...] = (0,)) -> tuple[float, str]:
+    """``recipe ARGS`` in-process (``RECIPE_SERVER=off``): wall seconds and its stderr."""
+    assert RECIPE is not None
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "engine.cli.main", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    done = subprocess.run([*RECIPE.argv, *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, env=RECIPE.env)
     if done.returncode not in ok:
         raise SystemExit(f"bench.rust: recipe {' '.join(map(str, args))} failed:\n"
                          f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
     return time.perf_counter() - start, done.stderr
+
+
+def _spare() -> int:
+    """The server's spare child: the process that takes the next command (engine/serving.py)."""
+    assert RECIPE is not None
+    status = json.loads(output([*RECIPE.argv, "server", "status", "--json"], REPO,
+                               RECIPE.served_env))
+    server = status["pid"]
+    for _ in range(100):  # a command's end forks the next spare: it may not be there yet
+        kids = " ".join(Path(f"/proc/{server}/task/{t}/children").read_text()
+                        for t in os.listdir(f"/proc/{server}/task")).split()
+        if len(kids) == 1:
+            return int(kids[0])
+        time.sleep(0.02)
+    raise SystemExit(f"bench.rust: the server (pid {server}) has no spare child")
+
+
+def served(name: str, times: dict[str, list[float]], cwd: Path, *args: str | Path) -> None:
+    """``recipe ARGS`` by the native client and the warm server, as one sample of ``name``:
+    wall time; CPU time of the client and (``perf stat``) of the server's child that ran it."""
+    assert RECIPE is not None
+    perf = None
+    if shutil.which("perf"):
+        perf = subprocess.Popen(["perf", "stat", "-e", "task-clock", "-x,", "-p",
+                                 str(_spare())], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)  # attached (untimed)
+    sample = timed([*RECIPE.client, *map(str, args)], cwd, RECIPE.served_env)
+    check_served(sample)  # the client alone: it did not run Python
+    times[name].append(sample.seconds)
+    if perf is not None:
+        err = perf.communicate(timeout=30)[1]  # perf ends with the child it watched
+        found = [line.split(",") for line in err.splitlines() if ",task-clock," in line]
+        if found and found[0][0].replace(".", "", 1).isdigit():
+            CPU.setdefault(name, []).append(sample.cpu + float(found[0][0]) / 1000)
 
 
 def plan_folder(where: Path) -> Path:
@@ -131,20 +181,32 @@ def edit(folder: Path, n: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global RECIPE
     parser = argparse.ArgumentParser(prog="python3 -m bench.rust", description=__doc__.split(
         "\n")[0])
     parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--no-server", action="store_true", help="without the served row")
     args = parser.parse_args(argv)
     cargo = shutil.which("cargo")
     if cargo is None or not (REGISTRY / "serde_json-1.0.87").is_dir():
         print("bench.rust: needs cargo and Debian's librust-serde-json-dev", file=sys.stderr)
         return 1
+    # As a terminal runs commands, even when the bench runs in the background (a server refuses
+    # a caller that ignores SIGINT or SIGQUIT, as ``cmd &`` in a script leaves them).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     work = Path(tempfile.mkdtemp(prefix="recipe-bench-rust-"))
-    times: dict[str, list[float]] = {k: [] for k in ("recipe cold", "cargo cold",
-                                                     "recipe edit", "cargo edit")}
+    RECIPE = Recipe(os.cpu_count() or 1, work / "venv")
+    names = ["recipe cold", "cargo cold", "recipe edit", "cargo edit"]
+    if not args.no_server:
+        names.insert(3, "served edit")
+    times: dict[str, list[float]] = {k: [] for k in names}
     reused: list[int] = []
+    loads = [os.getloadavg()[0]]
     try:
+        if not args.no_server:
+            RECIPE.start_server()
         for rep in range(args.reps):
             base = work / f"rep{rep}"
             plan = plan_folder(base / "plan")
@@ -157,33 +219,50 @@ def main(argv: list[str] | None = None) -> int:
             edit(crates, rep + 1)
             measured("recipe edit", times, base,
                      ["recipe", "verify", plan, "--store", store, "-k", "applies"])
+            if not args.no_server:
+                edit(plan.parent, 50 + rep)  # another function: served, it compiles again
+                served("served edit", times, base, "verify", plan, "--store", store, "-k",
+                       "applies")
             measured("cargo edit", times, crates, [cargo, "test", "--offline"])
             second = plan_folder(base / "second")
             edit(second.parent, 100 + rep)
             _, log = recipe("realise", second, "--store", store, cwd=base)
             reused.append(sum(1 for line in log.splitlines() if line.startswith("building ")
                               and not line.rsplit("-", 2)[0].endswith(("tvalue", "tvgen"))))
-            print(f"rep {rep + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items())
+            loads.append(os.getloadavg()[0])
+            print(f"rep {rep + 1} (load {loads[-1]:.1f}): "
+                  + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items())
                   + f", crates compiled by a second plan: {reused[-1]}", file=sys.stderr)
     finally:
+        if not args.no_server:
+            RECIPE.stop_server()
         if args.keep:
             print(f"kept {work}", file=sys.stderr)
         else:
-            shutil.rmtree(work, ignore_errors=True)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    cpu = {k: statistics.median(v) for k, v in CPU.items()}
-    ratio = med["recipe edit"] / med["cargo edit"]
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; wall (CPU) "
-          f"seconds, median of {args.reps}")
-    print(f"{'scenario':<8} {'recipe':>15} {'cargo':>15} {'ratio':>6}  target")
-    for name, target in (("cold", "-"), ("edit", "<= 0.50")):
-        r, c = f"recipe {name}", f"cargo {name}"
-        met = "" if name == "cold" else (" met" if ratio <= 0.5 else " NOT met")
-        print(f"{name:<8} {med[r]:>7.2f} ({cpu[r]:>5.2f}) {med[c]:>7.2f} ({cpu[c]:>5.2f}) "
-              f"{med[r] / med[c]:>6.2f}  {target}{met}")
-    print(f"{'reuse':<8} {max(reused):>9} crates compiled{'':>3}  0 "
-          f"{'met' if max(reused) == 0 else 'NOT met'}")
+            remove_tree(work)
+    print(report(times, reused, loads, args.reps))
     return 0
+
+
+def report(times: dict[str, list[float]], reused: list[int], loads: list[float],
+           reps: int) -> str:
+    med = {k: statistics.median(v) for k, v in times.items()}
+    cpu = {k: f"{statistics.median(CPU[k]):>5.2f}" if CPU.get(k) else "    -" for k in times}
+    lines = [f"load average {' '.join(f'{x:.1f}' for x in loads)} (start, after each "
+             f"repetition) on {os.cpu_count()} cores; wall (CPU) seconds, median of {reps}",
+             f"{'scenario':<12} {'recipe':>15} {'cargo':>15} {'ratio':>6}  target"]
+    for name, theirs in (("cold", "cargo cold"), ("edit", "cargo edit"),
+                         ("edit served", "cargo edit")):
+        ours = "served edit" if name == "edit served" else f"recipe {name}"
+        if ours not in med:
+            continue
+        ratio = med[ours] / med[theirs]
+        target = "-" if name == "cold" else "<= 0.50" + (" met" if ratio <= 0.5 else " NOT met")
+        lines.append(f"{name:<12} {med[ours]:>7.2f} ({cpu[ours]}) {med[theirs]:>7.2f} "
+                     f"({cpu[theirs]}) {ratio:>6.2f}  {target}")
+    lines.append(f"{'reuse':<12} {max(reused):>9} crates compiled{'':>3}  0 "
+                 f"{'met' if max(reused) == 0 else 'NOT met'}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
