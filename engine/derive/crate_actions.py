@@ -90,14 +90,16 @@ class CrateDerivation:
 
 
 def crate_files(folder: Path) -> list[str]:
-    """Every file of a crate's folder (what its build may read), sorted."""
+    """Every file of a crate's folder (what its build may read), sorted. Strings, not Paths:
+    every command that derives a Rust project walks each of its crates' folders."""
     found = []
-    for root, dirs, names in os.walk(folder):
+    top = os.fspath(folder)
+    for root, dirs, names in os.walk(top):
         dirs[:] = sorted(d for d in dirs if d not in (".git", "target"))
+        below = os.path.relpath(root, top).replace(os.sep, "/")
         for name in names:
-            path = Path(root, name)
-            rel = path.relative_to(folder).as_posix()
-            if rel not in SKIP and path.is_file():
+            rel = name if below == "." else f"{below}/{name}"
+            if rel not in SKIP and os.path.isfile(os.path.join(root, name)):
                 found.append(rel)
     return sorted(found)
 
@@ -159,7 +161,8 @@ def plan_crate(node: Node, graph: Graph, deps: dict[str, CrateDerivation],
               f"--remap-path-prefix={STAGING}/w=/recipe/crates/{manifest.id}",
               "-C", f"linker={toolchain.cc}", *lld_args(rust.identity),
               *(f"-Ldependency=../d/{link_name(d.node)}/lib" for d in closure)]
-    inputs = [f"w/{f}" for f in crate_files(manifest.folder)]
+    files = crate_files(manifest.folder)
+    inputs = [f"w/{f}" for f in files]
     actions: list[Action] = []
     script_env: dict[str, str] = {}
     if manifest.build:
@@ -212,7 +215,7 @@ def plan_crate(node: Node, graph: Graph, deps: dict[str, CrateDerivation],
                    "spec": {"triple": built_for, "opt": opt}},
         "crate": {"checksum": manifest.checksum, "features": features, "host": node.host,
                   "kind": kind},
-        "inputs": {f: digests.digest(manifest.folder / f) for f in crate_files(manifest.folder)},
+        "inputs": {f: digests.digest(manifest.folder / f) for f in files},
         "public": {},
         "toolchain": toolchain.identity,
         "rust": rust.identity,
