@@ -347,6 +347,8 @@ class DerivationBuild:
                 self._record(run)
                 if not run.cached:
                     self.present.update(action.outputs)
+            if not run.cached:
+                self._announce(action)
         if failures:
             raise failures[0] if len(failures) == 1 else Many(failures)
         if any(a.outputs[0] not in self.digests for a, _ in done):
@@ -362,6 +364,18 @@ class DerivationBuild:
                     for path in action.inputs:
                         if path not in missed and path in self.digests:
                             self._materialise(path)
+
+    def _announce(self, action: Action) -> None:
+        """Tell a reporter that asks (``output_ready``) which files of the output tree an action
+        that ran has made: they are final (the path registers these very bytes), so what needs
+        only them (a verify's function cases, engine/verify/early.py) need not wait for the
+        rest of the path."""
+        ready = getattr(self.reporter, "output_ready", None)
+        if ready is None:
+            return
+        for path in action.outputs:
+            if path.startswith("out/"):
+                ready(self.drv, path[len("out/"):], self.staging / path)
 
     def _run_one(self, action: Action, missed: Missed | None) -> ActionRun:
         if self.stop.is_set():

@@ -17,6 +17,10 @@ class Reporter(Protocol):
 
     def derivation_finished(self, drv: Derivation, built: bool) -> None: ...
 
+    # A reporter may also define ``output_ready(drv, rel, file)``: called once an action that
+    # ran has written ``rel`` (``lib/libx.so``) of the output tree, final, at ``file`` in the
+    # build folder (engine.build.builder.DerivationBuild._announce). It must not write there.
+
 
 class Silent:
     """A reporter that reports nothing."""

@@ -116,31 +116,49 @@ def _verify(args: argparse.Namespace, kept: dict[str, Any]) -> int:
     from engine.cli import review
     from engine.cli.progress import Progress
     from engine.verify import function, report, runner
+    from engine.verify.early import Early
 
     start = time.monotonic()
     # --update may be the run that records a golden file the cases name but that is not there yet
     plan, store = open_plan_and_store(args, before_store=lambda plan: _check(args, plan))
     with action_cache(args, store) as cache:
-        building = Progress(quiet=args.json)
-        try:
-            result = realise(plan, store, targets=args.target or list(plan.default_targets),
-                             projects=args.project or None, jobs=args.jobs,
-                             keep_going=args.keep_going, reporter=building, cache=cache)
-        finally:
-            building.close()
-        jobs = runner.select(plan, result.paths, args.pattern)
-        function.check_symbols(plan, store, jobs)  # a function not in its library: exit 2
-        progress = _Progress(len(jobs), quiet=args.json)
         on_cluster = {} if cache is None or cache.executor is None else \
             _cases_on(cache.executor)
         settings = runner.Settings(store=store, outcomes=cache, use_cache=not args.no_cache,
                                    failing_rows=args.failing_rows,
                                    **on_cluster)
+        workers = args.jobs or os.cpu_count() or 1
+        targets = args.target or list(plan.default_targets)
+        building = Progress(quiet=args.json)
+        # function cases that need only a library start while the rest of its path builds
+        early = None if on_cluster else Early(plan, store, settings, building, targets,
+                                              args.project, args.pattern, workers)
+        if early is not None and early.pool is None:
+            early = None  # no such case: nothing to start early
         try:
-            outcomes = runner.run_jobs(jobs, settings, workers=args.jobs or os.cpu_count() or 1,
-                                       observe=progress)
-        finally:
-            progress.close()
+            try:
+                result = realise(plan, store, targets=targets, projects=args.project or None,
+                                 jobs=args.jobs, keep_going=args.keep_going,
+                                 reporter=early or building, cache=cache)
+            finally:
+                building.close()
+            jobs = runner.select(plan, result.paths, args.pattern)
+            rest, done = early.take(jobs) if early is not None else (jobs, {})
+            function.check_symbols(plan, store, rest)  # a function not in its library: exit 2
+            progress = _Progress(len(jobs), quiet=args.json)
+            try:
+                for outcome in done.values():
+                    progress(outcome)
+                ran = iter(runner.run_jobs(rest, settings, workers=workers, observe=progress))
+                outcomes = [done[i] if i in done else next(ran) for i in range(len(jobs))]
+            finally:
+                progress.close()
+        except BaseException:
+            if early is not None:
+                early.close(failed=True)
+            raise
+        if early is not None:
+            early.close(failed=False)
 
     kept.update(store=store, result=result, all_cached=not result.built and cache is None and
                 not args.no_cache and not args.update and not args.prune and not args.differ

@@ -174,9 +174,11 @@ def _worker_rows(job: Job, settings: Settings) -> tuple[Results, bool]:
     """The rows' results, called by the Python worker from the project's shared library."""
     assert job.plan is not None
     case = job.case
-    library = shared_library(job.plan, settings.store, job.project, job.target, job.path)
+    library = settings.library or shared_library(job.plan, settings.store, job.project,
+                                                 job.target, job.path)
+    owner = job.path.name if settings.library else library.parent.parent.name
     store = settings.store
-    key = rows_key(case, library.parent.parent.name) if store is not None else None
+    key = rows_key(case, owner) if store is not None else None
     rows = lookup_rows(store, key) if store is not None and key and settings.use_cache else None
     if rows is not None:
         return rows, True
@@ -187,5 +189,5 @@ def _worker_rows(job: Job, settings: Settings) -> tuple[Results, bool]:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if store is not None and key:
-        record_rows(store, key, rows, owner=library.parent.parent.name)
+        record_rows(store, key, rows, owner=owner)
     return rows, False

@@ -59,6 +59,9 @@ class Settings:
     use_cache: bool = True  # False: run everything (results are still recorded)
     cap: int = CAP
     failing_rows: int = SHOWN_ROWS  # of a function case, listed in the report
+    #: a function case's shared object, when it is called before its store path is registered
+    #: (the same bytes, from the build folder: engine.verify.early); None: the store path's
+    library: Path | None = None
 
 
 def target_runner(job: Job, settings: Settings) -> runners.Choice:
