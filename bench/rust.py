@@ -3,7 +3,8 @@
 The same crates (recipes/generated/: tvalue, tvgen), the same registry (Debian's packaged
 crates as a Cargo directory source), the same checks (tvgen's function table as a cargo integration
 test), the same profile (recipe's ``opt: debug`` target, cargo's dev profile), side by side in
-one run, ``--reps`` times (median; wall time and the CPU time of the processes each ran):
+one run, ``--reps`` times, the edit ``--edits`` times in each (medians; wall time and the CPU
+time of the processes each ran):
 
   cold   ``recipe verify`` into a fresh store    vs  ``cargo build --offline`` + ``cargo test
                                                       --offline`` in a fresh target/
@@ -185,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m bench.rust", description=__doc__.split(
         "\n")[0])
     parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
+    parser.add_argument("--edits", type=int, default=1,
+                        help="edits measured per repetition (default 1)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--no-server", action="store_true", help="without the served row")
     args = parser.parse_args(argv)
@@ -215,17 +218,18 @@ def main(argv: list[str] | None = None) -> int:
             measured("recipe cold", times, base, ["recipe", "verify", plan, "--store", store])
             measured("cargo cold", times, crates, [cargo, "build", "--offline"],
                      [cargo, "test", "--offline"])
-            edit(plan.parent, rep + 1)
-            edit(crates, rep + 1)
-            measured("recipe edit", times, base,
-                     ["recipe", "verify", plan, "--store", store, "-k", "applies"])
-            if not args.no_server:
-                edit(plan.parent, 50 + rep)  # another function: served, it compiles again
-                served("served edit", times, base, "verify", plan, "--store", store, "-k",
-                       "applies")
-            measured("cargo edit", times, crates, [cargo, "test", "--offline"])
+            for n in range(1 + rep * args.edits, 1 + (rep + 1) * args.edits):
+                edit(plan.parent, n)
+                edit(crates, n)
+                measured("recipe edit", times, base,
+                         ["recipe", "verify", plan, "--store", store, "-k", "applies"])
+                if not args.no_server:
+                    edit(plan.parent, 500 + n)  # another function: served, it compiles again
+                    served("served edit", times, base, "verify", plan, "--store", store,
+                           "-k", "applies")
+                measured("cargo edit", times, crates, [cargo, "test", "--offline"])
             second = plan_folder(base / "second")
-            edit(second.parent, 100 + rep)
+            edit(second.parent, 10_000 + rep)
             _, log = recipe("realise", second, "--store", store, cwd=base)
             reused.append(sum(1 for line in log.splitlines() if line.startswith("building ")
                               and not line.rsplit("-", 2)[0].endswith(("tvalue", "tvgen"))))
@@ -249,7 +253,8 @@ def report(times: dict[str, list[float]], reused: list[int], loads: list[float],
     med = {k: statistics.median(v) for k, v in times.items()}
     cpu = {k: f"{statistics.median(CPU[k]):>5.2f}" if CPU.get(k) else "    -" for k in times}
     lines = [f"load average {' '.join(f'{x:.1f}' for x in loads)} (start, after each "
-             f"repetition) on {os.cpu_count()} cores; wall (CPU) seconds, median of {reps}",
+             f"repetition) on {os.cpu_count()} cores; wall (CPU) seconds, medians of "
+             f"{reps} (cold) and {len(times['cargo edit'])} (edit)",
              f"{'scenario':<12} {'recipe':>15} {'cargo':>15} {'ratio':>6}  target"]
     for name, theirs in (("cold", "cargo cold"), ("edit", "cargo edit"),
                          ("edit served", "cargo edit")):

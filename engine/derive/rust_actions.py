@@ -27,7 +27,7 @@ from engine.derive.actions import STAGING, STORE, Action, DepLib, output_file
 from engine.documents.models import Output, Project, TargetSpec
 from engine.toolchain import rust_cross
 from engine.toolchain.detect import Toolchain
-from engine.toolchain.rust import RustToolchain, lld_args
+from engine.toolchain.rust import FAST_LINK, RustToolchain, lld_args
 
 LIB_ROOT = "src/lib.rs"
 DEFAULT_EDITION = "2021"
@@ -92,7 +92,10 @@ def plan_rust_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
     crate = crate_name(project.name)
     # On the host: the target's C compiler with the lld rustc ships (where it ships one); on
     # another triple: zig through its wrapper, as cargo-zigbuild does.
-    linker, env = (["-C", f"linker={toolchain.cc}", *lld_args(rust.identity)], {}) \
+    fast = lld_args(rust.identity)
+    if fast and spec.opt == "debug":  # a debug link with lld: no string merging
+        fast += FAST_LINK
+    linker, env = (["-C", f"linker={toolchain.cc}", *fast], {}) \
         if spec.triple == "host" else rust_cross.linker(spec, toolchain.cc)
     common = [rust.rustc, "--edition", project.standard or DEFAULT_EDITION,
               *target_flags(spec),

@@ -46,7 +46,7 @@ from engine.repl import source
 from engine.repl.runner import Spec
 from engine.store import Store
 from engine.toolchain import rust_cross
-from engine.toolchain.rust import lld_args
+from engine.toolchain.rust import FAST_LINK, lld_args
 
 FORMAT = "recipe-repl-rust-2"
 
@@ -143,6 +143,7 @@ def runner_template(drv: Derivation) -> list[str]:
         # The fastest linker at hand, through the target's C compiler: the lld rustup's rustc
         # ships (lld_args), else gold where it is installed (ld.bfd is slower).
         fast = lld_args(drv.data["rust"])
+        fast += FAST_LINK if fast else []  # the runner is opt-level=0 code
         if not fast and not spec.lto and shutil.which("ld.gold", path=drv.toolchain.env_path):
             fast = ["-C", "link-arg=-fuse-ld=gold"]
         linking = ["-C", "prefer-dynamic", "-C", f"link-arg=-Wl,-rpath,{stdlib}/lib",

@@ -182,6 +182,13 @@ def lld_args(identity: dict[str, Any]) -> list[str]:
     return ["-C", f"link-arg=-B{folder.parent}", "-C", "link-arg=-fuse-ld=lld"]
 
 
+#: lld's -O0 for links of unoptimised code: no merging of identical strings (its -O1 default),
+#: which in debug information is a tenth of a link (tvrun of recipes/generated: 0.100 s ->
+#: 0.093 s, libtvgen.so 0.169 s -> 0.151 s; 5 % larger). Deterministic: it changes no byte
+#: between two builds, only what one build's bytes are.
+FAST_LINK = ["-C", "link-arg=-Wl,-O0"]
+
+
 def _host(real: str) -> str:
     out = subprocess.run([real, "-vV"], capture_output=True, text=True, check=True,
                          env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"}).stdout

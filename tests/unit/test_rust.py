@@ -24,6 +24,7 @@ TREE = {
         targets:
           release: {opt: release}
           small: {opt: min-size, strip: true, lto: true}
+          debug: {opt: debug}
         default_targets: [release]
     """,
     "counter/project.yaml": """
@@ -99,11 +100,12 @@ def test_a_rust_project_builds_and_its_process_and_function_cases_pass(project: 
     assert not list(store.glob("*-cases-*"))  # its own cdylib serves the function cases
 
 
-def test_rust_builds_are_reproducible_and_relocatable(tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", ["small", "debug"])  # debug: lld's -O0 (FAST_LINK)
+def test_rust_builds_are_reproducible_and_relocatable(tmp_path: Path, target: str) -> None:
     paths = []
     for n in (1, 2):
         src = write_tree(tmp_path / f"checkout{n}" / ("deep/" * n), TREE)
-        done = run_recipe("realise", src / "plan.yaml", "-t", "small", "--store",
+        done = run_recipe("realise", src / "plan.yaml", "-t", target, "--store",
                           tmp_path / f"store{n}")
         assert done.returncode == 0, done.stderr
         paths.append(Path(done.stdout.split()[0]))
