@@ -20,7 +20,8 @@ run time.
 The Rust rows (issue 15; ``--only rust`` runs them alone): a project on Debian's serde_json
 (``librust-serde-json-dev``), a new submission by ``recipe eval`` and in a session against plain
 ``rustc`` compile + link + run of the very runner file the REPL generates, with the same
-``--extern`` and ``-L dependency=`` flags; target <= 0.6 x.
+``--extern`` and ``-L dependency=`` flags, and ``recipe eval`` through the server (its CPU is the
+server child's, not counted); target <= 0.6 x.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -204,18 +206,29 @@ def measure_rust(root: Path, reps: int) -> dict[str, list[float]]:
         plain = root / "plain"
         plain.mkdir()
         samples: dict[str, list[float]] = {"rust plain": [], "rust eval new": [],
-                                           "rust repl new": []}
-        for rep in range(reps):
-            n = 1000 + rep * 10
-            (plain / "runner.rs").write_text(source.runner_source(
-                "rust", RUST_SUBMISSION.format(n=n), spec.title, spec.uses))
-            samples["rust plain"].append(timed(partial(_steps, [
-                [spec.compile[0], "--edition", "2021", *finds, "-o", "runner", "runner.rs"],
-                ["./runner"]], plain), "rust plain"))
-            samples["rust eval new"].append(timed(partial(
-                run_eval, [*cli, RUST_SUBMISSION.format(n=n + 1)]), "rust eval new"))
-            samples["rust repl new"].append(timed(partial(
-                _in_session, session, RUST_SUBMISSION.format(n=n + 2)), "rust repl new"))
+                                           "rust server new": [], "rust repl new": []}
+        served = partial(run_ok, env=recipe.served_env)
+        try:
+            recipe.start_server()  # the server's row: by the native client, as README says
+            for rep in range(reps):
+                n = 1000 + rep * 10
+                (plain / "runner.rs").write_text(source.runner_source(
+                    "rust", RUST_SUBMISSION.format(n=n), spec.title, spec.uses))
+                samples["rust plain"].append(timed(partial(_steps, [
+                    [spec.compile[0], "--edition", "2021", *finds, "-o", "runner",
+                     "runner.rs"], ["./runner"]], plain), "rust plain"))
+                samples["rust eval new"].append(timed(partial(
+                    run_eval, [*cli, RUST_SUBMISSION.format(n=n + 1)]), "rust eval new"))
+                samples["rust server new"].append(timed(partial(
+                    served, [*recipe.client, *cli[1:], RUST_SUBMISSION.format(n=n + 3)]),
+                    "rust server new"))
+                if CPU["rust server new"][-1] > 0.015:  # the client alone: no Python
+                    raise SystemExit("bench.repl: the native client ran the eval in Python, "
+                                     "not in the server")
+                samples["rust repl new"].append(timed(partial(
+                    _in_session, session, RUST_SUBMISSION.format(n=n + 2)), "rust repl new"))
+        finally:
+            recipe.stop_server()
         session.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -230,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the C++ rows (against g++) or only the Rust rows")
     args = parser.parse_args(argv)
     reps = args.reps
+    # As a terminal runs commands, even when the bench runs in the background (a server refuses
+    # a caller that ignores SIGINT or SIGQUIT, as ``cmd &`` in a script leaves them).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     work = Path(tempfile.mkdtemp(prefix="recipe-bench-repl-"))
     try:
         samples = measure(work / "repl", reps) if args.only != "rust" else {}
@@ -274,7 +291,9 @@ def render(samples: dict[str, list[float]], reps: int,
     if rust:
         rows.append(["plain rustc, same --extern, compile+link+run", med["rust plain"], "", "",
                      "", ""])
-        for name in ("rust eval new", "rust repl new"):
+        for name in ("rust eval new", "rust server new", "rust repl new"):
+            if name not in med:
+                continue
             ratio = med[name] / med["rust plain"]
             rows.append([f"{name} submission", med[name], "plain rustc", f"{ratio:.2f}",
                          "<= 0.6 x", "met" if ratio <= 0.6 else "missed"])

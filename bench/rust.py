@@ -125,13 +125,23 @@ def _spare() -> int:
     status = json.loads(output([*RECIPE.argv, "server", "status", "--json"], REPO,
                                RECIPE.served_env))
     server = status["pid"]
-    for _ in range(100):  # a command's end forks the next spare: it may not be there yet
+    seen = None
+    for _ in range(200):  # a command's end forks the next spare: the same one twice, asleep
         kids = " ".join(Path(f"/proc/{server}/task/{t}/children").read_text()
                         for t in os.listdir(f"/proc/{server}/task")).split()
-        if len(kids) == 1:
-            return int(kids[0])
-        time.sleep(0.02)
+        one = kids[0] if len(kids) == 1 else None
+        if one is not None and one == seen and _asleep(one):
+            return int(one)
+        seen = one
+        time.sleep(0.05)
     raise SystemExit(f"bench.rust: the server (pid {server}) has no spare child")
+
+
+def _asleep(pid: str) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "S"
+    except (OSError, IndexError):
+        return False
 
 
 def served(name: str, times: dict[str, list[float]], cwd: Path, *args: str | Path) -> None:
@@ -152,6 +162,8 @@ def served(name: str, times: dict[str, list[float]], cwd: Path, *args: str | Pat
         found = [line.split(",") for line in err.splitlines() if ",task-clock," in line]
         if found and found[0][0].replace(".", "", 1).isdigit():
             CPU.setdefault(name, []).append(sample.cpu + float(found[0][0]) / 1000)
+        else:  # perf watched another process: this sample has no CPU time
+            print(f"bench.rust: perf counted nothing ({err.strip()[:200]})", file=sys.stderr)
 
 
 def plan_folder(where: Path) -> Path:

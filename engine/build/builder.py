@@ -47,6 +47,7 @@ from engine.build.actions import (
 from engine.build.cache import ActionCache, LocalCache
 from engine.build.events import Reporter
 from engine.build.reaper_service import Service
+from engine.build.references import scan_file, scan_tree
 from engine.build.wave import Many, StopFlag, explain, settle
 from engine.derive.actions import Action
 from engine.errors import Failure, RecipeError
@@ -98,6 +99,9 @@ class DerivationBuild:
         self.keys: list[str] = []
         self.log: list[str] = []
         self.reaper: Service | None = None  # while the actions run
+        # the dependencies' names, and the outputs being scanned for them (references.py)
+        self.candidates = list(drv.data["depends"].values())
+        self.scans: dict[str, Future[set[str]]] = {}
 
     def run(self, repair: bool = False) -> None:
         """Build and register the path; with ``repair``, put it in place of the damaged
@@ -120,7 +124,7 @@ class DerivationBuild:
                 self.store.replace(self.drv.name, out)
                 self.store.attach(self.drv.name, actions=self.keys, blobs=sources)
                 return
-            refs = _scan_references(out, list(self.drv.data["depends"].values()))
+            refs = scan_tree(out, self.candidates, self.scans)
             self.store.register(self.drv.name, out, self.drv.fingerprint, refs,
                                 "".join(self.log).encode(), actions=self.keys, blobs=sources)
         except ActionFailed as error:
@@ -268,6 +272,8 @@ class DerivationBuild:
                 self._stage()
             for needed in producer.inputs:
                 self._materialise(needed)
+            for out in producer.outputs:
+                self.scans.pop(out, None)
             self._record(run_action(self.store, self.drv, producer, self.staging,
                                     self.digests, self.env, use_cache=False, cache=self.cache,
                                     runner=self._runner()))
@@ -349,6 +355,10 @@ class DerivationBuild:
                     self.present.update(action.outputs)
             if not run.cached:
                 self._announce(action)
+                for path in action.outputs:  # final: scanned while later actions run
+                    if path.startswith("out/") and self.candidates:
+                        self.scans[path] = self.pool.submit(scan_file, self.staging / path,
+                                                            self.candidates)
         if failures:
             raise failures[0] if len(failures) == 1 else Many(failures)
         if any(a.outputs[0] not in self.digests for a, _ in done):
@@ -419,17 +429,6 @@ def input_blobs(drv: Buildable) -> list[str]:
     return [d.removeprefix("sha256:") for d in drv.data["inputs"].values()]
 
 
-def _scan_references(tree: Path, candidates: list[str]) -> list[str]:
-    """Dependencies whose store path name appears in the output (Nix's reference scanning):
-    a shared library found through an rpath is a run-time reference, a static one is not."""
-    if not candidates:
-        return []
-    found: set[str] = set()
-    for root, _dirs, files in os.walk(tree):
-        for name in files:
-            data = Path(root, name).read_bytes()
-            found.update(c for c in candidates if c.encode() in data)
-    return sorted(found)
 
 
 def _executable(path: str) -> bool:
