@@ -104,7 +104,7 @@ WARM = ("engine.memo", "engine.repl.session", "engine.repl.scope", "engine.build
         "engine.build.realise", "engine.cli.noop", "engine.cli.review", "engine.derive.crates",
         "engine.derive.crate_actions", "engine.derive.crate_graph", "engine.derive.explain",
         "engine.crates.registry", "engine.verify.report", "engine.verify.runner",
-        "engine.verify.job", "engine.verify.harness", "engine.verify.eval",
+        "engine.verify.job", "engine.verify.harness", "engine.verify.eval", "engine.verify.early",
         "engine.verify.function", "engine.verify.table", "engine.verify.difftool",
         "engine.verify.orphans", "engine.release.check", "engine.toolchain.machine",
         "engine.schema", "engine.documents.schema", "_sha256", "hashlib", "pickle", "socket",
