@@ -68,16 +68,15 @@ class Cas:
         return digest
 
     def put_file(self, path: Path) -> str:
-        """Store a file's content; its digest. A blob already present is not written again
-        (it is read once to hash it), only touched, as if it had just been written. A small
-        file is read once: hashed and, when new, written from memory."""
+        """Store a file's content; its digest. A blob already present is not replaced, only
+        touched, as if it had just been written. Each byte is read and hashed once: a small
+        file from memory, a large one while it is copied to a temporary file, renamed into
+        place when new, dropped when the blob was there (a build's new output, the usual
+        large file, was hashed twice before: once to look, once while copied in)."""
         with open(path, "rb", buffering=0) as f:
             size = os.fstat(f.fileno()).st_size
             data = f.read() if size <= _CHUNK else None
         if data is None:
-            digest = sha256_file(path)
-            if _present(self.blob_path(digest), os.path.getsize(path)):
-                return digest
             return self._copy_in(path)
         return self.put_blob(data)
 

@@ -42,6 +42,22 @@ def test_put_and_read(store: Store, tmp_path: Path) -> None:
     assert [n for n in os.listdir(store.root / ".recipe" / "tmp") if "owner" not in n] == []
 
 
+def test_a_large_file_already_stored_is_touched_not_replaced(store: Store,
+                                                              tmp_path: Path) -> None:
+    """put_file reads a large file once (copied in while hashed); a blob already there stays
+    the same file, touched as if just written, and the copy leaves nothing behind."""
+    source = tmp_path / "big.so"
+    source.write_bytes(b"y" * 3_000_000)
+    digest = store.put_file(source)
+    blob = _blob_file(store, digest)
+    os.utime(blob, (1, 1))
+    inode = blob.stat().st_ino
+    assert store.put_file(source) == digest
+    assert blob.stat().st_ino == inode and blob.stat().st_mtime > 1
+    assert blob.read_bytes() == source.read_bytes()
+    assert [n for n in os.listdir(store.root / ".recipe" / "tmp") if "owner" not in n] == []
+
+
 def test_damaged_blob_is_detected_and_removed(store: Store) -> None:
     digest = store.put_blob(b"good")
     _damage(_blob_file(store, digest), b"evil")
