@@ -26,14 +26,13 @@ verify --repair`` can rebuild it from its recorded derivation alone.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import threading
 from concurrent.futures import Executor, Future
 from pathlib import Path
 
-from engine.build import zig_cache
+from engine.build import inputs, zig_cache
 from engine.build.actions import (
     ActionFailed,
     ActionRun,
@@ -50,20 +49,12 @@ from engine.build.reaper_service import Service
 from engine.build.references import scan_file, scan_tree
 from engine.build.wave import Many, StopFlag, explain, settle
 from engine.derive.actions import Action
-from engine.errors import Failure, RecipeError
+from engine.errors import Failure
 from engine.store import BlobError, Store, StoreError
 
 
 class Cancelled(Failure):
     """An action that was not started because another one failed first."""
-
-
-class SourceChanged(Failure):
-    """A declared file changed between hashing and staging."""
-
-
-class CannotRebuild(RecipeError):
-    """A recorded derivation's input is no longer in the store's CAS."""
 
 
 class DerivationBuild:
@@ -215,37 +206,12 @@ class DerivationBuild:
 
     def _copy_source(self, source: Path, dest: Path | str, hex_digest: str, rel: str,
                      share: bool = False) -> None:
-        """One read: copy and hash together; the blob is added to the CAS if it is not there.
-        ``share`` (a staged input, which actions only read): the copy itself becomes the
-        blob, hard-linked into the CAS, instead of being read and copied again."""
-        own = hashlib.sha256()
-        with open(source, "rb") as src, open(dest, "wb") as dst:
-            while chunk := src.read(1 << 20):
-                own.update(chunk)
-                dst.write(chunk)
-        os.chmod(dest, 0o644)  # not the umask's mode
-        if own.hexdigest() != hex_digest:
-            raise SourceChanged(f"{self.drv.data['project']['name']}: {rel} changed while "
-                                "building", "run the command again")
-        if not self.store.has_blob(hex_digest):
-            if share:  # hashed above, from the very bytes written
-                self.store.take_file(dest, hex_digest)
-            else:
-                self.store.put_file(dest)
+        inputs.copy_source(self.store, self.drv, source, dest, hex_digest, rel, share)
         self.kept.add(hex_digest)
 
     def _copy_out(self, hex_digest: str, dest: Path | str, rel: str,
                   link: bool = False) -> None:
-        try:
-            if link:
-                self.store.link_blob(hex_digest, dest)
-            else:
-                self.store.copy_blob(hex_digest, dest)
-        except BlobError:
-            raise CannotRebuild(
-                f"cannot rebuild {self.drv.name}: its input {rel} is no longer in the store "
-                "(or is damaged)", "remove its roots ('recipe store roots --remove'), "
-                "collect it, and realise its plan again") from None
+        inputs.copy_out(self.store, self.drv, hex_digest, dest, rel, link)
 
     def _materialise(self, path: str) -> None:
         """Put an action's output in the build folder (caller holds ``files``). A blob that is
@@ -285,18 +251,7 @@ class DerivationBuild:
         self.log.append(run.log)
 
     def _keep_sources(self) -> None:
-        """Every declared input in the CAS, as the registered path promises (a build whose
-        actions were all cached has read none of them)."""
-        for rel, digest in self.drv.data["inputs"].items():
-            hex_digest = digest.removeprefix("sha256:")
-            if hex_digest in self.kept or self.store.has_blob(hex_digest):
-                continue
-            if self.drv.sources is None:
-                raise CannotRebuild(f"cannot rebuild {self.drv.name}: its input {rel} is no "
-                                    "longer in the store", "realise its plan again")
-            if self.store.put_file(self.drv.sources / rel) != hex_digest:
-                raise SourceChanged(f"{self.drv.data['project']['name']}: {rel} changed "
-                                    "while building", "run the command again")
+        inputs.keep_sources(self.store, self.drv, self.kept)
 
     def _run_batch(self, indexes: list[int], following: list[int]) -> None:
         """One wave. Its actions are looked up in the store's own cache here, one by one: a
