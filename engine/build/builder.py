@@ -156,6 +156,8 @@ class DerivationBuild:
         file where it writes (what this build put there: a cached output, before it runs
         again). Once: the build's thread prepares a miss before handing it over, so that
         the thread that runs it goes straight to its tool."""
+        if id(action) in self.prepared:  # without the lock, which the build's thread may
+            return  # hold a while (linking the link's inputs): no tool waits on it
         with self.files:
             if id(action) in self.prepared:
                 return
