@@ -19,14 +19,13 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench import others, report
 from bench.corpus import hot_users
-from bench.process import BenchError, remove_tree
+from bench.process import in_work_folder, progress
 from bench.scenarios import Bench
 
 
@@ -62,10 +61,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.reps < 1 or args.projects < 1 or args.jobs < 1:
         parser.error("--reps, --projects and --jobs must be 1 or more")
     return args
-
-
-def progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def measure_remote(args: argparse.Namespace, work: Path, config: dict[str, Any]
@@ -127,21 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     started = time.perf_counter()
     kind = "remote" if args.remote else "cross" if args.cross else ""
-    work = Path(tempfile.mkdtemp(prefix=f"recipe-bench-{kind}-" if kind else "recipe-bench-"))
     config = {"units": args.units, "hot": hot_users(args.units),
               "projects": 0 if kind else args.projects, "seed": args.seed,
               "jobs": args.jobs, "reps": args.reps}
     chosen = {"remote": measure_remote, "cross": measure_cross}.get(kind, measure)
-    try:
-        text, data = chosen(args, work, config)
-    except BenchError as error:
-        print(f"bench: {error}", file=sys.stderr)
+    done = in_work_folder(f"recipe-bench-{kind}-" if kind else "recipe-bench-", args.keep,
+                          lambda work: chosen(args, work, config))
+    if done is None:
         return 1
-    finally:
-        if args.keep:
-            progress(f"kept {work}")
-        else:
-            remove_tree(work)
+    text, data = done
     duration = time.perf_counter() - started
     print()
     print(text)

@@ -9,10 +9,15 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class BenchError(Exception):
@@ -54,6 +59,27 @@ def output(argv: Sequence[str], cwd: Path, env: Mapping[str, str], ok: Sequence[
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
         raise BenchError(f"{' '.join(argv)} (in {cwd}) exited {done.returncode}:\n{tail}")
     return done.stdout if stream == "stdout" else done.stderr
+
+
+def progress(line: str) -> None:
+    """A line of the bench's progress, on stderr (stdout is the table)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def in_work_folder(prefix: str, keep: bool, measure: Callable[[Path], T]) -> T | None:
+    """``measure(work)`` in a new temporary folder, removed afterwards unless ``keep``; None
+    when the bench stopped (a ``BenchError``, said on stderr)."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        return measure(work)
+    except BenchError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return None
+    finally:
+        if keep:
+            progress(f"kept {work}")
+        else:
+            remove_tree(work)
 
 
 def remove_tree(path: Path) -> None:

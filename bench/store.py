@@ -29,7 +29,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +37,7 @@ from typing import Any
 from tabulate import tabulate
 
 from bench import report
-from bench.process import BenchError, output, remove_tree, timed
+from bench.process import BenchError, in_work_folder, output, progress, timed
 from bench.tools import Recipe
 
 BLOBS_PER_PATH = 100
@@ -63,10 +62,6 @@ sources: ["main.c"]
 outputs:
   - {name: hello, kind: executable}
 """
-
-
-def progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 # -- generation -------------------------------------------------------------------------------
@@ -323,17 +318,10 @@ def run(args: argparse.Namespace, work: Path, log: Callable[[str], None]
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    work = Path(tempfile.mkdtemp(prefix="recipe-bench-store-"))
-    try:
-        text, data = run(args, work, progress)
-    except BenchError as error:
-        print(f"bench: {error}", file=sys.stderr)
+    done = in_work_folder("recipe-bench-store-", args.keep, lambda work: run(args, work, progress))
+    if done is None:
         return 1
-    finally:
-        if args.keep:
-            progress(f"kept {work}")
-        else:
-            remove_tree(work)
+    text, data = done
     print(text)
     if args.json:
         args.json.write_text(json.dumps(data, indent=2, default=str) + "\n")

@@ -29,12 +29,11 @@ from typing import Any
 from engine.documents.models import Plan
 from engine.errors import RecipeError
 from engine.verify import harness, runner
+from engine.verify.function import check_export
 from engine.verify.function_cache import rows_key
 from engine.verify.job import Job, Settings, remove_tree
 from engine.verify.outcome import Outcome
 from engine.verify.process import kill_running, new_scratch
-from engine.verify.symbols import missing_symbol
-from engine.verify.table import TableError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -122,15 +121,8 @@ class Early:
     def _check(self, jobs: list[Job], library: Path) -> None:
         """``function.check_symbols`` for these jobs, on the library they will call."""
         for job in jobs:
-            case = job.case
-            if case.signature is None or case.skip is not None:
-                continue
-            if missing_symbol(library, case.signature.name):
-                raise TableError(f"case '{case.name}': {library.name} of project "
-                                 f"'{job.project}' has no function '{case.signature.name}'",
-                                 "check the name in function:, and that the library exports "
-                                 "it (not static, extern \"C\" in C++, #[no_mangle] in Rust)",
-                                 pos=case.pos)
+            if job.case.signature is not None and job.case.skip is None:
+                check_export(job, library)
 
     # -- the verify's side (its thread, after the build) --------------------------------------
 

@@ -97,12 +97,19 @@ def check_symbols(plan: Plan, store: Any, jobs: Sequence[Job]) -> None:
         else:
             library = shared_library(plan, store, job.project, job.target, job.path)
         watch.seen(library)  # a store file: a remembered verify misses when it is rebuilt
-        if missing_symbol(library, case.signature.name):
-            raise TableError(f"case '{case.name}': {library.name} of project '{job.project}' "
-                             f"has no function '{case.signature.name}'",
-                             "check the name in function:, and that the library exports it "
-                             "(not static, extern \"C\" in C++, #[no_mangle] in Rust)",
-                             pos=case.pos)
+        check_export(job, library)
+
+
+def check_export(job: Job, library: Path) -> None:
+    """The function ``job``'s case names is exported by ``library`` (a TableError if not)."""
+    case = job.case
+    assert case.signature is not None
+    if missing_symbol(library, case.signature.name):
+        raise TableError(f"case '{case.name}': {library.name} of project '{job.project}' "
+                         f"has no function '{case.signature.name}'",
+                         "check the name in function:, and that the library exports it "
+                         "(not static, extern \"C\" in C++, #[no_mangle] in Rust)",
+                         pos=case.pos)
 
 
 def run_function_case(job: Job, settings: Settings) -> Outcome:
