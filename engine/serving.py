@@ -11,7 +11,7 @@ import sys
 import time
 
 import engine
-from engine import server
+from engine import later, server
 from engine.server import IDENTITY, _peer, _read, address
 
 TYPE_CHECKING = False
@@ -226,6 +226,7 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
         except OSError:
             pass
         threading.Thread(target=_interrupted_by, args=(conn,), daemon=True).start()
+        later.start()  # a cache written after the answer, not before it
         try:
             code = main(request["argv"])  # type: ignore[operator]
         except SystemExit as error:  # argparse's usage errors and --help
@@ -241,6 +242,7 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller leaving now is no ^C
         _at_exit()
         _answer(conn, int(code))
+    later.run()
     os._exit(int(code) & 0xFF)  # all that Python's exit does that one can see was done
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from engine import memo
 from tests.conftest import recipe_server, run_recipe, write_tree
 
 # A process that used less CPU than this never ran Python (the client alone takes well under a
@@ -175,6 +176,31 @@ def test_every_command_served_is_the_command_in_process(tmp_path: Path, client: 
     assert served[4][:2] == ("42\n", "err\n")
     assert json.loads(served[2][0])[0]["valid"] is True
     assert run_recipe("server", "status").stdout.startswith("recipe server: running")
+
+
+def test_a_served_command_answers_before_it_writes_its_caches(tmp_path: Path, client: Path,
+                                                              server: int) -> None:
+    """The record of a run for the next no-op (and the removal of a build's folder) comes
+    after the caller has its output and exit code (engine.later): a child killed just after
+    answering gave the caller everything, and only time is lost (the next run does the work
+    again)."""
+    root = write_tree(tmp_path, PROJECTS)
+    args = ("realise", "plan.yaml", "--store", "store", "-j", "1")
+    built = run(client, args, root, environment(RECIPE_SERVER="off"))
+    assert built[2] == 0 and "building" in built[1], built[1]
+    records = root / ".recipe" / "cache"
+    shutil.rmtree(records)
+    time.sleep(memo.RACY_NS / 1e9 + 0.1)  # until what the run reads is old enough to trust
+    killed = run(client, args, root, environment(RECIPE_TEST_FAULT="later:run"))
+    assert killed == (built[0], "", 0, True)
+    assert not list(records.glob("noop-*"))  # the child died before writing it
+    again = run(client, args, root)
+    assert again == killed
+    deadline = time.monotonic() + 30
+    while not list(records.glob("noop-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # written by the child after it answered
+    assert list(records.glob("noop-*"))
+    assert run(client, args, root) == again
 
 
 def test_the_caller_s_stdin_umask_and_environment(tmp_path: Path, client: Path,

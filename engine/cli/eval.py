@@ -12,9 +12,12 @@ before runs straight from the action cache.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
+
+from engine import later
 
 TYPE_CHECKING = False  # typing itself costs a repeated ``recipe eval`` 4 ms
 if TYPE_CHECKING:
@@ -136,8 +139,9 @@ def remembered_session(args: argparse.Namespace) -> Session:
     with watch.recording() as seen:
         session = open_session(args)
     scope = session.scope
-    memo.remember(args.plan, "eval", request, started, seen, session.store.root, scope.closure,
-                  scope.roots, session=session.memo())
+    later.after_answer(functools.partial(  # served: after the answer (engine.later)
+        memo.remember, args.plan, "eval", request, started, seen, session.store.root,
+        scope.closure, scope.roots, session=session.memo()))
     return session
 
 

@@ -32,6 +32,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from engine import later
 from engine.store import check, fsutil, gc, locks, space, temproots
 from engine.store import register as registration
 from engine.store.base32 import nix_base32
@@ -155,8 +156,9 @@ class Store:
         """Remove a finished build's folder (the caller holds its name's lock): moved into tmp/
         under this process's name at once, so that the name is free, and removed by a thread
         of its own while the caller goes on (a one-file edit's build folder holds hundreds of
-        links: ~3 ms). The process waits for that thread at its exit; what a killed one left
-        is removed by a later ``open``."""
+        links: ~3 ms). The process waits for that thread at its exit (a served command removes
+        it after answering: ``engine.later``); what a killed one left is removed by a later
+        ``open``."""
         import shutil  # here: a no-op run, which opens the store, removes nothing
 
         tmp = self.state / "tmp"
@@ -166,8 +168,11 @@ class Store:
         except OSError:
             shutil.rmtree(path, ignore_errors=True)
             return
-        threading.Thread(target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True},
-                         name="discard").start()
+        if later.deferring():  # served: after the caller has its answer
+            later.after_answer(shutil.rmtree, trash, True)
+        else:
+            threading.Thread(target=shutil.rmtree, args=(trash,),
+                             kwargs={"ignore_errors": True}, name="discard").start()
 
     # -- names ------------------------------------------------------------------------------
 

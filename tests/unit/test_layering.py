@@ -19,7 +19,8 @@ ENGINE = REPO / "engine"
 #: Lowest first. A module may import from its own layer or from one below it. The first part of
 #: a module's name under engine/ (a package or a top-level module) names its place.
 LAYERS: list[set[str]] = [
-    {"engine", "errors", "faults", "hashing", "watch", "semver", "user_cache"},  # no recipe in them
+    # no recipe in them
+    {"engine", "errors", "faults", "hashing", "watch", "semver", "user_cache", "later"},
     {"store"},
     {"documents", "toolchain", "memo"},
     {"derive", "crates"},
