@@ -18,6 +18,7 @@ from collections import namedtuple
 from contextlib import contextmanager
 from pathlib import Path
 
+from engine.store import marks
 from engine.store.errors import BlobError, StoreError
 
 TYPE_CHECKING = False  # typing and dataclasses would cost a repeated ``recipe eval`` 15 ms
@@ -157,8 +158,9 @@ class Cas:
         """Put a blob at ``dest`` as a hard link (ccache's ``hard_link``, Nix's optimised
         store): the same read-only inode, for a file that a build only reads and no path
         holds (a path's files are sealed: their modes and mtimes would be the blob's). Checked
-        against its digest, as ``copy_blob`` checks a copy (hashing costs a third of copying);
-        copied where the file system cannot link (another file system, too many links)."""
+        against its digest, as ``copy_blob`` checks a copy: hashed, unless its mark says it
+        was hashed before and is untouched since (``engine.store.marks``); copied where the
+        file system cannot link (another file system, too many links)."""
         digest = _checked(digest)
         # str paths: called for every staged input and every object a link reads
         source = f"{self._blob_root}/{digest[:2]}/{digest}"
@@ -175,9 +177,12 @@ class Cas:
         except OSError:
             self.copy_blob(digest, Path(dest))
             return
+        if marks.trusted(dest, digest):  # hashed before, untouched since: engine.store.marks
+            return
         if sha256_file(dest) != digest:
             os.unlink(dest)
             raise self._damaged(digest)
+        marks.mark(dest, digest)
 
     def _damaged(self, digest: str) -> BlobError:
         self.blob_path(digest).unlink(missing_ok=True)

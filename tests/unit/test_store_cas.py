@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.store import Store, StoreError
+from engine.store import Store, StoreError, marks
 from engine.store.errors import BlobError
 
 
@@ -225,3 +225,33 @@ def test_take_file_replaces_a_damaged_blob_of_another_size(store: Store, tmp_pat
     made.write_bytes(b"the object's bytes")
     assert store.take_file(made) == digest
     assert store.read_blob(digest) == b"the object's bytes"
+
+
+def test_a_blob_hashed_once_is_linked_unhashed_until_written_through_a_link(
+        store: Store, tmp_path: Path) -> None:
+    """engine.store.marks: a link out of the CAS hashes the blob and marks it (once its mtime
+    is old enough to tell a later write by); a marked blob with the same size and mtime is
+    linked without hashing; a write through any link moves its mtime, and the next link hashes
+    it, finds it damaged and removes it."""
+    digest = store.put_blob(b"int x;\n")
+    blob = str(_blob_file(store, digest))
+    store.link_blob(digest, tmp_path / "a")
+    assert not marks.trusted(blob, digest)  # written just now: racily clean, not marked
+    old = (os.stat(blob).st_mtime_ns - 10 * marks.RACY_NS,) * 2
+    os.utime(blob, ns=old)  # as a blob stored a while ago
+    store.link_blob(digest, tmp_path / "b")
+    assert marks.trusted(blob, digest)
+    assert stat.S_IMODE(os.stat(blob).st_mode) == 0o444  # marked, and read-only again
+    # What is trusted is the mark: bytes changed behind it with size and mtime put back (what
+    # no tool does by accident) are not hashed on linking. This is how one sees it is skipped.
+    _damage(tmp_path / "b", b"int y;\n")
+    os.utime(blob, ns=old)
+    os.chmod(blob, 0o444)
+    store.link_blob(digest, tmp_path / "c")
+    assert (tmp_path / "c").read_bytes() == b"int y;\n"
+    # A write through a link, as a tool running as root could make, moves the mtime.
+    _damage(tmp_path / "c", b"int z;\n")
+    assert not marks.trusted(blob, digest)
+    with pytest.raises(BlobError, match="damaged"):
+        store.link_blob(digest, tmp_path / "d")
+    assert not store.has_blob(digest) and not (tmp_path / "d").exists()
