@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from engine import later
 from engine.derive.actions import Action, DepLib, output_file, plan_actions
 from engine.documents.models import Plan, Project, TargetSpec
 from engine.errors import RecipeError, UsageError
@@ -248,7 +249,7 @@ class Deriver:
                     self.derive(p, t)
         if self._crates is not None:
             self._crates.plan_crates.finish()
-        self.digests.save()
+        later.after_answer(self.digests.save)  # a cache: served, after the answer
         return [self.derive(p, t) for t in targets for p in chosen]
 
 
