@@ -30,7 +30,7 @@ from bench.tools import Make, Recipe
 TOOLS = ("recipe", "make", "ccache")
 #: Scenarios also run through ``recipe server`` and the native client (tool ``served``), each
 #: right after recipe's in-process run, from the state that left.
-SERVED = ("noop", "edit_c", "warm", "noop_200")
+SERVED = ("noop", "edit_c", "edit_h", "warm", "noop_200")
 
 
 @dataclass(frozen=True)
@@ -189,24 +189,27 @@ class Bench:
 
     def _served(self, scenario: str) -> tuple[Sample, int]:
         """The scenario again, by the native client and the server: a no-op; another new
-        value in the edited unit (recipe's tree alone); the path dropped again."""
+        value in the edited unit or the hot header (recipe's tree alone); the path dropped
+        again."""
         if scenario == "noop_200":
             return self.recipe.realise(self.many_plan, self.stores / "many", served=True), 0
         before = self.path
-        if scenario == "edit_c":
+        edit = scenario.startswith("edit")
+        if edit:
             self.edits += 1
-            corpus.edit(self.trees["recipe"] / "app" / self.edited_unit, self.edits)
+            rel = self.edited_unit if scenario == "edit_c" else corpus.header_name(0)
+            corpus.edit(self.trees["recipe"] / "app" / rel, self.edits)
         elif scenario == "warm":
             self.recipe.drop_outputs(self.plan, self.store)
         sample = self.recipe.realise(self.plan, self.store, served=True)
         self.path, valid = self.recipe.path(self.plan, self.store)
-        if not valid or (self.path == before) != (scenario != "edit_c"):
+        if not valid or (self.path == before) == edit:
             raise BenchError(f"{scenario}, served: the path went from {before} to "
                              f"{self.path} ({'valid' if valid else 'invalid'})")
         if scenario == "noop":
             return sample, 0
         compiled = [c.removeprefix("w/") for c in self.recipe.compiled(self.store, self.path)]
-        if (self.edited_unit not in compiled) if scenario == "edit_c" else compiled:
+        if (set(self.expected(scenario)) - set(compiled)) if edit else compiled:
             raise BenchError(f"{scenario}, served: recipe compiled {compiled[:5]}")
         return sample, len(compiled)
 

@@ -17,11 +17,11 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 # Each with its row through recipe server and the native client (``_served``) where a user
 # types it daily.
-SCENARIOS = ["cold", "noop", "noop_served", "edit_c", "edit_c_served", "edit_h", "warm",
-             "warm_served", "noop_200", "noop_200_served"]
+SCENARIOS = ["cold", "noop", "noop_served", "edit_c", "edit_c_served", "edit_h",
+             "edit_h_served", "warm", "warm_served", "noop_200", "noop_200_served"]
 TITLES = ["cold build", "no-op", "no-op, served", "one .c edited", "one .c edited, served",
-          "hot header edited", "warm rebuild", "warm rebuild, served", "no-op, 200 projects",
-          "no-op, 200 projects, served"]
+          "hot header edited", "hot header edited, served", "warm rebuild",
+          "warm rebuild, served", "no-op, 200 projects", "no-op, 200 projects, served"]
 # The other targets of issue 16, each a row of the same table.
 OTHERS = {"verify_cached": "verify, every outcome cached",
           "verify_cached_served": "verify, every outcome cached, served",
@@ -98,10 +98,11 @@ def test_the_harness_measures_every_scenario_on_a_tiny_corpus(tmp_path: Path) ->
             if "make" in row["compiled"]} == {"cold": [6], "noop": [0], "edit_c": [1],
                                               "edit_h": [1], "noop_200": [0],
                                               "noop_served": [0], "edit_c_served": [1],
-                                              "noop_200_served": [0]}
+                                              "edit_h_served": [1], "noop_200_served": [0]}
     assert rows["warm"]["compiled"] == rows["warm_served"]["compiled"] == \
         {"recipe": [0], "ccache": [0]}
     assert rows["edit_c_served"]["compiled"]["recipe"] == [1]
+    assert rows["edit_h_served"]["compiled"]["recipe"] == rows["edit_h"]["compiled"]["recipe"]
     # A served sample is the native client's alone: it never started Python.
     assert all(row["cpu_samples"]["recipe"][0] < 0.008 for name, row in rows.items()
                if name.endswith("_served"))
