@@ -15,6 +15,12 @@ its error raised after the build; the rows' results are cached under the store p
 attached to the path once it is valid; a build that fails reports its failure and no outcome.
 Only a library an action really ran to make is announced: a path whose actions were all cached
 builds in no time, and its cases run after it, as before.
+
+When every case ``-k`` selects in the project is such a function case (``Early.only``), the
+path's other outputs are not waited for at all: realise builds the library's actions alone
+(``library_first``, engine/build/realise.py) and registers nothing; the cases' outcomes are those
+of the very bytes the path will hold once built whole, by the next command that needs it (the
+library's actions found in the cache: only the programs link).
 """
 
 from __future__ import annotations
@@ -72,6 +78,11 @@ class Early:
         self.plan, self.store, self.settings, self.reporter = plan, store, settings, reporter
         self.patterns = patterns
         self.wanted = _libraries(plan, targets, projects, patterns)
+        # the paths of which these cases need nothing but the library: every case -k selects
+        # in the project is a function case (realise's ``library_first``)
+        self.only = {key: rel for key, rel in self.wanted.items()
+                     if all(c.kind == "function" for c in plan.projects[key[0]].cases
+                            if runner.matches(f"{key[0]}/{c.name}", patterns or []))}
         self.lock = threading.Lock()
         self.checks: list[Future[None]] = []
         self.futures: dict[tuple[str, str, str], Future[Outcome]] = {}
@@ -106,17 +117,19 @@ class Early:
             self.checks.append(self.pool.submit(self._start, jobs, library))
 
     def _start(self, jobs: list[Job], library: Path) -> None:
-        try:
-            self._check(jobs, library)
-        except RecipeError as error:
-            with self.lock:
-                self.problem = self.problem or error
-            return
+        """The cases, and beside them (nm is a process of its own) the check that the library
+        exports their functions: when it does not, ``take`` raises its error and no outcome
+        is reported (a case calling a missing function fails in its worker meanwhile)."""
         assert self.pool is not None
         settings = dataclasses.replace(self.settings, library=library)
         with self.lock:
             for job in jobs:
                 self.futures[_id(job)] = self.pool.submit(runner.execute, job, settings)
+        try:
+            self._check(jobs, library)
+        except RecipeError as error:
+            with self.lock:
+                self.problem = self.problem or error
 
     def _check(self, jobs: list[Job], library: Path) -> None:
         """``function.check_symbols`` for these jobs, on the library they will call."""

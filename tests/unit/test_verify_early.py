@@ -111,3 +111,52 @@ def test_a_program_that_fails_to_build_reports_the_failure_and_no_outcome(
     assert done.returncode == 1, done.stdout + done.stderr
     assert "not_a_function" in done.stderr and "passed" not in done.stdout, done.stdout
     assert not list((store / ".recipe" / "tmp").glob("early*"))
+
+
+def _paths(store: Path) -> list[str]:
+    return sorted(p.name for p in store.glob("*-gen-0.1.0-*"))
+
+
+def test_function_cases_alone_build_the_library_alone_then_the_path_whole(
+        tmp_path: Path) -> None:
+    """``-k`` selecting only a library's function cases: an edit builds the library's actions
+    and no more (no program linked, no path registered or rooted); the next verify finds them
+    cached, builds the path whole (only the program links) and then answers from its record."""
+    src = write_tree(tmp_path / "src", TREE)
+    store = tmp_path / "store"
+    assert run_recipe("verify", src / "plan.yaml", "--store", store).returncode == 0
+    before = _paths(store)
+    roots = run_recipe("store", "roots", "--store", store).stdout
+    _edit(src, "x + x")
+    done = run_recipe("verify", src / "plan.yaml", "--store", store, "-k", "twice")
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout + done.stderr
+    assert _paths(store) == before  # nothing registered
+    assert run_recipe("store", "roots", "--store", store).stdout == roots
+    assert not list((store / ".recipe" / "tmp").glob("early*"))
+    assert not list((store / ".recipe" / "build").iterdir())
+    done = run_recipe("verify", src / "plan.yaml", "--store", store, "-k", "twice", "--json")
+    assert done.returncode == 0, done.stderr
+    (built,) = set(_paths(store)) - set(before)  # built whole, the library from the cache
+    log = run_recipe("store", "log", store / built, "--store", store)
+    assert log.returncode == 0 and "# cached libgen.rlib" in log.stdout, log.stdout
+    assert "--crate-name gen_run" in log.stdout and "--crate-type cdylib" not in log.stdout
+    again = run_recipe("verify", src / "plan.yaml", "--store", store, "-k", "twice")
+    assert again.returncode == 0 and "cached" in again.stdout, again.stdout
+    assert run_recipe("verify", src / "plan.yaml", "--store", store).returncode == 0
+
+
+def test_function_cases_alone_neither_wait_for_nor_report_a_broken_program(
+        tmp_path: Path) -> None:
+    """The program is not built for them, so its error is the next full verify's; a library
+    that fails to build reports its failure and no outcome."""
+    src = write_tree(tmp_path / "src", TREE)
+    store = tmp_path / "store"
+    (src / "gen/src/main.rs").write_text("fn main() { not_a_function(); }\n")
+    done = run_recipe("verify", src / "plan.yaml", "--store", store, "-k", "twice")
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout + done.stderr
+    done = run_recipe("verify", src / "plan.yaml", "--store", store)
+    assert done.returncode == 1 and "not_a_function" in done.stderr, done.stderr
+    _edit(src, "x +")
+    done = run_recipe("verify", src / "plan.yaml", "--store", store, "-k", "twice")
+    assert done.returncode == 1 and "passed" not in done.stdout, done.stdout
+    assert not _paths(store) and not list((store / ".recipe" / "build").iterdir())
