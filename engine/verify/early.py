@@ -40,6 +40,7 @@ from engine.verify.function_cache import rows_key
 from engine.verify.job import Job, Settings, remove_tree
 from engine.verify.outcome import Outcome
 from engine.verify.process import kill_running, new_scratch
+from engine.verify.table_waiting import Waiting
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -90,11 +91,28 @@ class Early:
         self.problem: RecipeError | None = None
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="early-case") \
             if self.wanted else None
+        self.workers = workers
+        self.waiting: dict[tuple[str, str, str], Waiting] = {}
 
     # -- the reporter's side (build threads) --------------------------------------------------
 
     def __getattr__(self, name: str) -> Any:  # action_started, derivation_finished, ...
         return getattr(self.reporter, name)
+
+    def derivation_started(self, drv: Any) -> None:
+        """A library's path starts building: its cases' workers start now (Python's start
+        overlaps the compile) and wait for what to call (engine/verify/table_waiting.py)."""
+        key = getattr(drv, "key", None)
+        if self.pool is not None and key in self.wanted and self.store is not None:
+            jobs = [job for job in runner.select(self.plan, {key: self.store.path(drv.name)},
+                                                 self.patterns)
+                    if job.case.kind == "function" and job.case.skip is None
+                    and job.case.signature is not None]
+            with self.lock:
+                for job in jobs[:self.workers - len(self.waiting)]:
+                    self.waiting[_id(job)] = Waiting(new_scratch(self.store, "table"),
+                                                     self.store)
+        self.reporter.derivation_started(drv)
 
     def output_ready(self, drv: Any, rel: str, file: Path) -> None:
         key = getattr(drv, "key", None)
@@ -121,7 +139,8 @@ class Early:
         exports their functions: when it does not, ``take`` raises its error and no outcome
         is reported (a case calling a missing function fails in its worker meanwhile)."""
         assert self.pool is not None
-        settings = dataclasses.replace(self.settings, library=library)
+        settings = dataclasses.replace(self.settings, library=library,
+                                       waiting=dict(self.waiting))
         with self.lock:
             for job in jobs:
                 self.futures[_id(job)] = self.pool.submit(runner.execute, job, settings)
@@ -170,6 +189,12 @@ class Early:
                 self.pool.shutdown(wait=False, cancel_futures=True)
                 kill_running()
             self.pool.shutdown(wait=True)
+        for waiting in self.waiting.values():  # those no case took
+            try:
+                waiting.cancel()
+            except OSError:
+                pass  # its scratch folder is gone: so is the worker
+            remove_tree(waiting.scratch)
         for folder in self.folders:
             remove_tree(folder)
 
