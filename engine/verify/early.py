@@ -135,9 +135,10 @@ class Early:
             self.checks.append(self.pool.submit(self._start, jobs, library))
 
     def _start(self, jobs: list[Job], library: Path) -> None:
-        """The cases, and beside them (nm is a process of its own) the check that the library
-        exports their functions: when it does not, ``take`` raises its error and no outcome
-        is reported (a case calling a missing function fails in its worker meanwhile)."""
+        """The cases (on the workers started for them, when there are), and beside them the
+        check that the library exports their functions: when it does not, ``take`` raises its
+        error and no outcome is reported (a case calling a missing function fails in its
+        worker meanwhile)."""
         assert self.pool is not None
         settings = dataclasses.replace(self.settings, library=library,
                                        waiting=dict(self.waiting))
