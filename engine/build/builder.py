@@ -90,6 +90,7 @@ class DerivationBuild:
         self.keys: list[str] = []
         self.log: list[str] = []
         self.ran = False  # an action really ran (not found in the cache)
+        self.taking = False  # actions' outputs are linked into the CAS (see ``run``)
         self.reaper: Service | None = None  # while the actions run
         # the dependencies' names, and the outputs being scanned for them (references.py)
         self.candidates = list(drv.data["depends"].values())
@@ -113,9 +114,11 @@ class DerivationBuild:
                 waves = order(self.drv.actions, self.producers)
                 if first is not None:
                     needed = making(self.drv.actions, self.producers, first)
-                    scanned, self.candidates = self.candidates, []  # nothing may be registered
+                    # What runs now is registered only if nothing runs (then the build goes on):
+                    # its outputs are neither scanned nor copied into the CAS, but linked.
+                    scanned, self.candidates, self.taking = self.candidates, [], True
                     self._run_waves([[i for i in w if i in needed] for w in waves])
-                    self.candidates = scanned
+                    self.candidates, self.taking = scanned, False
                     if self.ran:
                         self._announce_files(first)
                         return False
@@ -370,7 +373,7 @@ class DerivationBuild:
         try:
             run = run_action(self.store, self.drv, action, self.staging, self.digests, self.env,
                              prepare=self._prepare, cache=self.cache, runner=self._runner(),
-                             missed=missed, made=self._announce)
+                             missed=missed, made=self._announce, take=self.taking)
         except ActionFailed:
             self.stop.failed()
             raise
