@@ -45,6 +45,7 @@ from engine.build.actions import (
 )
 from engine.build.cache import ActionCache, LocalCache
 from engine.build.events import Reporter
+from engine.build.inputs import input_blobs
 from engine.build.reaper_service import Service
 from engine.build.references import scan_file, scan_tree
 from engine.build.wave import Many, StopFlag, explain, making, order, settle
@@ -99,11 +100,9 @@ class DerivationBuild:
     def run(self, repair: bool = False, first: list[str] | None = None) -> bool:
         """Build and register the path (True); with ``repair``, put it in place of the damaged
         valid path of that name instead (it must come out identical). With ``first`` (files
-        of the output tree, ``out/...``): the actions that make them come first, and when one
-        of those had to run, the build stops there (False: nothing registered), those files
-        announced to the reporter (``output_ready``) for what needs only them (a verify whose
-        cases call only the library, engine/verify/early.py); a later build of the path finds
-        those actions in the cache."""
+        ``out/...``): their actions first; when one of them had to run, the build stops there
+        (False: nothing registered), the files announced (``output_ready``) to what needs
+        only them (engine/verify/early.py); a later build finds those actions cached."""
         try:
             (self.staging / "tmp").mkdir()
             (self.staging / "d").mkdir()
@@ -401,13 +400,6 @@ class DerivationBuild:
                 self._copy_source(self.drv.sources / header, dest, digest, header)
             else:
                 self._copy_out(digest, dest, header)
-
-
-def input_blobs(drv: Buildable) -> list[str]:
-    """The CAS digests of a derivation's declared inputs (its sources, kept for repair)."""
-    return [d.removeprefix("sha256:") for d in drv.data["inputs"].values()]
-
-
 
 
 def _executable(path: str) -> bool:

@@ -15,9 +15,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.build.builder import Cancelled, DerivationBuild, StopFlag, input_blobs
+from engine.build.builder import Cancelled, DerivationBuild, StopFlag
 from engine.build.cache import LocalCache, PathCache
 from engine.build.events import Reporter, Silent
+from engine.build.inputs import input_blobs
 from engine.build.substitute import substitute
 from engine.derive.derivation import Derivation, Deriver
 from engine.documents.models import Plan
