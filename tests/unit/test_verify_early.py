@@ -160,3 +160,29 @@ def test_function_cases_alone_neither_wait_for_nor_report_a_broken_program(
     done = run_recipe("verify", src / "plan.yaml", "--store", store, "-k", "twice")
     assert done.returncode == 1 and "passed" not in done.stdout, done.stdout
     assert not _paths(store) and not list((store / ".recipe" / "build").iterdir())
+
+
+def test_cases_that_could_not_start_on_the_library_get_the_path_built_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The library could not be taken out of the build folder (a file system without hard
+    links: the store copies instead): the path that was built only up to its library is built
+    whole, and the cases run on it."""
+    from engine.verify import early
+
+    src = write_tree(tmp_path / "src", TREE)
+    store_dir = tmp_path / "store"
+    assert run_recipe("verify", src / "plan.yaml", "--store", store_dir).returncode == 0
+    before = _paths(store_dir)
+    _edit(src, "x + x")
+
+    def no_link(*_args: object) -> None:
+        raise OSError("no hard links here")
+
+    monkeypatch.setattr(early.os, "link", no_link)
+    monkeypatch.setenv("RECIPE_SERVER", "off")
+    code = main(["verify", str(src / "plan.yaml"), "--store", str(store_dir), "-k", "twice"])
+    out = capsys.readouterr().out
+    assert code == 0 and "1 passed" in out, out
+    assert len(_paths(store_dir)) == len(before) + 1  # built whole after all
+    assert not list((store_dir / ".recipe" / "build").iterdir())
