@@ -154,7 +154,8 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
                digests: dict[str, str], env: dict[str, str], use_cache: bool = True,
                prepare: Callable[[Action], None] | None = None,
                cache: ActionCache | None = None, runner: Runner | None = None,
-               missed: Missed | None = None) -> ActionRun:
+               missed: Missed | None = None,
+               made: Callable[[Action], None] | None = None, take: bool = False) -> ActionRun:
     """Run one action inside a staging folder, or find its result in the action cache. A hit
     gives the digests of the outputs and writes nothing; before a real run, ``prepare`` puts
     the action's inputs in place, and its outputs' folders with no file at an output's place
@@ -162,7 +163,10 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     are looked up and recorded in ``cache`` (by default the store's own action cache);
     outputs always go to the store's CAS. ``runner``: the build's reaper
     (``reaper_service.Service.run``); by default a reaper of its own.
-    ``missed``: ``look_up`` already found no result in ``cache``."""
+    ``missed``: ``look_up`` already found no result in ``cache``. ``made``: told as soon as
+    the tool has made the outputs, before they are hashed into the CAS. ``take``: the outputs
+    will only be read from now on (a build that registers nothing): linked into the CAS, not
+    copied, as a compile's are."""
     cache = LocalCache(store) if cache is None else cache
     compile = action.kind == "compile"
     if missed is not None:
@@ -215,8 +219,10 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
         from engine.build import build_script  # a Rust static library's native libraries
 
         build_script.after(action, output, staging)
+    if made is not None:
+        made(action)
     log = f"$ {' '.join(argv)}\n{output}"
-    if compile:
+    if compile or take:
         # An object and its depfile are only read from here on (by the link, by
         # ``_headers_read``): linked into the CAS, not copied (no temporary file each).
         outputs = {path: store.take_file(staging / path) for path in action.outputs}

@@ -45,9 +45,10 @@ from engine.build.actions import (
 )
 from engine.build.cache import ActionCache, LocalCache
 from engine.build.events import Reporter
+from engine.build.inputs import input_blobs
 from engine.build.reaper_service import Service
 from engine.build.references import scan_file, scan_tree
-from engine.build.wave import Many, StopFlag, explain, settle
+from engine.build.wave import Many, StopFlag, explain, making, order, settle
 from engine.derive.actions import Action
 from engine.errors import Failure
 from engine.store import BlobError, Store, StoreError
@@ -89,14 +90,19 @@ class DerivationBuild:
         self.files = threading.Lock()  # guards present, staged, kept, folders, build folder
         self.keys: list[str] = []
         self.log: list[str] = []
+        self.ran = False  # an action really ran (not found in the cache)
+        self.taking = False  # actions' outputs are linked into the CAS (see ``run``)
         self.reaper: Service | None = None  # while the actions run
         # the dependencies' names, and the outputs being scanned for them (references.py)
         self.candidates = list(drv.data["depends"].values())
         self.scans: dict[str, Future[set[str]]] = {}
 
-    def run(self, repair: bool = False) -> None:
-        """Build and register the path; with ``repair``, put it in place of the damaged
-        valid path of that name instead (it must come out identical)."""
+    def run(self, repair: bool = False, first: list[str] | None = None) -> bool:
+        """Build and register the path (True); with ``repair``, put it in place of the damaged
+        valid path of that name instead (it must come out identical). With ``first`` (files
+        ``out/...``): their actions first; when one of them had to run, the build stops there
+        (False: nothing registered), the files announced (``output_ready``) to what needs
+        only them (engine/verify/early.py); a later build finds those actions cached."""
         try:
             (self.staging / "tmp").mkdir()
             (self.staging / "d").mkdir()
@@ -104,9 +110,19 @@ class DerivationBuild:
                 os.symlink(self.store.path(dep_name), self.staging / "d" / dep_project)
             zig_cache.warm(self.store, self.drv.data, build_env(self.drv))
             with Service(self.store) as self.reaper:  # one reaper serves every action
-                waves = self._waves()
-                for n, wave in enumerate(waves):
-                    self._run_batch(wave, waves[n + 1] if n + 1 < len(waves) else [])
+                waves = order(self.drv.actions, self.producers)
+                if first is not None:
+                    needed = making(self.drv.actions, self.producers, first)
+                    # What runs now is registered only if nothing runs (then the build goes on):
+                    # its outputs are neither scanned nor copied into the CAS, but linked.
+                    scanned, self.candidates, self.taking = self.candidates, [], True
+                    self._run_waves([[i for i in w if i in needed] for w in waves])
+                    self.candidates, self.taking = scanned, False
+                    if self.ran:
+                        self._announce_files(first)
+                        return False
+                    waves = [[i for i in w if i not in needed] for w in waves]
+                self._run_waves(waves)
                 self._assemble()
             out = self.staging / "out"
             sources = input_blobs(self.drv)
@@ -114,10 +130,11 @@ class DerivationBuild:
             if repair:
                 self.store.replace(self.drv.name, out)
                 self.store.attach(self.drv.name, actions=self.keys, blobs=sources)
-                return
+                return True
             refs = scan_tree(out, self.candidates, self.scans)
             self.store.register(self.drv.name, out, self.drv.fingerprint, refs,
                                 "".join(self.log).encode(), actions=self.keys, blobs=sources)
+            return True
         except ActionFailed as error:
             if self.keep_failed:
                 error.fix = f"the build folder is kept at {self._keep()}"
@@ -125,6 +142,23 @@ class DerivationBuild:
         finally:
             if self.staging.exists():
                 self.store.discard(self.staging)
+
+    def _run_waves(self, waves: list[list[int]]) -> None:
+        waves = [wave for wave in waves if wave]
+        for n, wave in enumerate(waves):
+            self._run_batch(wave, waves[n + 1] if n + 1 < len(waves) else [])
+
+    def _announce_files(self, files: list[str]) -> None:
+        """``files`` that were not announced as their action ran (found in the cache): put in
+        the build folder and announced now."""
+        ready = getattr(self.reporter, "output_ready", None)
+        for path in files:
+            with self.files:
+                if path in self.present:
+                    continue
+                self._materialise(path)
+            if ready is not None:
+                ready(self.drv, path[len("out/"):], self.staging / path)
 
     def _keep(self) -> Path:
         """Move a failed build out of the store's tmp/, which the next run cleans."""
@@ -134,19 +168,6 @@ class DerivationBuild:
         kept.parent.mkdir(parents=True, exist_ok=True)
         os.rename(self.staging, kept)
         return kept
-
-    def _waves(self) -> list[list[int]]:
-        """Actions grouped so that each reads only what earlier groups made: compiles, then
-        archives and links (for Rust: the rlib, then what uses it). Actions come producers
-        first, so one pass finds each one's depth."""
-        index = {id(a): i for i, a in enumerate(self.drv.actions)}
-        depth: list[int] = []
-        for action in self.drv.actions:
-            producers = [index[id(self.producers[p])] for p in action.inputs
-                         if p in self.producers]
-            depth.append(1 + max((depth[i] for i in producers), default=-1))
-        return [[i for i, d in enumerate(depth) if d == level]
-                for level in range(max(depth, default=-1) + 1)]
 
     # -- files in the build folder ------------------------------------------------------------
 
@@ -248,6 +269,7 @@ class DerivationBuild:
             self.present.update(producer.outputs)
 
     def _record(self, run: ActionRun) -> None:
+        self.ran = self.ran or not run.cached
         self.digests.update(run.digests)
         self.keys.extend(run.keys)
         self.log.append(run.log)
@@ -311,7 +333,6 @@ class DerivationBuild:
                 if not run.cached:
                     self.present.update(action.outputs)
             if not run.cached:
-                self._announce(action)
                 for path in action.outputs:  # final: scanned while later actions run
                     if path.startswith("out/") and self.candidates:
                         self.scans[path] = self.pool.submit(scan_file, self.staging / path,
@@ -334,9 +355,9 @@ class DerivationBuild:
 
     def _announce(self, action: Action) -> None:
         """Tell a reporter that asks (``output_ready``) which files of the output tree an action
-        that ran has made: they are final (the path registers these very bytes), so what needs
-        only them (a verify's function cases, engine/verify/early.py) need not wait for the
-        rest of the path."""
+        that ran has made, as soon as its tool has ended (before they are hashed into the CAS):
+        they are final (the path registers these very bytes), so what needs only them (a
+        verify's function cases, engine/verify/early.py) need not wait for the rest."""
         ready = getattr(self.reporter, "output_ready", None)
         if ready is None:
             return
@@ -351,7 +372,7 @@ class DerivationBuild:
         try:
             run = run_action(self.store, self.drv, action, self.staging, self.digests, self.env,
                              prepare=self._prepare, cache=self.cache, runner=self._runner(),
-                             missed=missed)
+                             missed=missed, made=self._announce, take=self.taking)
         except ActionFailed:
             self.stop.failed()
             raise
@@ -379,13 +400,6 @@ class DerivationBuild:
                 self._copy_source(self.drv.sources / header, dest, digest, header)
             else:
                 self._copy_out(digest, dest, header)
-
-
-def input_blobs(drv: Buildable) -> list[str]:
-    """The CAS digests of a derivation's declared inputs (its sources, kept for repair)."""
-    return [d.removeprefix("sha256:") for d in drv.data["inputs"].values()]
-
-
 
 
 def _executable(path: str) -> bool:

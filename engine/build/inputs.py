@@ -69,3 +69,8 @@ def keep_sources(store: Store, drv: Buildable, kept: set[str]) -> None:
         if store.put_file(drv.sources / rel) != hex_digest:
             raise SourceChanged(f"{drv.data['project']['name']}: {rel} changed "
                                 "while building", "run the command again")
+
+
+def input_blobs(drv: Buildable) -> list[str]:
+    """The CAS digests of a derivation's declared inputs (its sources, kept for repair)."""
+    return [d.removeprefix("sha256:") for d in drv.data["inputs"].values()]

@@ -15,9 +15,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.build.builder import Cancelled, DerivationBuild, StopFlag, input_blobs
+from engine.build.builder import Cancelled, DerivationBuild, StopFlag
 from engine.build.cache import LocalCache, PathCache
 from engine.build.events import Reporter, Silent
+from engine.build.inputs import input_blobs
 from engine.build.substitute import substitute
 from engine.derive.derivation import Derivation, Deriver
 from engine.documents.models import Plan
@@ -44,6 +45,8 @@ class RealiseResult:
     derivations: list[Derivation]  # the selected ones, in order
     paths: dict[tuple[str, str], Path] = field(default_factory=dict)  # (project, target) -> path
     built: list[str] = field(default_factory=list)  # store path names built by this run
+    # ``library_first`` paths whose library had to be built: it was, the path was not
+    partial: list[str] = field(default_factory=list)
     closure: list[str] = field(default_factory=list)  # the selected names and their deps
     roots: dict[str, str] = field(default_factory=dict)  # root -> store path name, as set
 
@@ -60,13 +63,21 @@ def realise(plan: Plan, store: Store, targets: list[str] | None = None,
             projects: list[str] | None = None, jobs: int | None = None,
             keep_going: bool = False, keep_failed: bool = False,
             reporter: Reporter | None = None, root_prefix: str | None = None,
-            named_root: str | None = None, cache: PathCache | None = None) -> RealiseResult:
+            named_root: str | None = None, cache: PathCache | None = None,
+            library_first: dict[tuple[str, str], str] | None = None) -> RealiseResult:
     """Build what is missing; register a root for every selected path, named
     ``<root_prefix>/<project>/<target>`` (by default after the plan's file: realising the
     plan again moves it) and, with ``named_root``, ``<named_root>/<project>/<target>`` too
     (a pin that stays until it is removed). A missing path is taken from ``cache`` when it
     holds it whole, else built, its actions looked up in ``cache`` (default: the store's own
-    action cache); a path built is offered to it."""
+    action cache); a path built is offered to it.
+
+    ``library_first``: (project, target) -> a file of its output tree (``lib/libX.so``) that
+    is all the caller needs of that path (a verify whose selected cases only call that
+    library). When a selected path no other one depends on is missing and an action that
+    makes the file must run, only those actions run: the file is announced to ``reporter``
+    (``output_ready``), the path is neither registered nor rooted (``result.partial``); when
+    they are all cached, the whole path is built, as without it."""
     selected = derive(plan, store, list(targets or plan.default_targets), projects)
     result = RealiseResult(selected)
     reporter = reporter or Silent()
@@ -79,11 +90,15 @@ def realise(plan: Plan, store: Store, targets: list[str] | None = None,
     if missing:
         # Only a build stages sources; one gone meanwhile is put into the CAS again.
         store.add_temp_roots(blobs=[b for d in missing for b in input_blobs(d)])
-        result.built = _build(store, missing, jobs or os.cpu_count() or 1, keep_going,
-                              keep_failed, reporter, cache or LocalCache(store))
+        depended = {d.name for e in everything for d in [*e.crates, *e.deps]}
+        first = {d.name: f"out/{library_first[d.key]}" for d in selected
+                 if library_first and d.key in library_first and d.name not in depended}
+        result.built, result.partial = _build(store, missing, jobs or os.cpu_count() or 1,
+                                              keep_going, keep_failed, reporter,
+                                              cache or LocalCache(store), first)
     prefixes = [root_prefix or f"realise:{plan.file}", *([named_root] if named_root else [])]
     result.roots = {f"{prefix}/{drv.project.name}/{drv.target.name}": drv.name
-                    for drv in selected for prefix in prefixes}
+                    for drv in selected for prefix in prefixes if drv.name not in result.partial}
     store.set_roots(result.roots)
     for drv in selected:
         result.paths[drv.key] = store.path(drv.name)
@@ -101,48 +116,55 @@ def _with_dependencies(selected: list[Derivation]) -> list[Derivation]:
 
 
 def _build(store: Store, missing: list[Derivation], jobs: int, keep_going: bool,
-           keep_failed: bool, reporter: Reporter, cache: PathCache) -> list[str]:
+           keep_failed: bool, reporter: Reporter, cache: PathCache,
+           first: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
     # The thread that waits on a tool (its action's runner) must get Python back soon after
     # the tool ends, or after a lookup thread is done with it: within 0.5 ms, not the default
     # 5 (a one-file edit's compile started ~3 ms later while the other 99 were looked up).
     switch = sys.getswitchinterval()
     sys.setswitchinterval(min(switch, 0.0005))
     try:
-        return _build_all(store, missing, jobs, keep_going, keep_failed, reporter, cache)
+        return _build_all(store, missing, jobs, keep_going, keep_failed, reporter, cache,
+                          first or {})
     finally:
         sys.setswitchinterval(switch)
 
 
 def _build_all(store: Store, missing: list[Derivation], jobs: int, keep_going: bool,
-               keep_failed: bool, reporter: Reporter, cache: PathCache) -> list[str]:
+               keep_failed: bool, reporter: Reporter, cache: PathCache,
+               first: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The names built, and those whose build stopped after its ``first`` file."""
     stop = StopFlag(keep_going)
-    futures: dict[str, Future[bool]] = {}
+    futures: dict[str, Future[str]] = {}
     failures: list[Failure] = []
     with ThreadPoolExecutor(jobs, thread_name_prefix="action") as pool, \
             ThreadPoolExecutor(len(missing), thread_name_prefix="drv") as coordinators:
 
-        def realise_one(drv: Derivation, waits: list[Future[bool]]) -> bool:
+        def realise_one(drv: Derivation, waits: list[Future[str]]) -> str:
             for wait in waits:
                 wait.result()  # a failed dependency fails this one too
             if stop.is_set():
                 raise Cancelled(f"{drv.name}: cancelled")
             with store.lock(drv.name):
                 if store.is_valid(drv.name) or substitute(store, drv, cache):
-                    return False  # another process built it meanwhile, or a cache had it
+                    return ""  # another process built it meanwhile, or a cache had it
                 reporter.derivation_started(drv)
-                DerivationBuild(store, drv, pool, reporter, stop, keep_failed, cache).run()
+                whole = DerivationBuild(store, drv, pool, reporter, stop, keep_failed,
+                                        cache).run(first=[first[drv.name]] if drv.name in first
+                                                   else None)
                 reporter.derivation_finished(drv, True)
+            if not whole:
+                return "partial"
             cache.offer_path(drv.name)
-            return True
+            return "built"
 
         for drv in missing:  # dependencies come first, so their futures exist
             waits = [futures[d.name] for d in [*drv.crates, *drv.deps] if d.name in futures]
             futures[drv.name] = coordinators.submit(realise_one, drv, waits)
-        built = []
+        built: dict[str, list[str]] = {"built": [], "partial": [], "": []}
         for name, future in futures.items():
             try:
-                if future.result():
-                    built.append(name)
+                built[future.result()].append(name)
             except Cancelled:
                 continue
             except Failure as error:
@@ -151,4 +173,4 @@ def _build_all(store: Store, missing: list[Derivation], jobs: int, keep_going: b
                     failures.append(error)
     if failures:
         raise BuildFailed(failures)
-    return built
+    return built["built"], built["partial"]

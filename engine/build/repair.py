@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from engine.build.builder import DerivationBuild, StopFlag, input_blobs
+from engine.build.builder import DerivationBuild, StopFlag
 from engine.build.events import Silent
-from engine.build.inputs import CannotRebuild
+from engine.build.inputs import CannotRebuild, input_blobs
 from engine.derive.derivation import Recorded
 from engine.store import Damage, Store, StoreError
 from engine.toolchain.detect import changed_programs

@@ -1,5 +1,6 @@
-"""A derivation's wave of actions, when some fail or an error cuts it short: what stops the
-rest, what the failures say, and that nothing still runs when the build folder goes."""
+"""A derivation's waves of actions: their order, the actions a file needs, and, when some fail
+or an error cuts a wave short, what stops the rest, what the failures say, and that nothing still
+runs when the build folder goes."""
 
 from __future__ import annotations
 
@@ -60,3 +61,29 @@ def explain(drv: Buildable, action: Action, error: ActionFailed) -> ActionFailed
                           f"project does not declare ({hits[0]} is not in headers:)")
             error.fix = f"add {hits[0]} to headers: in {project.file.name}"
     return error
+
+
+def order(actions: list[Action], producers: dict[str, Action]) -> list[list[int]]:
+    """Actions (by index) grouped so that each reads only what earlier groups made: compiles,
+    then archives and links (for Rust: the rlib, then what uses it). Actions come producers
+    first, so one pass finds each one's depth."""
+    index = {id(a): i for i, a in enumerate(actions)}
+    depth: list[int] = []
+    for action in actions:
+        made_by = [index[id(producers[p])] for p in action.inputs if p in producers]
+        depth.append(1 + max((depth[i] for i in made_by), default=-1))
+    return [[i for i, d in enumerate(depth) if d == level]
+            for level in range(max(depth, default=-1) + 1)]
+
+
+def making(actions: list[Action], producers: dict[str, Action], files: list[str]) -> set[int]:
+    """The actions (by index) that make ``files``, those that make their inputs, and so on."""
+    index = {id(a): i for i, a in enumerate(actions)}
+    needed: set[int] = set()
+    todo = [producers[f] for f in files if f in producers]
+    while todo:
+        action = todo.pop()
+        if index[id(action)] not in needed:
+            needed.add(index[id(action)])
+            todo.extend(producers[p] for p in action.inputs if p in producers)
+    return needed

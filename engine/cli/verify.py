@@ -142,11 +142,14 @@ def _verify(args: argparse.Namespace, kept: dict[str, Any]) -> int:
             try:
                 result = realise(plan, store, targets=targets, projects=args.project or None,
                                  jobs=args.jobs, keep_going=args.keep_going,
-                                 reporter=early or building, cache=cache)
+                                 reporter=early or building, cache=cache,
+                                 library_first=early.only if early is not None else None)
             finally:
                 building.close()
             jobs = runner.select(plan, result.paths, args.pattern)
             rest, done = early.take(jobs) if early is not None else (jobs, {})
+            _complete(args, plan, store, cache, [j for j in rest if j.path.name in
+                                                 result.partial])
             function.check_symbols(plan, store, rest)  # a function not in its library: exit 2
             progress = _Progress(len(jobs), quiet=args.json)
             try:
@@ -163,7 +166,8 @@ def _verify(args: argparse.Namespace, kept: dict[str, Any]) -> int:
         if early is not None:
             early.close(failed=False)
 
-    kept.update(store=store, result=result, all_cached=not result.built and cache is None and
+    kept.update(store=store, result=result, all_cached=not result.built and
+                not result.partial and cache is None and
                 not args.no_cache and not args.update and not args.prune and not args.differ
                 and not args.junit and not args.html and
                 all(o.cached or o.status in ("skipped", "not run") for o in outcomes))
@@ -203,6 +207,24 @@ def _verify(args: argparse.Namespace, kept: dict[str, Any]) -> int:
         notes = review.notes(updated, orphans or [], pruned, args.prune)
         sys.stdout.write(report.render_text(outcomes, notes))
     return 0 if passed else 1
+
+
+def _complete(args: argparse.Namespace, plan: Plan, store: Any, cache: Any,
+              jobs: list[Any]) -> None:
+    """The paths that were built only up to their library for cases that did not start on it
+    after all (engine/verify/early.py could not take it): built whole now."""
+    if not jobs:
+        return
+    from engine.build.realise import realise
+    from engine.cli.progress import Progress
+
+    building = Progress(quiet=args.json)
+    try:
+        for project, target in sorted({(job.project, job.target) for job in jobs}):
+            realise(plan, store, targets=[target], projects=[project], jobs=args.jobs,
+                    reporter=building, cache=cache)
+    finally:
+        building.close()
 
 
 def _cases_on(executor: object) -> dict[str, object]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,10 +64,14 @@ class Manifest:
 
 
 class Registry:
-    """The crates of one registry folder, read lazily and each manifest once."""
+    """The crates of one registry folder, read lazily and each manifest once. With ``memo``
+    (a file of the plan's cache), what each ``Cargo.toml`` says is remembered against the stat
+    data of the file and of its crate's folder, so that a command does not parse the same
+    manifests again (``save`` writes it)."""
 
-    def __init__(self, path: Path, pos: Pos | None = None) -> None:
+    def __init__(self, path: Path, pos: Pos | None = None, memo: Path | None = None) -> None:
         self.path, self.pos = path, pos
+        self.memo = Manifests(memo) if memo is not None else None
         try:
             self.entries = sorted(e.name for e in os.scandir(path)
                                   if e.is_dir() and not e.name.startswith("."))
@@ -92,10 +98,18 @@ class Registry:
     def find(self, name: str, version: str) -> Manifest | None:
         return next((m for m in self.versions(name) if str(m.version) == version), None)
 
+    def save(self) -> None:
+        if self.memo is not None:
+            self.memo.save()
+
     def _read(self, folder: Path) -> Manifest | None:
         """The manifest of one crate folder; None for a folder that is not a crate."""
         try:
-            data = tomllib.loads((folder / "Cargo.toml").read_text())
+            data = self.memo.get(folder) if self.memo is not None else None
+            if data is None:
+                data = tomllib.loads((folder / "Cargo.toml").read_text())
+                if self.memo is not None:
+                    self.memo.put(folder, data)
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
@@ -165,3 +179,58 @@ def _deps(table: dict, kind: str, target: str | None) -> list[DepSpec]:
             features=tuple(map(str, spec.get("features", ()))), default_features=bool(default),
             optional=bool(spec.get("optional", False)), kind=kind, target=target))
     return deps
+
+
+class Manifests:
+    """What each crate's ``Cargo.toml`` said, by its folder, with the stat data of the file and
+    the folder (a ``build.rs`` or ``.cargo-checksum.json`` added or removed changes the
+    folder's) when it was read; as git's index and the digest cache (engine.hashing), an entry
+    whose file or folder changed within ``RACY_NS`` of its recording is not trusted. Saved by
+    rename; one lost to a concurrent writer costs a parse."""
+
+    VERSION = 1
+    RACY_NS = 2_000_000_000
+
+    def __init__(self, file: Path) -> None:
+        self.file, self.changed = file, False
+        try:
+            with open(file, "rb") as f:
+                data = pickle.load(f)
+            self.entries: dict[str, tuple[list[int], dict]] = data["entries"] \
+                if data.get("version") == self.VERSION else {}
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, KeyError, TypeError,
+                ValueError, ImportError, IndexError):
+            self.entries = {}
+
+    @staticmethod
+    def _stat(folder: Path) -> list[int]:
+        stats = [os.stat(folder), os.stat(folder / "Cargo.toml")]  # FileNotFoundError: none
+        return [n for st in stats for n in (st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                                              st.st_ino, st.st_dev)]
+
+    def get(self, folder: Path) -> dict | None:
+        entry = self.entries.get(os.fspath(folder))
+        if entry is None:
+            return None
+        stat, data = entry
+        return data if self._stat(folder) == stat else None
+
+    def put(self, folder: Path, data: dict) -> None:
+        stat = self._stat(folder)
+        now = time.time_ns()
+        if all(now - stat[i] >= self.RACY_NS for i in (1, 2, 6, 7)):  # mtimes, ctimes
+            self.entries[os.fspath(folder)] = (stat, data)
+            self.changed = True
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        temp = self.file.with_name(f".{self.file.name}.{os.getpid()}")
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            with open(temp, "wb") as f:
+                pickle.dump({"version": self.VERSION, "entries": self.entries}, f)
+            os.replace(temp, self.file)
+        except OSError:
+            temp.unlink(missing_ok=True)  # a cache: losing it costs only time
+        self.changed = False

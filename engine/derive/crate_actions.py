@@ -90,18 +90,23 @@ class CrateDerivation:
 
 
 def crate_files(folder: Path) -> list[str]:
-    """Every file of a crate's folder (what its build may read), sorted. Strings, not Paths:
-    every command that derives a Rust project walks each of its crates' folders."""
-    found = []
-    top = os.fspath(folder)
-    for root, dirs, names in os.walk(top):
-        dirs[:] = sorted(d for d in dirs if d not in (".git", "target"))
-        below = os.path.relpath(root, top).replace(os.sep, "/")
-        for name in names:
-            rel = name if below == "." else f"{below}/{name}"
-            if rel not in SKIP and os.path.isfile(os.path.join(root, name)):
-                found.append(rel)
+    """Every file of a crate's folder (what its build may read), sorted. Strings, not Paths,
+    and the folder's own entries' types (no stat per file): every command that derives a Rust
+    project walks each of its crates' folders."""
+    found: list[str] = []
+    _walk(os.fspath(folder), "", found)
     return sorted(found)
+
+
+def _walk(folder: str, below: str, found: list[str]) -> None:
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            rel = below + entry.name
+            if entry.is_dir():  # a symlink to a folder too, as os.walk's default
+                if entry.name not in (".git", "target") and not entry.is_symlink():
+                    _walk(entry.path, rel + "/", found)
+            elif entry.is_file() and rel not in SKIP:
+                found.append(rel)
 
 
 def opt_flags(spec: TargetSpec, host: bool) -> list[str]:
@@ -162,6 +167,7 @@ def plan_crate(node: Node, graph: Graph, deps: dict[str, CrateDerivation],
               "-C", f"linker={toolchain.cc}", *lld_args(rust.identity),
               *(f"-Ldependency=../d/{link_name(d.node)}/lib" for d in closure)]
     files = crate_files(manifest.folder)
+    top = os.path.abspath(manifest.folder)
     inputs = [f"w/{f}" for f in files]
     actions: list[Action] = []
     script_env: dict[str, str] = {}
@@ -215,7 +221,7 @@ def plan_crate(node: Node, graph: Graph, deps: dict[str, CrateDerivation],
                    "spec": {"triple": built_for, "opt": opt}},
         "crate": {"checksum": manifest.checksum, "features": features, "host": node.host,
                   "kind": kind},
-        "inputs": {f: digests.digest(manifest.folder / f) for f in files},
+        "inputs": {f: digests.digest(f"{top}/{f}") for f in files},
         "public": {},
         "toolchain": toolchain.identity,
         "rust": rust.identity,

@@ -45,14 +45,14 @@ def lock_path(plan: Plan) -> Path:
     return plan.dir / lockfile.NAME
 
 
-def registry(plan: Plan) -> Registry:
+def registry(plan: Plan, memo: Path | None = None) -> Registry:
     if plan.registry is None:
         first = next(c for p in plan.projects.values() for c in p.crates)
         raise ResolveError("the plan names no registry for the crates its projects use",
                            "add registry: PATH to the plan (a `cargo vendor` folder, or "
                            "/usr/share/cargo/registry for Debian's librust-*-dev crates)",
                            pos=first.pos)
-    return Registry(plan.registry, plan.registry_pos)
+    return Registry(plan.registry, plan.registry_pos, memo)
 
 
 def platform(rust: RustToolchain, triple: str) -> Platform:
@@ -62,8 +62,8 @@ def platform(rust: RustToolchain, triple: str) -> Platform:
 class PlanCrates:
     """The plan's crate graphs, one per platform, resolved on first use under the lock."""
 
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
+    def __init__(self, plan: Plan, memo: Path | None = None) -> None:
+        self.plan, self.memo = plan, memo  # memo: where the registry's manifests are kept
         self.pos = plan.registry_pos
         self.fresh: list[Graph] = []  # graphs resolved without a lock, to be written
         self.graphs: dict[str, Graph] = {}
@@ -74,7 +74,7 @@ class PlanCrates:
     def graph(self, where: Platform) -> Graph:
         if where.triple not in self.graphs:
             if self._registry is None:
-                self._registry = registry(self.plan)
+                self._registry = registry(self.plan, self.memo)
             path = lock_path(self.plan)
             if not self._read:
                 self._locked, self._read = lockfile.read(path), True
@@ -95,6 +95,8 @@ class PlanCrates:
         if self.fresh:
             lockfile.write(lock_path(self.plan), lockfile.text(self.fresh))
             self.fresh = []
+        if self._registry is not None:
+            self._registry.save()
 
 
 def relock(plan: Plan, platforms: list[Platform], update: set[str] | None) -> tuple[str, bool]:

@@ -4,6 +4,7 @@ derived once per target (``engine.derive.crate_actions``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from engine.crates.resolve import Graph, ResolveError
@@ -17,8 +18,9 @@ from engine.toolchain.rust import RustToolchain
 
 
 class CrateDeriver:
-    def __init__(self, plan: Plan, make_name: Any, digests: DigestCache) -> None:
-        self.plan_crates = PlanCrates(plan)
+    def __init__(self, plan: Plan, make_name: Any, digests: DigestCache,
+                 memo: Path | None = None) -> None:
+        self.plan_crates = PlanCrates(plan, memo)
         self.make_name, self.digests = make_name, digests
         self.derived: dict[tuple[str, str], CrateDerivation] = {}
 

@@ -168,7 +168,8 @@ class Deriver:
         if self._crates is None:
             from engine.derive.crates import CrateDeriver
 
-            self._crates = CrateDeriver(self.plan, self.make_name, self.digests)
+            self._crates = CrateDeriver(self.plan, self.make_name, self.digests,
+                                        self.cache_dir / "manifests.pickle")
         return self._crates
 
     def toolchain(self, target: TargetSpec) -> Toolchain:

@@ -15,6 +15,12 @@ its error raised after the build; the rows' results are cached under the store p
 attached to the path once it is valid; a build that fails reports its failure and no outcome.
 Only a library an action really ran to make is announced: a path whose actions were all cached
 builds in no time, and its cases run after it, as before.
+
+When every case ``-k`` selects in the project is such a function case (``Early.only``), the
+path's other outputs are not waited for at all: realise builds the library's actions alone
+(``library_first``, engine/build/realise.py) and registers nothing; the cases' outcomes are those
+of the very bytes the path will hold once built whole, by the next command that needs it (the
+library's actions found in the cache: only the programs link).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from engine.verify.function_cache import rows_key
 from engine.verify.job import Job, Settings, remove_tree
 from engine.verify.outcome import Outcome
 from engine.verify.process import kill_running, new_scratch
+from engine.verify.table_waiting import Waiting
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -72,6 +79,11 @@ class Early:
         self.plan, self.store, self.settings, self.reporter = plan, store, settings, reporter
         self.patterns = patterns
         self.wanted = _libraries(plan, targets, projects, patterns)
+        # the paths of which these cases need nothing but the library: every case -k selects
+        # in the project is a function case (realise's ``library_first``)
+        self.only = {key: rel for key, rel in self.wanted.items()
+                     if all(c.kind == "function" for c in plan.projects[key[0]].cases
+                            if runner.matches(f"{key[0]}/{c.name}", patterns or []))}
         self.lock = threading.Lock()
         self.checks: list[Future[None]] = []
         self.futures: dict[tuple[str, str, str], Future[Outcome]] = {}
@@ -79,11 +91,28 @@ class Early:
         self.problem: RecipeError | None = None
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="early-case") \
             if self.wanted else None
+        self.workers = workers
+        self.waiting: dict[tuple[str, str, str], Waiting] = {}
 
     # -- the reporter's side (build threads) --------------------------------------------------
 
     def __getattr__(self, name: str) -> Any:  # action_started, derivation_finished, ...
         return getattr(self.reporter, name)
+
+    def derivation_started(self, drv: Any) -> None:
+        """A library's path starts building: its cases' workers start now (Python's start
+        overlaps the compile) and wait for what to call (engine/verify/table_waiting.py)."""
+        key = getattr(drv, "key", None)
+        if self.pool is not None and key in self.wanted and self.store is not None:
+            jobs = [job for job in runner.select(self.plan, {key: self.store.path(drv.name)},
+                                                 self.patterns)
+                    if job.case.kind == "function" and job.case.skip is None
+                    and job.case.signature is not None]
+            with self.lock:
+                for job in jobs[:self.workers - len(self.waiting)]:
+                    self.waiting[_id(job)] = Waiting(new_scratch(self.store, "table"),
+                                                     self.store)
+        self.reporter.derivation_started(drv)
 
     def output_ready(self, drv: Any, rel: str, file: Path) -> None:
         key = getattr(drv, "key", None)
@@ -106,17 +135,21 @@ class Early:
             self.checks.append(self.pool.submit(self._start, jobs, library))
 
     def _start(self, jobs: list[Job], library: Path) -> None:
+        """The cases (on the workers started for them, when there are), and beside them the
+        check that the library exports their functions: when it does not, ``take`` raises its
+        error and no outcome is reported (a case calling a missing function fails in its
+        worker meanwhile)."""
+        assert self.pool is not None
+        settings = dataclasses.replace(self.settings, library=library,
+                                       waiting=dict(self.waiting))
+        with self.lock:
+            for job in jobs:
+                self.futures[_id(job)] = self.pool.submit(runner.execute, job, settings)
         try:
             self._check(jobs, library)
         except RecipeError as error:
             with self.lock:
                 self.problem = self.problem or error
-            return
-        assert self.pool is not None
-        settings = dataclasses.replace(self.settings, library=library)
-        with self.lock:
-            for job in jobs:
-                self.futures[_id(job)] = self.pool.submit(runner.execute, job, settings)
 
     def _check(self, jobs: list[Job], library: Path) -> None:
         """``function.check_symbols`` for these jobs, on the library they will call."""
@@ -157,6 +190,12 @@ class Early:
                 self.pool.shutdown(wait=False, cancel_futures=True)
                 kill_running()
             self.pool.shutdown(wait=True)
+        for waiting in self.waiting.values():  # those no case took
+            try:
+                waiting.cancel()
+            except OSError:
+                pass  # its scratch folder is gone: so is the worker
+            remove_tree(waiting.scratch)
         for folder in self.folders:
             remove_tree(folder)
 

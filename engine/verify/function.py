@@ -186,13 +186,17 @@ def _worker_rows(job: Job, settings: Settings) -> tuple[Results, bool]:
     owner = job.path.name if settings.library else library.parent.parent.name
     store = settings.store
     key = rows_key(case, owner) if store is not None else None
+    waiting = settings.waiting.get((job.project, job.target, case.name))
     rows = lookup_rows(store, key) if store is not None and key and settings.use_cache else None
     if rows is not None:
+        if waiting is not None:
+            waiting.cancel()
         return rows, True
-    scratch = new_scratch(store, "table")
+    scratch = new_scratch(store, "table") if waiting is None else waiting.scratch
     try:
         with paused_gc():
-            rows = call_rows(case, library, scratch, cache=store, protect=[job.path])
+            rows = call_rows(case, library, scratch, cache=store, protect=[job.path],
+                             waiting=waiting)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if store is not None and key:

@@ -62,6 +62,9 @@ class Settings:
     #: a function case's shared object, when it is called before its store path is registered
     #: (the same bytes, from the build folder: engine.verify.early); None: the store path's
     library: Path | None = None
+    #: function case -> its worker started while the library was built, with its scratch
+    #: folder (engine.verify.table_waiting); taken by the case that uses it
+    waiting: Mapping[tuple[str, str, str], Any] = field(default_factory=dict)
 
 
 def target_runner(job: Job, settings: Settings) -> runners.Choice:

@@ -27,9 +27,11 @@ from engine.documents.models import Case, CType
 from engine.errors import RecipeError, display_path
 from engine.verify import table_worker
 from engine.verify.cache import ActionCache
-from engine.verify.process import CAP, CLEAN_ENV, run_argv
+from engine.verify.process import CAP, run_argv
+from engine.verify.table_waiting import Waiting, environment, prepare
+from engine.verify.table_waiting import argv as worker_argv
+from engine.verify.table_waiting import files as worker_files
 
-WORKER = Path(table_worker.__file__)
 SHOWN_ROWS = 20  # failing rows a report lists by default (recipe verify --failing-rows N)
 # The outer bound of one worker's run, past the per-row timeout its watchdog keeps; at most a
 # week (poll() takes at most 2**31 - 1 ms: a million rows of 10 s would overflow it).
@@ -51,33 +53,33 @@ class Results:
 
 
 def call_rows(case: Case, library: Path, scratch: Path, *, cache: ActionCache | None = None,
-              protect: Sequence[Path] = ()) -> Results:
-    """Call the case's function with every row's arguments."""
+              protect: Sequence[Path] = (), waiting: Waiting | None = None) -> Results:
+    """Call the case's function with every row's arguments (the first time by ``waiting``, a
+    worker started in ``scratch`` before the library was there, when given)."""
     assert case.signature is not None
     sig = case.signature
     arguments = _arguments(case)
     values: list[Any] = [None] * len(case.table)
     problems: dict[int, str] = {}
     pending = list(range(len(case.table)))
-    (scratch / "work").mkdir(parents=True, exist_ok=True)
-    (scratch / "tmp").mkdir(exist_ok=True)
     attempt = 0
     while pending:
         attempt += 1
-        spec, results, progress = (scratch / f"{n}.{attempt}" for n in ("spec", "out", "at"))
+        spec, results, progress = worker_files(scratch, attempt)
         rows = arguments if attempt == 1 else [arguments[i] for i in pending]
-        with open(spec, "wb") as f:
-            marshal.dump({"library": str(library), "function": sig.name,
-                          "returns": _triple(sig.returns),
-                          "params": [_triple(p) for p in sig.params],
-                          "rows": rows, "timeout": case.timeout, "free": case.free}, f)
-        progress.write_bytes(table_worker.NOT_STARTED.to_bytes(8, sys.byteorder, signed=True))
-        results.write_bytes(b"")
-        observed = run_argv(
-            [sys.executable, "-I", "-S", str(WORKER), str(spec), str(results), str(progress)],
-            cwd=scratch / "work", env={**CLEAN_ENV, "TMPDIR": str(scratch / "tmp")},
-            stdin=b"", timeout=min(case.timeout * len(pending) + _GRACE, _MAX_RUN), cap=CAP,
-            writable=[scratch], cache=cache)
+        limit = min(case.timeout * len(pending) + _GRACE, _MAX_RUN)
+        data = {"library": str(library), "function": sig.name, "returns": _triple(sig.returns),
+                "params": [_triple(p) for p in sig.params], "rows": rows,
+                "timeout": case.timeout, "free": case.free}
+        if attempt == 1 and waiting is not None:
+            observed = waiting.send({**data, "limit": limit})
+        else:
+            prepare(scratch, attempt)
+            with open(spec, "wb") as f:
+                marshal.dump(data, f)
+            observed = run_argv(worker_argv(scratch, attempt), cwd=scratch / "work",
+                                env=environment(scratch), stdin=b"", timeout=limit, cap=CAP,
+                                writable=[scratch], cache=cache)
         done = _read_results(results)
         if observed.exit == 0 and len(done) == len(pending) and attempt == 1:
             values = [done[p] for p in range(len(pending))]

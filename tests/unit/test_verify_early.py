@@ -111,3 +111,78 @@ def test_a_program_that_fails_to_build_reports_the_failure_and_no_outcome(
     assert done.returncode == 1, done.stdout + done.stderr
     assert "not_a_function" in done.stderr and "passed" not in done.stdout, done.stdout
     assert not list((store / ".recipe" / "tmp").glob("early*"))
+
+
+def _paths(store: Path) -> list[str]:
+    return sorted(p.name for p in store.glob("*-gen-0.1.0-*"))
+
+
+def test_function_cases_alone_build_the_library_alone_then_the_path_whole(
+        tmp_path: Path) -> None:
+    """``-k`` selecting only a library's function cases: an edit builds the library's actions
+    and no more (no program linked, no path registered or rooted); the next verify finds them
+    cached, builds the path whole (only the program links) and then answers from its record."""
+    src = write_tree(tmp_path / "src", TREE)
+    store = tmp_path / "store"
+    assert run_recipe("verify", src / "plan.yaml", "--store", store).returncode == 0
+    before = _paths(store)
+    roots = run_recipe("store", "roots", "--store", store).stdout
+    _edit(src, "x + x")
+    done = run_recipe("verify", src / "plan.yaml", "--store", store, "-k", "twice")
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout + done.stderr
+    assert _paths(store) == before  # nothing registered
+    assert run_recipe("store", "roots", "--store", store).stdout == roots
+    assert not list((store / ".recipe" / "tmp").glob("early*"))
+    assert not list((store / ".recipe" / "build").iterdir())
+    done = run_recipe("verify", src / "plan.yaml", "--store", store, "-k", "twice", "--json")
+    assert done.returncode == 0, done.stderr
+    (built,) = set(_paths(store)) - set(before)  # built whole, the library from the cache
+    log = run_recipe("store", "log", store / built, "--store", store)
+    assert log.returncode == 0 and "# cached libgen.rlib" in log.stdout, log.stdout
+    assert "--crate-name gen_run" in log.stdout and "--crate-type cdylib" not in log.stdout
+    again = run_recipe("verify", src / "plan.yaml", "--store", store, "-k", "twice")
+    assert again.returncode == 0 and "cached" in again.stdout, again.stdout
+    assert run_recipe("verify", src / "plan.yaml", "--store", store).returncode == 0
+
+
+def test_function_cases_alone_neither_wait_for_nor_report_a_broken_program(
+        tmp_path: Path) -> None:
+    """The program is not built for them, so its error is the next full verify's; a library
+    that fails to build reports its failure and no outcome."""
+    src = write_tree(tmp_path / "src", TREE)
+    store = tmp_path / "store"
+    (src / "gen/src/main.rs").write_text("fn main() { not_a_function(); }\n")
+    done = run_recipe("verify", src / "plan.yaml", "--store", store, "-k", "twice")
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout + done.stderr
+    done = run_recipe("verify", src / "plan.yaml", "--store", store)
+    assert done.returncode == 1 and "not_a_function" in done.stderr, done.stderr
+    _edit(src, "x +")
+    done = run_recipe("verify", src / "plan.yaml", "--store", store, "-k", "twice")
+    assert done.returncode == 1 and "passed" not in done.stdout, done.stdout
+    assert not _paths(store) and not list((store / ".recipe" / "build").iterdir())
+
+
+def test_cases_that_could_not_start_on_the_library_get_the_path_built_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The library could not be taken out of the build folder (a file system without hard
+    links: the store copies instead): the path that was built only up to its library is built
+    whole, and the cases run on it."""
+    from engine.verify import early
+
+    src = write_tree(tmp_path / "src", TREE)
+    store_dir = tmp_path / "store"
+    assert run_recipe("verify", src / "plan.yaml", "--store", store_dir).returncode == 0
+    before = _paths(store_dir)
+    _edit(src, "x + x")
+
+    def no_link(*_args: object) -> None:
+        raise OSError("no hard links here")
+
+    monkeypatch.setattr(early.os, "link", no_link)
+    monkeypatch.setenv("RECIPE_SERVER", "off")
+    code = main(["verify", str(src / "plan.yaml"), "--store", str(store_dir), "-k", "twice"])
+    out = capsys.readouterr().out
+    assert code == 0 and "1 passed" in out, out
+    assert len(_paths(store_dir)) == len(before) + 1  # built whole after all
+    assert not list((store_dir / ".recipe" / "build").iterdir())

@@ -1,5 +1,6 @@
-"""Before a function case runs, verify checks with ``nm`` that its library exports the
-function; nm's answer is remembered by the library's and nm's stat data (engine.verify.symbols),
+"""Before a function case runs, verify checks that its library exports the function: an ELF
+shared object's dynamic symbols are read in-process, anything else (a static archive) with
+``nm``, whose answer is remembered by the library's and nm's stat data (engine.verify.symbols),
 so a verify with every outcome cached runs no nm at all (issue 16)."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ TREE = {
         version: 1.0.0
         language: c
         outputs:
-          - {name: mathx, kind: shared-library, sources: [mathx.c]}
+          - {name: mathx, kind: static-library, sources: [mathx.c]}
         cases: [cases.yaml]
     """,
     "mathx/mathx.c": "int add(int a, int b) { return a + b; }\n"
@@ -92,10 +93,11 @@ def test_a_changed_library_is_asked_again(tmp_path: Path) -> None:
     cache = json.loads((xdg / "recipe" / "nm-symbols.json").read_text())
     (library,) = cache["entries"]
     os.chmod(Path(library).parent, 0o755)
-    other = tmp_path / "other.so"
+    other = tmp_path / "other.a"
     (tmp_path / "other.c").write_text("int add(int a, int b) { return a + b; }\n")
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(other), str(tmp_path / "other.c")],
+    subprocess.run(["gcc", "-c", "-o", str(tmp_path / "other.o"), str(tmp_path / "other.c")],
                    check=True)
+    subprocess.run(["ar", "rcs", str(other), str(tmp_path / "other.o")], check=True)
     os.replace(other, library)
     from engine.verify.symbols import missing_symbol
 
@@ -105,3 +107,30 @@ def test_a_changed_library_is_asked_again(tmp_path: Path) -> None:
         assert missing_symbol(Path(library), "add") is False
     finally:
         del os.environ["XDG_CACHE_HOME"]
+
+
+def test_an_elf_library_is_read_without_nm(tmp_path: Path) -> None:
+    """A shared object's exports, read from its .dynsym, are nm's (without symbol versions);
+    what is not an ELF file is left to nm."""
+    from engine.verify.symbols import _run_nm, elf_exports, missing_symbol
+
+    (tmp_path / "m.c").write_text("extern int puts(const char *);\n"
+                                  "int add(int a, int b) { return a + b; }\n"
+                                  "static int hidden(void) { return 1; }\n"
+                                  "int uses(void) { return hidden() + puts(\"x\"); }\n")
+    library = tmp_path / "libm1.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(library), str(tmp_path / "m.c")],
+                   check=True)
+    for elf in (library, Path("/usr/lib/x86_64-linux-gnu/libz.so.1")):
+        if elf.exists():
+            nm = _run_nm(elf)
+            assert nm is not None
+            assert elf_exports(elf) == {name.split("@")[0] for name in nm}
+    exported = elf_exports(library)
+    assert exported is not None and {"add", "uses"} <= exported
+    assert "hidden" not in exported and "puts" not in exported  # static; undefined
+    assert missing_symbol(library, "add") is False
+    assert missing_symbol(library, "hidden") is True
+    (tmp_path / "not-elf.so").write_text("not a library\n")
+    assert elf_exports(tmp_path / "not-elf.so") is None
+    assert elf_exports(tmp_path / "absent.so") is None
