@@ -3,7 +3,8 @@
 A path becomes valid in this order: built in ``tmp``, normalised, hashed, renamed to
 ``root/<name>``, sealed, and only then inserted in the database (one transaction), all under
 the path's lock (taken by ``Store.register``). A process killed at any step leaves either a
-temporary entry or an unregistered ``root/<name>``; nothing half-made is ever valid.
+temporary entry or an unregistered ``root/<name>`` (its name noted in ``.recipe/pending``,
+where the next ``Store.open`` finds it); nothing half-made is ever valid.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from engine.store.db import Database
 from engine.store.errors import StoreError
 from engine.store.names import NAME
 from engine.store.records import PathInfo
+
+#: Where the names being registered are noted (below the store's root).
+PENDING = ".recipe/pending"
 
 
 def register(root: Path, db: Database, name: str, tree: Path, derivation: str,
@@ -40,6 +44,24 @@ def register(root: Path, db: Database, name: str, tree: Path, derivation: str,
         raise StoreError(f"cannot register {name}: {tree} is on another file system",
                          "build into a folder made by temp_dir()")
     target = root / name
+    # Noted before the rename, gone after the commit: a process killed in between leaves its
+    # name here, and the next ``Store.open`` removes the unregistered folder by it (without
+    # listing the whole store: a store keeps thousands of paths).
+    pending = root / PENDING / name
+    try:
+        pending.touch()
+    except OSError as error:
+        raise StoreError(f"cannot register {name}: {error}",
+                         "check the permissions and the space of the store") from None
+    try:
+        return _register(root, db, name, tree, derivation, refs, log, keeps, expected, target)
+    finally:
+        pending.unlink(missing_ok=True)
+
+
+def _register(root: Path, db: Database, name: str, tree: Path, derivation: str,
+              refs: tuple[str, ...], log: bytes, keeps: list[str], expected: str | None,
+              target: Path) -> PathInfo:
     try:
         result = scan_normalised(tree)
         if expected is not None and result.nar_hash != expected:

@@ -45,7 +45,7 @@ from engine.store.names import label as _label
 from engine.store.records import Damage, GcReport, PathInfo
 
 STATE = ".recipe"
-_LAYOUT = ("tmp", "locks", "cas", "ac", "logs", "build")
+_LAYOUT = ("tmp", "locks", "cas", "ac", "logs", "build", "pending")
 _KEEP_FILES = {".gitkeep", ".gitignore", ".keep"}
 _FIX_FOLDER = "pass --store with a recipe store, or with a new or empty folder"
 
@@ -112,31 +112,41 @@ class Store:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def clean(self) -> None:
+    def clean(self, every: bool = False) -> None:
         """Remove temporary entries of dead processes, and folders at ``root/<name>`` that
-        are not valid and whose lock nobody holds (a build killed before it registered)."""
+        are not valid and whose lock nobody holds: a process killed while it registered left
+        the name in ``pending`` (``engine/store/register.py``). ``every``: look at every name
+        in the store, not only those (a collection does: a folder put there by hand, or left
+        by a version of recipe that noted nothing)."""
         locks.clean_temp(self.state / "tmp")
-        valid = self._db.names()
-        for name in os.listdir(self.root):
-            if name not in valid and _NAME.fullmatch(name):
-                self._remove_unlocked(self.root / name, name, unless_valid=True)
+        pending = self.state / "pending"
+        for name in _listdir(pending):
+            if _NAME.fullmatch(name) and \
+                    self._remove_unlocked(self.root / name, name, unless_valid=True):
+                (pending / name).unlink(missing_ok=True)
+        if every:
+            valid = self._db.names()
+            for name in os.listdir(self.root):
+                if name not in valid and _NAME.fullmatch(name):
+                    self._remove_unlocked(self.root / name, name, unless_valid=True)
         for name in _listdir(self.state / "build"):
             if _NAME.fullmatch(name):
                 self._remove_unlocked(self.state / "build" / name, name)
 
-    def _remove_unlocked(self, path: Path, name: str, unless_valid: bool = False) -> None:
+    def _remove_unlocked(self, path: Path, name: str, unless_valid: bool = False) -> bool:
         """Remove what a dead process left at ``path`` for ``name``, unless someone holds the
-        name's lock (it is being built right now)."""
+        name's lock (it is being built right now): False then."""
         if locks.held_here(self._lock_file(name)):
-            return
+            return False
         fd = locks.acquire(self._lock_file(name), blocking=False)
         if fd is None:
-            return
+            return False
         try:
             if not (unless_valid and self._db.is_valid(name)):
                 self.remove_leftover(path)
         finally:
             os.close(fd)
+        return True
 
     def remove_leftover(self, path: Path) -> bool:
         """Remove a dead build's folder (the caller holds its name's lock). One that cannot be
@@ -370,6 +380,8 @@ class Store:
         references, then every action-cache entry and blob that no remaining path or
         temporary root keeps; with ``max_size`` (bytes), evict least recently used action
         results until the cache fits. See ``engine/store/gc.py``."""
+        if not dry_run:
+            self.clean(every=True)  # what a crash of an older recipe left unnoted too
         return gc.collect(self, self._db, self._cas, dry_run, max_size)
 
     def why(self, name: str) -> list[list[str]]:

@@ -282,7 +282,8 @@ def test_named_roots_pin_paths_until_removed(tmp_path) -> None:
 
     assert run_recipe("store", "roots", "--remove", "release-1", "--store", store).returncode == 0
     done = run_recipe("store", "gc", "--store", store)
-    assert done.stdout.splitlines()[:2] == [str(old[1]), str(old[0])]  # referrer first
+    # hello links greet's static library: no reference between them, so by name.
+    assert done.stdout.splitlines()[:2] == sorted(map(str, old), key=lambda p: Path(p).name)
     assert not old[0].exists() and new[0].exists()
     bad = run_recipe("store", "roots", "--remove", "release-1", "--store", store)
     assert bad.returncode == 2 and "there is no root 'release-1'" in bad.stderr
