@@ -216,6 +216,12 @@ def test_rustup_s_lld_is_run_by_rustc_itself(plan: Path) -> None:
         pytest.skip("this rustc ships no lld (Debian's)")
     assert "linker-flavor=ld.lld" in argv and any(a.endswith("/bin/rust-lld") for a in argv)
     assert any(a.endswith("crti.o") for a in argv) and "link-arg=-fuse-ld=lld" not in argv
+    # Nothing of the C compiler's temporary files (its LTO plugin's) enters the runner's key.
+    from engine.repl.rust import startfiles
+
+    cc = shutil.which("gcc") or shutil.which("cc")
+    assert cc is not None and startfiles(cc, "/usr/bin:/bin") == startfiles(cc, "/usr/bin:/bin")
+    assert not any("plugin" in arg or ".res" in arg for arg in argv)
 
 
 def test_a_rustc_started_ahead_makes_the_runner_a_plain_compile_makes(plan: Path) -> None:
