@@ -6,6 +6,8 @@ session of a Rust project (``Session.warm``) starts the next submission's rustc 
 source file that is a FIFO, so rustc waits in ``open`` until the submission comes; then the
 runner's text is written into the FIFO, rustc reads it to its end and compiles.
 
+rustup's lld, which links the runner, is started ahead beside it (``engine.repl.prelink``).
+
 Nothing of the runner depends on this: the argument list, the runner's folder, the source's
 name and the text rustc reads are those of a runner compiled the plain way
 (``engine.repl.runner.command``), so the runner is the same, bit for bit, under the same key.
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from engine.build import reaper
 from engine.repl import source
+from engine.repl.prelink import Linker
 from engine.repl.runner import Spec, command, runner_folder
 
 TYPE_CHECKING = False
@@ -38,9 +41,9 @@ class Ahead:
     """A rustc of ``spec`` waiting for its source in ``folder`` (one submission, once)."""
 
     def __init__(self, spec: Spec, folder: Path, src: Path, executable: Path,
-                 contained: reaper.Contained) -> None:
+                 contained: reaper.Contained, linker: Linker | None = None) -> None:
         self.spec, self.folder, self.src, self.executable = spec, folder, src, executable
-        self.contained = contained
+        self.contained, self.linker = contained, linker
         self.used = False
 
     @classmethod
@@ -52,13 +55,20 @@ class Ahead:
             src = folder / source.runner_name(spec.language)
             os.mkfifo(src, 0o600)
             argv, cwd, executable = command(spec, folder, src)
-            contained = reaper.Contained.start(
-                argv, store, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, cwd=cwd, env={**spec.env, "TMPDIR": str(folder)})
+            env = {**spec.env, "TMPDIR": str(folder)}
+            argv, linker = Linker.start(argv, folder, store, env)  # lld, started ahead too
+            try:
+                contained = reaper.Contained.start(
+                    argv, store, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT, cwd=cwd, env=env)
+            except BaseException:
+                if linker is not None:
+                    linker.close()
+                raise
         except OSError:
             shutil.rmtree(folder, ignore_errors=True)
             return None
-        return cls(spec, folder, src, executable, contained)
+        return cls(spec, folder, src, executable, contained, linker)
 
     def finish(self, code: str) -> tuple[int, bytes] | None:
         """Compile the runner of submission ``code``: rustc's exit code and words, or None when
@@ -67,6 +77,8 @@ class Ahead:
         text = source.runner_source(self.spec.language, code, self.spec.title,
                                     tuple(self.spec.uses)).encode()
         fd = None
+        if self.linker is not None:
+            self.linker.serve(self.contained)
         try:
             fd = self._writer()
             if fd is not None:
@@ -85,6 +97,8 @@ class Ahead:
         finally:
             self.contained.stop()
             status = self.contained.wait()
+            if self.linker is not None:
+                self.linker.close()
         if fd is None:
             shutil.rmtree(self.folder, ignore_errors=True)
             return None
@@ -118,4 +132,6 @@ class Ahead:
             self.contained.wait()
         except OSError:
             pass
+        if self.linker is not None:
+            self.linker.close()
         shutil.rmtree(self.folder, ignore_errors=True)

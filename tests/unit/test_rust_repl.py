@@ -292,3 +292,44 @@ def _output(session, runner) -> str:  # noqa: ANN001
         out.seek(0)
         assert ended.code == 0
         return out.read().decode()
+
+
+def test_the_lld_started_ahead_links_and_says_why_a_link_fails(plan: Path) -> None:
+    """The rustc started ahead links with the lld started beside it (engine.repl.prelink):
+    lld's words on a failed link reach rustc's error, and nothing of either is left."""
+    from engine.repl.runner import CompileError
+
+    with _session(plan) as session:
+        session.warm()
+        ahead = session._ahead
+        if ahead.linker is None:
+            pytest.skip("runners are not linked by rustup's lld here")
+        lld = ahead.linker.contained
+        code = ('extern "C" { fn recipe_nowhere() -> i32; }\n'
+                'println!("{}", unsafe { recipe_nowhere() });')
+        with pytest.raises(CompileError) as error:
+            session.compile(code)
+        assert "undefined symbol: recipe_nowhere" in error.value.detail
+        assert lld.proc.returncode is not None and not ahead.folder.exists()
+        # A compile error: rustc never links; the lld that waited is stopped.
+        session.warm()
+        ahead = session._ahead
+        with pytest.raises(CompileError):
+            session.compile("let x: u8 = 256;")
+        assert ahead.linker.contained.proc.returncode is not None
+        assert not ahead.linker._thread.is_alive()
+
+
+def test_an_argument_is_quoted_as_lld_reads_a_response_file(tmp_path: Path) -> None:
+    import subprocess
+
+    from engine.repl.prelink import quoted
+
+    lld = next(iter(Path.home().glob(".rustup/toolchains/*/lib/rustlib/*/bin/rust-lld")), None)
+    if lld is None:
+        pytest.skip("no rustup lld")
+    odd = str(tmp_path / 'a dir "x" \\ y\tz' / "missing.o")
+    (tmp_path / "args").write_text(quoted(odd) + "\n")
+    done = subprocess.run([str(lld), "-flavor", "gnu", f"@{tmp_path / 'args'}"],
+                          capture_output=True, text=True)
+    assert f"cannot open {odd}:" in done.stderr, done.stderr
