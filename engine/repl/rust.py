@@ -28,7 +28,8 @@ A new submission is one rustc run, made short where it costs the submission noth
   (not under LTO), as for C runners.
 
 In a ``recipe repl`` session, the next submission's rustc is started before it comes
-(``engine.repl.ahead``): its start-up is not part of a new submission's time.
+(``engine.repl.ahead``), and the lld that links it (``engine.repl.prelink``): their start-up is
+not part of a new submission's time.
 
 On a foreign target the runner is what the target's programs are: ``--target`` and zig as the
 linker (``engine.toolchain.rust_cross.linker``), the standard library linked statically (the
