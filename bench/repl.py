@@ -267,11 +267,12 @@ def _steps(steps: list[list[str]], cwd: Path) -> None:
 
 
 def _warm(session: object) -> None:
-    """What ``recipe repl`` does before it reads a submission: start the next one's rustc
-    (``engine.repl.ahead``), then a pause much shorter than a person's typing, so that its start
-    overlaps no other row's sample. Its CPU is counted in the next session sample's."""
+    """What ``recipe repl`` does before it reads a submission: start the next one's rustc and
+    lld (``engine.repl.ahead``), then a pause much shorter than a person's typing (0.3 s: their
+    start takes ~15 ms of CPU, more on a loaded machine), so that it overlaps no other row's
+    sample. Their CPU is counted in the next session sample's."""
     session.warm()  # type: ignore[attr-defined]
-    time.sleep(0.1)
+    time.sleep(0.3)
 
 
 def _in_session(session: object, code: str) -> None:
