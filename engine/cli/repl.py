@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"recipe repl: {session.title}, workspace {session.works}; %help for help")
         try:
             while True:
+                session.warm()  # the next submission's compiler starts while the user types
                 try:
                     text = read_submission(input)
                 except EOFError:

@@ -29,7 +29,18 @@ from engine.repl import source
 
 TYPE_CHECKING = False  # typing itself costs a repeated ``recipe eval`` 4 ms
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from engine.store import Store
+
+    class Ahead(Protocol):
+        """A compiler started before its submission (``engine.repl.ahead.Ahead``)."""
+
+        folder: Path
+        src: Path
+        executable: Path
+
+        def finish(self, code: str) -> tuple[int, bytes] | None: ...
 
 #: What compiling a runner needs, as plain data (a ``recipe eval`` record keeps it, see
 #: ``engine.memo``): ``key``, the runner key's fields but the code; ``language``; ``title``;
@@ -105,11 +116,13 @@ def lookup(store: Store, key: str, folder: Path) -> Runner | None:
     return Runner(key, executable, folder, True, diagnostics)
 
 
-def build(spec: Spec, store: Store, code: str, keep: bool = False, wrap: bool = True) -> Runner:
+def build(spec: Spec, store: Store, code: str, keep: bool = False, wrap: bool = True,
+          ahead: Ahead | None = None) -> Runner:
     """The runner of ``code``: from the cache, else compiled and linked (and cached). The
     generated source stays in the runner's folder with ``keep``. ``wrap``: ``code`` is a
     submission, put inside the runner's ``main``; else it is a whole translation unit (a
-    function case's table harness, ``engine.verify.harness``), compiled as it is."""
+    function case's table harness, ``engine.verify.harness``), compiled as it is. ``ahead``:
+    a compiler waiting for this submission (``engine.repl.ahead``), used on a miss."""
     check_code(code)
     key = runner_key(spec, code)
     folder = runner_folder(store, keep)
@@ -119,30 +132,44 @@ def build(spec: Spec, store: Store, code: str, keep: bool = False, wrap: bool = 
         found = lookup(store, key, folder)
         if found is not None:
             return found
-        return _compile(spec, store, code, key, folder, keep, wrap)
+        return _compile(spec, store, code, key, folder, keep, wrap, ahead)
     except BaseException:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
-def _compile(spec: Spec, store: Store, code: str, key: str, folder: Path,
-             keep: bool, wrap: bool = True) -> Runner:
-    src = _write_source(spec, code, folder, wrap)
+def command(spec: Spec, folder: Path, src: Path) -> tuple[list[str], Path, Path]:
+    """The compiler's argument list for the runner of source ``src`` in ``folder``, the folder
+    it runs in and the executable it writes."""
     executable = folder / "runner"
     if spec.language == "rust":  # rustc compiles and links in one run
-        argv = [*spec.compile, f"--remap-path-prefix={folder}=.", "-o", str(executable),
-                str(src)]
-        cwd = folder
-    else:  # one driver run compiles and links: a second one would cost its start-up again
-        argv = [*spec.compile, f"-ffile-prefix-map={folder}=.", str(src), "-o",
-                str(executable), *spec.link]
-        # From the scope's w/ (its include folders are relative to it); a harness has no scope.
-        cwd = Path(spec.folder, "w") if spec.folder else folder
-    # Under the reaper: the compiler dies with recipe, however recipe ends.
-    code, output = reaper.run(argv, store, cwd=cwd, env={**spec.env, "TMPDIR": str(folder)})
+        return ([*spec.compile, f"--remap-path-prefix={folder}=.", "-o", str(executable),
+                 str(src)], folder, executable)
+    # One driver run compiles and links: a second one would cost its start-up again.
+    argv = [*spec.compile, f"-ffile-prefix-map={folder}=.", str(src), "-o", str(executable),
+            *spec.link]
+    # From the scope's w/ (its include folders are relative to it); a harness has no scope.
+    return argv, Path(spec.folder, "w") if spec.folder else folder, executable
+
+
+def _compile(spec: Spec, store: Store, code: str, key: str, folder: Path,
+             keep: bool, wrap: bool = True, ahead: Ahead | None = None) -> Runner:
+    done = ahead.finish(code) if ahead is not None else None
+    if done is not None:  # rustc, started ahead, read the runner from its FIFO
+        shutil.rmtree(folder, ignore_errors=True)
+        folder, src, executable = ahead.folder, ahead.src, ahead.executable
+        status, output = done
+    else:
+        src = _write_source(spec, code, folder, wrap)
+        argv, cwd, executable = command(spec, folder, src)
+        # Under the reaper: the compiler dies with recipe, however recipe ends.
+        status, output = reaper.run(argv, store, cwd=cwd,
+                                    env={**spec.env, "TMPDIR": str(folder)})
     diagnostics = output.decode(errors="replace")
-    if code != 0:
+    if status != 0:
+        if done is not None:
+            shutil.rmtree(folder, ignore_errors=True)  # not the caller's: build removes its own
         kept = "kept" if keep else "removed; --keep-tmp keeps it"
         error = CompileError(f"the submission does not compile (generated file: {src}, {kept})")
         error.detail = diagnostics

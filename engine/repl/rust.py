@@ -20,8 +20,16 @@ A new submission is one rustc run, made short where it costs the submission noth
 - ``-C prefer-dynamic``: the standard library is linked as the toolchain's ``libstd-*.so``
   (found by an rpath into the sysroot) instead of statically from its rlibs: the link, most of
   a small runner's compile, is a fraction of its time.
-- the lld rustup's rustc ships (as for every Rust link, ``engine.toolchain.rust.lld_args``),
-  else ``-fuse-ld=gold`` where gold is installed (not under LTO), as for C runners.
+- the lld rustup's rustc ships, run by rustc itself (``direct_link``: ``-C linker=rust-lld``
+  with the start files and library folders the C compiler would give it) rather than through
+  the C compiler, collect2 and lld's wrapper as the project's own links are; where a library's
+  link argument is one for a C compiler, through the C compiler with that lld
+  (``engine.toolchain.rust.lld_args``); without it, ``-fuse-ld=gold`` where gold is installed
+  (not under LTO), as for C runners.
+
+In a ``recipe repl`` session, the next submission's rustc is started before it comes
+(``engine.repl.ahead``), and the lld that links it (``engine.repl.prelink``): their start-up is
+not part of a new submission's time.
 
 On a foreign target the runner is what the target's programs are: ``--target`` and zig as the
 linker (``engine.toolchain.rust_cross.linker``), the standard library linked statically (the
@@ -32,7 +40,9 @@ the target's builds filled.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +58,7 @@ from engine.store import Store
 from engine.toolchain import rust_cross
 from engine.toolchain.rust import FAST_LINK, lld_args
 
-FORMAT = "recipe-repl-rust-2"
+FORMAT = "recipe-repl-rust-3"  # 3: rustup's lld run by rustc itself
 
 
 @dataclass
@@ -139,15 +149,21 @@ def runner_template(drv: Derivation) -> list[str]:
     host = next(line.split(": ", 1)[1] for line in drv.data["rust"]["version"].splitlines()
                 if line.startswith("host: "))
     stdlib = sysroot / "lib" / "rustlib" / host
+    lld = lld_args(drv.data["rust"])
+    own = set(lld[1::2] + FAST_LINK[1::2])  # how the project's own links find lld, not a library
+    links = [link for link in dict.fromkeys(links) if link not in own]
     if spec.triple == "host":
-        # The fastest linker at hand, through the target's C compiler: the lld rustup's rustc
-        # ships (lld_args), else gold where it is installed (ld.bfd is slower).
-        fast = lld_args(drv.data["rust"])
-        fast += FAST_LINK if fast else []  # the runner is opt-level=0 code
-        if not fast and not spec.lto and shutil.which("ld.gold", path=drv.toolchain.env_path):
-            fast = ["-C", "link-arg=-fuse-ld=gold"]
-        linking = ["-C", "prefer-dynamic", "-C", f"link-arg=-Wl,-rpath,{stdlib}/lib",
-                   "-C", f"linker={drv.toolchain.cc}", *fast]
+        linking = direct_link(drv.toolchain.cc, drv.toolchain.env_path, stdlib, links) \
+            if lld else None
+        if linking is None:  # through the target's C compiler, with the fastest linker at hand
+            # the lld rustup's rustc ships (lld_args), else gold where it is installed (ld.bfd
+            # is slower)
+            fast = lld + FAST_LINK if lld else []  # the runner is opt-level=0 code
+            if not fast and not spec.lto and shutil.which("ld.gold",
+                                                          path=drv.toolchain.env_path):
+                fast = ["-C", "link-arg=-fuse-ld=gold"]
+            linking = ["-C", "prefer-dynamic", "-C", f"link-arg=-Wl,-rpath,{stdlib}/lib",
+                       "-C", f"linker={drv.toolchain.cc}", *fast]
     else:
         linking = rust_cross.linker(spec, drv.toolchain.cc)[0]
     return [rustc, "--edition", project.standard or DEFAULT_EDITION,
@@ -157,4 +173,49 @@ def runner_template(drv: Derivation) -> list[str]:
             *(["-C", f"target-cpu={spec.cpu}"] if spec.cpu else []),
             *linking,
             "--extern", f"{crate}={STORE}/{drv.name}/lib/lib{crate}.rlib",
-            *found, *(a for link in dict.fromkeys(links) for a in ("-C", link))]
+            *found, *(a for link in links for a in ("-C", link))]
+
+
+def direct_link(cc: str, path: str, stdlib: Path, links: list[str]) -> list[str] | None:
+    """rustc's flags to run rustup's lld itself (``stdlib``: the host's folder of the sysroot),
+    given what the C compiler would give it (``startfiles``), instead of running it through the
+    C compiler: cc, collect2 and lld's wrapper are three programs fewer (~3 ms of a ~45 ms
+    runner). None where the C compiler's link cannot be read, or a library's link argument is
+    one for a C compiler (only files, ``-l`` and ``-L`` mean the same to lld)."""
+    for link in links:
+        arg = link.removeprefix("link-arg=")
+        if arg.startswith("-") and not arg.startswith(("-l", "-L")):
+            return None
+    around = startfiles(cc, path)
+    if around is None:
+        return None
+    return ["-C", f"linker={stdlib}/bin/rust-lld", "-C", "linker-flavor=ld.lld",
+            "-C", "prefer-dynamic", "-C", f"link-arg=-rpath={stdlib}/lib", "-C", "link-arg=-O0",
+            *(a for arg in around for a in ("-C", f"link-arg={arg}"))]
+
+
+def startfiles(cc: str, path: str) -> list[str] | None:
+    """What the C compiler ``cc`` adds to a position-independent executable's link, as rustc
+    runs it (``-pie -nodefaultlibs``): the linker's flags, its C runtime start and end files,
+    its library folders (what ``cc -###`` says it passes to collect2 or ld, without the LTO
+    plugin, the output and the input); None when it cannot be read. They follow rustc's own
+    arguments, which lld reads in any order: its objects have no ``.init`` code to come
+    between crti.o and crtn.o."""
+    probe = "recipe-runner.o"
+    try:
+        said = subprocess.run([cc, "-###", "-pie", "-nodefaultlibs", probe, "-o", "a.out"],
+                              capture_output=True, text=True, timeout=60,
+                              env={"PATH": path, "LC_ALL": "C"}).stderr
+        words = next(w for w in map(shlex.split, reversed(said.splitlines())) if probe in w)
+    except (OSError, subprocess.SubprocessError, ValueError, StopIteration):
+        return None
+    out: list[str] = []
+    skip = 0
+    for word in words[1:]:
+        if skip:
+            skip -= 1
+        elif word in ("-plugin", "-o"):
+            skip = 1
+        elif not (word == probe or word.startswith(("-plugin-opt", "-fuse-ld"))):
+            out.append(word)
+    return out

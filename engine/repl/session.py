@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing import IO, Any
 
     from engine.documents.models import Plan
+    from engine.repl.ahead import Ahead
     from engine.repl.child import Confine, Ended
     from engine.repl.rust import RustScope
     from engine.repl.scope import Scope
@@ -63,6 +64,7 @@ class Session:
         self.spec, self.store, self.works, self.protect = spec, store, works, protect
         self.confine, self.guard = confine, guard
         self._runners: dict[str, Runner] = {}
+        self._ahead: Ahead | None = None
 
     @classmethod
     def prepare(cls, plan: Plan, store: Store, project: str, target: str | None = None, *,
@@ -113,7 +115,12 @@ class Session:
         known = self._runners.get(runner_key(self.spec, code))
         if known is not None and not keep and known.executable.is_file():
             return Runner(known.key, known.executable, known.folder, True, known.diagnostics)
-        runner = build(self.spec, self.store, code, keep)
+        ahead, self._ahead = (None, self._ahead) if keep else (self._ahead, None)
+        try:
+            runner = build(self.spec, self.store, code, keep, ahead=ahead)
+        finally:
+            if ahead is not None and not ahead.used:  # a hit: it waits for the next miss
+                self._ahead = ahead
         if keep:
             return runner  # left on disk, as asked
         old = self._runners.pop(runner.key, None)
@@ -121,6 +128,15 @@ class Session:
             old.remove()
         self._runners[runner.key] = runner
         return runner
+
+    def warm(self) -> None:
+        """Start the compiler of the next new submission now, while the user types (a Rust
+        session: ``engine.repl.ahead``); a no-op when one waits already."""
+        if self.spec.language != "rust" or self._ahead is not None:
+            return
+        from engine.repl.ahead import Ahead
+
+        self._ahead = Ahead.start(self.spec, self.store)
 
     def run(self, runner: Runner, *, stdin: int | IO[bytes] | None = None,
             stdout: int | IO[bytes] | None = None,
@@ -145,7 +161,11 @@ class Session:
         return ended
 
     def close(self) -> None:
-        """Remove the runners' temporary folders (not those kept with ``--keep-tmp``)."""
+        """Remove the runners' temporary folders (not those kept with ``--keep-tmp``) and stop
+        a compiler started ahead."""
+        if self._ahead is not None:
+            self._ahead.cancel()
+            self._ahead = None
         for runner in self._runners.values():
             runner.remove()
         self._runners.clear()

@@ -76,6 +76,30 @@ FILES = {
         outputs: [{name: noscope, kind: static-library}]
     """,
     "noscope/src/lib.rs": "pub fn one() -> i32 { 1 }\n",
+    # A Rust project on a C library of the plan: the runner links it too.
+    "chalf/project.yaml": """
+        kind: project
+        name: chalf
+        version: 0.1.0
+        language: c
+        sources: [half.c]
+        outputs: [{name: chalf, kind: static-library}]
+    """,
+    "chalf/half.c": "double c_half(double x) { return x / 2; }\n",
+    "halves/project.yaml": """
+        kind: project
+        name: halves
+        version: 0.1.0
+        language: rust
+        sources: [src/lib.rs]
+        depends: [chalf]
+        outputs: [{name: halves, kind: static-library}]
+        repl: {scope: ["halves::half"]}
+    """,
+    "halves/src/lib.rs": """
+        extern "C" { fn c_half(x: f64) -> f64; }
+        pub fn half(x: f64) -> f64 { unsafe { c_half(x) } }
+    """,
 }
 
 SUBMISSION = ('let v: Value = serde_json::from_str(r#"{"a": [1, 2]}"#).unwrap();\n'
@@ -168,3 +192,144 @@ def test_a_repl_session_of_a_rust_project(plan: Path) -> None:
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_a_runner_links_the_c_library_of_the_project(plan: Path) -> None:
+    done = evaluate(plan, 'println!("{}", half(7.0));', project="halves")
+    assert (done.returncode, done.stdout) == (0, "3.5\n"), done.stderr
+
+
+def _session(plan: Path):  # noqa: ANN202
+    from engine.documents.load import load_plan
+    from engine.repl.session import Session
+    from engine.store import Store
+
+    return Session.prepare(load_plan(plan), Store.open(plan.parent.parent / "store"), "jtotal")
+
+
+def test_rustup_s_lld_is_run_by_rustc_itself(plan: Path) -> None:
+    """Where rustup's rustc ships lld, a runner is linked by it with the C compiler's start
+    files, not through the C compiler (three programs fewer)."""
+    with _session(plan) as session:
+        argv, files = session.spec.compile, session.scope.identity["rust"]["digests"]
+    if not any(name.endswith("/gcc-ld/ld.lld") for name in files):
+        pytest.skip("this rustc ships no lld (Debian's)")
+    assert "linker-flavor=ld.lld" in argv and any(a.endswith("/bin/rust-lld") for a in argv)
+    assert any(a.endswith("crti.o") for a in argv) and "link-arg=-fuse-ld=lld" not in argv
+    # Nothing of the C compiler's temporary files (its LTO plugin's) enters the runner's key.
+    from engine.repl.rust import startfiles
+
+    cc = shutil.which("gcc") or shutil.which("cc")
+    assert cc is not None and startfiles(cc, "/usr/bin:/bin") == startfiles(cc, "/usr/bin:/bin")
+    assert not any("plugin" in arg or ".res" in arg for arg in argv)
+
+
+def test_a_rustc_started_ahead_makes_the_runner_a_plain_compile_makes(plan: Path) -> None:
+    """Session.warm starts the next submission's rustc on a FIFO (engine.repl.ahead): the
+    runner, its words and its key are those of the plain compile, bit for bit."""
+    from engine.build import reaper
+    from engine.repl import runner as compiled
+    from engine.repl.ahead import Ahead
+
+    code = 'let unused = 1; println!("{}", total("[7]"));'
+    with _session(plan) as session:
+        ahead = Ahead.start(session.spec, session.store)
+        assert ahead is not None
+        status, said = ahead.finish(code)
+        folder = compiled.runner_folder(session.store)
+        src = folder / "runner.rs"
+        src.write_text(source_of(session, code))
+        argv, cwd, executable = compiled.command(session.spec, folder, src)
+        plain = reaper.run(argv, session.store, cwd=cwd,
+                           env={**session.spec.env, "TMPDIR": str(folder)})
+        assert (status, said) == plain and status == 0
+        assert b"--> ./runner.rs:6:5" in said  # its warning, as a plain compile words it
+        assert ahead.executable.read_bytes() == executable.read_bytes()
+        shutil.rmtree(ahead.folder)
+        shutil.rmtree(folder)
+
+
+def source_of(session, code: str) -> str:  # noqa: ANN001
+    from engine.repl import source
+
+    return source.runner_source("rust", code, session.spec.title, session.spec.uses)
+
+
+def test_a_session_compiles_new_submissions_by_the_rustc_it_started(plan: Path) -> None:
+    from engine.repl.runner import CompileError
+
+    with _session(plan) as session:
+        session.warm()
+        ahead = session._ahead
+        assert ahead is not None
+        first = session.compile('println!("{}", total("[8, 1]"));')
+        assert not first.cached and first.folder == ahead.folder and session._ahead is None
+        assert _output(session, first) == "9\n"
+        session.warm()
+        waiting = session._ahead
+        again = session.compile('println!("{}", total("[8, 1]"));')  # a hit: it waits on
+        assert again.cached and session._ahead is waiting
+        with pytest.raises(CompileError) as error:
+            session.compile('let x: u8 = "no";')
+        assert "error[E0308]" in error.value.detail and "./runner.rs:6" in error.value.detail
+        assert not waiting.folder.exists()  # a failed compile leaves nothing behind
+        # A rustc started ahead that died before its submission: compiled the plain way.
+        session.warm()
+        dead = session._ahead
+        dead.contained.stop()
+        dead.contained.wait()
+        runner = session.compile('println!("{}", total("[2, 2]"));')
+        assert _output(session, runner) == "4\n" and not dead.folder.exists()
+        # Closing the session stops the rustc that waits and removes its folder.
+        session.warm()
+        last = session._ahead
+    assert last.contained.proc.returncode is not None and not last.folder.exists()
+
+
+def _output(session, runner) -> str:  # noqa: ANN001
+    with (session.works / "out").open("w+b") as out:
+        ended = session.run(runner, stdout=out)
+        out.seek(0)
+        assert ended.code == 0
+        return out.read().decode()
+
+
+def test_the_lld_started_ahead_links_and_says_why_a_link_fails(plan: Path) -> None:
+    """The rustc started ahead links with the lld started beside it (engine.repl.prelink):
+    lld's words on a failed link reach rustc's error, and nothing of either is left."""
+    from engine.repl.runner import CompileError
+
+    with _session(plan) as session:
+        session.warm()
+        ahead = session._ahead
+        if ahead.linker is None:
+            pytest.skip("runners are not linked by rustup's lld here")
+        lld = ahead.linker.contained
+        code = ('extern "C" { fn recipe_nowhere() -> i32; }\n'
+                'println!("{}", unsafe { recipe_nowhere() });')
+        with pytest.raises(CompileError) as error:
+            session.compile(code)
+        assert "undefined symbol: recipe_nowhere" in error.value.detail
+        assert lld.proc.returncode is not None and not ahead.folder.exists()
+        # A compile error: rustc never links; the lld that waited is stopped.
+        session.warm()
+        ahead = session._ahead
+        with pytest.raises(CompileError):
+            session.compile("let x: u8 = 256;")
+        assert ahead.linker.contained.proc.returncode is not None
+        assert not ahead.linker._thread.is_alive()
+
+
+def test_an_argument_is_quoted_as_lld_reads_a_response_file(tmp_path: Path) -> None:
+    import subprocess
+
+    from engine.repl.prelink import quoted
+
+    lld = next(iter(Path.home().glob(".rustup/toolchains/*/lib/rustlib/*/bin/rust-lld")), None)
+    if lld is None:
+        pytest.skip("no rustup lld")
+    odd = str(tmp_path / 'a dir "x" \\ y\tz' / "missing.o")
+    (tmp_path / "args").write_text(quoted(odd) + "\n")
+    done = subprocess.run([str(lld), "-flavor", "gnu", f"@{tmp_path / 'args'}"],
+                          capture_output=True, text=True)
+    assert f"cannot open {odd}:" in done.stderr, done.stderr

@@ -1,0 +1,137 @@
+"""A Rust runner's compiler started ahead of its submission, while the user types.
+
+Of rustc's ~50 ms on a new runner, ~10 ms go before it reads its source file: loading itself
+(its driver and LLVM, 350 MB of shared libraries) and setting up its session. A ``recipe repl``
+session of a Rust project (``Session.warm``) starts the next submission's rustc early, on a
+source file that is a FIFO, so rustc waits in ``open`` until the submission comes; then the
+runner's text is written into the FIFO, rustc reads it to its end and compiles.
+
+rustup's lld, which links the runner, is started ahead beside it (``engine.repl.prelink``).
+
+Nothing of the runner depends on this: the argument list, the runner's folder, the source's
+name and the text rustc reads are those of a runner compiled the plain way
+(``engine.repl.runner.command``), so the runner is the same, bit for bit, under the same key.
+rustc runs under the reaper in a process group of its own, so a ^C at the prompt does not
+stop it (it stops a compile that is under way: ``finish`` ends it on any exception).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from engine.build import reaper
+from engine.repl import source
+from engine.repl.prelink import Linker
+from engine.repl.runner import Spec, command, runner_folder
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from engine.store import Store
+
+#: How often ``finish`` looks whether rustc has reached its source, when it has not yet.
+POLL = 0.0005
+
+
+class Ahead:
+    """A rustc of ``spec`` waiting for its source in ``folder`` (one submission, once)."""
+
+    def __init__(self, spec: Spec, folder: Path, src: Path, executable: Path,
+                 contained: reaper.Contained, linker: Linker | None = None) -> None:
+        self.spec, self.folder, self.src, self.executable = spec, folder, src, executable
+        self.contained, self.linker = contained, linker
+        self.used = False
+
+    @classmethod
+    def start(cls, spec: Spec, store: Store) -> Ahead | None:
+        """The waiting rustc, or None where it cannot be had (no FIFO, no rustc): then a
+        submission is compiled the plain way."""
+        folder = runner_folder(store)
+        try:
+            src = folder / source.runner_name(spec.language)
+            os.mkfifo(src, 0o600)
+            argv, cwd, executable = command(spec, folder, src)
+            env = {**spec.env, "TMPDIR": str(folder)}
+            argv, linker = Linker.start(argv, folder, store, env)  # lld, started ahead too
+            try:
+                contained = reaper.Contained.start(
+                    argv, store, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT, cwd=cwd, env=env)
+            except BaseException:
+                if linker is not None:
+                    linker.close()
+                raise
+        except OSError:
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        return cls(spec, folder, src, executable, contained, linker)
+
+    def finish(self, code: str) -> tuple[int, bytes] | None:
+        """Compile the runner of submission ``code``: rustc's exit code and words, or None when
+        this rustc ended before it read its source (compile the plain way instead)."""
+        self.used = True
+        text = source.runner_source(self.spec.language, code, self.spec.title,
+                                    tuple(self.spec.uses)).encode()
+        fd = None
+        if self.linker is not None:
+            self.linker.serve(self.contained)
+        try:
+            fd = self._writer()
+            if fd is not None:
+                try:
+                    view = memoryview(text)
+                    while view:
+                        view = view[os.write(fd, view):]
+                except BrokenPipeError:
+                    pass  # rustc ended while reading: its exit code and words tell why
+                finally:
+                    os.close(fd)
+            output = self.contained.proc.communicate()[0]
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)  # a ^C: nothing of it is kept
+            raise
+        finally:
+            self.contained.stop()
+            status = self.contained.wait()
+            if self.linker is not None:
+                self.linker.close()
+        if fd is None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            return None
+        return status, output
+
+    def _writer(self) -> int | None:
+        """Our end of the FIFO once rustc holds its own (it is still starting when the
+        submission comes quickly); None if it ended first."""
+        while True:
+            try:
+                fd = os.open(self.src, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError as error:
+                if error.errno != errno.ENXIO:  # ENXIO: no reader yet
+                    raise
+            else:
+                os.set_blocking(fd, True)
+                return fd
+            if self.contained.proc.poll() is not None:
+                return None
+            time.sleep(POLL)
+
+    def cancel(self) -> None:
+        """Stop the waiting rustc and remove its folder (a session that ends, a submission
+        compiled otherwise); a no-op once ``finish`` took it."""
+        if self.used:
+            return
+        self.used = True
+        self.contained.stop()
+        try:
+            self.contained.proc.communicate()
+            self.contained.wait()
+        except OSError:
+            pass
+        if self.linker is not None:
+            self.linker.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
