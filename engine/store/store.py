@@ -121,9 +121,9 @@ class Store:
         locks.clean_temp(self.state / "tmp")
         pending = self.state / "pending"
         for name in _listdir(pending):
-            if _NAME.fullmatch(name) and \
-                    self._remove_unlocked(self.root / name, name, unless_valid=True):
-                (pending / name).unlink(missing_ok=True)
+            if _NAME.fullmatch(name):
+                self._remove_unlocked(self.root / name, name, unless_valid=True,
+                                      note=pending / name)
         if every:
             valid = self._db.names()
             for name in os.listdir(self.root):
@@ -133,20 +133,23 @@ class Store:
             if _NAME.fullmatch(name):
                 self._remove_unlocked(self.state / "build" / name, name)
 
-    def _remove_unlocked(self, path: Path, name: str, unless_valid: bool = False) -> bool:
-        """Remove what a dead process left at ``path`` for ``name``, unless someone holds the
-        name's lock (it is being built right now): False then."""
+    def _remove_unlocked(self, path: Path, name: str, unless_valid: bool = False,
+                         note: Path | None = None) -> None:
+        """Remove what a dead process left at ``path`` for ``name``, and the ``note`` of it,
+        unless someone holds the name's lock (it is being built right now): under the lock,
+        so that a new registration's note is never taken for the dead one's."""
         if locks.held_here(self._lock_file(name)):
-            return False
+            return
         fd = locks.acquire(self._lock_file(name), blocking=False)
         if fd is None:
-            return False
+            return
         try:
             if not (unless_valid and self._db.is_valid(name)):
                 self.remove_leftover(path)
+            if note is not None:
+                note.unlink(missing_ok=True)
         finally:
             os.close(fd)
-        return True
 
     def remove_leftover(self, path: Path) -> bool:
         """Remove a dead build's folder (the caller holds its name's lock). One that cannot be
