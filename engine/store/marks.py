@@ -53,7 +53,8 @@ def mark(path: str, digest: str) -> None:
             try:
                 os.setxattr(path, NAME, value)
             finally:
-                os.chmod(path, st.st_mode)
+                # Read-only again, whatever mode another process saw meanwhile: a blob is.
+                os.chmod(path, st.st_mode & ~0o222)
     except OSError:
         pass
 
