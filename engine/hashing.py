@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from engine import watch
+from engine import user_cache, watch
 
 TYPE_CHECKING = False  # typing itself costs a repeated ``recipe eval`` 4 ms
 if TYPE_CHECKING:
@@ -79,11 +79,5 @@ class DigestCache:
         if not self.changed:
             return
         data = {"version": self.VERSION, "stamp": time.time_ns(), "entries": self.entries}
-        temp = self.file.with_name(f".{self.file.name}.{os.getpid()}")
-        try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            temp.write_text(json.dumps(data, separators=(",", ":")))
-            os.replace(temp, self.file)
-        except OSError:
-            temp.unlink(missing_ok=True)  # a cache: losing it costs only time
+        user_cache.write_cache(self.file, json.dumps(data, separators=(",", ":")).encode())
         self.changed = False

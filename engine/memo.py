@@ -29,7 +29,7 @@ import os
 import sys
 from pathlib import Path
 
-from engine import watch
+from engine import user_cache, watch
 from engine.store import peek
 
 FORMAT = 3
@@ -135,13 +135,8 @@ def remember(plan: str | os.PathLike[str], kind: str, request: Request, started_
         file = record_file(plan, kind, request)
     except OSError:  # no working folder any more
         return False
-    temp = file.with_name(f".{file.name}.{os.getpid()}")
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        with open(temp, "wb") as f:
-            marshal.dump(record, f)
-        os.replace(temp, file)
-    except (OSError, ValueError):
-        temp.unlink(missing_ok=True)  # a cache: losing it costs only time
+        data = marshal.dumps(record)
+    except ValueError:  # not plain data: nothing to remember
         return False
-    return True
+    return user_cache.write_cache(file, data)  # a cache: losing it costs only time

@@ -7,7 +7,6 @@ recipe)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -26,12 +25,22 @@ def file(name: str) -> list[Path]:
 
 
 def write_json(path: Path, data: object) -> None:
-    """Written to a temporary name and renamed, so concurrent runs never read half a file; a
-    file that cannot be written only costs time."""
+    """``data`` as JSON, by ``write_cache``."""
+    import json  # here: a no-op realise reads caches (engine.memo) and imports no json
+
+    write_cache(path, json.dumps(data, sort_keys=True).encode())
+
+
+def write_cache(path: Path, data: bytes) -> bool:
+    """Put a cache file (here or anywhere: the checkout's caches too) at ``path``: written to
+    a temporary name and renamed, so concurrent runs never read half a file, the last writer
+    winning; one that cannot be written only costs time (False)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(data, sort_keys=True))
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)
+        return False
+    return True

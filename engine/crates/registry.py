@@ -18,6 +18,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine import user_cache
 from engine.crates.semver import Requirement, SemverError, Version
 from engine.errors import Pos, RecipeError
 
@@ -225,12 +226,6 @@ class Manifests:
     def save(self) -> None:
         if not self.changed:
             return
-        temp = self.file.with_name(f".{self.file.name}.{os.getpid()}")
-        try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            with open(temp, "wb") as f:
-                pickle.dump({"version": self.VERSION, "entries": self.entries}, f)
-            os.replace(temp, self.file)
-        except OSError:
-            temp.unlink(missing_ok=True)  # a cache: losing it costs only time
+        user_cache.write_cache(self.file, pickle.dumps({"version": self.VERSION,
+                                                        "entries": self.entries}))
         self.changed = False

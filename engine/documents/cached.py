@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import watch
+from engine import user_cache, watch
 
 if TYPE_CHECKING:
     from engine.documents.models import Plan
@@ -81,14 +81,8 @@ def _read(cache: Path) -> Plan | None:
 
 def _write(cache: Path, plan: Plan, seen: dict[str, watch.Stat]) -> None:
     record = {"format": FORMAT, "stamp": time.time_ns(), "seen": seen, "plan": plan}
-    temp = cache.with_name(f".{cache.name}.{os.getpid()}")
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with open(temp, "wb") as f:
-            pickle.dump(record, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temp, cache)
-    except (OSError, pickle.PicklingError, TypeError, AttributeError):
-        try:
-            temp.unlink()
-        except OSError:
-            pass
+        data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return
+    user_cache.write_cache(cache, data)  # a cache: losing it costs only time
