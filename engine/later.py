@@ -30,9 +30,16 @@ def after_answer(work: Callable[..., Any], *args: Any) -> None:
         _deferred.append((work, args))
 
 
-def deferring() -> bool:
-    """Whether ``after_answer`` puts work off (a served command runs)."""
-    return _deferred is not None
+def soon(work: Callable[..., Any], *args: Any) -> None:
+    """``work(*args)`` beside what follows, its result wanted by nobody: after the caller has
+    its answer when served; in-process, on a thread of its own now, which the process waits
+    for at its exit (so nothing is left behind)."""
+    if _deferred is None:
+        import threading
+
+        threading.Thread(target=work, args=args, name=getattr(work, "__name__", "soon")).start()
+    else:
+        _deferred.append((work, args))
 
 
 def start() -> None:

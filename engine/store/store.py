@@ -26,7 +26,6 @@ import hashlib
 import itertools
 import os
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -181,11 +180,7 @@ class Store:
         except OSError:
             shutil.rmtree(path, ignore_errors=True)
             return
-        if later.deferring():  # served: after the caller has its answer
-            later.after_answer(shutil.rmtree, trash, True)
-        else:
-            threading.Thread(target=shutil.rmtree, args=(trash,),
-                             kwargs={"ignore_errors": True}, name="discard").start()
+        later.soon(shutil.rmtree, trash, True)  # ignore_errors
 
     # -- names ------------------------------------------------------------------------------
 
