@@ -231,6 +231,7 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
             pass
         threading.Thread(target=_interrupted_by, args=(conn,), daemon=True).start()
         later.start()  # a cache written after the answer, not before it
+        ready.early(request["argv"])  # a Rust eval's submission to the rustc waiting for it
         try:
             code = main(request["argv"])  # type: ignore[operator]
         except SystemExit as error:  # argparse's usage errors and --help

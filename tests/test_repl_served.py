@@ -152,6 +152,13 @@ def test_a_served_eval_is_compiled_by_the_rustc_the_server_started_ahead(
     # The same submission again is not compiled: the runner comes from the action cache.
     again = evaluate(client, served, code_text, "--json")
     assert '"cached": true' in again[0] and again[2] == 4
+    # A submission that does not compile, given to the rustc waiting as the command starts
+    # (the same words as the last eval's but the submission): rustc's words, exit 1; the
+    # next one compiles.
+    until(lambda: waiting(store), "the next rustc started ahead")
+    out, err, code, by_server = evaluate(client, served, 'println!("{}", nope);')
+    assert (out, code, by_server) == ("", 1, True) and "error[E0425]" in err, err
+    assert evaluate(client, served, WHERE.replace("{n}", "2"))[0].startswith("5.5 ")
 
 
 def test_another_command_a_changed_scope_and_stop_leave_nothing_running(

@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
 
             # served: the rustc the server started ahead, if it fits
             ready.adopt(session, memo.record_file(args.plan, "eval", memo.request_of(
-                args, leave_out=_PER_SUBMISSION)))
+                args, leave_out=_PER_SUBMISSION)), args.code)
         runner = session.compile(args.code, keep=args.keep_tmp)
         if runner.diagnostics:
             sys.stderr.write(runner.diagnostics)

@@ -95,8 +95,9 @@ class Linker:
         while self._thread is not None and self._thread.is_alive():
             try:  # wakes the thread where it waits for a request (rustc never linked)
                 os.close(os.open(self.req, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
-            except OSError:
-                pass
+            except OSError as error:
+                if error.errno != errno.ENXIO:  # the folder is gone (removed at exit): the
+                    break  # thread cannot be woken; a daemon, it ends with the process
             self._thread.join(POLL)
         self._end_lld(stop=True)
 

@@ -25,6 +25,8 @@ and nothing is started ahead: ``adopt`` does nothing.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 TYPE_CHECKING = False  # typing costs a repeated ``recipe eval`` milliseconds
@@ -42,6 +44,9 @@ _note: bytes | None = None  # the last note this process read (the scope it prep
 _ahead: Ahead | None = None  # the rustc waiting for that scope's next submission
 _held: Held | None = None  # the eval's record, read and its closure held (``memo.hold``)
 _store: LazyStore | None = None  # the store, opened
+#: The last eval's arguments with None for its submission, its folder and environment: a
+#: command with the same but the submission is fed to the rustc waiting at once (``early``).
+_early: tuple[list[str | None], str, list[str | None]] | None = None
 _sent = False  # this command noted a scope itself (``adopt``)
 MAX_NOTE = 1 << 20
 
@@ -94,10 +99,42 @@ def store(root: str) -> LazyStore:
     return LazyStore(Path(root))
 
 
-def adopt(session: Session, record: Path) -> None:
+def early(argv: list[str]) -> None:
+    """Served, as the command starts: when it is the last eval's but for its submission (the
+    same words, folder and environment), give the submission to the rustc waiting now, so
+    that it compiles while the command reads its record and prepares its session. A guess:
+    ``adopt`` takes the rustc only when the session's ``Spec`` is the one it was started for,
+    and its ``finish`` only for the submission it was given; else it is stopped by ``end``. A
+    submission already in the action cache is not compiled."""
+    if _ahead is None or _early is None or _store is None:
+        return
+    from engine.memo import ENVIRONMENT
+
+    words, folder, env = _early
+    if len(argv) != len(words) or [os.environ.get(n) for n in ENVIRONMENT] != env:
+        return
+    code = None
+    for word, want in zip(argv, words, strict=True):
+        if want is None:
+            code = word
+        elif word != want:
+            return
+    try:
+        if code is None or os.getcwd() != folder:
+            return
+        from engine.repl.runner import check_code, runner_key
+
+        check_code(code)
+        if _store.get_action(runner_key(_ahead.spec, code)) is None:
+            _ahead.feed(code)
+    except Exception:  # noqa: BLE001 - a guess: the command compiles it the plain way
+        end_ahead()
+
+
+def adopt(session: Session, record: Path, code: str) -> None:
     """Served: give ``session`` the rustc started for its scope, if that is the one waiting;
-    note its scope and its eval's ``record`` (``engine.memo``) for the next spare (after the
-    answer). In-process: nothing."""
+    note its scope, its eval's ``record`` (``engine.memo``) and arguments (``code``: the
+    submission's) for the next spare (after the answer). In-process: nothing."""
     global _ahead, _sent
     if _channel is None or session.spec.language != "rust":  # in-process: no channel
         return
@@ -108,9 +145,17 @@ def adopt(session: Session, record: Path) -> None:
     import marshal
 
     from engine import later
+    from engine.memo import ENVIRONMENT
 
+    words: list[str | None] = list(sys.argv[1:])  # the command's (engine.serving sets them)
+    at = next((i for i in range(len(words) - 1)
+               if words[i] in ("-e", "--eval") and words[i + 1] == code), None)
+    if at is not None:
+        words[at + 1] = None
     note = marshal.dumps({"spec": dict(session.spec._asdict()),
-                          "store": str(session.store.root), "record": str(record)})
+                          "store": str(session.store.root), "record": str(record),
+                          "early": None if at is None else (
+                              words, os.getcwd(), [os.environ.get(n) for n in ENVIRONMENT])})
     _sent = True
     later.after_answer(_send, note)
 
@@ -154,7 +199,7 @@ def end_ahead() -> None:
 def _prepare(note: bytes) -> None:
     """Start rustc and lld for the note's scope; read its eval's record and hold its closure;
     open its store. What fails is left to the eval, which does it the plain way."""
-    global _ahead, _held, _store
+    global _ahead, _held, _store, _early
     import marshal
 
     from engine import memo
@@ -172,6 +217,7 @@ def _prepare(note: bytes) -> None:
         _held = memo.hold(Path(data["record"]))
         opened.path  # noqa: B018 - opens the store (the runner's cache entry is written there)
         _store = opened
+        _early = data["early"]
     except Exception:  # noqa: BLE001 - a store gone meanwhile: the eval does it the plain way
         pass
 
