@@ -72,6 +72,12 @@ class Ahead:
             return None
         return cls(spec, folder, src, executable, contained, linker)
 
+    def serve_links(self) -> None:
+        """Start the thread that serves rustc's link now, not when the submission comes (its
+        start is a thread's: a scheduler's wait on a busy machine)."""
+        if self.linker is not None:
+            self.linker.serve(self.contained)
+
     def feed(self, code: str) -> None:
         """Give rustc the runner of submission ``code`` now, to compile while its caller does
         something else (``engine.repl.ready``); ``finish`` of the same ``code`` has its result,

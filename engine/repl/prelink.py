@@ -84,7 +84,9 @@ class Linker:
         return ours, cls(folder, lld, contained, cache, env)
 
     def serve(self, rustc: reaper.Contained) -> None:
-        """Serve the links of ``rustc`` (from now until ``close``)."""
+        """Serve the links of ``rustc`` (from now until ``close``); a no-op once serving."""
+        if self._thread is not None:
+            return
         self._rustc = rustc
         self._thread = threading.Thread(target=self._serve, name="recipe-prelink", daemon=True)
         self._thread.start()

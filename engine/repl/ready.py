@@ -214,6 +214,8 @@ def _prepare(note: bytes) -> None:
             return
         opened = LazyStore(root)
         _ahead = Ahead.start(Spec(**data["spec"]), opened)  # type: ignore[arg-type]
+        if _ahead is not None:
+            _ahead.serve_links()
         _held = memo.hold(Path(data["record"]))
         opened.path  # noqa: B018 - opens the store (the runner's cache entry is written there)
         _store = opened
