@@ -10,10 +10,10 @@ import os
 import sys
 import time
 
-import engine
 from engine import later, server
 from engine.repl import ready
 from engine.server import IDENTITY, _peer, _read, address
+from engine.serving_modules import Modules
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def serve(idle: float, main: Callable[[list[str]], int], warm: Callable[[], obje
     import socket
 
     server._serving = True
-    modules = _own_modules()  # before importing them: an upgrade meanwhile shows
+    modules = Modules()  # before importing them: an upgrade meanwhile shows
     warm()  # what the commands import, once for every child
     gc.freeze()  # a child's collections leave the server's objects (and their pages) alone
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -69,7 +69,7 @@ def serve(idle: float, main: Callable[[list[str]], int], warm: Callable[[], obje
 
 
 def _spare(listener: socket.socket, alive: int, told: int, idle: float,
-           modules: dict[str, tuple[int, int]], main: object) -> int:
+           modules: Modules, main: object) -> int:
     """Wait for one connection (or ``idle``, or the server's end); become its command or
     refuse it."""
     import signal
@@ -90,7 +90,7 @@ def _spare(listener: socket.socket, alive: int, told: int, idle: float,
     # Another user's bytes are not even read.
     fields, fds = _receive(conn) if _peer(conn)[1] == os.getuid() else (None, [])
     ours = fields is not None and fields[:1] == [IDENTITY.encode()]
-    leave = _changed(modules) or (ours and fields[1:2] == [b"stop"])  # type: ignore[index]
+    leave = modules.changed() or (ours and fields[1:2] == [b"stop"])  # type: ignore[index]
     request = _request(fields) if ours and not leave else None
     if leave:  # a rustc started ahead ends before the server says it stopped
         ready.end()
@@ -189,15 +189,19 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
            own: tuple[object, ...]) -> int:
     """Become the caller's command: its folder, streams, environment and umask; run it.
     Nothing is written to the caller's streams before it said ``G``."""
+    import _thread
     import io
     import signal
-    import threading
     import traceback
 
     try:
         if not _same_limits(_peer(conn)[0], own):
             _refuse(conn, fds)
             _leave()
+        # Taken: the caller's "G" is on its way while this child takes on the caller's folder,
+        # streams and environment (~1 ms), instead of after. Nothing here writes to them; one
+        # that fails (never seen) ends this child unanswered: the caller says so, nothing ran.
+        conn.send(b"A")
         os.fchdir(fds[3])
         for target, fd in enumerate(fds[:3]):
             os.dup2(fd, target)
@@ -213,7 +217,6 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
                 line_buffering=name == "stderr" or os.isatty(fd),
                 write_through=name == "stderr"))
         sys.argv = ["recipe", *request["argv"]]
-        conn.send(b"A")
         go = _read(conn, 1) == b"G"
     except (OSError, KeyError, TypeError, ValueError):
         go = False
@@ -229,7 +232,9 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
             os.setpgid(0, 0)
         except OSError:
             pass
-        threading.Thread(target=_interrupted_by, args=(conn,), daemon=True).start()
+        # A bare thread: threading's start waits until the thread runs (~0.3 ms); this one
+        # needs no waiting for at the exit either (it ends with the process).
+        _thread.start_new_thread(_interrupted_by, (conn,))
         later.start()  # a cache written after the answer, not before it
         ready.early(request["argv"])  # a Rust eval's submission to the rustc waiting for it
         try:
@@ -317,26 +322,3 @@ def _interrupted_by(conn: socket.socket) -> None:
                 signal.pthread_kill(threading.main_thread().ident or 0, number)
         if not data:
             return
-
-
-def _own_modules() -> dict[str, tuple[int, int]]:
-    """Stat data of every module and schema of recipe's, loaded or not: a child may import more.
-    (An upgrade that only adds modules changes some that import them.)"""
-    found = {}
-    for folder, _dirs, files in os.walk(os.path.dirname(engine.__file__)):
-        for name in files:
-            if name.endswith((".py", ".json")):
-                st = os.stat(os.path.join(folder, name))
-                found[os.path.join(folder, name)] = (st.st_mtime_ns, st.st_size)
-    return found
-
-
-def _changed(modules: dict[str, tuple[int, int]]) -> bool:
-    for file, stamp in modules.items():
-        try:
-            st = os.stat(file)
-        except OSError:
-            return True
-        if (st.st_mtime_ns, st.st_size) != stamp:
-            return True
-    return False
