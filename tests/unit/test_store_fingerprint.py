@@ -1,0 +1,92 @@
+"""``store verify``'s fast walk (engine/store/fingerprint.py, check.fingerprints): the same NAR
+hash and shape as the thorough ``nar.scan``, and the thorough check wherever it cannot tell."""
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from engine.store import Damage, Store, check
+from engine.store.fingerprint import Fingerprinter
+from engine.store.nar import scan
+
+
+def _shape(path: Path) -> tuple[str, str]:
+    """What the fingerprint must be: ``nar.scan``'s hash and manifest, as the database's text."""
+    found = scan(path, strict=False, digests=False)
+    return found.nar_hash, "".join(sorted(f"{e.file}\0{e.type}\0{e.mode}\0{e.target}\0{e.size}\0"
+                                          for e in found.entries))
+
+
+def _tree(root: Path) -> Path:
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "run").write_bytes(b"#!/bin/sh\n")
+    (root / "bin" / "run").chmod(0o750)
+    (root / "empty").write_bytes(b"")
+    (root / "a.txt").write_bytes(b"a" * 13)
+    (root / "a").mkdir()  # "a" < "a.txt" < "a/..." by path, "a" < "a.txt" by name
+    (root / "a" / "b").write_bytes(b"b" * 8)
+    (root / "a" / "deep" / "er").mkdir(parents=True)
+    (root / "a" / "deep" / "er" / "ü n\ti").write_bytes(os.urandom(3000))
+    (root / "link").symlink_to("bin/run")
+    (root / "dangling").symlink_to("nowhere/ä")
+    (root / "nothing").mkdir(mode=0o700)
+    return root
+
+
+@pytest.mark.parametrize("buffer", [64, 4096, 1 << 18])
+def test_the_same_hash_and_shape_as_the_thorough_scan(tmp_path: Path, buffer: int) -> None:
+    # A buffer smaller than a file and than the framing: every way of filling it.
+    root = _tree(tmp_path / "t")
+    (root / "big").write_bytes(os.urandom(100_000))
+    walker = Fingerprinter(buffer)
+    assert walker.fingerprint(os.fsencode(root)) == _shape(root)
+    assert walker.fingerprint(os.fsencode(root / "a.txt")) == _shape(root / "a.txt")
+    assert walker.fingerprint(os.fsencode(root / "link")) == _shape(root / "link")
+    assert walker.fingerprint(os.fsencode(root / "empty")) == _shape(root / "empty")
+    assert walker.fingerprint(os.fsencode(root)) == _shape(root)  # again, the same buffer
+
+
+def test_whatever_the_walk_does_not_expect_goes_to_the_thorough_check(tmp_path: Path) -> None:
+    walker = Fingerprinter()
+    assert walker.fingerprint(os.fsencode(tmp_path / "missing")) is None
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / b"\xff".decode("utf-8", "surrogateescape")).write_bytes(b"not UTF-8")
+    assert walker.fingerprint(os.fsencode(odd)) is None
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / "f")
+    assert walker.fingerprint(os.fsencode(fifo)) is None
+    if os.geteuid() != 0:  # root reads any file
+        locked = _tree(tmp_path / "locked")
+        (locked / "a.txt").chmod(0)
+        assert walker.fingerprint(os.fsencode(locked)) is None
+
+
+def test_fingerprints_in_processes_are_those_of_one_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    roots = []
+    for i in range(40):
+        root = tmp_path / f"p{i}"
+        root.mkdir()
+        (root / "f").write_bytes(bytes([i]) * (i * 997))
+        roots.append(os.fsencode(root))
+    roots.append(os.fsencode(tmp_path / "missing"))
+    alone = [Fingerprinter().fingerprint(root) for root in roots]
+    monkeypatch.setattr(check, "WORKERS", 3)
+    monkeypatch.setattr(check, "PER_WORKER", 1)
+    assert check.fingerprints(roots, lambda: "meanwhile") == (alone, "meanwhile")
+
+
+def test_a_manifest_row_that_differs_from_the_tree_is_still_named(tmp_path: Path) -> None:
+    # The archive does not record a mode but for the x bit: the manifest's shape is compared.
+    with Store.open(tmp_path / "store") as store:
+        tree = _tree(store.temp_dir("t"))
+        name = store.make_name("t", "t")
+        store.register(name, tree, "d", [])
+        assert store.verify() == []
+        with sqlite3.connect(store.state / "db.sqlite") as db:
+            db.execute("UPDATE files SET mode = mode | 128 WHERE file = 'a.txt'")
+        assert store.verify() == [Damage(name, "a.txt", "mode")]
