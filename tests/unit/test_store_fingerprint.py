@@ -111,3 +111,25 @@ def test_the_pieces_of_a_worker_that_fails_are_taken_by_the_caller(
     monkeypatch.setattr(check, "PER_WORKER", 1)
     assert check.fingerprints(roots, lambda: None)[0] == \
         [Fingerprinter().fingerprint(root) for root in roots]
+
+
+def test_verify_in_workers_of_paths_that_are_a_file_or_a_symlink(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(check, "WORKERS", 2)
+    monkeypatch.setattr(check, "PER_WORKER", 1)
+    with Store.open(tmp_path / "store") as store:
+        names = {}
+        for kind in ("file", "link", "tree"):
+            temp = store.temp_dir(kind)
+            if kind == "file":
+                (temp / "x").write_bytes(b"#!/bin/sh\n")
+                (temp / "x").chmod(0o755)
+            elif kind == "link":
+                (temp / "x").symlink_to("target")
+            else:
+                _tree(temp / "x")
+            names[kind] = store.make_name(kind, kind)
+            store.register(names[kind], temp / "x", kind, [])
+        assert store.verify() == []
+        store.path(names["file"]).chmod(0o755)  # writable, the x bits kept: the same archive
+        assert store.verify() == [Damage(names["file"], "", "mode")]
