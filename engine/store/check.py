@@ -23,8 +23,9 @@ from engine.store.fingerprint import Fingerprinter
 from engine.store.nar import READ, Entry, scan
 from engine.store.records import Damage
 
-#: Processes that fingerprint paths at once: one per core.
-WORKERS = os.cpu_count() or 1
+#: Processes that fingerprint paths at once: one per core this process may run on.
+WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+    os.cpu_count() or 1
 #: Fewer paths than this per worker are not worth a process's fork.
 PER_WORKER = 64
 #: At most this many pieces of work, so that their numbers go in one atomic pipe write.
