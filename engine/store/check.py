@@ -15,6 +15,7 @@ import contextlib
 import marshal
 import os
 import signal
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -80,7 +81,11 @@ def fingerprints(paths: list[bytes], meanwhile: Callable[[], T]) -> tuple[list[F
         for _ in range(workers):
             results, answer = os.pipe()
             try:
-                pid = os.fork()
+                with warnings.catch_warnings():
+                    # Python 3.12 warns of a fork while other threads run; a worker only
+                    # reads files, hashes and writes its pipe, taking no lock they may hold.
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    pid = os.fork()
             except OSError:  # no more processes: fewer workers, or this one alone (below)
                 os.close(results)
                 os.close(answer)
@@ -97,14 +102,20 @@ def fingerprints(paths: list[bytes], meanwhile: Callable[[], T]) -> tuple[list[F
             with open(results, "rb") as stream:
                 data = stream.read()
             del children[pid]
-            if os.waitpid(pid, 0)[1] == 0:  # a worker that failed: its pieces are taken below
-                done.update(marshal.loads(data))
+            try:
+                ok = os.waitpid(pid, 0)[1] == 0
+            except ChildProcessError:  # reaped already (SIGCHLD ignored): its answer tells
+                ok = True
+            if ok:  # a worker that failed: its pieces are taken below
+                with contextlib.suppress(EOFError, ValueError, TypeError):
+                    done.update(marshal.loads(data))
     finally:
         if work >= 0:
             os.close(work)
         for pid, results in children.items():  # interrupted: end our workers
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
             with contextlib.suppress(OSError):
                 os.close(results)
     one = Fingerprinter()

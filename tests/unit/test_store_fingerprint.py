@@ -133,3 +133,22 @@ def test_verify_in_workers_of_paths_that_are_a_file_or_a_symlink(
         assert store.verify() == []
         store.path(names["file"]).chmod(0o755)  # writable, the x bits kept: the same archive
         assert store.verify() == [Damage(names["file"], "", "mode")]
+
+
+def test_workers_answer_where_sigchld_is_ignored(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel then reaps the workers itself: waitpid has nothing to wait for.
+    import signal
+
+    roots = []
+    for i in range(8):
+        (tmp_path / f"p{i}").write_bytes(bytes([i]) * 100)
+        roots.append(os.fsencode(tmp_path / f"p{i}"))
+    monkeypatch.setattr(check, "WORKERS", 2)
+    monkeypatch.setattr(check, "PER_WORKER", 1)
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        found = check.fingerprints(roots, lambda: None)[0]
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
+    assert found == [Fingerprinter().fingerprint(root) for root in roots]
