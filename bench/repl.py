@@ -23,7 +23,10 @@ The Rust rows (issue 15; ``--only rust`` runs them alone): a project on Debian's
 ``--extern`` and ``-L dependency=`` flags, and ``recipe eval`` through the server (its CPU is the
 server child's, not counted); target <= 0.6 x. As ``recipe repl`` does, the session starts the
 next submission's rustc before the submission comes (``engine.repl.ahead``): its wall time is
-from the submission to its end, its CPU includes the rustc's start.
+from the submission to its end, its CPU includes the rustc's start. The served row is a user's
+second and later eval of the scope: one served eval before the samples, so that the server's
+spare child has started the next one's rustc and lld (``engine.repl.ready``), and ``PAUSE``
+after each served sample, so that their start is in no other sample.
 """
 
 from __future__ import annotations
@@ -213,6 +216,10 @@ def measure_rust(root: Path, reps: int) -> dict[str, list[float]]:
         _warm(session)
         try:
             recipe.start_server()  # the server's row: by the native client, as README says
+            # A user's first eval of the scope through this server: its spare then starts
+            # the next one's rustc and lld (engine.repl.ready), as for every later one.
+            served([*recipe.client, *cli[1:], RUST_SUBMISSION.format(n=1)])
+            time.sleep(PAUSE)
             for rep in range(reps):
                 n = 1000 + rep * 10
                 (plain / "runner.rs").write_text(source.runner_source(
@@ -228,6 +235,7 @@ def measure_rust(root: Path, reps: int) -> dict[str, list[float]]:
                 if CPU["rust server new"][-1] > 0.015:  # the client alone: no Python
                     raise SystemExit("bench.repl: the native client ran the eval in Python, "
                                      "not in the server")
+                time.sleep(PAUSE)  # the spare starts the next rustc: not in another's sample
                 samples["rust repl new"].append(timed(partial(
                     _in_session, session, RUST_SUBMISSION.format(n=n + 2)), "rust repl new"))
                 _warm(session)
@@ -266,13 +274,18 @@ def _steps(steps: list[list[str]], cwd: Path) -> None:
         run_ok(argv, cwd=cwd)
 
 
+#: Seconds between a sample and the next one while a rustc is started ahead (by a session, or
+#: by the server's spare after a served eval): much shorter than a person's typing.
+PAUSE = 0.3
+
+
 def _warm(session: object) -> None:
     """What ``recipe repl`` does before it reads a submission: start the next one's rustc and
     lld (``engine.repl.ahead``), then a pause much shorter than a person's typing (0.3 s: their
     start takes ~15 ms of CPU, more on a loaded machine), so that it overlaps no other row's
     sample. Their CPU is counted in the next session sample's."""
     session.warm()  # type: ignore[attr-defined]
-    time.sleep(0.3)
+    time.sleep(PAUSE)
 
 
 def _in_session(session: object, code: str) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import marshal
 import os
 import sys
+from collections import namedtuple
 from pathlib import Path
 
 from engine import user_cache, watch
@@ -74,26 +75,65 @@ def record_file(plan: str | os.PathLike[str], kind: str, request: Request) -> Pa
     return Path(plan_file).parent / ".recipe" / "cache" / f"{kind}-{digest}.marshal"
 
 
-def recall(plan: str | os.PathLike[str], kind: str, request: Request) -> dict | None:
+def recall(plan: str | os.PathLike[str], kind: str, request: Request,
+           held: Held | None = None) -> dict | None:
     """The record of an earlier run of this request, if it still holds; None otherwise. The
-    closure is then kept from collection for as long as this process lives."""
+    closure is then kept from collection for as long as this process lives. ``held``: what
+    ``hold`` gave this process earlier; when it is this very record (the file unchanged since),
+    its closure is held and the store was checked then: what may have changed since (the
+    files it depends on, the action results) is checked now."""
     try:
-        with open(record_file(plan, kind, request), "rb") as f:
-            if os.fstat(f.fileno()).st_uid != os.getuid():
-                return None  # a record holds commands to run: only ever one's own
-            # One read: marshal.load reads a file by a Python call per object (7 ms, not 0.2).
-            record = marshal.loads(f.read())
-        if record["format"] != FORMAT or record["request"] != request:
+        file = record_file(plan, kind, request)
+        if held is not None and held.file == file and held.stamp == _stamp(os.stat(file)):
+            record = held.record
+        else:
+            held, record = None, read(file)
+        if record is None or record["request"] != request:
             return None
         if not watch.unchanged(record["seen"], record["started"], RACY_NS):
             return None
-        if not peek.hold_valid(Path(record["store"]), record["closure"], record["roots"]):
+        if held is None and not peek.hold_valid(Path(record["store"]), record["closure"],
+                                                record["roots"]):
             return None
         if not _cache_holds(Path(record["store"]), record["actions"], record["blobs"]):
             return None
         return record
     except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError, IndexError):
         return None
+
+
+#: A record read, its closure held and its store checked, ahead of the command that will use
+#: it (``hold``); ``stamp``: the record file's (inode, mtime, size) when it was read.
+Held = namedtuple("Held", "file stamp record")
+
+
+def hold(file: Path) -> Held | None:
+    """Read the record ``file`` and do now what ``recall`` does with it that stays true for
+    as long as this process lives: hold its closure from collection and check that the store
+    holds it valid, its roots in place. None when that is not so."""
+    try:
+        stamp = _stamp(os.stat(file))
+        record = read(file)
+        if record is None or _stamp(os.stat(file)) != stamp or not peek.hold_valid(
+                Path(record["store"]), record["closure"], record["roots"]):
+            return None
+        return Held(file, stamp, record)
+    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError, IndexError):
+        return None
+
+
+def read(file: Path) -> dict | None:
+    """The record in ``file``, written by this user in this format; None otherwise."""
+    with open(file, "rb") as f:
+        if os.fstat(f.fileno()).st_uid != os.getuid():
+            return None  # a record holds commands to run: only ever one's own
+        # One read: marshal.load reads a file by a Python call per object (7 ms, not 0.2).
+        record = marshal.loads(f.read())
+    return record if record["format"] == FORMAT else None
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _cache_holds(root: Path, actions: dict[str, dict], blobs: list[str]) -> bool:

@@ -12,6 +12,7 @@ import time
 
 import engine
 from engine import later, server
+from engine.repl import ready
 from engine.server import IDENTITY, _peer, _read, address
 
 TYPE_CHECKING = False
@@ -47,6 +48,7 @@ def serve(idle: float, main: Callable[[list[str]], int], warm: Callable[[], obje
     # has (SIGINT: by the spare), and a caller that ignores them runs in-process.
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     alive, keep = os.pipe()  # a spare sees its end (EOF) when the server is gone
+    ready.open_channel()  # a served Rust eval's scope, for the next spare (engine.repl.ready)
     lost = 0  # spares in a row that died before saying anything
     while lost < 10:
         said, told = os.pipe()
@@ -70,13 +72,12 @@ def _spare(listener: socket.socket, alive: int, told: int, idle: float,
            modules: dict[str, tuple[int, int]], main: object) -> int:
     """Wait for one connection (or ``idle``, or the server's end); become its command or
     refuse it."""
-    import select
     import signal
 
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # a command's children are its own to reap
     own = _limits("self")  # ahead of any caller
-    ready = select.select([listener, alive], [], [], idle)[0]
-    if listener not in ready:  # idle, or the server is gone
+    if listener not in ready.wait(listener, alive, idle):  # idle, or the server is gone
+        ready.end()
         try:
             os.write(told, b"S")
         except OSError:
@@ -91,10 +92,13 @@ def _spare(listener: socket.socket, alive: int, told: int, idle: float,
     ours = fields is not None and fields[:1] == [IDENTITY.encode()]
     leave = _changed(modules) or (ours and fields[1:2] == [b"stop"])  # type: ignore[index]
     request = _request(fields) if ours and not leave else None
+    if leave:  # a rustc started ahead ends before the server says it stopped
+        ready.end()
     os.write(told, b"S" if leave else b"A")
     os.close(told)
     if request is None or len(fds) != 4:
         _refuse(conn, fds)
+        ready.end()
         return 0
     conn.settimeout(None)
     return _child(conn, fds, request, main, own)
@@ -193,7 +197,7 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
     try:
         if not _same_limits(_peer(conn)[0], own):
             _refuse(conn, fds)
-            os._exit(0)
+            _leave()
         os.fchdir(fds[3])
         for target, fd in enumerate(fds[:3]):
             os.dup2(fd, target)
@@ -214,7 +218,7 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
     except (OSError, KeyError, TypeError, ValueError):
         go = False
     if not go:  # the caller runs the command itself: nothing was done here
-        os._exit(0)
+        _leave()
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -227,6 +231,7 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
             pass
         threading.Thread(target=_interrupted_by, args=(conn,), daemon=True).start()
         later.start()  # a cache written after the answer, not before it
+        ready.early(request["argv"])  # a Rust eval's submission to the rustc waiting for it
         try:
             code = main(request["argv"])  # type: ignore[operator]
         except SystemExit as error:  # argparse's usage errors and --help
@@ -242,8 +247,18 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller leaving now is no ^C
         _at_exit()
         _answer(conn, int(code))
+    ready.end()  # a Rust compiler started ahead that this command did not take
     later.run()
     os._exit(int(code) & 0xFF)  # all that Python's exit does that one can see was done
+
+
+def _leave() -> None:
+    """End a child that ran no command (what it started ahead, and its temporary files)."""
+    import atexit
+
+    ready.end()
+    atexit._run_exitfuncs()
+    os._exit(0)
 
 
 def _at_exit() -> None:

@@ -180,10 +180,10 @@ def test_every_command_served_is_the_command_in_process(tmp_path: Path, client: 
 
 def test_a_served_command_answers_before_it_writes_its_caches(tmp_path: Path, client: Path,
                                                               server: int) -> None:
-    """The record of a run for the next no-op (and the removal of a build's folder) comes
-    after the caller has its output and exit code (engine.later): a child killed just after
-    answering gave the caller everything, and only time is lost (the next run does the work
-    again)."""
+    """The record of a run for the next no-op (and the removal of a build's folder and of the
+    process's other temporary entries in the store) comes after the caller has its output and
+    exit code (engine.later): a child killed just after answering gave the caller everything,
+    and only time is lost (the next run does the work again, and removes what it left)."""
     root = write_tree(tmp_path, PROJECTS)
     args = ("realise", "plan.yaml", "--store", "store", "-j", "1")
     built = run(client, args, root, environment(RECIPE_SERVER="off"))
@@ -194,8 +194,12 @@ def test_a_served_command_answers_before_it_writes_its_caches(tmp_path: Path, cl
     killed = run(client, args, root, environment(RECIPE_TEST_FAULT="later:run"))
     assert killed == (built[0], "", 0, True)
     assert not list(records.glob("noop-*"))  # the child died before writing it
+    tmp = root / "store" / ".recipe" / "tmp"
+    left = {p.name for p in tmp.iterdir() if p.name.endswith(".owner")}
+    assert left  # its temporary roots and their owner file: removed after the answer
     again = run(client, args, root)
     assert again == killed
+    assert not left & {p.name for p in tmp.iterdir()}  # the next run's open removed them
     deadline = time.monotonic() + 30
     while not list(records.glob("noop-*")) and time.monotonic() < deadline:
         time.sleep(0.05)  # written by the child after it answered

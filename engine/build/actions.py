@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +157,9 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
                prepare: Callable[[Action], None] | None = None,
                cache: ActionCache | None = None, runner: Runner | None = None,
                missed: Missed | None = None,
-               made: Callable[[Action], None] | None = None, take: bool = False) -> ActionRun:
+               made: Callable[[Action], None] | None = None, take: bool = False,
+               later: Callable[[Callable[[], None]], None] | None = None,
+               slot: AbstractContextManager[Any] | None = None) -> ActionRun:
     """Run one action inside a staging folder, or find its result in the action cache. A hit
     gives the digests of the outputs and writes nothing; before a real run, ``prepare`` puts
     the action's inputs in place, and its outputs' folders with no file at an output's place
@@ -166,7 +170,9 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     ``missed``: ``look_up`` already found no result in ``cache``. ``made``: told as soon as
     the tool has made the outputs, before they are hashed into the CAS. ``take``: the outputs
     will only be read from now on (a build that registers nothing): linked into the CAS, not
-    copied, as a compile's are."""
+    copied, as a compile's are. ``later``: given the writes of the action's result into the
+    cache, to do once what waits for this action has started (by default: now). ``slot``:
+    held while the cache runs the action elsewhere (``-j`` counts those runs too)."""
     cache = LocalCache(store) if cache is None else cache
     compile = action.kind == "compile"
     if missed is not None:
@@ -179,7 +185,10 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     else:
         key, manifest = action_key(drv, action, digests), None
         store.add_temp_roots(actions=[key])  # until the path that uses it is registered
-    ran = cache.execute(drv, action, staging, digests, key) if use_cache else None
+    ran = None
+    if use_cache:
+        with slot or nullcontext():
+            ran = cache.execute(drv, action, staging, digests, key)
     if ran is not None:  # run elsewhere; its outputs are in the cache, copied out on use
         store.add_temp_roots(actions=ran["keys"])
         return ActionRun(True, ran["digests"], ran["log"], ran["keys"])
@@ -232,12 +241,23 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     if compile:
         headers = _headers_read(drv, action, staging, digests)
         keys.append(result_key(key, headers))
-        store.add_temp_roots(actions=keys[1:])
-        cache.put_action(keys[1], {"outputs": outputs, "log": output})
-        _remember(cache, key, manifest, headers, keys[1])
+        store.add_temp_roots(actions=keys[1:])  # rooted now: the writes may come later
+    write = partial(_put, cache, keys, manifest, headers if compile else None,
+                    {"outputs": outputs, "log": output})
+    if later is None:
+        write()
     else:
-        cache.put_action(key, {"outputs": outputs, "log": output})
+        later(write)
     return ActionRun(False, outputs, log, keys)
+
+
+def _put(cache: ActionCache, keys: list[str], manifest: dict[str, Any] | None,
+         headers: dict[str, str] | None, result: dict[str, Any]) -> None:
+    """An action's result in the cache; a compile's under its result key, and its header
+    set in the manifest of its key."""
+    cache.put_action(keys[-1], result)
+    if headers is not None:
+        _remember(cache, keys[0], manifest, headers, keys[1])
 
 
 def _candidate(manifest: dict[str, Any] | None, digests: dict[str, str],

@@ -29,7 +29,9 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from functools import partial
 from pathlib import Path
 
 from engine.build import inputs, zig_cache
@@ -48,7 +50,7 @@ from engine.build.events import Reporter
 from engine.build.inputs import input_blobs
 from engine.build.reaper_service import Service
 from engine.build.references import scan_file, scan_tree
-from engine.build.wave import Many, StopFlag, explain, making, order, settle
+from engine.build.wave import Many, StopFlag, Tools, explain, making, order, settle
 from engine.derive.actions import Action
 from engine.errors import Failure
 from engine.store import BlobError, Store, StoreError
@@ -64,8 +66,9 @@ class DerivationBuild:
 
     def __init__(self, store: Store, drv: Buildable, pool: Executor, reporter: Reporter,
                  stop: StopFlag, keep_failed: bool = False,
-                 cache: ActionCache | None = None) -> None:
+                 cache: ActionCache | None = None, tools: Tools | None = None) -> None:
         self.store, self.drv, self.pool = store, drv, pool
+        self.tools = Tools(1) if tools is None else tools  # the pool's slots for tools
         # where action results are looked up and recorded: the store's own cache, or more levels
         self.cache = LocalCache(store) if cache is None else cache
         self.reporter, self.stop, self.keep_failed = reporter, stop, keep_failed
@@ -96,6 +99,9 @@ class DerivationBuild:
         # the dependencies' names, and the outputs being scanned for them (references.py)
         self.candidates = list(drv.data["depends"].values())
         self.scans: dict[str, Future[set[str]]] = {}
+        # Writes of action results into the cache, put off until the actions that wait for
+        # them have started (the link starts before the compile's result is written)
+        self.unwritten: list[Callable[[], None]] = []
 
     def run(self, repair: bool = False, first: list[str] | None = None) -> bool:
         """Build and register the path (True); with ``repair``, put it in place of the damaged
@@ -145,8 +151,21 @@ class DerivationBuild:
 
     def _run_waves(self, waves: list[list[int]]) -> None:
         waves = [wave for wave in waves if wave]
-        for n, wave in enumerate(waves):
-            self._run_batch(wave, waves[n + 1] if n + 1 < len(waves) else [])
+        try:
+            for n, wave in enumerate(waves):
+                self._run_batch(wave, waves[n + 1] if n + 1 < len(waves) else [])
+        except BaseException:
+            try:
+                self._write()  # what ran is found in the cache next time
+            except Exception:  # noqa: BLE001, S110 - the build's own error is the one to tell
+                pass
+            raise
+        self._write()
+
+    def _write(self) -> None:
+        """Write the action results put off so far (by the build's thread)."""
+        while self.unwritten:
+            self.unwritten.pop(0)()
 
     def _announce_files(self, files: list[str]) -> None:
         """``files`` that were not announced as their action ran (found in the cache): put in
@@ -293,6 +312,10 @@ class DerivationBuild:
         actions = sorted((self.drv.actions[i] for i in indexes),
                          key=lambda a: edited.isdisjoint(a.inputs))  # likely misses first
         likely = sum(not edited.isdisjoint(a.inputs) for a in actions)
+        # The first misses, as many as the pool runs at once: their tools start before the
+        # rest are looked up. Looking up takes the GIL, which a thread on its way to its tool
+        # gives up at each system call and gets back only after the switch interval (5 ms).
+        handing = min(self.tools.jobs, likely)
         try:
             for action, run in zip(actions, look_up(self.store, self.drv, actions, self.digests,
                                                     self.staging, local, likely), strict=True):
@@ -307,10 +330,15 @@ class DerivationBuild:
                         self.reaper.start()  # it starts while the inputs are staged
                     self._prepare(action)
                 missed.update(action.outputs)
+                started = threading.Event() if handing > 0 and not again else None
                 done.append((action, self.pool.submit(self._run_one, action,
-                                                      None if again else run)))
+                                                      None if again else run, started)))
+                if started is not None:
+                    handing -= 1
+                    started.wait(0.01)  # the tool is the reaper's, or the action failed
             if missed and not again:
                 self._prepare_following(following, missed)
+            self._write()  # the last wave's, while this one's tools run
         except BaseException:
             settle(done)  # a source changed, a store error: nothing may outlive the build
             raise
@@ -365,22 +393,40 @@ class DerivationBuild:
             if path.startswith("out/"):
                 ready(self.drv, path[len("out/"):], self.staging / path)
 
-    def _run_one(self, action: Action, missed: Missed | None) -> ActionRun:
-        if self.stop.is_set():
-            raise Cancelled("cancelled")
-        self.reporter.action_started(self.drv, action)
+    def _run_one(self, action: Action, missed: Missed | None,
+                 started: threading.Event | None = None) -> ActionRun:
+        """Run ``action``; ``started`` is set once its tool runs (or it could not)."""
         try:
-            run = run_action(self.store, self.drv, action, self.staging, self.digests, self.env,
-                             prepare=self._prepare, cache=self.cache, runner=self._runner(),
-                             missed=missed, made=self._announce, take=self.taking)
-        except ActionFailed:
-            self.stop.failed()
-            raise
+            if self.stop.is_set():
+                raise Cancelled("cancelled")
+            self.reporter.action_started(self.drv, action)
+            try:
+                run = run_action(self.store, self.drv, action, self.staging, self.digests,
+                                 self.env, prepare=self._prepare, cache=self.cache,
+                                 runner=self._runner(started), missed=missed,
+                                 made=self._announce, take=self.taking,
+                                 later=self.unwritten.append,
+                                 slot=None if isinstance(self.cache, LocalCache) else self.tools)
+            except ActionFailed:
+                self.stop.failed()
+                raise
+        finally:
+            if started is not None:
+                started.set()
         self.reporter.action_finished(self.drv, action, run.cached)
         return run
 
-    def _runner(self) -> Runner | None:
-        return self.reaper.run if self.reaper is not None else None
+    def _runner(self, started: threading.Event | None = None) -> Runner | None:
+        if self.reaper is None:  # a reaper of the action's own: nobody waits for it
+            if started is not None:
+                started.set()
+            return None
+        return partial(self._tool, self.reaper, started)
+
+    def _tool(self, reaper: Service, started: threading.Event | None, argv: list[str],
+              cwd: Path, env: dict[str, str], umask: int) -> tuple[int, bytes]:
+        with self.tools:
+            return reaper.run(argv, cwd, env, umask, started=started)
 
     def _assemble(self) -> None:
         """The output tree: the actions' outputs below out/ and the public headers."""

@@ -20,6 +20,7 @@ from engine.build.cache import LocalCache, PathCache
 from engine.build.events import Reporter, Silent
 from engine.build.inputs import input_blobs
 from engine.build.substitute import substitute
+from engine.build.wave import Tools
 from engine.derive.derivation import Derivation, Deriver
 from engine.documents.models import Plan
 from engine.errors import Failure
@@ -137,7 +138,8 @@ def _build_all(store: Store, missing: list[Derivation], jobs: int, keep_going: b
     stop = StopFlag(keep_going)
     futures: dict[str, Future[str]] = {}
     failures: list[Failure] = []
-    with ThreadPoolExecutor(jobs, thread_name_prefix="action") as pool, \
+    tools = Tools(jobs)  # the pool's other threads finish actions while tools run
+    with ThreadPoolExecutor(2 * jobs, thread_name_prefix="action") as pool, \
             ThreadPoolExecutor(len(missing), thread_name_prefix="drv") as coordinators:
 
         def realise_one(drv: Derivation, waits: list[Future[str]]) -> str:
@@ -149,9 +151,9 @@ def _build_all(store: Store, missing: list[Derivation], jobs: int, keep_going: b
                 if store.is_valid(drv.name) or substitute(store, drv, cache):
                     return ""  # another process built it meanwhile, or a cache had it
                 reporter.derivation_started(drv)
-                whole = DerivationBuild(store, drv, pool, reporter, stop, keep_failed,
-                                        cache).run(first=[first[drv.name]] if drv.name in first
-                                                   else None)
+                whole = DerivationBuild(store, drv, pool, reporter, stop, keep_failed, cache,
+                                        tools).run(first=[first[drv.name]]
+                                                   if drv.name in first else None)
                 reporter.derivation_finished(drv, True)
             if not whole:
                 return "partial"

@@ -68,10 +68,19 @@ class Service:
         self._socket()
 
     def run(self, argv: list[str], cwd: os.PathLike[str] | str, env: dict[str, str],
-            umask: int) -> tuple[int, bytes]:
+            umask: int, started: threading.Event | None = None) -> tuple[int, bytes]:
         """As ``reaper.run(argv, cache, cwd=, env=, umask=)``: the exit code (minus the
         signal that ended it) and stdout and stderr together; OSError when the program cannot
-        be executed."""
+        be executed. ``started`` is set once the program is the service's (or this call
+        failed), before this waits for it."""
+        try:
+            return self._run(argv, cwd, env, umask, started)
+        finally:
+            if started is not None:
+                started.set()
+
+    def _run(self, argv: list[str], cwd: os.PathLike[str] | str, env: dict[str, str],
+             umask: int, started: threading.Event | None) -> tuple[int, bytes]:
         payload = "\0".join([os.fspath(cwd), f"{umask:o}", argv[0], str(len(argv)), *argv,
                              str(len(env)), *(f"{k}={v}" for k, v in env.items())]) + "\0"
         data = payload.encode()
@@ -94,6 +103,8 @@ class Service:
             os.close(read)
             control.close()
             return reaper.run(argv, self.cache, cwd=cwd, env=env, umask=umask)
+        if started is not None:
+            started.set()
         try:
             with open(read, "rb") as out:
                 output = out.read()

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from engine.build.builder import DerivationBuild, StopFlag
 from engine.build.events import Silent
 from engine.build.inputs import CannotRebuild, input_blobs
+from engine.build.wave import Tools
 from engine.derive.derivation import Recorded
 from engine.store import Damage, Store, StoreError
 from engine.toolchain.detect import changed_programs
@@ -44,11 +45,12 @@ def repair(store: Store, damage: list[Damage], jobs: int | None = None) -> list[
         if changed:
             raise CannotRebuild(f"cannot repair {name}: its toolchain changed since it was "
                                 f"built ({changed[0]})", "repair it where that toolchain is")
-    with ThreadPoolExecutor(jobs or os.cpu_count() or 1, thread_name_prefix="repair") as pool:
+    tools = Tools(jobs or os.cpu_count() or 1)
+    with ThreadPoolExecutor(2 * tools.jobs, thread_name_prefix="repair") as pool:
         for name in order:
             with store.lock(name):
-                DerivationBuild(store, recorded[name], pool, Silent(), StopFlag(False)).run(
-                    repair=True)
+                DerivationBuild(store, recorded[name], pool, Silent(), StopFlag(False),
+                                tools=tools).run(repair=True)
     return order
 
 

@@ -1,10 +1,12 @@
-"""A derivation's waves of actions: their order, the actions a file needs, and, when some fail
+"""A derivation's waves of actions: their order, the actions a file needs, how many tools run at
+once, and, when some fail
 or an error cuts a wave short, what stops the rest, what the failures say, and that nothing still
 runs when the build folder goes."""
 
 from __future__ import annotations
 
 import re
+import threading
 from concurrent.futures import Future, wait
 from pathlib import Path
 
@@ -29,6 +31,23 @@ class StopFlag:
 
     def is_set(self) -> bool:
         return self._stopped
+
+
+class Tools:
+    """At most ``jobs`` tools at once over every derivation built together (make's ``-j``).
+    The builds' pool has more threads than that: a thread finishing an action (hashing its
+    outputs into the CAS, recording its result) holds no slot, so the next tool starts as
+    soon as one ends."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self._free = threading.BoundedSemaphore(jobs)
+
+    def __enter__(self) -> None:
+        self._free.acquire()
+
+    def __exit__(self, *_exc: object) -> None:
+        self._free.release()
 
 
 class Many(ActionFailed):

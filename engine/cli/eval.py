@@ -127,15 +127,15 @@ def remembered_session(args: argparse.Namespace) -> Session:
     """The session of the record of an earlier eval, if it still holds; else a prepared one
     (recorded for the next eval)."""
     from engine import memo, watch
+    from engine.repl import ready
 
     request = memo.request_of(args, leave_out=_PER_SUBMISSION)
     started = time.time_ns()
-    record = memo.recall(args.plan, "eval", request)
+    record = memo.recall(args.plan, "eval", request, held=ready.held())
     if record is not None:
         from engine.repl.session import Session
-        from engine.store.peek import LazyStore
 
-        return Session.recall(record["session"], LazyStore(record["store"]), **containment())
+        return Session.recall(record["session"], ready.store(record["store"]), **containment())
     with watch.recording() as seen:
         session = open_session(args)
     scope = session.scope
@@ -152,6 +152,13 @@ def run(args: argparse.Namespace) -> int:
     check_timeout(args)
     stop_on_termination()
     with remembered_session(args) as session:
+        if session.spec.language == "rust":
+            from engine import memo
+            from engine.repl import ready
+
+            # served: the rustc the server started ahead, if it fits
+            ready.adopt(session, memo.record_file(args.plan, "eval", memo.request_of(
+                args, leave_out=_PER_SUBMISSION)), args.code)
         runner = session.compile(args.code, keep=args.keep_tmp)
         if runner.diagnostics:
             sys.stderr.write(runner.diagnostics)

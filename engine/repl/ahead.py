@@ -45,6 +45,8 @@ class Ahead:
         self.spec, self.folder, self.src, self.executable = spec, folder, src, executable
         self.contained, self.linker = contained, linker
         self.used = False
+        self.fed: str | None = None  # the submission given to rustc early (``feed``)
+        self.reached = False  # whether rustc read it
 
     @classmethod
     def start(cls, spec: Spec, store: Store) -> Ahead | None:
@@ -70,26 +72,33 @@ class Ahead:
             return None
         return cls(spec, folder, src, executable, contained, linker)
 
-    def finish(self, code: str) -> tuple[int, bytes] | None:
-        """Compile the runner of submission ``code``: rustc's exit code and words, or None when
-        this rustc ended before it read its source (compile the plain way instead)."""
-        self.used = True
-        text = source.runner_source(self.spec.language, code, self.spec.title,
-                                    tuple(self.spec.uses)).encode()
-        fd = None
+    def serve_links(self) -> None:
+        """Start the thread that serves rustc's link now, not when the submission comes (its
+        start is a thread's: a scheduler's wait on a busy machine)."""
         if self.linker is not None:
             self.linker.serve(self.contained)
+
+    def feed(self, code: str) -> None:
+        """Give rustc the runner of submission ``code`` now, to compile while its caller does
+        something else (``engine.repl.ready``); ``finish`` of the same ``code`` has its result,
+        that of another code none. A no-op once fed or used."""
+        if self.used or self.fed is not None:
+            return
+        self.fed = code
+        self.reached = self._give(code)
+
+    def finish(self, code: str) -> tuple[int, bytes] | None:
+        """Compile the runner of submission ``code``: rustc's exit code and words, or None when
+        this rustc ended before it read its source, or was fed another submission (compile the
+        plain way instead)."""
+        self.used = True
+        reached = self.reached
         try:
-            fd = self._writer()
-            if fd is not None:
-                try:
-                    view = memoryview(text)
-                    while view:
-                        view = view[os.write(fd, view):]
-                except BrokenPipeError:
-                    pass  # rustc ended while reading: its exit code and words tell why
-                finally:
-                    os.close(fd)
+            if self.fed is None:
+                reached = self._give(code)
+            elif self.fed != code:
+                reached = False  # not this submission's runner: stopped below
+                self.contained.stop()
             output = self.contained.proc.communicate()[0]
         except BaseException:
             shutil.rmtree(self.folder, ignore_errors=True)  # a ^C: nothing of it is kept
@@ -99,10 +108,30 @@ class Ahead:
             status = self.contained.wait()
             if self.linker is not None:
                 self.linker.close()
-        if fd is None:
+        if not reached:
             shutil.rmtree(self.folder, ignore_errors=True)
             return None
         return status, output
+
+    def _give(self, code: str) -> bool:
+        """Start serving rustc's link; write the runner of ``code`` into the FIFO; whether
+        rustc was there to read it."""
+        text = source.runner_source(self.spec.language, code, self.spec.title,
+                                    tuple(self.spec.uses)).encode()
+        if self.linker is not None:
+            self.linker.serve(self.contained)
+        fd = self._writer()
+        if fd is None:
+            return False
+        try:
+            view = memoryview(text)
+            while view:
+                view = view[os.write(fd, view):]
+        except BrokenPipeError:
+            pass  # rustc ended while reading: its exit code and words tell why
+        finally:
+            os.close(fd)
+        return True
 
     def _writer(self) -> int | None:
         """Our end of the FIFO once rustc holds its own (it is still starting when the

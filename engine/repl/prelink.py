@@ -84,7 +84,9 @@ class Linker:
         return ours, cls(folder, lld, contained, cache, env)
 
     def serve(self, rustc: reaper.Contained) -> None:
-        """Serve the links of ``rustc`` (from now until ``close``)."""
+        """Serve the links of ``rustc`` (from now until ``close``); a no-op once serving."""
+        if self._thread is not None:
+            return
         self._rustc = rustc
         self._thread = threading.Thread(target=self._serve, name="recipe-prelink", daemon=True)
         self._thread.start()
@@ -95,8 +97,9 @@ class Linker:
         while self._thread is not None and self._thread.is_alive():
             try:  # wakes the thread where it waits for a request (rustc never linked)
                 os.close(os.open(self.req, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
-            except OSError:
-                pass
+            except OSError as error:
+                if error.errno != errno.ENXIO:  # the folder is gone (removed at exit): the
+                    break  # thread cannot be woken; a daemon, it ends with the process
             self._thread.join(POLL)
         self._end_lld(stop=True)
 

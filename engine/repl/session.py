@@ -138,6 +138,13 @@ class Session:
 
         self._ahead = Ahead.start(self.spec, self.store)
 
+    def adopt(self, ahead: Ahead) -> None:
+        """Take ``ahead``, a rustc of this session's ``spec`` started by someone else (the
+        server's spare: ``engine.repl.ready``), as the next new submission's compiler."""
+        if self._ahead is not None:
+            self._ahead.cancel()
+        self._ahead = ahead
+
     def run(self, runner: Runner, *, stdin: int | IO[bytes] | None = None,
             stdout: int | IO[bytes] | None = None,
             stderr: int | IO[bytes] | None = None, timeout: float | None = None) -> Ended:

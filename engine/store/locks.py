@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from engine import later
+
 _held: set[str] = set()
 _owners: dict[tuple[int, str], int] = {}
 _taken: set[tuple[int, str]] = set()  # (pid, folder as given) whose owner lock is held
@@ -93,7 +95,7 @@ def own_temp(tmp: Path) -> str:
             fd = acquire(tmp / f"{pid}.owner")
             assert fd is not None
             if not _owners:
-                atexit.register(_release_all)
+                atexit.register(later.after_answer, _release_all)
             _owners[key] = fd
         _taken.add(seen)
     return f"{pid}-"
@@ -101,7 +103,9 @@ def own_temp(tmp: Path) -> str:
 
 def _release_all() -> None:
     """At exit: remove this process's temporary entries, its owner file last (while it is
-    held nobody else removes them), then let the lock go."""
+    held nobody else removes them), then let the lock go. A served command does it after it
+    answered (``engine.later``): its entries are a finished build's folder (hundreds of links,
+    ~3 ms) and its temporary roots, which only keep paths a little longer from a collector."""
     pid = os.getpid()
     with _guard:
         owned = [(tmp, fd) for (owner, tmp), fd in _owners.items() if owner == pid]

@@ -99,3 +99,40 @@ def test_a_derivation_names_the_inputs_edited_since_the_last_run(
         assert again.edited == {"w/src/u4.c"}  # the rest answered from their stat data
         unchanged, = building.derive(load_plan(src / "plan.yaml"), store, ["release"])
         assert unchanged.edited == {"w/src/u4.c"}  # written just now: racily clean, hashed
+
+
+_COUNTING_CC = """#!/bin/sh
+# gcc, but a compile first notes how many compiles run with it (itself included), then sleeps
+case "$(/bin/pwd)" in
+    */.recipe/build/*/w) ;;
+    *) exec /usr/bin/gcc "$@" ;;
+esac
+case " $* " in
+    *" -c "*) ;;
+    *) exec /usr/bin/gcc "$@" ;;
+esac
+/bin/mkdir "{d}/run.$$"
+/bin/ls "{d}" | /bin/grep -c '^run\\.' >> "{d}/counts"
+/bin/sleep 0.3
+/bin/rmdir "{d}/run.$$"
+exec /usr/bin/gcc "$@"
+"""
+
+
+def test_jobs_bound_the_tools_at_once_though_more_threads_finish_actions(tmp_path: Path) -> None:
+    """``-j 2``: two compilers at a time, never three (the pool's other threads only hash
+    and record what a tool made), and two do run together."""
+    src = _project(tmp_path / "src")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    cc = tools / "cc"
+    cc.write_text(_COUNTING_CC.format(d=tools))
+    cc.chmod(0o755)
+    plan = (src / "plan.yaml").read_text().replace(
+        "{release: {opt: release}}", f"{{release: {{opt: release, toolchain: {{cc: {cc}}}}}}}")
+    (src / "plan.yaml").write_text(plan)
+    done = run_recipe("realise", src / "plan.yaml", "--store", tmp_path / "store", "-j", "2")
+    assert done.returncode == 0, done.stderr
+    counts = [int(n) for n in (tools / "counts").read_text().split()]
+    assert len(counts) == UNITS
+    assert max(counts) == 2, counts

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from engine import memo
 from tests.conftest import run_recipe
 from tests.repl_projects import make_plan
@@ -106,3 +108,24 @@ def test_a_recalled_session_is_contained_as_a_full_one(tmp_path: Path) -> None:
                                         'return f == NULL ? 9 : 0;')
         assert (done.returncode, imported) == (9, set()), done.stderr
         assert not victim.exists()
+
+
+def test_a_record_held_ahead_is_used_until_a_file_it_read_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``memo.hold`` (what the server's spare does ahead of a Rust eval, engine/repl/ready.py)
+    reads the record, holds its closure and checks the store; ``recall`` with it then checks
+    only what may change meanwhile: an edit still makes it a miss, and a record rewritten
+    since is read again."""
+    plan = make_plan(tmp_path / "src")
+    remembered(plan)
+    [file] = (plan.parent / ".recipe" / "cache").glob("eval-*.marshal")
+    held = memo.hold(file)
+    assert held is not None and held.file == file
+    monkeypatch.chdir(plan.parent)  # the record's key has the eval's folder
+    request = held.record["request"]
+    assert memo.recall(plan, "eval", request, held=held) is held.record
+    other = memo.Held(file, (0, 0, 0), {"request": None})  # a stamp that is no longer the file's
+    assert memo.recall(plan, "eval", request, held=other) == held.record
+    header = plan.parent / "calc/include/calc.h"
+    header.write_text(header.read_text() + "#define CALC_EXTRA 41\n")
+    assert memo.recall(plan, "eval", request, held=held) is None
