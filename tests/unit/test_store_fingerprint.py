@@ -67,17 +67,18 @@ def test_whatever_the_walk_does_not_expect_goes_to_the_thorough_check(tmp_path: 
 
 def test_fingerprints_in_processes_are_those_of_one_process(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    roots = []
+    names = []
     for i in range(40):
-        root = tmp_path / f"p{i}"
-        root.mkdir()
-        (root / "f").write_bytes(bytes([i]) * (i * 997))
-        roots.append(os.fsencode(root))
-    roots.append(os.fsencode(tmp_path / "missing"))
-    alone = [Fingerprinter().fingerprint(root) for root in roots]
+        (tmp_path / f"p{i}").mkdir()
+        (tmp_path / f"p{i}" / "f").write_bytes(bytes([i]) * (i * 997))
+        names.append(f"p{i}".encode())
+    names.append(b"missing")
+    alone = [Fingerprinter().fingerprint(os.fsencode(tmp_path) + b"/" + name) for name in names]
     monkeypatch.setattr(check, "WORKERS", 3)
     monkeypatch.setattr(check, "PER_WORKER", 1)
-    assert check.fingerprints(roots, lambda: "meanwhile") == (alone, "meanwhile")
+    assert check.fingerprints(os.fsencode(tmp_path), names, lambda: "meanwhile") == \
+        (alone, "meanwhile")
+    assert Path.cwd() != tmp_path  # the workers' folder, not this process's
 
 
 def test_a_manifest_row_that_differs_from_the_tree_is_still_named(tmp_path: Path) -> None:
@@ -109,7 +110,7 @@ def test_the_pieces_of_a_worker_that_fails_are_taken_by_the_caller(
     monkeypatch.setattr(check, "Fingerprinter", FailingInWorkers)
     monkeypatch.setattr(check, "WORKERS", 2)
     monkeypatch.setattr(check, "PER_WORKER", 1)
-    assert check.fingerprints(roots, lambda: None)[0] == \
+    assert check.fingerprints(b"/", roots, lambda: None)[0] == \
         [Fingerprinter().fingerprint(root) for root in roots]
 
 
@@ -148,7 +149,7 @@ def test_workers_answer_where_sigchld_is_ignored(tmp_path: Path,
     monkeypatch.setattr(check, "PER_WORKER", 1)
     previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     try:
-        found = check.fingerprints(roots, lambda: None)[0]
+        found = check.fingerprints(b"/", roots, lambda: None)[0]
     finally:
         signal.signal(signal.SIGCHLD, previous)
     assert found == [Fingerprinter().fingerprint(root) for root in roots]
