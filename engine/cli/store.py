@@ -106,7 +106,7 @@ def _verify(store: Store, args: argparse.Namespace) -> int:
             for name in repaired:
                 print(f"repaired {store.path(name)}")
         damage = store.verify()
-    count = len(store.paths())
+    count = store.count()
     if args.json:
         print_json({"valid": not damage, "paths": count, "repaired": repaired,
                     "damage": [{"name": d.name, "file": d.file, "problem": d.problem}

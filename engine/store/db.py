@@ -69,6 +69,7 @@ _SCHEMA = (
 _ID = "SELECT id FROM paths WHERE name = ?"
 _PATH = "SELECT id, derivation, nar_hash, size FROM paths WHERE name = ?"
 _NAMES = "SELECT name FROM paths"
+_COUNT = "SELECT count(*) FROM paths"
 _PATHS = "SELECT id, name, derivation, nar_hash, size FROM paths ORDER BY name"
 # ``id`` grows with each registration (a new row takes one more than the largest), so this is
 # the order the existing paths became valid in, newest first.
@@ -83,8 +84,15 @@ _INSERT_FILE = ("INSERT INTO files (path, file, type, mode, sha256, target, size
                 "VALUES (?, ?, ?, ?, ?, ?, ?)")
 _INSERT_LOG = "INSERT INTO logs (path, log) VALUES (?, ?)"
 _FILES = "SELECT file, type, mode, sha256, target, size FROM files WHERE path = ? ORDER BY file"
-_ALL_FILES = ("SELECT p.name, f.file, f.type, f.mode, f.sha256, f.target, f.size FROM files f "
-              "JOIN paths p ON p.id = f.path ORDER BY f.path, f.file")
+# What ``store verify`` compares with a tree beyond its NAR hash (``engine/store/fingerprint.py``):
+# every entry's path and mode, in the order of the paths' ids and files, built by SQLite into
+# one string (a Python object per row cost 4 times as much: 0.45 s for 10,000 paths).
+_MODE = "f.file || char(0) || f.mode || char(0)"
+_ALL_SHAPES = (f"SELECT group_concat(shape, '') FROM (SELECT {_MODE} AS shape FROM files f "
+               "ORDER BY f.path, f.file)")
+_SHAPES = (f"SELECT p.name, group_concat(shape, '') FROM (SELECT f.path, {_MODE} AS shape "
+           "FROM files f ORDER BY f.path, f.file) JOIN paths p ON p.id = path GROUP BY path")
+_RECORDED = "SELECT name, nar_hash FROM paths ORDER BY id"
 _LOG = "SELECT l.log FROM logs l JOIN paths p ON p.id = l.path WHERE p.name = ?"
 _INSERT_KEEP = "INSERT OR IGNORE INTO keeps (path, item) VALUES (?, ?)"
 _KEPT = "SELECT p.name, k.item FROM keeps k JOIN paths p ON p.id = k.path"
@@ -261,6 +269,9 @@ class Database:
         """(name, derivation) of every valid path, the most recently registered first."""
         return self._conn().execute(_HISTORY).fetchall()
 
+    def count(self) -> int:
+        return int(self._conn().execute(_COUNT).fetchone()[0])
+
     def names(self) -> set[str]:
         # Only the name: read from its unique index alone, a quarter of the time that
         # reading every row took (``Store.open`` asks, to clean what dead builds left).
@@ -319,17 +330,18 @@ class Database:
             from engine.store.nar import Entry
             return [Entry(*r) for r in c.execute(_FILES, row)]
 
-    def manifests(self) -> tuple[list[PathInfo], dict[str, list[Entry]]]:
-        """Every valid path and its manifest, in one snapshot and two queries (a query per
-        path cost ``recipe store verify`` a tenth of its time)."""
-        from engine.store.nar import Entry
+    def recorded(self) -> list[tuple[str, str]]:
+        """Every valid path's name and NAR hash, in the order of their ids."""
+        return self._conn().execute(_RECORDED).fetchall()
 
-        with self._read() as c:
-            infos = _infos(c)
-            found: dict[str, list[Entry]] = {}
-            for name, *row in c.execute(_ALL_FILES):
-                found.setdefault(name, []).append(Entry(*row))
-        return infos, found
+    def all_shapes(self) -> str:
+        """Every manifest's shape (``fingerprint``'s text), concatenated in the order of the
+        paths' ids."""
+        return self._conn().execute(_ALL_SHAPES).fetchone()[0] or ""
+
+    def shapes(self) -> dict[str, str]:
+        """Each valid path's shape, for a store whose shapes differ from its fingerprints."""
+        return dict(self._conn().execute(_SHAPES).fetchall())
 
     def log(self, name: str) -> bytes | None:
         row = self._conn().execute(_LOG, (name,)).fetchone()

@@ -202,6 +202,10 @@ class Store:
     def paths(self) -> list[PathInfo]:
         return self._db.infos()
 
+    def count(self) -> int:
+        """How many valid paths there are."""
+        return self._db.count()
+
     def history(self) -> list[tuple[str, str]]:
         """(name, derivation) of every valid path, the most recently registered first."""
         return self._db.history()
@@ -397,8 +401,8 @@ class Store:
     def verify(self) -> list[Damage]:
         """Recompute every valid path against what was recorded when it was registered."""
         with self.gc_shared():
-            infos, manifests = self._db.manifests()
-            return check.check_paths(self.root, infos, manifests)
+            return check.check_paths(self.root, self._db.recorded(), self._db.all_shapes,
+                                     self._db.shapes, self._db.manifest)
 
 
 def _keeps(actions: Iterable[str], blobs: Iterable[str]) -> list[str]:

@@ -206,7 +206,7 @@ def test_verify_names_damage_the_nar_hash_does_not_see(store: Store) -> None:
     assert store.verify() == [Damage(name, "doc/x", "mode")]
 
 
-def test_verify_in_threads_reports_what_one_thread_reports_in_path_order(
+def test_verify_in_processes_reports_what_one_process_reports_in_path_order(
         store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.store import check
 
@@ -223,6 +223,7 @@ def test_verify_in_threads_reports_what_one_thread_reports_in_path_order(
             (out / folder).chmod(0o555)
     expected = [Damage(name, "bin/p", "modified") for name in damaged]
     monkeypatch.setattr(check, "WORKERS", 4)
+    monkeypatch.setattr(check, "PER_WORKER", 1)  # 4 forked workers for 24 paths
     assert store.verify() == expected
     monkeypatch.setattr(check, "WORKERS", 1)
     assert store.verify() == expected
