@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from engine import later, server
+from engine import later, server, serving_pages
 from engine.repl import ready
 from engine.server import IDENTITY, _peer, _read, address
 from engine.serving_modules import Modules
@@ -76,6 +76,7 @@ def _spare(listener: socket.socket, alive: int, told: int, idle: float,
 
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # a command's children are its own to reap
     own = _limits("self")  # ahead of any caller
+    serving_pages.copy_ahead()
     if listener not in ready.wait(listener, alive, idle):  # idle, or the server is gone
         ready.end()
         try:
@@ -84,6 +85,7 @@ def _spare(listener: socket.socket, alive: int, told: int, idle: float,
             pass
         return 0
     conn, _ = listener.accept()
+    serving_pages.stop()
     listener.close()
     os.close(alive)
     conn.settimeout(5.0)  # a caller says everything at once; a mute one is dropped

@@ -237,3 +237,44 @@ def test_what_the_server_imports_opens_nothing_a_fork_would_share() -> None:
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "0"]
+
+
+def _dirty_kb(pid: int) -> tuple[int, int]:
+    """Written pages of ``pid``: its own (copied), and those still shared with another."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        found = {line.split(":")[0]: int(line.split()[1]) for line in f if "_Dirty:" in line}
+    return found["Private_Dirty"], found["Shared_Dirty"]
+
+
+def test_the_spare_copies_the_server_s_pages_while_it_waits(tmp_path: Path, server: int) -> None:
+    """engine/serving_pages.py: the waiting spare makes the server's writable pages its own,
+    so that its command does not take those copy-on-write faults; a command still runs."""
+    exe = os.readlink(f"/proc/{server}/exe")
+
+    def spare() -> int:
+        """The server's child that is a fork of it (not a compile of the client, say)."""
+        for _ in range(600):
+            children = Path(f"/proc/{server}/task/{server}/children").read_text().split()
+            forks = []
+            for child in children:
+                try:
+                    if os.readlink(f"/proc/{child}/exe") == exe:
+                        forks.append(int(child))
+                except OSError:
+                    continue
+            if len(forks) == 1:
+                return forks[0]
+            time.sleep(0.1)
+        raise AssertionError(f"no single spare among {children}")
+
+    def copied() -> bool:
+        own, shared = _dirty_kb(spare())
+        return own > 4 * shared  # without the copies: ~1.5 MB its own, ~25 MB shared
+
+    deadline = time.monotonic() + 60
+    while not copied() and time.monotonic() < deadline:
+        time.sleep(0.1)  # an idle-class thread: it runs when a core is free
+    assert copied(), _dirty_kb(spare())
+    proc = evaluate(make_plan(tmp_path / "src"), PPID)
+    out, err, code = outcome(proc)
+    assert code == 0 and int(out) != proc.pid, err  # served: the server's child ran it
