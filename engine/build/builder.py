@@ -347,6 +347,8 @@ class DerivationBuild:
         failures: list[Failure] = []
         for action, result in done:
             try:
+                if not isinstance(result, ActionRun) and not result.done():
+                    self._write()  # the results finished meanwhile, while this one runs
                 run = result if isinstance(result, ActionRun) else result.result()
             except Cancelled:
                 continue
