@@ -6,8 +6,6 @@ server, the native client."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import stat
 import time
 from collections.abc import Iterator
@@ -17,13 +15,7 @@ import pytest
 
 from tests.conftest import recipe_server, run_recipe, write_tree
 from tests.test_server_client import environment, run
-
-DEBIAN = Path("/usr/share/cargo/registry")
-pytestmark = [
-    pytest.mark.skipif(shutil.which("rustc") is None and not os.environ.get("CI"),
-                       reason="needs rustc"),
-    pytest.mark.skipif(not (DEBIAN / "serde_json-1.0.87").is_dir() and not os.environ.get("CI"),
-                       reason="needs Debian's librust-serde-json-dev")]
+from tests.unit.test_rust_repl import DEBIAN, pytestmark  # noqa: F401 - rustc and the registry
 
 FILES = {
     "plan.yaml": f"""
