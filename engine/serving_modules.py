@@ -25,8 +25,10 @@ class Modules:
     """Made by the server before it imports the commands' modules."""
 
     def __init__(self) -> None:
-        self._watch = _watch(_folders())  # first: a change while the files are read shows
-        self._stamps = _stamps()
+        files = _files()
+        # The watch first: a change while the files are read shows.
+        self._watch = _watch(sorted({os.path.dirname(file) for file in files}))
+        self._stamps = _stamps(files)
         self._changed = False  # once changed, always (its event was read)
 
     def changed(self) -> bool:
@@ -39,13 +41,16 @@ class Modules:
                     return False
             except (OSError, ValueError):  # the watch is unusable: compare, as without one
                 self._watch = None
-        self._changed = _stamps(self._stamps) != self._stamps
+        self._changed = _stamps(list(self._stamps)) != self._stamps
         return self._changed
 
 
-def _folders() -> list[str]:
-    return [folder for folder, _dirs, files in os.walk(os.path.dirname(engine.__file__))
-            if any(name.endswith((".py", ".json")) for name in files)]
+def _files() -> list[str]:
+    """Every module and schema of recipe's, loaded or not: a child may import more. (An
+    upgrade that only adds modules changes some that import them.)"""
+    return [os.path.join(folder, name)
+            for folder, _dirs, names in os.walk(os.path.dirname(engine.__file__))
+            for name in names if name.endswith((".py", ".json"))]
 
 
 def _watch(folders: list[str]) -> object | None:
@@ -69,16 +74,8 @@ def _watch(folders: list[str]) -> object | None:
     return watch
 
 
-def _stamps(known: dict[str, tuple[int, int]] | None = None) -> dict[str, tuple[int, int]]:
-    """Stat data (mtime, size) of every module and schema of recipe's, loaded or not: a child
-    may import more. (An upgrade that only adds modules changes some that import them.) With
-    ``known``: of those files, a missing one as (-1, -1)."""
-    if known is None:
-        files = [os.path.join(folder, name)
-                 for folder, _dirs, names in os.walk(os.path.dirname(engine.__file__))
-                 for name in names if name.endswith((".py", ".json"))]
-    else:
-        files = list(known)
+def _stamps(files: list[str]) -> dict[str, tuple[int, int]]:
+    """Stat data (mtime, size) of ``files``; a missing one's as (-1, -1)."""
     found = {}
     for file in files:
         try:
