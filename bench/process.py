@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
-import select
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -28,6 +26,7 @@ class BenchError(Exception):
 class Sample:
     seconds: float  # wall clock, time.perf_counter around the child
     cpu: float  # user + system time of the child and everything it waited for
+    client: float | None = None  # served: the native client's alone (the rest: the server's)
 
 
 def _children_cpu() -> float:
@@ -93,105 +92,3 @@ def remove_tree(path: Path) -> None:
 
     if path.exists():
         shutil.rmtree(path, onerror=writable)
-
-
-class ServerCpu:
-    """CPU seconds of a running recipe server and of every process it forks meanwhile (the
-    spare child that takes a command, the command, what it starts), counted by ``perf stat``
-    (task-clock, which forks inherit) while the block runs; ``seconds`` is None without perf, or
-    when perf may not count them (``perf_event_paranoid``).
-
-    A served command's CPU reaches no rusage the bench can read: the server lets the kernel
-    reap its children (SIGCHLD ignored), so their times are added to no parent's. The server's
-    children already forked (its spare, waiting for the next command) are attached too."""
-
-    _WAIT = 10.0  # seconds for perf to answer on its control fifo
-
-    def __init__(self, server_pid: int, work: Path) -> None:
-        self.server = server_pid
-        self.work = work
-        self.seconds: float | None = None
-        self._perf: subprocess.Popen[bytes] | None = None
-        self._fds: tuple[int, int] | None = None
-
-    def __enter__(self) -> ServerCpu:
-        perf = shutil.which("perf")
-        if perf is None:
-            return self
-        self.work.mkdir(parents=True, exist_ok=True)
-        ctl, ack = self.work / "perf-ctl", self.work / "perf-ack"
-        for fifo in (ctl, ack):
-            if not fifo.exists():
-                os.mkfifo(fifo)
-        # A child of the server listed a moment ago may be gone (a spare that took a
-        # connection), and perf refuses a pid that is: list them again and retry.
-        for _attempt in range(3):
-            # Both ends held here (O_RDWR does not wait for perf to open them): a perf that
-            # fails before it opens them never blocks the bench.
-            self._fds = (os.open(ctl, os.O_RDWR), os.open(ack, os.O_RDWR))
-            # Counting starts disabled (-D -1) and is switched on over the control fifo, whose
-            # "ack" says perf has attached: nothing of the command is missed.
-            pids = [self.server, *_children(self.server)]
-            self._perf = subprocess.Popen(
-                [perf, "stat", "-e", "task-clock", "-x,", "-o", str(self.work / "perf.out"),
-                 "-D", "-1", f"--control=fifo:{ctl},{ack}", "-p", ",".join(map(str, pids))],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if self._say("enable"):
-                return self
-            self._end()
-        return self
-
-    def _say(self, word: str) -> bool:
-        """Send ``word`` to perf; whether it acknowledged it ("ack\n\0")."""
-        assert self._fds is not None and self._perf is not None
-        os.write(self._fds[0], word.encode() + b"\n")
-        got = b""
-        deadline = time.monotonic() + self._WAIT
-        while b"ack" not in got and self._perf.poll() is None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._fds[1]], [], [], min(left, 0.1))[0]:
-                if left <= 0:
-                    return False
-                continue
-            got += os.read(self._fds[1], 64)
-        return b"ack" in got
-
-    def _end(self) -> None:
-        if self._perf is not None:
-            if self._perf.poll() is None:
-                self._perf.send_signal(signal.SIGINT)  # perf writes its counts and exits
-            self._perf.wait()
-            self._perf = None
-        if self._fds is not None:
-            for fd in self._fds:
-                os.close(fd)
-            self._fds = None
-
-    def __exit__(self, *_exc: object) -> None:
-        if self._perf is None:
-            return
-        counted = self._say("disable")
-        self._end()
-        if not counted:
-            return
-        for line in (self.work / "perf.out").read_text().splitlines():
-            fields = line.split(",")
-            if len(fields) > 2 and fields[2].startswith("task-clock") and fields[1] == "msec":
-                try:
-                    self.seconds = float(fields[0]) / 1000
-                except ValueError:  # "<not counted>": nothing of theirs ran meanwhile
-                    self.seconds = None
-
-
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (/proc/PID/task/*/children is not always built in)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat_line = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat_line.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found

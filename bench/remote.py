@@ -10,8 +10,9 @@
   served (``recipe server start`` ran before the timing, as a user has it; the native client).
   A served run is checked to be one: the client used no more CPU than the client alone does,
   and the server's processes did the work. Its CPU seconds are the client's plus those of the
-  server and every process it forked meanwhile (``perf stat``; the kernel reaps the server's
-  children, so no rusage holds them; NaN without perf).
+  server's child that ran the command, with what it waited for (the server's ledger, which
+  ``recipe server status --json`` reports; the kernel reaps the server's children, so no rusage
+  the bench can read holds them), and the server's own.
   What recipe asked the server is counted from nginx's access log (requests, connections,
   bytes), and the machine's load average is recorded at the start and the end:
   on a shared machine, CPU seconds are the steadier figure.
@@ -25,7 +26,6 @@ Everything listens on 127.0.0.1 only (the servers of ``tests/servers.py``).
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import statistics
@@ -36,8 +36,8 @@ from typing import Any
 from tabulate import tabulate
 
 from bench import corpus
-from bench.process import BenchError, Sample, ServerCpu, output, remove_tree, timed
-from bench.tools import Make, Recipe, check_served
+from bench.process import BenchError, Sample, output, remove_tree, timed
+from bench.tools import Make, Recipe
 from tests.servers import DaskCluster, Nginx
 
 TARGETS = {"fresh_clone": {"make": 0.15, "ccache_remote": 0.5}}
@@ -69,7 +69,6 @@ def run(work: Path, units: int, seed: int, jobs: int, reps: int,
         filler.build()
         recipe.start_server()  # as a user who ran 'recipe server start' has it
         try:
-            server = recipe.server_pid()
             for rep in range(reps):
                 clone = _clone(origin, work / f"clone-{rep}" / "src")  # a new path every time
                 make = Make(clone / "app", cc, jobs)
@@ -94,7 +93,7 @@ def run(work: Path, units: int, seed: int, jobs: int, reps: int,
                     if tool == "recipe":
                         sample = timed([*recipe.argv, *argv], clone, recipe.env)
                     else:
-                        sample = _served(recipe, server, argv, clone, work / "perf")
+                        sample = _served(recipe, argv, clone)
                     add("fresh_clone", tool, sample)
                     if tool == "recipe":
                         requests.append(_requests(_log(cache)[len(before):]))
@@ -133,20 +132,15 @@ def run(work: Path, units: int, seed: int, jobs: int, reps: int,
     return summary
 
 
-def _served(recipe: Recipe, server: int, argv: list[str], clone: Path, work: Path) -> Sample:
-    """``recipe ARGV`` by the native client and the running server: wall time, and the CPU of
-    the client plus that of the server's processes meanwhile (``ServerCpu``; NaN without
-    perf). It must have been served: the client used no more CPU than the client alone does,
-    and the server's processes did the work."""
-    with ServerCpu(server, work) as counted:
-        sample = timed([*recipe.client, *argv], clone, recipe.served_env)
-    check_served(sample)
-    if counted.seconds is None:  # not measured: NaN in the table, not the client's alone
-        return Sample(sample.seconds, math.nan)
-    if counted.seconds < 0.02:
+def _served(recipe: Recipe, argv: list[str], clone: Path) -> Sample:
+    """``recipe ARGV`` by the native client and the running server (``Recipe.served``: all
+    the CPU time the command took); the server's processes must have done the work."""
+    sample = recipe.served(argv, clone)
+    if sample.cpu - (sample.client or 0.0) < 0.02:
         raise BenchError(f"fresh clone, served: the server's processes used only "
-                         f"{counted.seconds:.3f} s of CPU: the command did not run there")
-    return Sample(sample.seconds, sample.cpu + counted.seconds)
+                         f"{sample.cpu - (sample.client or 0.0):.3f} s of CPU: the command "
+                         "did not run there")
+    return sample
 
 
 def _log(server: Nginx) -> list[str]:

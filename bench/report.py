@@ -79,12 +79,12 @@ def _row(scenario: Scenario, tool: str, samples: dict[str, list[Any]],
     reference = median.get(scenario.reference)
     ratio = median[tool] / reference if tool in median and reference else None
     figure = median.get(tool) if scenario.absolute else ratio
-    # The CPU of a served command is the server's child's, not the client's: no CPU row.
+    # A served command's CPU time is the client's, the server's child's with its compilers
+    # (the server's ledger) and the server's own (``Recipe.realise``).
     cpu_ratio = cpu[tool] / cpu[scenario.reference] \
-        if scenario.cpu_limit and tool == "recipe" and cpu.get(scenario.reference) \
-        and tool in cpu else None
+        if scenario.cpu_limit and cpu.get(scenario.reference) and tool in cpu else None
     met = None if figure is None else figure <= scenario.limit
-    if met is not None and scenario.cpu_limit is not None and tool == "recipe":
+    if met is not None and scenario.cpu_limit is not None:
         met = met and cpu_ratio is not None and cpu_ratio <= scenario.cpu_limit
     others = [t for t in TOOLS if t != "recipe"]
     pick = {tool: "recipe", **{t: t for t in others}}  # the served one in recipe's column
@@ -97,13 +97,15 @@ def _row(scenario: Scenario, tool: str, samples: dict[str, list[Any]],
         "median_cpu_seconds": {pick[t]: v for t, v in cpu.items() if t in pick},
         "ratio": ratio, "cpu_ratio": cpu_ratio,
         "target": {"limit": scenario.limit, "of": "seconds" if scenario.absolute
-                   else "ratio", "cpu_limit": scenario.cpu_limit if tool == "recipe" else None},
+                   else "ratio", "cpu_limit": scenario.cpu_limit},
         "met": met,
         "samples": {pick[t]: [round(s.seconds, 4) for s in ss]
                     for t, ss in samples.items() if t in pick},
         "cpu_samples": {pick[t]: [round(s.cpu, 4) for s in ss]
                         for t, ss in samples.items() if t in pick},
         "compiled": {pick[t]: v for t, v in compiled.items() if t in pick},
+        **({"client_cpu_samples": [round(s.client or 0.0, 4) for s in samples[tool]]}
+           if tool == "served" else {}),
     }
 
 
@@ -147,7 +149,7 @@ def table(rows: list[dict[str, Any]], other: list[dict[str, Any]] | None = None,
             "-" if row["ratio"] is None else f"{row['ratio']:.2f}", _target(scenario),
             _met(met), units,
         ])
-        if scenario.cpu_limit is not None and not row["served"]:
+        if scenario.cpu_limit is not None:
             cpu = row["median_cpu_seconds"]
             ratio = row["cpu_ratio"]
             lines.append([

@@ -30,7 +30,7 @@ from bench.tools import Make, Recipe
 TOOLS = ("recipe", "make", "ccache")
 #: Scenarios also run through ``recipe server`` and the native client (tool ``served``), each
 #: right after recipe's in-process run, from the state that left.
-SERVED = ("noop", "edit_c", "edit_h", "warm", "noop_200")
+SERVED = ("cold", "noop", "edit_c", "edit_h", "warm", "noop_200")
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,10 @@ class Bench:
             return self.recipe.realise(self.many_plan, self.stores / "many", served=True), 0
         before = self.path
         edit = scenario.startswith("edit")
+        if scenario == "cold":  # a store of its own, new: the path is the in-process run's
+            self.store = self.stores / f"{self.store.name}-served"
+            remove_tree(self.store)
+            before = ""
         if edit:
             self.edits += 1
             rel = self.edited_unit if scenario == "edit_c" else corpus.header_name(0)
@@ -203,13 +207,14 @@ class Bench:
             self.recipe.drop_outputs(self.plan, self.store)
         sample = self.recipe.realise(self.plan, self.store, served=True)
         self.path, valid = self.recipe.path(self.plan, self.store)
-        if not valid or (self.path == before) == edit:
+        if not valid or (self.path == before) == (edit or scenario == "cold"):
             raise BenchError(f"{scenario}, served: the path went from {before} to "
                              f"{self.path} ({'valid' if valid else 'invalid'})")
         if scenario == "noop":
             return sample, 0
         compiled = [c.removeprefix("w/") for c in self.recipe.compiled(self.store, self.path)]
-        if (set(self.expected(scenario)) - set(compiled)) if edit else compiled:
+        if (set(self.expected(scenario)) - set(compiled)) if edit or scenario == "cold" \
+                else compiled:
             raise BenchError(f"{scenario}, served: recipe compiled {compiled[:5]}")
         return sample, len(compiled)
 

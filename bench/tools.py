@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 from bench.process import BenchError, Sample, output, timed
@@ -123,14 +124,39 @@ class Recipe:
 
     def realise(self, plan: Path, store: Path, served: bool = False) -> Sample:
         """The timed command: ``recipe realise PLAN --store DIR -j N``; ``served``: by the
-        native client and the server."""
-        argv = self.client if served else self.argv
-        sample = timed([*argv, "realise", str(plan), "--store", str(store),
-                        "-j", str(self.jobs)], plan.parent,
-                       self.served_env if served else self.env)
-        if served:
-            check_served(sample)
-        return sample
+        native client and the server (``served``)."""
+        argv = ["realise", str(plan), "--store", str(store), "-j", str(self.jobs)]
+        return self.served(argv, plan.parent) if served else \
+            timed([*self.argv, *argv], plan.parent, self.env)
+
+    def served(self, argv: list[str], cwd: Path) -> Sample:
+        """``recipe ARGV`` by the native client and the running server: wall time, and the CPU
+        time of all the command took: the client's, the server's child's with what it waited
+        for (the compilers), from the server's ledger (``recipe server status --json``; the
+        kernel reaps the server's children, so no rusage the bench can read holds them), and
+        the server's own. The client must not have started Python (``check_served``)."""
+        server = self.server_pid()
+        commands, cpu = self.served_stats()
+        own = _process_cpu(server)
+        sample = timed([*self.client, *argv], cwd, self.served_env)
+        check_served(sample)
+        # The child writes its caches after the caller heard the exit code: wait for its end.
+        deadline = time.monotonic() + 60
+        while (stats := self.served_stats())[0] <= commands:
+            if time.monotonic() > deadline:
+                raise BenchError(f"the server's command {' '.join(argv)} did not end")
+            time.sleep(0.02)
+        return Sample(sample.seconds, sample.cpu + stats[1] - cpu + _process_cpu(server) - own,
+                      client=sample.cpu)
+
+    def served_stats(self) -> tuple[int, float]:
+        """``recipe server status --json``: the commands served and their CPU seconds."""
+        status = json.loads(output([*self.argv, "server", "status", "--json"], REPO,
+                                   self.served_env))
+        if not status.get("running") or "commands" not in status:
+            raise BenchError("the recipe server is not running, or says nothing of its "
+                             "commands")
+        return int(status["commands"]), float(status["cpu_seconds"])
 
     def instructions(self, plan: Path, store: Path, out: Path) -> int | None:
         """Instructions recipe's own process executes in ``recipe realise`` (valgrind's
@@ -175,6 +201,14 @@ class Recipe:
                   "-j", str(self.jobs))
         self._run("store", "roots", "--remove", f"realise:{plan}", "--store", store)
         self._run("store", "gc", "--store", store)
+
+
+def _process_cpu(pid: int) -> float:
+    """A process's own user and system seconds (``/proc/PID/stat``: utime, stime): the
+    server's, which forks the child that takes each command."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Make:

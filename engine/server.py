@@ -30,7 +30,9 @@ in-process; nothing was done). To ``b"A"`` the caller says ``b"G"`` (go), unless
 waiting (then it runs the command itself), and the server's child then runs it and answers the
 exit code in 4 bytes. The caller sends ``b"I"`` on ^C, ``b"T"`` on SIGTERM and ``b"H"`` on
 SIGHUP (the child takes each as that signal); closing its end means ^C. A message of fields
-identity, ``stop`` ends the server.
+identity, ``stop`` ends the server; one of fields identity, ``stats`` is answered ``b"s"`` and
+two 8-byte little-endian numbers, the commands run and their CPU nanoseconds
+(``engine.serving_ledger``).
 
 This module is the protocol and the caller's side, imported by every command; the server's own
 side (``serve``: the spare children, the checks of a caller, running its command) is
@@ -108,6 +110,27 @@ def stop() -> None:
             _read(sock, 1)
         finally:
             sock.close()
+
+
+def stats() -> tuple[int, float] | None:
+    """The commands the server ran and their CPU seconds, compilers included
+    (``engine.serving_ledger``); None if no server runs or it does not say."""
+    found = connect()
+    if found is None:
+        return None
+    sock = found[0]
+    try:
+        sock.settimeout(_ANSWER)
+        sock.sendall(encode([IDENTITY.encode(), b"stats"]))
+        answer = _read(sock, 17)
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    if len(answer) != 17 or answer[:1] != b"s":
+        return None
+    count = int.from_bytes(answer[1:9], "little")
+    return count, int.from_bytes(answer[9:17], "little") / 1e9
 
 
 # -- the message --------------------------------------------------------------------------------

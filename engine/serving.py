@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from engine import later, server, serving_pages
+from engine import later, server, serving_ledger, serving_pages
 from engine.repl import ready
 from engine.server import IDENTITY, _peer, _read, address
 from engine.serving_modules import Modules
@@ -49,6 +49,7 @@ def serve(idle: float, main: Callable[[list[str]], int], warm: Callable[[], obje
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     alive, keep = os.pipe()  # a spare sees its end (EOF) when the server is gone
     ready.open_channel()  # a served Rust eval's scope, for the next spare (engine.repl.ready)
+    serving_ledger.open_ledger()  # what the commands cost (engine.serving_ledger)
     lost = 0  # spares in a row that died before saying anything
     while lost < 10:
         said, told = os.pipe()
@@ -94,6 +95,8 @@ def _spare(listener: socket.socket, alive: int, told: int, idle: float,
     ours = fields is not None and fields[:1] == [IDENTITY.encode()]
     leave = modules.changed() or (ours and fields[1:2] == [b"stop"])  # type: ignore[index]
     request = _request(fields) if ours and not leave else None
+    if ours and not leave and fields[1:2] == [b"stats"]:  # type: ignore[index]
+        conn.send(b"s" + serving_ledger.read())
     if leave:  # a rustc started ahead ends before the server says it stopped
         ready.end()
     os.write(told, b"S" if leave else b"A")
@@ -256,6 +259,7 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
         _answer(conn, int(code))
     ready.end()  # a Rust compiler started ahead that this command did not take
     later.run()
+    serving_ledger.add()  # the last: all this command cost, its caches included
     os._exit(int(code) & 0xFF)  # all that Python's exit does that one can see was done
 
 

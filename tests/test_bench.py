@@ -17,10 +17,10 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 # Each with its row through recipe server and the native client (``_served``) where a user
 # types it daily.
-SCENARIOS = ["cold", "noop", "noop_served", "edit_c", "edit_c_served", "edit_h",
+SCENARIOS = ["cold", "cold_served", "noop", "noop_served", "edit_c", "edit_c_served", "edit_h",
              "edit_h_served", "warm", "warm_served", "noop_200", "noop_200_served"]
-TITLES = ["cold build", "no-op", "no-op, served", "one .c edited", "one .c edited, served",
-          "hot header edited", "hot header edited, served", "warm rebuild",
+TITLES = ["cold build", "cold build, served", "no-op", "no-op, served", "one .c edited",
+          "one .c edited, served", "hot header edited", "hot header edited, served", "warm rebuild",
           "warm rebuild, served", "no-op, 200 projects", "no-op, 200 projects, served"]
 # The other targets of issue 16, each a row of the same table.
 OTHERS = {"verify_cached": "verify, every outcome cached",
@@ -80,7 +80,8 @@ def test_the_harness_measures_every_scenario_on_a_tiny_corpus(tmp_path: Path) ->
                            "--json", str(out)],
                           cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
-    for title in [*TITLES, "cold build, CPU s", *OTHERS.values()]:
+    for title in [*TITLES, "cold build, CPU s", "cold build, served, CPU s",
+                  *OTHERS.values()]:
         line = next(line for line in done.stdout.splitlines() if line.startswith(title + "  "))
         assert re.search(r"\s(met|missed)(\s|$)", line), line
     assert "cores" in done.stdout and "gcc" in done.stdout
@@ -95,18 +96,22 @@ def test_the_harness_measures_every_scenario_on_a_tiny_corpus(tmp_path: Path) ->
     assert set(rows["noop_200"]["samples"]) == {"recipe", "make"}
     # Checked by the harness itself, and visible in its output: what each tool compiled.
     assert {name: row["compiled"]["make"] for name, row in rows.items()
-            if "make" in row["compiled"]} == {"cold": [6], "noop": [0], "edit_c": [1],
-                                              "edit_h": [1], "noop_200": [0],
+            if "make" in row["compiled"]} == {"cold": [6], "cold_served": [6], "noop": [0],
+                                              "edit_c": [1], "edit_h": [1], "noop_200": [0],
                                               "noop_served": [0], "edit_c_served": [1],
                                               "edit_h_served": [1], "noop_200_served": [0]}
     assert rows["warm"]["compiled"] == rows["warm_served"]["compiled"] == \
         {"recipe": [0], "ccache": [0]}
     assert rows["edit_c_served"]["compiled"]["recipe"] == [1]
     assert rows["edit_h_served"]["compiled"]["recipe"] == rows["edit_h"]["compiled"]["recipe"]
-    # A served sample is the native client's alone: it never started Python.
-    assert all(row["cpu_samples"]["recipe"][0] < 0.008 for name, row in rows.items()
+    # A served command's client never started Python; its CPU time is all the command took,
+    # the compilers the server's child ran included (the server's ledger).
+    assert all(row["client_cpu_samples"][0] < 0.008 for name, row in rows.items()
                if name.endswith("_served"))
-    assert rows["cold"]["compiled"]["recipe"] == [6]
+    assert rows["cold"]["compiled"]["recipe"] == rows["cold_served"]["compiled"]["recipe"] == [6]
+    cold = rows["cold"]["cpu_samples"]
+    assert 0.5 * cold["make"][0] < rows["cold_served"]["cpu_samples"]["recipe"][0] \
+        < 2 * cold["recipe"][0]
     assert {"date", "cores", "cpu", "kernel", "gcc", "make", "ccache"} <= set(data["machine"])
     other = {row["scenario"]: row for row in data["other"]}
     assert list(other) == list(OTHERS)
@@ -130,7 +135,7 @@ def test_the_remote_scenarios_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert "fresh clone, warm shared cache" in done.stdout and "2 Dask workers" in done.stdout
     data = json.loads(out.read_text())["remote"]
     # in-process and served (the server's child ran it: the harness checks the client's CPU
-    # and, with perf, the server's), against the same references of the same run
+    # and the server's ledger), against the same references of the same run
     assert set(data["median_seconds"]["fresh_clone"]) == {"recipe", "served", "make",
                                                           "ccache_remote"}
     assert "the same, served (recipe server)" in done.stdout

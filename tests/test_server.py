@@ -3,6 +3,7 @@ and exit codes, ^C included; and the same results as in-process."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -278,3 +279,25 @@ def test_the_spare_copies_the_server_s_pages_while_it_waits(tmp_path: Path, serv
     proc = evaluate(make_plan(tmp_path / "src"), PPID)
     out, err, code = outcome(proc)
     assert code == 0 and int(out) != proc.pid, err  # served: the server's child ran it
+
+
+def _served_so_far() -> tuple[int, float]:
+    status = json.loads(run_recipe("server", "status", "--json").stdout)
+    return status["commands"], status["cpu_seconds"]
+
+
+def test_the_status_says_what_the_served_commands_cost(tmp_path: Path, server: int) -> None:
+    """engine/serving_ledger.py: the kernel reaps the server's children, so only the server's
+    ledger knows what a served command cost, the programs it ran included: a submission that
+    burns 0.4 s of CPU shows there, and nothing of the status requests does."""
+    plan = make_plan(tmp_path / "src")
+    assert _served_so_far() == (0, 0.0)
+    burn = "while (clock() < 0.4 * CLOCKS_PER_SEC) {} puts(\"burnt\");"
+    out, err, code = outcome(evaluate(plan, f"#include <time.h>\n{burn}"))
+    assert (out, code) == ("burnt\n", 0), err
+    deadline = time.monotonic() + 60  # the child writes its caches after it answered
+    while (served := _served_so_far())[0] < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert served[0] == 1 and served[1] >= 0.4, served
+    assert "1 commands served" in run_recipe("server", "status").stdout
+    assert _served_so_far() == served

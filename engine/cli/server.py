@@ -47,7 +47,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     pid = server.running()
     if args.action == "status":
-        return _say(args, pid, f"running (pid {pid})" if pid else "not running")
+        served = server.stats() if pid else None
+        text = f"running (pid {pid})" if pid else "not running"
+        if served is not None:
+            text += f"; {served[0]} commands served, {served[1]:.3f} s of CPU"
+        return _say(args, pid, text, served=served)
     if args.action == "stop":
         if pid is None:
             return _say(args, None, "not running")
@@ -166,10 +170,12 @@ def _wait_for(done: Callable[[], bool], what: str) -> None:
 
 
 def _say(args: argparse.Namespace, pid: int | None, text: str,
-         client: str | None = None) -> int:
+         client: str | None = None, served: tuple[int, float] | None = None) -> int:
     if args.json:
         print_json({"running": pid is not None and args.action != "stop", "pid": pid,
-                    **({"client_dir": client} if args.action == "start" else {})})
+                    **({"client_dir": client} if args.action == "start" else {}),
+                    **({"commands": served[0], "cpu_seconds": round(served[1], 6)}
+                       if served is not None else {})})
     else:
         print(f"recipe server: {text}")
     return 0
