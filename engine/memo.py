@@ -143,7 +143,7 @@ def _cache_holds(root: Path, actions: dict[str, dict], blobs: list[str]) -> bool
         return True
     from engine.store.cas import Cas
 
-    def no_temp(suffix: str) -> Path:
+    def no_temp(suffix: str) -> tuple[int, str]:
         raise AssertionError("reading only")
 
     cas = Cas(root / peek.STATE, no_temp)

@@ -106,7 +106,8 @@ def result_key(manifest: str, headers: dict[str, str]) -> str:
 
 
 def substitute(argv: list[str], staging: Path, store_root: Path) -> list[str]:
-    out = [a.replace(STAGING, str(staging)).replace(STORE, str(store_root)) for a in argv]
+    at, root = str(staging), str(store_root)
+    out = [a.replace(STAGING, at).replace(STORE, root) for a in argv]
     if any("@RECIPE_" in a for a in out):  # zig's linker wrapper (Rust on a cross target)
         from engine.toolchain.rust_cross import concrete
 
@@ -234,9 +235,9 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     if compile or take:
         # An object and its depfile are only read from here on (by the link, by
         # ``_headers_read``): linked into the CAS, not copied (no temporary file each).
-        outputs = {path: store.take_file(staging / path) for path in action.outputs}
+        outputs = {path: store.take_file(f"{staging}/{path}") for path in action.outputs}
     else:  # an archive or program: copied, as files of the output tree must be
-        outputs = {path: store.put_file(staging / path) for path in action.outputs}
+        outputs = {path: store.put_file(f"{staging}/{path}") for path in action.outputs}
     keys = [key]
     if compile:
         headers = _headers_read(drv, action, staging, digests)
@@ -329,7 +330,8 @@ def _headers_read(drv: Buildable, action: Action, staging: Path,
     """The declared files this unit read, with their digests (from its depfile). A relative
     include that climbs out of the staging folder (``#include "../../x.h"``) would read an
     undeclared file: it fails the action."""
-    text = (staging / action.outputs[1]).read_text(errors="replace")
+    with open(f"{staging}/{action.outputs[1]}", encoding="utf-8", errors="replace") as f:
+        text = f.read()
     root = os.path.normpath(staging) + os.sep
     work = f"{root}w"
     source = action.inputs[0]

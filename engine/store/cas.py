@@ -40,7 +40,7 @@ class Cas:
     """Blobs and action results under ``state``; ``temp(suffix)`` makes a new temporary
     file on the same file system: its descriptor, open for writing, and its path."""
 
-    def __init__(self, state: Path, temp: Callable[[str], tuple[int, Path]]) -> None:
+    def __init__(self, state: Path, temp: Callable[[str], tuple[int, str]]) -> None:
         self.blobs = state / "cas"
         self._blob_root = str(self.blobs)
         self.actions = state / "ac"
@@ -53,8 +53,13 @@ class Cas:
     # -- blobs ------------------------------------------------------------------------------
 
     def blob_path(self, digest: str) -> Path:
+        return Path(self._blob_file(digest))
+
+    def _blob_file(self, digest: str) -> str:
+        # str paths in what a build does per action: a Path made and joined for each blob,
+        # result and temporary file was a tenth of a cold build's own CPU time
         digest = _checked(digest)
-        return self.blobs / digest[:2] / digest
+        return f"{self._blob_root}/{digest[:2]}/{digest}"
 
     def has_blob(self, digest: str) -> bool:
         # a str path, not a Path: called for every output of every cache hit
@@ -63,12 +68,12 @@ class Cas:
 
     def put_blob(self, data: bytes) -> str:
         digest = _hashlib().sha256(data).hexdigest()
-        target = self.blob_path(digest)
+        target = self._blob_file(digest)
         if not _present(target, len(data)):
             self._publish(target, lambda f: f.write(data), 0o444)
         return digest
 
-    def put_file(self, path: Path) -> str:
+    def put_file(self, path: Path | str) -> str:
         """Store a file's content; its digest. A blob already present is not replaced, only
         touched, as if it had just been written. Each byte is read and hashed once: a small
         file from memory, a large one while it is copied to a temporary file, renamed into
@@ -81,7 +86,7 @@ class Cas:
             return self._copy_in(path)
         return self.put_blob(data)
 
-    def take_file(self, path: Path, digest: str | None = None) -> str:
+    def take_file(self, path: Path | str, digest: str | None = None) -> str:
         """Store a file that its maker will only read from now on (a compiler's finished
         output in a build folder), without copying it: the blob becomes a hard link of the
         file, made read-only. The link appears whole or not at all, as a rename would
@@ -89,7 +94,7 @@ class Cas:
         has just hashed exactly these bytes. Copied where the file system cannot link. A
         blob already present is only touched; the file is then left as it is."""
         digest = sha256_file(path) if digest is None else _checked(digest)
-        target = self.blob_path(digest)
+        target = self._blob_file(digest)
         if _present(target, os.path.getsize(path)):
             return digest
         os.chmod(path, 0o444)  # the blob's mode: the file is the blob from here on
@@ -109,7 +114,7 @@ class Cas:
             return self._copy_in(path)
         return digest
 
-    def _copy_in(self, path: Path) -> str:
+    def _copy_in(self, path: Path | str) -> str:
         own = _hashlib().sha256()
         fd, temp = self._temp("-blob")
         try:
@@ -118,12 +123,12 @@ class Cas:
                     own.update(chunk)
                     dst.write(chunk)
             digest = own.hexdigest()
-            target = self.blob_path(digest)
+            target = self._blob_file(digest)
             if not _present(target, os.path.getsize(temp)):
                 os.chmod(temp, 0o444)
                 self._into(os.replace, temp, target)
         finally:
-            temp.unlink(missing_ok=True)
+            _unlink(temp)
         return digest
 
     def read_blob(self, digest: str) -> bytes:
@@ -192,9 +197,6 @@ class Cas:
 
     # -- action results ---------------------------------------------------------------------
 
-    def _action_path(self, key: str) -> Path:
-        return Path(self._action_file(key))
-
     def _action_file(self, key: str) -> str:
         if not isinstance(key, str) or not _KEY.fullmatch(key):
             raise StoreError(f"{key!r} is not an action key",
@@ -228,7 +230,7 @@ class Cas:
         return result
 
     def put_action(self, key: str, result: dict[str, Any]) -> None:
-        target = self._action_path(key)
+        target = self._action_file(key)
         try:
             data = _json().dumps(result, sort_keys=True, separators=(",", ":")).encode()
         except (TypeError, ValueError) as error:
@@ -286,22 +288,22 @@ class Cas:
         except (OSError, ValueError, AttributeError):
             return ()
 
-    def _publish(self, target: Path, write: Callable[[Any], object], mode: int) -> None:
+    def _publish(self, target: str, write: Callable[[Any], object], mode: int) -> None:
         """Write a temporary file and rename it to ``target``: all or nothing."""
-        fd, temp = self._temp("-" + target.name[:16])
+        fd, temp = self._temp("-" + target.rpartition("/")[2][:16])
         try:
             with _writing(), open(fd, "wb") as f:
                 write(f)
                 os.fchmod(f.fileno(), mode)
             self._into(os.replace, temp, target)
         except BaseException:
-            temp.unlink(missing_ok=True)
+            _unlink(temp)
             raise
 
-    def _into(self, op: Callable[[Any, Any], None], source: Any, target: Path) -> None:
+    def _into(self, op: Callable[[Any, Any], None], source: Any, target: str) -> None:
         """``op(source, target)`` (a rename or a link) after making ``target``'s fan-out
         folder, once per process; made again if it went away meanwhile (removed by hand)."""
-        folder = str(target.parent)
+        folder = target.rpartition("/")[0]
         if folder not in self._made:
             os.makedirs(folder, exist_ok=True)
             self._made.add(folder)
@@ -312,6 +314,13 @@ class Cas:
                 raise
             os.makedirs(folder, exist_ok=True)
             op(source, target)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _link(source: str, dest: Path | str) -> None:
@@ -361,12 +370,12 @@ def _listdir(folder: Path) -> list[str]:
         return []
 
 
-def _present(path: Path, size: int) -> bool:
+def _present(path: str, size: int) -> bool:
     """Whether the blob is there (trusting one of the right size, as Bazel does: reading
     verifies it anyway). One that is there is touched: a collection that started before this
     write would otherwise take it for an old, unused blob."""
     try:
-        if path.stat().st_size != size:
+        if os.stat(path).st_size != size:
             return False
         os.utime(path)
         return True

@@ -66,7 +66,7 @@ class LazyStore:
             self._store = Store.open(self.root)
         return getattr(self._store, name)
 
-    def _temp(self, suffix: str) -> tuple[int, Path]:
+    def _temp(self, suffix: str) -> tuple[int, str]:
         raise AssertionError("LazyStore writes through the opened store")
 
 

@@ -55,6 +55,7 @@ class Store:
     def __init__(self, root: Path, db: Database) -> None:
         self.root = root
         self.state = root / STATE
+        self._tmp = self.state / "tmp"  # its str is made once: a temporary file per action
         self._db = db
         self._cas = Cas(self.state, self._temp_file)
         self._nonce, self._serial = os.urandom(4).hex(), itertools.count()
@@ -280,12 +281,12 @@ class Store:
         return Path(tempfile.mkdtemp(prefix=prefix, suffix=f"-{_label(label)}",
                                      dir=self.state / "tmp"))
 
-    def _temp_file(self, suffix: str) -> tuple[int, Path]:
+    def _temp_file(self, suffix: str) -> tuple[int, str]:
         """A new file in tmp/, open for writing (its descriptor, and its path), named
         ``<pid>-<nonce><n><suffix>``: a counter, not ``mkstemp``'s random name, and one open
         (a build makes hundreds; the nonce, drawn once per store, keeps a reused pid's
         leftover from colliding, and ``O_EXCL`` catches what remains)."""
-        tmp = self.state / "tmp"
+        tmp = self._tmp
         prefix = locks.own_temp(tmp)
         while True:
             name = f"{tmp}/{prefix}{self._nonce}{next(self._serial)}{suffix}"
@@ -293,7 +294,7 @@ class Store:
                 fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             except FileExistsError:
                 continue
-            return fd, Path(name)
+            return fd, name
 
     # -- registration -----------------------------------------------------------------------
 
@@ -324,13 +325,13 @@ class Store:
     def put_blob(self, data: bytes) -> str:
         return self._cas.put_blob(data)
 
-    def put_file(self, path: Path) -> str:
-        return self._cas.put_file(Path(path))
+    def put_file(self, path: Path | str) -> str:
+        return self._cas.put_file(path)
 
-    def take_file(self, path: Path, digest: str | None = None) -> str:
+    def take_file(self, path: Path | str, digest: str | None = None) -> str:
         """Store a finished file that will only be read from now on by hard-linking it into
         the CAS, read-only (no copy); its digest. See ``Cas.take_file``."""
-        return self._cas.take_file(Path(path), digest)
+        return self._cas.take_file(path, digest)
 
     def has_blob(self, digest: str) -> bool:
         return self._cas.has_blob(digest)
