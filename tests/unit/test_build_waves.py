@@ -18,10 +18,10 @@ from engine.store import Store
 from tests.conftest import run_recipe, write_tree
 
 UNITS = 6
-SUM = " + ".join(f"u{i}()" for i in range(1, UNITS))
 
 
-def _project(root: Path) -> Path:
+def _project(root: Path, units: int = UNITS) -> Path:
+    total = " + ".join(f"u{i}()" for i in range(1, units))
     files = {
         "plan.yaml": """
             kind: plan
@@ -40,17 +40,19 @@ def _project(root: Path) -> Path:
             outputs:
               - {name: app, kind: executable}
         """,
-        "app/src/units.h": "".join(f"int u{i}(void);\n" for i in range(1, UNITS)),
+        "app/src/units.h": "".join(f"int u{i}(void);\n" for i in range(1, units)),
         "app/src/main.c": '#include <stdio.h>\n#include "units.h"\nint main(void) {\n'
-                          f'    printf("%d\\n", {SUM});\n    return 0;\n}}\n',
+                          f'    printf("%d\\n", {total});\n    return 0;\n}}\n',
     }
-    for i in range(1, UNITS):
+    for i in range(1, units):
         files[f"app/src/u{i}.c"] = f'#include "units.h"\nint u{i}(void) {{ return {i}; }}\n'
     return write_tree(root, files)
 
 
-def test_a_one_file_edit_compiles_that_file_and_links_with_the_rest_cached(tmp_path: Path) -> None:
-    src = _project(tmp_path / "src")
+@pytest.mark.parametrize("units", [UNITS, 40])
+def test_a_one_file_edit_compiles_that_file_and_links_with_the_rest_cached(
+        tmp_path: Path, units: int) -> None:
+    src = _project(tmp_path / "src", units)
     store = tmp_path / "store"
     first = run_recipe("realise", src / "plan.yaml", "--store", store)
     assert first.returncode == 0, first.stderr
@@ -63,21 +65,25 @@ def test_a_one_file_edit_compiles_that_file_and_links_with_the_rest_cached(tmp_p
     lines = log.stdout.splitlines()
     compiled = [line for line in lines if line.startswith("$ ") and " -c " in line]
     assert len(compiled) == 1 and "src/u3.c" in compiled[0]
-    assert sum(line.startswith("# cached ") for line in lines) == UNITS - 1
+    assert sum(line.startswith("# cached ") for line in lines) == units - 1
     ran = os.popen(str(path / "bin/app")).read()  # noqa: S605 - our own program, no shell input
-    assert ran == f"{sum(range(1, UNITS)) - 3 + 30}\n"
+    assert ran == f"{sum(range(1, units)) - 3 + 30}\n"
 
 
+# 40 units: a new store's build stages half of its inputs on another thread (builder.py's
+# _STAGE_APART); the edited one is in either half.
+@pytest.mark.parametrize(("units", "edited"), [(UNITS, 2), (40, 12), (40, 35)])
 def test_a_source_edited_after_it_was_hashed_fails_the_build_and_leaves_nothing(
-        tmp_path: Path) -> None:
-    src = _project(tmp_path / "src")
+        tmp_path: Path, units: int, edited: int) -> None:
+    src = _project(tmp_path / "src", units)
     with Store.open(tmp_path / "store") as store:
         plan = load_plan(src / "plan.yaml")
         drv, = building.derive(plan, store, ["release"])
         # Edited between hashing (the derivation) and staging (the build): the bytes the
         # derivation names are nowhere, and what is there now is not them.
-        (src / "app/src/u2.c").write_text('#include "units.h"\nint u2(void) { return 7; }\n')
-        with pytest.raises(BuildFailed, match=r"app: src/u2\.c changed while building"):
+        (src / f"app/src/u{edited}.c").write_text(
+            f'#include "units.h"\nint u{edited}(void) {{ return 7; }}\n')
+        with pytest.raises(BuildFailed, match=rf"app: src/u{edited}\.c changed while building"):
             building._build(store, [drv], 2, False, False, building.Silent(),
                             building.LocalCache(store))
         assert not store.is_valid(drv.name)
