@@ -30,7 +30,7 @@ import os
 import shutil
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, wait
+from concurrent.futures import Executor, Future
 from functools import partial
 from pathlib import Path
 
@@ -47,24 +47,21 @@ from engine.build.actions import (
 )
 from engine.build.cache import ActionCache, LocalCache
 from engine.build.events import Reporter
+from engine.build.folder import BuildFolder
 from engine.build.inputs import input_blobs
 from engine.build.reaper_service import Service
 from engine.build.references import scan_file, scan_tree
 from engine.build.wave import Many, StopFlag, Tools, explain, making, order, settle
 from engine.derive.actions import Action
 from engine.errors import Failure
-from engine.store import BlobError, Store, StoreError
+from engine.store import Store, StoreError
 
 
 class Cancelled(Failure):
     """An action that was not started because another one failed first."""
 
 
-#: Declared inputs from which a build stages half of them on another thread.
-_STAGE_APART = 32
-
-
-class DerivationBuild:
+class DerivationBuild(BuildFolder):
     """The build of one derivation; the caller holds its lock and has added temporary roots
     for it and its dependencies."""
 
@@ -191,124 +188,6 @@ class DerivationBuild:
         kept.parent.mkdir(parents=True, exist_ok=True)
         os.rename(self.staging, kept)
         return kept
-
-    # -- files in the build folder ------------------------------------------------------------
-
-    def _prepare(self, action: Action) -> None:
-        """Before ``action`` really runs: the declared inputs in w/, its inputs that earlier
-        actions produced (found in the cache) in place, and its outputs' folders, with no
-        file where it writes (what this build put there: a cached output, before it runs
-        again). Once: the build's thread prepares a miss before handing it over, so that
-        the thread that runs it goes straight to its tool."""
-        if id(action) in self.prepared:  # without the lock, which the build's thread may
-            return  # hold a while (linking the link's inputs): no tool waits on it
-        with self.files:
-            if id(action) in self.prepared:
-                return
-            if not self.staged:
-                self._stage()
-            for path in action.inputs:
-                self._materialise(path)
-            for path in action.outputs:
-                folder = f"{self.staging}/{path}".rpartition("/")[0]
-                if folder not in self.folders:
-                    os.makedirs(folder, exist_ok=True)
-                    self.folders.add(folder)
-                if path in self.present:
-                    os.unlink(f"{self.staging}/{path}")
-                    self.present.discard(path)
-            self.prepared.add(id(action))
-
-    def _stage(self) -> None:
-        """The declared inputs, as hashed into the derivation: what is compiled must be what
-        the derivation names (linked from the CAS; one copied from the checkout and edited
-        meanwhile fails the build)."""
-        inputs = list(self.drv.data["inputs"].items())
-        # A new store has none of them: each is copied from the checkout and linked into the
-        # CAS (~0.2 ms), before the first tool can start. Half of them on another thread.
-        half = len(inputs) // 2 if len(inputs) >= _STAGE_APART else 0
-        # A pool busy with other builds' tools (or none to spare) has not begun it by then:
-        # taken back and staged here, so this never waits on the pool.
-        other = self.pool.submit(self._stage_some, inputs[half:]) if half else None
-        try:
-            self._stage_some(inputs[:half] if half else inputs)
-        finally:  # a failure here waits for the other half: nothing is staged after it
-            taken = other is not None and other.cancel()
-            if other is not None and not taken:
-                wait([other])
-        if taken:
-            self._stage_some(inputs[half:])
-        elif other is not None:
-            other.result()
-        self.staged = True
-        self.log.append(f"# staged {len(inputs)} declared inputs\n")
-
-    def _stage_some(self, inputs: list[tuple[str, str]]) -> None:
-        work = f"{self.staging}/w"  # str paths: a Path joined per input costs as much as its link
-        for rel, digest in inputs:
-            dest = f"{work}/{rel}"
-            folder = dest.rpartition("/")[0]
-            if folder not in self.folders:
-                os.makedirs(folder, exist_ok=True)
-                self.folders.add(folder)
-            hex_digest = digest.removeprefix("sha256:")
-            if self.drv.sources is None:  # a recorded derivation: its inputs are in the CAS
-                self._copy_out(hex_digest, dest, rel, link=True)
-            elif not self._link_source(hex_digest, dest):
-                self._copy_source(self.drv.sources / rel, dest, hex_digest, rel, share=True)
-            self.present.add(f"w/{rel}")
-
-    def _link_source(self, hex_digest: str, dest: str) -> bool:
-        """A declared input whose blob is in the CAS is linked from there, not copied from the
-        checkout: checked against the digest the derivation names, so what is compiled is
-        what the derivation says. False when it is not there (or damaged: then removed)."""
-        try:  # a missing blob is a BlobError too: no stat before
-            self.store.link_blob(hex_digest, dest)
-        except BlobError:
-            return False
-        self.kept.add(hex_digest)
-        return True
-
-    def _copy_source(self, source: Path, dest: Path | str, hex_digest: str, rel: str,
-                     share: bool = False) -> None:
-        inputs.copy_source(self.store, self.drv, source, dest, hex_digest, rel, share)
-        self.kept.add(hex_digest)
-
-    def _copy_out(self, hex_digest: str, dest: Path | str, rel: str,
-                  link: bool = False) -> None:
-        inputs.copy_out(self.store, self.drv, hex_digest, dest, rel, link)
-
-    def _materialise(self, path: str) -> None:
-        """Put an action's output in the build folder (caller holds ``files``). A blob that is
-        damaged or gone makes its action run again, without the cache."""
-        if path in self.present or path not in self.producers:
-            return  # a declared input (staged) or a dependency's file (d/)
-        producer = self.producers[path]
-        try:
-            dest = f"{self.staging}/{path}"
-            folder = dest.rpartition("/")[0]
-            if folder not in self.folders:
-                os.makedirs(folder, exist_ok=True)
-                self.folders.add(folder)
-            digest = self.digests[path].removeprefix("sha256:")
-            if path.startswith("out/") or _executable(path):  # the path's own files: copies
-                self.cache.copy_blob(digest, dest, executable=_executable(path))
-            else:  # read by an action only (an object the link reads): no copy
-                self.cache.link_blob(digest, dest)
-            self.present.add(path)
-        except BlobError:
-            self.log.append(f"# {producer.label}: its cached {path} is damaged or gone; "
-                            "running it again\n")
-            if not self.staged:
-                self._stage()
-            for needed in producer.inputs:
-                self._materialise(needed)
-            for out in producer.outputs:
-                self.scans.pop(out, None)
-            self._record(run_action(self.store, self.drv, producer, self.staging,
-                                    self.digests, self.env, use_cache=False, cache=self.cache,
-                                    runner=self._runner()))
-            self.present.update(producer.outputs)
 
     def _record(self, run: ActionRun) -> None:
         self.ran = self.ran or not run.cached
@@ -472,8 +351,3 @@ class DerivationBuild:
                 self._copy_source(self.drv.sources / header, dest, digest, header)
             else:
                 self._copy_out(digest, dest, header)
-
-
-def _executable(path: str) -> bool:
-    """Programs and shared libraries get mode 0755 when copied out of the CAS."""
-    return path.startswith("out/bin/") or path.endswith((".so", "/build-script"))
