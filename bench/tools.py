@@ -64,8 +64,12 @@ class Recipe:
 
     def __init__(self, jobs: int, venv: Path) -> None:
         self.jobs = jobs
-        self.env = {**base_env(), "RECIPE_SERVER": "off"}  # in-process, server or not
-        self.served_env = base_env()
+        # The user's cache of its own: toolchain identities and validated documents are read
+        # by every command, and this machine's (tests' throwaway toolchains among them) is no
+        # user's. Filled by the bench's untimed first runs.
+        cache = {"XDG_CACHE_HOME": str(venv.parent / "user-cache")}
+        self.env = {**base_env(), **cache, "RECIPE_SERVER": "off"}  # in-process, server or not
+        self.served_env = {**base_env(), **cache}
         self.script = self.install(venv)
         self.python = venv / "bin" / "python"
         self.argv = [str(self.script)]
