@@ -141,6 +141,7 @@ class Recipe:
         the server's own. The client must not have started Python (``check_served``)."""
         server = self.server_pid()
         commands, cpu = self.served_stats()
+        _spare_waits(server)  # the status request took the spare: the next one is forked
         own = _process_cpu(server)
         sample = timed([*self.client, *argv], cwd, self.served_env)
         check_served(sample)
@@ -205,6 +206,26 @@ class Recipe:
                   "-j", str(self.jobs))
         self._run("store", "roots", "--remove", f"realise:{plan}", "--store", store)
         self._run("store", "gc", "--store", store)
+
+
+def _spare_waits(server: int, patience: float = 1.0) -> None:
+    """Until the server's spare child waits for a command with its pages copied (one thread,
+    asleep), or ``patience`` seconds: a command sent the moment after another (the status
+    request) would wait for a spare still being forked, which a user's rarely does."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        try:
+            children = Path(f"/proc/{server}/task/{server}/children").read_text().split()
+        except OSError:
+            return
+        for child in children:
+            try:
+                status = Path(f"/proc/{child}/status").read_text()
+            except OSError:
+                continue
+            if "\nState:\tS" in status and "\nThreads:\t1\n" in status:
+                return
+        time.sleep(0.005)
 
 
 def _process_cpu(pid: int) -> float:
