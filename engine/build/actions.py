@@ -18,6 +18,7 @@ reads it (see ``engine.build.builder``).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -232,15 +233,22 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     if made is not None:
         made(action)
     log = f"$ {' '.join(argv)}\n{output}"
+    depfile = None
+    if compile:  # read once: hashed into the CAS as it is, and parsed
+        with open(f"{staging}/{action.outputs[1]}", "rb") as f:
+            depfile = f.read()
     if compile or take:
         # An object and its depfile are only read from here on (by the link, by
         # ``_headers_read``): linked into the CAS, not copied (no temporary file each).
-        outputs = {path: store.take_file(f"{staging}/{path}") for path in action.outputs}
+        outputs = {path: store.take_file(f"{staging}/{path}", None if n != 1 or depfile is None
+                                         else hashlib.sha256(depfile).hexdigest())
+                   for n, path in enumerate(action.outputs)}
     else:  # an archive or program: copied, as files of the output tree must be
         outputs = {path: store.put_file(f"{staging}/{path}") for path in action.outputs}
     keys = [key]
     if compile:
-        headers = _headers_read(drv, action, staging, digests)
+        headers = _headers_read(drv, action, staging, digests,
+                                (depfile or b"").decode(errors="replace"))
         keys.append(result_key(key, headers))
         store.add_temp_roots(actions=keys[1:])  # rooted now: the writes may come later
     write = partial(_put, cache, keys, manifest, headers if compile else None,
@@ -325,13 +333,11 @@ def depfile_names(text: str) -> list[str]:
     return names
 
 
-def _headers_read(drv: Buildable, action: Action, staging: Path,
-                  digests: dict[str, str]) -> dict[str, str]:
-    """The declared files this unit read, with their digests (from its depfile). A relative
-    include that climbs out of the staging folder (``#include "../../x.h"``) would read an
-    undeclared file: it fails the action."""
-    with open(f"{staging}/{action.outputs[1]}", encoding="utf-8", errors="replace") as f:
-        text = f.read()
+def _headers_read(drv: Buildable, action: Action, staging: Path, digests: dict[str, str],
+                  text: str) -> dict[str, str]:
+    """The declared files this unit read, with their digests (from its depfile's ``text``). A
+    relative include that climbs out of the staging folder (``#include "../../x.h"``) would read
+    an undeclared file: it fails the action."""
     root = os.path.normpath(staging) + os.sep
     work = f"{root}w"
     source = action.inputs[0]
