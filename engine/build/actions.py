@@ -235,7 +235,7 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     log = f"$ {' '.join(argv)}\n{output}"
     depfile = None
     if compile:  # read once: hashed into the CAS as it is, and parsed
-        with open(f"{staging}/{action.outputs[1]}", "rb") as f:
+        with open(f"{staging}/{action.outputs[1]}", "rb", buffering=0) as f:
             depfile = f.read()
     if compile or take:
         # An object and its depfile are only read from here on (by the link, by

@@ -26,11 +26,14 @@ def copy_source(store: Store, drv: Buildable, source: Path, dest: Path | str, he
     ``share`` (a staged input, which actions only read): the copy itself becomes the
     blob, hard-linked into the CAS, instead of being read and copied again."""
     own = hashlib.sha256()
-    with open(source, "rb") as src, open(dest, "wb") as dst:
+    # Unbuffered: a file object's buffer asks the terminal and the position first
+    with open(source, "rb", buffering=0) as src, open(dest, "wb", buffering=0) as dst:
         while chunk := src.read(1 << 20):
             own.update(chunk)
-            dst.write(chunk)
-    os.chmod(dest, 0o644)  # not the umask's mode
+            view = memoryview(chunk)
+            while view:
+                view = view[dst.write(view):]
+        os.fchmod(dst.fileno(), 0o644)  # not the umask's mode
     if own.hexdigest() != hex_digest:
         raise SourceChanged(f"{drv.data['project']['name']}: {rel} changed while "
                             "building", "run the command again")
