@@ -4,9 +4,11 @@ Every byte of every path is hashed once, for its NAR hash, by ``fingerprint.Fing
 and what the archive does not record (each entry's mode bits) is compared with the recorded
 manifest's; only a path that differs (or that the fast walk cannot take) is walked again by
 ``check_path``, which takes each file's own digest to name the damaged file. The paths are
-fingerprinted in one forked process per core while this one reads the record: the walk is
-mostly Python and system calls, which threads cannot overlap (on 2 cores, 10,000 paths of
-~100 KB took one thread 1.9 s, two threads 2.5 s, two processes 1.0 s).
+fingerprinted in one forked process per core, and in this one once it has read the record
+(the valid names are read before the fork, as one string: their NAR hashes and shapes while
+the workers hash): the walk is mostly Python and system calls, which threads cannot overlap
+(on 2 cores, 10,000 paths of ~100 KB took one thread 1.9 s, two threads 2.5 s, two processes
+1.0 s).
 """
 
 from __future__ import annotations
@@ -36,40 +38,39 @@ Fingerprint = tuple[str, str] | None
 T = TypeVar("T")
 
 
-def check_paths(root: Path, recorded: list[tuple[str, str]], shapes: Callable[[], str],
-                all_shapes: Callable[[], dict[str, str]],
+def check_paths(root: Path, names: list[str], nar_hashes: Callable[[], dict[str, str]],
+                shapes: Callable[[], str], all_shapes: Callable[[], dict[str, str]],
                 manifest: Callable[[str], list[Entry]]) -> list[Damage]:
-    """The damage of every valid path of ``recorded`` (name and NAR hash, in the order of the
-    paths' ids) in the store folder ``root``, in the order of the paths' names. ``shapes``
-    reads the manifests' shapes concatenated in that order (while the workers hash),
-    ``all_shapes`` reads them path by path and ``manifest`` one path's manifest, for a store
-    that differs from its record."""
-    found, expected = fingerprints(os.fsencode(root), [name.encode() for name, _nar in recorded],
-                                   shapes)
-    suspects = {name for (name, nar), print_ in zip(recorded, found, strict=True)
-                if print_ is None or print_[0] != nar}
+    """The damage of every valid path of ``names`` (in the order of the paths' ids) in the
+    store folder ``root``, in the order of the paths' names. ``nar_hashes`` reads the paths'
+    recorded NAR hashes and ``shapes`` their manifests' shapes concatenated in that order (both
+    while the workers hash), ``all_shapes`` reads the shapes path by path and ``manifest`` one
+    path's manifest, for a store that differs from its record."""
+    found, (expected, nars) = fingerprints(os.fsencode(root), [name.encode() for name in names],
+                                           lambda: (shapes(), nar_hashes()))
+    suspects = {name for name, print_ in zip(names, found, strict=True)
+                if print_ is None or print_[0] != nars.get(name)}
     if suspects or "".join(print_[1] for print_ in found) != expected:  # type: ignore[index]
         # Some path differs: which ones, path by path (a registration since the first read
         # may also have added rows; any difference sends the path to the thorough check).
         by_path = all_shapes()
-        suspects.update(name for (name, _nar), print_ in zip(recorded, found, strict=True)
+        suspects.update(name for name, print_ in zip(names, found, strict=True)
                         if print_ is not None and by_path.get(name) != print_[1])
-    nars = dict(recorded)
-    return [damage for name in sorted(suspects)
+    # A name no longer recorded is no longer valid (none is while collection is held off).
+    return [damage for name in sorted(suspects) if name in nars
             for damage in check_path(name, root / name, nars[name], manifest(name))]
 
 
 def fingerprints(folder: bytes, names: list[bytes], meanwhile: Callable[[], T]
                  ) -> tuple[list[Fingerprint], T]:
     """``Fingerprinter.fingerprint`` of each of ``names`` in ``folder``, in order, in
-    ``WORKERS`` processes; and what ``meanwhile`` returns, run here while they work."""
+    ``WORKERS`` processes and this one; and what ``meanwhile`` returns, run here first."""
     workers = min(WORKERS, len(names) // PER_WORKER)
-    paths = [os.path.join(folder, name) for name in names]
+    one = Fingerprinter()
     if workers < 2:
-        one = Fingerprinter()
-        return [one.fingerprint(path) for path in paths], meanwhile()
-    size = max(16, -(-len(paths) // _PIECES))
-    pieces = range(0, len(paths), size)
+        return [one.fingerprint(os.path.join(folder, name)) for name in names], meanwhile()
+    size = max(16, -(-len(names) // _PIECES))
+    pieces = range(0, len(names), size)
     work, give = os.pipe()
     try:
         # Every piece's number before any worker starts: the workers take them in turn, so
@@ -96,9 +97,15 @@ def fingerprints(folder: bytes, names: list[bytes], meanwhile: Callable[[], T]
                 _worker(folder, names, size, work, results, answer)
             os.close(answer)
             children[pid] = results
+        value = meanwhile()
+        # Then this process takes pieces too: on a shared machine three processes get a
+        # bigger share of the two cores than two, and on an idle one the same.
+        while len(number := os.read(work, 4)) == 4:
+            start = int.from_bytes(number, "little")
+            done[start] = [one.fingerprint(os.path.join(folder, name))
+                           for name in names[start:start + size]]
         os.close(work)
         work = -1
-        value = meanwhile()
         while children:
             pid, results = next(iter(children.items()))
             with open(results, "rb") as stream:
@@ -120,10 +127,10 @@ def fingerprints(folder: bytes, names: list[bytes], meanwhile: Callable[[], T]
                 os.waitpid(pid, 0)
             with contextlib.suppress(OSError):
                 os.close(results)
-    one = Fingerprinter()
     return [print_ for start in pieces
             for print_ in done.get(start) or
-            [one.fingerprint(path) for path in paths[start:start + size]]], value
+            [one.fingerprint(os.path.join(folder, name)) for name in names[start:start + size]]
+            ], value
 
 
 def _worker(folder: bytes, names: list[bytes], size: int, work: int,  # pragma: no cover
@@ -135,12 +142,11 @@ def _worker(folder: bytes, names: list[bytes], size: int, work: int,  # pragma: 
     try:
         os.close(results)
         os.chdir(folder)
-        paths = names
         one = Fingerprinter()
         done = {}
         while len(number := os.read(work, 4)) == 4:
             start = int.from_bytes(number, "little")
-            done[start] = [one.fingerprint(path) for path in paths[start:start + size]]
+            done[start] = [one.fingerprint(name) for name in names[start:start + size]]
         data = marshal.dumps(done)
         view = memoryview(data)
         while view:

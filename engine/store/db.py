@@ -92,7 +92,11 @@ _ALL_SHAPES = (f"SELECT group_concat(shape, '') FROM (SELECT {_MODE} AS shape FR
                "ORDER BY f.path, f.file)")
 _SHAPES = (f"SELECT p.name, group_concat(shape, '') FROM (SELECT f.path, {_MODE} AS shape "
            "FROM files f ORDER BY f.path, f.file) JOIN paths p ON p.id = path GROUP BY path")
-_RECORDED = "SELECT name, nar_hash FROM paths ORDER BY id"
+# Names and NAR hashes as one string each, split in Python (a Python object per row: 15 ms
+# for 10,000 paths; names alone this way: 3 ms, before ``store verify`` can start its workers).
+_VALID = "SELECT count(*), group_concat(name, char(10)) FROM (SELECT name FROM paths ORDER BY id)"
+_RECORDED = "SELECT count(*), group_concat(name, char(10)), group_concat(nar_hash, char(10)) " \
+    "FROM paths"
 _LOG = "SELECT l.log FROM logs l JOIN paths p ON p.id = l.path WHERE p.name = ?"
 _INSERT_KEEP = "INSERT OR IGNORE INTO keeps (path, item) VALUES (?, ?)"
 _KEPT = "SELECT p.name, k.item FROM keeps k JOIN paths p ON p.id = k.path"
@@ -330,9 +334,21 @@ class Database:
             from engine.store.nar import Entry
             return [Entry(*r) for r in c.execute(_FILES, row)]
 
-    def recorded(self) -> list[tuple[str, str]]:
-        """Every valid path's name and NAR hash, in the order of their ids."""
-        return self._conn().execute(_RECORDED).fetchall()
+    def valid_names(self) -> list[str]:
+        """Every valid path's name, in the order of their ids."""
+        count, names = self._conn().execute(_VALID).fetchone()
+        found = names.split("\n") if count else []
+        if len(found) != count:  # a name with a newline: not one the store registered
+            found = [name for name, in self._conn().execute(_NAMES + " ORDER BY id")]
+        return found
+
+    def nar_hashes(self) -> dict[str, str]:
+        """Every valid path's NAR hash, by name."""
+        count, names, nars = self._conn().execute(_RECORDED).fetchone()
+        names, nars = (names.split("\n"), nars.split("\n")) if count else ([], [])
+        if len(names) != count or len(nars) != count:  # a newline in one: not the store's
+            return dict(self._conn().execute("SELECT name, nar_hash FROM paths").fetchall())
+        return dict(zip(names, nars, strict=True))
 
     def all_shapes(self) -> str:
         """Every manifest's shape (``fingerprint``'s text), concatenated in the order of the

@@ -402,8 +402,8 @@ class Store:
     def verify(self) -> list[Damage]:
         """Recompute every valid path against what was recorded when it was registered."""
         with self.gc_shared():
-            return check.check_paths(self.root, self._db.recorded(), self._db.all_shapes,
-                                     self._db.shapes, self._db.manifest)
+            return check.check_paths(self.root, self._db.valid_names(), self._db.nar_hashes,
+                                     self._db.all_shapes, self._db.shapes, self._db.manifest)
 
 
 def _keeps(actions: Iterable[str], blobs: Iterable[str]) -> list[str]:

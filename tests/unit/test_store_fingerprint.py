@@ -153,3 +153,27 @@ def test_workers_answer_where_sigchld_is_ignored(tmp_path: Path,
     finally:
         signal.signal(signal.SIGCHLD, previous)
     assert found == [Fingerprinter().fingerprint(root) for root in roots]
+
+
+def test_the_record_is_read_as_one_string_and_a_name_with_a_newline_still_checked(
+        tmp_path: Path) -> None:
+    # valid_names and nar_hashes split one string per column; a row that would split wrong
+    # (a damaged database's name with a newline) sends them back to a row at a time.
+    with Store.open(tmp_path / "store") as store:
+        names = []
+        for i in range(3):
+            temp = store.temp_dir(f"p{i}")
+            (temp / "x").write_bytes(bytes([i]) * 100)
+            names.append(store.make_name(f"p{i}", f"p{i}"))
+            store.register(names[-1], temp / "x", "d", [])
+        db = store._db
+        assert db.valid_names() == names  # in the order they became valid
+        assert db.nar_hashes() == {name: store.info(name).nar_hash for name in names}
+        assert store.verify() == []
+        with sqlite3.connect(store.state / "db.sqlite") as conn:
+            conn.execute("UPDATE paths SET name = name || char(10) || 'x' WHERE name = ?",
+                         (names[1],))
+        odd = names[1] + "\nx"
+        assert db.valid_names() == [names[0], odd, names[2]]
+        assert db.nar_hashes().keys() == {names[0], odd, names[2]}
+        assert store.verify() == [Damage(odd, "", "missing path")]
