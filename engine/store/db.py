@@ -1,4 +1,4 @@
-"""The store's database: every SQL statement of the store is in this module.
+"""The store's database: it alone runs SQL, the statements of ``engine.store.sql``.
 
 SQLite in WAL mode (readers never wait for the writer), a busy timeout for writers that meet
 each other, explicit transactions (``BEGIN IMMEDIATE`` for writes, so two writers queue at
@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Set
 from contextlib import contextmanager
 from pathlib import Path
 
+from engine.store import sql
 from engine.store.errors import StoreError
 
 TYPE_CHECKING = False  # not typing's: a no-op realise imports this module, and not typing
@@ -28,85 +29,6 @@ if TYPE_CHECKING:  # constructed in the methods that return them: ``peek`` needs
 SCHEMA_VERSION = 2
 APPLICATION_ID = int.from_bytes(b"rcpe", "big")
 BUSY_TIMEOUT_MS = 60_000
-
-# Version 2: what each path keeps alive in the action cache ("action:<key>", "blob:<hex>").
-_KEEPS = (
-    """CREATE TABLE keeps (
-        path INTEGER NOT NULL REFERENCES paths(id),
-        item TEXT NOT NULL,
-        PRIMARY KEY (path, item)) WITHOUT ROWID""",
-)
-
-_SCHEMA = (
-    """CREATE TABLE paths (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        derivation TEXT NOT NULL,
-        nar_hash TEXT NOT NULL,
-        size INTEGER NOT NULL)""",
-    # A path may refer to itself; a reference never dangles (checked at statement end).
-    """CREATE TABLE refs (
-        referrer INTEGER NOT NULL REFERENCES paths(id),
-        reference INTEGER NOT NULL REFERENCES paths(id),
-        PRIMARY KEY (referrer, reference)) WITHOUT ROWID""",
-    "CREATE INDEX refs_reference ON refs(reference)",
-    """CREATE TABLE files (
-        path INTEGER NOT NULL REFERENCES paths(id),
-        file TEXT NOT NULL,
-        type TEXT NOT NULL,
-        mode INTEGER NOT NULL,
-        sha256 TEXT NOT NULL,
-        target TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        PRIMARY KEY (path, file)) WITHOUT ROWID""",
-    "CREATE TABLE logs (path INTEGER PRIMARY KEY REFERENCES paths(id), log BLOB NOT NULL)",
-    """CREATE TABLE roots (
-        name TEXT PRIMARY KEY,
-        path INTEGER NOT NULL REFERENCES paths(id)) WITHOUT ROWID""",
-    *_KEEPS,
-)
-
-_ID = "SELECT id FROM paths WHERE name = ?"
-_PATH = "SELECT id, derivation, nar_hash, size FROM paths WHERE name = ?"
-_NAMES = "SELECT name FROM paths"
-_COUNT = "SELECT count(*) FROM paths"
-_PATHS = "SELECT id, name, derivation, nar_hash, size FROM paths ORDER BY name"
-# ``id`` grows with each registration (a new row takes one more than the largest), so this is
-# the order the existing paths became valid in, newest first.
-_HISTORY = "SELECT name, derivation FROM paths ORDER BY id DESC"
-_REFS_OF = ("SELECT p.name FROM refs r JOIN paths p ON p.id = r.reference "
-            "WHERE r.referrer = ? ORDER BY p.name")
-_ALL_REFS = ("SELECT a.name, b.name FROM refs r JOIN paths a ON a.id = r.referrer "
-             "JOIN paths b ON b.id = r.reference")
-_INSERT_PATH = "INSERT INTO paths (name, derivation, nar_hash, size) VALUES (?, ?, ?, ?)"
-_INSERT_REF = "INSERT OR IGNORE INTO refs (referrer, reference) VALUES (?, ?)"
-_INSERT_FILE = ("INSERT INTO files (path, file, type, mode, sha256, target, size) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)")
-_INSERT_LOG = "INSERT INTO logs (path, log) VALUES (?, ?)"
-_FILES = "SELECT file, type, mode, sha256, target, size FROM files WHERE path = ? ORDER BY file"
-# What ``store verify`` compares with a tree beyond its NAR hash (``engine/store/fingerprint.py``):
-# every entry's path and mode, in the order of the paths' ids and files, built by SQLite into
-# one string (a Python object per row cost 4 times as much: 0.45 s for 10,000 paths).
-_MODE = "f.file || char(0) || f.mode || char(0)"
-_ALL_SHAPES = (f"SELECT group_concat(shape, '') FROM (SELECT {_MODE} AS shape FROM files f "
-               "ORDER BY f.path, f.file)")
-_SHAPES = (f"SELECT p.name, group_concat(shape, '') FROM (SELECT f.path, {_MODE} AS shape "
-           "FROM files f ORDER BY f.path, f.file) JOIN paths p ON p.id = path GROUP BY path")
-# Names and NAR hashes as one string each, split in Python (a Python object per row: 15 ms
-# for 10,000 paths; names alone this way: 3 ms, before ``store verify`` can start its workers).
-_VALID = "SELECT count(*), group_concat(name, char(10)) FROM (SELECT name FROM paths ORDER BY id)"
-_RECORDED = "SELECT count(*), group_concat(name, char(10)), group_concat(nar_hash, char(10)) " \
-    "FROM paths"
-_LOG = "SELECT l.log FROM logs l JOIN paths p ON p.id = l.path WHERE p.name = ?"
-_INSERT_KEEP = "INSERT OR IGNORE INTO keeps (path, item) VALUES (?, ?)"
-_KEPT = "SELECT p.name, k.item FROM keeps k JOIN paths p ON p.id = k.path"
-_DELETE = ("DELETE FROM refs WHERE referrer = ?", "DELETE FROM files WHERE path = ?",
-           "DELETE FROM keeps WHERE path = ?",
-           "DELETE FROM logs WHERE path = ?", "DELETE FROM paths WHERE id = ?")
-_SET_ROOT = "INSERT OR REPLACE INTO roots (name, path) VALUES (?, ?)"
-_DELETE_ROOT = "DELETE FROM roots WHERE name = ?1 OR substr(name, 1, length(?1) + 1) = ?1 || '/'"
-_ROOTS = "SELECT r.name, p.name FROM roots r JOIN paths p ON p.id = r.path ORDER BY r.name"
-
 
 _FREE_SPACE = "free space on the store's file system, then run the command again"
 
@@ -242,11 +164,11 @@ class Database:
                     f"this recipe understands ({SCHEMA_VERSION})",
                     "use the newer recipe that wrote it, or another store folder")
             if version == 0:
-                for statement in _SCHEMA:
+                for statement in sql.SCHEMA:
                     c.execute(statement)
                 c.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             elif version == 1:
-                for statement in _KEEPS:
+                for statement in sql.KEEPS:
                     c.execute(statement)
             if version < SCHEMA_VERSION:
                 c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -254,14 +176,14 @@ class Database:
     # -- paths ------------------------------------------------------------------------------
 
     def is_valid(self, name: str) -> bool:
-        return self._conn().execute(_ID, (name,)).fetchone() is not None
+        return self._conn().execute(sql.ID, (name,)).fetchone() is not None
 
     def info(self, name: str) -> PathInfo | None:
         with self._read() as c:
-            row = c.execute(_PATH, (name,)).fetchone()
+            row = c.execute(sql.PATH, (name,)).fetchone()
             if row is None:
                 return None
-            refs = tuple(r for (r,) in c.execute(_REFS_OF, (row[0],)))
+            refs = tuple(r for (r,) in c.execute(sql.REFS_OF, (row[0],)))
         from engine.store.records import PathInfo
         return PathInfo(name, row[1], row[2], row[3], refs)
 
@@ -271,80 +193,80 @@ class Database:
 
     def history(self) -> list[tuple[str, str]]:
         """(name, derivation) of every valid path, the most recently registered first."""
-        return self._conn().execute(_HISTORY).fetchall()
+        return self._conn().execute(sql.HISTORY).fetchall()
 
     def count(self) -> int:
-        return int(self._conn().execute(_COUNT).fetchone()[0])
+        return int(self._conn().execute(sql.COUNT).fetchone()[0])
 
     def names(self) -> set[str]:
         # Only the name: read from its unique index alone, a quarter of the time that
         # reading every row took (``Store.open`` asks, to clean what dead builds left).
-        return {name for (name,) in self._conn().execute(_NAMES)}
+        return {name for (name,) in self._conn().execute(sql.NAMES)}
 
     def add_path(self, info: PathInfo, entries: Iterable[Entry], log: bytes,
                  keeps: Iterable[str] = ()) -> None:
         """Make ``info`` valid with its references, manifest, log and the cache items it keeps
         alive, all or nothing."""
         with self._write() as c:
-            if c.execute(_ID, (info.name,)).fetchone():
+            if c.execute(sql.ID, (info.name,)).fetchone():
                 raise StoreError(f"{info.name} is already a valid store path",
                                  "a valid path never changes; register under another name")
             ref_ids = []
             for ref in info.references:
                 if ref != info.name:
-                    row = c.execute(_ID, (ref,)).fetchone()
+                    row = c.execute(sql.ID, (ref,)).fetchone()
                     if row is None:
                         raise StoreError(f"{info.name} refers to {ref}, which is not valid",
                                          "register the paths it refers to first")
                     ref_ids.append(row[0])
-            cur = c.execute(_INSERT_PATH, (info.name, info.derivation, info.nar_hash, info.size))
+            cur = c.execute(sql.INSERT_PATH, (info.name, info.derivation, info.nar_hash, info.size))
             path_id = cur.lastrowid
             if info.name in info.references:
                 ref_ids.append(path_id)
-            c.executemany(_INSERT_REF, ((path_id, ref) for ref in ref_ids))
-            c.executemany(_INSERT_FILE, ((path_id, *entry) for entry in entries))
-            c.execute(_INSERT_LOG, (path_id, log))
-            c.executemany(_INSERT_KEEP, ((path_id, item) for item in keeps))
+            c.executemany(sql.INSERT_REF, ((path_id, ref) for ref in ref_ids))
+            c.executemany(sql.INSERT_FILE, ((path_id, *entry) for entry in entries))
+            c.execute(sql.INSERT_LOG, (path_id, log))
+            c.executemany(sql.INSERT_KEEP, ((path_id, item) for item in keeps))
 
     def add_keeps(self, name: str, keeps: Iterable[str]) -> None:
         """Let valid path ``name`` keep more cache items alive (nothing when it is not valid)."""
         with self._write() as c:
-            row = c.execute(_ID, (name,)).fetchone()
+            row = c.execute(sql.ID, (name,)).fetchone()
             if row is not None:
-                c.executemany(_INSERT_KEEP, ((row[0], item) for item in keeps))
+                c.executemany(sql.INSERT_KEEP, ((row[0], item) for item in keeps))
 
     def kept(self, names: Set[str] | None = None) -> set[str]:
         """Every cache item that a valid path (of ``names``, when given) keeps alive."""
-        return {item for name, item in self._conn().execute(_KEPT)
+        return {item for name, item in self._conn().execute(sql.KEPT)
                 if names is None or name in names}
 
     def remove_path(self, name: str) -> None:
         """Make ``name`` invalid. Its referrers must be gone first (the keys say so)."""
         with self._write() as c:
-            row = c.execute(_ID, (name,)).fetchone()
+            row = c.execute(sql.ID, (name,)).fetchone()
             if row is not None:
-                for statement in _DELETE:
+                for statement in sql.DELETE:
                     c.execute(statement, row)
 
     def manifest(self, name: str) -> list[Entry]:
         with self._read() as c:
-            row = c.execute(_ID, (name,)).fetchone()
+            row = c.execute(sql.ID, (name,)).fetchone()
             if row is None:
                 return []
             from engine.store.nar import Entry
-            return [Entry(*r) for r in c.execute(_FILES, row)]
+            return [Entry(*r) for r in c.execute(sql.FILES, row)]
 
     def valid_names(self) -> list[str]:
         """Every valid path's name, in the order of their ids."""
-        count, names = self._conn().execute(_VALID).fetchone()
+        count, names = self._conn().execute(sql.VALID).fetchone()
         found = names.split("\n") if count else []
         if len(found) != count:  # a name with a newline: not one the store registered
-            found = [name for name, in self._conn().execute(_NAMES + " ORDER BY id")]
+            found = [name for name, in self._conn().execute(sql.NAMES + " ORDER BY id")]
         return found
 
     def nar_hashes(self) -> dict[str, str]:
         """Every valid path's NAR hash, by name."""
-        count, names, nars = self._conn().execute(_RECORDED).fetchone()
+        count, names, nars = self._conn().execute(sql.RECORDED).fetchone()
         names, nars = (names.split("\n"), nars.split("\n")) if count else ([], [])
         if len(names) != count or len(nars) != count:  # a newline in one: not the store's
             return dict(self._conn().execute("SELECT name, nar_hash FROM paths").fetchall())
@@ -353,14 +275,14 @@ class Database:
     def all_shapes(self) -> str:
         """Every manifest's shape (``fingerprint``'s text), concatenated in the order of the
         paths' ids."""
-        return self._conn().execute(_ALL_SHAPES).fetchone()[0] or ""
+        return self._conn().execute(sql.ALL_SHAPES).fetchone()[0] or ""
 
     def shapes(self) -> dict[str, str]:
         """Each valid path's shape, for a store whose shapes differ from its fingerprints."""
-        return dict(self._conn().execute(_SHAPES).fetchall())
+        return dict(self._conn().execute(sql.SHAPES).fetchall())
 
     def log(self, name: str) -> bytes | None:
-        row = self._conn().execute(_LOG, (name,)).fetchone()
+        row = self._conn().execute(sql.LOG, (name,)).fetchone()
         return None if row is None else bytes(row[0])
 
     # -- roots ------------------------------------------------------------------------------
@@ -369,36 +291,36 @@ class Database:
         """Point each root at its path, all or nothing."""
         with self._write() as c:
             for root, name in roots.items():
-                row = c.execute(_ID, (name,)).fetchone()
+                row = c.execute(sql.ID, (name,)).fetchone()
                 if row is None:
                     raise StoreError(f"cannot root {name}: it is not a valid store path",
                                      "realise it first")
-                c.execute(_SET_ROOT, (root, row[0]))
+                c.execute(sql.SET_ROOT, (root, row[0]))
 
     def remove_root(self, root: str) -> int:
         """Remove the root ``root`` and every root below it (``root/...``); how many."""
         with self._write() as c:
-            return c.execute(_DELETE_ROOT, (root,)).rowcount
+            return c.execute(sql.DELETE_ROOT, (root,)).rowcount
 
     def roots(self) -> dict[str, str]:
-        return dict(self._conn().execute(_ROOTS).fetchall())
+        return dict(self._conn().execute(sql.ROOTS).fetchall())
 
     def graph(self) -> tuple[dict[str, int], dict[str, set[str]], dict[str, str]]:
         """One snapshot of sizes by name, references by name, and roots."""
         with self._read() as c:
-            sizes = {name: size for _id, name, _d, _n, size in c.execute(_PATHS)}
+            sizes = {name: size for _id, name, _d, _n, size in c.execute(sql.PATHS)}
             refs: dict[str, set[str]] = {name: set() for name in sizes}
-            for referrer, reference in c.execute(_ALL_REFS):
+            for referrer, reference in c.execute(sql.ALL_REFS):
                 refs[referrer].add(reference)
-            roots = dict(c.execute(_ROOTS).fetchall())
+            roots = dict(c.execute(sql.ROOTS).fetchall())
         return sizes, refs, roots
 
 
 def _infos(c: sqlite3.Connection) -> list[PathInfo]:
     """Every valid path, read in the caller's transaction."""
-    rows = c.execute(_PATHS).fetchall()
+    rows = c.execute(sql.PATHS).fetchall()
     refs: dict[str, list[str]] = {}
-    for referrer, reference in c.execute(_ALL_REFS):
+    for referrer, reference in c.execute(sql.ALL_REFS):
         refs.setdefault(referrer, []).append(reference)
     from engine.store.records import PathInfo
     return [PathInfo(name, drv, nar, size, tuple(sorted(refs.get(name, ()))))
