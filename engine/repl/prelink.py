@@ -56,6 +56,10 @@ class Linker:
         self._thread: threading.Thread | None = None
         self._closing = False
         self._rustc: reaper.Contained | None = None
+        #: Read end of a pipe that gets one byte once rustc's first link is answered: ``1``
+        #: when lld wrote the runner and said nothing (``engine.repl.ahead`` may run it then,
+        #: before rustc's own end), ``0`` otherwise; closed by ``close``.
+        self.linked, self._linked = os.pipe2(os.O_CLOEXEC)
 
     @classmethod
     def start(cls, argv: list[str], folder: Path, cache: ActionCache,
@@ -102,6 +106,13 @@ class Linker:
                     break  # thread cannot be woken; a daemon, it ends with the process
             self._thread.join(POLL)
         self._end_lld(stop=True)
+        # The write end is the thread's while it lives (a daemon left behind where the folder
+        # was removed under it still holds it: then it goes with the process).
+        ends = [self.linked] + ([self._linked] if self._linked >= 0 and not (
+            self._thread is not None and self._thread.is_alive()) else [])
+        self._linked = self.linked = -1
+        for fd in ends:
+            os.close(fd)
 
     def _end_lld(self, stop: bool = False) -> tuple[int, bytes]:
         """lld's exit status and words, once it ended (``stop``: ended now)."""
@@ -141,6 +152,9 @@ class Linker:
             except Exception as error:  # noqa: BLE001 - said to rustc, which fails the link
                 done = 1, f"recipe: the link could not be run: {error}\n".encode()
             self._answer(*done)
+            linked, self._linked = self._linked, -1
+            if linked >= 0:  # the first link only: a second one is rustc's retry
+                _tell(linked, b"1" if done == (0, b"") else b"0")
 
     def _handoff(self, args: list[str]) -> tuple[int, bytes] | None:
         """Give ``args`` to the lld started ahead; its status and words, or None if it is gone."""
@@ -188,6 +202,14 @@ class Linker:
             pass
         finally:
             os.close(fd)
+
+
+def _tell(fd: int, word: bytes) -> None:
+    try:
+        os.write(fd, word)
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def quoted(arg: str) -> str:
