@@ -23,8 +23,9 @@ The Rust rows (issue 15; ``--only rust`` runs them alone): a project on Debian's
 ``--extern`` and ``-L dependency=`` flags, and ``recipe eval`` through the server (its CPU is the
 server child's, not counted); target <= 0.6 x. As ``recipe repl`` does, the session starts the
 next submission's rustc before the submission comes (``engine.repl.ahead``): its wall time is
-from the submission to its end, its CPU includes the rustc's start. The served row is a user's
-second and later eval of the scope: one served eval before the samples, so that the server's
+from the submission to its end, its CPU includes the rustc's start and its end (the session's
+``settle``, after the wall clock stopped: rustc's end comes after the run). The served row is a
+user's second and later eval of the scope: one served eval before the samples, so that the server's
 spare child has started the next one's rustc and lld (``engine.repl.ready``), and ``PAUSE``
 after each served sample, so that their start is in no other sample.
 """

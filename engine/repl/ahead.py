@@ -98,6 +98,8 @@ class Ahead:
         ``settle`` waits for rustc's own end: its teardown, ~5 ms, goes beside the run)."""
         self.used = True
         reached = self.reached
+        if early and self.linker is not None:
+            self.linker.hold = True  # a link before this (fed long ago) is not held: no harm
         try:
             if self.fed is None:
                 reached = self._give(code)
@@ -123,6 +125,8 @@ class Ahead:
         Anything but ``(0, b"")`` (rustc failing after its link: it could not remove its
         temporary files) means the runner must not be cached."""
         self.settling = False
+        if self.linker is not None:
+            self.linker.release()  # rustc has its link's answer only now
         try:
             output = self._said + self.contained.proc.communicate()[0]
         finally:
@@ -143,10 +147,17 @@ class Ahead:
         runner with lld and rustc silent so far, so that nothing rustc does after it can change
         what the submission's caller sees: rustc prints its diagnostics as it finds them, before
         code generation, and its closing count of warnings only after some."""
-        import select
-
         if self.linker is None:
             return False
+        if not self._linked_silent():
+            self.linker.release()  # rustc ends the plain way, its link answered
+            return False
+        return True
+
+    def _linked_silent(self) -> bool:
+        import select
+
+        assert self.linker is not None
         out = self.contained.proc.stdout
         assert out is not None
         pipe, linked = out.fileno(), self.linker.linked
