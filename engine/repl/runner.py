@@ -116,13 +116,15 @@ def runner_key(spec: Spec, code: str) -> str:
     return canonical_hash({**spec.key, "code": code})
 
 
-def lookup(store: Store, key: str, folder: Path) -> Runner | None:
-    """The cached runner of ``key``, copied into ``folder``; None on a miss."""
+def lookup(store: Store, key: str, folder: Path | Callable[[], Path]) -> Runner | None:
+    """The cached runner of ``key``, copied into ``folder`` (or the one it makes, on a hit);
+    None on a miss."""
     result = store.get_action(key)
     if result is None and promises.wait(store.root, key):  # being written by its maker
         result = store.get_action(key)
     if result is None:
         return None
+    folder = folder if isinstance(folder, Path) else folder()
     executable = folder / "runner"
     try:
         store.copy_blob(result["outputs"]["runner"], executable, executable=True)
@@ -147,21 +149,29 @@ def build(spec: Spec, store: Store, code: str, keep: bool = False, wrap: bool = 
     ``ahead`` is then returned as soon as lld wrote it, rustc's end left to ``settle``."""
     check_code(code)
     key = runner_key(spec, code)
-    folder = runner_folder(store, keep)
+    # With a compiler started ahead, its folder is the runner's: one is made only for a hit.
+    folder = runner_folder(store, keep) if ahead is None or keep else None
     promised: int | None = None
+
+    def made() -> Path:
+        nonlocal folder
+        folder = runner_folder(store, keep)
+        return folder
+
     try:
         if keep:
-            _write_source(spec, code, folder, wrap)
-        found = lookup(store, key, folder)
+            _write_source(spec, code, folder, wrap)  # type: ignore[arg-type]
+        found = lookup(store, key, folder or made)
         if found is not None:
             return found
         # Promised while it compiles, not after: taking it then would delay the run.
         promised = promises.promise(store.root, key) if defer else None
-        return _compile(spec, store, code, key, folder, keep, wrap, ahead, defer, promised)
+        return _compile(spec, store, code, key, folder or made, keep, wrap, ahead, defer,
+                        promised)
     except BaseException:
         if promised is not None:
             promises.fulfil(store.root, key, promised)
-        if not keep:
+        if not keep and folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
         raise
 
@@ -180,16 +190,20 @@ def command(spec: Spec, folder: Path, src: Path) -> tuple[list[str], Path, Path]
     return argv, Path(spec.folder, "w") if spec.folder else folder, executable
 
 
-def _compile(spec: Spec, store: Store, code: str, key: str, folder: Path, keep: bool,
-             wrap: bool = True, ahead: Ahead | None = None, defer: bool = False,
+def _compile(spec: Spec, store: Store, code: str, key: str,
+             folder: Path | Callable[[], Path], keep: bool, wrap: bool = True,
+             ahead: Ahead | None = None, defer: bool = False,
              promised: int | None = None) -> Runner:
-    """``defer``: the runner's ``settle`` caches it, and ends the promise ``promised``."""
+    """``folder``: the runner's, or what makes it when the compiler started ahead cannot
+    be used. ``defer``: the runner's ``settle`` caches it, and ends the promise ``promised``."""
     done = ahead.finish(code, early=defer) if ahead is not None else None
     if done is not None:  # rustc, started ahead, read the runner from its FIFO
-        shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(folder, Path):
+            shutil.rmtree(folder, ignore_errors=True)
         folder, src, executable = ahead.folder, ahead.src, ahead.executable
         status, output = done
     else:
+        folder = folder if isinstance(folder, Path) else folder()
         src = _write_source(spec, code, folder, wrap)
         argv, cwd, executable = command(spec, folder, src)
         # Under the reaper: the compiler dies with recipe, however recipe ends.

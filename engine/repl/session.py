@@ -140,6 +140,8 @@ class Session:
         from engine.repl.ahead import Ahead
 
         self._ahead = Ahead.start(self.spec, self.store)
+        if self._ahead is not None:  # its thread's start (a wait of 0.3 to 3 ms) not then
+            self._ahead.serve_links()
 
     def settle(self) -> None:
         """Cache the runners compiled since the last call (``compile``): a REPL does it after
