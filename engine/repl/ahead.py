@@ -8,6 +8,10 @@ runner's text is written into the FIFO, rustc reads it to its end and compiles.
 
 rustup's lld, which links the runner, is started ahead beside it (``engine.repl.prelink``).
 
+Its runner may be taken before rustc ends (``finish(early=True)``): when rustc's first link
+wrote it and neither rustc nor lld said anything, rustc is kept waiting for its linker's
+answer (``engine.repl.prelink``) while the runner runs, and ends after (``settle``).
+
 Nothing of the runner depends on this: the argument list, the runner's folder, the source's
 name and the text rustc reads are those of a runner compiled the plain way
 (``engine.repl.runner.command``), so the runner is the same, bit for bit, under the same key.
@@ -94,8 +98,9 @@ class Ahead:
         """Compile the runner of submission ``code``: rustc's exit code and words, or None when
         this rustc ended before it read its source, or was fed another submission (compile the
         plain way instead). ``early``: return ``(0, b"")`` as soon as lld has written the
-        runner, when neither rustc nor lld said anything (``settling`` is then true, and
-        ``settle`` waits for rustc's own end: its teardown, ~5 ms, goes beside the run)."""
+        runner, when neither rustc nor lld said anything; ``settling`` is then true, rustc
+        waits for its link's answer, and ``settle`` gives it and waits for rustc's end (its
+        teardown, ~5 ms of CPU: after the run, not before it)."""
         self.used = True
         reached = self.reached
         if early and self.linker is not None:

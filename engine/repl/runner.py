@@ -228,6 +228,11 @@ def _compile(spec: Spec, store: Store, code: str, key: str,
                     "runner": store.put_file(executable),
                     "diagnostics": store.put_blob(diagnostics.encode())}})
                 store.attach(spec.library, actions=[key])
+        except (OSError, RecipeError):
+            if not defer:
+                raise
+            # After the run, the entry is only a cache: not written (a full disk, say), the
+            # submission is compiled again next time; the run's exit code stays its own.
         finally:
             if promised is not None:
                 promises.fulfil(store.root, key, promised)
