@@ -23,8 +23,9 @@ The Rust rows (issue 15; ``--only rust`` runs them alone): a project on Debian's
 ``--extern`` and ``-L dependency=`` flags, and ``recipe eval`` through the server (its CPU is the
 server child's, not counted); target <= 0.6 x. As ``recipe repl`` does, the session starts the
 next submission's rustc before the submission comes (``engine.repl.ahead``): its wall time is
-from the submission to its end, its CPU includes the rustc's start. The served row is a user's
-second and later eval of the scope: one served eval before the samples, so that the server's
+from the submission to its end, its CPU includes the rustc's start and its end (the session's
+``settle``, after the wall clock stopped: rustc's end comes after the run). The served row is a
+user's second and later eval of the scope: one served eval before the samples, so that the server's
 spare child has started the next one's rustc and lld (``engine.repl.ready``), and ``PAUSE``
 after each served sample, so that their start is in no other sample.
 """
@@ -97,9 +98,12 @@ def run_ok(argv: list[str], **kw: object) -> None:
 CPU: dict[str, list[float]] = {}  # Rust rows: CPU seconds of recipe and its children
 
 
-def timed(step: Callable[[], None], cpu: str = "") -> float:
+def timed(step: Callable[[], None], cpu: str = "",
+          after: Callable[[], None] | None = None) -> float:
     """Wall seconds of ``step``; with ``cpu``, its CPU seconds (this process's and its
-    children's: the fairer figure on a busy machine) go to ``CPU[cpu]``."""
+    children's: the fairer figure on a busy machine) go to ``CPU[cpu]``, with those of
+    ``after``, run once the wall clock stopped (what the step left to finish beside what
+    follows: a session's rustc, whose teardown goes on while the runner runs)."""
     import resource
 
     def used() -> float:
@@ -110,6 +114,8 @@ def timed(step: Callable[[], None], cpu: str = "") -> float:
     before, start = used(), time.perf_counter()
     step()
     wall = time.perf_counter() - start
+    if after is not None:
+        after()
     if cpu:
         CPU.setdefault(cpu, []).append(used() - before)
     return wall
@@ -168,7 +174,8 @@ def measure(root: Path, reps: int, server: bool = True) -> dict[str, list[float]
                 samples["eval new"].append(timed(partial(
                     run_eval, [*cli, SUBMISSION.format(n=n + 1)])))
                 samples["repl new"].append(timed(partial(_in_session, session,
-                                                         SUBMISSION.format(n=n + 2))))
+                                                         SUBMISSION.format(n=n + 2)),
+                                                 after=session.settle))  # as recipe repl
                 samples["eval repeated"].append(timed(partial(run_eval, [*cli, repeated])))
                 samples["repl repeated"].append(timed(partial(_in_session, session, repeated)))
                 samples["own run"].append(timed(partial(run_ok, [str(runner.executable)],
@@ -237,7 +244,8 @@ def measure_rust(root: Path, reps: int) -> dict[str, list[float]]:
                                      "not in the server")
                 time.sleep(PAUSE)  # the spare starts the next rustc: not in another's sample
                 samples["rust repl new"].append(timed(partial(
-                    _in_session, session, RUST_SUBMISSION.format(n=n + 2)), "rust repl new"))
+                    _in_session, session, RUST_SUBMISSION.format(n=n + 2)), "rust repl new",
+                    after=session.settle))  # rustc's end and the cache entry: in its CPU
                 _warm(session)
         finally:
             recipe.stop_server()

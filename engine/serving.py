@@ -97,6 +97,8 @@ def _spare(listener: socket.socket, alive: int, told: int, idle: float,
     request = _request(fields) if ours and not leave else None
     if ours and not leave and fields[1:2] == [b"stats"]:  # type: ignore[index]
         conn.send(b"s" + serving_ledger.read())
+    if request is not None and len(fds) == 4:  # a Rust eval's submission to its rustc, now
+        ready.early(request["argv"], fds[3], request["env"])
     if leave:  # a rustc started ahead ends before the server says it stopped
         ready.end()
     os.write(told, b"S" if leave else b"A")
@@ -241,7 +243,6 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
         # needs no waiting for at the exit either (it ends with the process).
         _thread.start_new_thread(_interrupted_by, (conn,))
         later.start()  # a cache written after the answer, not before it
-        ready.early(request["argv"])  # a Rust eval's submission to the rustc waiting for it
         try:
             code = main(request["argv"])  # type: ignore[operator]
         except SystemExit as error:  # argparse's usage errors and --help

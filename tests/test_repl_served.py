@@ -141,6 +141,11 @@ def test_a_served_eval_is_compiled_by_the_rustc_the_server_started_ahead(
                          "-e", code_text), served, environment(RECIPE_SERVER="off"))
     assert here[:3] == local[:3] == ("4 3\n", "to stderr\n", 4)
     assert here[3] and not local[3]
+    # Cached, though written after the answer: a command at once finds it (it waits for the
+    # entry the served one promised), in-process too.
+    at_once = run(client, ("eval", "plan.yaml", "-p", "jtotal", "--store", str(store), "--json",
+                           "-e", code_text), served, environment(RECIPE_SERVER="off"))
+    assert '"cached": true' in at_once[0] and at_once[2] == 4
     # The same submission again is not compiled: the runner comes from the action cache.
     again = evaluate(client, served, code_text, "--json")
     assert '"cached": true' in again[0] and again[2] == 4

@@ -93,6 +93,8 @@ def _submit(session: Session, text: str, keep: bool, timeout: float | None) -> N
     except RecipeError as error:  # it wrote where it must not (seen without Landlock)
         print(f"recipe: {error.render()}", file=sys.stderr)
         return
+    finally:
+        session.settle()  # cached before the prompt: another command may run it next
     if ended.timed_out:
         print(f"recipe: timed out after {timeout:g} s; the submission and all it started were "
               f"killed (exit {EXIT_TIMEOUT})", file=sys.stderr)

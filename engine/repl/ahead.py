@@ -8,6 +8,10 @@ runner's text is written into the FIFO, rustc reads it to its end and compiles.
 
 rustup's lld, which links the runner, is started ahead beside it (``engine.repl.prelink``).
 
+Its runner may be taken before rustc ends (``finish(early=True)``): when rustc's first link
+wrote it and neither rustc nor lld said anything, rustc is kept waiting for its linker's
+answer (``engine.repl.prelink``) while the runner runs, and ends after (``settle``).
+
 Nothing of the runner depends on this: the argument list, the runner's folder, the source's
 name and the text rustc reads are those of a runner compiled the plain way
 (``engine.repl.runner.command``), so the runner is the same, bit for bit, under the same key.
@@ -47,6 +51,9 @@ class Ahead:
         self.used = False
         self.fed: str | None = None  # the submission given to rustc early (``feed``)
         self.reached = False  # whether rustc read it
+        self.settling = False  # ``finish`` returned at the link: ``settle`` waits for the rest
+        self._said = b""  # what rustc wrote, read while waiting for its link
+        self._status = 1
 
     @classmethod
     def start(cls, spec: Spec, store: Store) -> Ahead | None:
@@ -87,31 +94,93 @@ class Ahead:
         self.fed = code
         self.reached = self._give(code)
 
-    def finish(self, code: str) -> tuple[int, bytes] | None:
+    def finish(self, code: str, early: bool = False) -> tuple[int, bytes] | None:
         """Compile the runner of submission ``code``: rustc's exit code and words, or None when
         this rustc ended before it read its source, or was fed another submission (compile the
-        plain way instead)."""
+        plain way instead). ``early``: return ``(0, b"")`` as soon as lld has written the
+        runner, when neither rustc nor lld said anything; ``settling`` is then true, rustc
+        waits for its link's answer, and ``settle`` gives it and waits for rustc's end (its
+        teardown, ~5 ms of CPU: after the run, not before it)."""
         self.used = True
         reached = self.reached
+        if early and self.linker is not None:
+            self.linker.hold = True  # a link before this (fed long ago) is not held: no harm
         try:
             if self.fed is None:
                 reached = self._give(code)
             elif self.fed != code:
                 reached = False  # not this submission's runner: stopped below
                 self.contained.stop()
-            output = self.contained.proc.communicate()[0]
+            if reached and early and self._linked_clean():
+                self.settling = True
+                return 0, b""
+            output = self._said + self.contained.proc.communicate()[0]
         except BaseException:
+            self._end()
             shutil.rmtree(self.folder, ignore_errors=True)  # a ^C: nothing of it is kept
             raise
-        finally:
-            self.contained.stop()
-            status = self.contained.wait()
-            if self.linker is not None:
-                self.linker.close()
+        self._end()
         if not reached:
             shutil.rmtree(self.folder, ignore_errors=True)
             return None
-        return status, output
+        return self._status, output
+
+    def settle(self) -> tuple[int, bytes]:
+        """After ``finish`` returned early: rustc's exit code and all it said, once it ended.
+        Anything but ``(0, b"")`` (rustc failing after its link: it could not remove its
+        temporary files) means the runner must not be cached."""
+        self.settling = False
+        if self.linker is not None:
+            self.linker.release()  # rustc has its link's answer only now
+        try:
+            output = self._said + self.contained.proc.communicate()[0]
+        finally:
+            self._end()
+        return self._status, output
+
+    def _end(self) -> None:
+        """rustc stopped (a no-op once it ended) and waited for, lld's serving ended."""
+        self.contained.stop()
+        try:
+            self._status = self.contained.wait()
+        finally:
+            if self.linker is not None:
+                self.linker.close()
+
+    def _linked_clean(self) -> bool:
+        """Wait until rustc ends or its first link is answered; whether that link wrote the
+        runner with lld and rustc silent so far, so that nothing rustc does after it can change
+        what the submission's caller sees: rustc prints its diagnostics as it finds them, before
+        code generation, and its closing count of warnings only after some."""
+        if self.linker is None:
+            return False
+        if not self._linked_silent():
+            self.linker.release()  # rustc ends the plain way, its link answered
+            return False
+        return True
+
+    def _linked_silent(self) -> bool:
+        import select
+
+        assert self.linker is not None
+        out = self.contained.proc.stdout
+        assert out is not None
+        pipe, linked = out.fileno(), self.linker.linked
+        ready = select.select([pipe, linked], [], [])[0]
+        if linked not in ready:  # rustc said something, or ended: wait for all of it
+            self._said += os.read(pipe, 1 << 16)
+            return False
+        if os.read(linked, 1) != b"1":
+            return False
+        # What rustc wrote before it started its linker is in the pipe by now.
+        os.set_blocking(pipe, False)
+        try:
+            self._said += os.read(pipe, 1 << 16)  # words, or b"" when rustc ended already
+            return False
+        except BlockingIOError:
+            return True  # silent: the runner is whole (lld renames it into place)
+        finally:
+            os.set_blocking(pipe, True)
 
     def _give(self, code: str) -> bool:
         """Start serving rustc's link; write the runner of ``code`` into the FIFO; whether

@@ -56,6 +56,15 @@ class Linker:
         self._thread: threading.Thread | None = None
         self._closing = False
         self._rustc: reaper.Contained | None = None
+        #: Read end of a pipe that gets one byte once rustc's first link is answered: ``1``
+        #: when lld wrote the runner and said nothing (``engine.repl.ahead`` may run it then,
+        #: before rustc's own end), ``0`` otherwise; closed by ``close``.
+        self.linked, self._linked = os.pipe2(os.O_CLOEXEC)
+        #: Set before the first link (``engine.repl.ahead``'s ``finish``): a clean one keeps
+        #: rustc waiting for its linker's answer until ``release``, so that the runner runs
+        #: with the CPU to itself, rustc's end (its teardown, ~5 ms) after it.
+        self.hold = False
+        self._released = threading.Event()
 
     @classmethod
     def start(cls, argv: list[str], folder: Path, cache: ActionCache,
@@ -91,9 +100,14 @@ class Linker:
         self._thread = threading.Thread(target=self._serve, name="recipe-prelink", daemon=True)
         self._thread.start()
 
+    def release(self) -> None:
+        """Let rustc have its first link's answer (held by ``hold``), now or when it comes."""
+        self._released.set()
+
     def close(self) -> None:
         """Once rustc ended (or never ran): stop serving, stop the lld if it still waits."""
         self._closing = True
+        self.release()
         while self._thread is not None and self._thread.is_alive():
             try:  # wakes the thread where it waits for a request (rustc never linked)
                 os.close(os.open(self.req, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
@@ -102,6 +116,13 @@ class Linker:
                     break  # thread cannot be woken; a daemon, it ends with the process
             self._thread.join(POLL)
         self._end_lld(stop=True)
+        # The write end is the thread's while it lives (a daemon left behind where the folder
+        # was removed under it still holds it: then it goes with the process).
+        ends = [self.linked] + ([self._linked] if self._linked >= 0 and not (
+            self._thread is not None and self._thread.is_alive()) else [])
+        self._linked = self.linked = -1
+        for fd in ends:
+            os.close(fd)
 
     def _end_lld(self, stop: bool = False) -> tuple[int, bytes]:
         """lld's exit status and words, once it ended (``stop``: ended now)."""
@@ -140,6 +161,12 @@ class Linker:
                                       cwd=self.folder, env=self.env)
             except Exception as error:  # noqa: BLE001 - said to rustc, which fails the link
                 done = 1, f"recipe: the link could not be run: {error}\n".encode()
+            linked, self._linked = self._linked, -1
+            if linked >= 0:  # the first link only: a second one is rustc's retry
+                clean = done == (0, b"")
+                _tell(linked, b"1" if clean else b"0")
+                if clean and self.hold:
+                    self._released.wait()
             self._answer(*done)
 
     def _handoff(self, args: list[str]) -> tuple[int, bytes] | None:
@@ -188,6 +215,14 @@ class Linker:
             pass
         finally:
             os.close(fd)
+
+
+def _tell(fd: int, word: bytes) -> None:
+    try:
+        os.write(fd, word)
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def quoted(arg: str) -> str:

@@ -99,19 +99,22 @@ def store(root: str) -> LazyStore:
     return LazyStore(Path(root))
 
 
-def early(argv: list[str]) -> None:
-    """Served, as the command starts: when it is the last eval's but for its submission (the
-    same words, folder and environment), give the submission to the rustc waiting now, so
-    that it compiles while the command reads its record and prepares its session. A guess:
+def early(argv: list[str], folder: int, env: list[bytes]) -> None:
+    """Served, as soon as the caller's command is read (before this child takes on the caller's
+    streams, folder and environment): when it is the last eval's but for its submission (the
+    same words, folder — ``folder``, the caller's, open — and environment, ``env``'s
+    ``NAME=value`` entries), give the submission to the rustc waiting now, so that it compiles
+    while the command is taken on, reads its record and prepares its session. A guess:
     ``adopt`` takes the rustc only when the session's ``Spec`` is the one it was started for,
-    and its ``finish`` only for the submission it was given; else it is stopped by ``end``. A
-    submission already in the action cache is not compiled."""
+    and its ``finish`` only for the submission it was given; else it is stopped by ``end``
+    (so is it when the caller is refused). A submission already in the action cache is not
+    compiled."""
     if _ahead is None or _early is None or _store is None:
         return
     from engine.memo import ENVIRONMENT
 
-    words, folder, env = _early
-    if len(argv) != len(words) or [os.environ.get(n) for n in ENVIRONMENT] != env:
+    words, where, values = _early
+    if len(argv) != len(words):
         return
     code = None
     for word, want in zip(argv, words, strict=True):
@@ -120,7 +123,9 @@ def early(argv: list[str]) -> None:
         elif word != want:
             return
     try:
-        if code is None or os.getcwd() != folder:
+        given = dict(os.fsdecode(entry).split("=", 1) for entry in env)
+        if code is None or [given.get(n) for n in ENVIRONMENT] != values or \
+                not os.path.samestat(os.fstat(folder), os.stat(where)):
             return
         from engine.repl.runner import check_code, runner_key
 

@@ -26,9 +26,11 @@ from engine.build import reaper
 from engine.errors import Failure, RecipeError, UsageError
 from engine.hashing import canonical_hash
 from engine.repl import source
+from engine.store import promises
 
 TYPE_CHECKING = False  # typing itself costs a repeated ``recipe eval`` 4 ms
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Protocol
 
     from engine.store import Store
@@ -40,7 +42,10 @@ if TYPE_CHECKING:
         src: Path
         executable: Path
 
-        def finish(self, code: str) -> tuple[int, bytes] | None: ...
+        settling: bool
+
+        def finish(self, code: str, early: bool = False) -> tuple[int, bytes] | None: ...
+        def settle(self) -> tuple[int, bytes]: ...
 
 #: What compiling a runner needs, as plain data (a ``recipe eval`` record keeps it, see
 #: ``engine.memo``): ``key``, the runner key's fields but the code; ``language``; ``title``;
@@ -62,14 +67,24 @@ class CompileError(Failure):
 
 class Runner:
     """A compiled submission, ready to run from ``folder`` (a temporary folder of ours);
-    ``diagnostics`` are the compiler's warnings (empty when it said nothing)."""
+    ``diagnostics`` are the compiler's warnings (empty when it said nothing). ``settle``:
+    what is left of making it (``build``'s ``defer``), done by ``settle()``."""
 
     def __init__(self, key: str, executable: Path, folder: Path, cached: bool,
-                 diagnostics: str) -> None:
+                 diagnostics: str, settle: Callable[[], None] | None = None) -> None:
         self.key, self.executable, self.folder = key, executable, folder
         self.cached, self.diagnostics = cached, diagnostics
+        self._settle = settle
+
+    def settle(self) -> None:
+        """Finish what ``build`` left for after the run (a no-op after the first call): the
+        compiler's end waited for and the runner put into the action cache."""
+        job, self._settle = self._settle, None
+        if job is not None:
+            job()
 
     def remove(self) -> None:
+        self.settle()  # before its folder goes: the cache entry is copied from it
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -101,11 +116,15 @@ def runner_key(spec: Spec, code: str) -> str:
     return canonical_hash({**spec.key, "code": code})
 
 
-def lookup(store: Store, key: str, folder: Path) -> Runner | None:
-    """The cached runner of ``key``, copied into ``folder``; None on a miss."""
+def lookup(store: Store, key: str, folder: Path | Callable[[], Path]) -> Runner | None:
+    """The cached runner of ``key``, copied into ``folder`` (or the one it makes, on a hit);
+    None on a miss."""
     result = store.get_action(key)
+    if result is None and promises.wait(store.root, key):  # being written by its maker
+        result = store.get_action(key)
     if result is None:
         return None
+    folder = folder if isinstance(folder, Path) else folder()
     executable = folder / "runner"
     try:
         store.copy_blob(result["outputs"]["runner"], executable, executable=True)
@@ -117,24 +136,42 @@ def lookup(store: Store, key: str, folder: Path) -> Runner | None:
 
 
 def build(spec: Spec, store: Store, code: str, keep: bool = False, wrap: bool = True,
-          ahead: Ahead | None = None) -> Runner:
+          ahead: Ahead | None = None, defer: bool = False) -> Runner:
     """The runner of ``code``: from the cache, else compiled and linked (and cached). The
     generated source stays in the runner's folder with ``keep``. ``wrap``: ``code`` is a
     submission, put inside the runner's ``main``; else it is a whole translation unit (a
     function case's table harness, ``engine.verify.harness``), compiled as it is. ``ahead``:
-    a compiler waiting for this submission (``engine.repl.ahead``), used on a miss."""
+    a compiler waiting for this submission (``engine.repl.ahead``), used on a miss.
+
+    ``defer``: a new runner is returned before it is cached, its ``settle()`` caches it (the
+    caller runs it first; a served command caches it after it answered). It is promised
+    meanwhile (``engine.store.promises``): a lookup of the same key waits for it. A runner of
+    ``ahead`` is then returned as soon as lld wrote it, rustc's end left to ``settle``."""
     check_code(code)
     key = runner_key(spec, code)
-    folder = runner_folder(store, keep)
+    # With a compiler started ahead, its folder is the runner's: one is made only for a hit.
+    folder = runner_folder(store, keep) if ahead is None or keep else None
+    promised: int | None = None
+
+    def made() -> Path:
+        nonlocal folder
+        folder = runner_folder(store, keep)
+        return folder
+
     try:
         if keep:
-            _write_source(spec, code, folder, wrap)
-        found = lookup(store, key, folder)
+            _write_source(spec, code, folder, wrap)  # type: ignore[arg-type]
+        found = lookup(store, key, folder or made)
         if found is not None:
             return found
-        return _compile(spec, store, code, key, folder, keep, wrap, ahead)
+        # Promised while it compiles, not after: taking it then would delay the run.
+        promised = promises.promise(store.root, key) if defer else None
+        return _compile(spec, store, code, key, folder or made, keep, wrap, ahead, defer,
+                        promised)
     except BaseException:
-        if not keep:
+        if promised is not None:
+            promises.fulfil(store.root, key, promised)
+        if not keep and folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
         raise
 
@@ -153,14 +190,20 @@ def command(spec: Spec, folder: Path, src: Path) -> tuple[list[str], Path, Path]
     return argv, Path(spec.folder, "w") if spec.folder else folder, executable
 
 
-def _compile(spec: Spec, store: Store, code: str, key: str, folder: Path,
-             keep: bool, wrap: bool = True, ahead: Ahead | None = None) -> Runner:
-    done = ahead.finish(code) if ahead is not None else None
+def _compile(spec: Spec, store: Store, code: str, key: str,
+             folder: Path | Callable[[], Path], keep: bool, wrap: bool = True,
+             ahead: Ahead | None = None, defer: bool = False,
+             promised: int | None = None) -> Runner:
+    """``folder``: the runner's, or what makes it when the compiler started ahead cannot
+    be used. ``defer``: the runner's ``settle`` caches it, and ends the promise ``promised``."""
+    done = ahead.finish(code, early=defer) if ahead is not None else None
     if done is not None:  # rustc, started ahead, read the runner from its FIFO
-        shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(folder, Path):
+            shutil.rmtree(folder, ignore_errors=True)
         folder, src, executable = ahead.folder, ahead.src, ahead.executable
         status, output = done
     else:
+        folder = folder if isinstance(folder, Path) else folder()
         src = _write_source(spec, code, folder, wrap)
         argv, cwd, executable = command(spec, folder, src)
         # Under the reaper: the compiler dies with recipe, however recipe ends.
@@ -174,10 +217,30 @@ def _compile(spec: Spec, store: Store, code: str, key: str, folder: Path,
         error = CompileError(f"the submission does not compile (generated file: {src}, {kept})")
         error.detail = diagnostics
         raise error
-    store.put_action(key, {"outputs": {"runner": store.put_file(executable),
-                                       "diagnostics": store.put_blob(diagnostics.encode())}})
-    store.attach(spec.library, actions=[key])
-    return Runner(key, executable, folder, False, diagnostics)
+    early = ahead if done is not None and ahead.settling else None
+
+    def cache() -> None:
+        try:
+            # rustc's end, when the runner was taken at its link: a failure after it (never
+            # seen) leaves the runner uncached; what it said came after the run.
+            if early is None or early.settle() == (0, b""):
+                store.put_action(key, {"outputs": {
+                    "runner": store.put_file(executable),
+                    "diagnostics": store.put_blob(diagnostics.encode())}})
+                store.attach(spec.library, actions=[key])
+        except (OSError, RecipeError):
+            if not defer:
+                raise
+            # After the run, the entry is only a cache: not written (a full disk, say), the
+            # submission is compiled again next time; the run's exit code stays its own.
+        finally:
+            if promised is not None:
+                promises.fulfil(store.root, key, promised)
+
+    if not defer:
+        cache()
+        return Runner(key, executable, folder, False, diagnostics)
+    return Runner(key, executable, folder, False, diagnostics, settle=cache)
 
 
 def _write_source(spec: Spec, code: str, folder: Path, wrap: bool = True) -> Path:

@@ -110,14 +110,16 @@ class Session:
         return self.title.rsplit(" (", 1)[0]
 
     def compile(self, code: str, keep: bool = False) -> Runner:
-        """The runner of a submission (``keep``: its generated source stays on disk)."""
+        """The runner of a submission (``keep``: its generated source stays on disk). A new
+        one is cached by ``settle`` (after its run: see ``runner.build``'s ``defer``)."""
         check_code(code)
         known = self._runners.get(runner_key(self.spec, code))
         if known is not None and not keep and known.executable.is_file():
             return Runner(known.key, known.executable, known.folder, True, known.diagnostics)
+        self.settle()  # an earlier runner still promised would make ours wait for it
         ahead, self._ahead = (None, self._ahead) if keep else (self._ahead, None)
         try:
-            runner = build(self.spec, self.store, code, keep, ahead=ahead)
+            runner = build(self.spec, self.store, code, keep, ahead=ahead, defer=not keep)
         finally:
             if ahead is not None and not ahead.used:  # a hit: it waits for the next miss
                 self._ahead = ahead
@@ -132,11 +134,20 @@ class Session:
     def warm(self) -> None:
         """Start the compiler of the next new submission now, while the user types (a Rust
         session: ``engine.repl.ahead``); a no-op when one waits already."""
+        self.settle()
         if self.spec.language != "rust" or self._ahead is not None:
             return
         from engine.repl.ahead import Ahead
 
         self._ahead = Ahead.start(self.spec, self.store)
+        if self._ahead is not None:  # its thread's start (a wait of 0.3 to 3 ms) not then
+            self._ahead.serve_links()
+
+    def settle(self) -> None:
+        """Cache the runners compiled since the last call (``compile``): a REPL does it after
+        each run, before its prompt."""
+        for runner in self._runners.values():
+            runner.settle()
 
     def adopt(self, ahead: Ahead) -> None:
         """Take ``ahead``, a rustc of this session's ``spec`` started by someone else (the
@@ -168,14 +179,18 @@ class Session:
         return ended
 
     def close(self) -> None:
-        """Remove the runners' temporary folders (not those kept with ``--keep-tmp``) and stop
-        a compiler started ahead."""
+        """Stop a compiler started ahead; cache the new runners (``settle``) and remove their
+        temporary folders (not those kept with ``--keep-tmp``): at once in-process, after the
+        answer when served (``engine.later``: the caller does not wait for the cache)."""
+        from engine import later
+
         if self._ahead is not None:
             self._ahead.cancel()
             self._ahead = None
-        for runner in self._runners.values():
-            runner.remove()
+        runners = list(self._runners.values())
         self._runners.clear()
+        for runner in runners:
+            later.after_answer(runner.remove)
 
     def __enter__(self) -> Session:
         return self

@@ -320,6 +320,47 @@ def test_the_lld_started_ahead_links_and_says_why_a_link_fails(plan: Path) -> No
         assert not ahead.linker._thread.is_alive()
 
 
+def test_a_runner_runs_once_lld_wrote_it_and_is_cached_after_its_run(plan: Path) -> None:
+    """A runner of the rustc started ahead is taken as soon as lld wrote it, when rustc and
+    lld said nothing (engine.repl.ahead), rustc kept waiting for its linker's answer meanwhile
+    (engine.repl.prelink: its end, a teardown of ~5 ms, after the run); ``settle`` lets it end
+    and caches the runner, and a lookup of its key meanwhile, in this process or another,
+    waits for that (engine.store.promises). A runner with warnings is taken at rustc's end:
+    its words whole, as a plain compile gives them."""
+    import threading
+
+    from engine.repl import runner as compiled
+
+    with _session(plan) as session:
+        session.warm()
+        ahead = session._ahead
+        if ahead.linker is None:
+            pytest.skip("runners are not linked by rustup's lld here")
+        runner = session.compile('println!("{}", total("[5, 4]"));')
+        assert ahead.settling  # taken at its link
+        assert runner.diagnostics == "" and _output(session, runner) == "9\n"
+        assert ahead.contained.proc.poll() is None  # rustc still waits for its link's answer
+        folder = compiled.runner_folder(session.store)
+        found: list[object] = []
+        look = threading.Thread(target=lambda: found.append(
+            compiled.lookup(session.store, runner.key, folder)))
+        look.start()
+        look.join(0.3)
+        assert look.is_alive()  # promised, not written yet: the lookup waits
+        session.settle()
+        look.join(10)
+        assert found[0] is not None and found[0].cached  # type: ignore[attr-defined]
+        assert (folder / "runner").read_bytes() == runner.executable.read_bytes()
+        assert ahead.contained.proc.returncode == 0 and not ahead.settling
+        shutil.rmtree(folder)
+        session.warm()
+        ahead = session._ahead
+        runner = session.compile('let unused = 2; println!("{}", total("[1]"));')
+        assert not ahead.settling and "unused variable" in runner.diagnostics
+        assert runner.diagnostics.endswith("warning: 1 warning emitted\n\n")
+        assert _output(session, runner) == "1\n"
+
+
 def test_an_argument_is_quoted_as_lld_reads_a_response_file(tmp_path: Path) -> None:
     import subprocess
 

@@ -1,0 +1,74 @@
+"""Action results promised: made, but written a little later by their maker.
+
+A served command answers its caller first and writes its caches after (``engine.later``): a
+REPL runner's action-cache entry, for one, is written once the compiler that made it has ended,
+after the submission ran. A caller that runs the same submission at once must still find it
+cached, not compile it again. So the maker promises the result before it answers: it holds an
+exclusive ``flock`` on ``ac/<xx>/<key>.promised`` until the entry is written (``fulfil``),
+and whoever misses that entry meanwhile waits for the lock (``wait``) and looks again.
+
+The kernel lets the lock go when its holder dies: a killed maker's promise ends at once, with
+no entry (its file stays, and the next maker of that key takes it over). A miss costs one
+``open`` that fails. The action cache's listing (``Cas.entries``) leaves these files alone.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+
+from engine.store import locks
+
+STATE = ".recipe"  # the store's state folder (engine/store/store.py)
+#: The longest a miss waits for a promise (a maker stopped by a debugger, say): then it is a
+#: miss, and the result is made again.
+WAIT = 30.0
+
+
+def _file(root: Path, key: str) -> str:
+    return f"{root}/{STATE}/ac/{key[:2]}/{key}.promised"
+
+
+def promise(root: Path, key: str) -> int | None:
+    """Promise the result of ``key`` in the store at ``root``: the lock's descriptor, for
+    ``fulfil``; None when another process promised it already, or the promise cannot be made
+    (then the entry is only written late, as a cache may be)."""
+    path = _file(root, key)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return locks.acquire(Path(path), blocking=False)
+    except OSError:
+        return None
+
+
+def fulfil(root: Path, key: str, fd: int) -> None:
+    """End the promise ``fd`` of ``key`` (its entry written, or given up): whoever waits looks
+    again."""
+    try:
+        os.unlink(_file(root, key))  # first: a waiter woken next finds no promise to wait on
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def wait(root: Path, key: str) -> bool:
+    """Wait while the result of ``key`` is promised by a live process (at most ``WAIT``
+    seconds); whether there was a promise to wait for (then look the entry up again)."""
+    try:
+        fd = os.open(_file(root, key), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:  # none: the usual miss
+        return False
+    try:
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.0005)
+    finally:
+        os.close(fd)
