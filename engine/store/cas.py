@@ -240,12 +240,13 @@ class Cas:
 
     # -- listing, for collection ------------------------------------------------------------
 
-    def entries(self) -> list[CacheEntry]:
+    def entries(self, promised: list[str] | None = None) -> list[CacheEntry]:
         """Every action result and blob, in no particular order: kind, name, bytes, mtime,
         an action's outputs, and where it is (a str). Files that are neither (a stray note, a
-        half-written temporary) are not the cache's: they are left alone. One ``scandir`` per
-        folder and plain strings: a ``Path`` joined and ``stat``-ed per entry cost 90 % of a
-        ``gc --dry-run`` of 100,000 blobs."""
+        half-written temporary) are not the cache's: they are left alone; ``promised`` gets
+        the paths of the results' promise files (``engine.store.promises``). One ``scandir``
+        per folder and plain strings: a ``Path`` joined and ``stat``-ed per entry cost 90 % of
+        a ``gc --dry-run`` of 100,000 blobs."""
         found = []
         for folder, kind in ((self.actions, "action"), (self.blobs, "blob")):
             for sub in _listdir(folder):
@@ -262,6 +263,9 @@ class Cas:
                         name = file.name
                         ours = _DIGEST.fullmatch(name)
                     if not ours or sub != name[:2]:
+                        if promised is not None and kind == "action" and \
+                                file.name.endswith(".promised"):
+                            promised.append(file.path)
                         continue
                     try:
                         st = file.stat(follow_symlinks=False)

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
-from engine.store import fsutil, locks, space, temproots
+from engine.store import fsutil, locks, promises, space, temproots
 from engine.store.cas import PINNED, CacheEntry, Cas
 from engine.store.db import Database
 from engine.store.records import GcReport
@@ -51,7 +51,8 @@ def _collect(store: Locking, db: Database, cas: Cas, dry_run: bool,
     # Listed before the lock, so builders do not wait while every result is read; what is
     # written later has an mtime of at least ``since`` (the file system's own clock) and is kept.
     since = file_clock(state / "tmp")
-    entries = cas.entries()
+    promised: list[str] = []
+    entries = cas.entries(promised)
     if not dry_run:
         space.give_reserve(state)
     with store.gc_exclusive(shared=dry_run):
@@ -80,6 +81,8 @@ def _collect(store: Locking, db: Database, cas: Cas, dry_run: bool,
             report.actions += entry.kind == "action"
             report.blobs += entry.kind == "blob"
             report.cache_freed += entry.size
+        if not dry_run:  # what killed makers promised: no one waits on those files
+            promises.clear(promised)
         if max_size is not None:
             remaining = sum(e.size for e in entries) - report.cache_freed
             report.cache_freed += state_caches(state, max_size - remaining, dry_run)

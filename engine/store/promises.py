@@ -8,8 +8,9 @@ exclusive ``flock`` on ``ac/<xx>/<key>.promised`` until the entry is written (``
 and whoever misses that entry meanwhile waits for the lock (``wait``) and looks again.
 
 The kernel lets the lock go when its holder dies: a killed maker's promise ends at once, with
-no entry (its file stays, and the next maker of that key takes it over). A miss costs one
-``open`` that fails. The action cache's listing (``Cas.entries``) leaves these files alone.
+no entry (its file stays: the next maker of that key takes it over, ``store gc`` removes it).
+A miss costs one ``open`` that fails. The action cache's listing (``Cas.entries``) is not
+theirs: it names them apart, for ``store gc``.
 """
 
 from __future__ import annotations
@@ -71,4 +72,23 @@ def wait(root: Path, key: str) -> bool:
                     return False
                 time.sleep(0.0005)
     finally:
+        os.close(fd)
+
+
+def clear(paths: list[str]) -> None:
+    """Remove the promise files at ``paths`` that no live maker holds (``store gc``)."""
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: its maker writes the entry yet
+            os.close(fd)
+            continue
+        try:
+            os.unlink(path)  # a maker that opens it now holds a lock on no name: a cache miss
+        except OSError:
+            pass
         os.close(fd)

@@ -76,3 +76,19 @@ def test_a_killed_maker_s_promise_ends_with_it(store: Store) -> None:
     finally:
         maker.kill()
         maker.wait()
+
+
+def test_store_gc_removes_the_promises_no_live_maker_holds(store: Store) -> None:
+    held = promises.promise(store.root, KEY)
+    other = "b2" + "0" * 62
+    stale = promises.promise(store.root, other)
+    assert held is not None and stale is not None
+    os.close(stale)  # as a killed maker's lock ends: its file stays
+    files = sorted(p.name for p in (store.root / ".recipe/ac").rglob("*.promised"))
+    assert files == [f"{KEY}.promised", f"{other}.promised"]
+    store.gc(dry_run=True)
+    assert len(list((store.root / ".recipe/ac").rglob("*.promised"))) == 2  # a dry run: kept
+    store.gc()
+    assert [p.name for p in (store.root / ".recipe/ac").rglob("*.promised")] == \
+        [f"{KEY}.promised"]  # the held one is its maker's yet
+    promises.fulfil(store.root, KEY, held)
