@@ -93,9 +93,12 @@ class Cas:
         (the file is complete before it is linked). ``digest``: its sha256, when the caller
         has just hashed exactly these bytes. Copied where the file system cannot link. A
         blob already present is only touched; the file is then left as it is."""
-        digest = sha256_file(path) if digest is None else _checked(digest)
+        if digest is None:
+            digest, size = _sha256_and_size(path)
+        else:
+            digest, size = _checked(digest), os.path.getsize(path)
         target = self._blob_file(digest)
-        if _present(target, os.path.getsize(path)):
+        if _present(target, size):
             return digest
         os.chmod(path, 0o444)  # the blob's mode: the file is the blob from here on
         os.utime(path)  # written now, as a published blob is (see ``_present``)
@@ -362,13 +365,27 @@ def _hashlib() -> Any:
 
 
 def sha256_file(path: Path | str) -> str:
-    """The hex sha256 of a file. A small one (an object, a source) is read whole:
-    ``hashlib.file_digest`` zeroes a 256 KiB buffer per call, most of what hashing a 10 KB
-    object costs."""
-    with open(path, "rb", buffering=0) as f:
-        if os.fstat(f.fileno()).st_size <= _CHUNK:
-            return _hashlib().sha256(f.read()).hexdigest()
-        return _hashlib().file_digest(f, "sha256").hexdigest()
+    """The hex sha256 of a file."""
+    return _sha256_and_size(path)[0]
+
+
+def _sha256_and_size(path: Path | str) -> tuple[str, int]:
+    """The hex sha256 of a file, and its size. A small one (an object, a source) is read
+    whole: ``hashlib.file_digest`` zeroes a 256 KiB buffer per call, most of what hashing a
+    10 KB object costs. A descriptor, not a file object (whose own ``fstat`` made two)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        if size <= _CHUNK:
+            data = os.read(fd, size + 1)  # one more: a file that grew meanwhile is read whole
+            while len(data) > size and (more := os.read(fd, _CHUNK)):
+                data += more
+            return _hashlib().sha256(data).hexdigest(), len(data)
+        with open(fd, "rb", buffering=0, closefd=False) as f:
+            own = _hashlib().file_digest(f, "sha256")
+            return own.hexdigest(), f.tell()
+    finally:
+        os.close(fd)
 
 
 CacheEntry = namedtuple("CacheEntry", "kind name size mtime outputs path")
