@@ -5,8 +5,8 @@ runs when the build folder goes."""
 
 from __future__ import annotations
 
+import queue
 import re
-import threading
 from concurrent.futures import Future, wait
 from pathlib import Path
 
@@ -41,13 +41,17 @@ class Tools:
 
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
-        self._free = threading.BoundedSemaphore(jobs)
+        # A queue of slots: taking and giving one back is C (a semaphore is a Python
+        # condition: its own lock and a waiter lock made per wait, for every tool)
+        self._free: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(jobs):
+            self._free.put(None)
 
     def __enter__(self) -> None:
-        self._free.acquire()
+        self._free.get()
 
     def __exit__(self, *_exc: object) -> None:
-        self._free.release()
+        self._free.put(None)
 
 
 class Many(ActionFailed):
