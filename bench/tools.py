@@ -144,6 +144,9 @@ class Recipe:
         _spare_waits(server)  # the status request took the spare: the next one is forked
         own = _process_cpu(server)
         sample = timed([*self.client, *argv], cwd, self.served_env)
+        # The server's own: it forked the next spare when this command's took it (read now,
+        # before the status requests below make it fork more)
+        own = _process_cpu(server) - own
         check_served(sample)
         # The child writes its caches after the caller heard the exit code: wait for its end.
         deadline = time.monotonic() + 60
@@ -151,8 +154,7 @@ class Recipe:
             if time.monotonic() > deadline:
                 raise BenchError(f"the server's command {' '.join(argv)} did not end")
             time.sleep(0.02)
-        return Sample(sample.seconds, sample.cpu + stats[1] - cpu + _process_cpu(server) - own,
-                      client=sample.cpu)
+        return Sample(sample.seconds, sample.cpu + stats[1] - cpu + own, client=sample.cpu)
 
     def served_stats(self) -> tuple[int, float]:
         """``recipe server status --json``: the commands served and their CPU seconds."""
