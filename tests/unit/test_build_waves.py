@@ -70,8 +70,7 @@ def test_a_one_file_edit_compiles_that_file_and_links_with_the_rest_cached(
     assert ran == f"{sum(range(1, units)) - 3 + 30}\n"
 
 
-# 40 units: a new store's build stages half of its inputs on another thread (builder.py's
-# _STAGE_APART); the edited one is in either half.
+# 40 units too: the edited one early or late among the inputs staged.
 @pytest.mark.parametrize(("units", "edited"), [(UNITS, 2), (40, 12), (40, 35)])
 def test_a_source_edited_after_it_was_hashed_fails_the_build_and_leaves_nothing(
         tmp_path: Path, units: int, edited: int) -> None:
