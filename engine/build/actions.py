@@ -233,22 +233,22 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     if made is not None:
         made(action)
     log = f"$ {' '.join(argv)}\n{output}"
-    depfile = None
+    depfile, hashed = b"", {}
     if compile:  # read once: hashed into the CAS as it is, and parsed
         with open(f"{staging}/{action.outputs[1]}", "rb", buffering=0) as f:
             depfile = f.read()
+        hashed[action.outputs[1]] = hashlib.sha256(depfile).hexdigest()
     if compile or take:
         # An object and its depfile are only read from here on (by the link, by
         # ``_headers_read``): linked into the CAS, not copied (no temporary file each).
-        outputs = {path: store.take_file(f"{staging}/{path}", None if n != 1 or depfile is None
-                                         else hashlib.sha256(depfile).hexdigest())
-                   for n, path in enumerate(action.outputs)}
+        outputs = {path: store.take_file(f"{staging}/{path}", hashed.get(path))
+                   for path in action.outputs}
     else:  # an archive or program: copied, as files of the output tree must be
         outputs = {path: store.put_file(f"{staging}/{path}") for path in action.outputs}
     keys = [key]
     if compile:
         headers = _headers_read(drv, action, staging, digests,
-                                (depfile or b"").decode(errors="replace"))
+                                depfile.decode(errors="replace"))
         keys.append(result_key(key, headers))
         store.add_temp_roots(actions=keys[1:])  # rooted now: the writes may come later
     write = partial(_put, cache, keys, manifest, headers if compile else None,

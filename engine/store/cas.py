@@ -107,7 +107,7 @@ class Cas:
         except FileExistsError:
             # Another process stored the same bytes meanwhile, or the blob there is damaged
             # (of another size): that one is replaced, as a copy's rename replaces it.
-            if not _present(target, os.path.getsize(path)):
+            if not _present(target, size):
                 return self._copy_in(path)
         except OSError as error:
             if error.errno in _FULL:
