@@ -34,11 +34,14 @@ def write_json(path: Path, data: object) -> None:
 def write_cache(path: Path, data: bytes) -> bool:
     """Put a cache file (here or anywhere: the checkout's caches too) at ``path``: written to
     a temporary name and renamed, so concurrent runs never read half a file, the last writer
-    winning; one that cannot be written only costs time (False)."""
+    winning; one that cannot be written only costs time (False). The old file is removed
+    first: renamed over it, the new one would be flushed to disk before the rename returned
+    (ext4's auto_da_alloc, ~0.4 ms); a reader in between finds no cache, which costs time."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(data)
+        path.unlink(missing_ok=True)
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)

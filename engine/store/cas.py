@@ -239,6 +239,11 @@ class Cas:
         except (TypeError, ValueError) as error:
             raise StoreError(f"the result of action {key} is not JSON: {error}",
                              "record only strings, numbers, lists and objects") from None
+        # A result recorded again, or a compile's manifest updated: the old file goes first.
+        # Renamed over it, the new one's data would be flushed before the rename returned
+        # (ext4's auto_da_alloc: 0.6 ms median, 21 ms for a hot-header edit's 30 manifests);
+        # a reader in between finds no entry, which costs a compile, never a wrong hit.
+        _unlink(target)
         self._publish(target, data, 0o644)
 
     # -- listing, for collection ------------------------------------------------------------

@@ -287,6 +287,8 @@ def test_a_session_compiles_new_submissions_by_the_rustc_it_started(plan: Path) 
 
 
 def _output(session, runner) -> str:  # noqa: ANN001
+    # The workspace is made by a submission's first run: this test may be the module's first
+    session.works.mkdir(parents=True, exist_ok=True)
     with (session.works / "out").open("w+b") as out:
         ended = session.run(runner, stdout=out)
         out.seek(0)
