@@ -26,9 +26,12 @@ verify --repair`` can rebuild it from its recorded derivation alone.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from functools import partial
@@ -51,6 +54,7 @@ from engine.build.folder import BuildFolder
 from engine.build.inputs import input_blobs
 from engine.build.reaper_service import Service
 from engine.build.references import scan_file, scan_tree
+from engine.build.timings import Timings
 from engine.build.wave import Many, StopFlag, Tools, explain, making, order, settle
 from engine.derive.actions import Action
 from engine.errors import Failure
@@ -97,6 +101,10 @@ class DerivationBuild(BuildFolder):
         self.ran = False  # an action really ran (not found in the cache)
         self.taking = False  # actions' outputs are linked into the CAS (see ``run``)
         self.reaper: Service | None = None  # while the actions run
+        # Misses waiting for a thread of the pool, longest recorded tool first (timings.py)
+        self.timings = Timings(store, drv.name)
+        self.waiting: list[tuple[float, int, Action, Missed | None, Future[ActionRun]]] = []
+        self.queued, self.queue_lock = itertools.count(), threading.Lock()
         # the dependencies' names, and the outputs being scanned for them (references.py)
         self.candidates = list(drv.data["depends"].values())
         self.scans: dict[str, Future[set[str]]] = {}
@@ -147,6 +155,7 @@ class DerivationBuild(BuildFolder):
                 error.fix = f"the build folder is kept at {self._keep()}"
             raise
         finally:
+            self.timings.save(self.drv.actions)
             if self.staging.exists():
                 self.store.discard(self.staging)
 
@@ -233,12 +242,15 @@ class DerivationBuild(BuildFolder):
                         self.reaper.start()  # it starts while the inputs are staged
                     self._prepare(action)
                 missed.update(action.outputs)
-                started = threading.Event() if handing > 0 and not again else None
-                done.append((action, self.pool.submit(self._run_one, action,
-                                                      None if again else run, started)))
-                if started is not None:
+                if handing > 0 and not again:
+                    started = threading.Event()
+                    done.append((action, self.pool.submit(self._run_one, action, run,
+                                                          started)))
                     handing -= 1
                     started.wait(0.01)  # the tool is the reaper's, or the action failed
+                else:
+                    done.append((action, self._queue(action, None if again else run,
+                                                     len(actions) > 1)))
             if missed and not again:
                 self._prepare_following(following, missed)
             self._write()  # the last wave's, while this one's tools run
@@ -275,6 +287,27 @@ class DerivationBuild(BuildFolder):
         if any(a.outputs[0] not in self.digests for a, _ in done):
             raise Cancelled(f"{self.drv.title}: cancelled")
 
+    def _queue(self, action: Action, missed: Missed | None, ordered: bool) -> Future[ActionRun]:
+        """Run ``action`` on a thread of the pool: the next free thread takes the waiting
+        action whose tool took longest last time (``ordered``: there are others to choose from).
+        """
+        future: Future[ActionRun] = Future()
+        first = self.timings.priority(action) if ordered else 0.0
+        with self.queue_lock:
+            heapq.heappush(self.waiting, (first, next(self.queued), action, missed, future))
+        self.pool.submit(self._run_next)
+        return future
+
+    def _run_next(self) -> None:
+        with self.queue_lock:
+            *_, action, missed, future = heapq.heappop(self.waiting)
+        if not future.set_running_or_notify_cancel():
+            return  # cancelled (``settle``): another action failed
+        try:
+            future.set_result(self._run_one(action, missed))
+        except BaseException as error:  # noqa: BLE001 - the wave reads it from the future
+            future.set_exception(error)
+
     def _prepare_following(self, indexes: list[int], missed: set[str]) -> None:
         """The cached inputs of the actions that read an output being made now (a link, after
         a compile): they will run, so their other inputs are linked in while it is made."""
@@ -308,7 +341,7 @@ class DerivationBuild(BuildFolder):
             try:
                 run = run_action(self.store, self.drv, action, self.staging, self.digests,
                                  self.env, prepare=self._prepare, cache=self.cache,
-                                 runner=self._runner(started), missed=missed,
+                                 runner=self._runner(action, started), missed=missed,
                                  made=self._announce, take=self.taking,
                                  later=self.unwritten.append,
                                  slot=None if isinstance(self.cache, LocalCache) else self.tools)
@@ -321,17 +354,20 @@ class DerivationBuild(BuildFolder):
         self.reporter.action_finished(self.drv, action, run.cached)
         return run
 
-    def _runner(self, started: threading.Event | None = None) -> Runner | None:
+    def _runner(self, action: Action, started: threading.Event | None = None) -> Runner | None:
         if self.reaper is None:  # a reaper of the action's own: nobody waits for it
             if started is not None:
                 started.set()
             return None
-        return partial(self._tool, self.reaper, started)
+        return partial(self._tool, self.reaper, action, started)
 
-    def _tool(self, reaper: Service, started: threading.Event | None, argv: list[str],
-              cwd: Path, env: dict[str, str], umask: int) -> tuple[int, bytes]:
+    def _tool(self, reaper: Service, action: Action, started: threading.Event | None,
+              argv: list[str], cwd: Path, env: dict[str, str], umask: int) -> tuple[int, bytes]:
         with self.tools:
-            return reaper.run(argv, cwd, env, umask, started=started)
+            begun = time.monotonic()
+            result = reaper.run(argv, cwd, env, umask, started=started)
+            self.timings.measured(action, time.monotonic() - begun)
+            return result
 
     def _assemble(self) -> None:
         """The output tree: the actions' outputs below out/ and the public headers."""

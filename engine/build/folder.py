@@ -139,7 +139,7 @@ class BuildFolder:
                 self.scans.pop(out, None)
             self._record(run_action(self.store, self.drv, producer, self.staging,
                                     self.digests, self.env, use_cache=False, cache=self.cache,
-                                    runner=self._runner()))
+                                    runner=self._runner(producer)))
             self.present.update(producer.outputs)
 
 
