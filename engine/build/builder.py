@@ -191,7 +191,7 @@ class DerivationBuild(BuildFolder):
 
     def _keep(self) -> Path:
         """Move a failed build out of the store's tmp/, which the next run cleans."""
-        kept = self.store.root / ".recipe" / "failed" / self.staging.name
+        kept = self.store.state / "failed" / self.staging.name
         if kept.exists():
             shutil.rmtree(kept)
         kept.parent.mkdir(parents=True, exist_ok=True)

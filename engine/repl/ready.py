@@ -144,7 +144,7 @@ def adopt(session: Session, record: Path, code: str) -> None:
     if _channel is None or session.spec.language != "rust":  # in-process: no channel
         return
     if _ahead is not None and _ahead.spec == session.spec and \
-            _ahead.folder.is_relative_to(session.store.root / ".recipe" / "tmp"):
+            _ahead.folder.is_relative_to(session.store.state / "tmp"):
         session.adopt(_ahead)
         _ahead = None
     import marshal
@@ -214,10 +214,9 @@ def _prepare(note: bytes) -> None:
 
     try:
         data = marshal.loads(note)
-        root = Path(data["store"])
-        if not (root / ".recipe" / "db.sqlite").is_file():
+        opened = LazyStore(Path(data["store"]))
+        if not (opened.state / "db.sqlite").is_file():
             return
-        opened = LazyStore(root)
         _ahead = Ahead.start(Spec(**data["spec"]), opened)  # type: ignore[arg-type]
         if _ahead is not None:
             _ahead.serve_links()

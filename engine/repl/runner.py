@@ -120,7 +120,7 @@ def lookup(store: Store, key: str, folder: Path | Callable[[], Path]) -> Runner 
     """The cached runner of ``key``, copied into ``folder`` (or the one it makes, on a hit);
     None on a miss."""
     result = store.get_action(key)
-    if result is None and promises.wait(store.root, key):  # being written by its maker
+    if result is None and promises.wait(store.promise_file(key)):  # being written by its maker
         result = store.get_action(key)
     if result is None:
         return None
@@ -165,12 +165,12 @@ def build(spec: Spec, store: Store, code: str, keep: bool = False, wrap: bool = 
         if found is not None:
             return found
         # Promised while it compiles, not after: taking it then would delay the run.
-        promised = promises.promise(store.root, key) if defer else None
+        promised = promises.promise(store.promise_file(key)) if defer else None
         return _compile(spec, store, code, key, folder or made, keep, wrap, ahead, defer,
                         promised)
     except BaseException:
         if promised is not None:
-            promises.fulfil(store.root, key, promised)
+            promises.fulfil(store.promise_file(key), promised)
         if not keep and folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -235,7 +235,7 @@ def _compile(spec: Spec, store: Store, code: str, key: str,
             # submission is compiled again next time; the run's exit code stays its own.
         finally:
             if promised is not None:
-                promises.fulfil(store.root, key, promised)
+                promises.fulfil(store.promise_file(key), promised)
 
     if not defer:
         cache()

@@ -167,7 +167,7 @@ def prepare(plan: Plan, store: Store, project: str, target: str,
         "format": source.FORMAT, "kind": "repl-pch", "template": source.template_digest(),
         "library": drv.name, "scope": list(found.repl_scope), "language": found.language,
         "compile": compile_template, "toolchain": drv.toolchain.identity})
-    scope.folder = store.root / ".recipe" / "cache" / "repl" / project / target / \
+    scope.folder = store.state / "cache" / "repl" / project / target / \
         scope.pch_key[:20]
     if zig_cache.is_zig(drv.data):
         # A runner compiles and links in one run (with -fPIC): zig builds another libc for

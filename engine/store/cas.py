@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-from collections import namedtuple
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,8 +27,8 @@ if TYPE_CHECKING:
 
 _CHUNK = 1 << 20
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
-_DIGEST = re.compile(r"[0-9a-f]{64}")
-_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{1,199}")
+DIGEST = re.compile(r"[0-9a-f]{64}")
+KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{1,199}")
 #: An action key that starts so is kept by every collection, as if a path kept it (a tool the
 #: store's user needs on every run and no path names, such as the build's reaper); ``--max-size``
 #: still evicts it when it is the least recently used.
@@ -201,10 +200,15 @@ class Cas:
     # -- action results ---------------------------------------------------------------------
 
     def _action_file(self, key: str) -> str:
-        if not isinstance(key, str) or not _KEY.fullmatch(key):
+        if not isinstance(key, str) or not KEY.fullmatch(key):
             raise StoreError(f"{key!r} is not an action key",
                              "use 2 to 200 letters, digits, '.', '_' or '-'")
         return f"{self._action_root}/{key[:2]}/{key}.json"
+
+    def promise_file(self, key: str) -> str:
+        """Where the result of ``key`` is promised while its maker writes it late
+        (``engine.store.promises``): beside the entry, which the listing tells apart."""
+        return f"{self._action_file(key)[:-len('.json')]}.promised"
 
     def get_action(self, key: str) -> dict[str, Any] | None:
         """The result recorded for ``key``, or None when there is none, it cannot be read, or
@@ -223,7 +227,7 @@ class Cas:
             return None
         root = self._blob_root
         for digest in outputs.values():
-            if not isinstance(digest, str) or not _DIGEST.fullmatch(digest) \
+            if not isinstance(digest, str) or not DIGEST.fullmatch(digest) \
                     or not os.path.isfile(f"{root}/{digest[:2]}/{digest}"):
                 return None
         try:
@@ -245,60 +249,6 @@ class Cas:
         # a reader in between finds no entry, which costs a compile, never a wrong hit.
         _unlink(target)
         self._publish(target, data, 0o644)
-
-    # -- listing, for collection ------------------------------------------------------------
-
-    def entries(self, promised: list[str] | None = None) -> list[CacheEntry]:
-        """Every action result and blob, in no particular order: kind, name, bytes, mtime,
-        an action's outputs, and where it is (a str). Files that are neither (a stray note, a
-        half-written temporary) are not the cache's: they are left alone; ``promised`` gets
-        the paths of the results' promise files (``engine.store.promises``). One ``scandir``
-        per folder and plain strings: a ``Path`` joined and ``stat``-ed per entry cost 90 % of
-        a ``gc --dry-run`` of 100,000 blobs."""
-        found = []
-        for folder, kind in ((self.actions, "action"), (self.blobs, "blob")):
-            for sub in _listdir(folder):
-                try:
-                    with os.scandir(f"{folder}/{sub}") as listing:
-                        files = list(listing)
-                except (FileNotFoundError, NotADirectoryError):
-                    continue
-                for file in files:
-                    if kind == "action":
-                        name = file.name.removesuffix(".json")
-                        ours = file.name.endswith(".json") and _KEY.fullmatch(name)
-                    else:
-                        name = file.name
-                        ours = _DIGEST.fullmatch(name)
-                    if not ours or sub != name[:2]:
-                        if promised is not None and kind == "action" and \
-                                file.name.endswith(".promised"):
-                            promised.append(file.path)
-                        continue
-                    try:
-                        st = file.stat(follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue
-                    outputs = self._outputs(file.path) if kind == "action" else ()
-                    found.append(CacheEntry(kind, name, st.st_size, st.st_mtime, outputs,
-                                            file.path))
-        return found
-
-    @staticmethod
-    def remove(entry: CacheEntry) -> None:
-        try:
-            os.unlink(entry.path)
-        except FileNotFoundError:
-            pass
-
-    @staticmethod
-    def _outputs(path: str) -> tuple[str, ...]:
-        try:
-            with open(path, "rb") as f:
-                outputs = _json().loads(f.read()).get("outputs", {})
-            return tuple(d for d in outputs.values() if isinstance(d, str))
-        except (OSError, ValueError, AttributeError):
-            return ()
 
     def _publish(self, target: str, data: bytes, mode: int) -> None:
         """Write ``data`` to a temporary file and rename it to ``target``: all or nothing.
@@ -350,9 +300,6 @@ def _link(source: str, dest: Path | str) -> None:
         os.link(source, dest)
 
 
-#: An action result or a blob, as ``Cas.entries`` lists it: ``kind`` "action" or "blob";
-#: ``name``, the action key or the blob's hex digest; ``size`` in bytes; ``mtime`` (for an action,
-#: its last use); ``outputs``, an action's blob digests; ``path``.
 def _json() -> Any:
     """json, imported when an action result is read or written: a no-op realise opens the CAS
     but reads none, and importing json is 4 % of its instructions."""
@@ -393,16 +340,6 @@ def _sha256_and_size(path: Path | str) -> tuple[str, int]:
         os.close(fd)
 
 
-CacheEntry = namedtuple("CacheEntry", "kind name size mtime outputs path")
-
-
-def _listdir(folder: Path) -> list[str]:
-    try:
-        return sorted(os.listdir(folder))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-
-
 def _present(path: str, size: int) -> bool:
     """Whether the blob is there (trusting one of the right size, as Bazel does: reading
     verifies it anyway). One that is there is touched: a collection that started before this
@@ -438,7 +375,7 @@ def _missing(digest: str) -> BlobError:
 
 
 def _checked(digest: str) -> str:
-    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+    if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
         raise StoreError(f"{digest!r} is not a blob digest",
                          "a digest is 64 lowercase hexadecimal digits (sha256)")
     return digest

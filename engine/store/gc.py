@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Protocol
 
 from engine.store import fsutil, locks, promises, space, temproots
-from engine.store.cas import PINNED, CacheEntry, Cas
+from engine.store.cas import PINNED, Cas
+from engine.store.cas_listing import CacheEntry, entries, remove
 from engine.store.db import Database
 from engine.store.records import GcReport
 
@@ -52,7 +53,7 @@ def _collect(store: Locking, db: Database, cas: Cas, dry_run: bool,
     # written later has an mtime of at least ``since`` (the file system's own clock) and is kept.
     since = file_clock(state / "tmp")
     promised: list[str] = []
-    entries = cas.entries(promised)
+    listed = entries(cas, promised)
     if not dry_run:
         space.give_reserve(state)
     with store.gc_exclusive(shared=dry_run):
@@ -73,18 +74,18 @@ def _collect(store: Locking, db: Database, cas: Cas, dry_run: bool,
         # snapshot; a dry run deleted nothing, so it asks for the live ones.
         kept = db.kept(None if not dry_run else live)
         actions = {k[7:] for k in kept if k.startswith("action:")} | temp["action"]
-        actions |= {e.name for e in entries if e.kind == "action" and e.name.startswith(PINNED)}
+        actions |= {e.name for e in listed if e.kind == "action" and e.name.startswith(PINNED)}
         blobs = {k[5:] for k in kept if k.startswith("blob:")} | temp["blob"]
-        for entry in cache_garbage(entries, actions, blobs, since, max_size):
+        for entry in cache_garbage(listed, actions, blobs, since, max_size):
             if not dry_run:
-                cas.remove(entry)
+                remove(entry)
             report.actions += entry.kind == "action"
             report.blobs += entry.kind == "blob"
             report.cache_freed += entry.size
         if not dry_run:  # what killed makers promised: no one waits on those files
             promises.clear(promised)
         if max_size is not None:
-            remaining = sum(e.size for e in entries) - report.cache_freed
+            remaining = sum(e.size for e in listed) - report.cache_freed
             report.cache_freed += state_caches(state, max_size - remaining, dry_run)
     if not dry_run:
         space.take_reserve(state)

@@ -9,6 +9,9 @@ from engine.store.errors import StoreError
 
 _LABEL = re.compile(r"[A-Za-z0-9+._?=-]{1,200}")
 NAME = re.compile(rf"[{ALPHABET}]{{32}}-[A-Za-z0-9+._?=-]{{1,200}}")
+#: The store's state folder beside its paths (database, CAS, action cache, locks, caches): no
+#: path's name can be it.
+STATE = ".recipe"
 
 
 def checked(name: str) -> str:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from engine.store import db, locks, temproots
 from engine.store.cas import Cas
-
-STATE = ".recipe"  # the store's state folder (see engine/store/store.py)
+from engine.store.names import STATE
 
 
 def hold_valid(root: Path, names: list[str], roots: dict[str, str]) -> bool:
@@ -39,11 +38,15 @@ class LazyStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._cas = Cas(self.root / STATE, self._temp)
+        self.state = self.root / STATE
+        self._cas = Cas(self.state, self._temp)
         self._store: object = None
 
     def get_action(self, key: str) -> dict | None:
         return self._cas.get_action(key)
+
+    def promise_file(self, key: str) -> str:
+        return self._cas.promise_file(key)
 
     def read_blob(self, digest: str) -> bytes:
         return self._cas.read_blob(digest)
@@ -56,7 +59,7 @@ class LazyStore:
         one, without opening the store (whose next ``open`` removes it once we are gone)."""
         import tempfile
 
-        tmp = self.root / STATE / "tmp"
+        tmp = self.state / "tmp"
         return Path(tempfile.mkdtemp(prefix=locks.own_temp(tmp), suffix=f"-{label}", dir=tmp))
 
     def __getattr__(self, name: str) -> object:

@@ -22,21 +22,15 @@ from pathlib import Path
 
 from engine.store import locks
 
-STATE = ".recipe"  # the store's state folder (engine/store/store.py)
 #: The longest a miss waits for a promise (a maker stopped by a debugger, say): then it is a
 #: miss, and the result is made again.
 WAIT = 30.0
 
 
-def _file(root: Path, key: str) -> str:
-    return f"{root}/{STATE}/ac/{key[:2]}/{key}.promised"
-
-
-def promise(root: Path, key: str) -> int | None:
-    """Promise the result of ``key`` in the store at ``root``: the lock's descriptor, for
-    ``fulfil``; None when another process promised it already, or the promise cannot be made
-    (then the entry is only written late, as a cache may be)."""
-    path = _file(root, key)
+def promise(path: str) -> int | None:
+    """Promise a result, whose promise file is ``path`` (``Store.promise_file``): the lock's
+    descriptor, for ``fulfil``; None when another process promised it already, or the promise
+    cannot be made (then the entry is only written late, as a cache may be)."""
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         return locks.acquire(Path(path), blocking=False)
@@ -44,21 +38,22 @@ def promise(root: Path, key: str) -> int | None:
         return None
 
 
-def fulfil(root: Path, key: str, fd: int) -> None:
-    """End the promise ``fd`` of ``key`` (its entry written, or given up): whoever waits looks
-    again."""
+def fulfil(path: str, fd: int) -> None:
+    """End the promise ``fd`` made at ``path`` (its entry written, or given up): whoever
+    waits looks again."""
     try:
-        os.unlink(_file(root, key))  # first: a waiter woken next finds no promise to wait on
+        os.unlink(path)  # first: a waiter woken next finds no promise to wait on
     except OSError:
         pass
     os.close(fd)
 
 
-def wait(root: Path, key: str) -> bool:
-    """Wait while the result of ``key`` is promised by a live process (at most ``WAIT``
-    seconds); whether there was a promise to wait for (then look the entry up again)."""
+def wait(path: str) -> bool:
+    """Wait while the result promised at ``path`` is promised by a live process (at most
+    ``WAIT`` seconds); whether there was a promise to wait for (then look the entry up
+    again)."""
     try:
-        fd = os.open(_file(root, key), os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:  # none: the usual miss
         return False
     try:

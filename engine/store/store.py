@@ -31,19 +31,18 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from engine import later
-from engine.store import check, fsutil, gc, locks, space, temproots
+from engine.store import check, gc, leftovers, locks, space, temproots
 from engine.store import register as registration
 from engine.store.base32 import nix_base32
 from engine.store.cas import Cas
 from engine.store.db import Database
 from engine.store.errors import StoreError
 from engine.store.names import NAME as _NAME
+from engine.store.names import STATE
 from engine.store.names import checked as _checked
 from engine.store.names import label as _label
 from engine.store.records import Damage, GcReport, PathInfo
 
-STATE = ".recipe"
 _LAYOUT = ("tmp", "locks", "cas", "ac", "logs", "build", "pending")
 _KEEP_FILES = {".gitkeep", ".gitignore", ".keep"}
 _FIX_FOLDER = "pass --store with a recipe store, or with a new or empty folder"
@@ -113,75 +112,19 @@ class Store:
         self.close()
 
     def clean(self, every: bool = False) -> None:
-        """Remove temporary entries of dead processes, and folders at ``root/<name>`` that
-        are not valid and whose lock nobody holds: a process killed while it registered left
-        the name in ``pending`` (``engine/store/register.py``). ``every``: look at every name
-        in the store, not only those (a collection does: a folder put there by hand, or left
-        by a version of recipe that noted nothing)."""
-        locks.clean_temp(self.state / "tmp")
-        pending = self.state / "pending"
-        for name in _listdir(pending):
-            if _NAME.fullmatch(name):
-                self._remove_unlocked(self.root / name, name, unless_valid=True,
-                                      note=pending / name)
-        if every:
-            valid = self._db.names()
-            for name in os.listdir(self.root):
-                if name not in valid and _NAME.fullmatch(name):
-                    self._remove_unlocked(self.root / name, name, unless_valid=True)
-        for name in _listdir(self.state / "build"):
-            if _NAME.fullmatch(name):
-                self._remove_unlocked(self.state / "build" / name, name)
-
-    def _remove_unlocked(self, path: Path, name: str, unless_valid: bool = False,
-                         note: Path | None = None) -> None:
-        """Remove what a dead process left at ``path`` for ``name``, and the ``note`` of it,
-        unless someone holds the name's lock (it is being built right now): under the lock,
-        so that a new registration's note is never taken for the dead one's."""
-        if locks.held_here(self._lock_file(name)):
-            return
-        fd = locks.acquire(self._lock_file(name), blocking=False)
-        if fd is None:
-            return
-        try:
-            if not (unless_valid and self._db.is_valid(name)):
-                self.remove_leftover(path)
-            if note is not None:
-                note.unlink(missing_ok=True)
-        finally:
-            os.close(fd)
+        """Remove what dead processes left (``engine.store.leftovers.clean``); ``every``: look
+        at every name in the store, not only the names noted as being registered."""
+        leftovers.clean(self.root, self.state, self._lock_file, self._db.is_valid,
+                        self._db.names if every else None)
 
     def remove_leftover(self, path: Path) -> bool:
-        """Remove a dead build's folder (the caller holds its name's lock). One that cannot be
-        removed now (an orphan still writing into it) is moved into tmp/ under this process's
-        name, so that the name is free: removed when this process exits, or by a later
-        ``open``. Never raises; False when the folder could be neither removed nor moved."""
-        if fsutil.remove_leftover(path):
-            return True
-        tmp = self.state / "tmp"
-        try:
-            os.rename(path, tmp / f"{locks.own_temp(tmp)}{os.urandom(6).hex()}-leftover")
-            return True
-        except OSError:
-            return not os.path.lexists(path)
+        """Remove a dead build's folder, the caller holding its name's lock (``leftovers``)."""
+        return leftovers.remove_leftover(self.state, path)
 
     def discard(self, path: Path) -> None:
-        """Remove a finished build's folder (the caller holds its name's lock): moved into tmp/
-        under this process's name at once, so that the name is free, and removed by a thread
-        of its own while the caller goes on (a one-file edit's build folder holds hundreds of
-        links: ~3 ms). The process waits for that thread at its exit (a served command removes
-        it after answering: ``engine.later``); what a killed one left is removed by a later
-        ``open``."""
-        import shutil  # here: a no-op run, which opens the store, removes nothing
-
-        tmp = self.state / "tmp"
-        trash = tmp / f"{locks.own_temp(tmp)}{os.urandom(6).hex()}-discarded"
-        try:
-            os.rename(path, trash)
-        except OSError:
-            shutil.rmtree(path, ignore_errors=True)
-            return
-        later.soon(shutil.rmtree, trash, True)  # ignore_errors
+        """Remove a finished build's folder, the caller holding its name's lock: moved aside at
+        once, removed on a thread (``leftovers.discard``)."""
+        leftovers.discard(self.state, path)
 
     # -- names ------------------------------------------------------------------------------
 
@@ -351,6 +294,9 @@ class Store:
     def put_action(self, key: str, result: dict[str, Any]) -> None:
         self._cas.put_action(key, result)
 
+    def promise_file(self, key: str) -> str:
+        return self._cas.promise_file(key)
+
     def attach(self, name: str, actions: Iterable[str] = (), blobs: Iterable[str] = ()) -> None:
         """Let valid path ``name`` keep more action-cache entries and blobs alive (the outcomes
         of cases run against it, for example)."""
@@ -408,13 +354,6 @@ class Store:
 
 def _keeps(actions: Iterable[str], blobs: Iterable[str]) -> list[str]:
     return [*(f"action:{key}" for key in actions), *(f"blob:{digest}" for digest in blobs)]
-
-
-def _listdir(folder: Path) -> list[str]:
-    try:
-        return os.listdir(folder)
-    except FileNotFoundError:
-        return []
 
 
 def _creatable(root: Path) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.store import Store, promises
+from engine.store import Store, cas_listing, promises
 
 KEY = "a1" + "0" * 62
 
@@ -25,33 +25,33 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def test_a_miss_waits_for_a_promised_entry_and_finds_it(store: Store) -> None:
-    assert not promises.wait(store.root, KEY)  # nothing promised: a plain miss, at once
-    fd = promises.promise(store.root, KEY)
+    assert not promises.wait(store.promise_file(KEY))  # nothing promised: a plain miss, at once
+    fd = promises.promise(store.promise_file(KEY))
     assert fd is not None
-    assert promises.promise(store.root, KEY) is None  # promised once
+    assert promises.promise(store.promise_file(KEY)) is None  # promised once
     found: list[object] = []
 
     def look() -> None:
-        found.append(promises.wait(store.root, KEY) and store.get_action(KEY))
+        found.append(promises.wait(store.promise_file(KEY)) and store.get_action(KEY))
 
     waiter = threading.Thread(target=look)
     waiter.start()
     waiter.join(0.3)
     assert waiter.is_alive()  # waits while the maker has not written it
     store.put_action(KEY, {"outputs": {}})
-    promises.fulfil(store.root, KEY, fd)
+    promises.fulfil(store.promise_file(KEY), fd)
     waiter.join(10)
     assert found == [{"outputs": {}}]
-    assert not promises.wait(store.root, KEY)  # fulfilled: no promise left
+    assert not promises.wait(store.promise_file(KEY))  # fulfilled: no promise left
     # Not an entry of the cache: a listing leaves the promise's file alone.
-    assert [e.name for e in store._cas.entries() if e.kind == "action"] == [KEY]
+    assert [e.name for e in cas_listing.entries(store._cas) if e.kind == "action"] == [KEY]
 
 
 def test_a_killed_maker_s_promise_ends_with_it(store: Store) -> None:
     maker = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from engine.store import promises; "
-        f"assert promises.promise(Path(sys.argv[1]), {KEY!r}) is not None; "
-        "print('promised', flush=True); time.sleep(60)"), str(store.root)],
+        "import sys, time; from engine.store import promises; "
+        "assert promises.promise(sys.argv[1]) is not None; "
+        "print('promised', flush=True); time.sleep(60)"), store.promise_file(KEY)],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
     try:
         assert maker.stdout is not None and maker.stdout.readline() == "promised\n"
@@ -59,7 +59,7 @@ def test_a_killed_maker_s_promise_ends_with_it(store: Store) -> None:
 
         def look() -> None:
             start = time.monotonic()
-            assert promises.wait(store.root, KEY)
+            assert promises.wait(store.promise_file(KEY))
             waited.append(time.monotonic() - start)
 
         waiter = threading.Thread(target=look)
@@ -70,18 +70,18 @@ def test_a_killed_maker_s_promise_ends_with_it(store: Store) -> None:
         waiter.join(10)
         assert waited and store.get_action(KEY) is None  # a miss: the result is made again
         # Its file stays; the next maker takes the promise over.
-        fd = promises.promise(store.root, KEY)
+        fd = promises.promise(store.promise_file(KEY))
         assert fd is not None
-        promises.fulfil(store.root, KEY, fd)
+        promises.fulfil(store.promise_file(KEY), fd)
     finally:
         maker.kill()
         maker.wait()
 
 
 def test_store_gc_removes_the_promises_no_live_maker_holds(store: Store) -> None:
-    held = promises.promise(store.root, KEY)
+    held = promises.promise(store.promise_file(KEY))
     other = "b2" + "0" * 62
-    stale = promises.promise(store.root, other)
+    stale = promises.promise(store.promise_file(other))
     assert held is not None and stale is not None
     os.close(stale)  # as a killed maker's lock ends: its file stays
     files = sorted(p.name for p in (store.root / ".recipe/ac").rglob("*.promised"))
@@ -91,4 +91,4 @@ def test_store_gc_removes_the_promises_no_live_maker_holds(store: Store) -> None
     store.gc()
     assert [p.name for p in (store.root / ".recipe/ac").rglob("*.promised")] == \
         [f"{KEY}.promised"]  # the held one is its maker's yet
-    promises.fulfil(store.root, KEY, held)
+    promises.fulfil(store.promise_file(KEY), held)
