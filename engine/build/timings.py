@@ -106,6 +106,13 @@ def _load(path: Any) -> dict[str, float]:
         data.get("format") == FORMAT else None
     if not isinstance(seconds, dict):
         return {}
-    return {k: float(v) for k, v in seconds.items()
-            if isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
-            and math.isfinite(v) and v >= 0}
+    found = {}
+    for entry, value in seconds.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                value = float(value)
+            except OverflowError:  # an integer no float holds: a damaged file
+                continue
+            if math.isfinite(value) and value >= 0:
+                found[entry] = value
+    return found

@@ -216,6 +216,9 @@ def test_a_wave_starts_first_the_tools_that_took_longest_the_last_time(tmp_path:
 
 @pytest.mark.parametrize("damage", [b"{not json", b'{"format": 1, "seconds": [1]}',
                                     b'{"format": 1, "seconds": {"compile src/u1.c": "x"}}',
+                                    b'{"format": 1, "seconds": {"compile src/u1.c": 1e999}}',
+                                    b'{"format": 1, "seconds": {"compile src/u1.c": 1%s}}'
+                                    % (b"0" * 400),
                                     b'{"format": 99, "seconds": {}}', b"\xff\xfe"])
 def test_damaged_timings_only_cost_the_order(tmp_path: Path, damage: bytes) -> None:
     src = _project(tmp_path / "src")
