@@ -59,6 +59,8 @@ class Derivation:
     # Declared inputs this run hashed anew (edited since the last one): the actions reading
     # them are likely misses, which the builder looks up first, to start them first.
     edited: frozenset[str] = frozenset()
+    # ``data``'s canonical JSON, which the name hashes (made once: 0.5 ms for 100 units)
+    text: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -66,7 +68,7 @@ class Derivation:
 
     @property
     def fingerprint(self) -> str:
-        return canonical(self.data)
+        return self.text or canonical(self.data)
 
     @property
     def title(self) -> str:
@@ -109,7 +111,7 @@ class Recorded:
 
     @property
     def fingerprint(self) -> str:
-        return canonical(self.data)
+        return self.text or canonical(self.data)
 
     @property
     def title(self) -> str:
@@ -232,8 +234,9 @@ class Deriver:
             data["depends"].update({link_name(c.node): c.name for c in crate_drvs})
             data["crates"] = [{"node": c.node, **c.data["crate"]} for c in crate_drvs]
         label = f"{project.name}-{project.version}-{target.name}"
-        drv = Derivation(project, target, toolchain, self.make_name(canonical(data), label),
-                         data, deps, actions, crate_drvs, frozenset(edited))
+        text = canonical(data)
+        drv = Derivation(project, target, toolchain, self.make_name(text, label),
+                         data, deps, actions, crate_drvs, frozenset(edited), text)
         self.derived[key] = drv
         return drv
 
