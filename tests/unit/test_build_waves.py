@@ -107,8 +107,9 @@ def test_a_derivation_names_the_inputs_edited_since_the_last_run(
         assert unchanged.edited == {"w/src/u4.c"}  # written just now: racily clean, hashed
 
 
-_COUNTING_CC = """#!/bin/sh
-# gcc, but a compile first notes how many compiles run with it (itself included), then sleeps
+#: A compiler wrapper's start: anything but a compile in a build folder (the toolchain's
+#: probes, the link) is plain gcc.
+_ONLY_COMPILES = """#!/bin/sh
 case "$(/bin/pwd)" in
     */.recipe/build/*/w) ;;
     *) exec /usr/bin/gcc "$@" ;;
@@ -117,6 +118,22 @@ case " $* " in
     *" -c "*) ;;
     *) exec /usr/bin/gcc "$@" ;;
 esac
+"""
+
+
+def _use_cc(src: Path, tools: Path, script: str) -> None:
+    """The plan's target compiles with ``script`` (its ``{d}``: the folder ``tools``)."""
+    tools.mkdir()
+    cc = tools / "cc"
+    cc.write_text(script.format(d=tools))
+    cc.chmod(0o755)
+    plan = (src / "plan.yaml").read_text().replace(
+        "{release: {opt: release}}", f"{{release: {{opt: release, toolchain: {{cc: {cc}}}}}}}")
+    (src / "plan.yaml").write_text(plan)
+
+
+_COUNTING_CC = _ONLY_COMPILES + """\
+# a compile first notes how many compiles run with it (itself included), then sleeps
 /bin/mkdir "{d}/run.$$"
 /bin/ls "{d}" | /bin/grep -c '^run\\.' >> "{d}/counts"
 /bin/sleep 0.3
@@ -130,13 +147,7 @@ def test_jobs_bound_the_tools_at_once_though_more_threads_finish_actions(tmp_pat
     and record what a tool made), and two do run together."""
     src = _project(tmp_path / "src")
     tools = tmp_path / "tools"
-    tools.mkdir()
-    cc = tools / "cc"
-    cc.write_text(_COUNTING_CC.format(d=tools))
-    cc.chmod(0o755)
-    plan = (src / "plan.yaml").read_text().replace(
-        "{release: {opt: release}}", f"{{release: {{opt: release, toolchain: {{cc: {cc}}}}}}}")
-    (src / "plan.yaml").write_text(plan)
+    _use_cc(src, tools, _COUNTING_CC)
     done = run_recipe("realise", src / "plan.yaml", "--store", tmp_path / "store", "-j", "2")
     assert done.returncode == 0, done.stderr
     counts = [int(n) for n in (tools / "counts").read_text().split()]
@@ -144,17 +155,9 @@ def test_jobs_bound_the_tools_at_once_though_more_threads_finish_actions(tmp_pat
     assert max(counts) == 2, counts
 
 
-_LOGGING_CC = """#!/bin/sh
-# gcc, but a compile in a build folder first notes its source and takes 0.1 s (longer than
-# looking up the rest); u5.c takes 0.8 s while {d}/slow is there
-case "$(/bin/pwd)" in
-    */.recipe/build/*/w) ;;
-    *) exec /usr/bin/gcc "$@" ;;
-esac
-case " $* " in
-    *" -c "*) ;;
-    *) exec /usr/bin/gcc "$@" ;;
-esac
+_LOGGING_CC = _ONLY_COMPILES + """\
+# a compile first notes its source and takes 0.1 s (longer than looking up the rest); u5.c
+# takes 0.8 s while {d}/slow is there
 next=""
 for arg in "$@"; do
     [ -n "$next" ] && source="$arg" && next=""
@@ -169,22 +172,12 @@ exec /usr/bin/gcc "$@"
 """
 
 
-def _logging_cc(src: Path, tools: Path) -> None:
-    tools.mkdir()
-    cc = tools / "cc"
-    cc.write_text(_LOGGING_CC.format(d=tools))
-    cc.chmod(0o755)
-    plan = (src / "plan.yaml").read_text().replace(
-        "{release: {opt: release}}", f"{{release: {{opt: release, toolchain: {{cc: {cc}}}}}}}")
-    (src / "plan.yaml").write_text(plan)
-
-
 def test_a_wave_starts_first_the_tools_that_took_longest_the_last_time(tmp_path: Path) -> None:
     """The compiles of a wave start in the plan's order the first time; the next time the
     one that took longest starts as soon as a thread is free, not last (timings.py)."""
     src = _project(tmp_path / "src")
     tools = tmp_path / "tools"
-    _logging_cc(src, tools)
+    _use_cc(src, tools, _LOGGING_CC)
     store = tmp_path / "store"
     (tools / "slow").touch()
     first = run_recipe("realise", src / "plan.yaml", "--store", store, "-j", "1")
