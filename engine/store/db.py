@@ -235,10 +235,15 @@ class Database:
             if row is not None:
                 c.executemany(sql.INSERT_KEEP, ((row[0], item) for item in keeps))
 
-    def kept(self, names: Set[str] | None = None) -> set[str]:
-        """Every cache item that a valid path (of ``names``, when given) keeps alive."""
-        return {item for name, item in self._conn().execute(sql.KEPT)
-                if names is None or name in names}
+    def kept(self, names: Set[str] | None = None) -> tuple[set[str], set[str]]:
+        """The action keys and the blob digests that a valid path (of ``names``, when given)
+        keeps alive."""
+        found: tuple[set[str], set[str]] = (set(), set())
+        for kind, into in zip(("action:", "blob:"), found, strict=True):
+            for name, items in self._conn().execute(sql.KEPT, (kind,)):
+                if names is None or name in names:
+                    into.update(items.split("\n"))
+        return found
 
     def remove_path(self, name: str) -> None:
         """Make ``name`` invalid. Its referrers must be gone first (the keys say so)."""

@@ -72,10 +72,10 @@ def _collect(store: Locking, db: Database, cas: Cas, dry_run: bool,
             report.freed += sizes[name]
         # After the deletions every valid path is live, including any registered since the
         # snapshot; a dry run deleted nothing, so it asks for the live ones.
-        kept = db.kept(None if not dry_run else live)
-        actions = {k[7:] for k in kept if k.startswith("action:")} | temp["action"]
+        actions, blobs = db.kept(None if not dry_run else live)
+        actions |= temp["action"]
         actions |= {e.name for e in listed if e.kind == "action" and e.name.startswith(PINNED)}
-        blobs = {k[5:] for k in kept if k.startswith("blob:")} | temp["blob"]
+        blobs |= temp["blob"]
         for entry in cache_garbage(listed, actions, blobs, since, max_size):
             if not dry_run:
                 remove(entry)
@@ -228,20 +228,31 @@ def cache_garbage(entries: Iterable[CacheEntry], actions: Set[str], blobs: Set[s
     Blobs that paths keep (their sources, part of the paths as Nix's sources are) do not
     count, and entries written since the collection started are never evicted.
     """
-    entries = list(entries)
-    recent = {e.name for e in entries if e.mtime >= since}
-    kept = [e for e in entries if e.kind == "action" and (e.name in actions or e.name in recent)]
+    # One pass to split them, no copy of the live sets: with a million blobs, each extra set or
+    # dict of them cost ~0.1 s, and their hash tables' cache misses made a collection grow
+    # faster than the store (15 x the time for 10 x the blobs).
+    recent: set[str] = set()
+    kept: list[CacheEntry] = []
+    dropped: list[CacheEntry] = []
+    blob_list: list[CacheEntry] = []
+    for e in entries:
+        if e.mtime >= since:
+            recent.add(e.name)
+        if e.kind == "blob":
+            blob_list.append(e)
+        elif e.name in actions or e.mtime >= since:
+            kept.append(e)
+        else:
+            dropped.append(e)
     refs: dict[str, int] = {}
     for entry in kept:
         for digest in entry.outputs:
             refs[digest] = refs.get(digest, 0) + 1
-    blob_list = [e for e in entries if e.kind == "blob"]
-    pinned = blobs | recent
-    size_of = {e.name: e.size for e in blob_list}
     evicted: set[str] = set()
     if max_size is not None:
+        size_of = {e.name: e.size for e in blob_list if e.name in refs}
         total = sum(e.size for e in kept) + sum(
-            e.size for e in blob_list if e.name not in pinned and refs.get(e.name))
+            size for name, size in size_of.items() if name not in blobs and name not in recent)
         for entry in sorted(kept, key=lambda e: (e.mtime, e.name)):
             if total <= max_size:
                 break
@@ -251,9 +262,9 @@ def cache_garbage(entries: Iterable[CacheEntry], actions: Set[str], blobs: Set[s
             total -= entry.size
             for digest in entry.outputs:
                 refs[digest] -= 1
-                if refs[digest] == 0 and digest not in pinned:
+                if refs[digest] == 0 and digest not in blobs and digest not in recent:
                     total -= size_of.get(digest, 0)
-    alive = {e.name for e in kept} - evicted
-    garbage = [e for e in entries if e.kind == "action" and e.name not in alive]
-    garbage += [e for e in blob_list if e.name not in pinned and not refs.get(e.name)]
+    garbage = dropped + [e for e in kept if e.name in evicted]
+    garbage += [e for e in blob_list if not refs.get(e.name) and e.name not in blobs
+                and e.name not in recent]
     return garbage

@@ -71,7 +71,12 @@ RECORDED = "SELECT count(*), group_concat(name, char(10)), group_concat(nar_hash
     "FROM paths"
 LOG = "SELECT l.log FROM logs l JOIN paths p ON p.id = l.path WHERE p.name = ?"
 INSERT_KEEP = "INSERT OR IGNORE INTO keeps (path, item) VALUES (?, ?)"
-KEPT = "SELECT p.name, k.item FROM keeps k JOIN paths p ON p.id = k.path"
+# What each path keeps of one kind ("action:" or "blob:", ?1), the prefix cut off: one row a
+# path, its items joined by newlines (neither a key nor a digest holds one), so that a store of
+# a million kept blobs makes 10,000 rows, not a million tuples of two strings.
+KEPT = """SELECT p.name, group_concat(substr(k.item, length(?1) + 1), char(10))
+    FROM keeps k JOIN paths p ON p.id = k.path
+    WHERE substr(k.item, 1, length(?1)) = ?1 GROUP BY k.path"""
 DELETE = ("DELETE FROM refs WHERE referrer = ?", "DELETE FROM files WHERE path = ?",
            "DELETE FROM keeps WHERE path = ?",
            "DELETE FROM logs WHERE path = ?", "DELETE FROM paths WHERE id = ?")

@@ -255,3 +255,26 @@ def test_a_blob_hashed_once_is_linked_unhashed_until_written_through_a_link(
     with pytest.raises(BlobError, match="damaged"):
         store.link_blob(digest, tmp_path / "d")
     assert not store.has_blob(digest) and not (tmp_path / "d").exists()
+
+
+def test_a_collection_leaves_files_that_are_not_the_cache_s_alone(store: Store) -> None:
+    """Blobs no path keeps go, beside files that are not blobs of their folder, which stay: a
+    note, a digest in the wrong fan-out folder or in capitals, a folder that is no fan-out."""
+    garbage = [store.put_blob(f"garbage {i}\n".encode()) for i in range(40)]
+    folder = _blob_file(store, garbage[0]).parent
+    other = "00" if folder.name != "00" else "01"
+    strangers = [folder / "notes.txt", folder / garbage[0].upper(),
+                 folder.parent / other / f"{folder.name}{garbage[0][2:]}",
+                 folder.parent / "zz" / ("z" * 64)]
+    for path in strangers:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("not a blob of this folder\n")
+    old = 1_000_000_000  # written long before the collection starts: all may go
+    for path in [*(_blob_file(store, digest) for digest in garbage), *strangers]:
+        os.utime(path, (old, old), follow_symlinks=False)
+    dry = store.gc(dry_run=True)
+    assert dry.blobs == len(garbage)
+    report = store.gc()
+    assert report.blobs == len(garbage)
+    assert not any(_blob_file(store, digest).exists() for digest in garbage)
+    assert all(path.read_text() == "not a blob of this folder\n" for path in strangers)
