@@ -2,10 +2,11 @@
 
 A wave's actions are independent, and the wave ends when its last tool does: started in the
 plan's order, a long compile that comes last leaves the other cores idle while it runs (make's
-order). Started longest first (LPT, as ninja's and Bazel's schedulers use recorded durations
-for the critical path), the tools that end the wave are the short ones. The durations are kept
-per derivation (its name without the hash: the same project, version and target from one edit
-to the next) in a cache of the store's state, ``state/caches/timings/<name>.json``:
+order). Started longest first (LPT; ninja's critical-path scheduler was proposed with its
+build log's durations as weights), the tools that end the wave are the short ones. The
+durations are kept per derivation (its name without the hash: the same project, version and
+target from one edit to the next) in a cache of the store's state,
+``state/caches/timings/<name>.json``:
 
     {"format": 1, "seconds": {"compile src/a.c": 0.081, "link app": 0.024}}
 
