@@ -111,7 +111,7 @@ class Recorded:
 
     @property
     def fingerprint(self) -> str:
-        return self.text or canonical(self.data)
+        return canonical(self.data)
 
     @property
     def title(self) -> str:

@@ -14,7 +14,9 @@ import pytest
 
 from engine.build import realise as building
 from engine.build.realise import BuildFailed
+from engine.derive.derivation import Recorded
 from engine.documents.load import load_plan
+from engine.hashing import canonical
 from engine.store import Store
 from tests.conftest import run_recipe, write_tree
 
@@ -105,6 +107,18 @@ def test_a_derivation_names_the_inputs_edited_since_the_last_run(
         assert again.edited == {"w/src/u4.c"}  # the rest answered from their stat data
         unchanged, = building.derive(load_plan(src / "plan.yaml"), store, ["release"])
         assert unchanged.edited == {"w/src/u4.c"}  # written just now: racily clean, hashed
+
+
+def test_a_derivation_and_its_record_give_the_fingerprint_its_name_hashes(tmp_path: Path) -> None:
+    """The canonical JSON made once when deriving is what registering records, and what a
+    derivation read back from the store (``store verify --repair``) gives again."""
+    src = _project(tmp_path / "src")
+    with Store.open(tmp_path / "store") as store:
+        drv, = building.derive(load_plan(src / "plan.yaml"), store, ["release"])
+        assert drv.fingerprint == canonical(drv.data)
+        assert drv.name == store.make_name(canonical(drv.data), drv.name.partition("-")[2])
+        recorded = Recorded.load(drv.name, drv.fingerprint)
+        assert recorded.fingerprint == drv.fingerprint
 
 
 #: A compiler wrapper's start: anything but a compile in a build folder (the toolchain's
