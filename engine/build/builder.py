@@ -93,6 +93,7 @@ class DerivationBuild(BuildFolder):
         self.present: set[str] = set()  # staging paths that are files in the build folder
         self.staged = False  # the declared inputs are in w/
         self.kept: set[str] = set()  # digests of declared inputs known to be in the CAS
+        self.untaken: list[tuple[str, str]] = []  # staged, not yet in the CAS (_take_inputs)
         self.folders: set[str] = set()  # folders made in the build folder (one mkdir each)
         self.prepared: set[int] = set()  # actions whose inputs and outputs' places are ready
         self.files = threading.Lock()  # guards present, staged, kept, folders, build folder
@@ -173,7 +174,9 @@ class DerivationBuild(BuildFolder):
         self._write()
 
     def _write(self) -> None:
-        """Write the action results put off so far (by the build's thread)."""
+        """Write the action results put off so far, and the staged inputs' blobs (by the
+        build's thread)."""
+        self._take_inputs()
         while self.unwritten:
             self.unwritten.pop(0)()
 
@@ -205,6 +208,7 @@ class DerivationBuild(BuildFolder):
         self.log.append(run.log)
 
     def _keep_sources(self) -> None:
+        self._take_inputs()  # staged by an action run again while the tree was assembled
         inputs.keep_sources(self.store, self.drv, self.kept)
 
     def _run_batch(self, indexes: list[int], following: list[int]) -> None:

@@ -3,9 +3,10 @@
 The declared inputs are staged in ``w/`` when the first action must really run: linked from the
 CAS, or, when the CAS has not got them (a new store), copied from the checkout and hashed as
 they are copied (a file edited since the derivation hashed it fails the build), the copy then
-becoming the blob by a hard link. An action's inputs that earlier actions produced are put in
-place only when an action that runs reads them: linked out of the CAS (objects), or copied
-(the output tree's files, programs); a damaged or missing blob makes its action run again.
+becoming the blob by a hard link once the first tools run. An action's inputs that earlier
+actions produced are put in place only when an action that runs reads them: linked out of the
+CAS (objects), or copied (the output tree's files, programs); a damaged or missing blob makes
+its action run again.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class BuildFolder:
     present: set[str]  # paths relative to the folder that are there
     folders: set[str]  # folders made
     kept: set[str]  # declared inputs' blobs this build put in the CAS or found there
+    untaken: list[tuple[str, str]]  # staged copies not yet in the CAS: (path, hex digest)
     producers: dict[str, Action]
     digests: dict[str, str]
     scans: dict[str, Future[set[str]]]
@@ -85,10 +87,22 @@ class BuildFolder:
             if self.drv.sources is None:  # a recorded derivation: its inputs are in the CAS
                 self._copy_out(hex_digest, dest, rel, link=True)
             elif not self._link_source(hex_digest, dest):
-                self._copy_source(self.drv.sources / rel, dest, hex_digest, rel, share=True)
+                inputs.copy_checked(self.drv, f"{self.drv.sources}/{rel}", dest, hex_digest, rel)
+                self.untaken.append((dest, hex_digest))  # the blob: see ``_take_inputs``
             self.present.add(f"w/{rel}")
         self.staged = True
         self.log.append(f"# staged {len(self.drv.data['inputs'])} declared inputs\n")
+
+    def _take_inputs(self) -> None:
+        """The inputs ``_stage`` copied from the checkout become their blobs: each copy (only
+        read from now on, and checked against its digest as it was written) is hard-linked
+        into the CAS. Put off until the first tools run, which wait for nothing else: half of
+        what staging a new store's 110 inputs costs (the CAS's new fan-out folders, a link,
+        a chmod and a stat or two each)."""
+        while self.untaken:
+            dest, hex_digest = self.untaken.pop()
+            self.store.take_file(dest, hex_digest)
+            self.kept.add(hex_digest)
 
     def _link_source(self, hex_digest: str, dest: str) -> bool:
         """A declared input whose blob is in the CAS is linked from there, not copied from the
@@ -101,9 +115,8 @@ class BuildFolder:
         self.kept.add(hex_digest)
         return True
 
-    def _copy_source(self, source: Path, dest: Path | str, hex_digest: str, rel: str,
-                     share: bool = False) -> None:
-        inputs.copy_source(self.store, self.drv, source, dest, hex_digest, rel, share)
+    def _copy_source(self, source: Path, dest: Path | str, hex_digest: str, rel: str) -> None:
+        inputs.copy_source(self.store, self.drv, source, dest, hex_digest, rel)
         self.kept.add(hex_digest)
 
     def _copy_out(self, hex_digest: str, dest: Path | str, rel: str,

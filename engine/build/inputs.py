@@ -21,10 +21,18 @@ class CannotRebuild(RecipeError):
 
 
 def copy_source(store: Store, drv: Buildable, source: Path, dest: Path | str, hex_digest: str,
-                rel: str, share: bool = False) -> None:
-    """One read: copy and hash together; the blob is added to the CAS if it is not there.
-    ``share`` (a staged input, which actions only read): the copy itself becomes the
-    blob, hard-linked into the CAS, instead of being read and copied again."""
+                rel: str) -> None:
+    """``copy_checked``, and the blob added to the CAS (read from the copy) if it is not
+    there."""
+    copy_checked(drv, source, dest, hex_digest, rel)
+    if not store.has_blob(hex_digest):
+        store.put_file(dest)
+
+
+def copy_checked(drv: Buildable, source: Path | str, dest: Path | str, hex_digest: str,
+                 rel: str) -> None:
+    """One read: copy and hash together; ``SourceChanged`` unless the copy's bytes are those
+    the derivation hashed (``hex_digest``)."""
     own = hashlib.sha256()
     # Unbuffered: a file object's buffer asks the terminal and the position first
     with open(source, "rb", buffering=0) as src, open(dest, "wb", buffering=0) as dst:
@@ -37,11 +45,6 @@ def copy_source(store: Store, drv: Buildable, source: Path, dest: Path | str, he
     if own.hexdigest() != hex_digest:
         raise SourceChanged(f"{drv.data['project']['name']}: {rel} changed while "
                             "building", "run the command again")
-    if not store.has_blob(hex_digest):
-        if share:  # hashed above, from the very bytes written
-            store.take_file(dest, hex_digest)
-        else:
-            store.put_file(dest)
 
 
 def copy_out(store: Store, drv: Buildable, hex_digest: str, dest: Path | str, rel: str,
