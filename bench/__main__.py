@@ -92,6 +92,7 @@ def measure(args: argparse.Namespace, work: Path, config: dict[str, Any]
     progress(f"corpus in {work}")
     bench = Bench(work, args.units, args.projects, args.seed, args.jobs, progress)
     info = report.machine(bench.cc)
+    info["file_create_us"] = report.create_cost_us(work)
     print(report.header(info, config), flush=True)
     progress(f"building the {args.projects}-project plan once (not measured)")
     bench.prepare_many()
@@ -109,7 +110,10 @@ def measure(args: argparse.Namespace, work: Path, config: dict[str, Any]
             bench.recipe.stop_server()
     rows = report.summarise(bench.results)
     info["load_average_end"] = list(os.getloadavg())
-    text = f"{report.table(rows, other, instructions)}\n\n{report.cpu_table(rows)}"
+    info["file_create_us_end"] = report.create_cost_us(work)
+    text = (f"{report.table(rows, other, instructions)}\n\n{report.cpu_table(rows)}\n\n"
+            f"creating a file in the bench's folder: {info['file_create_us']:.1f} µs at the "
+            f"start, {info['file_create_us_end']:.1f} µs at the end (median of 200)")
     return text, {"machine": info, "config": config, "scenarios": rows, "other": other,
                   "instructions": instructions}
 

@@ -56,6 +56,28 @@ def machine(cc: str) -> dict[str, Any]:
     }
 
 
+def create_cost_us(folder: Path, count: int = 200) -> float:
+    """Microseconds to create one empty file in a new folder under ``folder`` (median of
+    ``count``). On a shared ext4 file system it ranges from 10 to over 300 µs, by where the
+    folder lands (the search for a block group with a free inode), and a cold build creates
+    files by the hundred (recipe more than make: its action cache's entries, the inputs' copies
+    that become their blobs): a figure to read the wall clocks beside."""
+    import shutil
+    import tempfile
+    import time
+
+    probe = Path(tempfile.mkdtemp(prefix="create-cost-", dir=folder))
+    try:
+        times = []
+        for n in range(count):
+            begun = time.perf_counter()
+            os.close(os.open(probe / str(n), os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644))
+            times.append(time.perf_counter() - begun)
+        return statistics.median(times) * 1e6
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
 def summarise(results: Results) -> list[dict[str, Any]]:
     """Per scenario: the samples, each tool's medians (wall and CPU), the ratio and the target;
     then, for a scenario also run through the server (``served``), a row of its own, against
@@ -186,6 +208,8 @@ def header(info: dict[str, Any], config: dict[str, Any]) -> str:
         f"recipe benchmark, {info['date']}  (recipe {info['recipe']})",
         f"machine: {info['cores']} cores, {info['cpu']}, {info['kernel']}, load {load}",
         f"tools:   {info['gcc']}; {info['make']}; {info['ccache']}; Python {info['python']}",
+        *([f"files:   creating one in the bench's folder: {info['file_create_us']:.1f} µs "
+           "(median of 200)"] if "file_create_us" in info else []),
         f"corpus:  {config['units']} units, 10 headers (hot one in {config['hot']} units), "
         f"{config['projects']} one-file projects; seed {config['seed']}; "
         f"-j {config['jobs']}; {config['reps']} repetition(s), medians",

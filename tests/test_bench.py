@@ -113,6 +113,10 @@ def test_the_harness_measures_every_scenario_on_a_tiny_corpus(tmp_path: Path) ->
     assert 0.5 * cold["make"][0] < rows["cold_served"]["cpu_samples"]["recipe"][0] \
         < 2 * cold["recipe"][0]
     assert {"date", "cores", "cpu", "kernel", "gcc", "make", "ccache"} <= set(data["machine"])
+    # What creating a file costs in the bench's folder, at its start and end: printed too
+    assert 0 < data["machine"]["file_create_us"] < 1e6
+    assert 0 < data["machine"]["file_create_us_end"] < 1e6
+    assert "creating a file in the bench's folder: " in done.stdout
     other = {row["scenario"]: row for row in data["other"]}
     assert list(other) == list(OTHERS)
     assert all(row["met"] in (True, False) and row["value"] == row["value"]
