@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import statistics
 import subprocess
+import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,10 +65,6 @@ def create_cost_us(folder: Path, count: int = 200) -> float:
     folder lands (the search for a block group with a free inode), and a cold build creates
     files by the hundred (recipe more than make: its action cache's entries, the inputs' copies
     that become their blobs): a figure to read the wall clocks beside."""
-    import shutil
-    import tempfile
-    import time
-
     probe = Path(tempfile.mkdtemp(prefix="create-cost-", dir=folder))
     try:
         times = []
