@@ -96,7 +96,8 @@ class DerivationBuild(BuildFolder):
         self.untaken: list[tuple[str, str]] = []  # staged, not yet in the CAS (_take_inputs)
         self.folders: set[str] = set()  # folders made in the build folder (one mkdir each)
         self.prepared: set[int] = set()  # actions whose inputs and outputs' places are ready
-        self.files = threading.Lock()  # guards present, staged, kept, folders, build folder
+        # guards present, staged, folders, the build folder, and kept but for _take_inputs
+        self.files = threading.Lock()
         self.keys: list[str] = []
         self.log: list[str] = []
         self.ran = False  # an action really ran (not found in the cache)

@@ -30,9 +30,9 @@ def copy_source(store: Store, drv: Buildable, source: Path, dest: Path | str, he
 
 
 def copy_checked(drv: Buildable, source: Path | str, dest: Path | str, hex_digest: str,
-                 rel: str) -> None:
+                 rel: str, mode: int = 0o644) -> None:
     """One read: copy and hash together; ``SourceChanged`` unless the copy's bytes are those
-    the derivation hashed (``hex_digest``)."""
+    the derivation hashed (``hex_digest``). The copy gets ``mode`` whatever the umask."""
     own = hashlib.sha256()
     # Unbuffered: a file object's buffer asks the terminal and the position first
     with open(source, "rb", buffering=0) as src, open(dest, "wb", buffering=0) as dst:
@@ -41,7 +41,7 @@ def copy_checked(drv: Buildable, source: Path | str, dest: Path | str, hex_diges
             view = memoryview(chunk)
             while view:
                 view = view[dst.write(view):]
-        os.fchmod(dst.fileno(), 0o644)  # not the umask's mode
+        os.fchmod(dst.fileno(), mode)  # not the umask's mode
     if own.hexdigest() != hex_digest:
         raise SourceChanged(f"{drv.data['project']['name']}: {rel} changed while "
                             "building", "run the command again")

@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from engine.build import realise as building
+from engine.build.builder import DerivationBuild, StopFlag
+from engine.build.events import Silent
 from engine.build.realise import BuildFailed
 from engine.derive.derivation import Recorded
 from engine.documents.load import load_plan
@@ -167,6 +170,27 @@ def test_jobs_bound_the_tools_at_once_though_more_threads_finish_actions(tmp_pat
     counts = [int(n) for n in (tools / "counts").read_text().split()]
     assert len(counts) == UNITS
     assert max(counts) == 2, counts
+
+
+def test_staged_copies_are_read_only_and_become_their_blobs_when_taken(tmp_path: Path) -> None:
+    """A new store's inputs are copied from the checkout (checked as they are copied) and
+    become their blobs only once the first tools run (``_take_inputs``, from the build's
+    thread): the copies are read-only from the start, as the blobs they become, so no tool
+    started before the take can write one; and once taken, each is its blob (one inode)."""
+    src = _project(tmp_path / "src")
+    with Store.open(tmp_path / "store") as store, ThreadPoolExecutor(2) as pool:
+        drv, = building.derive(load_plan(src / "plan.yaml"), store, ["release"])
+        build = DerivationBuild(store, drv, pool, Silent(), StopFlag(False))
+        build._stage()
+        blobs = {rel: tmp_path / "store/.recipe/cas" / d[7:9] / d[7:]
+                 for rel, d in drv.data["inputs"].items()}
+        staged = {rel: build.staging / "w" / rel for rel in blobs}
+        assert {oct(p.stat().st_mode & 0o777) for p in staged.values()} == {"0o444"}
+        assert not any(b.exists() for b in blobs.values())  # not yet: after the first tools
+        build._take_inputs()
+        for rel, blob in blobs.items():
+            assert blob.is_file() and blob.stat().st_ino == staged[rel].stat().st_ino, rel
+        assert build.kept == {d.removeprefix("sha256:") for d in drv.data["inputs"].values()}
 
 
 _LOGGING_CC = _ONLY_COMPILES + """\
