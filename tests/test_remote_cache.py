@@ -8,6 +8,7 @@ so that their toolchain, and so their store path names, are the same."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -143,10 +144,11 @@ def test_a_fresh_clone_downloads_only_its_paths_files(tmp_path: Path, tc: Wrappe
         entry = ActionResult.FromString((server.data / "ac" / path_key(name)).read_bytes())
         named[name] = {f.digest.hash for f in entry.output_files}
         assert any(f.path == META for f in entry.output_files)
-    objects = {f.digest.hash for key in server.files("ac")
-               for f in ActionResult.FromString(key.read_bytes()).output_files} \
-        - set().union(*named.values())
-    assert objects  # the compiles' objects are on the server
+    compiled = set().union(*(_compiled(entry, server) for entry in server.files("ac")))
+    assert len(compiled) == 6  # the three compiles' objects and depfiles are on the server
+    objects = compiled | {f.digest.hash for key in server.files("ac")
+                          for f in ActionResult.FromString(key.read_bytes()).output_files}
+    objects -= set().union(*named.values())
     before = len((server.root / "access.log").read_text().splitlines())
     done = realise(checkout(tmp_path / "b", tc), tmp_path / "store-b", "--remote-cache",
                    server.url)
@@ -160,6 +162,49 @@ def test_a_fresh_clone_downloads_only_its_paths_files(tmp_path: Path, tc: Wrappe
     assert sorted(fetched) == sorted(d for blobs in named.values() for d in blobs)
     assert not set(fetched) & objects
     assert len(asked) == len(uploaded) + len(fetched)  # no HEAD, no PUT, nothing twice
+
+def test_a_candidate_collected_here_but_shared_is_a_hit(tmp_path: Path, tc: WrapperToolchain,
+                                                        server: Nginx, uploaded: dict) -> None:
+    # A compile's results are candidates in its manifest. Here the manifest stays (a live path
+    # was built from it) while the objects of its other header set were collected: with the
+    # shared cache, that candidate is a hit all the same, its object downloaded when read.
+    from engine.remote.paths import path_key
+
+    plan, store = tmp_path / "a" / "plan.yaml", tmp_path / "store-a"
+    header = plan.parent / "greet/src/internal.h"
+    hello = header.read_text()
+    header.write_text('#define GREETING "howdy"\n')
+    done = realise(plan, store, "--remote-cache", server.url, "--remote-upload")
+    assert done.returncode == 0 and len(tc.compiles()) == 1, done.stderr  # greet.c
+    for path in (store / ".recipe").glob("[ac][ca]*/*/*"):  # used a while ago
+        os.utime(path, (path.stat().st_atime - 60, path.stat().st_mtime - 60))
+    collected = run_recipe("store", "gc", "--store", store)
+    assert collected.returncode == 0 and "\ndeleted 2 paths" in collected.stdout, \
+        collected.stdout
+    for name in uploaded:  # no whole path to substitute: the actions are looked up
+        (server.data / "ac" / path_key(name)).unlink()
+    tc.clear_log()
+    header.write_text(hello)
+    done = realise(plan, store, "--remote-cache", server.url)
+    assert done.returncode == 0 and warnings(done.stderr) == [], done.stderr
+    assert tc.invocations() == []  # greet.c's object from the remote, the archive's result too
+    assert trees(store, done.stdout) == uploaded
+    assert run_recipe("store", "verify", "--store", store).returncode == 0
+
+
+def _compiled(entry: Path, server: Nginx) -> set[str]:
+    """The blobs a compile manifest on the server names: its candidates' outputs, in its
+    result's metadata blob (none for another entry)."""
+    from engine.remote.remote_execution_pb2 import ActionResult
+    from engine.remote.results import META
+
+    found = set()
+    for output in ActionResult.FromString(entry.read_bytes()).output_files:
+        if output.path == META:
+            meta = json.loads((server.data / "cas" / output.digest.hash).read_bytes())
+            found |= {d for c in meta.get("candidates", []) for d in c["outputs"].values()}
+    return found
+
 
 def _puts(server: Nginx) -> int:
     log = (server.root / "access.log").read_text()

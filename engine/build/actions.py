@@ -6,14 +6,17 @@ visible to it. A compile cannot know before it runs which headers it reads, so i
 in two steps, as ccache's direct mode does: its *manifest* key covers the same minus the
 headers, and the manifest lists, for each earlier compile, the headers that compile read (from
 gcc's depfile) with their digests and the key of its result. A candidate whose headers all still
-have those digests is a hit; otherwise the unit compiles, and its result and a new candidate are
-recorded. So editing a header recompiles exactly the units that read it, in the project or in a
-dependency (whose headers are hashed in its store path); system headers are fixed by the
-toolchain's identity.
+have those digests is a hit; otherwise the unit compiles, and a new candidate is recorded. So
+editing a header recompiles exactly the units that read it, in the project or in a dependency
+(whose headers are hashed in its store path); system headers are fixed by the toolchain's
+identity.
 
 A result maps each output (a path relative to the staging folder) to the digest of a blob in the
-store's CAS. A hit returns those digests; the builder copies a blob out only when something
-reads it (see ``engine.build.builder``).
+store's CAS. A compile's result is held in its candidate, under the candidate's own key (its
+manifest key and its header set: what a path built from it keeps, and ``store gc`` keeps the
+candidate's blobs for): one entry a compile, one file written and read (two cost a tenth of a
+cold build's own CPU). A hit returns those digests; the builder copies a blob out only when
+something reads it (see ``engine.build.builder``).
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ from engine.derive.derivation import Derivation, Recorded
 from engine.errors import Failure
 from engine.hashing import canonical_hash, file_digest
 from engine.store import Store
+from engine.store.cas import DIGEST
 from engine.toolchain.flags import SOURCE_DATE_EPOCH
 
-ACTION_FORMAT = 2
+ACTION_FORMAT = 3  # 3: a compile's result inline in its manifest's candidate
 MAX_CANDIDATES = 16  # header sets remembered per manifest, newest first
 
 
@@ -102,7 +106,8 @@ def action_key(drv: Buildable, action: Action, digests: dict[str, str]) -> str:
 
 
 def result_key(manifest: str, headers: dict[str, str]) -> str:
-    """A compile's result key: its manifest key and the headers it read, with digests."""
+    """A compile's result key (its candidate's, in the manifest): its manifest key and the
+    headers it read, with digests."""
     return canonical_hash({"format": ACTION_FORMAT, "manifest": manifest, "headers": headers})
 
 
@@ -137,18 +142,22 @@ def look_up(store: Store, drv: Buildable, actions: list[Action], digests: dict[s
             store.add_temp_roots(actions=more)
             keys += more
         key = keys[n]
-        compile = action.kind == "compile"
-        manifest = cache.get_action(key) if compile else None
-        hit = _candidate(manifest, digests, staging) if compile else key
-        result = cache.get_action(hit) if hit else None
-        outputs = result.get("outputs") if isinstance(result, dict) else None
-        found: ActionRun | Missed = (key, manifest)
-        if isinstance(outputs, dict) and all(isinstance(outputs.get(o), str)
-                                             for o in action.outputs):
-            run_keys = [key, hit] if compile else [key]
-            used += run_keys[1:]
-            found = ActionRun(True, {o: outputs[o] for o in action.outputs},
-                              f"# cached {action.label}\n", run_keys)
+        found: ActionRun | Missed
+        if action.kind == "compile":
+            manifest = cache.get_action(key)
+            hit = _candidate(manifest, action.outputs, digests, staging, cache)
+            found = (key, manifest) if hit is None else \
+                ActionRun(True, hit[1], f"# cached {action.label}\n", [key, hit[0]])
+            if hit is not None:
+                used.append(hit[0])
+        else:
+            result = cache.get_action(key)
+            outputs = result.get("outputs") if isinstance(result, dict) else None
+            found = (key, None)
+            if isinstance(outputs, dict) and all(isinstance(outputs.get(o), str)
+                                                 for o in action.outputs):
+                found = ActionRun(True, {o: outputs[o] for o in action.outputs},
+                                  f"# cached {action.label}\n", [key])
         if n == len(actions) - 1 and used:
             store.add_temp_roots(actions=used)
         yield found
@@ -262,20 +271,27 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
 
 def _put(cache: ActionCache, keys: list[str], manifest: dict[str, Any] | None,
          headers: dict[str, str] | None, result: dict[str, Any]) -> None:
-    """An action's result in the cache; a compile's under its result key, and its header
-    set in the manifest of its key."""
-    cache.put_action(keys[-1], result)
-    if headers is not None:
-        _remember(cache, keys[0], manifest, headers, keys[1])
+    """An action's result in the cache: a compile's with its header set, first among the
+    candidates of its manifest."""
+    if headers is None:
+        cache.put_action(keys[0], result)
+    else:
+        _remember(cache, keys[0], manifest, {"headers": headers, "key": keys[1], **result})
 
 
-def _candidate(manifest: dict[str, Any] | None, digests: dict[str, str],
-               staging: Path) -> str | None:
-    """The result key of the first recorded compile whose headers are all unchanged."""
+def _candidate(manifest: dict[str, Any] | None, outputs: list[str], digests: dict[str, str],
+               staging: Path, cache: ActionCache) -> tuple[str, dict[str, str]] | None:
+    """The key and output digests of the first recorded compile whose headers are all
+    unchanged, if the cache still has its outputs' blobs; None: a miss."""
     for candidate in (manifest or {}).get("candidates", []):
         try:
-            if all(_digest(h, digests, staging) == d for h, d in candidate["headers"].items()):
-                return str(candidate["key"])
+            if not all(_digest(h, digests, staging) == d
+                       for h, d in candidate["headers"].items()):
+                continue
+            found = {o: candidate["outputs"][o] for o in outputs}
+            if all(isinstance(d, str) and DIGEST.fullmatch(d) for d in found.values()) \
+                    and cache.has_outputs(list(found.values())):
+                return str(candidate["key"]), found
         except (TypeError, KeyError, AttributeError, ValueError):
             return None  # a damaged manifest is a miss
     return None
@@ -295,12 +311,13 @@ def _digest(rel: str, digests: dict[str, str], staging: Path) -> str | None:
 
 
 def _remember(store: ActionCache, key: str, manifest: dict[str, Any] | None,
-              headers: dict[str, str], result: str) -> None:
-    """Put this compile's header set first in the manifest. Two processes updating one
-    manifest at once may lose a candidate: that costs a compile later, never a wrong hit."""
+              candidate: dict[str, Any]) -> None:
+    """Put this compile's candidate (its header set, key and result) first in the manifest.
+    Two processes updating one manifest at once may lose a candidate: that costs a compile
+    later, never a wrong hit."""
     old = [c for c in (manifest or {}).get("candidates", [])
-           if isinstance(c, dict) and c.get("key") != result]
-    candidates = [{"headers": headers, "key": result}, *old][:MAX_CANDIDATES]
+           if isinstance(c, dict) and c.get("key") != candidate["key"]]
+    candidates = [candidate, *old][:MAX_CANDIDATES]
     store.put_action(key, {"outputs": {}, "candidates": candidates})
 
 

@@ -35,6 +35,10 @@ class ActionCache(Protocol):
     def put_action(self, key: str, result: dict[str, Any]) -> None:
         """Record a result whose outputs' blobs are in the store's CAS."""
 
+    def has_outputs(self, digests: list[str]) -> bool:
+        """Whether every blob named can be had (the outputs of a compile's candidate, which
+        the manifest holding it does not check): in the store's CAS, or behind it."""
+
     def copy_blob(self, digest: str, dest: Path | str, executable: bool = False) -> None:
         """Copy a checked blob to ``dest``; ``BlobError`` when it is missing or damaged."""
 
@@ -67,6 +71,10 @@ class LocalCache:
 
     def put_action(self, key: str, result: dict[str, Any]) -> None:
         self.store.put_action(key, result)
+
+    def has_outputs(self, digests: list[str]) -> bool:
+        has = self.store.has_blob
+        return all(has(digest) for digest in digests)
 
     def copy_blob(self, digest: str, dest: Path | str, executable: bool = False) -> None:
         self.store.copy_blob(digest, dest, executable)

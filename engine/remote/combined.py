@@ -14,6 +14,7 @@ the same methods they call on a ``Store``, and never learn where a hit came from
   ever sees a result whose blobs are not there. ``close`` waits for the uploads.
 - ``fetch_path``/``offer_path``: whole store paths (``engine.remote.paths``), fetched for
   ``engine.build.substitute`` and, with upload on, shared in the background once built.
+- ``has_outputs``: the local blobs, else a ``HEAD`` on the remote for each missing one.
 - Everything else (``has_blob``, ``put_blob``, ``put_file``, ``attach``) is local.
 """
 
@@ -89,6 +90,11 @@ class CombinedCache:
         self.remote.put_entry(key, entry)
 
     # -- blobs ----------------------------------------------------------------------------------
+
+    def has_outputs(self, digests: list[str]) -> bool:
+        """Local blobs, else on the remote (a ``HEAD`` each): a compile's candidate whose
+        objects were collected here but are shared is a hit, downloaded when read."""
+        return all(self.store.has_blob(d) or self.remote.has_blob(d) for d in digests)
 
     def copy_blob(self, digest: str, dest: Path | str, executable: bool = False) -> None:
         try:

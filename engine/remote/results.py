@@ -3,7 +3,8 @@
 A result in the store's action cache is a JSON object: ``outputs`` maps each output (a path
 relative to the action's staging folder, or a name such as ``stdout`` for a case) to the sha256
 of a blob; ``log`` is what the tool printed; other keys are the result's own (a compile
-manifest's ``candidates``, a case's ``exit`` and ``signal``). On the remote it is::
+manifest's ``candidates``, each with its result, a case's ``exit`` and ``signal``). On the
+remote it is::
 
     ActionResult {
       output_files: one per output, {path, digest: {hash, size_bytes}}, sorted by path
@@ -13,7 +14,8 @@ manifest's ``candidates``, a case's ``exit`` and ``signal``). On the remote it i
       exit_code: a case's ``exit`` when it is an int32, else 0
     }
 
-serialised deterministically, with every blob it names in the CAS (uploaded first), so that a
+serialised deterministically, with every blob it names in the CAS (uploaded first: a manifest's
+candidates' outputs too, a candidate whose blobs are gone here left out), so that a
 server that validates the action cache (bazel-remote) accepts it and a reader never sees a result
 whose blobs are missing. Reading one back checks every digest it names before use.
 """
@@ -27,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.remote import messages
+from engine.store import BlobError, StoreError
 
 META = ".recipe/result.json"
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -49,6 +52,8 @@ def encode(result: dict[str, Any], blob: Callable[[str], bytes]) -> tuple[bytes,
         data = blob(digest)
         message.output_files.add(path=path, digest=digest_of(data))
     extra = {k: v for k, v in result.items() if k not in ("outputs", "log")}
+    if isinstance(extra.get("candidates"), list):  # a compile's manifest: results inline
+        extra["candidates"] = [c for c in extra["candidates"] if _shared(c, blob, blobs)]
     if extra:
         meta = json.dumps(extra, sort_keys=True, separators=(",", ":")).encode()
         message.output_files.add(path=META, digest=digest_of(meta))
@@ -57,6 +62,23 @@ def encode(result: dict[str, Any], blob: Callable[[str], bytes]) -> tuple[bytes,
     code = result.get("exit")
     message.exit_code = code if isinstance(code, int) and code in _INT32 else 0
     return message.SerializeToString(deterministic=True), blobs
+
+
+def _shared(candidate: Any, blob: Callable[[str], bytes], blobs: dict[str, bytes]) -> bool:
+    """Whether a manifest's candidate goes to the remote: its outputs' blobs are put with
+    the entry's (``blobs``); one whose blobs are no longer here (collected with the path that
+    used them) is left out, as no reader could use it."""
+    outputs = candidate.get("outputs") if isinstance(candidate, dict) else None
+    if not isinstance(outputs, dict):
+        return True
+    found: dict[str, bytes] = {}
+    try:
+        for digest in outputs.values():
+            found[digest] = blob(digest)
+    except (BlobError, StoreError, OSError, TypeError):
+        return False
+    blobs.update(found)
+    return True
 
 
 def decode(data: bytes, fetch: Callable[[str, int], bytes | None]) -> dict[str, Any] | None:

@@ -13,8 +13,10 @@ from engine.store.cas import DIGEST, KEY, Cas, _json
 
 #: An action result or a blob, as ``entries`` lists it: ``kind`` "action" or "blob"; ``name``,
 #: the action key or the blob's hex digest; ``size`` in bytes; ``mtime`` (for an action, its
-#: last use); ``outputs``, an action's blob digests; ``path``.
-CacheEntry = namedtuple("CacheEntry", "kind name size mtime outputs path")
+#: last use); ``outputs``, an action's blob digests; ``path``; ``held``, a compile manifest's
+#: candidates, each ``(key, its outputs' digests)``: a candidate's blobs live while its own key
+#: does (``engine.store.gc.cache_garbage``), not for as long as its manifest.
+CacheEntry = namedtuple("CacheEntry", "kind name size mtime outputs path held")
 
 
 def entries(cas: Cas, promised: list[str] | None = None) -> list[CacheEntry]:
@@ -35,8 +37,9 @@ def entries(cas: Cas, promised: list[str] | None = None) -> list[CacheEntry]:
                 st = file.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            found.append(CacheEntry("action", name, st.st_size, st.st_mtime,
-                                    _outputs(file.path), file.path))
+            own, held = _outputs(file.path)
+            found.append(CacheEntry("action", name, st.st_size, st.st_mtime, own, file.path,
+                                    held))
     entry = tuple.__new__  # a CacheEntry without namedtuple's __new__, a Python call
     for sub in _listdir(cas.blobs):
         if not _FAN_OUT.fullmatch(sub):
@@ -54,7 +57,7 @@ def entries(cas: Cas, promised: list[str] | None = None) -> list[CacheEntry]:
             except FileNotFoundError:
                 continue
             found.append(entry(CacheEntry, ("blob", name, st.st_size, st.st_mtime, (),
-                                            file.path)))
+                                            file.path, ())))
     return found
 
 
@@ -66,13 +69,28 @@ def remove(entry: CacheEntry) -> None:
         pass
 
 
-def _outputs(path: str) -> tuple[str, ...]:
+Held = tuple[str, tuple[str, ...]]
+
+
+def _outputs(path: str) -> tuple[tuple[str, ...], tuple[Held, ...]]:
+    """An action entry's own outputs and its candidates' (``CacheEntry.held``)."""
     try:
         with open(path, "rb") as f:
-            outputs = _json().loads(f.read()).get("outputs", {})
-        return tuple(d for d in outputs.values() if isinstance(d, str))
+            result = _json().loads(f.read())
+        outputs = result.get("outputs", {})
+        own = tuple(d for d in outputs.values() if isinstance(d, str))
+        return own, tuple(_held(result.get("candidates")))
     except (OSError, ValueError, AttributeError):
-        return ()
+        return (), ()
+
+
+def _held(candidates: object) -> list[Held]:
+    held = []
+    for c in candidates if isinstance(candidates, list) else ():
+        outputs = c.get("outputs") if isinstance(c, dict) else None
+        if isinstance(outputs, dict) and isinstance(c.get("key"), str):
+            held.append((c["key"], tuple(d for d in outputs.values() if isinstance(d, str))))
+    return held
 
 
 _FAN_OUT = re.compile(r"[0-9a-f]{2}")

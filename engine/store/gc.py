@@ -223,8 +223,11 @@ def cache_garbage(entries: Iterable[CacheEntry], actions: Set[str], blobs: Set[s
 
     ``actions`` and ``blobs`` are live (kept by a live path or a temporary root); everything
     else older than ``since`` (when the collection started) is garbage, and so is every blob
-    no surviving action names. With ``max_size``, surviving actions are then evicted least
-    recently used first, live ones too, until they and the blobs only they name fit in it.
+    no surviving action names. A compile manifest that survives names its candidates' blobs
+    only for the candidates whose own keys are live (all of them, when it was written since):
+    the objects of a header set no live path was built from go with that path. With
+    ``max_size``, surviving actions are then evicted least recently used first, live ones
+    too, until they and the blobs only they name fit in it.
     Blobs that paths keep (their sources, part of the paths as Nix's sources are) do not
     count, and entries written since the collection started are never evicted.
     """
@@ -245,8 +248,15 @@ def cache_garbage(entries: Iterable[CacheEntry], actions: Set[str], blobs: Set[s
         else:
             dropped.append(e)
     refs: dict[str, int] = {}
+    named: dict[str, tuple[str, ...]] = {}
     for entry in kept:
-        for digest in entry.outputs:
+        outputs = entry.outputs
+        if entry.held:
+            recent_entry = entry.mtime >= since
+            outputs = (*outputs, *(d for key, held in entry.held
+                                   if recent_entry or key in actions for d in held))
+            named[entry.name] = outputs
+        for digest in outputs:
             refs[digest] = refs.get(digest, 0) + 1
     evicted: set[str] = set()
     if max_size is not None:
@@ -260,7 +270,7 @@ def cache_garbage(entries: Iterable[CacheEntry], actions: Set[str], blobs: Set[s
                 continue
             evicted.add(entry.name)
             total -= entry.size
-            for digest in entry.outputs:
+            for digest in named.get(entry.name, entry.outputs):
                 refs[digest] -= 1
                 if refs[digest] == 0 and digest not in blobs and digest not in recent:
                     total -= size_of.get(digest, 0)

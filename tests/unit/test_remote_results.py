@@ -47,6 +47,26 @@ def test_a_result_round_trips_and_names_every_blob() -> None:
     assert encode(result, local.__getitem__)[0] == entry  # deterministic
 
 
+def test_a_manifests_candidates_go_with_their_blobs_or_not_at_all() -> None:
+    from engine.store import BlobError
+
+    obj, dep = b"\x7fELF new", b"a.o: a.c\n"
+    local = {sha(obj): obj, sha(dep): dep}
+
+    def blob(digest: str) -> bytes:
+        if digest not in local:
+            raise BlobError(f"blob {digest} is not in the store")
+        return local[digest]
+
+    new = {"headers": {"a.h": sha(b"2")}, "key": "k2", "log": "",
+           "outputs": {"o/a.c.o": sha(obj), "o/a.c.d": sha(dep)}}
+    collected = {"headers": {"a.h": sha(b"1")}, "key": "k1", "log": "",
+                 "outputs": {"o/a.c.o": sha(b"old"), "o/a.c.d": sha(dep)}}
+    entry, blobs = encode({"outputs": {}, "candidates": [new, collected]}, blob)
+    assert {sha(obj), sha(dep)} <= set(blobs)  # uploaded before the entry
+    assert decode(entry, lambda d, _s: blobs[d]) == {"outputs": {}, "candidates": [new]}
+
+
 def test_a_case_outcome_keeps_its_exit_code() -> None:
     out = b"4\n"
     result = {"outputs": {"stdout": sha(out), "stderr": sha(b"")}, "exit": 3, "signal": None}

@@ -206,8 +206,11 @@ def test_gc_deletes_the_cache_entries_only_deleted_paths_kept(tmp_path) -> None:
     assert len(report["deleted"]) == 2 and report["cache"]["actions"] > 0
     after = cache_files(store)
     live_actions = {k[7:] for k in kept_by_release if k.startswith("action:")}
-    # Exactly the results the live paths were built from, and the pinned reaper.
-    assert {a for a in after["ac"] if not a.startswith("pin.")} == live_actions
+    # Exactly the results the live paths were built from, and the pinned reaper (a compile's
+    # result is a candidate in its manifest, under a key that is no file of its own).
+    assert {a for a in after["ac"] if not a.startswith("pin.")} == live_actions & before["ac"]
+    assert live_actions - before["ac"] == {c["key"] for m in manifests(store).values()
+                                           for c in m["candidates"]}
     assert len([a for a in after["ac"] if a.startswith("pin.reaper-")]) == 1
     sources = {k[5:] for k in kept_by_release if k.startswith("blob:")}
     assert sources <= after["cas"] and after["cas"] < before["cas"]
@@ -216,6 +219,42 @@ def test_gc_deletes_the_cache_entries_only_deleted_paths_kept(tmp_path) -> None:
         (release[1] / "bin/hello").write_bytes(b"damaged")
     assert run_recipe("store", "verify", "--repair", "--store", store).returncode == 0
     assert hello_runs(release[1]) == "hello 4 1\n"
+
+
+def manifests(store: Path) -> dict[str, dict]:
+    """The compile manifests of the store's action cache, by key."""
+    found = {p.stem: json.loads(p.read_text()) for p in (store / ".recipe/ac").glob("*/*.json")}
+    return {key: m for key, m in found.items() if "candidates" in m}
+
+
+def test_gc_deletes_the_objects_of_a_header_set_only_a_deleted_path_was_built_from(
+        tmp_path) -> None:
+    """A compile's results are candidates in one manifest: the manifest stays while a live
+    path was built from it, but a candidate's objects go with the paths built from it."""
+    src = write_tree(tmp_path / "src", GREET_LIB)
+    store = tmp_path / "store"
+    realise(src / "plan.yaml", store)
+    (src / "greet/src/internal.h").write_text('#define GREETING "howdy"\n')
+    realise(src / "plan.yaml", store)  # greet.c compiled again; the old paths' roots replaced
+    [manifest] = [m for m in manifests(store).values()
+                  if "o/src/greet.c.o" in m["candidates"][0]["outputs"]]
+    howdy, hello = (c["outputs"]["o/src/greet.c.o"] for c in manifest["candidates"])
+    cas = store / ".recipe/cas"
+    assert (cas / hello[:2] / hello).is_file() and (cas / howdy[:2] / howdy).is_file()
+    age_cache(store)
+    done = run_recipe("store", "gc", "--json", "--store", store)
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["deleted"]) == 2  # the first greet and hello
+    assert manifest in manifests(store).values()  # kept: the live greet was built from it
+    assert not (cas / hello[:2] / hello).exists() and (cas / howdy[:2] / howdy).is_file()
+    # The header as it was: its candidate still matches, its object is gone: compiled again.
+    (src / "greet/src/internal.h").write_text('#define GREETING "hello"\n')
+    greet, hello_path = realise(src / "plan.yaml", store)
+    log = run_recipe("store", "log", greet.name, "--store", store).stdout
+    assert " -c src/greet.c " in log and "# cached src/twice.c" in log, log
+    assert hello_runs(hello_path).startswith("hello")
+    assert (cas / hello[:2] / hello).is_file()  # the same bytes again
+    assert run_recipe("store", "verify", "--store", store).returncode == 0
 
 
 def test_gc_keeps_the_builds_reaper_so_the_next_build_does_not_compile_it(tmp_path) -> None:
