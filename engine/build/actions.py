@@ -37,7 +37,7 @@ from engine.derive.derivation import Derivation, Recorded
 from engine.errors import Failure
 from engine.hashing import canonical_hash, file_digest
 from engine.store import Store
-from engine.store.cas import DIGEST
+from engine.store.cas import DIGEST, KEY
 from engine.toolchain.flags import SOURCE_DATE_EPOCH
 
 ACTION_FORMAT = 3  # 3: a compile's result inline in its manifest's candidate
@@ -289,9 +289,10 @@ def _candidate(manifest: dict[str, Any] | None, outputs: list[str], digests: dic
                        for h, d in candidate["headers"].items()):
                 continue
             found = {o: candidate["outputs"][o] for o in outputs}
-            if all(isinstance(d, str) and DIGEST.fullmatch(d) for d in found.values()) \
+            if KEY.fullmatch(candidate["key"]) and \
+                    all(isinstance(d, str) and DIGEST.fullmatch(d) for d in found.values()) \
                     and cache.has_outputs(list(found.values())):
-                return str(candidate["key"]), found
+                return candidate["key"], found
         except (TypeError, KeyError, AttributeError, ValueError):
             return None  # a damaged manifest is a miss
     return None

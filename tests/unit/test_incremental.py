@@ -3,7 +3,9 @@ header tracking from gcc's depfiles, as ccache's direct mode), counted through w
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -132,8 +134,6 @@ def test_a_build_whose_actions_are_all_cached_reads_no_source(setup) -> None:
     assert "# staged" not in log and "$ " not in log and "# cached src/a.c" in log
     assert (lib / "include/shared.h").read_text() == "#define SHARED 1\nint a(void); int b(void);\n"
     assert run_recipe("store", "verify", "--store", store).returncode == 0
-    import subprocess
-
     assert subprocess.run([app / "bin/app"], capture_output=True, text=True).stdout == "3\n"
     # A unit edited then: it compiles, and the link copies out the other, cached objects.
     (src / "lib/src/d.c").write_text("int d(void) { return 5; }\n")
@@ -142,6 +142,34 @@ def test_a_build_whose_actions_are_all_cached_reads_no_source(setup) -> None:
     assert sum(tc.compiles().values()) == 1
     log = run_recipe("store", "log", Path(done.stdout.split()[0]).name, "--store", store).stdout
     assert "# staged 6 declared inputs" in log
+
+
+def test_a_damaged_candidate_is_a_miss_never_a_wrong_hit(setup) -> None:
+    """A compile's result is a candidate in its manifest: one whose key, digests or outputs
+    are not what recipe writes (a damaged file, a hostile shared cache) is a miss."""
+    src, store, tc = setup
+    found = {p: json.loads(p.read_text()) for p in (store / ".recipe/ac").glob("*/*.json")}
+    manifests = sorted(p for p, m in found.items() if "candidates" in m)
+    assert len(manifests) == 5  # a, b, c, d and main: one entry a compile
+    damage = [{"key": "two\nlines"}, {"key": 7}, {"headers": ["x.h"]},
+              {"outputs": {"o/src/a.c.o": "not a digest"}}]
+    for path, change in zip(manifests, damage, strict=False):  # the fifth stays as it was
+        manifest = found[path]
+        candidate = manifest["candidates"][0]
+        if "outputs" in change:  # every output's digest, whatever the unit
+            change = {"outputs": dict.fromkeys(candidate["outputs"], "not a digest")}
+        manifest["candidates"][0] = {**candidate, **change}
+        path.chmod(0o644)
+        path.write_text(json.dumps(manifest))
+    plan = src / "plan.yaml"  # another target, the same compiles (see the test above)
+    plan.write_text(plan.read_text().replace("targets: {release: {opt: release",
+                                             "targets: {again: {opt: release, toolchain: "
+                                             f"{tc.spec_yaml()}}}, release: {{opt: release"))
+    done = run_recipe("realise", plan, "-t", "again", "--store", store)
+    assert done.returncode == 0, done.stderr
+    assert sum(tc.compiles().values()) == 4
+    app = Path(done.stdout.split()[1])
+    assert subprocess.run([app / "bin/app"], capture_output=True, text=True).stdout == "3\n"
 
 
 def test_depfile_names_unescape_spaces_and_dollars() -> None:
