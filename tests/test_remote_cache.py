@@ -145,7 +145,7 @@ def test_a_fresh_clone_downloads_only_its_paths_files(tmp_path: Path, tc: Wrappe
         named[name] = {f.digest.hash for f in entry.output_files}
         assert any(f.path == META for f in entry.output_files)
     compiled = set().union(*(_compiled(entry, server) for entry in server.files("ac")))
-    assert len(compiled) == 6  # the three compiles' objects and depfiles are on the server
+    assert len(compiled) == 3  # the three compiles' objects are on the server
     objects = compiled | {f.digest.hash for key in server.files("ac")
                           for f in ActionResult.FromString(key.read_bytes()).output_files}
     objects -= set().union(*named.values())

@@ -12,7 +12,8 @@ editing a header recompiles exactly the units that read it, in the project or in
 identity.
 
 A result maps each output (a path relative to the staging folder) to the digest of a blob in the
-store's CAS. A compile's result is held in its candidate, under the candidate's own key (its
+store's CAS; a compile's, its object (its depfile is read for the header set, and not kept). A
+compile's result is held in its candidate, under the candidate's own key (its
 manifest key and its header set: what a path built from it keeps, and ``store gc`` keeps the
 candidate's blobs for): one entry a compile, one file written and read (two cost a tenth of a
 cold build's own CPU). A hit returns those digests; the builder copies a blob out only when
@@ -21,7 +22,6 @@ something reads it (see ``engine.build.builder``).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -63,7 +63,7 @@ class ActionRun:
     """What running (or looking up) one action gave."""
 
     cached: bool
-    digests: dict[str, str]  # output path -> blob digest
+    digests: dict[str, str]  # output path -> blob digest (a compile's: its object's)
     log: str  # command line and what it printed
     keys: list[str]  # the action-cache entries it used: result, and a compile's manifest
 
@@ -145,7 +145,7 @@ def look_up(store: Store, drv: Buildable, actions: list[Action], digests: dict[s
         found: ActionRun | Missed
         if action.kind == "compile":
             manifest = cache.get_action(key)
-            hit = _candidate(manifest, action.outputs, digests, staging, cache)
+            hit = _candidate(manifest, action.outputs[:1], digests, staging, cache)
             found = (key, manifest) if hit is None else \
                 ActionRun(True, hit[1], f"# cached {action.label}\n", [key, hit[0]])
             if hit is not None:
@@ -242,16 +242,16 @@ def run_action(store: Store, drv: Buildable, action: Action, staging: Path,
     if made is not None:
         made(action)
     log = f"$ {' '.join(argv)}\n{output}"
-    depfile, hashed = b"", {}
-    if compile:  # read once: hashed into the CAS as it is, and parsed
+    if compile:
+        # Its object is only read from here on (by the link): linked into the CAS, not copied
+        # (no temporary file). Its depfile is read once, for the header set its candidate
+        # records, and not kept: nothing reads it again (a blob each was a tenth of what
+        # the store's files cost a cold build).
         with open(f"{staging}/{action.outputs[1]}", "rb", buffering=0) as f:
             depfile = f.read()
-        hashed[action.outputs[1]] = hashlib.sha256(depfile).hexdigest()
-    if compile or take:
-        # An object and its depfile are only read from here on (by the link, by
-        # ``_headers_read``): linked into the CAS, not copied (no temporary file each).
-        outputs = {path: store.take_file(f"{staging}/{path}", hashed.get(path))
-                   for path in action.outputs}
+        outputs = {action.outputs[0]: store.take_file(f"{staging}/{action.outputs[0]}")}
+    elif take:  # only read from now on: linked into the CAS, as an object is
+        outputs = {path: store.take_file(f"{staging}/{path}") for path in action.outputs}
     else:  # an archive or program: copied, as files of the output tree must be
         outputs = {path: store.put_file(f"{staging}/{path}") for path in action.outputs}
     keys = [key]
