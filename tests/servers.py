@@ -9,6 +9,7 @@ its pid. Never the system's nginx, never another address.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -130,18 +131,22 @@ class DaskCluster:
 
     def __init__(self, root: Path, workers: int = 2) -> None:
         self.root = root
-        self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.url = f"dask://{self.address}"
+        self.port = 0  # the scheduler's, once started (``start``)
+        self.address = self.url = ""
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
         self.count = workers
 
     def start(self) -> DaskCluster:
         self.root.mkdir(parents=True, exist_ok=True)
+        # Port 0, the one it bound read from its log: a free port chosen here and bound there
+        # a moment later was once taken meanwhile (an ephemeral port of another connection).
         self.scheduler = self._spawn("scheduler", [
             sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-            "--port", str(self.port), "--dashboard-address", "127.0.0.1:0"])
+            "--port", "0", "--dashboard-address", "127.0.0.1:0"])
+        self.port = _logged_port(self.scheduler, self.root / "scheduler.log")
+        self.address = f"127.0.0.1:{self.port}"
+        self.url = f"dask://{self.address}"
         _wait_port(self.port, self.scheduler, self.root / "scheduler.log")
         for i in range(1, self.count + 1):
             self.add_worker(f"w{i}")
@@ -209,6 +214,19 @@ class DaskCluster:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+def _logged_port(process: subprocess.Popen[bytes], log: Path) -> int:
+    """The port a dask scheduler started with ``--port 0`` says it listens on."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = re.search(r"Scheduler at:\s+tcp://127\.0\.0\.1:(\d+)", log.read_text())
+        if found:
+            return int(found.group(1))
+        if process.poll() is not None:
+            raise RuntimeError(f"exited early: {log.read_text()[-2000:]}")
+        time.sleep(0.1)
+    raise RuntimeError(f"no address in its log: {log.read_text()[-2000:]}")
 
 
 def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
