@@ -65,7 +65,7 @@ class ActionRun:
     cached: bool
     digests: dict[str, str]  # output path -> blob digest (a compile's: its object's)
     log: str  # command line and what it printed
-    keys: list[str]  # the action-cache entries it used: result, and a compile's manifest
+    keys: list[str]  # the action-cache keys it used: its own, and a compile's candidate's
 
 
 def toolchain_path(data: dict[str, Any]) -> str:

@@ -50,21 +50,22 @@ def test_a_result_round_trips_and_names_every_blob() -> None:
 def test_a_manifests_candidates_go_with_their_blobs_or_not_at_all() -> None:
     from engine.store import BlobError
 
-    obj, dep = b"\x7fELF new", b"a.o: a.c\n"
-    local = {sha(obj): obj, sha(dep): dep}
+    obj, other = b"\x7fELF new", b"\x7fELF other unit"
+    local = {sha(obj): obj, sha(other): other}
 
     def blob(digest: str) -> bytes:
         if digest not in local:
             raise BlobError(f"blob {digest} is not in the store")
         return local[digest]
 
-    new = {"headers": {"a.h": sha(b"2")}, "key": "k2", "log": "",
-           "outputs": {"o/a.c.o": sha(obj), "o/a.c.d": sha(dep)}}
+    new = {"headers": {"a.h": sha(b"2")}, "key": "k2", "log": "", "outputs": {"o/a.c.o": sha(obj)}}
     collected = {"headers": {"a.h": sha(b"1")}, "key": "k1", "log": "",
-                 "outputs": {"o/a.c.o": sha(b"old"), "o/a.c.d": sha(dep)}}
-    entry, blobs = encode({"outputs": {}, "candidates": [new, collected]}, blob)
-    assert {sha(obj), sha(dep)} <= set(blobs)  # uploaded before the entry
-    assert decode(entry, lambda d, _s: blobs[d]) == {"outputs": {}, "candidates": [new]}
+                 "outputs": {"o/a.c.o": sha(b"old")}}
+    third = {"headers": {"a.h": sha(b"3")}, "key": "k3", "log": "w\n",
+             "outputs": {"o/a.c.o": sha(other)}}
+    entry, blobs = encode({"outputs": {}, "candidates": [new, collected, third]}, blob)
+    assert {sha(obj), sha(other)} <= set(blobs)  # uploaded before the entry
+    assert decode(entry, lambda d, _s: blobs[d]) == {"outputs": {}, "candidates": [new, third]}
 
 
 def test_a_case_outcome_keeps_its_exit_code() -> None:
