@@ -146,9 +146,10 @@ def look_up(store: Store, drv: Buildable, actions: list[Action], digests: dict[s
         if action.kind == "compile":
             manifest = cache.get_action(key)
             hit = _candidate(manifest, action.outputs[:1], digests, staging, cache)
-            found = (key, manifest) if hit is None else \
-                ActionRun(True, hit[1], f"# cached {action.label}\n", [key, hit[0]])
-            if hit is not None:
+            if hit is None:
+                found = (key, manifest)
+            else:
+                found = ActionRun(True, hit[1], f"# cached {action.label}\n", [key, hit[0]])
                 used.append(hit[0])
         else:
             result = cache.get_action(key)
