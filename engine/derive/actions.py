@@ -94,12 +94,7 @@ def plan_actions(project: Project, spec: TargetSpec, toolchain: Toolchain,
     ``cxx_link``: C++ code is linked in (the C++ runtime is needed)."""
     driver = toolchain.cxx if project.language == "c++" else toolchain.cc
     linker = toolchain.cxx if cxx_link else driver
-    compiler = flags.driver_argv(driver, spec, project.language == "c++")
-    if toolchain.identity.get("family") == "gcc":
-        # gcc's cc1 hands its assembly to as through a pipe, not a temporary file in /tmp:
-        # the two overlap, and the object is the same byte for byte (8 % of a compile's
-        # time here). zig's clang assembles in-process: nothing to gain.
-        compiler = [*compiler, "-pipe"]
+    compiler = flags.compiler_argv(driver, spec, project.language == "c++", toolchain.identity)
     include_dirs = [*project.include_dirs, *[f"../d/{name}/include" for name in dep_names]]
     cflags = flags.compile_flags(project, spec, include_dirs, STAGING, STORE)
     actions: list[Action] = []

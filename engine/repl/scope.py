@@ -150,8 +150,8 @@ def prepare(plan: Plan, store: Store, project: str, target: str,
     driver = drv.toolchain.cxx if found.language == "c++" else drv.toolchain.cc
     include_dirs = [*found.include_dirs, *(f"../d/{name}/include" for name in drv.data["depends"])]
     cflags = flags.compile_flags(found, spec, include_dirs, FOLDER, STORE)
-    compile_template = [*flags.driver_argv(driver, spec, found.language == "c++"), *cflags,
-                        "-Winvalid-pch"]
+    compile_template = [*flags.compiler_argv(driver, spec, found.language == "c++",
+                                             drv.toolchain.identity), *cflags, "-Winvalid-pch"]
     scope = Scope(
         project=found, target=spec, language=found.language, library=drv.name,
         folder=Path(), store_root=store.root, pch_key="",

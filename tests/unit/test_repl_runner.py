@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from engine.documents.load import load_plan
 from engine.errors import Failure, UsageError
 from engine.repl import child
-from engine.repl.runner import CompileError, EmptySubmission, runner_key
+from engine.repl.runner import CompileError, EmptySubmission, command, runner_key
 from engine.repl.scope import NoScope, ScopeMissing, check_project
 from engine.repl.session import Session
 from engine.store import Store
@@ -55,6 +56,27 @@ def test_a_repeated_submission_does_not_compile(logged, tmp_path: Path) -> None:
         assert calls(log, "c-header") == 1  # the scope folder is kept, not precompiled again
         run_capture(s, "return 4;", tmp_path)
         assert calls(log, "runner.c") == 2
+
+
+def test_a_runner_compiles_through_a_pipe_as_the_library_s_units_do(logged,
+                                                                     tmp_path: Path) -> None:
+    """gcc's ``-pipe`` (engine/toolchain/flags.py ``compiler_argv``): the scope header, the
+    runner and the library's units alike; the runner is what it was without it, byte for
+    byte (a runner compiled by hand without ``-pipe``)."""
+    plan, log = logged
+    with session(plan, tmp_path / "store", works=tmp_path / "w") as s:
+        runner = s.compile('printf("%d\\n", calc_quad(3));')
+        logged_calls = [line.split() for line in log.read_text().splitlines()]
+        units = [argv for argv in logged_calls if "-c" in argv]
+        made = [argv for argv in logged_calls if "runner.c" in " ".join(argv)
+                or "c-header" in argv]
+        assert units and len(made) == 2
+        assert all("-pipe" in argv for argv in units + made), logged_calls
+        argv, cwd, _ = command(s.scope.spec(), runner.folder, runner.folder / "runner.c")
+        argv = [a for a in argv if a != "-pipe"]
+        argv[argv.index("-o") + 1] = str(tmp_path / "by-hand")
+        subprocess.run(argv, cwd=cwd, env={**s.scope.env, "TMPDIR": str(tmp_path)}, check=True)
+        assert (tmp_path / "by-hand").read_bytes() == runner.executable.read_bytes()
 
 
 def test_a_scope_header_change_precompiles_the_scope_again(logged, tmp_path: Path) -> None:
