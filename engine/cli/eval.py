@@ -152,13 +152,12 @@ def run(args: argparse.Namespace) -> int:
     check_timeout(args)
     stop_on_termination()
     with remembered_session(args) as session:
-        if session.spec.language == "rust":
-            from engine import memo
-            from engine.repl import ready
+        from engine import memo
+        from engine.repl import ready
 
-            # served: the rustc the server started ahead, if it fits
-            ready.adopt(session, memo.record_file(args.plan, "eval", memo.request_of(
-                args, leave_out=_PER_SUBMISSION)), args.code)
+        # served: the compiler the server started ahead, if it fits
+        ready.adopt(session, memo.record_file(args.plan, "eval", memo.request_of(
+            args, leave_out=_PER_SUBMISSION)), args.code)
         runner = session.compile(args.code, keep=args.keep_tmp)
         if runner.diagnostics:
             sys.stderr.write(runner.diagnostics)

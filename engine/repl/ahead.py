@@ -1,4 +1,4 @@
-"""A Rust runner's compiler started ahead of its submission, while the user types.
+"""A runner's compiler started ahead of its submission, while the user types.
 
 Of rustc's ~50 ms on a new runner, ~10 ms go before it reads its source file: loading itself
 (its driver and LLVM, 350 MB of shared libraries) and setting up its session. A ``recipe repl``
@@ -17,6 +17,17 @@ name and the text rustc reads are those of a runner compiled the plain way
 (``engine.repl.runner.command``), so the runner is the same, bit for bit, under the same key.
 rustc runs under the reaper in a process group of its own, so a ^C at the prompt does not
 stop it (it stops a compile that is under way: ``finish`` ends it on any exception).
+
+C and C++: gcc reads its whole source file before it looks at the first line, and what costs
+before the submission is loading the scope's precompiled header (~10 % of a new runner's
+compile and link here). So the source file started ahead is a plain file that includes the
+scope header, then a FIFO (``source.REST``) that gives the rest of the runner from a ``#line``
+naming the plain runner's line and file: gcc loads the precompiled header and waits in
+``open``. The runner is the plain compile's, bit for bit (the tests compare, with and without
+debug information); a submission that names ``__INCLUDE_LEVEL__``, which would see 1, is
+compiled the plain way. Only what gcc says differs (``In file included from``): a compile that
+said anything or failed is not taken, and the runner is compiled again the plain way, so its
+words are a plain compile's; a taken one's source file is then the plain runner's text.
 """
 
 from __future__ import annotations
@@ -39,6 +50,9 @@ if TYPE_CHECKING:
 
 #: How often ``finish`` looks whether rustc has reached its source, when it has not yet.
 POLL = 0.0005
+#: The one thing a C or C++ submission could see of its rest being included: gcc's nesting
+#: depth (1, not 0). A submission that names it is compiled the plain way.
+_SPLIT_SHOWS = "__INCLUDE_LEVEL__"
 
 
 class Ahead:
@@ -48,6 +62,8 @@ class Ahead:
                  contained: reaper.Contained, linker: Linker | None = None) -> None:
         self.spec, self.folder, self.src, self.executable = spec, folder, src, executable
         self.contained, self.linker = contained, linker
+        self.split = spec.language != "rust"  # gcc: the source's rest from a FIFO beside it
+        self.fifo = folder / source.REST if self.split else src
         self.used = False
         self.fed: str | None = None  # the submission given to rustc early (``feed``)
         self.reached = False  # whether rustc read it
@@ -62,7 +78,14 @@ class Ahead:
         folder = runner_folder(store)
         try:
             src = folder / source.runner_name(spec.language)
-            os.mkfifo(src, 0o600)
+            if spec.language == "rust":
+                os.mkfifo(src, 0o600)
+            elif spec.key.get("toolchain", {}).get("family") == "gcc" and _literal(str(src)):
+                src.write_text(source.runner_parts(spec.language, "", spec.title, str(src))[0])
+                os.mkfifo(folder / source.REST, 0o600)
+            else:  # zig's clang (not tried), or a store path a #line cannot name as it is
+                shutil.rmtree(folder, ignore_errors=True)
+                return None
             argv, cwd, executable = command(spec, folder, src)
             env = {**spec.env, "TMPDIR": str(folder)}
             argv, linker = Linker.start(argv, folder, store, env)  # lld, started ahead too
@@ -120,9 +143,12 @@ class Ahead:
             shutil.rmtree(self.folder, ignore_errors=True)  # a ^C: nothing of it is kept
             raise
         self._end()
-        if not reached:
-            shutil.rmtree(self.folder, ignore_errors=True)
+        if not reached or self.split and (self._status, output) != (0, b""):
+            shutil.rmtree(self.folder, ignore_errors=True)  # gcc's words: see the module
             return None
+        if self.split:  # the folder as a plain compile leaves it
+            self.fifo.unlink()
+            self.src.write_text(source.runner_source(self.spec.language, code, self.spec.title))
         return self._status, output
 
     def settle(self) -> tuple[int, bytes]:
@@ -184,9 +210,14 @@ class Ahead:
 
     def _give(self, code: str) -> bool:
         """Start serving rustc's link; write the runner of ``code`` into the FIFO; whether
-        rustc was there to read it."""
-        text = source.runner_source(self.spec.language, code, self.spec.title,
-                                    tuple(self.spec.uses)).encode()
+        the compiler was there to read it (and was given it: see ``_SPLIT_SHOWS``)."""
+        if self.split and _SPLIT_SHOWS in code:
+            self.contained.stop()  # compiled the plain way
+            return False
+        text = (source.runner_parts(self.spec.language, code, self.spec.title,
+                                    str(self.src))[1] if self.split else
+                source.runner_source(self.spec.language, code, self.spec.title,
+                                     tuple(self.spec.uses))).encode()
         if self.linker is not None:
             self.linker.serve(self.contained)
         fd = self._writer()
@@ -207,7 +238,7 @@ class Ahead:
         submission comes quickly); None if it ended first."""
         while True:
             try:
-                fd = os.open(self.src, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+                fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             except OSError as error:
                 if error.errno != errno.ENXIO:  # ENXIO: no reader yet
                     raise
@@ -233,3 +264,9 @@ class Ahead:
         if self.linker is not None:
             self.linker.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _literal(text: str) -> bool:
+    """Whether ``text`` is its own C string literal (no quote, backslash or control
+    character to escape), as a ``#line`` names the runner's file."""
+    return text.isprintable() and not any(c in text for c in ('"', "\\", "??"))

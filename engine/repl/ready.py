@@ -1,19 +1,19 @@
-"""A served ``recipe eval`` of a Rust project, its compiler started ahead by the server.
+"""A served ``recipe eval``, its compiler started ahead by the server.
 
-``recipe repl`` starts the next submission's rustc and lld while the user types
-(``engine.repl.ahead``). A served ``recipe eval`` is a fresh child of the server for each
+``recipe repl`` starts the next submission's compiler (rustc and lld, or gcc) while the user
+types (``engine.repl.ahead``). A served ``recipe eval`` is a fresh child of the server for each
 command, so nothing of one eval waits for the next in its process; the server's spare child
 (``engine.serving``), which waits for the next command, does it instead:
 
-- an eval of a Rust project, served, notes its scope (the runner ``Spec`` and the store, plain
-  data) after its answer, on a datagram channel the server made before its first spare and
+- an eval, served, notes its scope (the runner ``Spec`` and the store, plain data) after its
+  answer, on a datagram channel the server made before its first spare and
   every child inherits;
-- the spare waiting for the next command reads the note and starts rustc (its source a FIFO)
-  and lld for that scope (``Ahead.start``), unless a command is already there;
+- the spare waiting for the next command reads the note and starts the compiler (its source
+  a FIFO) for that scope (``Ahead.start``), unless a command is already there;
 - when the next command is an eval whose session has that very ``Spec`` in that store, its
-  session is given the waiting rustc: only the submission's own compile is left. Anything
+  session is given the waiting compiler: only the submission's own compile is left. Anything
   else — another command, another project, a scope that changed (a new rlib is a new store
-  path name, so a new ``Spec``), a cached submission, ``--keep-tmp`` — leaves the rustc
+  path name, so a new ``Spec``), a cached submission, ``--keep-tmp`` — leaves the compiler
   unused, and it is stopped and its folder removed once the command answered (``end``); so
   is it when the spare leaves (idle, ``recipe server stop``, an upgrade) or refuses a caller.
   A spare that took a command sends its note on, so the spare after it prepares again.
@@ -141,7 +141,7 @@ def adopt(session: Session, record: Path, code: str) -> None:
     note its scope, its eval's ``record`` (``engine.memo``) and arguments (``code``: the
     submission's) for the next spare (after the answer). In-process: nothing."""
     global _ahead, _sent
-    if _channel is None or session.spec.language != "rust":  # in-process: no channel
+    if _channel is None:  # in-process
         return
     if _ahead is not None and _ahead.spec == session.spec and \
             _ahead.folder.is_relative_to(session.store.state / "tmp"):

@@ -132,10 +132,10 @@ class Session:
         return runner
 
     def warm(self) -> None:
-        """Start the compiler of the next new submission now, while the user types (a Rust
-        session: ``engine.repl.ahead``); a no-op when one waits already."""
+        """Start the compiler of the next new submission now, while the user types
+        (``engine.repl.ahead``); a no-op when one waits already."""
         self.settle()
-        if self.spec.language != "rust" or self._ahead is not None:
+        if self._ahead is not None:
             return
         from engine.repl.ahead import Ahead
 
@@ -150,8 +150,8 @@ class Session:
             runner.settle()
 
     def adopt(self, ahead: Ahead) -> None:
-        """Take ``ahead``, a rustc of this session's ``spec`` started by someone else (the
-        server's spare: ``engine.repl.ready``), as the next new submission's compiler."""
+        """Take ``ahead``, a compiler of this session's ``spec`` started by someone else (the
+        server's spare: ``engine.repl.ready``), as the next new submission's."""
         if self._ahead is not None:
             self._ahead.cancel()
         self._ahead = ahead

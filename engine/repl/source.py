@@ -71,6 +71,23 @@ def runner_source(language: str, code: str, title: str, uses: tuple[str, ...] = 
                           params=params, code=code.rstrip("\n"))
 
 
+#: A C or C++ runner started ahead (``engine.repl.ahead``) includes the rest of its text from
+#: this FIFO, beside it.
+REST = "runner.rest"
+
+
+def runner_parts(language: str, code: str, title: str, src: str) -> tuple[str, str]:
+    """A C or C++ runner in two parts, for a compiler started before its submission: the
+    file ``src`` up to the scope header's include and an include of ``REST``, and what
+    ``REST`` gives, from a ``#line`` that names the line and file the plain runner has there
+    (``__LINE__``, ``__FILE__`` and debug lines are the plain runner's). None of ``src``'s
+    characters may need escaping in a string literal."""
+    marker = f'#include "{scope_name(language)}"\n'
+    head, _, rest = runner_source(language, code, title).partition(marker)
+    head += marker
+    return f'{head}#include "{REST}"\n', f'#line {head.count(chr(10)) + 1} "{src}"\n{rest}'
+
+
 def template_digest() -> str:
     """Changes whenever what the wrapper generates changes: part of every cache key."""
     return canonical_hash({"format": FORMAT, "runner": _RUNNER, "prelude": PRELUDE,
