@@ -51,21 +51,16 @@ def serve(idle: float, main: Callable[[list[str]], int], warm: Callable[[], obje
     ready.open_channel()  # a served Rust eval's scope, for the next spare (engine.repl.ready)
     serving_ledger.open_ledger()  # what the commands cost (engine.serving_ledger)
     lost = 0  # spares in a row that died before saying anything
-    busy = -1  # a pidfd of the child that took the last command (-1: none, or none to wait for)
     while lost < 10:
         said, told = os.pipe()
-        pid = os.fork()
-        if pid == 0:
+        if os.fork() == 0:
             os.close(said)
             os.close(keep)
             signal.signal(signal.SIGINT, signal.SIG_DFL)  # ^C of a foreground 'server run'
-            raise SystemExit(_spare(listener, alive, told, idle, modules, main, busy))
-        if busy >= 0:
-            os.close(busy)
+            raise SystemExit(_spare(listener, alive, told, idle, modules, main))
         os.close(told)
         word = os.read(said, 1)
         os.close(said)
-        busy = _pidfd(pid) if word == b"A" else -1
         if word == b"S":
             break
         lost = 0 if word == b"A" else lost + 1
@@ -74,24 +69,15 @@ def serve(idle: float, main: Callable[[list[str]], int], warm: Callable[[], obje
     listener.close()
 
 
-def _pidfd(pid: int) -> int:
-    """A descriptor that becomes readable when process ``pid`` ends, or -1."""
-    try:
-        return os.pidfd_open(pid)
-    except OSError:  # it has ended (ESRCH), or a kernel without pidfds: nothing to wait for
-        return -1
-
-
 def _spare(listener: socket.socket, alive: int, told: int, idle: float,
-           modules: Modules, main: object, busy: int) -> int:
+           modules: Modules, main: object) -> int:
     """Wait for one connection (or ``idle``, or the server's end); become its command or
-    refuse it. ``busy``: a pidfd of the command that made this spare, which its copies of
-    the server's pages wait for."""
+    refuse it."""
     import signal
 
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # a command's children are its own to reap
     own = _limits("self")  # ahead of any caller
-    serving_pages.copy_ahead(busy)
+    serving_pages.copy_ahead()
     if listener not in ready.wait(listener, alive, idle):  # idle, or the server is gone
         ready.end()
         try:

@@ -7,11 +7,6 @@ was waiting for it. The spare copies every writable page of its own ahead instea
 (``madvise(MADV_POPULATE_WRITE)``, Linux 5.14), on a thread of the idle scheduling class: only
 a core nobody else wants does it, and it stops as soon as a command comes. The cost is memory:
 the spare's pages are its own (~25 MB) rather than shared with the server.
-
-The copies wait until the command whose taking made this spare has ended: an idle core is not
-idle memory, and 25 MB copied beside that command's compilers competes with them for it (one
-``.c`` edited, served, two installs side by side: 3 ms faster in two alternations of 40 and 60,
-no different in a third).
 """
 
 from __future__ import annotations
@@ -22,12 +17,11 @@ _MADV_POPULATE_WRITE = 23
 _stop = False
 
 
-def copy_ahead(busy: int = -1) -> None:
-    """Start copying (in the spare, before it waits) once the process of pidfd ``busy`` has
-    ended (-1: now); the thread closes ``busy``."""
+def copy_ahead() -> None:
+    """Start copying (in the spare, before it waits)."""
     import _thread
 
-    _thread.start_new_thread(_copy, (busy,))
+    _thread.start_new_thread(_copy, ())
 
 
 def stop() -> None:
@@ -36,18 +30,7 @@ def stop() -> None:
     _stop = True
 
 
-def _copy(busy: int) -> None:
-    if busy >= 0:
-        import select
-
-        try:
-            select.select([busy], [], [])  # readable when that process has ended
-        except (OSError, ValueError):
-            pass  # copy now
-        finally:
-            os.close(busy)
-        if _stop:  # this spare took a command meanwhile
-            return
+def _copy() -> None:
     try:
         import ctypes
 

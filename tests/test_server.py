@@ -281,54 +281,6 @@ def test_the_spare_copies_the_server_s_pages_while_it_waits(tmp_path: Path, serv
     assert code == 0 and int(out) != proc.pid, err  # served: the server's child ran it
 
 
-def test_the_next_spare_copies_only_once_the_command_has_ended(tmp_path: Path,
-                                                               server: int) -> None:
-    """engine/serving_pages.py: the spare forked as a command is taken leaves the server's
-    pages shared while that command runs (its copies would take memory bandwidth from the
-    command's compilers), and copies them once it has ended."""
-    exe = os.readlink(f"/proc/{server}/exe")
-
-    def forks() -> dict[int, int]:
-        """The server's children that are forks of it, by process group: a command's child
-        has its own, a spare the server's."""
-        found = {}
-        for child in Path(f"/proc/{server}/task/{server}/children").read_text().split():
-            try:
-                if os.readlink(f"/proc/{child}/exe") == exe:
-                    found[int(child)] = os.getpgid(int(child))
-            except OSError:
-                continue
-        return found
-
-    def spare() -> int:
-        for _ in range(600):
-            waiting = [pid for pid, group in forks().items() if group == os.getpgid(server)]
-            if len(waiting) == 1:
-                return waiting[0]
-            time.sleep(0.1)
-        raise AssertionError(f"no single spare among {forks()}")
-
-    def copied() -> bool:
-        own, shared = _dirty_kb(spare())
-        return own > 4 * shared
-
-    proc = evaluate(make_plan(tmp_path / "src"),
-                    'unsigned int sleep(unsigned int); sleep(4); printf("1\\n");')
-    deadline = time.monotonic() + 60
-    while len(forks()) < 2 and time.monotonic() < deadline:  # the command's child and a spare
-        time.sleep(0.05)
-    time.sleep(2)  # the copies took ~30 ms when made at once, on the core the sleep leaves
-    during = _dirty_kb(spare())
-    assert proc.poll() is None, "the submission ended before the spare was looked at"
-    assert not copied(), during
-    out, err, code = outcome(proc)
-    assert (out, code) == ("1\n", 0), err
-    deadline = time.monotonic() + 60
-    while not copied() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert copied(), (during, _dirty_kb(spare()))
-
-
 def _served_so_far() -> tuple[int, float]:
     status = json.loads(run_recipe("server", "status", "--json").stdout)
     return status["commands"], status["cpu_seconds"]
