@@ -30,6 +30,13 @@ def session(plan: Path, store: Path, project: str, target: str = "release") -> S
     return Session.prepare(load_plan(plan), Store.open(store), project, target=target)
 
 
+def warmed(s: Session) -> Ahead:
+    """What ``recipe repl`` does before it reads a submission: the next one's gcc started."""
+    s.warm()
+    assert s._ahead is not None
+    return s._ahead
+
+
 def plain(s: Session, code: str) -> tuple[tuple[int, bytes], Path]:
     """The runner of ``code`` compiled the plain way: gcc's status and words, its folder."""
     folder = compiled.runner_folder(s.store)
@@ -73,9 +80,7 @@ def test_what_gcc_says_is_what_a_plain_compile_says(tmp_path: Path, code: str,
     plain way, so its words name no FIFO and no include of it."""
     plan = make_plan(tmp_path / "src")
     with session(plan, tmp_path / "store", "calc") as s:
-        s.warm()
-        waiting = s._ahead
-        assert waiting is not None
+        waiting = warmed(s)
         (status, said), folder = plain(s, code)
         try:
             words = s.compile(code).diagnostics
@@ -95,9 +100,7 @@ def _folded(words: str) -> str:
 def test_a_c_session_compiles_new_submissions_by_the_gcc_it_started(tmp_path: Path) -> None:
     plan = make_plan(tmp_path / "src")
     with session(plan, tmp_path / "store", "calc") as s:
-        s.warm()
-        ahead = s._ahead
-        assert ahead is not None
+        ahead = warmed(s)
         first = s.compile('printf("%d\\n", calc_quad(4));')
         assert not first.cached and first.folder == ahead.folder and s._ahead is None
         out = tmp_path / "out"
@@ -105,9 +108,8 @@ def test_a_c_session_compiles_new_submissions_by_the_gcc_it_started(tmp_path: Pa
             assert s.run(first, stdout=f).code == 0
         assert out.read_text() == "16\n"
         # Closing the session stops the gcc that waits and removes its folder.
-        s.warm()
-        last = s._ahead
-    assert last is not None and last.contained.proc.returncode is not None
+        last = warmed(s)
+    assert last.contained.proc.returncode is not None
     assert not last.folder.exists()
 
 
@@ -116,9 +118,7 @@ def test_a_submission_that_names_the_include_depth_is_compiled_the_plain_way(
     """``__INCLUDE_LEVEL__`` is 0 in the plain runner, 1 in a rest included from a FIFO."""
     plan = make_plan(tmp_path / "src")
     with session(plan, tmp_path / "store", "calc") as s:
-        s.warm()
-        waiting = s._ahead
-        assert waiting is not None
+        waiting = warmed(s)
         runner = s.compile('return __INCLUDE_LEVEL__ + 3;')
         assert runner.folder != waiting.folder and not waiting.folder.exists()
         assert s.run(runner).code == 3
