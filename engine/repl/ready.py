@@ -6,8 +6,8 @@ command, so nothing of one eval waits for the next in its process; the server's 
 (``engine.serving``), which waits for the next command, does it instead:
 
 - an eval, served, notes its scope (the runner ``Spec`` and the store, plain data) after its
-  answer, on a datagram channel the server made before its first spare and
-  every child inherits;
+  answer, on a datagram channel the server made before its first spare and every child
+  inherits;
 - the spare waiting for the next command reads the note and starts the compiler (its source
   a FIFO) for that scope (``Ahead.start``), unless a command is already there;
 - when the next command is an eval whose session has that very ``Spec`` in that store, its
