@@ -63,8 +63,8 @@ def test_a_compiler_started_ahead_makes_the_runner_a_plain_compile_makes(
         assert sorted(p.name for p in ahead.folder.iterdir()) == sorted(
             p.name for p in folder.iterdir())
         assert (ahead.folder / name).read_text() == (folder / name).read_text()
-        out = s.run(s.compile(CASES[project]), stdout=(tmp_path / "out").open("wb"))
-        assert out.code == 0
+        with (tmp_path / "out").open("wb") as out:  # the runner says its file and line
+            assert s.run(s.compile(CASES[project]), stdout=out).code == 0
         assert (tmp_path / "out").read_text().split()[1:] == ["./" + name, "5"]
         shutil.rmtree(ahead.folder)
         shutil.rmtree(folder)
