@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
-from engine.build import inputs
+from engine.build import inputs, kept_inputs
 from engine.build.actions import ActionRun, Buildable, Runner, run_action
 from engine.build.cache import ActionCache
 from engine.derive.actions import Action
@@ -79,8 +79,18 @@ class BuildFolder:
         work = f"{self.staging}/w"  # str paths: a Path joined per input costs as much as its link
         # A build script may run make, which reads mtimes: its inputs become their blobs (a
         # chmod and a utime each) before it runs, not while
-        later = not any(a.kind == "build-script" for a in self.drv.actions)
+        later = keeps_inputs(self.drv)
+        found: set[str] = set()  # in place in the last build's folder (engine.build.kept_inputs)
+        if later and kept_inputs.take(self.store, label(self.drv), work):
+            found, folders = kept_inputs.sort_out(self.store, work, {
+                rel: digest.removeprefix("sha256:")
+                for rel, digest in self.drv.data["inputs"].items()})
+            self.folders.update(folders)
         for rel, digest in self.drv.data["inputs"].items():
+            if rel in found:
+                self.kept.add(digest.removeprefix("sha256:"))
+                self.present.add(f"w/{rel}")
+                continue
             dest = f"{work}/{rel}"
             folder = dest.rpartition("/")[0]
             if folder not in self.folders:
@@ -163,6 +173,17 @@ class BuildFolder:
                                     self.digests, self.env, use_cache=False, cache=self.cache,
                                     runner=self._runner(producer)))
             self.present.update(producer.outputs)
+
+
+def keeps_inputs(drv: Buildable) -> bool:
+    """Whether a build of ``drv`` takes and keeps its staged inputs (``engine.build.kept_inputs``):
+    not one with a build script, which may write among them."""
+    return not any(a.kind == "build-script" for a in drv.actions)
+
+
+def label(drv: Buildable) -> str:
+    """The derivation's name without its hash: the same project, version and target."""
+    return drv.name.split("-", 1)[1]
 
 
 def _executable(path: str) -> bool:

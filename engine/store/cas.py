@@ -191,6 +191,15 @@ class Cas:
             raise self._damaged(digest)
         marks.mark(dest, digest)
 
+    def is_linked_blob(self, path: str, digest: str, st: os.stat_result) -> bool:
+        """Whether the file at ``path`` (``st``: its lstat) is the blob ``digest`` itself, marked
+        as hashed to that digest and untouched since: what ``link_blob`` would put there."""
+        try:
+            blob = os.stat(self._blob_file(digest))
+        except OSError:
+            return False
+        return os.path.samestat(st, blob) and marks.trusted_stat(path, digest, st)
+
     def _damaged(self, digest: str) -> BlobError:
         self.blob_path(digest).unlink(missing_ok=True)
         return BlobError(f"blob {digest} in the store is damaged (its content no longer "

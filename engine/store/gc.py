@@ -84,6 +84,7 @@ def _collect(store: Locking, db: Database, cas: Cas, dry_run: bool,
             report.cache_freed += entry.size
         if not dry_run:  # what killed makers promised: no one waits on those files
             promises.clear(promised)
+            drop_kept_inputs(state)
         if max_size is not None:
             remaining = sum(e.size for e in listed) - report.cache_freed
             report.cache_freed += state_caches(state, max_size - remaining, dry_run)
@@ -115,6 +116,27 @@ def state_caches(state: Path, budget: int, dry_run: bool) -> int:
         finally:
             os.close(fd)
     return freed
+
+
+def drop_kept_inputs(state: Path) -> None:
+    """Remove the inputs builds kept for the next build of their label (``Store.kept_inputs``):
+    their links keep the bytes of blobs collected since on disk. Each is moved into ``tmp``
+    first (a build taking it meanwhile finds none and stages its inputs anew)."""
+    tmp = state / "tmp"
+    for name in _listdir(state / "inputs"):
+        trash = tmp / f"{locks.own_temp(tmp)}{os.urandom(6).hex()}-inputs"
+        try:
+            os.rename(state / "inputs" / name, trash)
+        except OSError:
+            continue  # taken by a build meanwhile
+        fsutil.remove_tree(trash)
+
+
+def _listdir(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
 
 
 def _tree_size(folder: Path) -> int:

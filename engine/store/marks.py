@@ -37,6 +37,15 @@ def trusted(path: str, digest: str) -> bool:
     return mark == _value(digest, st)
 
 
+def trusted_stat(path: str, digest: str, st: os.stat_result) -> bool:
+    """``trusted``, with the file's ``st`` taken by the caller."""
+    try:
+        mark = os.getxattr(path, NAME, follow_symlinks=False)
+    except OSError:
+        return False
+    return mark == _value(digest, st)
+
+
 def mark(path: str, digest: str) -> None:
     """Note on the blob at ``path`` that its bytes, just hashed, are ``digest``. Not when its
     mtime is too recent to tell a later write by; never an error (the mark only saves time).

@@ -43,7 +43,7 @@ from engine.store.names import checked as _checked
 from engine.store.names import label as _label
 from engine.store.records import Damage, GcReport, PathInfo
 
-_LAYOUT = ("tmp", "locks", "cas", "ac", "logs", "build", "pending")
+_LAYOUT = ("tmp", "locks", "cas", "ac", "logs", "build", "pending", "inputs")
 _KEEP_FILES = {".gitkeep", ".gitignore", ".keep"}
 _FIX_FOLDER = "pass --store with a recipe store, or with a new or empty folder"
 #: Stores opened ahead by this process, by root, for its next ``Store.open`` of that root.
@@ -257,6 +257,11 @@ class Store:
         Whatever a killed build left there is removed by the next ``open``."""
         return self.state / "build" / _checked(name)
 
+    def kept_inputs(self, label: str) -> Path:
+        """Where the inputs a build of ``label`` staged are kept for its next build
+        (``engine.build.kept_inputs``); ``store gc`` removes them."""
+        return self.state / "inputs" / _label(label)
+
     def temp_dir(self, label: str) -> Path:
         """A new empty folder on the store's file system, removed by a later ``open`` once
         this process is gone if it was not registered."""
@@ -327,6 +332,9 @@ class Store:
 
     def link_blob(self, digest: str, dest: Path | str) -> None:
         self._cas.link_blob(digest, dest)
+
+    def is_linked_blob(self, path: str, digest: str, st: os.stat_result) -> bool:
+        return self._cas.is_linked_blob(path, digest, st)
 
     def get_action(self, key: str) -> dict[str, Any] | None:
         return self._cas.get_action(key)

@@ -1,0 +1,101 @@
+"""The declared inputs a build staged, kept for the next build of its label
+(engine/build/kept_inputs.py), with the real gcc: what the next build takes of them is exactly
+what a fresh staging would put there."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from tests.conftest import run_recipe, write_tree
+from tests.projects import GREET_LIB
+
+
+def realise(src: Path, store: Path) -> list[Path]:
+    done = run_recipe("realise", src / "plan.yaml", "--store", store)
+    assert done.returncode == 0, done.stderr
+    return [Path(line) for line in done.stdout.splitlines()]
+
+
+def kept(store: Path, label: str = "greet-1.0.0-release") -> Path:
+    return store / ".recipe" / "inputs" / label
+
+
+def edit(src: Path, value: int) -> None:
+    twice = src / "greet/src/twice.c"
+    twice.write_text(twice.read_text().replace("2 * x", f"{value} * x"))
+
+
+def test_a_build_keeps_its_inputs_and_the_next_takes_the_unchanged_ones(tmp_path):
+    src = write_tree(tmp_path / "src", GREET_LIB)
+    store = tmp_path / "store"
+    realise(src, store)
+    folder = kept(store)
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) \
+        == ["include/greet.h", "src/greet.c", "src/internal.h", "src/twice.c"]
+    header = os.stat(folder / "src/internal.h")
+    sub = os.stat(folder / "src")
+    edit(src, 3)
+    greet, hello = realise(src, store)
+    # The same folder came back (taken, not staged anew), the unchanged header in it...
+    assert os.stat(kept(store) / "src").st_ino == sub.st_ino
+    assert os.stat(kept(store) / "src/internal.h").st_ino == header.st_ino
+    # ...and the edited source is its new content.
+    assert "3 * x" in (kept(store) / "src/twice.c").read_text()
+    out = subprocess.run([hello / "bin/hello", "x"], capture_output=True, text=True)
+    assert out.stdout == "hello 6 1\n"
+    # What it built is what a new store builds from the same sources.
+    fresh = realise(src, tmp_path / "fresh")
+    assert [p.name for p in fresh] == [greet.name, hello.name]
+    assert (greet / "lib/libgreet.a").read_bytes() == \
+        (fresh[0] / "lib/libgreet.a").read_bytes()
+
+
+def test_an_input_no_longer_declared_is_gone_from_the_kept_folder(tmp_path):
+    """Hermetic staging: the header the last build had is not there for the next build once
+    the project stops declaring it; nor is a file put in the kept folder by hand."""
+    src = write_tree(tmp_path / "src", GREET_LIB)
+    store = tmp_path / "store"
+    realise(src, store)
+    (kept(store) / "include/extra.h").write_text("#define EXTRA 1\n")
+    project = src / "greet/project.yaml"
+    project.write_text(project.read_text().replace('"include/*.h", "src/*.h"', '"include/*.h"'))
+    done = run_recipe("realise", src / "plan.yaml", "--store", store)
+    assert done.returncode == 1
+    assert done.stderr.rstrip().splitlines()[-1] == (
+        "recipe: greet: src/greet.c includes 'internal.h', which the project does not declare "
+        "(src/internal.h is not in headers:); add src/internal.h to headers: in project.yaml")
+    assert not (kept(store) / "src/internal.h").exists()
+    assert not (kept(store) / "include/extra.h").exists()
+
+
+def test_a_file_replaced_in_the_kept_folder_is_not_compiled(tmp_path):
+    """A kept file is taken only when it is its blob itself, marked and untouched: one put in
+    its place (another inode) goes, and the declared content is staged."""
+    src = write_tree(tmp_path / "src", GREET_LIB)
+    store = tmp_path / "store"
+    realise(src, store)
+    internal = kept(store) / "src/internal.h"
+    internal.unlink()
+    internal.write_text('#define GREETING "tampered"\n')
+    greet_c = src / "greet/src/greet.c"  # compiled again: it includes internal.h
+    greet_c.write_text(greet_c.read_text().replace("GREETING;", "GREETING; /* again */"))
+    greet, hello = realise(src, store)
+    out = subprocess.run([hello / "bin/hello", "x"], capture_output=True, text=True)
+    assert out.stdout == "hello 4 1\n"
+    assert "tampered" not in (kept(store) / "src/internal.h").read_text()
+    fresh = realise(src, tmp_path / "fresh")
+    assert (greet / "lib/libgreet.a").read_bytes() == \
+        (fresh[0] / "lib/libgreet.a").read_bytes()
+
+
+def test_store_gc_drops_the_kept_folders(tmp_path):
+    src = write_tree(tmp_path / "src", GREET_LIB)
+    store = tmp_path / "store"
+    realise(src, store)
+    assert kept(store).is_dir()
+    done = run_recipe("store", "gc", "--store", store)
+    assert done.returncode == 0, done.stderr
+    assert not any((store / ".recipe" / "inputs").iterdir())
+    assert realise(src, store)  # and the next build stages as a new store's does
