@@ -4,7 +4,8 @@ Scheduling: derivations that are already valid cost one database lookup. Each mi
 coordinator thread that waits for its dependencies, takes the derivation's lock and builds; all
 actions of all derivations share one pool of ``jobs`` workers, so compiles of independent
 projects and targets overlap. Coordinators only wait; pool workers never wait on each other, so
-the pool cannot deadlock.
+the pool cannot deadlock. A lone missing derivation (a one-file edit's) is built by the calling
+thread itself.
 """
 
 from __future__ import annotations
@@ -160,9 +161,21 @@ def _build_all(store: Store, missing: list[Derivation], jobs: int, keep_going: b
             cache.offer_path(drv.name)
             return "built"
 
+        def here(drv: Derivation) -> Future[str]:
+            """A lone missing derivation (a one-file edit's) is built by this thread: no
+            coordinator to start, and the store's connection this thread has already serves it
+            (a thread's first query opens one of its own: ~0.5 ms before its compile)."""
+            future: Future[str] = Future()
+            try:
+                future.set_result(realise_one(drv, []))
+            except Exception as error:  # noqa: BLE001 - read from the future, as a coordinator's
+                future.set_exception(error)
+            return future
+
         for drv in missing:  # dependencies come first, so their futures exist
             waits = [futures[d.name] for d in [*drv.crates, *drv.deps] if d.name in futures]
-            futures[drv.name] = coordinators.submit(realise_one, drv, waits)
+            futures[drv.name] = here(drv) if len(missing) == 1 else \
+                coordinators.submit(realise_one, drv, waits)
         built: dict[str, list[str]] = {"built": [], "partial": [], "": []}
         for name, future in futures.items():
             try:
