@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from engine import later, server, serving_ledger, serving_notes, serving_pages
+from engine import later, server, serving_ledger, serving_pages
 from engine.repl import ready
 from engine.server import IDENTITY, _peer, _read, address
 from engine.serving_modules import Modules
@@ -48,9 +48,7 @@ def serve(idle: float, main: Callable[[list[str]], int], warm: Callable[[], obje
     # has (SIGINT: by the spare), and a caller that ignores them runs in-process.
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     alive, keep = os.pipe()  # a spare sees its end (EOF) when the server is gone
-    # What a command used, for the next spare to prepare (engine.serving_notes)
-    serving_notes.open_channel({"store": (serving_notes.prepare_store, serving_notes.end_store),
-                                "eval": (ready.prepare, ready.end_ahead)})
+    ready.open_channel()  # a served Rust eval's scope, for the next spare (engine.repl.ready)
     serving_ledger.open_ledger()  # what the commands cost (engine.serving_ledger)
     lost = 0  # spares in a row that died before saying anything
     while lost < 10:
@@ -80,8 +78,8 @@ def _spare(listener: socket.socket, alive: int, told: int, idle: float,
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # a command's children are its own to reap
     own = _limits("self")  # ahead of any caller
     serving_pages.copy_ahead()
-    if listener not in serving_notes.wait(listener, alive, idle):  # idle, or gone
-        serving_notes.end()
+    if listener not in ready.wait(listener, alive, idle):  # idle, or the server is gone
+        ready.end()
         try:
             os.write(told, b"S")
         except OSError:
@@ -102,12 +100,12 @@ def _spare(listener: socket.socket, alive: int, told: int, idle: float,
     if request is not None and len(fds) == 4:  # a Rust eval's submission to its rustc, now
         ready.early(request["argv"], fds[3], request["env"])
     if leave:  # a rustc started ahead ends before the server says it stopped
-        serving_notes.end()
+        ready.end()
     os.write(told, b"S" if leave else b"A")
     os.close(told)
     if request is None or len(fds) != 4:
         _refuse(conn, fds)
-        serving_notes.end()
+        ready.end()
         return 0
     conn.settimeout(None)
     return _child(conn, fds, request, main, own)
@@ -260,7 +258,7 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller leaving now is no ^C
         _at_exit()
         _answer(conn, int(code))
-    serving_notes.end()  # a compiler started ahead that this command did not take
+    ready.end()  # a Rust compiler started ahead that this command did not take
     later.run()
     serving_ledger.add()  # the last: all this command cost, its caches included
     os._exit(int(code) & 0xFF)  # all that Python's exit does that one can see was done
@@ -270,7 +268,7 @@ def _leave() -> None:
     """End a child that ran no command (what it started ahead, and its temporary files)."""
     import atexit
 
-    serving_notes.end()
+    ready.end()
     atexit._run_exitfuncs()
     os._exit(0)
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import recipe_server, run_recipe, write_tree
-from tests.projects import GREET_LIB
+from tests.conftest import recipe_server, run_recipe
 from tests.repl_projects import make_plan
 
 # Who ran the submission, recipe in-process or the server's child: the parent of the reaper,
@@ -251,71 +250,35 @@ def _dirty_kb(pid: int) -> tuple[int, int]:
 def test_the_spare_copies_the_server_s_pages_while_it_waits(tmp_path: Path, server: int) -> None:
     """engine/serving_pages.py: the waiting spare makes the server's writable pages its own,
     so that its command does not take those copy-on-write faults; a command still runs."""
+    exe = os.readlink(f"/proc/{server}/exe")
+
+    def spare() -> int:
+        """The server's child that is a fork of it (not a compile of the client, say)."""
+        for _ in range(600):
+            children = Path(f"/proc/{server}/task/{server}/children").read_text().split()
+            forks = []
+            for child in children:
+                try:
+                    if os.readlink(f"/proc/{child}/exe") == exe:
+                        forks.append(int(child))
+                except OSError:
+                    continue
+            if len(forks) == 1:
+                return forks[0]
+            time.sleep(0.1)
+        raise AssertionError(f"no single spare among {children}")
+
     def copied() -> bool:
-        own, shared = _dirty_kb(_spare(server))
+        own, shared = _dirty_kb(spare())
         return own > 4 * shared  # without the copies: ~1.5 MB its own, ~25 MB shared
 
     deadline = time.monotonic() + 60
     while not copied() and time.monotonic() < deadline:
         time.sleep(0.1)  # an idle-class thread: it runs when a core is free
-    assert copied(), _dirty_kb(_spare(server))
+    assert copied(), _dirty_kb(spare())
     proc = evaluate(make_plan(tmp_path / "src"), PPID)
     out, err, code = outcome(proc)
     assert code == 0 and int(out) != proc.pid, err  # served: the server's child ran it
-
-
-def _spare(server: int) -> int:
-    """The server's child that is a fork of it (not a compile of the client, say)."""
-    exe = os.readlink(f"/proc/{server}/exe")
-    for _ in range(600):
-        children = Path(f"/proc/{server}/task/{server}/children").read_text().split()
-        forks = []
-        for child in children:
-            try:
-                if os.readlink(f"/proc/{child}/exe") == exe:
-                    forks.append(int(child))
-            except OSError:
-                continue
-        if len(forks) == 1:
-            return forks[0]
-        time.sleep(0.1)
-    raise AssertionError(f"no single spare among {children}")
-
-
-def _opened(pid: int) -> set[str]:
-    opened = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            opened.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
-        except OSError:
-            continue
-    return opened
-
-
-def test_the_spare_opens_the_store_the_last_command_used(tmp_path: Path, server: int) -> None:
-    """engine/serving_notes.py: after a served realise the spare waits with its store open
-    (``Store.open_ahead``), and the next served command that opens that store takes it and
-    reads it as it is now: a path registered meanwhile by another process is there."""
-    src = write_tree(tmp_path / "src", GREET_LIB)
-    store = tmp_path / "store"
-    done = run_recipe("realise", src / "plan.yaml", "--store", store, env=served_env())
-    assert done.returncode == 0, done.stderr
-    database = str(store / ".recipe" / "db.sqlite")
-    deadline = time.monotonic() + 60
-    while database not in _opened(_spare(server)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert database in _opened(_spare(server))
-    (src / "greet/src/twice.c").write_text("int greet_twice(int x) { return 3 * x; }\n")
-    in_process = run_recipe("realise", src / "plan.yaml", "--store", store)
-    assert in_process.returncode == 0, in_process.stderr
-    commands = _served_so_far()[0]
-    listed = run_recipe("store", "ls", "--store", store, "--json", env=served_env())
-    assert listed.returncode == 0, listed.stderr
-    names = {Path(line).name for line in in_process.stdout.splitlines()}
-    assert names <= {entry["name"] for entry in json.loads(listed.stdout)}
-    while _served_so_far()[0] == commands and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _served_so_far()[0] == commands + 1  # it was the server's
 
 
 def _served_so_far() -> tuple[int, float]:

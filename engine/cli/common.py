@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from engine import serving_notes
 from engine.errors import UsageError
 
 
@@ -80,9 +79,7 @@ def open_plan_and_store(args: argparse.Namespace,
         before_store(plan)
     if hasattr(args, "remote_cache"):
         args.remote = remote_config(args, plan)
-    store = Store.open(store_dir(args, plan.file, plan.store))
-    serving_notes.note_store(store.root)  # served: the next spare opens it ahead
-    return plan, store
+    return plan, Store.open(store_dir(args, plan.file, plan.store))
 
 
 def remote_config(args: argparse.Namespace, plan: Any) -> Any:

@@ -6,7 +6,8 @@ command, so nothing of one eval waits for the next in its process; the server's 
 (``engine.serving``), which waits for the next command, does it instead:
 
 - an eval, served, notes its scope (the runner ``Spec`` and the store, plain data) after its
-  answer (``engine.serving_notes``, kind ``eval``);
+  answer, on a datagram channel the server made before its first spare and every child
+  inherits;
 - the spare waiting for the next command reads the note and starts the compiler (its source
   a FIFO) for that scope (``Ahead.start``), unless a command is already there;
 - when the next command is an eval whose session has that very ``Spec`` in that store, its
@@ -28,21 +29,59 @@ import os
 import sys
 from pathlib import Path
 
-from engine import serving_notes
-
 TYPE_CHECKING = False  # typing costs a repeated ``recipe eval`` milliseconds
 if TYPE_CHECKING:
+    import socket
+
     from engine.memo import Held
     from engine.repl.ahead import Ahead
     from engine.repl.session import Session
     from engine.store.peek import LazyStore
 
-_ahead: Ahead | None = None  # the rustc waiting for the noted scope's next submission
+#: The channel's two ends, (read, write), made by ``open_channel`` in the server.
+_channel: tuple[socket.socket, socket.socket] | None = None
+_note: bytes | None = None  # the last note this process read (the scope it prepared for)
+_ahead: Ahead | None = None  # the rustc waiting for that scope's next submission
 _held: Held | None = None  # the eval's record, read and its closure held (``memo.hold``)
 _store: LazyStore | None = None  # the store, opened
 #: The last eval's arguments with None for its submission, its folder and environment: a
 #: command with the same but the submission is fed to the rustc waiting at once (``early``).
 _early: tuple[list[str | None], str, list[str | None]] | None = None
+_sent = False  # this command noted a scope itself (``adopt``)
+MAX_NOTE = 1 << 20
+
+
+def open_channel() -> None:
+    """In the server, before its first spare: the channel every child inherits (a datagram
+    socket pair: a note is one message, never mixed with another's)."""
+    import socket
+
+    global _channel
+    ends = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    for end in ends:
+        end.setblocking(False)
+    _channel = (ends[0], ends[1])
+
+
+def wait(listener: socket.socket, alive: int, idle: float) -> list[object]:
+    """The spare's wait for a connection (``listener``) or the server's end (``alive``), at
+    most ``idle`` seconds (then ``[]``); a note read meanwhile starts its scope's compiler."""
+    import select
+    import time
+
+    if _channel is None:
+        return select.select([listener, alive], [], [], idle)[0]
+    deadline = time.monotonic() + idle
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return []
+        ready = select.select([listener, alive, _channel[0]], [], [], left)[0]
+        if _channel[0] in ready:
+            ready.remove(_channel[0])
+            _read_notes(prepare=not ready)  # a caller waiting: it goes first
+        if ready:
+            return ready
 
 
 def held() -> Held | None:
@@ -101,8 +140,8 @@ def adopt(session: Session, record: Path, code: str) -> None:
     """Served: give ``session`` the rustc started for its scope, if that is the one waiting;
     note its scope, its eval's ``record`` (``engine.memo``) and arguments (``code``: the
     submission's) for the next spare (after the answer). In-process: nothing."""
-    global _ahead
-    if not serving_notes.served():  # in-process
+    global _ahead, _sent
+    if _channel is None:  # in-process
         return
     if _ahead is not None and _ahead.spec == session.spec and \
             _ahead.folder.is_relative_to(session.store.state / "tmp"):
@@ -110,6 +149,7 @@ def adopt(session: Session, record: Path, code: str) -> None:
         _ahead = None
     import marshal
 
+    from engine import later
     from engine.memo import ENVIRONMENT
 
     words: list[str | None] = list(sys.argv[1:])  # the command's (engine.serving sets them)
@@ -121,16 +161,36 @@ def adopt(session: Session, record: Path, code: str) -> None:
                           "store": str(session.store.root), "record": str(record),
                           "early": None if at is None else (
                               words, os.getcwd(), [os.environ.get(n) for n in ENVIRONMENT])})
-    serving_notes.send("eval", note)
+    _sent = True
+    later.after_answer(_send, note)
 
 
-def prepare(note: bytes, previous: bytes | None) -> None:
-    """The spare, for an eval's note (``engine.serving_notes``): start its scope's compiler,
-    unless the one waiting is for it already."""
-    if note == previous and _ahead is not None:
+def end() -> None:
+    """Once the command answered, or the spare leaves: stop a rustc nobody took and remove its
+    folder; pass the note on unless the command sent its own."""
+    global _note
+    end_ahead()
+    note, _note = _note, None
+    if note is not None and not _sent:
+        _send(note)
+
+
+def _read_notes(prepare: bool) -> None:
+    """Read every note waiting (the last one counts); start its compiler (``prepare``) unless
+    the one waiting is for it already."""
+    global _note
+    last = None
+    while True:
+        try:
+            last = _channel[0].recv(MAX_NOTE)  # type: ignore[index]
+        except OSError:  # none left
+            break
+    if last is None or last == _note and _ahead is not None:
         return
     end_ahead()
-    _prepare(note)
+    _note = last
+    if prepare:
+        _prepare(last)
 
 
 def end_ahead() -> None:
@@ -165,4 +225,13 @@ def _prepare(note: bytes) -> None:
         _store = opened
         _early = data["early"]
     except Exception:  # noqa: BLE001 - a store gone meanwhile: the eval does it the plain way
+        pass
+
+
+def _send(note: bytes) -> None:
+    if _channel is None:
+        return
+    try:
+        _channel[1].send(note)
+    except OSError:  # a full queue (no spare reads): the next eval is compiled the plain way
         pass

@@ -46,8 +46,6 @@ from engine.store.records import Damage, GcReport, PathInfo
 _LAYOUT = ("tmp", "locks", "cas", "ac", "logs", "build", "pending", "inputs")
 _KEEP_FILES = {".gitkeep", ".gitignore", ".keep"}
 _FIX_FOLDER = "pass --store with a recipe store, or with a new or empty folder"
-#: Stores opened ahead by this process, by root, for its next ``Store.open`` of that root.
-_ahead: dict[str, Store] = {}
 
 
 class Store:
@@ -61,7 +59,6 @@ class Store:
         self._cas = Cas(self.state, self._temp_file)
         self._nonce, self._serial = os.urandom(4).hex(), itertools.count()
         self._temp_roots = temproots.TempRoots(self.state / "tmp")
-        self._db_file: os.stat_result | None = None  # the database's, when opened ahead
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -93,53 +90,16 @@ class Store:
             if not os.access(folder, os.W_OK | os.X_OK):
                 raise StoreError(f"the store folder {folder} is not writable",
                                  "fix its permissions, or pass another --store")
-        ahead = _ahead.pop(str(root), None)
-        if ahead is not None and not new and not use_reserve and ahead._current():
-            store = ahead  # opened by this process for this open (``open_ahead``)
-        else:
-            if ahead is not None:
-                ahead.close()
-            if new:
-                # Creators of one store take turns: SQLite answers "database is locked" at
-                # once, without waiting, to a second connection switching a new database to
-                # WAL.
-                with locks.locked(state / "locks" / "create.lock"):
-                    database = space.open_database(state, use_reserve)
-            else:
+        if new:
+            # Creators of one store take turns: SQLite answers "database is locked" at once,
+            # without waiting, to a second connection switching a new database to WAL.
+            with locks.locked(state / "locks" / "create.lock"):
                 database = space.open_database(state, use_reserve)
-            store = cls(root, database)
+        else:
+            database = space.open_database(state, use_reserve)
+        store = cls(root, database)
         store.clean()
         return store
-
-    @classmethod
-    def open_ahead(cls, root: Path) -> Store | None:
-        """Open the store at ``root`` (an existing one: None if there is none) for this
-        process's next ``open`` of it, which takes it as it is, its database connected, when
-        the database file is still the one opened here; it checks and cleans as any open does.
-        A server's spare child opens the store the last command used while it waits
-        (``engine.serving_notes``): the connection is ~1 ms of a served command."""
-        root = Path(root).absolute()
-        ahead = _ahead.get(str(root))
-        if ahead is not None:
-            if ahead._current():
-                return ahead
-            del _ahead[str(root)]
-            ahead.close()
-        try:
-            store = cls.open(root, create=False)
-            store._db_file = os.stat(store.state / "db.sqlite")
-        except (StoreError, OSError):
-            return None
-        _ahead[str(root)] = store
-        return store
-
-    def _current(self) -> bool:
-        """Whether the database this store opened is still the one at its place."""
-        try:
-            return self._db_file is not None and \
-                os.path.samestat(self._db_file, os.stat(self.state / "db.sqlite"))
-        except OSError:
-            return False
 
     def close(self) -> None:
         self._db.close()

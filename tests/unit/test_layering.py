@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     # no recipe in them
     {"engine", "errors", "faults", "hashing", "watch", "semver", "user_cache", "later"},
     {"store"},
-    {"documents", "toolchain", "memo", "serving_notes"},
+    {"documents", "toolchain", "memo"},
     {"derive", "crates"},
     {"build", "executors", "remote"},
     {"verify", "repl", "release", "scaffold"},
