@@ -240,6 +240,24 @@ def test_what_the_server_imports_opens_nothing_a_fork_would_share() -> None:
     assert done.stdout.split() == ["1", "0"]
 
 
+def test_callers_at_once_are_each_served_at_once(tmp_path: Path, server: int) -> None:
+    """engine/serving.py forks the next spare a little after a command is taken, or as soon as
+    another caller connects: a second caller while the first command runs is served at once,
+    by another child of the server, and ends before the first."""
+    plan = make_plan(tmp_path / "src")
+    outcome(evaluate(plan, PPID))  # the scope built and prepared: only the submissions left
+    slow = evaluate(plan, '#include <unistd.h>\nsleep(3); puts("slow");')
+    time.sleep(0.5)  # the slow one taken
+    started = time.monotonic()
+    quick = evaluate(plan, PPID)
+    out, err, code = outcome(quick)
+    took = time.monotonic() - started
+    assert code == 0 and int(out) != quick.pid, err  # served, by another of the server's children
+    assert slow.poll() is None, "the second caller waited for the first command"
+    assert took < 2.0
+    assert outcome(slow) == ("slow\n", "", 0)
+
+
 def _dirty_kb(pid: int) -> tuple[int, int]:
     """Written pages of ``pid``: its own (copied), and those still shared with another."""
     with open(f"/proc/{pid}/smaps_rollup") as f:
