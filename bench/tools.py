@@ -212,8 +212,10 @@ class Recipe:
 
 def _spare_waits(server: int, patience: float = 1.0) -> None:
     """Until the server's spare child waits for a command with its pages copied (one thread,
-    asleep), or ``patience`` seconds: a command sent the moment after another (the status
-    request) would wait for a spare still being forked, which a user's rarely does."""
+    asleep in its wait for a caller), or ``patience`` seconds: a command sent the moment after
+    another (the status request) would find a spare still being forked or copying, which a
+    user's rarely does. The child that answered the status request may still be exiting (one
+    thread, asleep elsewhere): only a child asleep in ``select`` is the spare."""
     deadline = time.monotonic() + patience
     while time.monotonic() < deadline:
         try:
@@ -223,9 +225,11 @@ def _spare_waits(server: int, patience: float = 1.0) -> None:
         for child in children:
             try:
                 status = Path(f"/proc/{child}/status").read_text()
+                waits = Path(f"/proc/{child}/wchan").read_text()
             except OSError:
                 continue
-            if "\nState:\tS" in status and "\nThreads:\t1\n" in status:
+            if "\nState:\tS" in status and "\nThreads:\t1\n" in status and \
+                    waits.startswith(("poll_schedule_timeout", "do_select")):
                 return
         time.sleep(0.005)
 

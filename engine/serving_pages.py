@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 _MADV_POPULATE_WRITE = 23
+_SLICE = 1 << 20  # bytes copied per call
 _stop = False
 
 
@@ -43,9 +44,13 @@ def _copy() -> None:
         return
     for line in lines:
         fields = line.split()
-        if _stop:
-            return
         if fields[1] != "rw-p":
             continue
         start, end = (int(bound, 16) for bound in fields[0].split("-"))
-        madvise(start, end - start, _MADV_POPULATE_WRITE)  # an error (an old kernel): faults
+        # A slice at a time: the call holds the process's memory map, and a command that came
+        # meanwhile waits for it to change its own (a thread's stack, a larger heap) — up to
+        # ~20 ms for a whole 20 MB heap, one slice's ~0.3 ms now.
+        for at in range(start, end, _SLICE):
+            if _stop:
+                return
+            madvise(at, min(_SLICE, end - at), _MADV_POPULATE_WRITE)  # an error: faults
