@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 #: Seconds from a command taken to the next spare's fork, when no other caller waits: past a
-#: one-file edit's start (~10 ms to its compile), which runs on one core and had to share it.
+#: one-file edit's first milliseconds (~10 ms to its compile), which the fork held back.
 _FORK_AFTER = 0.015
 
 
