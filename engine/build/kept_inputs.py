@@ -23,18 +23,26 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 
 from engine.store import Store
 
 
 def take(store: Store, label: str, w: str) -> bool:
     """Move the folder kept for ``label`` to ``w`` (which must not exist); False if none is
-    kept (or another build took it first)."""
+    kept (or another build took it first), or if what was there is no folder of its own (a
+    link to one elsewhere is removed, never walked: sorting it out deletes files)."""
     try:
         os.rename(store.kept_inputs(label), w)
     except OSError:
         return False
-    return True
+    try:
+        if stat.S_ISDIR(os.lstat(w).st_mode):
+            return True
+        os.unlink(w)
+    except OSError:
+        pass
+    return False
 
 
 def sort_out(store: Store, w: str, inputs: dict[str, str]) -> tuple[set[str], set[str]]:
@@ -45,7 +53,11 @@ def sort_out(store: Store, w: str, inputs: dict[str, str]) -> tuple[set[str], se
     folders: set[str] = set()
     needed = {os.path.dirname(rel) for rel in inputs}
     needed |= {parent for rel in needed for parent in _parents(rel)}
-    _sort(store, w, "", inputs, needed, kept, folders)
+    try:
+        _sort(store, w, "", inputs, needed, kept, folders)
+    except OSError:  # something in it that cannot be read or removed: staged anew instead
+        shutil.rmtree(w, ignore_errors=True)
+        return set(), set()
     return kept, folders
 
 

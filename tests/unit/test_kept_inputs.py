@@ -5,6 +5,7 @@ what a fresh staging would put there."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -99,3 +100,21 @@ def test_store_gc_drops_the_kept_folders(tmp_path):
     assert done.returncode == 0, done.stderr
     assert not any((store / ".recipe" / "inputs").iterdir())
     assert realise(src, store)  # and the next build stages as a new store's does
+
+
+def test_a_link_in_place_of_the_kept_folder_is_removed_never_walked(tmp_path):
+    """Sorting a kept folder out deletes what a fresh staging would not put there: a link in
+    its place, to a folder elsewhere, must not be walked (its files would be deleted)."""
+    src = write_tree(tmp_path / "src", GREET_LIB)
+    store = tmp_path / "store"
+    realise(src, store)
+    elsewhere = write_tree(tmp_path / "elsewhere", {"notes.txt": "mine\n", "sub/more.txt": "x\n"})
+    shutil.rmtree(kept(store))
+    kept(store).symlink_to(elsewhere, target_is_directory=True)
+    edit(src, 7)
+    greet, hello = realise(src, store)
+    assert (elsewhere / "notes.txt").read_text() == "mine\n"
+    assert (elsewhere / "sub/more.txt").read_text() == "x\n"
+    out = subprocess.run([hello / "bin/hello", "x"], capture_output=True, text=True)
+    assert out.stdout == "hello 14 1\n"
+    assert kept(store).is_dir() and not kept(store).is_symlink()
