@@ -242,8 +242,9 @@ def test_what_the_server_imports_opens_nothing_a_fork_would_share() -> None:
 
 def test_callers_at_once_are_each_served_at_once(tmp_path: Path, server: int) -> None:
     """engine/serving.py forks the next spare a little after a command is taken, or as soon as
-    another caller connects: a second caller while the first command runs is served at once,
-    by another child of the server, and ends before the first."""
+    another caller connects: a second caller while the first command runs is served by another
+    child of the server and ends before the first (a guard against holding it until the first
+    ends; how soon, the bench measures)."""
     plan = make_plan(tmp_path / "src")
     outcome(evaluate(plan, PPID))  # the scope built and prepared: only the submissions left
     slow = evaluate(plan, '#include <unistd.h>\nsleep(3); puts("slow");')

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from pathlib import Path
 
 from engine.store import Store
 
@@ -55,8 +56,8 @@ def sort_out(store: Store, w: str, inputs: dict[str, str]) -> tuple[set[str], se
     needed |= {parent for rel in needed for parent in _parents(rel)}
     try:
         _sort(store, w, "", inputs, needed, kept, folders)
-    except OSError:  # something in it that cannot be read or removed: staged anew instead
-        shutil.rmtree(w, ignore_errors=True)
+    except OSError:  # something in it that cannot be read or removed: staged anew instead,
+        store.discard(Path(w))  # into a new folder (this one moved into tmp/ at once)
         return set(), set()
     return kept, folders
 

@@ -127,15 +127,15 @@ def drop_kept_inputs(state: Path) -> None:
         trash = tmp / f"{locks.own_temp(tmp)}{os.urandom(6).hex()}-inputs"
         try:
             os.rename(state / "inputs" / name, trash)
-        except OSError:
-            continue  # taken by a build meanwhile
-        fsutil.remove_tree(trash)
+            fsutil.remove_tree(trash)
+        except OSError:  # taken by a build meanwhile; what is left in tmp/, a later open removes
+            continue
 
 
 def _listdir(folder: Path) -> list[str]:
     try:
         return os.listdir(folder)
-    except FileNotFoundError:
+    except OSError:  # none (an older store), or unreadable: only time is lost
         return []
 
 

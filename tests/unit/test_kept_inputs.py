@@ -118,3 +118,33 @@ def test_a_link_in_place_of_the_kept_folder_is_removed_never_walked(tmp_path):
     out = subprocess.run([hello / "bin/hello", "x"], capture_output=True, text=True)
     assert out.stdout == "hello 14 1\n"
     assert kept(store).is_dir() and not kept(store).is_symlink()
+
+
+def test_only_a_marked_untouched_blob_of_the_declared_digest_is_kept(tmp_path):
+    """engine/build/kept_inputs.py sort_out, on a real store: a file that is its blob, marked as
+    hashed and untouched since, stays; the same inode with another mtime (written since, or a
+    mark no longer true) goes, as does a blob of another digest at a declared input's place."""
+    from engine.build import kept_inputs
+    from engine.store import Store, marks
+
+    store = Store.open(tmp_path / "store")
+    old = 1_600_000_000  # marks are written only for blobs older than a racy moment
+    digests = {}
+    for name, text in (("a.h", "int a;\n"), ("b.h", "int b;\n"), ("c.h", "int c;\n")):
+        source = tmp_path / name
+        source.write_text(text)
+        digests[name] = store.put_file(source)
+        blob = str(store._cas.blob_path(digests[name]))
+        os.utime(blob, (old, old))
+        marks.mark(blob, digests[name])
+    w = tmp_path / "w"
+    (w / "inc").mkdir(parents=True)
+    for name in ("a.h", "b.h", "c.h"):
+        store.link_blob(digests[name], str(w / "inc" / name))
+    os.utime(w / "inc/b.h", (old + 5, old + 5))  # the inode touched since it was marked
+    inputs = {"inc/a.h": digests["a.h"], "inc/b.h": digests["b.h"], "inc/c.h": digests["a.h"]}
+    found, folders = kept_inputs.sort_out(store, str(w), inputs)
+    assert found == {"inc/a.h"}
+    assert sorted(p.name for p in (w / "inc").iterdir()) == ["a.h"]
+    assert folders == {str(w), f"{w}/inc"}
+    store.close()
