@@ -108,11 +108,14 @@ def test_a_served_eval_is_compiled_by_the_gcc_the_server_started_ahead(
     ahead = until(lambda: waiting(store), "a g++ started ahead")
     assert len(ahead) == 1
     pid, folder = next(iter(ahead.items()))
-    out, err, code, by_server = evaluate(client, served, WHERE.replace("{n}", "3"))
-    assert (code, by_server, err) == (0, True, "")
-    area, exe = out.split()
-    assert area == "6" and Path(exe).resolve().parent == folder.resolve()  # linked by it
-    assert (folder / "runner.cpp").read_text().count("\n") > 4  # the whole runner, as plain
+    # Opened now: the served child removes the folder after its answer (engine.later), and the
+    # runner's source is rewritten in place, as a plain compile leaves it, before the answer.
+    with open(folder / "runner.cpp") as runner:
+        out, err, code, by_server = evaluate(client, served, WHERE.replace("{n}", "3"))
+        assert (code, by_server, err) == (0, True, "")
+        area, exe = out.split()
+        assert area == "6" and Path(exe).resolve().parent == folder.resolve()  # linked by it
+        assert runner.read().count("\n") > 4  # the whole runner, as plain
     assert not (folder / source.REST).exists()
     # In-process (nothing started ahead) into another store: the same answer.
     local = run(client, ("eval", "plan.yaml", "-p", "geo", "--store", "../local-store",
