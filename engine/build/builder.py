@@ -50,7 +50,7 @@ from engine.build.actions import (
 )
 from engine.build.cache import ActionCache, LocalCache
 from engine.build.events import Reporter
-from engine.build.folder import BuildFolder, keeps_inputs, label
+from engine.build.folder import BuildFolder, keeps_inputs
 from engine.build.inputs import input_blobs
 from engine.build.reaper_service import Service
 from engine.build.references import scan_file, scan_tree
@@ -160,7 +160,7 @@ class DerivationBuild(BuildFolder):
             self.timings.save(self.drv.actions)
             if self.staging.exists():
                 if self.staged and keeps_inputs(self.drv):  # for the next build of its label
-                    kept_inputs.give(self.store, label(self.drv), f"{self.staging}/w")
+                    kept_inputs.give(self.store, self.drv.name, f"{self.staging}/w")
                 self.store.discard(self.staging)
 
     def _run_waves(self, waves: list[list[int]]) -> None:

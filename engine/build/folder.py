@@ -81,7 +81,7 @@ class BuildFolder:
         # chmod and a utime each) before it runs, not while
         later = keeps_inputs(self.drv)
         found: set[str] = set()  # in place in the last build's folder (engine.build.kept_inputs)
-        if later and kept_inputs.take(self.store, label(self.drv), work):
+        if later and kept_inputs.take(self.store, self.drv.name, work):
             found, folders = kept_inputs.sort_out(self.store, work, {
                 rel: digest.removeprefix("sha256:")
                 for rel, digest in self.drv.data["inputs"].items()})
@@ -179,11 +179,6 @@ def keeps_inputs(drv: Buildable) -> bool:
     """Whether a build of ``drv`` takes and keeps its staged inputs (``engine.build.kept_inputs``):
     not one with a build script, which may write among them."""
     return not any(a.kind == "build-script" for a in drv.actions)
-
-
-def label(drv: Buildable) -> str:
-    """The derivation's name without its hash: the same project, version and target."""
-    return drv.name.split("-", 1)[1]
 
 
 def _executable(path: str) -> bool:

@@ -29,12 +29,13 @@ from pathlib import Path
 from engine.store import Store
 
 
-def take(store: Store, label: str, w: str) -> bool:
-    """Move the folder kept for ``label`` to ``w`` (which must not exist); False if none is
-    kept (or another build took it first), or if what was there is no folder of its own (a
-    link to one elsewhere is removed, never walked: sorting it out deletes files)."""
+def take(store: Store, name: str, w: str) -> bool:
+    """Move the folder kept for the label of derivation ``name`` to ``w`` (which must not
+    exist); False if none is kept (or another build took it first), or if what was there is
+    no folder of its own (a link to one elsewhere is removed, never walked: sorting it out
+    deletes files)."""
     try:
-        os.rename(store.kept_inputs(label), w)
+        os.rename(store.kept_inputs(name), w)
     except OSError:
         return False
     try:
@@ -81,10 +82,10 @@ def _sort(store: Store, w: str, at: str, inputs: dict[str, str], needed: set[str
             os.unlink(entry.path)
 
 
-def give(store: Store, label: str, w: str) -> None:
-    """Keep the finished build's ``w`` for the next build of ``label``: left where it is when
-    one is kept already (the build folder's removal takes it)."""
-    target = store.kept_inputs(label)
+def give(store: Store, name: str, w: str) -> None:
+    """Keep the finished build's ``w`` for the next build of the label of ``name``: left where
+    it is when one is kept already (the build folder's removal takes it)."""
+    target = store.kept_inputs(name)
     try:
         os.rename(w, target)
     except OSError:

@@ -25,6 +25,7 @@ from typing import Any
 from engine import later, user_cache
 from engine.derive.actions import Action
 from engine.store import Store
+from engine.store.names import label_of
 
 FORMAT = 1
 #: The weight of a new measurement against the recorded one: one slow run (a busy machine)
@@ -90,7 +91,7 @@ class Timings:
             folder = self._store.state_folder("timings")
         except OSError:
             return None  # a read-only store: no order to keep
-        return folder / f"{self._drv_name.partition('-')[2] or self._drv_name}.json"
+        return folder / f"{label_of(self._drv_name)}.json"
 
 
 def _load(path: Any) -> dict[str, float]:

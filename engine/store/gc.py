@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
-from engine.store import fsutil, locks, promises, space, temproots
+from engine.store import fsutil, leftovers, locks, promises, space, temproots
 from engine.store.cas import PINNED, Cas
 from engine.store.cas_listing import CacheEntry, entries, remove
 from engine.store.db import Database
@@ -121,22 +121,8 @@ def state_caches(state: Path, budget: int, dry_run: bool) -> int:
 def drop_kept_inputs(state: Path) -> None:
     """Remove the inputs builds kept for the next build of their label (``Store.kept_inputs``):
     their links keep the bytes of blobs collected since on disk. Each is moved into ``tmp``
-    first (a build taking it meanwhile finds none and stages its inputs anew)."""
-    tmp = state / "tmp"
-    for name in _listdir(state / "inputs"):
-        trash = tmp / f"{locks.own_temp(tmp)}{os.urandom(6).hex()}-inputs"
-        try:
-            os.rename(state / "inputs" / name, trash)
-            fsutil.remove_tree(trash)
-        except OSError:  # taken by a build meanwhile; what is left in tmp/, a later open removes
-            continue
-
-
-def _listdir(folder: Path) -> list[str]:
-    try:
-        return os.listdir(folder)
-    except OSError:  # none (an older store), or unreadable: only time is lost
-        return []
+    first (``leftovers.discard``: a build taking it meanwhile finds none and stages anew)."""
+    leftovers.discard_all(state, state / "inputs")
 
 
 def _tree_size(folder: Path) -> int:

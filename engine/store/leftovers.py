@@ -88,6 +88,12 @@ def discard(state: Path, path: Path) -> None:
     later.soon(shutil.rmtree, trash, True)  # ignore_errors
 
 
+def discard_all(state: Path, folder: Path) -> None:
+    """``discard`` every entry of ``folder`` (one taken meanwhile is left to its taker)."""
+    for name in _listdir(folder):
+        discard(state, folder / name)
+
+
 def _listdir(folder: Path) -> list[str]:
     try:
         return os.listdir(folder)

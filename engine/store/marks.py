@@ -30,18 +30,17 @@ def trusted(path: str, digest: str) -> bool:
     """Whether ``path`` (a link of the blob ``digest``) is marked as hashed to ``digest`` and
     untouched since: same size, same mtime."""
     try:
-        mark = os.getxattr(path, NAME)
         st = os.stat(path)
-    except OSError:  # no mark, no xattrs here, or nothing there
+    except OSError:  # nothing there
         return False
-    return mark == _value(digest, st)
+    return trusted_stat(path, digest, st)
 
 
 def trusted_stat(path: str, digest: str, st: os.stat_result) -> bool:
     """``trusted``, with the file's ``st`` taken by the caller."""
     try:
         mark = os.getxattr(path, NAME, follow_symlinks=False)
-    except OSError:
+    except OSError:  # no mark, no xattrs here, or nothing there
         return False
     return mark == _value(digest, st)
 

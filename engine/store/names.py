@@ -22,6 +22,12 @@ def checked(name: str) -> str:
     return name
 
 
+def label_of(name: str) -> str:
+    """A store path name's label, without its hash (the same project, version and target from
+    one edit to the next); a string of no hash is its own."""
+    return name.partition("-")[2] or name
+
+
 def label(text: str) -> str:
     """``text`` when it can be the label of a store name (or of a state folder)."""
     if not _LABEL.fullmatch(text):

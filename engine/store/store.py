@@ -38,7 +38,7 @@ from engine.store.cas import Cas
 from engine.store.db import Database
 from engine.store.errors import StoreError
 from engine.store.names import NAME as _NAME
-from engine.store.names import STATE
+from engine.store.names import STATE, label_of
 from engine.store.names import checked as _checked
 from engine.store.names import label as _label
 from engine.store.records import Damage, GcReport, PathInfo
@@ -217,10 +217,10 @@ class Store:
         Whatever a killed build left there is removed by the next ``open``."""
         return self.state / "build" / _checked(name)
 
-    def kept_inputs(self, label: str) -> Path:
-        """Where the inputs a build of ``label`` staged are kept for its next build
+    def kept_inputs(self, name: str) -> Path:
+        """Where the inputs a build of ``name`` staged are kept for the next build of its label
         (``engine.build.kept_inputs``); ``store gc`` removes them."""
-        return self.state / "inputs" / _label(label)
+        return self.state / "inputs" / label_of(_checked(name))
 
     def temp_dir(self, label: str) -> Path:
         """A new empty folder on the store's file system, removed by a later ``open`` once
