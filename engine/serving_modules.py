@@ -13,8 +13,10 @@ compares them, as before.
 from __future__ import annotations
 
 import os
+import time
 
 import engine
+from engine import watch
 
 #: What may mark a module changed: its bytes, its stat data, its name, its folder's.
 _EVENTS = ("MODIFY", "ATTRIB", "CLOSE_WRITE", "MOVED_FROM", "MOVED_TO", "CREATE", "DELETE",
@@ -28,8 +30,17 @@ class Modules:
         files = _files()
         # The watch first: a change while the files are read shows.
         self._watch = _watch(sorted({os.path.dirname(file) for file in files}))
+        self._taken = time.time_ns()
         self._stamps = _stamps(files)
         self._changed = False  # once changed, always (its event was read)
+
+    def known(self, racy_ns: int) -> dict[str, watch.Stat]:
+        """The stat data of the files last changed ``racy_ns`` or more before the server read
+        it: a record of a run (``engine.memo``) takes them without a stat of its own. A later
+        change shows both here (the server leaves) and in the stat data itself."""
+        limit = self._taken - racy_ns
+        return {file: stat for file, stat in self._stamps.items()
+                if stat is not None and max(stat[2], stat[3]) < limit}
 
     def changed(self) -> bool:
         """Whether a module or schema changed since the server started."""
@@ -74,13 +85,6 @@ def _watch(folders: list[str]) -> object | None:
     return watch
 
 
-def _stamps(files: list[str]) -> dict[str, tuple[int, int]]:
-    """Stat data (mtime, size) of ``files``; a missing one's as (-1, -1)."""
-    found = {}
-    for file in files:
-        try:
-            st = os.stat(file)
-            found[file] = (st.st_mtime_ns, st.st_size)
-        except OSError:
-            found[file] = (-1, -1)
-    return found
+def _stamps(files: list[str]) -> dict[str, watch.Stat]:
+    """Stat data of ``files`` as ``engine.watch`` has it (None: missing)."""
+    return {file: watch.stat_of(file) for file in files}

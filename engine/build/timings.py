@@ -13,7 +13,8 @@ target from one edit to the next) in a cache of the store's state,
 They only choose an order of tools that read nothing of one another: no output, log or key
 depends on them, and a file that is missing, damaged or written by two builds at once costs
 only the order (an action with no record goes first, in the plan's order, as all do in a
-first build). Each build that ran a tool writes the file once, after its answer when served.
+first build). A build that ran a tool writes the file when a duration changed by a fifth or
+more.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import math
 import threading
 from typing import Any
 
-from engine import later, user_cache
+from engine import user_cache
 from engine.derive.actions import Action
 from engine.store import Store
 from engine.store.names import label_of
@@ -31,6 +32,8 @@ FORMAT = 1
 #: The weight of a new measurement against the recorded one: one slow run (a busy machine)
 #: moves a unit's place only half way.
 NEW = 0.5
+#: The relative change of a recorded duration worth writing the file again for.
+CHANGE = 0.2
 
 
 def name(action: Action) -> str:
@@ -60,9 +63,12 @@ class Timings:
 
     def save(self, actions: list[Action]) -> None:
         """Record what was measured, for the actions of the derivation (entries of actions it
-        no longer has are dropped): after the answer when served, now otherwise."""
+        no longer has are dropped); not when that would change no entry by more than
+        ``CHANGE``: the order those durations give is the same, and a file not written costs
+        a one-file edit nothing (a create and a rename cost up to a millisecond on a busy file
+        system)."""
         if self._measured:
-            later.after_answer(self._write, [name(a) for a in actions])
+            self._write([name(a) for a in actions])
 
     def _write(self, names: list[str]) -> None:
         old = self._read()
@@ -77,6 +83,9 @@ class Timings:
                                        4)
             elif entry in old:
                 seconds[entry] = old[entry]
+        if seconds.keys() == old.keys() and all(
+                abs(value - old[entry]) <= CHANGE * old[entry] for entry, value in seconds.items()):
+            return
         path = self._path()
         if path is not None:
             user_cache.write_json(path, {"format": FORMAT, "seconds": seconds})
