@@ -92,6 +92,7 @@ class DerivationBuild(BuildFolder):
         self.producers = {out: a for a in drv.actions for out in a.outputs}
         self.present: set[str] = set()  # staging paths that are files in the build folder
         self.staged = False  # the declared inputs are in w/
+        self.registered = False  # the path is valid: its objects are kept (kept_inputs.give)
         self.kept: set[str] = set()  # digests of declared inputs known to be in the CAS
         self.untaken: list[tuple[str, str]] = []  # staged, not yet in the CAS (_take_inputs)
         self.folders: set[str] = set()  # folders made in the build folder (one mkdir each)
@@ -147,10 +148,12 @@ class DerivationBuild(BuildFolder):
             if repair:
                 self.store.replace(self.drv.name, out)
                 self.store.attach(self.drv.name, actions=self.keys, blobs=sources)
-                return True
-            refs = scan_tree(out, self.candidates, self.scans)
-            self.store.register(self.drv.name, out, self.drv.fingerprint, refs,
-                                "".join(self.log).encode(), actions=self.keys, blobs=sources)
+            else:
+                refs = scan_tree(out, self.candidates, self.scans)
+                self.store.register(self.drv.name, out, self.drv.fingerprint, refs,
+                                    "".join(self.log).encode(), actions=self.keys,
+                                    blobs=sources)
+            self.registered = True
             return True
         except ActionFailed as error:
             if self.keep_failed:
@@ -159,9 +162,11 @@ class DerivationBuild(BuildFolder):
         finally:
             self.timings.save(self.drv.actions)
             if self.staging.exists():
-                if self.staged and keeps_inputs(self.drv):  # for the next build of its label
-                    kept_inputs.give(self.store, self.drv.name, f"{self.staging}/w")
-                self.store.discard(self.staging)
+                # For the next build of its label; what is left is then a few entries, removed
+                # now (a thread's start and the wait for it cost more)
+                kept = self.staged and keeps_inputs(self.drv) and kept_inputs.give(
+                    self.store, self.drv.name, str(self.staging), self.registered)
+                self.store.discard(self.staging, beside=not kept)
 
     def _run_waves(self, waves: list[list[int]]) -> None:
         waves = [wave for wave in waves if wave]
@@ -255,6 +260,7 @@ class DerivationBuild(BuildFolder):
                                                           started)))
                     handing -= 1
                     started.wait(0.01)  # the tool is the reaper's, or the action failed
+                    kept_inputs.discard_rest(self.store, str(self.staging))  # beside it
                 else:
                     done.append((action, self._queue(action, None if again else run,
                                                      len(actions) > 1)))
@@ -303,6 +309,7 @@ class DerivationBuild(BuildFolder):
         with self.queue_lock:
             heapq.heappush(self.waiting, (first, next(self.queued), action, missed, future))
         self.pool.submit(self._run_next)
+        kept_inputs.discard_rest(self.store, str(self.staging))  # beside the tool
         return future
 
     def _run_next(self) -> None:

@@ -81,7 +81,7 @@ class BuildFolder:
         # chmod and a utime each) before it runs, not while
         later = keeps_inputs(self.drv)
         found: set[str] = set()  # in place in the last build's folder (engine.build.kept_inputs)
-        if later and kept_inputs.take(self.store, self.drv.name, work):
+        if later and kept_inputs.take(self.store, self.drv.name, str(self.staging)):
             found, folders = kept_inputs.sort_out(self.store, work, {
                 rel: digest.removeprefix("sha256:")
                 for rel, digest in self.drv.data["inputs"].items()})

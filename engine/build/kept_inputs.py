@@ -14,6 +14,11 @@ folder no input is in, anything that is not a plain file. What is missing is sta
 So the folder a tool sees is the one a fresh staging makes, for three system calls a kept input
 (two stats and the mark) and no link.
 
+The kept folder holds the build folder's ``w/`` and, after a build that registered its path,
+the objects its actions wrote (``o/``: links of their blobs): removing them with the build
+folder (a hundred unlinks, ~1.5 ms on this file system) would delay the command's answer; the
+next build of the label removes them on a thread while its first tool runs.
+
 A build with a build script is neither given one nor keeps its own: a script may write in
 ``w/``. ``store gc`` drops every kept folder (their links would keep collected blobs' bytes on
 disk).
@@ -28,20 +33,38 @@ from pathlib import Path
 
 from engine.store import Store
 
+#: Where ``take`` leaves the rest of the kept folder in the build folder.
+REST = ".kept"
 
-def take(store: Store, name: str, w: str) -> bool:
-    """Move the folder kept for the label of derivation ``name`` to ``w`` (which must not
-    exist); False if none is kept (or another build took it first), or if what was there is
-    no folder of its own (a link to one elsewhere is removed, never walked: sorting it out
-    deletes files)."""
+
+def take(store: Store, name: str, staging: str) -> bool:
+    """Move the inputs kept for the label of derivation ``name`` to ``staging/w`` (which must
+    not exist); False if none are kept (or another build took them first), or if what was
+    there is no folder of its own (a link to one elsewhere is removed, never walked: sorting
+    it out deletes files). The rest of what was kept (the last build's objects) is left in
+    ``staging/.kept``, for ``discard_rest`` once this build's first tool runs."""
+    kept = f"{staging}/{REST}"
+    if not _take(store.kept_inputs(name), kept):
+        return False
+    return _take(f"{kept}/w", f"{staging}/w")
+
+
+def discard_rest(store: Store, staging: str) -> None:
+    """Remove what ``take`` left of the kept folder, on a thread while a tool runs (~100 links:
+    beside staging, it delayed the first tool by ~1 ms)."""
+    if os.path.lexists(f"{staging}/{REST}"):
+        store.discard(Path(staging, REST))
+
+
+def _take(source: str, target: str) -> bool:
     try:
-        os.rename(store.kept_inputs(name), w)
+        os.rename(source, target)
     except OSError:
         return False
     try:
-        if stat.S_ISDIR(os.lstat(w).st_mode):
+        if stat.S_ISDIR(os.lstat(target).st_mode):
             return True
-        os.unlink(w)
+        os.unlink(target)
     except OSError:
         pass
     return False
@@ -82,14 +105,21 @@ def _sort(store: Store, w: str, at: str, inputs: dict[str, str], needed: set[str
             os.unlink(entry.path)
 
 
-def give(store: Store, name: str, w: str) -> None:
-    """Keep the finished build's ``w`` for the next build of the label of ``name``: left where
-    it is when one is kept already (the build folder's removal takes it)."""
-    target = store.kept_inputs(name)
+def give(store: Store, name: str, staging: str, objects: bool) -> bool:
+    """Keep the finished build's ``w/`` for the next build of the label of ``name``, and with
+    ``objects`` (a build that registered its path) the files its actions wrote outside the
+    output tree: put together and renamed into place whole. Whether they were kept: not when
+    some are kept already (the build folder's removal takes them)."""
+    bundle = f"{staging}/.give"
     try:
-        os.rename(w, target)
+        os.mkdir(bundle)
+        for entry in os.listdir(staging) if objects else ["w"]:
+            if entry not in ("out", "tmp", "d", ".give", REST):
+                os.rename(f"{staging}/{entry}", f"{bundle}/{entry}")
+        os.rename(bundle, store.kept_inputs(name))
     except OSError:
-        pass
+        return False
+    return True
 
 
 def _parents(rel: str) -> list[str]:

@@ -70,14 +70,16 @@ def remove_leftover(state: Path, path: Path) -> bool:
         return not os.path.lexists(path)
 
 
-def discard(state: Path, path: Path) -> None:
+def discard(state: Path, path: Path, beside: bool = True) -> None:
     """Remove a finished build's folder (the caller holds its name's lock): moved into tmp/
     under this process's name at once, so that the name is free, and removed by a thread of
     its own while the caller goes on (a one-file edit's build folder holds hundreds of links:
-    ~3 ms). The process waits for that thread at its exit (a served command removes it after
-    answering: ``engine.later``); what a killed one left is removed by a later ``open``."""
+    0.4 to 1.5 ms). The process waits for that thread before it exits, a served command before
+    it answers (``engine.later``); what a killed one left is removed by a later ``open``."""
     import shutil  # here: a no-op run, which opens the store, removes nothing
 
+    if not beside and _remove_shallow(path):
+        return
     tmp = state / "tmp"
     trash = tmp / f"{locks.own_temp(tmp)}{os.urandom(6).hex()}-discarded"
     try:
@@ -86,6 +88,23 @@ def discard(state: Path, path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
         return
     later.soon(shutil.rmtree, trash, True)  # ignore_errors
+
+
+def _remove_shallow(path: Path) -> bool:
+    """Remove a folder of links and empty folders (what a build folder is once its inputs and
+    objects were kept): one system call an entry, where ``rmtree`` takes several (~0.4 ms
+    for three folders); whether it is gone (False: something deeper, left to ``rmtree``)."""
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    os.rmdir(entry.path)
+                else:
+                    os.unlink(entry.path)
+        os.rmdir(path)
+    except OSError:
+        return False
+    return True
 
 
 def discard_all(state: Path, folder: Path) -> None:

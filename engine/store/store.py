@@ -121,10 +121,11 @@ class Store:
         """Remove a dead build's folder, the caller holding its name's lock (``leftovers``)."""
         return leftovers.remove_leftover(self.state, path)
 
-    def discard(self, path: Path) -> None:
+    def discard(self, path: Path, beside: bool = True) -> None:
         """Remove a finished build's folder, the caller holding its name's lock: moved aside at
-        once, removed on a thread (``leftovers.discard``)."""
-        leftovers.discard(self.state, path)
+        once, removed on a thread (``leftovers.discard``); not ``beside``: now (a folder of a
+        few entries, whose removal costs less than a thread's start and the wait for it)."""
+        leftovers.discard(self.state, path, beside)
 
     # -- names ------------------------------------------------------------------------------
 
