@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from engine import user_cache, watch
+from engine import later, user_cache, watch
 
 TYPE_CHECKING = False  # typing itself costs a repeated ``recipe eval`` 4 ms
 if TYPE_CHECKING:
@@ -75,9 +75,15 @@ class DigestCache:
         self.hashed += 1
         return digest
 
-    def save(self) -> None:
+    def save(self, beside: bool = False) -> None:
+        """Write the cache if a digest was added; with ``beside``, on a thread of its own
+        (``engine.later``: the bytes are taken now, so later digests go to a later save)."""
         if not self.changed:
             return
         data = {"version": self.VERSION, "stamp": time.time_ns(), "entries": self.entries}
-        user_cache.write_cache(self.file, json.dumps(data, separators=(",", ":")).encode())
+        text = json.dumps(data, separators=(",", ":")).encode()
         self.changed = False
+        if beside:
+            later.soon(user_cache.write_cache, self.file, text)
+        else:
+            user_cache.write_cache(self.file, text)

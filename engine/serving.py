@@ -47,6 +47,9 @@ def serve(idle: float, main: Callable[[list[str]], int], warm: Callable[[], obje
     server._serving = True
     modules = Modules()  # before importing them: an upgrade meanwhile shows
     warm()  # what the commands import, once for every child
+    from engine import memo
+
+    memo.KNOWN = modules.known(memo.RACY_NS)  # a record of a run takes them without a stat
     gc.freeze()  # a child's collections leave the server's objects (and their pages) alone
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     listener.bind(address())  # OSError (EADDRINUSE) when one runs already
@@ -253,7 +256,7 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
         # A bare thread: threading's start waits until the thread runs (~0.3 ms); this one
         # needs no waiting for at the exit either (it ends with the process).
         _thread.start_new_thread(_interrupted_by, (conn,))
-        later.start()  # a cache written after the answer, not before it
+        later.serving()  # a served eval's new runner cached after the answer (engine.later)
         try:
             code = main(request["argv"])  # type: ignore[operator]
         except SystemExit as error:  # argparse's usage errors and --help
@@ -267,10 +270,11 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: object,
         code = 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller leaving now is no ^C
-        _at_exit()
+        ready.end_ahead()  # a compiler started ahead that this command did not take: its folder
+        _at_exit()  # is in the store, and the command has written all it writes when it answers
         _answer(conn, int(code))
-    ready.end()  # a Rust compiler started ahead that this command did not take
-    later.run()
+    later.answered()
+    ready.end()  # the note of the last eval's scope passed on to the next spare
     serving_ledger.add()  # the last: all this command cost, its caches included
     os._exit(int(code) & 0xFF)  # all that Python's exit does that one can see was done
 

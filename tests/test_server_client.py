@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from engine import memo
 from tests.conftest import recipe_server, run_recipe, write_tree
 
 # A process that used less CPU than this never ran Python (the client alone takes well under a
@@ -182,48 +181,39 @@ def test_every_command_served_is_the_command_in_process(tmp_path: Path, client: 
     assert run_recipe("server", "status").stdout.startswith("recipe server: running")
 
 
-def test_a_served_command_answers_before_it_writes_its_caches(tmp_path: Path, client: Path,
-                                                              server: int) -> None:
-    """The record of a run for the next no-op (and the removal of a build's folder and of the
-    process's other temporary entries in the store) comes after the caller has its output and
-    exit code (engine.later): a child killed just after answering gave the caller everything,
-    and only time is lost (the next run does the work again, and removes what it left)."""
-    root = write_tree(tmp_path, PROJECTS)
-    args = ("realise", "plan.yaml", "--store", "store", "-j", "1")
-    built = run(client, args, root, environment(RECIPE_SERVER="off"))
-    assert built[2] == 0 and "building" in built[1], built[1]
-    records = root / ".recipe" / "cache"
-    shutil.rmtree(records)
-    time.sleep(memo.RACY_NS / 1e9 + 0.1)  # until what the run reads is old enough to trust
-    killed = run(client, args, root, environment(RECIPE_TEST_FAULT="later:run"))
-    assert killed == (built[0], "", 0, True)
-    assert not list(records.glob("noop-*"))  # the child died before writing it
-    tmp = root / "store" / ".recipe" / "tmp"
-    left = {p.name for p in tmp.iterdir() if p.name.endswith(".owner")}
-    assert left  # its temporary roots and their owner file: removed after the answer
-    # The child dies a moment after it answered (at its first put-off work): a next run that
-    # came sooner would rightly leave a live process's entries alone.
-    deadline = time.monotonic() + 10
-    while any(_alive(int(name.removesuffix(".owner"))) for name in left) and \
-            time.monotonic() < deadline:
-        time.sleep(0.01)
-    again = run(client, args, root)
-    assert again == killed
-    assert not left & {p.name for p in tmp.iterdir()}  # the next run's open removed them
-    deadline = time.monotonic() + 30
-    while not list(records.glob("noop-*")) and time.monotonic() < deadline:
-        time.sleep(0.05)  # written by the child after it answered
-    assert list(records.glob("noop-*"))
-    assert run(client, args, root) == again
+def test_a_served_command_has_written_all_it_writes_when_it_answers(tmp_path: Path,
+                                                                    client: Path,
+                                                                    server: int) -> None:
+    """Every command of the session but the eval, served: once the caller has the exit code,
+    nothing more is written, removed or renamed in the project or the store (the record of
+    the run for the next no-op, the digest cache, the build's folder and the process's
+    temporary roots: engine/later.py), so a script's ``rm -rf store`` or ``tar`` right after
+    it never races the command. A file-system watch over every folder there, read at once
+    when the caller has its answer (what came before) and again half a second later."""
+    from inotify_simple import INotify, flags
 
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, whose descriptors and locks are gone, does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
+    root = write_tree(tmp_path / "p", PROJECTS)
+    mask = flags.CREATE | flags.DELETE | flags.MODIFY | flags.ATTRIB | flags.MOVED_FROM | \
+        flags.MOVED_TO | flags.DELETE_SELF
+    commands = [a for a in SESSION if a != EVAL] + [SESSION[0]]  # the last after an edit
+    late = []
+    for n, args in enumerate(commands):
+        if n == len(commands) - 1:
+            (root / "calc/src/calc.c").write_text(
+                '#include "calc.h"\nint calc_twice(int x) { return x + x; }\n')
+        watch = INotify()
+        try:
+            folders = {watch.add_watch(str(folder), mask): Path(folder) for folder, _, _ in
+                       os.walk(root)}
+            done = run(client, args, root)
+            watch.read(timeout=0)  # what the command did before it answered
+            time.sleep(0.5)
+            late.append([f"{folders[e.wd].relative_to(root)}/{e.name}"
+                         for e in watch.read(timeout=0)])
+        finally:
+            watch.close()
+        assert done[3] and done[2] == (0, 0, 0, 0, 1, 2, 2, 2, 0)[n], (args, done)
+    assert late == [[]] * len(commands), list(zip(commands, late, strict=True))
 
 
 def test_the_caller_s_stdin_umask_and_environment(tmp_path: Path, client: Path,

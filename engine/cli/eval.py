@@ -139,7 +139,7 @@ def remembered_session(args: argparse.Namespace) -> Session:
     with watch.recording() as seen:
         session = open_session(args)
     scope = session.scope
-    later.after_answer(functools.partial(  # served: after the answer (engine.later)
+    later.soon(functools.partial(  # beside the submission's compile (engine.later)
         memo.remember, args.plan, "eval", request, started, seen, session.store.root,
         scope.closure, scope.roots, session=session.memo()))
     return session

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from engine import later
 from engine.cli.common import add_selection
 
 
@@ -114,8 +112,6 @@ def run(args: argparse.Namespace) -> int:
         return "".join(f"{result.paths[d.key]}\n" for d in result.derivations)
 
     sys.stdout.write(render(result.built))
-    # Served, after the caller has its answer (engine.later): only the next no-op reads it.
-    later.after_answer(functools.partial(memo.remember, args.plan, "noop", request, started,
-                                         seen, store.root, result.closure, result.roots,
-                                         output=render([])))
+    memo.remember(args.plan, "noop", request, started, seen, store.root, result.closure,
+                  result.roots, output=render([]))
     return 0

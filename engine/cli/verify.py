@@ -11,14 +11,12 @@ remembered: none of them writes a file, asks, or runs a program of the user's.""
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from engine import later
 from engine.cli.common import action_cache, check_destination, open_plan_and_store, print_json
 from engine.cli.realise import add_build_options
 from engine.errors import UsageError
@@ -83,11 +81,10 @@ def run(args: argparse.Namespace) -> int:
         # the observations (the action results read), as a passing one's do.
         store, result = kept["store"], kept["result"]
         outside, names = _in_store(seen, store.root)
-        later.after_answer(functools.partial(
-            memo.remember, args.plan, "verify", noop.request(words), started, outside,
-            store.root, sorted({*result.closure, *names}), result.roots, actions=actions,
-            blobs=sorted(blobs), output=streams[0].text(), errors=streams[1].text(),
-            code=code))
+        memo.remember(args.plan, "verify", noop.request(words), started, outside, store.root,
+                      sorted({*result.closure, *names}), result.roots, actions=actions,
+                      blobs=sorted(blobs), output=streams[0].text(),
+                      errors=streams[1].text(), code=code)
     return code
 
 

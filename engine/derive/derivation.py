@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engine import later
 from engine.derive.actions import Action, DepLib, output_file, plan_actions
 from engine.documents.models import Plan, Project, TargetSpec
 from engine.errors import RecipeError, UsageError
@@ -253,7 +252,7 @@ class Deriver:
                     self.derive(p, t)
         if self._crates is not None:
             self._crates.plan_crates.finish()
-        later.after_answer(self.digests.save)  # a cache: served, after the answer
+        self.digests.save(beside=True)  # a cache: written while the build runs
         return [self.derive(p, t) for t in targets for p in chosen]
 
 

@@ -47,7 +47,7 @@ _store: LazyStore | None = None  # the store, opened
 #: The last eval's arguments with None for its submission, its folder and environment: a
 #: command with the same but the submission is fed to the rustc waiting at once (``early``).
 _early: tuple[list[str | None], str, list[str | None]] | None = None
-_sent = False  # this command noted a scope itself (``adopt``)
+_sent: bytes | None = None  # this command's own note of its scope (``adopt``)
 MAX_NOTE = 1 << 20
 
 
@@ -108,7 +108,13 @@ def early(argv: list[str], folder: int, env: list[bytes]) -> None:
     ``adopt`` takes the rustc only when the session's ``Spec`` is the one it was started for,
     and its ``finish`` only for the submission it was given; else it is stopped by ``end``
     (so is it when the caller is refused). A submission already in the action cache is not
-    compiled."""
+    compiled. A command that is no eval stops it at once, on a thread beside the command (it
+    must be stopped, and its folder removed, before the command answers)."""
+    if _ahead is not None and "eval" not in argv:
+        from engine import later
+
+        later.soon(end_ahead)
+        return
     if _ahead is None or _early is None or _store is None:
         return
     from engine.memo import ENVIRONMENT
@@ -149,7 +155,6 @@ def adopt(session: Session, record: Path, code: str) -> None:
         _ahead = None
     import marshal
 
-    from engine import later
     from engine.memo import ENVIRONMENT
 
     words: list[str | None] = list(sys.argv[1:])  # the command's (engine.serving sets them)
@@ -161,8 +166,7 @@ def adopt(session: Session, record: Path, code: str) -> None:
                           "store": str(session.store.root), "record": str(record),
                           "early": None if at is None else (
                               words, os.getcwd(), [os.environ.get(n) for n in ENVIRONMENT])})
-    _sent = True
-    later.after_answer(_send, note)
+    _sent = note  # sent by ``end``, once the command answered
 
 
 def end() -> None:
@@ -171,7 +175,9 @@ def end() -> None:
     global _note
     end_ahead()
     note, _note = _note, None
-    if note is not None and not _sent:
+    if _sent is not None:
+        _send(_sent)
+    elif note is not None:
         _send(note)
 
 

@@ -180,8 +180,8 @@ class Session:
 
     def close(self) -> None:
         """Stop a compiler started ahead; cache the new runners (``settle``) and remove their
-        temporary folders (not those kept with ``--keep-tmp``): at once in-process, after the
-        answer when served (``engine.later``: the caller does not wait for the cache)."""
+        temporary folders (not those kept with ``--keep-tmp``): served, after the answer
+        (``engine.later.after_answer``: a Rust runner's rustc ends after the run)."""
         from engine import later
 
         if self._ahead is not None:

@@ -95,17 +95,21 @@ def own_temp(tmp: Path) -> str:
             fd = acquire(tmp / f"{pid}.owner")
             assert fd is not None
             if not _owners:
-                atexit.register(later.after_answer, _release_all)
+                atexit.register(_release_all)
             _owners[key] = fd
         _taken.add(seen)
     return f"{pid}-"
 
 
 def _release_all() -> None:
-    """At exit: remove this process's temporary entries, its owner file last (while it is
-    held nobody else removes them), then let the lock go. A served command does it after it
-    answered (``engine.later``): its entries are a finished build's folder (hundreds of links,
-    ~3 ms) and its temporary roots, which only keep paths a little longer from a collector."""
+    """At exit (a served command: before it answers): remove this process's temporary
+    entries, once the work beside that removes some has ended (``engine.later``: a build
+    folder's removal), its owner file last (while it is held nobody else removes them), then
+    let the lock go."""
+    if later.putting_off():  # a served eval's new runner, cached after the answer from its
+        later.after_answer(_release_all)  # folder (one of these entries): after it
+        return
+    later.wait()
     pid = os.getpid()
     with _guard:
         owned = [(tmp, fd) for (owner, tmp), fd in _owners.items() if owner == pid]
