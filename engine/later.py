@@ -1,7 +1,8 @@
 """Work beside what follows whose result nobody waits for, and which is still done before the
-command answers: writing the sources' digest cache while the build runs; removing a finished
-build's folder (hundreds of links, ~1.5 ms) while the command registers its path and writes
-its records.
+command answers: writing the sources' digest cache while the build runs; removing the last
+build's objects (``engine.build.kept_inputs``: ~100 links) while the first tool runs, or a build
+folder whose inputs are not kept while the command goes on; an eval's record of its scope while
+the submission compiles.
 
 ``soon`` runs it on a thread of its own; ``wait`` waits for every such thread. It runs at the
 process's exit (``atexit``), which in-process is the answer; a command the server runs
