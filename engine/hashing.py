@@ -12,6 +12,7 @@ from engine import later, user_cache, watch
 
 TYPE_CHECKING = False  # typing itself costs a repeated ``recipe eval`` 4 ms
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -35,6 +36,10 @@ def file_digest(path: Path | str) -> str:
         return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
 
 
+#: The caches being written beside the build (``DigestCache.save``), by file: what waits for it.
+_saving: dict[str, Callable[[], None]] = {}
+
+
 class DigestCache:
     """File digests remembered against their stat data (size, mtime, ctime, inode), as git's
     index does, so that an unchanged source is not read again.
@@ -50,6 +55,9 @@ class DigestCache:
 
     def __init__(self, file: Path) -> None:
         self.file = file
+        pending = _saving.pop(str(file), None)
+        if pending is not None:  # this process's last save of it, still being written
+            pending()
         self.changed = False
         self.hashed = 0  # files hashed anew (not answered from their stat data) by this run
         try:
@@ -84,6 +92,6 @@ class DigestCache:
         text = json.dumps(data, separators=(",", ":")).encode()
         self.changed = False
         if beside:
-            later.soon(user_cache.write_cache, self.file, text)
+            _saving[str(self.file)] = later.soon(user_cache.write_cache, self.file, text)
         else:
             user_cache.write_cache(self.file, text)

@@ -18,6 +18,7 @@ rustc ends only after the run: ~5 ms of its teardown the eval's caller would wai
 from __future__ import annotations
 
 import _thread
+import functools
 
 TYPE_CHECKING = False  # typing costs a repeated ``recipe eval`` milliseconds
 if TYPE_CHECKING:
@@ -31,11 +32,12 @@ _waits = False  # ``wait`` is registered with atexit
 _after: list[tuple[Callable[..., Any], tuple[Any, ...]]] | None = None
 
 
-def soon(work: Callable[..., Any], *args: Any) -> None:
-    """``work(*args)`` on a thread of its own, now; waited for before the command answers.
-    A bare thread: ``threading``'s start waits until the thread runs (~0.3 ms, as long as a
-    small file's write). What fails is a cache not written or a folder left for the store's
-    next ``open``: it costs only time, and is not reported (the thread has no one to tell)."""
+def soon(work: Callable[..., Any], *args: Any) -> Callable[[], None]:
+    """``work(*args)`` on a thread of its own, now; waited for before the command answers;
+    what waits for it (a reader of the file it writes). A bare thread: ``threading``'s start
+    waits until the thread runs (~0.3 ms, as long as a small file's write). What fails is a
+    cache not written or a folder left for the store's next ``open``: it costs only time, and
+    is not reported (the thread has no one to tell)."""
     global _waits
     done = _thread.allocate_lock()
     done.acquire()
@@ -47,6 +49,12 @@ def soon(work: Callable[..., Any], *args: Any) -> None:
             atexit.register(wait)
             _waits = True
     _thread.start_new_thread(_run, (done, work, args))
+    return functools.partial(_wait_for, done)
+
+
+def _wait_for(done: Any) -> None:
+    done.acquire()
+    done.release()
 
 
 def after_answer(work: Callable[..., Any], *args: Any) -> None:
@@ -97,4 +105,4 @@ def wait() -> None:
             if not _pending:
                 return
             done = _pending.pop()
-        done.acquire()
+        _wait_for(done)
