@@ -330,6 +330,33 @@ def test_a_changed_module_or_a_refused_caller_runs_in_process(tmp_path: Path, cl
     assert not Path(f"/proc/{server}").exists()  # the server left: it never serves old code
 
 
+def test_server_start_replaces_a_server_whose_files_changed(tmp_path: Path, client: Path,
+                                                            server: int) -> None:
+    """recipe reinstalled in place while its server runs (here: a module's mtime moved): that
+    server leaves at the next request it gets, so ``server start`` does not report it as
+    running (the next command would have run in-process, with no server after it); it starts
+    a new one, which serves."""
+    write_tree(tmp_path, PROJECTS)
+    module = Path(__file__).parents[1] / "engine/errors.py"
+    st = module.stat()
+    os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    try:
+        started = run_recipe("server", "start", "--json", env=environment())
+        assert started.returncode == 0, started.stderr
+        pid = json.loads(started.stdout)["pid"]
+        assert pid != server
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{server}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not Path(f"/proc/{server}").exists()  # the old one left
+        out, err, code, served = run(client, ("realise", "plan.yaml", "--store", "store"),
+                                     tmp_path)
+        assert (code, served) == (0, True), err
+    finally:
+        os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
+        run_recipe("server", "stop", env=environment())
+
+
 def test_the_client_is_keyed_by_identity_and_source(tmp_path: Path) -> None:
     env = environment(XDG_CACHE_HOME=str(tmp_path / "cache"))
     first = run_recipe("server", "client-dir", env=env)

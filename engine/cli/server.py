@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         server.stop()
         _wait_for(lambda: server.running() is None, "stop")
         return _say(args, None, f"stopped (pid {pid})")
+    if pid is not None and server.stats() is None:
+        pid = _gone_stale()
     if pid is not None:
         return _say(args, pid, f"already running (pid {pid})")
     if args.action == "run":
@@ -158,6 +160,17 @@ def _warm() -> None:
             build_parser(words).parse_args(words)
         except SystemExit:  # an option renamed since: only a cache goes unfilled
             pass
+
+
+def _gone_stale() -> int | None:
+    """A server of this identity that does not answer a question: one whose files changed since
+    it started (recipe reinstalled in place), which leaves when asked anything, and would have
+    left at the next command, run in-process then. Until it is gone, or for ``_WAIT`` (then it
+    is a busy server that answered late): its pid, or None once it is gone."""
+    deadline = time.monotonic() + _WAIT
+    while (pid := server.running()) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return pid
 
 
 def _wait_for(done: Callable[[], bool], what: str) -> None:
