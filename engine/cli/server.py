@@ -16,6 +16,7 @@ from engine.errors import Failure, UsageError
 IDLE = 3 * 3600  # seconds, as Bazel's server
 MAX_IDLE = 365 * 86400
 _WAIT = 30.0  # seconds for a server to come up or go
+_STALE = 5.0  # seconds for a server whose files changed to go (``_gone_stale``)
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -165,11 +166,12 @@ def _warm() -> None:
 def _gone_stale() -> int | None:
     """A server of this identity that does not answer a question: one whose files changed since
     it started (recipe reinstalled in place), which leaves when asked anything, and would have
-    left at the next command, run in-process then. Until it is gone, or for ``_WAIT`` (then it
-    is a busy server that answered late): its pid, or None once it is gone."""
-    deadline = time.monotonic() + _WAIT
+    left at the next command, run in-process then; it is gone within milliseconds. Until it is
+    gone, or for ``_STALE`` seconds (then it is a busy server that answered late): its pid, or
+    None once it is gone. (Each look is a connection the server's spare takes: not too many.)"""
+    deadline = time.monotonic() + _STALE
     while (pid := server.running()) is not None and time.monotonic() < deadline:
-        time.sleep(0.02)
+        time.sleep(0.1)
     return pid
 
 
