@@ -219,8 +219,9 @@ class Store:
         return self.state / "build" / _checked(name)
 
     def kept_inputs(self, name: str) -> Path:
-        """Where the inputs a build of ``name`` staged are kept for the next build of its label
-        (``engine.build.kept_inputs``); ``store gc`` removes them."""
+        """Where the inputs a build of ``name`` staged (and, once it registered, its objects)
+        are kept for the next build of its label (``engine.build.kept_inputs``); ``store gc``
+        removes them."""
         return self.state / "inputs" / label_of(_checked(name))
 
     def temp_dir(self, label: str) -> Path:

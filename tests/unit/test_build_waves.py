@@ -265,3 +265,26 @@ def test_damaged_timings_only_cost_the_order(tmp_path: Path, damage: bytes) -> N
     # The objects came out the same: the link was found in the cache, and has no record.
     assert set(json.loads(timings.read_text())["seconds"]) == \
         {"compile src/main.c", *(f"compile src/u{i}.c" for i in range(1, UNITS))}
+
+
+def test_durations_are_written_again_only_when_one_changed_by_a_fifth(tmp_path: Path) -> None:
+    """timings.py on a real store: a build whose tools took about what was recorded writes no
+    file (the order is the same); one that changed by more than a fifth writes it averaged in."""
+    from engine.build.timings import Timings
+    from engine.derive.actions import Action
+
+    actions = [Action("compile", "src/a.c", [], [], [], []), Action("link", "app", [], [], [], [])]
+    with Store.open(tmp_path / "store") as store:
+        name = store.make_name("fingerprint", "app-1.0.0-release")
+        record = store.state / "caches/timings/app-1.0.0-release.json"
+
+        def build(seconds: list[float]) -> dict[str, float]:
+            timings = Timings(store, name)
+            for action, took in zip(actions, seconds, strict=True):
+                timings.measured(action, took)
+            timings.save(actions)
+            return json.loads(record.read_text())["seconds"]
+
+        assert build([1.0, 0.5]) == {"compile src/a.c": 1.0, "link app": 0.5}
+        assert build([1.2, 0.45]) == {"compile src/a.c": 1.0, "link app": 0.5}  # 1.1, 0.475
+        assert build([2.0, 0.5]) == {"compile src/a.c": 1.5, "link app": 0.5}
